@@ -1,0 +1,2300 @@
+/* maskedmixer.h - v0.1.0 - a single-header C reference implementation of masked mixers
+   (Badger, "Masked Mixers for Language Generation and Retrieval", arXiv 2409.01482).
+   License: MIT, see the end of this file.
+
+   A masked mixer is a transformer whose self-attention is replaced by a causally
+   (lower-triangular) masked convolution over the token axis. This file holds the whole
+   library: tensors, an autograd tape, the ops, and (as the project grows) the models,
+   the optimizer, the tokenizer, retrieval and inversion.
+
+   =========================================================================================
+   1. QUICK START
+   =========================================================================================
+   In exactly ONE .c file of your program (never in a header):
+
+       #define MASKEDMIXER_IMPLEMENTATION
+       #include "maskedmixer.h"
+
+   Every other file includes "maskedmixer.h" without the define. In the implementing file,
+   include it before any system header, or compile with -D_POSIX_C_SOURCE=200809L (or
+   gnu99): it asks for POSIX's monotonic clock and fsync. Without them it still builds, with
+   processor time for the clock and no sync of written files.
+
+   A tiny regression, trained by hand with the tape (error checks left out for brevity;
+   every op returns NULL on failure and the context says why, see section 5):
+
+       mmix_ctx *ctx; mmix_ctx_create(&ctx, NULL);
+       mmix_rng rng;  mmix_rng_seed(&rng, 42);
+       mmix_tensor *W = mmix_param(ctx, "W", mmix_shape2(1, 4));       // [out, in]
+       mmix_init_uniform(W, &rng, -0.5f, 0.5f);
+       mmix_tensor *x = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape2(8, 4));
+       ... fill x->data ...
+       mmix_tensor *y    = mmix_linear(ctx, x, W, NULL);               // x W^T
+       mmix_tensor *loss = mmix_mean(ctx, mmix_mul(ctx, y, y));
+       mmix_zero_grad(ctx);
+       if (mmix_backward(ctx, loss) != MMIX_OK) puts(mmix_last_error(ctx));
+       for (i = 0; i < W->n; i++) W->data[i] -= 0.1f * W->grad[i];
+       mmix_step_reset(ctx);                                           // frees activations
+       mmix_ctx_destroy(ctx);
+
+   =========================================================================================
+   2. BUILD OPTIONS (define before including the implementation)
+   =========================================================================================
+     MMIX_STATIC           every public function becomes static: two copies of the library
+                           can live in one program (one per translation unit).
+     MMIXDEF               override the linkage of public functions yourself.
+     MMIX_MALLOC(sz)       memory hooks: define all three or none (checked with #error).
+     MMIX_REALLOC(p,sz)
+     MMIX_FREE(p)
+     MMIX_ASSERT(x)        internal invariants only (default: assert). Never used for input.
+     MMIX_USE_CBLAS        GEMMs through cblas_sgemm (OpenBLAS, ...). Link the BLAS yourself;
+                           the Makefile does this when pkg-config finds openblas. Without it, a
+                           built-in cache-blocked GEMM is used. Use an OpenMP build of the BLAS
+                           (Debian: libopenblas-openmp-dev) so its threads and ours are one pool.
+     MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
+     (OpenMP)              compile with -fopenmp to run the per-row loops in parallel.
+   The core needs only C99 and the C standard library; OpenMP and a BLAS are accelerators.
+
+   =========================================================================================
+   3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
+   =========================================================================================
+     Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
+                    >>api_backend >>api_gradcheck >>api_platform
+     Implementation:
+       >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
+       >>errors      result codes, the per-context error message
+       >>platform    the only OS-specific code: wall clock, durable file replacement
+       >>arena       chained bump allocators (persistent and per-step)
+       >>tensor      shapes, tensor creation, parameters
+       >>rng         the PCG32 generator and PyTorch-default initializers
+       >>gemm        built-in blocked sgemm and the cblas path
+       >>cpu_kernels forward and backward loops of every op (the CPU backend table)
+       >>ops         op constructors: shape checks, forward, tape recording
+       >>autograd    the tape walk and the backward dispatch
+       >>gradcheck   finite-difference gradient checking
+       >>ctx         context creation, threads, training mode
+
+   =========================================================================================
+   4. PAPER-TO-CODE MAP (grows with the code; SPEC = the project's specification)
+   =========================================================================================
+     Embedding wte (paper Sec. 2, SPEC 1.4)        mmix_embedding
+     Linear layers, lm_head (SPEC 1.3, 1.4)        mmix_linear
+     LayerNorm, eps 1e-5 (SPEC 0.3.4)              mmix_layernorm
+     Exact erf GELU (SPEC 0.3.5)                   mmix_gelu
+     Causal-LM cross-entropy, ignore label (1.5)   mmix_cross_entropy
+     Attention scores / values (SPEC 3.1)          mmix_matmul, mmix_softmax
+     PyTorch default init (SPEC 0.3.3, 3.1)        mmix_init_uniform/_normal/_pytorch_linear
+
+   =========================================================================================
+   5. ERRORS, MEMORY, THE TAPE
+   =========================================================================================
+   Errors. Functions that can fail for a reason outside the library's control (a file, a
+   shape or value given by the caller, memory) report it. Plain functions return an
+   mmix_result; op constructors (mmix_linear, ...) return the new tensor, or NULL when they
+   fail. In both cases the context keeps the code (mmix_last_result) and a message saying
+   what and where (mmix_last_error), e.g.
+       "linear: x [8, 5] does not match W [3, 4]: x's last dim must equal W's dim 1".
+   An op given a NULL input returns NULL without touching the message, so a forward pass is
+   straight-line code checked once at the end. The library never exits and never prints.
+
+   Memory. A context owns two arenas. MMIX_PERSIST holds parameters, their gradients and
+   (later) optimizer state. MMIX_STEP holds activations, their gradients and the tape;
+   mmix_step_reset() empties it. Arenas grow by chaining blocks when needed; a reset folds
+   the chain into one block, so after the first training step the steady state allocates
+   nothing. mmix_ctx_reserve_step() sizes the step arena up front when the size is known.
+
+   The tape. Ops run eagerly. When gradients are enabled and an input requires a gradient,
+   the op appends a node {op, out, inputs, saved values}. Since a node is appended only
+   after its inputs exist, walking the tape backwards visits each node after all its
+   consumers: mmix_backward() is one reverse loop with a switch over ops, and each backward
+   kernel accumulates (+=) into the inputs' gradients, parameters and inputs alike.
+
+   Threads and reproducibility. Same seed and same thread count give bit-identical results.
+   With the built-in GEMM the results are also identical across thread counts, because no
+   loop splits a sum across threads: every output element is reduced in one fixed order.
+   With a BLAS this holds when the BLAS does the same (OpenBLAS 0.3.21 does in our tests).
+*/
+#ifndef MASKEDMIXER_H
+#define MASKEDMIXER_H
+
+/* Ask for POSIX declarations (fsync, fileno, clock_gettime) in the implementing file.
+   Must come before the first system header, which is why it sits at the very top. */
+#if defined(MASKEDMIXER_IMPLEMENTATION) && !defined(_WIN32) && !defined(_POSIX_C_SOURCE) && \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE)
+#if defined(_FEATURES_H) || defined(__GLIBC__)
+#define MMIX__POSIX_HIDDEN /* too late: a C library header already fixed the feature set */
+#else
+#define _POSIX_C_SOURCE 200809L
+#endif
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MMIX_VERSION_STRING "0.1.0"
+
+#ifndef MMIXDEF
+#ifdef MMIX_STATIC
+/* Unused static functions would warn in a program that calls only a few of them. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MMIXDEF static __attribute__((unused))
+#else
+#define MMIXDEF static
+#endif
+#else
+#define MMIXDEF extern
+#endif
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_result  Result codes. One X-macro keeps the enum and its descriptions in step. */
+/* ---------------------------------------------------------------------------------- */
+#define MMIX_RESULTS(X)                                                              \
+    X(OK, "success")                                                                 \
+    X(ERR_OUT_OF_MEMORY, "out of memory")                                            \
+    X(ERR_INVALID_ARGUMENT, "invalid argument")                                      \
+    X(ERR_SHAPE, "shape mismatch")                                                   \
+    X(ERR_RANGE, "value out of range")                                               \
+    X(ERR_FILE_NOT_FOUND, "file not found")                                          \
+    X(ERR_IO, "input/output error")                                                  \
+    X(ERR_FORMAT, "malformed or corrupt file")                                       \
+    X(ERR_UNSUPPORTED, "unsupported")                                                \
+    X(ERR_NUMERIC, "numerical failure (NaN, infinity or a check that did not pass)")
+
+typedef enum mmix_result {
+#define MMIX__RESULT_ENUM(name, text) MMIX_##name,
+    MMIX_RESULTS(MMIX__RESULT_ENUM)
+#undef MMIX__RESULT_ENUM
+    MMIX_RESULT_COUNT
+} mmix_result;
+
+/* A fixed description of a result code ("shape mismatch"). */
+MMIXDEF const char *mmix_result_str(mmix_result r);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_tensor  Tensors: contiguous, row-major, up to 4 dims, float32 or int32.        */
+/* ---------------------------------------------------------------------------------- */
+#define MMIX_MAX_DIMS 4
+#define MMIX_NAME_MAX 96
+
+typedef enum mmix_dtype { MMIX_F32, MMIX_I32 } mmix_dtype;
+
+/* Where a tensor's data lives. Only the CPU exists today; a CUDA backend adds its own. */
+typedef enum mmix_device { MMIX_DEVICE_CPU, MMIX_DEVICE_CUDA } mmix_device;
+
+/* Which arena holds a tensor: MMIX_PERSIST lives as long as the context,
+   MMIX_STEP until the next mmix_step_reset(). */
+typedef enum mmix_lifetime { MMIX_STEP, MMIX_PERSIST } mmix_lifetime;
+
+typedef struct mmix_shape {
+    int ndim;                   /* 0 (scalar) .. MMIX_MAX_DIMS */
+    int64_t d[MMIX_MAX_DIMS];   /* unused dims are 1 */
+} mmix_shape;
+
+typedef struct mmix_tensor {
+    mmix_dtype dtype;
+    mmix_device device;
+    mmix_lifetime lifetime;
+    mmix_shape shape;
+    int64_t n;                  /* number of elements, the product of the dims */
+    float *data;                /* MMIX_F32 tensors: the values (NULL for int32 tensors) */
+    int32_t *ids;               /* MMIX_I32 tensors: the values (NULL for float tensors) */
+    float *grad;                /* d(loss)/d(this), same shape; NULL until needed */
+    int requires_grad;          /* parameters, leaves marked by the caller, and whatever
+                                   is computed from them while gradients are enabled */
+    char name[MMIX_NAME_MAX];   /* parameters carry their checkpoint name; "" otherwise */
+} mmix_tensor;
+
+MMIXDEF mmix_shape mmix_shape0(void);
+MMIXDEF mmix_shape mmix_shape1(int64_t d0);
+MMIXDEF mmix_shape mmix_shape2(int64_t d0, int64_t d1);
+MMIXDEF mmix_shape mmix_shape3(int64_t d0, int64_t d1, int64_t d2);
+MMIXDEF mmix_shape mmix_shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+MMIXDEF int mmix_shape_equal(mmix_shape a, mmix_shape b);
+/* "[2, 3, 4]" into buf (at least 64 bytes); returns buf. */
+MMIXDEF char *mmix_shape_str(mmix_shape s, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_ctx  The context: arenas, the tape, parameters, error state, threads.          */
+/* ---------------------------------------------------------------------------------- */
+typedef struct mmix_ctx mmix_ctx;
+
+typedef struct mmix_ctx_config {
+    size_t persist_bytes;       /* initial size of the persistent arena; 0 = 1 MiB */
+    size_t step_bytes;          /* initial size of the step arena; 0 = 1 MiB */
+    int num_threads;            /* 0 = leave OpenMP's default */
+} mmix_ctx_config;
+
+MMIXDEF mmix_ctx_config mmix_ctx_config_default(void);
+/* Creates a context; cfg may be NULL. On failure *out is NULL. */
+MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg);
+MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx);
+
+MMIXDEF mmix_result mmix_last_result(const mmix_ctx *ctx);
+MMIXDEF const char *mmix_last_error(const mmix_ctx *ctx);   /* "" when none */
+MMIXDEF void mmix_clear_error(mmix_ctx *ctx);
+/* Records an error on the context, printf-style; returns code. For op and model code. */
+MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *fmt, ...);
+
+/* Training mode (dropout and the like consult it); on by default. */
+MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training);
+MMIXDEF int mmix_is_training(const mmix_ctx *ctx);
+/* Gradient recording; on by default. Off = inference: ops append nothing to the tape. */
+MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled);
+MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx);
+
+/* Threads for our loops and, with an OpenMP BLAS, for its GEMMs. Returns the count used
+   (1 without OpenMP). */
+MMIXDEF int mmix_set_num_threads(int n);
+MMIXDEF int mmix_get_num_threads(void);
+
+/* Empties the step arena and the tape (keeping their capacity). */
+MMIXDEF void mmix_step_reset(mmix_ctx *ctx);
+/* Grows the step arena to at least `bytes` in one block, so a step of known size
+   allocates nothing. */
+MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes);
+
+/* A position in the step arena and tape to come back to (e.g. between two forwards of a
+   gradient check, or tokens of generation). Rewinding drops everything made after it. */
+typedef struct mmix_step_mark {
+    void *block;
+    size_t used;
+    int64_t tape_len;
+} mmix_step_mark;
+MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx);
+MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark);
+
+typedef struct mmix_memory_stats {
+    size_t persist_used, persist_capacity;
+    size_t step_used, step_capacity, step_high_water;
+    int64_t system_allocations;  /* calls to MMIX_MALLOC/MMIX_REALLOC by this context */
+    int64_t tape_len, tape_capacity;
+} mmix_memory_stats;
+MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx);
+
+/* Tensors. Data is zero-filled. Returns NULL (with the error set) on a bad shape or OOM. */
+MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dtype dtype,
+                                     mmix_shape shape);
+/* Marks a tensor as needing a gradient (a leaf input of the inversion procedure, say).
+   Persistent tensors get their gradient buffer now; step tensors during backward. */
+MMIXDEF mmix_result mmix_set_requires_grad(mmix_ctx *ctx, mmix_tensor *t, int requires);
+MMIXDEF void mmix_tensor_set_name(mmix_tensor *t, const char *name);
+
+/* Parameters: persistent float tensors with a gradient buffer, registered on the context
+   in creation order (the order of the reference state_dict). */
+MMIXDEF mmix_tensor *mmix_param(mmix_ctx *ctx, const char *name, mmix_shape shape);
+MMIXDEF int64_t mmix_param_count(const mmix_ctx *ctx);
+MMIXDEF mmix_tensor *mmix_param_at(const mmix_ctx *ctx, int64_t i);
+MMIXDEF mmix_tensor *mmix_param_find(const mmix_ctx *ctx, const char *name);
+/* Sets every parameter gradient to zero. */
+MMIXDEF void mmix_zero_grad(mmix_ctx *ctx);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_rng  A seeded generator of our own (PCG32, O'Neill 2014) and initializers.     */
+/* ---------------------------------------------------------------------------------- */
+typedef struct mmix_rng {
+    uint64_t state;
+    uint64_t inc;               /* stream selector, always odd */
+} mmix_rng;
+
+MMIXDEF void mmix_rng_seed(mmix_rng *rng, uint64_t seed);
+MMIXDEF uint32_t mmix_rng_u32(mmix_rng *rng);
+MMIXDEF float mmix_rng_uniform(mmix_rng *rng);        /* [0, 1), 24 random bits */
+MMIXDEF float mmix_rng_normal(mmix_rng *rng);         /* N(0, 1), Box-Muller */
+MMIXDEF uint32_t mmix_rng_below(mmix_rng *rng, uint32_t bound);  /* uniform in [0, bound) */
+
+MMIXDEF void mmix_init_constant(mmix_tensor *t, float value);
+MMIXDEF void mmix_init_uniform(mmix_tensor *t, mmix_rng *rng, float lo, float hi);
+MMIXDEF void mmix_init_normal(mmix_tensor *t, mmix_rng *rng, float mean, float std);
+/* PyTorch's default for nn.Linear / nn.Conv1d (SPEC 0.3.3): weight and bias uniform in
+   +-1/sqrt(fan_in), fan_in = product of the weight's dims after the first (in_features,
+   or in_channels * kernel). bias may be NULL. */
+MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mmix_rng *rng);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_ops  Op constructors. Each computes its output now and, when recording, appends */
+/* a tape node. Outputs live in the step arena. NULL on error (see section 5).           */
+/* ---------------------------------------------------------------------------------- */
+
+/* Rows of table [V, D] picked by ids (int32, any shape S): out [S..., D].
+   An id outside [0, V) is an error (MMIX_ERR_RANGE). */
+MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tensor *ids);
+/* x [..., in] times W [out, in] transposed, plus b [out] (b may be NULL): [..., out]. */
+MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b);
+/* Batched matrix product op(A) op(B), where op transposes the last two dims when asked.
+   A [..., M, K], B [..., K, N] with equal leading dims; either may instead be 2-D, and is
+   then shared by every batch entry. Out [..., M, N]. */
+MMIXDEF mmix_tensor *mmix_matmul(mmix_ctx *ctx, mmix_tensor *A, mmix_tensor *B, int transpose_a,
+                                 int transpose_b);
+MMIXDEF mmix_tensor *mmix_add(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);  /* same shape */
+MMIXDEF mmix_tensor *mmix_mul(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);  /* same shape */
+MMIXDEF mmix_tensor *mmix_scale(mmix_ctx *ctx, mmix_tensor *x, float s);
+MMIXDEF mmix_tensor *mmix_sum(mmix_ctx *ctx, mmix_tensor *x);    /* scalar: all elements */
+MMIXDEF mmix_tensor *mmix_mean(mmix_ctx *ctx, mmix_tensor *x);   /* scalar: all elements */
+/* Same data, another shape with the same element count. */
+MMIXDEF mmix_tensor *mmix_reshape(mmix_ctx *ctx, mmix_tensor *x, mmix_shape shape);
+/* LayerNorm over the last dim (nn.LayerNorm: biased variance); w, b [D] may be NULL. */
+MMIXDEF mmix_tensor *mmix_layernorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, mmix_tensor *b,
+                                    float eps);
+/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)) (nn.GELU(), approximate='none'). */
+MMIXDEF mmix_tensor *mmix_gelu(mmix_ctx *ctx, mmix_tensor *x);
+/* Softmax over the last dim. */
+MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x);
+/* Mean cross-entropy of logits [..., V] against int32 targets [...], skipping positions
+   whose target equals ignore_index (PyTorch: reduction='mean', ignore_index). A scalar.
+   A target outside [0, V) that is not ignore_index, or no counted position, is an error. */
+MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *targets,
+                                        int32_t ignore_index);
+
+/* A user-defined op with a hand-written backward: for experiments, and for testing the
+   gradient checker itself. forward fills out->data; backward adds into in[i]->grad for
+   each input whose grad is not NULL, from out->grad. */
+typedef struct mmix_custom_op {
+    const char *name;
+    void (*forward)(mmix_tensor *out, mmix_tensor *const *in, int n_in, void *user);
+    void (*backward)(const mmix_tensor *out, mmix_tensor *const *in, int n_in, void *user);
+} mmix_custom_op;
+#define MMIX_MAX_INPUTS 3
+MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *user,
+                                 mmix_shape out_shape, mmix_tensor *const *in, int n_in);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_autograd  Backward.                                                             */
+/* ---------------------------------------------------------------------------------- */
+/* Gradients of the scalar `loss` with respect to everything on the tape that requires
+   one, accumulated (+=) into their grad buffers. */
+MMIXDEF mmix_result mmix_backward(mmix_ctx *ctx, mmix_tensor *loss);
+/* The same with an explicit upstream gradient for `out` (same element count). */
+MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const float *out_grad);
+
+/* Op metadata, from one X-macro table: name, number of tensor inputs. */
+#define MMIX_OPS(X)                        \
+    X(EMBEDDING, "embedding", 2)           \
+    X(LINEAR, "linear", 3)                 \
+    X(MATMUL, "matmul", 2)                 \
+    X(ADD, "add", 2)                       \
+    X(MUL, "mul", 2)                       \
+    X(SCALE, "scale", 1)                   \
+    X(SUM, "sum", 1)                       \
+    X(MEAN, "mean", 1)                     \
+    X(RESHAPE, "reshape", 1)               \
+    X(LAYERNORM, "layernorm", 3)           \
+    X(GELU, "gelu", 1)                     \
+    X(SOFTMAX, "softmax", 1)               \
+    X(CROSS_ENTROPY, "cross_entropy", 2)   \
+    X(CUSTOM, "custom", 3)
+
+typedef enum mmix_op {
+#define MMIX__OP_ENUM(name, text, n_inputs) MMIX_OP_##name,
+    MMIX_OPS(MMIX__OP_ENUM)
+#undef MMIX__OP_ENUM
+    MMIX_OP_COUNT
+} mmix_op;
+
+MMIXDEF const char *mmix_op_name(mmix_op op);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_backend  The kernel table. Every loop that touches tensor data goes through it, */
+/* so a CUDA backend can replace them without touching op or model code. Sizes are       */
+/* element counts; "rows x cols" are row-major matrices; gradients (d*) are accumulated  */
+/* (+=) and may be NULL when not needed.                                                  */
+/* ---------------------------------------------------------------------------------- */
+typedef struct mmix_backend {
+    const char *name;
+    /* C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
+       beta = 0 means C is not read. */
+    void (*sgemm)(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc);
+    void (*fill)(float *x, int64_t n, float value);
+    void (*axpy)(float *y, const float *x, float alpha, int64_t n);          /* y += a x */
+    void (*add_forward)(float *out, const float *a, const float *b, int64_t n);
+    void (*mul_forward)(float *out, const float *a, const float *b, int64_t n);
+    void (*mul_acc)(float *y, const float *a, const float *b, int64_t n);   /* y += a b */
+    void (*scale_forward)(float *out, const float *x, float s, int64_t n);
+    double (*sum_forward)(const float *x, int64_t n);
+    void (*add_scalar_acc)(float *y, float value, int64_t n);               /* y += v */
+    void (*embedding_forward)(float *out, const float *table, const int32_t *ids, int64_t n_ids,
+                              int64_t D);
+    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids,
+                               int64_t n_ids, int64_t D);
+    void (*add_bias_rows)(float *out, const float *bias, int64_t rows, int64_t cols);
+    void (*sum_rows_acc)(float *dbias, const float *dout, int64_t rows, int64_t cols);
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *x, const float *w,
+                              const float *b, int64_t rows, int64_t cols, float eps);
+    void (*layernorm_backward)(float *dx, float *dw, float *db, const float *dout, const float *x,
+                               const float *mean, const float *rstd, const float *w, int64_t rows,
+                               int64_t cols);
+    void (*gelu_forward)(float *out, const float *x, int64_t n);
+    void (*gelu_backward)(float *dx, const float *dout, const float *x, int64_t n);
+    void (*softmax_forward)(float *out, const float *x, int64_t rows, int64_t cols);
+    void (*softmax_backward)(float *dx, const float *dout, const float *y, int64_t rows,
+                             int64_t cols);
+    /* Per-row loss (0 for ignored rows) and per-row logsumexp; targets already checked. */
+    void (*cross_entropy_forward)(float *row_loss, float *row_lse, const float *logits,
+                                  const int32_t *targets, int64_t rows, int64_t V,
+                                  int32_t ignore_index);
+    /* dlogits += scale (softmax(logits) - onehot(target)) for counted rows. */
+    void (*cross_entropy_backward)(float *dlogits, const float *logits, const float *row_lse,
+                                   const int32_t *targets, int64_t rows, int64_t V,
+                                   int32_t ignore_index, float scale);
+} mmix_backend;
+
+/* The reference CPU backend (OpenMP loops, built-in GEMM or cblas). */
+MMIXDEF const mmix_backend *mmix_cpu_backend(void);
+/* The backend a context uses (the CPU one by default); set before creating tensors. */
+MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend);
+MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx);
+/* The built-in GEMM on its own (the test oracle for the cblas path and vice versa). */
+MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K,
+                                float alpha, const float *A, int64_t lda, const float *B,
+                                int64_t ldb, float beta, float *C, int64_t ldc);
+/* 1 when built with MMIX_USE_CBLAS, 1 when built with OpenMP. */
+MMIXDEF int mmix_has_cblas(void);
+MMIXDEF int mmix_has_openmp(void);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_gradcheck  Central finite differences against the tape's gradients.            */
+/* ---------------------------------------------------------------------------------- */
+/* Builds the output from the inputs with ops (called once with the tape, then with
+   gradients off for every perturbed element). */
+typedef mmix_tensor *(*mmix_forward_fn)(mmix_ctx *ctx, mmix_tensor *const *inputs, void *user);
+
+typedef struct mmix_gradcheck_options {
+    float step;                 /* finite-difference step h (default 2^-7) */
+    double tolerance;           /* pass if |analytic - numeric| <= tolerance * max|numeric|
+                                   over the input's elements (default 1e-3) */
+    int64_t max_elements;       /* per input; larger inputs are sampled (default 4096) */
+    uint64_t seed;              /* for the random projection and the sampling */
+} mmix_gradcheck_options;
+
+typedef struct mmix_gradcheck_report {
+    int ok;                     /* every checked element passed */
+    int64_t checked, failed;    /* element counts over all inputs */
+    double worst_error;         /* max |analytic - numeric| / max|numeric|, over inputs */
+    int worst_input;            /* where the worst error was (input index, element) */
+    int64_t worst_element;
+    double worst_analytic, worst_numeric;
+} mmix_gradcheck_report;
+
+MMIXDEF mmix_gradcheck_options mmix_gradcheck_options_default(void);
+/* Checks d(sum(out * R))/d(input) for a fixed random R, for each input that requires a
+   gradient. Float inputs are first rounded to multiples of 2^-12 so that x +- h and
+   x +- 2h are exact in float32; the numeric derivative is the 4-point stencil
+   (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / 12h, with sum(out * R) accumulated in
+   double, so float rounding stays far below the tolerance. Returns MMIX_OK when the check
+   ran (report->ok tells whether it passed), or an error if fn failed. */
+MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user,
+                                   mmix_tensor *const *inputs, int n_inputs,
+                                   const mmix_gradcheck_options *options,
+                                   mmix_gradcheck_report *report);
+
+/* ---------------------------------------------------------------------------------- */
+/* >>api_platform  The few OS services the library needs.                               */
+/* ---------------------------------------------------------------------------------- */
+MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
+/* Writes `size` bytes to `path` atomically: to "path.tmp", flushed and synced, then
+   renamed over `path`. On any failure the temporary file is removed and `path` is left as
+   it was. */
+MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
+                                           size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MASKEDMIXER_H */
+
+/* ========================================================================================
+   IMPLEMENTATION
+   ======================================================================================== */
+#if defined(MASKEDMIXER_IMPLEMENTATION) && !defined(MASKEDMIXER_IMPLEMENTATION_DONE)
+#define MASKEDMIXER_IMPLEMENTATION_DONE
+
+/* ---------------------------------------------------------------------------------- */
+/* >>config  Compiler and platform switches.                                           */
+/* ---------------------------------------------------------------------------------- */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(MMIX_MALLOC) || defined(MMIX_REALLOC) || defined(MMIX_FREE)
+#if !defined(MMIX_MALLOC) || !defined(MMIX_REALLOC) || !defined(MMIX_FREE)
+#error "maskedmixer.h: define all of MMIX_MALLOC, MMIX_REALLOC and MMIX_FREE, or none of them."
+#endif
+#else
+#define MMIX_MALLOC(size) malloc(size)
+#define MMIX_REALLOC(ptr, size) realloc(ptr, size)
+#define MMIX_FREE(ptr) free(ptr)
+#endif
+
+#ifndef MMIX_ASSERT
+#include <assert.h>
+#define MMIX_ASSERT(x) assert(x)
+#endif
+
+#if defined(_OPENMP) && !defined(MMIX_NO_OPENMP)
+#define MMIX__OPENMP 1
+#include <omp.h>
+/* An OpenMP directive that vanishes without OpenMP (a bare "#pragma omp" would be an
+   unknown-pragma warning, an error under -Werror). */
+#define MMIX__STRINGIFY(x) #x
+#define MMIX__OMP(directive) _Pragma(MMIX__STRINGIFY(omp directive))
+#else
+#define MMIX__OPENMP 0
+#define MMIX__OMP(directive)
+#endif
+
+/* Loops over fewer elements than this run on one thread: waking the team costs more. */
+#define MMIX__PARALLEL_MIN 16384
+
+#ifdef MMIX_USE_CBLAS
+#include <cblas.h>
+#endif
+
+/* A compile-time check that works in C99 (no _Static_assert): an array of size -1 fails. */
+#define MMIX__STATIC_CHECK(cond, name) typedef char mmix__static_check_##name[(cond) ? 1 : -1]
+
+/* Private helpers are static; under MMIX_STATIC a program may leave some unused. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MMIX__PRIVATE static __attribute__((unused))
+#else
+#define MMIX__PRIVATE static
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* >>errors  Result codes and the per-context message.                                 */
+/* ---------------------------------------------------------------------------------- */
+static const char *const mmix__result_text[] = {
+#define MMIX__RESULT_TEXT(name, text) text,
+    MMIX_RESULTS(MMIX__RESULT_TEXT)
+#undef MMIX__RESULT_TEXT
+};
+MMIX__STATIC_CHECK(sizeof(mmix__result_text) / sizeof(mmix__result_text[0]) == MMIX_RESULT_COUNT,
+                   result_table);
+
+MMIXDEF const char *mmix_result_str(mmix_result r) {
+    if ((int)r < 0 || r >= MMIX_RESULT_COUNT) return "unknown result code";
+    return mmix__result_text[r];
+}
+
+static const char *const mmix__op_text[] = {
+#define MMIX__OP_TEXT(name, text, n_inputs) text,
+    MMIX_OPS(MMIX__OP_TEXT)
+#undef MMIX__OP_TEXT
+};
+/* Adding an op means: its constructor in >>ops, its kernels in >>cpu_kernels, its case in
+   mmix__backward_node, and its gradient check in tests/. Then bump this number. */
+#define MMIX__OPS_IMPLEMENTED 14
+MMIX__STATIC_CHECK(MMIX_OP_COUNT == MMIX__OPS_IMPLEMENTED, op_count);
+MMIX__STATIC_CHECK(sizeof(mmix__op_text) / sizeof(mmix__op_text[0]) == MMIX_OP_COUNT, op_table);
+
+MMIXDEF const char *mmix_op_name(mmix_op op) {
+    if ((int)op < 0 || op >= MMIX_OP_COUNT) return "unknown op";
+    return mmix__op_text[op];
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* >>platform  The only OS-specific code.                                               */
+/* ---------------------------------------------------------------------------------- */
+#if defined(_WIN32)
+#include <io.h>
+#include <windows.h>
+MMIXDEF double mmix_time_seconds(void) {
+    LARGE_INTEGER frequency, now;
+    QueryPerformanceFrequency(&frequency);
+    QueryPerformanceCounter(&now);
+    return (double)now.QuadPart / (double)frequency.QuadPart;
+}
+static int mmix__file_sync(FILE *f) { return _commit(_fileno(f)); }
+static int mmix__file_replace(const char *from, const char *to) {
+    return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ? 0 : -1;
+}
+#elif (defined(_POSIX_C_SOURCE) || defined(__APPLE__)) && !defined(MMIX__POSIX_HIDDEN)
+#include <time.h>
+#include <unistd.h>
+MMIXDEF double mmix_time_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static int mmix__file_sync(FILE *f) { return fsync(fileno(f)); }
+/* rename() replaces the target atomically on POSIX file systems. */
+static int mmix__file_replace(const char *from, const char *to) { return rename(from, to); }
+#else
+/* Plain C: the implementing file included a system header before this one under strict
+   -std=c99, so POSIX is hidden (see section 1). The clock falls back to processor time
+   and files are flushed but not synced to the disk. */
+#include <time.h>
+MMIXDEF double mmix_time_seconds(void) { return (double)clock() / (double)CLOCKS_PER_SEC; }
+static int mmix__file_sync(FILE *f) { (void)f; return 0; }
+static int mmix__file_replace(const char *from, const char *to) { return rename(from, to); }
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* >>arena  Chained bump allocators.                                                    */
+/*                                                                                    */
+/* An arena hands out 64-byte aligned pieces of its current block. When a request does */
+/* not fit, a new block (at least double the capacity so far) is chained on. Resetting */
+/* folds a chain into a single block of the total size, so the next step of the same   */
+/* shape fits without asking the system for memory.                                    */
+/* ---------------------------------------------------------------------------------- */
+#define MMIX__ALIGN 64
+
+typedef struct mmix__block {
+    struct mmix__block *prev;   /* the block chained before this one */
+    size_t size;                /* usable bytes in data */
+    size_t used;
+    unsigned char *data;        /* aligned start of the usable bytes */
+} mmix__block;
+
+typedef struct mmix__arena {
+    mmix__block *head;          /* newest block; allocations come from here */
+    size_t capacity;            /* sum of block sizes */
+    size_t used_before_head;    /* bytes used in blocks older than head */
+    size_t high_water;          /* most bytes ever in use since creation */
+} mmix__arena;
+
+struct mmix_ctx {
+    mmix__arena persist, step;
+    struct mmix__node *tape;    /* defined in >>ops */
+    int64_t tape_len, tape_capacity;
+    mmix_tensor **params;
+    int64_t n_params, params_capacity;
+    const mmix_backend *backend;
+    int training, grad_enabled;
+    int64_t system_allocations;
+    mmix_result last_result;
+    char error[512];
+};
+
+static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size) {
+    if (ctx) ctx->system_allocations++;
+    return MMIX_MALLOC(size);
+}
+static void *mmix__sys_realloc(mmix_ctx *ctx, void *ptr, size_t size) {
+    if (ctx) ctx->system_allocations++;
+    return MMIX_REALLOC(ptr, size);
+}
+
+static mmix__block *mmix__block_new(mmix_ctx *ctx, size_t size) {
+    unsigned char *raw = (unsigned char *)mmix__sys_malloc(ctx, sizeof(mmix__block) + size +
+                                                                    MMIX__ALIGN);
+    mmix__block *b;
+    uintptr_t start;
+    if (!raw) return NULL;
+    b = (mmix__block *)raw;
+    start = (uintptr_t)(raw + sizeof(mmix__block));
+    start = (start + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
+    b->prev = NULL;
+    b->size = size;
+    b->used = 0;
+    b->data = (unsigned char *)start;
+    return b;
+}
+
+static void mmix__arena_free(mmix__arena *a) {
+    while (a->head) {
+        mmix__block *prev = a->head->prev;
+        MMIX_FREE(a->head);
+        a->head = prev;
+    }
+    a->capacity = a->used_before_head = 0;
+}
+
+static size_t mmix__arena_used(const mmix__arena *a) {
+    return a->used_before_head + (a->head ? a->head->used : 0);
+}
+
+/* Returns zeroed, aligned memory, or NULL when the system has none. */
+static void *mmix__arena_alloc(mmix_ctx *ctx, mmix__arena *a, size_t size) {
+    size_t rounded = (size + MMIX__ALIGN - 1) & ~(size_t)(MMIX__ALIGN - 1);
+    void *p;
+    if (rounded < size) return NULL; /* overflow */
+    if (!a->head || a->head->size - a->head->used < rounded) {
+        size_t grow = a->capacity > rounded ? a->capacity : rounded;
+        mmix__block *b = mmix__block_new(ctx, grow < ((size_t)1 << 20) ? ((size_t)1 << 20) : grow);
+        if (!b) return NULL;
+        b->prev = a->head;
+        if (a->head) a->used_before_head += a->head->used;
+        a->head = b;
+        a->capacity += b->size;
+    }
+    p = a->head->data + a->head->used;
+    a->head->used += rounded;
+    if (mmix__arena_used(a) > a->high_water) a->high_water = mmix__arena_used(a);
+    memset(p, 0, size);
+    return p;
+}
+
+/* Empties the arena; a chain of blocks becomes one block of the chain's total size. */
+static void mmix__arena_reset(mmix_ctx *ctx, mmix__arena *a) {
+    if (a->head && a->head->prev) {
+        size_t total = a->capacity;
+        mmix__arena_free(a);
+        a->head = mmix__block_new(ctx, total);
+        if (a->head) a->capacity = total;
+        /* If that failed, the next allocation simply starts a new chain. */
+    }
+    if (a->head) a->head->used = 0;
+    a->used_before_head = 0;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* >>tensor  Shapes, tensors, parameters, the context.                                  */
+/* ---------------------------------------------------------------------------------- */
+MMIXDEF mmix_shape mmix_shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    mmix_shape s;
+    s.ndim = 4;
+    s.d[0] = d0; s.d[1] = d1; s.d[2] = d2; s.d[3] = d3;
+    return s;
+}
+MMIXDEF mmix_shape mmix_shape0(void) { mmix_shape s = mmix_shape4(1, 1, 1, 1); s.ndim = 0; return s; }
+MMIXDEF mmix_shape mmix_shape1(int64_t d0) { mmix_shape s = mmix_shape4(d0, 1, 1, 1); s.ndim = 1; return s; }
+MMIXDEF mmix_shape mmix_shape2(int64_t d0, int64_t d1) { mmix_shape s = mmix_shape4(d0, d1, 1, 1); s.ndim = 2; return s; }
+MMIXDEF mmix_shape mmix_shape3(int64_t d0, int64_t d1, int64_t d2) { mmix_shape s = mmix_shape4(d0, d1, d2, 1); s.ndim = 3; return s; }
+
+MMIXDEF int mmix_shape_equal(mmix_shape a, mmix_shape b) {
+    int i;
+    if (a.ndim != b.ndim) return 0;
+    for (i = 0; i < a.ndim; i++)
+        if (a.d[i] != b.d[i]) return 0;
+    return 1;
+}
+
+MMIXDEF char *mmix_shape_str(mmix_shape s, char *buf, size_t size) {
+    size_t len = 0;
+    int i;
+    if (size == 0) return buf;
+    buf[0] = '\0';
+    len += (size_t)snprintf(buf + len, size - len, "[");
+    /* An invalid shape (ndim outside 0..4) is printed as far as it can be. */
+    for (i = 0; i < s.ndim && i < MMIX_MAX_DIMS && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, i ? ", %lld" : "%lld", (long long)s.d[i]);
+    if (len < size) snprintf(buf + len, size - len, "]");
+    return buf;
+}
+
+/* Element count of a shape, or -1 if a dim is out of range or the product overflows. */
+static int64_t mmix__shape_numel(mmix_shape s) {
+    int64_t n = 1;
+    int i;
+    if (s.ndim < 0 || s.ndim > MMIX_MAX_DIMS) return -1;
+    for (i = 0; i < s.ndim; i++) {
+        if (s.d[i] < 1) return -1;
+        if (n > INT64_MAX / s.d[i]) return -1;
+        n *= s.d[i];
+    }
+    return n;
+}
+
+/* The last dim, or 1 for a scalar; rows = everything before it. */
+static int64_t mmix__last_dim(const mmix_tensor *t) { return t->shape.ndim ? t->shape.d[t->shape.ndim - 1] : 1; }
+static int64_t mmix__rows(const mmix_tensor *t) { return t->n / mmix__last_dim(t); }
+
+MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *fmt, ...) {
+    va_list args;
+    if (!ctx) return code;
+    ctx->last_result = code;
+    va_start(args, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, args);
+    va_end(args);
+    return code;
+}
+MMIXDEF mmix_result mmix_last_result(const mmix_ctx *ctx) { return ctx ? ctx->last_result : MMIX_ERR_INVALID_ARGUMENT; }
+MMIXDEF const char *mmix_last_error(const mmix_ctx *ctx) { return ctx ? ctx->error : "no context"; }
+MMIXDEF void mmix_clear_error(mmix_ctx *ctx) {
+    ctx->last_result = MMIX_OK;
+    ctx->error[0] = '\0';
+}
+
+static mmix__arena *mmix__arena_of(mmix_ctx *ctx, mmix_lifetime where) {
+    return where == MMIX_PERSIST ? &ctx->persist : &ctx->step;
+}
+
+/* Allocates a zeroed float buffer of n elements in an arena; sets the error on failure. */
+static float *mmix__alloc_floats(mmix_ctx *ctx, mmix_lifetime where, int64_t n, const char *what) {
+    float *p;
+    if (n < 0 || (uint64_t)n > SIZE_MAX / sizeof(float)) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: %lld floats do not fit in memory", what,
+                       (long long)n);
+        return NULL;
+    }
+    p = (float *)mmix__arena_alloc(ctx, mmix__arena_of(ctx, where), (size_t)n * sizeof(float));
+    if (!p)
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: could not allocate %lld floats", what,
+                       (long long)n);
+    return p;
+}
+
+MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dtype dtype,
+                                     mmix_shape shape) {
+    int64_t n = mmix__shape_numel(shape);
+    mmix_tensor *t;
+    char buf[64];
+    if (n < 0) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "tensor_new: invalid shape %s (%d dims; dims must be >= 1, "
+                       "at most %d dims)", mmix_shape_str(shape, buf, sizeof buf), shape.ndim,
+                       MMIX_MAX_DIMS);
+        return NULL;
+    }
+    t = (mmix_tensor *)mmix__arena_alloc(ctx, mmix__arena_of(ctx, where), sizeof(mmix_tensor));
+    if (!t) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "tensor_new: out of memory");
+        return NULL;
+    }
+    t->dtype = dtype;
+    t->device = MMIX_DEVICE_CPU;
+    t->lifetime = where;
+    t->shape = shape;
+    t->n = n;
+    if (dtype == MMIX_F32) {
+        t->data = mmix__alloc_floats(ctx, where, n, "tensor_new");
+        if (!t->data) return NULL;
+    } else {
+        if ((uint64_t)n > SIZE_MAX / sizeof(int32_t)) return NULL;
+        t->ids = (int32_t *)mmix__arena_alloc(ctx, mmix__arena_of(ctx, where),
+                                              (size_t)n * sizeof(int32_t));
+        if (!t->ids) {
+            mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "tensor_new: could not allocate %lld ids",
+                           (long long)n);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+MMIXDEF void mmix_tensor_set_name(mmix_tensor *t, const char *name) {
+    size_t len = strlen(name);
+    if (len >= MMIX_NAME_MAX) len = MMIX_NAME_MAX - 1;
+    memcpy(t->name, name, len);
+    t->name[len] = '\0';
+}
+
+MMIXDEF mmix_result mmix_set_requires_grad(mmix_ctx *ctx, mmix_tensor *t, int requires) {
+    if (!t) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "set_requires_grad: NULL tensor");
+    if (requires && t->dtype != MMIX_F32)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT,
+                              "set_requires_grad: tensor '%s' holds integers, which have no gradient",
+                              t->name);
+    t->requires_grad = requires ? 1 : 0;
+    if (requires && t->lifetime == MMIX_PERSIST && !t->grad) {
+        t->grad = mmix__alloc_floats(ctx, MMIX_PERSIST, t->n, "set_requires_grad");
+        if (!t->grad) return ctx->last_result;
+    }
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_tensor *mmix_param(mmix_ctx *ctx, const char *name, mmix_shape shape) {
+    mmix_tensor *t;
+    if (!name || !name[0] || strlen(name) >= MMIX_NAME_MAX) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "param: a parameter needs a name of 1 to %d "
+                       "characters", MMIX_NAME_MAX - 1);
+        return NULL;
+    }
+    if (mmix_param_find(ctx, name)) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "param: a parameter named '%s' already exists",
+                       name);
+        return NULL;
+    }
+    t = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, shape);
+    if (!t) return NULL;
+    mmix_tensor_set_name(t, name);
+    if (mmix_set_requires_grad(ctx, t, 1) != MMIX_OK) return NULL;
+    if (ctx->n_params == ctx->params_capacity) {
+        int64_t cap = ctx->params_capacity ? 2 * ctx->params_capacity : 64;
+        mmix_tensor **grown = (mmix_tensor **)mmix__sys_realloc(ctx, ctx->params,
+                                                                (size_t)cap * sizeof(mmix_tensor *));
+        if (!grown) {
+            mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "param: out of memory");
+            return NULL;
+        }
+        ctx->params = grown;
+        ctx->params_capacity = cap;
+    }
+    ctx->params[ctx->n_params++] = t;
+    return t;
+}
+
+MMIXDEF int64_t mmix_param_count(const mmix_ctx *ctx) { return ctx->n_params; }
+MMIXDEF mmix_tensor *mmix_param_at(const mmix_ctx *ctx, int64_t i) {
+    return (i >= 0 && i < ctx->n_params) ? ctx->params[i] : NULL;
+}
+MMIXDEF mmix_tensor *mmix_param_find(const mmix_ctx *ctx, const char *name) {
+    int64_t i;
+    for (i = 0; i < ctx->n_params; i++)
+        if (strcmp(ctx->params[i]->name, name) == 0) return ctx->params[i];
+    return NULL;
+}
+MMIXDEF void mmix_zero_grad(mmix_ctx *ctx) {
+    int64_t i;
+    for (i = 0; i < ctx->n_params; i++) ctx->backend->fill(ctx->params[i]->grad, ctx->params[i]->n, 0.0f);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* >>rng  PCG32 (O'Neill, "PCG: a family of simple fast space-efficient statistically    */
+/* good algorithms", 2014): 64-bit LCG state, output = xorshift + random rotation.      */
+/* Parity with PyTorch comes from loading its weights, not from matching its RNG.       */
+/* ---------------------------------------------------------------------------------- */
+MMIXDEF uint32_t mmix_rng_u32(mmix_rng *rng) {
+    uint64_t old = rng->state;
+    uint32_t xorshifted, rot;
+    rng->state = old * 6364136223846793005ULL + rng->inc;
+    xorshifted = (uint32_t)(((old >> 18) ^ old) >> 27);
+    rot = (uint32_t)(old >> 59);
+    return (xorshifted >> rot) | (xorshifted << ((32u - rot) & 31u));
+}
+
+MMIXDEF void mmix_rng_seed(mmix_rng *rng, uint64_t seed) {
+    /* pcg32_srandom_r(seed, stream 54), the reference implementation's example stream */
+    rng->state = 0;
+    rng->inc = (54ULL << 1) | 1ULL;
+    mmix_rng_u32(rng);
+    rng->state += seed;
+    mmix_rng_u32(rng);
+}
+
+MMIXDEF float mmix_rng_uniform(mmix_rng *rng) {
+    return (float)(mmix_rng_u32(rng) >> 8) * (1.0f / 16777216.0f);
+}
+
+MMIXDEF float mmix_rng_normal(mmix_rng *rng) {
+    /* Box-Muller in double; u1 in (0, 1] keeps the log finite. */
+    double u1 = ((double)mmix_rng_u32(rng) + 1.0) / 4294967296.0;
+    double u2 = (double)mmix_rng_u32(rng) / 4294967296.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+MMIXDEF uint32_t mmix_rng_below(mmix_rng *rng, uint32_t bound) {
+    /* Rejection sampling: no modulo bias. */
+    uint32_t threshold, r;
+    if (bound == 0) return 0;
+    threshold = (uint32_t)(-bound) % bound;
+    do r = mmix_rng_u32(rng); while (r < threshold);
+    return r % bound;
+}
+
+MMIXDEF void mmix_init_constant(mmix_tensor *t, float value) {
+    int64_t i;
+    for (i = 0; i < t->n; i++) t->data[i] = value;
+}
+MMIXDEF void mmix_init_uniform(mmix_tensor *t, mmix_rng *rng, float lo, float hi) {
+    int64_t i;
+    for (i = 0; i < t->n; i++) t->data[i] = lo + (hi - lo) * mmix_rng_uniform(rng);
+}
+MMIXDEF void mmix_init_normal(mmix_tensor *t, mmix_rng *rng, float mean, float std) {
+    int64_t i;
+    for (i = 0; i < t->n; i++) t->data[i] = mean + std * mmix_rng_normal(rng);
+}
+MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mmix_rng *rng) {
+    /* kaiming_uniform_(a = sqrt 5): bound = sqrt(6 / ((1 + a^2) fan_in)) = 1 / sqrt(fan_in) */
+    int64_t fan_in = weight->n / weight->shape.d[0];
+    float bound = (float)(1.0 / sqrt((double)fan_in));
+    mmix_init_uniform(weight, rng, -bound, bound);
+    if (bias) mmix_init_uniform(bias, rng, -bound, bound);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* >>gemm  C = alpha op(A) op(B) + beta C, row-major.                                   */
+/*                                                                                    */
+/* The built-in GEMM splits C into tasks of MC x NC and runs the tasks in parallel.     */
+/* Each task walks K in panels of KC: it copies ("packs") its piece of op(A) and op(B) */
+/* into small contiguous buffers on its own stack, laid out in the order the inner     */
+/* kernel reads them, then computes MR x NR tiles of C in registers. Every element of  */
+/* C is summed over k in one fixed order whatever the thread count, so results do not   */
+/* depend on the number of threads.                                                    */
+/* ---------------------------------------------------------------------------------- */
+#define MMIX__GEMM_MR 4
+#define MMIX__GEMM_NR 16
+#define MMIX__GEMM_MC 64
+#define MMIX__GEMM_NC 128
+#define MMIX__GEMM_KC 128
+
+/* Packs rows [i0, i0+mc) x depth [k0, k0+kc) of op(A) as mc/MR panels of [kc][MR]. */
+static void mmix__gemm_pack_a(float *Ap, int transpose_a, const float *A, int64_t lda, int64_t i0,
+                              int64_t mc, int64_t k0, int64_t kc) {
+    int64_t ii, k, r;
+    for (ii = 0; ii < mc; ii += MMIX__GEMM_MR) {
+        float *panel = Ap + ii * kc;
+        for (k = 0; k < kc; k++)
+            for (r = 0; r < MMIX__GEMM_MR; r++) {
+                int64_t i = i0 + ii + r;
+                float v = 0.0f;
+                if (ii + r < mc) v = transpose_a ? A[(k0 + k) * lda + i] : A[i * lda + k0 + k];
+                panel[k * MMIX__GEMM_MR + r] = v;
+            }
+    }
+}
+
+/* Packs depth [k0, k0+kc) x cols [j0, j0+nc) of op(B) as nc/NR panels of [kc][NR]. */
+static void mmix__gemm_pack_b(float *Bp, int transpose_b, const float *B, int64_t ldb, int64_t j0,
+                              int64_t nc, int64_t k0, int64_t kc) {
+    int64_t jj, k, c;
+    for (jj = 0; jj < nc; jj += MMIX__GEMM_NR) {
+        float *panel = Bp + jj * kc;
+        for (k = 0; k < kc; k++)
+            for (c = 0; c < MMIX__GEMM_NR; c++) {
+                int64_t j = j0 + jj + c;
+                float v = 0.0f;
+                if (jj + c < nc) v = transpose_b ? B[j * ldb + k0 + k] : B[(k0 + k) * ldb + j];
+                panel[k * MMIX__GEMM_NR + c] = v;
+            }
+    }
+}
+
+/* The inner kernel: an MR x NR tile of A B over kc, kept in registers, added to C. */
+static void mmix__gemm_tile(int64_t kc, const float *Ap, const float *Bp, float alpha, float *C,
+                            int64_t ldc, int64_t mr, int64_t nr) {
+    float acc[MMIX__GEMM_MR][MMIX__GEMM_NR];
+    int64_t k, r, c;
+    for (r = 0; r < MMIX__GEMM_MR; r++)
+        for (c = 0; c < MMIX__GEMM_NR; c++) acc[r][c] = 0.0f;
+    for (k = 0; k < kc; k++) {
+        const float *a = Ap + k * MMIX__GEMM_MR;
+        const float *b = Bp + k * MMIX__GEMM_NR;
+        for (r = 0; r < MMIX__GEMM_MR; r++)
+            for (c = 0; c < MMIX__GEMM_NR; c++) acc[r][c] += a[r] * b[c];
+    }
+    for (r = 0; r < mr; r++)
+        for (c = 0; c < nr; c++) C[r * ldc + c] += alpha * acc[r][c];
+}
+
+MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K,
+                                float alpha, const float *A, int64_t lda, const float *B,
+                                int64_t ldb, float beta, float *C, int64_t ldc) {
+    int64_t m_tasks = (M + MMIX__GEMM_MC - 1) / MMIX__GEMM_MC;
+    int64_t n_tasks = (N + MMIX__GEMM_NC - 1) / MMIX__GEMM_NC;
+    int64_t task;
+    int parallel = (double)M * (double)N * (double)K > 262144.0 && m_tasks * n_tasks > 1;
+    (void)parallel; /* read only by the OpenMP clause */
+    if (M <= 0 || N <= 0) return;
+    MMIX__OMP(parallel for schedule(static) if(parallel))
+    for (task = 0; task < m_tasks * n_tasks; task++) {
+        /* 32 KiB + 64 KiB of packed panels on this thread's stack. */
+        float Ap[MMIX__GEMM_MC * MMIX__GEMM_KC];
+        float Bp[MMIX__GEMM_NC * MMIX__GEMM_KC];
+        int64_t i0 = (task / n_tasks) * MMIX__GEMM_MC, j0 = (task % n_tasks) * MMIX__GEMM_NC;
+        int64_t mc = M - i0 < MMIX__GEMM_MC ? M - i0 : MMIX__GEMM_MC;
+        int64_t nc = N - j0 < MMIX__GEMM_NC ? N - j0 : MMIX__GEMM_NC;
+        int64_t i, j, k0, ii, jj;
+        for (i = 0; i < mc; i++) {
+            float *row = C + (i0 + i) * ldc + j0;
+            for (j = 0; j < nc; j++) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+        }
+        for (k0 = 0; k0 < K; k0 += MMIX__GEMM_KC) {
+            int64_t kc = K - k0 < MMIX__GEMM_KC ? K - k0 : MMIX__GEMM_KC;
+            mmix__gemm_pack_a(Ap, transpose_a, A, lda, i0, mc, k0, kc);
+            mmix__gemm_pack_b(Bp, transpose_b, B, ldb, j0, nc, k0, kc);
+            for (ii = 0; ii < mc; ii += MMIX__GEMM_MR)
+                for (jj = 0; jj < nc; jj += MMIX__GEMM_NR)
+                    mmix__gemm_tile(kc, Ap + ii * kc, Bp + jj * kc, alpha,
+                                    C + (i0 + ii) * ldc + j0 + jj, ldc,
+                                    mc - ii < MMIX__GEMM_MR ? mc - ii : MMIX__GEMM_MR,
+                                    nc - jj < MMIX__GEMM_NR ? nc - jj : MMIX__GEMM_NR);
+        }
+    }
+}
+
+static void mmix__cpu_sgemm(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                            float beta, float *C, int64_t ldc) {
+#ifdef MMIX_USE_CBLAS
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) { /* some BLAS reject K = 0; C = beta C is all that is asked */
+        mmix_sgemm_builtin(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    MMIX_ASSERT(M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX);
+    cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans,
+                transpose_b ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, A, (int)lda,
+                B, (int)ldb, beta, C, (int)ldc);
+#else
+    mmix_sgemm_builtin(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+MMIXDEF int mmix_has_cblas(void) {
+#ifdef MMIX_USE_CBLAS
+    return 1;
+#else
+    return 0;
+#endif
+}
+MMIXDEF int mmix_has_openmp(void) { return MMIX__OPENMP; }
+
+/* ---------------------------------------------------------------------------------- */
+/* >>cpu_kernels  The loops of every op, forward and backward (llm.c style).           */
+/*                                                                                    */
+/* Rule for reproducibility: a loop may run in parallel over independent outputs, but   */
+/* a sum is never split across threads. Sums over rows (bias and LayerNorm gradients)   */
+/* are parallel over columns, each column summed top to bottom by one thread.          */
+/* ---------------------------------------------------------------------------------- */
+static void mmix__cpu_fill(float *x, int64_t n, float value) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) x[i] = value;
+}
+
+static void mmix__cpu_axpy(float *y, const float *x, float alpha, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+static void mmix__cpu_add_forward(float *out, const float *a, const float *b, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+static void mmix__cpu_mul_forward(float *out, const float *a, const float *b, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) out[i] = a[i] * b[i];
+}
+
+static void mmix__cpu_mul_acc(float *y, const float *a, const float *b, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) y[i] += a[i] * b[i];
+}
+
+static void mmix__cpu_scale_forward(float *out, const float *x, float s, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) out[i] = s * x[i];
+}
+
+/* Serial, in double: a loss-sized reduction, and the same answer on any thread count. */
+static double mmix__cpu_sum_forward(const float *x, int64_t n) {
+    double s = 0.0;
+    int64_t i;
+    for (i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+static void mmix__cpu_add_scalar_acc(float *y, float value, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) y[i] += value;
+}
+
+static void mmix__cpu_embedding_forward(float *out, const float *table, const int32_t *ids,
+                                        int64_t n_ids, int64_t D) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n_ids * D > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n_ids; i++) memcpy(out + i * D, table + (int64_t)ids[i] * D, (size_t)D * sizeof(float));
+}
+
+/* Two positions may hold the same id, so threads split the columns, not the positions. */
+static void mmix__cpu_embedding_backward(float *dtable, const float *dout, const int32_t *ids,
+                                         int64_t n_ids, int64_t D) {
+    int64_t c0;
+    MMIX__OMP(parallel for schedule(static) if(n_ids * D > MMIX__PARALLEL_MIN))
+    for (c0 = 0; c0 < D; c0 += 64) {
+        int64_t c1 = c0 + 64 < D ? c0 + 64 : D, i, c;
+        for (i = 0; i < n_ids; i++) {
+            float *dst = dtable + (int64_t)ids[i] * D;
+            const float *src = dout + i * D;
+            for (c = c0; c < c1; c++) dst[c] += src[c];
+        }
+    }
+}
+
+static void mmix__cpu_add_bias_rows(float *out, const float *bias, int64_t rows, int64_t cols) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        int64_t c;
+        for (c = 0; c < cols; c++) out[r * cols + c] += bias[c];
+    }
+}
+
+static void mmix__cpu_sum_rows_acc(float *dbias, const float *dout, int64_t rows, int64_t cols) {
+    int64_t c0;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (c0 = 0; c0 < cols; c0 += 64) {
+        int64_t c1 = c0 + 64 < cols ? c0 + 64 : cols, r, c;
+        for (r = 0; r < rows; r++)
+            for (c = c0; c < c1; c++) dbias[c] += dout[r * cols + c];
+    }
+}
+
+/* LayerNorm, nn.LayerNorm semantics: biased variance, eps inside the square root.
+   mean and 1/std are saved per row for the backward pass. Statistics in double. */
+static void mmix__cpu_layernorm_forward(float *out, float *mean, float *rstd, const float *x,
+                                        const float *w, const float *b, int64_t rows, int64_t cols,
+                                        float eps) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = out + r * cols;
+        double m = 0.0, v = 0.0;
+        int64_t c;
+        for (c = 0; c < cols; c++) m += xr[c];
+        m /= (double)cols;
+        for (c = 0; c < cols; c++) v += ((double)xr[c] - m) * ((double)xr[c] - m);
+        v /= (double)cols;
+        v = 1.0 / sqrt(v + (double)eps);
+        /* Centre with the double mean: a row with a large mean and a small spread would
+           lose its low bits to a float mean. */
+        for (c = 0; c < cols; c++) {
+            float y = (float)(((double)xr[c] - m) * v);
+            if (w) y *= w[c];
+            if (b) y += b[c];
+            yr[c] = y;
+        }
+        mean[r] = (float)m;
+        rstd[r] = (float)v;
+    }
+}
+
+/* With xhat = (x - mean) rstd and g = dout w:
+   dx = rstd (g - mean(g) - xhat mean(g xhat)),  dw = sum_rows dout xhat,  db = sum_rows dout. */
+static void mmix__cpu_layernorm_backward(float *dx, float *dw, float *db, const float *dout,
+                                         const float *x, const float *mean, const float *rstd,
+                                         const float *w, int64_t rows, int64_t cols) {
+    int64_t r, c0;
+    if (dx) {
+        MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+        for (r = 0; r < rows; r++) {
+            const float *xr = x + r * cols, *gr = dout + r * cols;
+            double g_mean = 0.0, gx_mean = 0.0;
+            int64_t c;
+            for (c = 0; c < cols; c++) {
+                double g = (double)gr[c] * (w ? w[c] : 1.0f);
+                double xhat = ((double)xr[c] - mean[r]) * rstd[r];
+                g_mean += g;
+                gx_mean += g * xhat;
+            }
+            g_mean /= (double)cols;
+            gx_mean /= (double)cols;
+            for (c = 0; c < cols; c++) {
+                double g = (double)gr[c] * (w ? w[c] : 1.0f);
+                double xhat = ((double)xr[c] - mean[r]) * rstd[r];
+                dx[r * cols + c] += (float)(rstd[r] * (g - g_mean - xhat * gx_mean));
+            }
+        }
+    }
+    if (dw || db) {
+        MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+        for (c0 = 0; c0 < cols; c0 += 64) {
+            int64_t c1 = c0 + 64 < cols ? c0 + 64 : cols, rr, c;
+            for (rr = 0; rr < rows; rr++)
+                for (c = c0; c < c1; c++) {
+                    float g = dout[rr * cols + c];
+                    if (dw) dw[c] += g * ((x[rr * cols + c] - mean[rr]) * rstd[rr]);
+                    if (db) db[c] += g;
+                }
+        }
+    }
+}
+
+/* Exact GELU (SPEC 0.3.5): 0.5 x (1 + erf(x / sqrt 2)); its derivative is
+   0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi). Evaluated in double. */
+static void mmix__cpu_gelu_forward(float *out, const float *x, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++) {
+        double v = x[i];
+        out[i] = (float)(0.5 * v * (1.0 + erf(v * 0.70710678118654752440)));
+    }
+}
+
+static void mmix__cpu_gelu_backward(float *dx, const float *dout, const float *x, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++) {
+        double v = x[i];
+        double cdf = 0.5 * (1.0 + erf(v * 0.70710678118654752440));
+        double pdf = exp(-0.5 * v * v) * 0.39894228040143267794;
+        dx[i] += (float)((double)dout[i] * (cdf + v * pdf));
+    }
+}
+
+static void mmix__cpu_softmax_forward(float *out, const float *x, int64_t rows, int64_t cols) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN / 4))
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = out + r * cols;
+        float max = xr[0];
+        double total = 0.0;
+        int64_t c;
+        for (c = 1; c < cols; c++)
+            if (xr[c] > max) max = xr[c];
+        for (c = 0; c < cols; c++) {
+            yr[c] = expf(xr[c] - max);
+            total += yr[c];
+        }
+        for (c = 0; c < cols; c++) yr[c] = (float)(yr[c] / total);
+    }
+}
+
+/* dx = y (dout - sum(dout y)) per row. */
+static void mmix__cpu_softmax_backward(float *dx, const float *dout, const float *y, int64_t rows,
+                                       int64_t cols) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        const float *yr = y + r * cols, *gr = dout + r * cols;
+        double dot = 0.0;
+        int64_t c;
+        for (c = 0; c < cols; c++) dot += (double)gr[c] * yr[c];
+        for (c = 0; c < cols; c++) dx[r * cols + c] += (float)(yr[c] * ((double)gr[c] - dot));
+    }
+}
+
+/* loss_r = logsumexp(logits_r) - logits_r[target_r]. Only the logsumexp is saved: the
+   backward pass recomputes softmax from the logits instead of storing rows x V probabilities. */
+static void mmix__cpu_cross_entropy_forward(float *row_loss, float *row_lse, const float *logits,
+                                            const int32_t *targets, int64_t rows, int64_t V,
+                                            int32_t ignore_index) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * V > MMIX__PARALLEL_MIN / 4))
+    for (r = 0; r < rows; r++) {
+        const float *lr = logits + r * V;
+        float max;
+        double total = 0.0, lse;
+        int64_t v;
+        if (targets[r] == ignore_index) {
+            row_loss[r] = row_lse[r] = 0.0f;
+            continue;
+        }
+        max = lr[0];
+        for (v = 1; v < V; v++)
+            if (lr[v] > max) max = lr[v];
+        for (v = 0; v < V; v++) total += expf(lr[v] - max);
+        lse = (double)max + log(total);
+        row_lse[r] = (float)lse;
+        row_loss[r] = (float)(lse - lr[targets[r]]);
+    }
+}
+
+static void mmix__cpu_cross_entropy_backward(float *dlogits, const float *logits, const float *row_lse,
+                                             const int32_t *targets, int64_t rows, int64_t V,
+                                             int32_t ignore_index, float scale) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * V > MMIX__PARALLEL_MIN / 4))
+    for (r = 0; r < rows; r++) {
+        const float *lr = logits + r * V;
+        float *dr = dlogits + r * V;
+        int64_t v;
+        if (targets[r] == ignore_index) continue;
+        for (v = 0; v < V; v++) dr[v] += scale * expf(lr[v] - row_lse[r]);
+        dr[targets[r]] -= scale;
+    }
+}
+
+static const mmix_backend mmix__cpu_backend_table = {
+    "cpu",
+    mmix__cpu_sgemm,
+    mmix__cpu_fill,
+    mmix__cpu_axpy,
+    mmix__cpu_add_forward,
+    mmix__cpu_mul_forward,
+    mmix__cpu_mul_acc,
+    mmix__cpu_scale_forward,
+    mmix__cpu_sum_forward,
+    mmix__cpu_add_scalar_acc,
+    mmix__cpu_embedding_forward,
+    mmix__cpu_embedding_backward,
+    mmix__cpu_add_bias_rows,
+    mmix__cpu_sum_rows_acc,
+    mmix__cpu_layernorm_forward,
+    mmix__cpu_layernorm_backward,
+    mmix__cpu_gelu_forward,
+    mmix__cpu_gelu_backward,
+    mmix__cpu_softmax_forward,
+    mmix__cpu_softmax_backward,
+    mmix__cpu_cross_entropy_forward,
+    mmix__cpu_cross_entropy_backward,
+};
+
+MMIXDEF const mmix_backend *mmix_cpu_backend(void) { return &mmix__cpu_backend_table; }
+
+/* ---------------------------------------------------------------------------------- */
+/* >>ops  Op constructors: check the inputs (they come from callers, so a bad shape is  */
+/* an error with a message, not an assert), compute the output through the backend,   */
+/* and append a tape node when a gradient will be needed.                              */
+/* ---------------------------------------------------------------------------------- */
+typedef struct mmix__node {
+    mmix_op op;
+    mmix_tensor *out;
+    mmix_tensor *in[MMIX_MAX_INPUTS];
+    float *saved[2];            /* LayerNorm mean/rstd, cross-entropy row logsumexp */
+    float fparam;               /* scale factor, 1/count, ... */
+    int64_t iparam[3];          /* matmul transposes, ignore_index, ... */
+    const mmix_custom_op *custom;
+    void *custom_user;
+} mmix__node;
+
+/* An error stays on the context until mmix_clear_error(): every op refuses to run while
+   one is pending, so a failure early in a forward pass cannot be mistaken for, say, an
+   absent optional bias further down. */
+static int mmix__op_can_run(mmix_ctx *ctx) { return ctx && ctx->last_result == MMIX_OK; }
+
+static int mmix__check_f32(mmix_ctx *ctx, const char *op, const char *arg, const mmix_tensor *t) {
+    if (!t) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, arg);
+        return 0;
+    }
+    if (t->dtype != MMIX_F32) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: %s%s%s%s must hold floats, it holds int32",
+                       op, arg, t->name[0] ? " '" : "", t->name, t->name[0] ? "'" : "");
+        return 0;
+    }
+    return 1;
+}
+
+static int mmix__check_i32(mmix_ctx *ctx, const char *op, const char *arg, const mmix_tensor *t) {
+    if (!t) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, arg);
+        return 0;
+    }
+    if (t->dtype != MMIX_I32) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: %s must hold int32 token ids, it holds floats",
+                       op, arg);
+        return 0;
+    }
+    return 1;
+}
+
+/* A shape error naming both operands: "add: a [2, 3] and b [3, 2] must have the same shape". */
+static mmix_tensor *mmix__shape_error(mmix_ctx *ctx, const char *op, const char *a_name,
+                                      const mmix_tensor *a, const char *b_name, const mmix_tensor *b,
+                                      const char *rule) {
+    char sa[64], sb[64];
+    mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: %s%s%s%s %s and %s%s%s%s %s: %s", op, a_name,
+                   a->name[0] ? " '" : "", a->name, a->name[0] ? "'" : "",
+                   mmix_shape_str(a->shape, sa, sizeof sa), b_name, b->name[0] ? " '" : "",
+                   b->name, b->name[0] ? "'" : "", mmix_shape_str(b->shape, sb, sizeof sb), rule);
+    return NULL;
+}
+
+static mmix_tensor *mmix__new_output(mmix_ctx *ctx, mmix_shape shape) {
+    return mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, shape);
+}
+
+static int mmix__wants_grad(const mmix_ctx *ctx, const mmix_tensor *a, const mmix_tensor *b,
+                            const mmix_tensor *c) {
+    return ctx->grad_enabled && ((a && a->requires_grad) || (b && b->requires_grad) ||
+                                 (c && c->requires_grad));
+}
+
+/* Appends a node for `out` (the tape grows by doubling; its capacity survives resets).
+   Returns NULL, with the error set, when memory runs out. */
+static mmix__node *mmix__record(mmix_ctx *ctx, mmix_op op, mmix_tensor *out, mmix_tensor *a,
+                                mmix_tensor *b, mmix_tensor *c) {
+    mmix__node *node;
+    if (ctx->tape_len == ctx->tape_capacity) {
+        int64_t cap = ctx->tape_capacity ? 2 * ctx->tape_capacity : 256;
+        mmix__node *grown = (mmix__node *)mmix__sys_realloc(ctx, ctx->tape,
+                                                            (size_t)cap * sizeof(mmix__node));
+        if (!grown) {
+            mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory growing the tape",
+                           mmix_op_name(op));
+            return NULL;
+        }
+        ctx->tape = grown;
+        ctx->tape_capacity = cap;
+    }
+    node = &ctx->tape[ctx->tape_len++];
+    memset(node, 0, sizeof *node);
+    node->op = op;
+    node->out = out;
+    node->in[0] = a;
+    node->in[1] = b;
+    node->in[2] = c;
+    out->requires_grad = 1;
+    return node;
+}
+
+MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tensor *ids) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    int64_t V, D, i;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "embedding", "table", table) ||
+        !mmix__check_i32(ctx, "embedding", "ids", ids))
+        return NULL;
+    if (table->shape.ndim != 2)
+        return mmix__shape_error(ctx, "embedding", "table", table, "ids", ids, "the table must be 2-D [V, D]");
+    if (ids->shape.ndim >= MMIX_MAX_DIMS)
+        return mmix__shape_error(ctx, "embedding", "table", table, "ids", ids,
+                                 "ids may have at most 3 dims (the output adds one)");
+    V = table->shape.d[0];
+    D = table->shape.d[1];
+    for (i = 0; i < ids->n; i++)
+        if (ids->ids[i] < 0 || ids->ids[i] >= V) {
+            mmix_set_error(ctx, MMIX_ERR_RANGE, "embedding: token id %ld at position %lld is outside "
+                           "the vocabulary [0, %lld) of table%s%s%s", (long)ids->ids[i], (long long)i,
+                           (long long)V, table->name[0] ? " '" : "", table->name,
+                           table->name[0] ? "'" : "");
+            return NULL;
+        }
+    shape = ids->shape;
+    shape.d[shape.ndim++] = D;
+    out = mmix__new_output(ctx, shape);
+    if (!out) return NULL;
+    ctx->backend->embedding_forward(out->data, table->data, ids->ids, ids->n, D);
+    if (mmix__wants_grad(ctx, table, NULL, NULL) && !mmix__record(ctx, MMIX_OP_EMBEDDING, out, table, ids, NULL))
+        return NULL;
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    int64_t in_dim, out_dim, rows;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "linear", "x", x) ||
+        !mmix__check_f32(ctx, "linear", "W", W) || (b && !mmix__check_f32(ctx, "linear", "b", b)))
+        return NULL;
+    if (W->shape.ndim != 2)
+        return mmix__shape_error(ctx, "linear", "x", x, "W", W, "W must be 2-D [out, in]");
+    if (x->shape.ndim < 1 || mmix__last_dim(x) != W->shape.d[1])
+        return mmix__shape_error(ctx, "linear", "x", x, "W", W, "x's last dim must equal W's dim 1");
+    out_dim = W->shape.d[0];
+    in_dim = W->shape.d[1];
+    if (b && (b->shape.ndim != 1 || b->shape.d[0] != out_dim))
+        return mmix__shape_error(ctx, "linear", "W", W, "b", b, "b must be 1-D [out]");
+    rows = x->n / in_dim;
+    shape = x->shape;
+    shape.d[shape.ndim - 1] = out_dim;
+    out = mmix__new_output(ctx, shape);
+    if (!out) return NULL;
+    /* out = x W^T (+ b) */
+    ctx->backend->sgemm(0, 1, rows, out_dim, in_dim, 1.0f, x->data, in_dim, W->data, in_dim, 0.0f,
+                        out->data, out_dim);
+    if (b) ctx->backend->add_bias_rows(out->data, b->data, rows, out_dim);
+    if (mmix__wants_grad(ctx, x, W, b) && !mmix__record(ctx, MMIX_OP_LINEAR, out, x, W, b)) return NULL;
+    return out;
+}
+
+/* The two matrix dims of a matmul operand and its batch count (1 when 2-D: shared). */
+static void mmix__matmul_dims(const mmix_tensor *t, int64_t *rows, int64_t *cols, int64_t *batch) {
+    *rows = t->shape.d[t->shape.ndim - 2];
+    *cols = t->shape.d[t->shape.ndim - 1];
+    *batch = t->n / (*rows * *cols);
+}
+
+MMIXDEF mmix_tensor *mmix_matmul(mmix_ctx *ctx, mmix_tensor *A, mmix_tensor *B, int transpose_a,
+                                 int transpose_b) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    int64_t a_rows, a_cols, a_batch, b_rows, b_cols, b_batch, M, K, N, K2, batch, i;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "matmul", "A", A) ||
+        !mmix__check_f32(ctx, "matmul", "B", B))
+        return NULL;
+    if (A->shape.ndim < 2 || B->shape.ndim < 2)
+        return mmix__shape_error(ctx, "matmul", "A", A, "B", B, "both operands need at least 2 dims");
+    if (A->shape.ndim > 2 && B->shape.ndim > 2) {
+        int same = A->shape.ndim == B->shape.ndim;
+        for (i = 0; same && i < A->shape.ndim - 2; i++) same = A->shape.d[i] == B->shape.d[i];
+        if (!same)
+            return mmix__shape_error(ctx, "matmul", "A", A, "B", B,
+                                     "batched operands need equal leading (batch) dims");
+    }
+    mmix__matmul_dims(A, &a_rows, &a_cols, &a_batch);
+    mmix__matmul_dims(B, &b_rows, &b_cols, &b_batch);
+    M = transpose_a ? a_cols : a_rows;
+    K = transpose_a ? a_rows : a_cols;
+    K2 = transpose_b ? b_cols : b_rows;
+    N = transpose_b ? b_rows : b_cols;
+    if (K != K2)
+        return mmix__shape_error(ctx, "matmul", "A", A, "B", B,
+                                 "the inner dims of op(A) and op(B) differ");
+    shape = A->shape.ndim >= B->shape.ndim ? A->shape : B->shape;
+    shape.d[shape.ndim - 2] = M;
+    shape.d[shape.ndim - 1] = N;
+    out = mmix__new_output(ctx, shape);
+    if (!out) return NULL;
+    batch = a_batch > b_batch ? a_batch : b_batch;
+    for (i = 0; i < batch; i++)
+        ctx->backend->sgemm(transpose_a, transpose_b, M, N, K, 1.0f,
+                            A->data + (a_batch > 1 ? i * a_rows * a_cols : 0), a_cols,
+                            B->data + (b_batch > 1 ? i * b_rows * b_cols : 0), b_cols, 0.0f,
+                            out->data + i * M * N, N);
+    if (mmix__wants_grad(ctx, A, B, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_MATMUL, out, A, B, NULL);
+        if (!node) return NULL;
+        node->iparam[0] = transpose_a;
+        node->iparam[1] = transpose_b;
+    }
+    return out;
+}
+
+/* add and mul share their checks. */
+static mmix_tensor *mmix__elementwise(mmix_ctx *ctx, mmix_op op, mmix_tensor *a, mmix_tensor *b) {
+    const char *name = mmix_op_name(op);
+    mmix_tensor *out;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, name, "a", a) || !mmix__check_f32(ctx, name, "b", b))
+        return NULL;
+    if (!mmix_shape_equal(a->shape, b->shape))
+        return mmix__shape_error(ctx, name, "a", a, "b", b, "the operands must have the same shape");
+    out = mmix__new_output(ctx, a->shape);
+    if (!out) return NULL;
+    if (op == MMIX_OP_ADD)
+        ctx->backend->add_forward(out->data, a->data, b->data, a->n);
+    else
+        ctx->backend->mul_forward(out->data, a->data, b->data, a->n);
+    if (mmix__wants_grad(ctx, a, b, NULL) && !mmix__record(ctx, op, out, a, b, NULL)) return NULL;
+    return out;
+}
+MMIXDEF mmix_tensor *mmix_add(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b) { return mmix__elementwise(ctx, MMIX_OP_ADD, a, b); }
+MMIXDEF mmix_tensor *mmix_mul(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b) { return mmix__elementwise(ctx, MMIX_OP_MUL, a, b); }
+
+MMIXDEF mmix_tensor *mmix_scale(mmix_ctx *ctx, mmix_tensor *x, float s) {
+    mmix_tensor *out;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "scale", "x", x)) return NULL;
+    out = mmix__new_output(ctx, x->shape);
+    if (!out) return NULL;
+    ctx->backend->scale_forward(out->data, x->data, s, x->n);
+    if (mmix__wants_grad(ctx, x, NULL, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_SCALE, out, x, NULL, NULL);
+        if (!node) return NULL;
+        node->fparam = s;
+    }
+    return out;
+}
+
+/* sum and mean: a scalar from all elements (mean = sum / n). */
+static mmix_tensor *mmix__reduce(mmix_ctx *ctx, mmix_op op, mmix_tensor *x) {
+    const char *name = mmix_op_name(op);
+    mmix_tensor *out;
+    double total;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, name, "x", x)) return NULL;
+    out = mmix__new_output(ctx, mmix_shape0());
+    if (!out) return NULL;
+    total = ctx->backend->sum_forward(x->data, x->n);
+    out->data[0] = (float)(op == MMIX_OP_MEAN ? total / (double)x->n : total);
+    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, op, out, x, NULL, NULL)) return NULL;
+    return out;
+}
+MMIXDEF mmix_tensor *mmix_sum(mmix_ctx *ctx, mmix_tensor *x) { return mmix__reduce(ctx, MMIX_OP_SUM, x); }
+MMIXDEF mmix_tensor *mmix_mean(mmix_ctx *ctx, mmix_tensor *x) { return mmix__reduce(ctx, MMIX_OP_MEAN, x); }
+
+MMIXDEF mmix_tensor *mmix_reshape(mmix_ctx *ctx, mmix_tensor *x, mmix_shape shape) {
+    mmix_tensor *out;
+    char sa[64], sb[64];
+    int64_t n = mmix__shape_numel(shape);
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "reshape", "x", x)) return NULL;
+    if (n != x->n) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "reshape: cannot view x %s (%lld elements) as %s",
+                       mmix_shape_str(x->shape, sa, sizeof sa), (long long)x->n,
+                       mmix_shape_str(shape, sb, sizeof sb));
+        return NULL;
+    }
+    /* A header sharing x's data: no copy. */
+    out = (mmix_tensor *)mmix__arena_alloc(ctx, &ctx->step, sizeof(mmix_tensor));
+    if (!out) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reshape: out of memory");
+        return NULL;
+    }
+    *out = *x;
+    out->lifetime = MMIX_STEP;
+    out->shape = shape;
+    out->grad = NULL;
+    out->requires_grad = 0;
+    out->name[0] = '\0';
+    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, MMIX_OP_RESHAPE, out, x, NULL, NULL))
+        return NULL;
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_layernorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, mmix_tensor *b,
+                                    float eps) {
+    mmix_tensor *out;
+    float *mean, *rstd;
+    int64_t D, rows;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "layernorm", "x", x) ||
+        (w && !mmix__check_f32(ctx, "layernorm", "w", w)) || (b && !mmix__check_f32(ctx, "layernorm", "b", b)))
+        return NULL;
+    if (x->shape.ndim < 1)
+        return mmix__shape_error(ctx, "layernorm", "x", x, "x", x, "x needs at least 1 dim");
+    D = mmix__last_dim(x);
+    rows = x->n / D;
+    if (w && (w->shape.ndim != 1 || w->shape.d[0] != D))
+        return mmix__shape_error(ctx, "layernorm", "x", x, "w", w, "w must be 1-D of x's last dim");
+    if (b && (b->shape.ndim != 1 || b->shape.d[0] != D))
+        return mmix__shape_error(ctx, "layernorm", "x", x, "b", b, "b must be 1-D of x's last dim");
+    if (!(eps > 0.0f)) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "layernorm: eps must be positive, got %g", (double)eps);
+        return NULL;
+    }
+    out = mmix__new_output(ctx, x->shape);
+    mean = mmix__alloc_floats(ctx, MMIX_STEP, rows, "layernorm");
+    rstd = mmix__alloc_floats(ctx, MMIX_STEP, rows, "layernorm");
+    if (!out || !mean || !rstd) return NULL;
+    ctx->backend->layernorm_forward(out->data, mean, rstd, x->data, w ? w->data : NULL,
+                                    b ? b->data : NULL, rows, D, eps);
+    if (mmix__wants_grad(ctx, x, w, b)) {
+        node = mmix__record(ctx, MMIX_OP_LAYERNORM, out, x, w, b);
+        if (!node) return NULL;
+        node->saved[0] = mean;
+        node->saved[1] = rstd;
+    }
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_gelu(mmix_ctx *ctx, mmix_tensor *x) {
+    mmix_tensor *out;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "gelu", "x", x)) return NULL;
+    out = mmix__new_output(ctx, x->shape);
+    if (!out) return NULL;
+    ctx->backend->gelu_forward(out->data, x->data, x->n);
+    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, MMIX_OP_GELU, out, x, NULL, NULL))
+        return NULL;
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x) {
+    mmix_tensor *out;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "softmax", "x", x)) return NULL;
+    out = mmix__new_output(ctx, x->shape);
+    if (!out) return NULL;
+    ctx->backend->softmax_forward(out->data, x->data, mmix__rows(x), mmix__last_dim(x));
+    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, MMIX_OP_SOFTMAX, out, x, NULL, NULL))
+        return NULL;
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *targets,
+                                        int32_t ignore_index) {
+    mmix_tensor *out;
+    float *row_loss, *row_lse;
+    int64_t V, rows, r, counted = 0;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "cross_entropy", "logits", logits) ||
+        !mmix__check_i32(ctx, "cross_entropy", "targets", targets))
+        return NULL;
+    if (logits->shape.ndim < 1)
+        return mmix__shape_error(ctx, "cross_entropy", "logits", logits, "targets", targets,
+                                 "logits need a class dim");
+    V = mmix__last_dim(logits);
+    rows = logits->n / V;
+    if (targets->n != rows)
+        return mmix__shape_error(ctx, "cross_entropy", "logits", logits, "targets", targets,
+                                 "there must be one target per row of logits");
+    for (r = 0; r < rows; r++) {
+        int32_t t = targets->ids[r];
+        if (t == ignore_index) continue;
+        if (t < 0 || t >= V) {
+            mmix_set_error(ctx, MMIX_ERR_RANGE, "cross_entropy: target %ld at position %lld is outside "
+                           "[0, %lld) and is not the ignore label %ld", (long)t, (long long)r,
+                           (long long)V, (long)ignore_index);
+            return NULL;
+        }
+        counted++;
+    }
+    if (counted == 0) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "cross_entropy: all %lld targets are the ignore "
+                       "label %ld, so there is no position to average over", (long long)rows,
+                       (long)ignore_index);
+        return NULL;
+    }
+    out = mmix__new_output(ctx, mmix_shape0());
+    row_loss = mmix__alloc_floats(ctx, MMIX_STEP, rows, "cross_entropy");
+    row_lse = mmix__alloc_floats(ctx, MMIX_STEP, rows, "cross_entropy");
+    if (!out || !row_loss || !row_lse) return NULL;
+    ctx->backend->cross_entropy_forward(row_loss, row_lse, logits->data, targets->ids, rows, V,
+                                        ignore_index);
+    /* The mean over counted positions of the whole batch (token-weighted, SPEC 1.5). */
+    out->data[0] = (float)(ctx->backend->sum_forward(row_loss, rows) / (double)counted);
+    if (mmix__wants_grad(ctx, logits, NULL, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_CROSS_ENTROPY, out, logits, targets, NULL);
+        if (!node) return NULL;
+        node->saved[0] = row_lse;
+        node->fparam = (float)(1.0 / (double)counted);
+        node->iparam[0] = ignore_index;
+    }
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *user,
+                                 mmix_shape out_shape, mmix_tensor *const *in, int n_in) {
+    mmix_tensor *out, *args[MMIX_MAX_INPUTS] = {NULL, NULL, NULL};
+    mmix__node *node;
+    int i;
+    if (!mmix__op_can_run(ctx)) return NULL;
+    if (!op || !op->forward || n_in < 0 || n_in > MMIX_MAX_INPUTS) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "custom: needs an op with a forward function and "
+                       "0 to %d inputs", MMIX_MAX_INPUTS);
+        return NULL;
+    }
+    for (i = 0; i < n_in; i++) {
+        if (!in[i]) {
+            mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "custom '%s': input %d is NULL",
+                           op->name ? op->name : "", i);
+            return NULL;
+        }
+        args[i] = in[i];
+    }
+    out = mmix__new_output(ctx, out_shape);
+    if (!out) return NULL;
+    op->forward(out, args, n_in, user);
+    if (mmix__wants_grad(ctx, args[0], args[1], args[2])) {
+        if (!op->backward) {
+            mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "custom '%s': an input needs a gradient but "
+                           "the op has no backward function", op->name ? op->name : "");
+            return NULL;
+        }
+        node = mmix__record(ctx, MMIX_OP_CUSTOM, out, args[0], args[1], args[2]);
+        if (!node) return NULL;
+        node->custom = op;
+        node->custom_user = user;
+        node->iparam[0] = n_in;
+    }
+    return out;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* >>autograd  One reverse walk over the tape.                                         */
+/* ---------------------------------------------------------------------------------- */
+/* Gives t a zeroed gradient buffer in its own arena if it needs one and has none. */
+static int mmix__ensure_grad(mmix_ctx *ctx, mmix_tensor *t) {
+    if (!t || !t->requires_grad || t->grad || t->dtype != MMIX_F32) return 1;
+    t->grad = mmix__alloc_floats(ctx, t->lifetime, t->n, "backward");
+    return t->grad != NULL;
+}
+
+static float *mmix__grad_or_null(mmix_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }
+
+static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
+    const mmix_backend *be = ctx->backend;
+    mmix_tensor *out = node->out, *a = node->in[0], *b = node->in[1], *c = node->in[2];
+    float *dout = out->grad;
+    float *da = mmix__grad_or_null(a), *db = mmix__grad_or_null(b), *dc = mmix__grad_or_null(c);
+    switch (node->op) {
+    case MMIX_OP_EMBEDDING: /* a = table [V, D], b = ids */
+        if (da) be->embedding_backward(da, dout, b->ids, b->n, a->shape.d[1]);
+        break;
+    case MMIX_OP_LINEAR: { /* out = x W^T + b:  dx += dout W,  dW += dout^T x,  db += sum_rows dout */
+        int64_t in_dim = b->shape.d[1], out_dim = b->shape.d[0], rows = a->n / in_dim;
+        if (da) be->sgemm(0, 0, rows, in_dim, out_dim, 1.0f, dout, out_dim, b->data, in_dim, 1.0f, da, in_dim);
+        if (db) be->sgemm(1, 0, out_dim, in_dim, rows, 1.0f, dout, out_dim, a->data, in_dim, 1.0f, db, in_dim);
+        if (dc) be->sum_rows_acc(dc, dout, rows, out_dim);
+        break;
+    }
+    case MMIX_OP_MATMUL: { /* out = op(A) op(B): d op(A) = dout op(B)^T, d op(B) = op(A)^T dout */
+        int ta = (int)node->iparam[0], tb = (int)node->iparam[1];
+        int64_t a_rows, a_cols, a_batch, b_rows, b_cols, b_batch, batch, i, M, N, K;
+        mmix__matmul_dims(a, &a_rows, &a_cols, &a_batch);
+        mmix__matmul_dims(b, &b_rows, &b_cols, &b_batch);
+        M = ta ? a_cols : a_rows;
+        K = ta ? a_rows : a_cols;
+        N = tb ? b_rows : b_cols;
+        batch = a_batch > b_batch ? a_batch : b_batch;
+        /* A shared (2-D) operand sums its gradient over the batch, in batch order. */
+        for (i = 0; i < batch; i++) {
+            const float *g = dout + i * M * N;
+            int64_t ao = a_batch > 1 ? i * a_rows * a_cols : 0, bo = b_batch > 1 ? i * b_rows * b_cols : 0;
+            if (da && !ta) be->sgemm(0, !tb, M, K, N, 1.0f, g, N, b->data + bo, b_cols, 1.0f, da + ao, a_cols);
+            if (da && ta) be->sgemm(tb, 1, K, M, N, 1.0f, b->data + bo, b_cols, g, N, 1.0f, da + ao, a_cols);
+            if (db && !tb) be->sgemm(!ta, 0, K, N, M, 1.0f, a->data + ao, a_cols, g, N, 1.0f, db + bo, b_cols);
+            if (db && tb) be->sgemm(1, ta, N, K, M, 1.0f, g, N, a->data + ao, a_cols, 1.0f, db + bo, b_cols);
+        }
+        break;
+    }
+    case MMIX_OP_ADD:
+        if (da) be->axpy(da, dout, 1.0f, out->n);
+        if (db) be->axpy(db, dout, 1.0f, out->n);
+        break;
+    case MMIX_OP_MUL:
+        if (da) be->mul_acc(da, dout, b->data, out->n);
+        if (db) be->mul_acc(db, dout, a->data, out->n);
+        break;
+    case MMIX_OP_SCALE:
+        if (da) be->axpy(da, dout, node->fparam, out->n);
+        break;
+    case MMIX_OP_SUM:
+        if (da) be->add_scalar_acc(da, dout[0], a->n);
+        break;
+    case MMIX_OP_MEAN:
+        if (da) be->add_scalar_acc(da, (float)((double)dout[0] / (double)a->n), a->n);
+        break;
+    case MMIX_OP_RESHAPE:
+        if (da) be->axpy(da, dout, 1.0f, out->n);
+        break;
+    case MMIX_OP_LAYERNORM: {
+        int64_t D = mmix__last_dim(a);
+        be->layernorm_backward(da, db, dc, dout, a->data, node->saved[0], node->saved[1],
+                               b ? b->data : NULL, a->n / D, D);
+        break;
+    }
+    case MMIX_OP_GELU:
+        if (da) be->gelu_backward(da, dout, a->data, a->n);
+        break;
+    case MMIX_OP_SOFTMAX:
+        if (da) be->softmax_backward(da, dout, out->data, mmix__rows(a), mmix__last_dim(a));
+        break;
+    case MMIX_OP_CROSS_ENTROPY: {
+        int64_t V = mmix__last_dim(a);
+        if (da) be->cross_entropy_backward(da, a->data, node->saved[0], b->ids, a->n / V, V,
+                                           (int32_t)node->iparam[0], dout[0] * node->fparam);
+        break;
+    }
+    case MMIX_OP_CUSTOM:
+        node->custom->backward(out, node->in, (int)node->iparam[0], node->custom_user);
+        break;
+    case MMIX_OP_COUNT:
+        MMIX_ASSERT(0 && "not an op");
+        break;
+    }
+}
+
+MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const float *out_grad) {
+    int64_t i, k;
+    if (!ctx) return MMIX_ERR_INVALID_ARGUMENT;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result;
+    if (!out || !out_grad)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "backward: the output or its gradient is NULL");
+    if (!out->requires_grad || out->dtype != MMIX_F32)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "backward: the output does not depend on "
+                              "anything that requires a gradient (or gradients were disabled)");
+    /* Intermediate gradients hold the latest backward only: forget the previous ones, so a
+       second backward in the same step does not propagate the first one's gradients again. */
+    for (i = 0; i < ctx->tape_len; i++) ctx->tape[i].out->grad = NULL;
+    if (!mmix__ensure_grad(ctx, out)) return ctx->last_result;
+    ctx->backend->axpy(out->grad, out_grad, 1.0f, out->n);
+    for (i = ctx->tape_len - 1; i >= 0; i--) {
+        mmix__node *node = &ctx->tape[i];
+        if (!node->out->grad) continue; /* not on a path to `out` */
+        for (k = 0; k < MMIX_MAX_INPUTS; k++)
+            if (!mmix__ensure_grad(ctx, node->in[k])) return ctx->last_result;
+        mmix__backward_node(ctx, node);
+    }
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_backward(mmix_ctx *ctx, mmix_tensor *loss) {
+    float one = 1.0f;
+    if (ctx && ctx->last_result == MMIX_OK && loss && loss->n != 1) {
+        char s[64];
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "backward: the loss must be a single number, got %s "
+                              "(use mmix_backward_from for a non-scalar output)",
+                              mmix_shape_str(loss->shape, s, sizeof s));
+    }
+    return mmix_backward_from(ctx, loss, &one);
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* >>gradcheck  Finite differences against the tape (see the declaration for the       */
+/* method). A public tool: users who add an op check it the same way we do.            */
+/* ---------------------------------------------------------------------------------- */
+MMIXDEF mmix_gradcheck_options mmix_gradcheck_options_default(void) {
+    mmix_gradcheck_options o;
+    o.step = 0.0078125f; /* 2^-7: x +- h, x +- 2h are exact for x on the 2^-12 grid */
+    o.tolerance = 1e-3;
+    o.max_elements = 4096;
+    o.seed = 1234;
+    return o;
+}
+
+/* sum(out * R) in double, for the perturbed forward passes. */
+static double mmix__projected(const mmix_tensor *out, const float *R) {
+    double s = 0.0;
+    int64_t i;
+    for (i = 0; i < out->n; i++) s += (double)out->data[i] * R[i];
+    return s;
+}
+
+MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user,
+                                   mmix_tensor *const *inputs, int n_inputs,
+                                   const mmix_gradcheck_options *options,
+                                   mmix_gradcheck_report *report) {
+    mmix_gradcheck_options opt = options ? *options : mmix_gradcheck_options_default();
+    mmix_gradcheck_report rep;
+    mmix_step_mark mark;
+    mmix_rng rng;
+    mmix_tensor *out;
+    float *R = NULL;
+    double *numeric = NULL;
+    int64_t *picked = NULL, n_out, e, i;
+    int k, s, was_enabled = ctx->grad_enabled;
+    mmix_result result = MMIX_OK;
+    const double offsets[4] = {-2.0, -1.0, 1.0, 2.0}, weights[4] = {1.0, -8.0, 8.0, -1.0};
+
+    memset(&rep, 0, sizeof rep);
+    rep.ok = 1;
+    rep.worst_input = -1;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result;
+    mmix_rng_seed(&rng, opt.seed);
+    /* Inputs on the 2^-12 grid, with zeroed gradient buffers made before the mark. */
+    for (k = 0; k < n_inputs; k++) {
+        mmix_tensor *t = inputs[k];
+        if (!t || t->dtype != MMIX_F32 || !t->requires_grad) continue;
+        for (i = 0; i < t->n; i++) t->data[i] = (float)(floor((double)t->data[i] * 4096.0 + 0.5) / 4096.0);
+        if (!mmix__ensure_grad(ctx, t)) return ctx->last_result;
+        ctx->backend->fill(t->grad, t->n, 0.0f);
+    }
+    mark = mmix_step_mark_get(ctx);
+    ctx->grad_enabled = 1;
+    out = fn(ctx, inputs, user);
+    if (!out) { result = ctx->last_result; goto done; }
+    n_out = out->n;
+    R = (float *)MMIX_MALLOC((size_t)n_out * sizeof(float));
+    numeric = (double *)MMIX_MALLOC((size_t)opt.max_elements * sizeof(double));
+    picked = (int64_t *)MMIX_MALLOC((size_t)opt.max_elements * sizeof(int64_t));
+    if (!R || !numeric || !picked) {
+        result = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "gradcheck: out of memory");
+        goto done;
+    }
+    for (i = 0; i < n_out; i++) R[i] = 2.0f * mmix_rng_uniform(&rng) - 1.0f;
+    result = mmix_backward_from(ctx, out, R);
+    if (result != MMIX_OK) goto done;
+    mmix_step_rewind(ctx, mark);
+    ctx->grad_enabled = 0;
+
+    for (k = 0; k < n_inputs; k++) {
+        mmix_tensor *t = inputs[k];
+        int64_t n_pick;
+        double scale = 0.0;
+        if (!t || t->dtype != MMIX_F32 || !t->requires_grad) continue;
+        n_pick = t->n <= opt.max_elements ? t->n : opt.max_elements;
+        for (e = 0; e < n_pick; e++)
+            picked[e] = t->n <= opt.max_elements ? e : (int64_t)mmix_rng_below(&rng, (uint32_t)t->n);
+        for (e = 0; e < n_pick; e++) {
+            float original = t->data[picked[e]];
+            double d = 0.0;
+            for (s = 0; s < 4; s++) {
+                t->data[picked[e]] = (float)((double)original + offsets[s] * opt.step);
+                out = fn(ctx, inputs, user);
+                if (!out || out->n != n_out) {
+                    t->data[picked[e]] = original;
+                    result = out ? mmix_set_error(ctx, MMIX_ERR_SHAPE, "gradcheck: the output size changed")
+                                 : ctx->last_result;
+                    goto done;
+                }
+                d += weights[s] * mmix__projected(out, R);
+                mmix_step_rewind(ctx, mark);
+            }
+            t->data[picked[e]] = original;
+            numeric[e] = d / (12.0 * opt.step);
+            if (fabs(numeric[e]) > scale) scale = fabs(numeric[e]);
+        }
+        /* Errors are measured against the input's largest gradient, so an element whose
+           gradient is near zero is not held to an impossible relative standard. */
+        if (scale == 0.0)
+            for (e = 0; e < n_pick; e++)
+                if (fabs(t->grad[picked[e]]) > scale) scale = fabs(t->grad[picked[e]]);
+        if (scale == 0.0) scale = 1.0;
+        for (e = 0; e < n_pick; e++) {
+            double analytic = t->grad[picked[e]];
+            double err = fabs(analytic - numeric[e]) / scale;
+            rep.checked++;
+            if (!(err <= opt.tolerance)) { /* NaN fails too */
+                rep.failed++;
+                rep.ok = 0;
+            }
+            if (!(err <= rep.worst_error) || rep.worst_input < 0) {
+                rep.worst_error = err;
+                rep.worst_input = k;
+                rep.worst_element = picked[e];
+                rep.worst_analytic = analytic;
+                rep.worst_numeric = numeric[e];
+            }
+        }
+    }
+done:
+    mmix_step_rewind(ctx, mark);
+    ctx->grad_enabled = was_enabled;
+    MMIX_FREE(R);
+    MMIX_FREE(numeric);
+    MMIX_FREE(picked);
+    if (report) *report = rep;
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------- */
+/* >>ctx  Context creation, modes, threads, step memory.                               */
+/* ---------------------------------------------------------------------------------- */
+MMIXDEF mmix_ctx_config mmix_ctx_config_default(void) {
+    mmix_ctx_config c;
+    c.persist_bytes = (size_t)1 << 20;
+    c.step_bytes = (size_t)1 << 20;
+    c.num_threads = 0;
+    return c;
+}
+
+MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg) {
+    mmix_ctx_config c = cfg ? *cfg : mmix_ctx_config_default();
+    mmix_ctx *ctx;
+    if (!out) return MMIX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    ctx = (mmix_ctx *)MMIX_MALLOC(sizeof(mmix_ctx));
+    if (!ctx) return MMIX_ERR_OUT_OF_MEMORY;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->backend = mmix_cpu_backend();
+    ctx->training = 1;
+    ctx->grad_enabled = 1;
+    ctx->persist.head = mmix__block_new(ctx, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
+    ctx->step.head = mmix__block_new(ctx, c.step_bytes ? c.step_bytes : ((size_t)1 << 20));
+    if (!ctx->persist.head || !ctx->step.head) {
+        mmix_ctx_destroy(ctx);
+        return MMIX_ERR_OUT_OF_MEMORY;
+    }
+    ctx->persist.capacity = ctx->persist.head->size;
+    ctx->step.capacity = ctx->step.head->size;
+    if (c.num_threads > 0) mmix_set_num_threads(c.num_threads);
+    *out = ctx;
+    return MMIX_OK;
+}
+
+MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
+    if (!ctx) return;
+    mmix__arena_free(&ctx->persist);
+    mmix__arena_free(&ctx->step);
+    MMIX_FREE(ctx->tape);
+    MMIX_FREE(ctx->params);
+    MMIX_FREE(ctx);
+}
+
+MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = training ? 1 : 0; }
+MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
+MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
+MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
+MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) { ctx->backend = backend ? backend : mmix_cpu_backend(); }
+MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx) { return ctx->backend; }
+
+MMIXDEF int mmix_set_num_threads(int n) {
+#if MMIX__OPENMP
+    if (n > 0) omp_set_num_threads(n);
+    return omp_get_max_threads();
+#else
+    (void)n;
+    return 1;
+#endif
+}
+MMIXDEF int mmix_get_num_threads(void) {
+#if MMIX__OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+MMIXDEF void mmix_step_reset(mmix_ctx *ctx) {
+    mmix__arena_reset(ctx, &ctx->step);
+    ctx->tape_len = 0;
+}
+
+MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes) {
+    mmix__arena *a = &ctx->step;
+    if (a->capacity >= bytes) return MMIX_OK;
+    if (mmix__arena_used(a) == 0) { /* nothing in use: swap for one block of the new size */
+        mmix__arena_free(a);
+        a->head = mmix__block_new(ctx, bytes);
+        if (!a->head) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: cannot allocate "
+                                            "%llu bytes", (unsigned long long)bytes);
+        a->capacity = bytes;
+        return MMIX_OK;
+    }
+    /* In use: chain a block now; the next reset folds the chain into one. */
+    {
+        mmix__block *b = mmix__block_new(ctx, bytes - a->capacity);
+        if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: out of memory");
+        b->prev = a->head;
+        a->used_before_head += a->head ? a->head->used : 0;
+        a->head = b;
+        a->capacity += b->size;
+    }
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx) {
+    mmix_step_mark m;
+    m.block = ctx->step.head;
+    m.used = ctx->step.head ? ctx->step.head->used : 0;
+    m.tape_len = ctx->tape_len;
+    return m;
+}
+
+MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark) {
+    mmix__arena *a = &ctx->step;
+    while (a->head && (void *)a->head != mark.block) { /* drop blocks chained after the mark */
+        mmix__block *prev = a->head->prev;
+        a->capacity -= a->head->size;
+        if (prev) a->used_before_head -= prev->used;
+        MMIX_FREE(a->head);
+        a->head = prev;
+    }
+    if (a->head) a->head->used = mark.used;
+    if (mark.tape_len < ctx->tape_len) ctx->tape_len = mark.tape_len;
+}
+
+MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx) {
+    mmix_memory_stats s;
+    s.persist_used = mmix__arena_used(&ctx->persist);
+    s.persist_capacity = ctx->persist.capacity;
+    s.step_used = mmix__arena_used(&ctx->step);
+    s.step_capacity = ctx->step.capacity;
+    s.step_high_water = ctx->step.high_water;
+    s.system_allocations = ctx->system_allocations;
+    s.tape_len = ctx->tape_len;
+    s.tape_capacity = ctx->tape_capacity;
+    return s;
+}
+
+MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
+                                           size_t size) {
+    size_t len = strlen(path);
+    char *tmp = (char *)mmix__sys_malloc(ctx, len + 5);
+    FILE *f;
+    int ok;
+    if (!tmp) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp", 5);
+    f = fopen(tmp, "wb");
+    if (!f) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': cannot create '%s'", path, tmp);
+        MMIX_FREE(tmp);
+        return MMIX_ERR_IO;
+    }
+    ok = fwrite(data, 1, size, f) == size;
+    ok = fflush(f) == 0 && ok;
+    ok = mmix__file_sync(f) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    ok = ok && mmix__file_replace(tmp, path) == 0;
+    if (!ok) {
+        remove(tmp);
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing or renaming '%s' failed; '%s' is unchanged",
+                       path, tmp, path);
+    }
+    MMIX_FREE(tmp);
+    return ok ? MMIX_OK : MMIX_ERR_IO;
+}
+
+#endif /* MASKEDMIXER_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------------------
+LICENSE (MIT)
+
+Copyright (c) 2026 the maskedmixer authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this
+software and associated documentation files (the "Software"), to deal in the Software
+without restriction, including without limitation the rights to use, copy, modify, merge,
+publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons
+to whom the Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE
+FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
+OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
+DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------------------
+*/

@@ -1,0 +1,48 @@
+/* tests/test.h - the tiny check harness shared by the test programs.
+   Each CHECK counts one check; a failure prints where and why. A program ends with
+   test_summary(), which prints "[name] checks: P passed, F failed" (read by tests/run.sh,
+   which prints the suite's one closing line) and returns the exit status: 1 on any failure. */
+#ifndef MMIX_TEST_H
+#define MMIX_TEST_H
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long test_passed, test_failed;
+
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        if (cond) {                                                              \
+            test_passed++;                                                       \
+        } else {                                                                 \
+            test_failed++;                                                       \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                          \
+            printf(__VA_ARGS__);                                                 \
+            printf("\n");                                                        \
+            fflush(stdout);                                                      \
+        }                                                                        \
+    } while (0)
+
+/* Checks a call that returns mmix_result, printing the context's message if it fails. */
+#define CHECK_OK(ctx, call) CHECK((call) == MMIX_OK, "%s -> %s", #call, mmix_last_error(ctx))
+
+static __attribute__((unused)) int test_summary(const char *name) {
+    printf("[%s] checks: %ld passed, %ld failed\n", name, test_passed, test_failed);
+    return test_failed ? 1 : 0;
+}
+
+/* Largest |a - b| relative to the largest |b| (the fixture tolerance rule of the project). */
+static __attribute__((unused)) double test_rel_err(const float *a, const double *b, long n) {
+    double scale = 0.0, err = 0.0;
+    long i;
+    for (i = 0; i < n; i++)
+        if (fabs(b[i]) > scale) scale = fabs(b[i]);
+    if (scale == 0.0) scale = 1.0;
+    for (i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (!(e <= err)) err = e; /* NaN propagates */
+    }
+    return err / scale;
+}
+#endif
