@@ -93,9 +93,11 @@
    mmix_result; op constructors (mmix_linear, ...) return the new tensor, or NULL when they
    fail. In both cases the context keeps the code (mmix_last_result) and a message saying
    what and where (mmix_last_error), e.g.
-       "linear: x [8, 5] does not match W [3, 4]: x's last dim must equal W's dim 1".
-   An op given a NULL input returns NULL without touching the message, so a forward pass is
-   straight-line code checked once at the end. The library never exits and never prints.
+       "linear: x [8, 5] and W [3, 4]: x's last dim must equal W's dim 1".
+   An error is sticky: while one is pending, every op returns NULL at once and leaves the
+   message alone, so a forward pass is straight-line code checked once at the end, and a
+   failed op can never be mistaken for an absent optional input (a NULL bias) further on.
+   mmix_clear_error() ends it. The library never exits and never prints.
 
    Memory. A context owns two arenas. MMIX_PERSIST holds parameters, their gradients and
    (later) optimizer state. MMIX_STEP holds activations, their gradients and the tape;
@@ -150,9 +152,9 @@ extern "C" {
 #endif
 #endif
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_result  Result codes. One X-macro keeps the enum and its descriptions in step. */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_result  Result codes. One X-macro keeps the enum and its descriptions in step.
+// ----------------------------------------------------------------------------------------
 #define MMIX_RESULTS(X)                                                              \
     X(OK, "success")                                                                 \
     X(ERR_OUT_OF_MEMORY, "out of memory")                                            \
@@ -175,9 +177,9 @@ typedef enum mmix_result {
 /* A fixed description of a result code ("shape mismatch"). */
 MMIXDEF const char *mmix_result_str(mmix_result r);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_tensor  Tensors: contiguous, row-major, up to 4 dims, float32 or int32.        */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_tensor  Tensors: contiguous, row-major, up to 4 dims, float32 or int32.
+// ----------------------------------------------------------------------------------------
 #define MMIX_MAX_DIMS 4
 #define MMIX_NAME_MAX 96
 
@@ -218,9 +220,9 @@ MMIXDEF int mmix_shape_equal(mmix_shape a, mmix_shape b);
 /* "[2, 3, 4]" into buf (at least 64 bytes); returns buf. */
 MMIXDEF char *mmix_shape_str(mmix_shape s, char *buf, size_t size);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_ctx  The context: arenas, the tape, parameters, error state, threads.          */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_ctx  The context: arenas, the tape, parameters, error state, threads.
+// ----------------------------------------------------------------------------------------
 typedef struct mmix_ctx mmix_ctx;
 
 typedef struct mmix_ctx_config {
@@ -293,9 +295,9 @@ MMIXDEF mmix_tensor *mmix_param_find(const mmix_ctx *ctx, const char *name);
 /* Sets every parameter gradient to zero. */
 MMIXDEF void mmix_zero_grad(mmix_ctx *ctx);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_rng  A seeded generator of our own (PCG32, O'Neill 2014) and initializers.     */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_rng  A seeded generator of our own (PCG32, O'Neill 2014) and initializers.
+// ----------------------------------------------------------------------------------------
 typedef struct mmix_rng {
     uint64_t state;
     uint64_t inc;               /* stream selector, always odd */
@@ -315,10 +317,10 @@ MMIXDEF void mmix_init_normal(mmix_tensor *t, mmix_rng *rng, float mean, float s
    or in_channels * kernel). bias may be NULL. */
 MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mmix_rng *rng);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_ops  Op constructors. Each computes its output now and, when recording, appends */
-/* a tape node. Outputs live in the step arena. NULL on error (see section 5).           */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_ops  Op constructors. Each computes its output now and, when recording, appends
+// a tape node. Outputs live in the step arena. NULL on error (see section 5).
+// ----------------------------------------------------------------------------------------
 
 /* Rows of table [V, D] picked by ids (int32, any shape S): out [S..., D].
    An id outside [0, V) is an error (MMIX_ERR_RANGE). */
@@ -362,9 +364,9 @@ typedef struct mmix_custom_op {
 MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *user,
                                  mmix_shape out_shape, mmix_tensor *const *in, int n_in);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_autograd  Backward.                                                             */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_autograd  Backward.
+// ----------------------------------------------------------------------------------------
 /* Gradients of the scalar `loss` with respect to everything on the tape that requires
    one, accumulated (+=) into their grad buffers. */
 MMIXDEF mmix_result mmix_backward(mmix_ctx *ctx, mmix_tensor *loss);
@@ -397,12 +399,12 @@ typedef enum mmix_op {
 
 MMIXDEF const char *mmix_op_name(mmix_op op);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_backend  The kernel table. Every loop that touches tensor data goes through it, */
-/* so a CUDA backend can replace them without touching op or model code. Sizes are       */
-/* element counts; "rows x cols" are row-major matrices; gradients (d*) are accumulated  */
-/* (+=) and may be NULL when not needed.                                                  */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
+// so a CUDA backend can replace them without touching op or model code. Sizes are
+// element counts; "rows x cols" are row-major matrices; gradients (d*) are accumulated
+// (+=) and may be NULL when not needed.
+// ----------------------------------------------------------------------------------------
 typedef struct mmix_backend {
     const char *name;
     /* C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
@@ -457,9 +459,9 @@ MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int
 MMIXDEF int mmix_has_cblas(void);
 MMIXDEF int mmix_has_openmp(void);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_gradcheck  Central finite differences against the tape's gradients.            */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_gradcheck  Central finite differences against the tape's gradients.
+// ----------------------------------------------------------------------------------------
 /* Builds the output from the inputs with ops (called once with the tape, then with
    gradients off for every perturbed element). */
 typedef mmix_tensor *(*mmix_forward_fn)(mmix_ctx *ctx, mmix_tensor *const *inputs, void *user);
@@ -493,9 +495,9 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
                                    const mmix_gradcheck_options *options,
                                    mmix_gradcheck_report *report);
 
-/* ---------------------------------------------------------------------------------- */
-/* >>api_platform  The few OS services the library needs.                               */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>api_platform  The few OS services the library needs.
+// ----------------------------------------------------------------------------------------
 MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
 /* Writes `size` bytes to `path` atomically: to "path.tmp", flushed and synced, then
    renamed over `path`. On any failure the temporary file is removed and `path` is left as
@@ -514,9 +516,9 @@ MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, cons
 #if defined(MASKEDMIXER_IMPLEMENTATION) && !defined(MASKEDMIXER_IMPLEMENTATION_DONE)
 #define MASKEDMIXER_IMPLEMENTATION_DONE
 
-/* ---------------------------------------------------------------------------------- */
-/* >>config  Compiler and platform switches.                                           */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>config  Compiler and platform switches.
+// ----------------------------------------------------------------------------------------
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -560,16 +562,9 @@ MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, cons
 /* A compile-time check that works in C99 (no _Static_assert): an array of size -1 fails. */
 #define MMIX__STATIC_CHECK(cond, name) typedef char mmix__static_check_##name[(cond) ? 1 : -1]
 
-/* Private helpers are static; under MMIX_STATIC a program may leave some unused. */
-#if defined(__GNUC__) || defined(__clang__)
-#define MMIX__PRIVATE static __attribute__((unused))
-#else
-#define MMIX__PRIVATE static
-#endif
-
-/* ---------------------------------------------------------------------------------- */
-/* >>errors  Result codes and the per-context message.                                 */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>errors  Result codes and the per-context message.
+// ----------------------------------------------------------------------------------------
 static const char *const mmix__result_text[] = {
 #define MMIX__RESULT_TEXT(name, text) text,
     MMIX_RESULTS(MMIX__RESULT_TEXT)
@@ -599,9 +594,9 @@ MMIXDEF const char *mmix_op_name(mmix_op op) {
     return mmix__op_text[op];
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>platform  The only OS-specific code.                                               */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>platform  The only OS-specific code.
+// ----------------------------------------------------------------------------------------
 #if defined(_WIN32)
 #include <io.h>
 #include <windows.h>
@@ -636,14 +631,14 @@ static int mmix__file_sync(FILE *f) { (void)f; return 0; }
 static int mmix__file_replace(const char *from, const char *to) { return rename(from, to); }
 #endif
 
-/* ---------------------------------------------------------------------------------- */
-/* >>arena  Chained bump allocators.                                                    */
-/*                                                                                    */
-/* An arena hands out 64-byte aligned pieces of its current block. When a request does */
-/* not fit, a new block (at least double the capacity so far) is chained on. Resetting */
-/* folds a chain into a single block of the total size, so the next step of the same   */
-/* shape fits without asking the system for memory.                                    */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>arena  Chained bump allocators.
+//
+// An arena hands out 64-byte aligned pieces of its current block. When a request does
+// not fit, a new block (at least double the capacity so far) is chained on. Resetting
+// folds a chain into a single block of the total size, so the next step of the same
+// shape fits without asking the system for memory.
+// ----------------------------------------------------------------------------------------
 #define MMIX__ALIGN 64
 
 typedef struct mmix__block {
@@ -745,9 +740,9 @@ static void mmix__arena_reset(mmix_ctx *ctx, mmix__arena *a) {
     a->used_before_head = 0;
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>tensor  Shapes, tensors, parameters, the context.                                  */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>tensor  Shapes, tensors, parameters, the context.
+// ----------------------------------------------------------------------------------------
 MMIXDEF mmix_shape mmix_shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     mmix_shape s;
     s.ndim = 4;
@@ -936,11 +931,11 @@ MMIXDEF void mmix_zero_grad(mmix_ctx *ctx) {
     for (i = 0; i < ctx->n_params; i++) ctx->backend->fill(ctx->params[i]->grad, ctx->params[i]->n, 0.0f);
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>rng  PCG32 (O'Neill, "PCG: a family of simple fast space-efficient statistically    */
-/* good algorithms", 2014): 64-bit LCG state, output = xorshift + random rotation.      */
-/* Parity with PyTorch comes from loading its weights, not from matching its RNG.       */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>rng  PCG32 (O'Neill, "PCG: a family of simple fast space-efficient statistically
+// good algorithms", 2014): 64-bit LCG state, output = xorshift + random rotation.
+// Parity with PyTorch comes from loading its weights, not from matching its RNG.
+// ----------------------------------------------------------------------------------------
 MMIXDEF uint32_t mmix_rng_u32(mmix_rng *rng) {
     uint64_t old = rng->state;
     uint32_t xorshifted, rot;
@@ -999,16 +994,16 @@ MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mm
     if (bias) mmix_init_uniform(bias, rng, -bound, bound);
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>gemm  C = alpha op(A) op(B) + beta C, row-major.                                   */
-/*                                                                                    */
-/* The built-in GEMM splits C into tasks of MC x NC and runs the tasks in parallel.     */
-/* Each task walks K in panels of KC: it copies ("packs") its piece of op(A) and op(B) */
-/* into small contiguous buffers on its own stack, laid out in the order the inner     */
-/* kernel reads them, then computes MR x NR tiles of C in registers. Every element of  */
-/* C is summed over k in one fixed order whatever the thread count, so results do not   */
-/* depend on the number of threads.                                                    */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>gemm  C = alpha op(A) op(B) + beta C, row-major.
+//
+// The built-in GEMM splits C into tasks of MC x NC and runs the tasks in parallel.
+// Each task walks K in panels of KC: it copies ("packs") its piece of op(A) and op(B)
+// into small contiguous buffers on its own stack, laid out in the order the inner
+// kernel reads them, then computes MR x NR tiles of C in registers. Every element of
+// C is summed over k in one fixed order whatever the thread count, so results do not
+// depend on the number of threads.
+// ----------------------------------------------------------------------------------------
 #define MMIX__GEMM_MR 4
 #define MMIX__GEMM_NR 16
 #define MMIX__GEMM_MC 64
@@ -1127,13 +1122,13 @@ MMIXDEF int mmix_has_cblas(void) {
 }
 MMIXDEF int mmix_has_openmp(void) { return MMIX__OPENMP; }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>cpu_kernels  The loops of every op, forward and backward (llm.c style).           */
-/*                                                                                    */
-/* Rule for reproducibility: a loop may run in parallel over independent outputs, but   */
-/* a sum is never split across threads. Sums over rows (bias and LayerNorm gradients)   */
-/* are parallel over columns, each column summed top to bottom by one thread.          */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>cpu_kernels  The loops of every op, forward and backward (llm.c style).
+//
+// Rule for reproducibility: a loop may run in parallel over independent outputs, but
+// a sum is never split across threads. Sums over rows (bias and LayerNorm gradients)
+// are parallel over columns, each column summed top to bottom by one thread.
+// ----------------------------------------------------------------------------------------
 static void mmix__cpu_fill(float *x, int64_t n, float value) {
     int64_t i;
     MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
@@ -1419,11 +1414,11 @@ static const mmix_backend mmix__cpu_backend_table = {
 
 MMIXDEF const mmix_backend *mmix_cpu_backend(void) { return &mmix__cpu_backend_table; }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>ops  Op constructors: check the inputs (they come from callers, so a bad shape is  */
-/* an error with a message, not an assert), compute the output through the backend,   */
-/* and append a tape node when a gradient will be needed.                              */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>ops  Op constructors: check the inputs (they come from callers, so a bad shape is
+// an error with a message, not an assert), compute the output through the backend,
+// and append a tape node when a gradient will be needed.
+// ----------------------------------------------------------------------------------------
 typedef struct mmix__node {
     mmix_op op;
     mmix_tensor *out;
@@ -1856,9 +1851,9 @@ MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *
     return out;
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>autograd  One reverse walk over the tape.                                         */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>autograd  One reverse walk over the tape.
+// ----------------------------------------------------------------------------------------
 /* Gives t a zeroed gradient buffer in its own arena if it needs one and has none. */
 static int mmix__ensure_grad(mmix_ctx *ctx, mmix_tensor *t) {
     if (!t || !t->requires_grad || t->grad || t->dtype != MMIX_F32) return 1;
@@ -1986,10 +1981,10 @@ MMIXDEF mmix_result mmix_backward(mmix_ctx *ctx, mmix_tensor *loss) {
     return mmix_backward_from(ctx, loss, &one);
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>gradcheck  Finite differences against the tape (see the declaration for the       */
-/* method). A public tool: users who add an op check it the same way we do.            */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>gradcheck  Finite differences against the tape (see the declaration for the
+// method). A public tool: users who add an op check it the same way we do.
+// ----------------------------------------------------------------------------------------
 MMIXDEF mmix_gradcheck_options mmix_gradcheck_options_default(void) {
     mmix_gradcheck_options o;
     o.step = 0.0078125f; /* 2^-7: x +- h, x +- 2h are exact for x on the 2^-12 grid */
@@ -2114,9 +2109,9 @@ done:
     return result;
 }
 
-/* ---------------------------------------------------------------------------------- */
-/* >>ctx  Context creation, modes, threads, step memory.                               */
-/* ---------------------------------------------------------------------------------- */
+// ----------------------------------------------------------------------------------------
+// >>ctx  Context creation, modes, threads, step memory.
+// ----------------------------------------------------------------------------------------
 MMIXDEF mmix_ctx_config mmix_ctx_config_default(void) {
     mmix_ctx_config c;
     c.persist_bytes = (size_t)1 << 20;
