@@ -352,6 +352,81 @@ MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x);
 MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *targets,
                                         int32_t ignore_index);
 
+/* Which (output token o, input token i) pairs of a token-mixing weight are kept. */
+typedef enum mmix_mask_kind {
+    MMIX_MASK_NONE,             /* every pair */
+    MMIX_MASK_LOWER,            /* i <= o + diagonal: causal with diagonal 0 (torch.tril) */
+    MMIX_MASK_UPPER,            /* i >= o + diagonal: the reverse stream of the bidirectional
+                                   mixer uses diagonal 2 (torch.triu(diagonal=2)) */
+    MMIX_MASK_CUSTOM            /* keep[o * L_in + i] != 0; the array must outlive backward */
+} mmix_mask_kind;
+typedef struct mmix_mask {
+    mmix_mask_kind kind;
+    int64_t diagonal;
+    const uint8_t *keep;
+} mmix_mask;
+MMIXDEF mmix_mask mmix_mask_causal(void);   /* {MMIX_MASK_LOWER, 0, NULL} */
+
+/* The masked mixer's token mixing (paper Sec. 2, SPEC 1.2 and 2.3): a Conv1d whose
+   channels are token positions, so its kernel slides over the feature axis.
+     x [B, L_in, D], W [L_out, L_in, k] (PyTorch Conv1d layout), bias [L_out] or NULL:
+     out[b, o, j] = bias[o] + sum_{i kept} sum_{m<k} W[o, i, m] x[b, i, j + m - left]
+   with zero padding outside 0..D-1 and PyTorch's padding='same': left = (k - 1) / 2.
+   The mask applies to the weight; by default the weight gradient is masked too (masked
+   entries get exactly zero gradient, so they stay zero). See mmix_set_masked_grad_mode. */
+MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *bias,
+                                    mmix_mask mask);
+
+/* How the masked entries of token-mixing weights are treated. */
+typedef enum mmix_masked_grad_mode {
+    MMIX_MASKED_GRADS_ZERO,     /* default: zero gradient, not counted by the clip norm */
+    MMIX_MASKED_GRADS_REFERENCE /* as the paper's code (SPEC 0.3.2): each forward zeroes the
+                                   masked entries of W in place, and backward gives them the
+                                   gradient they would have unmasked ("phantom" gradients,
+                                   which count in the clip norm and move AdamW's moments).
+                                   For replicating a reference run exactly. */
+} mmix_masked_grad_mode;
+MMIXDEF void mmix_set_masked_grad_mode(mmix_ctx *ctx, mmix_masked_grad_mode mode);
+MMIXDEF mmix_masked_grad_mode mmix_get_masked_grad_mode(const mmix_ctx *ctx);
+
+/* RMSNorm over the last dim, as HF LlamaRMSNorm: w * x / sqrt(mean(x^2) + eps); w [D]. */
+MMIXDEF mmix_tensor *mmix_rmsnorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, float eps);
+/* SiLU: x * sigmoid(x). */
+MMIXDEF mmix_tensor *mmix_silu(mmix_ctx *ctx, mmix_tensor *x);
+/* Rotary position embedding, Hugging Face convention (rotate-half, SPEC 3.1): x [B, L, H*hd]
+   holds H heads of hd dims; in each head, dims t and t + hd/2 rotate together by the angle
+   pos * theta^(-2t/hd), pos = pos0 + token index. */
+MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, float theta, int64_t pos0);
+/* Multi-head scaled dot-product attention. q [B, Lq, H*hd], k and v [B, Lk, H*hd] with
+   Lk >= Lq; query i sits at position Lk - Lq + i (so a query can follow cached keys).
+   Scores are scaled by 1/sqrt(hd); causal = 1 lets query i see keys j <= its position.
+   Out [B, Lq, H*hd], heads concatenated as in HF (before o_proj). */
+MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
+                                    int64_t n_heads, int causal);
+/* x / max(||x||, eps) over the last dim (torch.nn.functional.normalize). */
+MMIXDEF mmix_tensor *mmix_l2_normalize(mmix_ctx *ctx, mmix_tensor *x, float eps);
+/* Cosine similarity over the last dim of a and b (same shape [..., D]): [...]. As torch
+   (1.13+): sum(a / max(||a||, eps) * b / max(||b||, eps)); torch's default eps is 1e-8. */
+MMIXDEF mmix_tensor *mmix_cosine_similarity(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b, float eps);
+/* log(sum(exp(x))) over the last dim: [...]. */
+MMIXDEF mmix_tensor *mmix_logsumexp(mmix_ctx *ctx, mmix_tensor *x);
+/* Sum of |a - b| over all elements (the inversion objective, SPEC 8.2): a scalar. */
+MMIXDEF mmix_tensor *mmix_l1_distance(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
+
+/* Token-axis ops on x [..., L, D] (the token axis is the second-to-last). A negative
+   position counts from the end (-1 = the last token, -2 the one before, SPEC 7.3). */
+MMIXDEF mmix_tensor *mmix_tokens_slice(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t count);
+/* One position, with the token axis dropped: [..., D]. */
+MMIXDEF mmix_tensor *mmix_tokens_select(mmix_ctx *ctx, mmix_tensor *x, int64_t pos);
+/* a [..., La, D] then b [..., Lb, D]: [..., La + Lb, D]. */
+MMIXDEF mmix_tensor *mmix_tokens_concat(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
+/* x [..., D] repeated n times along a new token axis: [..., n, D] (SPEC 5.1). */
+MMIXDEF mmix_tensor *mmix_tokens_repeat(mmix_ctx *ctx, mmix_tensor *x, int64_t n);
+/* Token order reversed (SPEC 6.2). */
+MMIXDEF mmix_tensor *mmix_tokens_flip(mmix_ctx *ctx, mmix_tensor *x);
+/* A copy with positions [start, end) set to zero (SPEC 6.4). */
+MMIXDEF mmix_tensor *mmix_tokens_zero(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t end);
+
 /* A user-defined op with a hand-written backward: for experiments, and for testing the
    gradient checker itself. forward fills out->data; backward adds into in[i]->grad for
    each input whose grad is not NULL, from out->grad. */
@@ -388,7 +463,17 @@ MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const fl
     X(GELU, "gelu", 1)                     \
     X(SOFTMAX, "softmax", 1)               \
     X(CROSS_ENTROPY, "cross_entropy", 2)   \
-    X(CUSTOM, "custom", 3)
+    X(CUSTOM, "custom", 3)                 \
+    X(TOKEN_MIX, "token_mix", 3)           \
+    X(RMSNORM, "rmsnorm", 2)               \
+    X(SILU, "silu", 1)                     \
+    X(ROPE, "rope", 1)                     \
+    X(ATTENTION, "attention", 3)           \
+    X(L2_NORMALIZE, "l2_normalize", 1)     \
+    X(COSINE_SIMILARITY, "cosine_similarity", 2) \
+    X(LOGSUMEXP, "logsumexp", 1)           \
+    X(L1_DISTANCE, "l1_distance", 2)       \
+    X(TOKEN_GATHER, "token_gather", 2)
 
 typedef enum mmix_op {
 #define MMIX__OP_ENUM(name, text, n_inputs) MMIX_OP_##name,
@@ -398,6 +483,46 @@ typedef enum mmix_op {
 } mmix_op;
 
 MMIXDEF const char *mmix_op_name(mmix_op op);
+
+// ----------------------------------------------------------------------------------------
+// >>api_optim  AdamW, learning-rate schedules, gradient clipping (SPEC 11).
+// ----------------------------------------------------------------------------------------
+typedef struct mmix_adamw_config {
+    float lr;                   /* peak learning rate; a schedule scales it per step */
+    float beta1, beta2, eps;    /* torch defaults: 0.9, 0.999, 1e-8 */
+    float weight_decay;         /* decoupled, applied to every parameter (torch: 0.01;
+                                   the paper's Trainer runs: 0) */
+} mmix_adamw_config;
+MMIXDEF mmix_adamw_config mmix_adamw_config_default(void);
+
+/* AdamW state: first and second moments of every parameter, in the persistent arena. */
+typedef struct mmix_adamw {
+    mmix_adamw_config config;
+    int64_t step;               /* optimizer steps taken */
+    int64_t n_params;
+    mmix_tensor **params, **m, **v;
+} mmix_adamw;
+
+/* Creates moments for every parameter registered on ctx so far (create the model first). */
+MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, mmix_adamw_config config);
+/* One update of every parameter that requires a gradient, at learning rate lr (already
+   scheduled), exactly as torch.optim.AdamW: p -= lr*wd*p; m, v moving averages; p -=
+   (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+MMIXDEF mmix_result mmix_adamw_step(mmix_ctx *ctx, mmix_adamw *opt, float lr);
+
+typedef enum mmix_schedule { MMIX_SCHEDULE_LINEAR, MMIX_SCHEDULE_CONSTANT } mmix_schedule;
+/* The learning rate for optimizer step s (0-based, the step about to be taken) of T, with
+   W warmup steps, as the Hugging Face schedules: lr * s / W while s < W (the first update
+   uses 0 when W > 0); then lr * (T - s) / (T - W) for LINEAR (never below 0) or lr for
+   CONSTANT. */
+MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, int64_t warmup,
+                               int64_t total);
+
+/* Global-norm clipping as torch.nn.utils.clip_grad_norm_: the L2 norm over every parameter
+   gradient; when max_norm / (norm + 1e-6) < 1 every gradient is scaled by that factor.
+   max_norm = 0 disables clipping. Returns the norm before clipping in *norm (may be NULL).
+   A NaN or infinite norm is MMIX_ERR_NUMERIC (gradients are left untouched). */
+MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *norm);
 
 // ----------------------------------------------------------------------------------------
 // >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
@@ -444,6 +569,68 @@ typedef struct mmix_backend {
     void (*cross_entropy_backward)(float *dlogits, const float *logits, const float *row_lse,
                                    const int32_t *targets, int64_t rows, int64_t V,
                                    int32_t ignore_index, float scale);
+    /* Token mixing. Wt is the masked weight rearranged tap-major, [k][L_out][L_in]. */
+    /* Wt[m][o][i] = W[o][i][m] where keep[o * L_in + i] (all when keep is NULL), else 0. */
+    void (*token_mix_pack)(float *Wt, const float *W, const uint8_t *keep, int64_t L_out,
+                           int64_t L_in, int64_t k);
+    /* dW[o][i][m] += dWt[m][o][i] where kept (all when keep is NULL). */
+    void (*token_mix_unpack_grad)(float *dW, const float *dWt, const uint8_t *keep,
+                                  int64_t L_out, int64_t L_in, int64_t k);
+    /* W[o][i][m] = 0 where not kept: the reference code's in-place masking. */
+    void (*token_mix_mask_inplace)(float *W, const uint8_t *keep, int64_t L_out, int64_t L_in,
+                                   int64_t k);
+    void (*token_mix_forward)(float *out, const float *x, const float *Wt, const float *bias,
+                              int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k);
+    /* dWt [k][L_out][L_in] is accumulated unmasked; masking is the caller's business. */
+    void (*token_mix_backward)(float *dx, float *dWt, float *dbias, const float *dout,
+                               const float *x, const float *Wt, int64_t B, int64_t L_out,
+                               int64_t L_in, int64_t D, int64_t k);
+    void (*rmsnorm_forward)(float *out, float *rrms, const float *x, const float *w, int64_t rows,
+                            int64_t cols, float eps);
+    void (*rmsnorm_backward)(float *dx, float *dw, const float *dout, const float *x,
+                             const float *rrms, const float *w, int64_t rows, int64_t cols);
+    void (*silu_forward)(float *out, const float *x, int64_t n);
+    void (*silu_backward)(float *dx, const float *dout, const float *x, int64_t n);
+    /* inverse = 1 rotates backwards and accumulates: the backward pass. */
+    void (*rope)(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
+                 float theta, int64_t pos0, int inverse);
+    /* probs [B][H][Lq][Lk] are saved for the backward pass, which also takes a scratch
+       buffer of the same size. */
+    void (*attention_forward)(float *out, float *probs, const float *q, const float *k,
+                              const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                              int64_t hd, int causal);
+    void (*attention_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                               const float *q, const float *k, const float *v,
+                               const float *probs, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                               int64_t hd);
+    /* Row norms are saved: norm[r] = ||x_r||. */
+    void (*l2_normalize_forward)(float *out, float *norm, const float *x, int64_t rows,
+                                 int64_t cols, float eps);
+    void (*l2_normalize_backward)(float *dx, const float *dout, const float *x, const float *norm,
+                                  int64_t rows, int64_t cols, float eps);
+    void (*cosine_forward)(float *out, float *norm_a, float *norm_b, const float *a,
+                           const float *b, int64_t rows, int64_t cols, float eps);
+    void (*cosine_backward)(float *da, float *db, const float *dout, const float *a,
+                            const float *b, const float *norm_a, const float *norm_b,
+                            int64_t rows, int64_t cols, float eps);
+    void (*logsumexp_forward)(float *out, const float *x, int64_t rows, int64_t cols);
+    void (*logsumexp_backward)(float *dx, const float *dout, const float *x, const float *out,
+                               int64_t rows, int64_t cols);
+    double (*l1_forward)(const float *a, const float *b, int64_t n);
+    void (*l1_backward)(float *da, float *db, float dout, const float *a, const float *b,
+                        int64_t n);
+    /* out[g, r, :] = source row map[r] of group g: a[g, map[r]] when map[r] < La,
+       b[g, map[r] - La] when map[r] >= La, zeros when map[r] < 0. */
+    void (*token_gather_forward)(float *out, const float *a, const float *b, const int64_t *map,
+                                 int64_t groups, int64_t L_out, int64_t La, int64_t Lb, int64_t D);
+    void (*token_gather_backward)(float *da, float *db, const float *dout, const int64_t *map,
+                                  int64_t groups, int64_t L_out, int64_t La, int64_t Lb,
+                                  int64_t D);
+    /* AdamW on n elements (torch.optim.AdamW's update, see >>adamw). */
+    void (*adamw_update)(float *param, const float *grad, float *m, float *v, int64_t n,
+                         float lr, float beta1, float beta2, float eps, float weight_decay,
+                         double bias_correction1, double bias_correction2);
+    double (*sum_squares)(const float *x, int64_t n);
 } mmix_backend;
 
 /* The reference CPU backend (OpenMP loops, built-in GEMM or cblas). */
@@ -585,7 +772,7 @@ static const char *const mmix__op_text[] = {
 };
 /* Adding an op means: its constructor in >>ops, its kernels in >>cpu_kernels, its case in
    mmix__backward_node, and its gradient check in tests/. Then bump this number. */
-#define MMIX__OPS_IMPLEMENTED 14
+#define MMIX__OPS_IMPLEMENTED 24
 MMIX__STATIC_CHECK(MMIX_OP_COUNT == MMIX__OPS_IMPLEMENTED, op_count);
 MMIX__STATIC_CHECK(sizeof(mmix__op_text) / sizeof(mmix__op_text[0]) == MMIX_OP_COUNT, op_table);
 
@@ -663,6 +850,7 @@ struct mmix_ctx {
     int64_t n_params, params_capacity;
     const mmix_backend *backend;
     int training, grad_enabled;
+    mmix_masked_grad_mode masked_grad_mode;
     int64_t system_allocations;
     mmix_result last_result;
     char error[512];
@@ -1387,6 +1575,431 @@ static void mmix__cpu_cross_entropy_backward(float *dlogits, const float *logits
     }
 }
 
+/* Token mixing (SPEC 1.2, 2.3). For each kernel tap m the contribution is one GEMM,
+   Wt[m] (L_out x L_in) times the columns of x shifted by m - left; columns that would
+   read outside 0..D-1 read the zero padding, i.e. are left out of that tap's GEMM. */
+static void mmix__token_mix_columns(int64_t D, int64_t k, int64_t m, int64_t *shift, int64_t *j0,
+                                    int64_t *j1) {
+    int64_t left = (k - 1) / 2;
+    *shift = m - left;                        /* output column j reads input column j + shift */
+    *j0 = *shift < 0 ? -*shift : 0;
+    *j1 = *shift > 0 ? D - *shift : D;
+}
+
+static void mmix__cpu_token_mix_pack(float *Wt, const float *W, const uint8_t *keep, int64_t L_out,
+                                     int64_t L_in, int64_t k) {
+    int64_t o;
+    MMIX__OMP(parallel for schedule(static) if(L_out * L_in * k > MMIX__PARALLEL_MIN))
+    for (o = 0; o < L_out; o++) {
+        int64_t i, m;
+        for (i = 0; i < L_in; i++)
+            for (m = 0; m < k; m++)
+                Wt[(m * L_out + o) * L_in + i] = (!keep || keep[o * L_in + i]) ? W[(o * L_in + i) * k + m] : 0.0f;
+    }
+}
+
+static void mmix__cpu_token_mix_unpack_grad(float *dW, const float *dWt, const uint8_t *keep,
+                                            int64_t L_out, int64_t L_in, int64_t k) {
+    int64_t o;
+    MMIX__OMP(parallel for schedule(static) if(L_out * L_in * k > MMIX__PARALLEL_MIN))
+    for (o = 0; o < L_out; o++) {
+        int64_t i, m;
+        for (i = 0; i < L_in; i++)
+            if (!keep || keep[o * L_in + i])
+                for (m = 0; m < k; m++) dW[(o * L_in + i) * k + m] += dWt[(m * L_out + o) * L_in + i];
+    }
+}
+
+static void mmix__cpu_token_mix_mask_inplace(float *W, const uint8_t *keep, int64_t L_out, int64_t L_in,
+                                             int64_t k) {
+    int64_t o;
+    for (o = 0; o < L_out; o++) {
+        int64_t i, m;
+        for (i = 0; i < L_in; i++)
+            if (!keep[o * L_in + i])
+                for (m = 0; m < k; m++) W[(o * L_in + i) * k + m] = 0.0f;
+    }
+}
+
+static void mmix__cpu_token_mix_forward(float *out, const float *x, const float *Wt, const float *bias,
+                                        int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k) {
+    int64_t b, o, j, m, shift, j0, j1;
+    for (b = 0; b < B; b++) {
+        float *y = out + b * L_out * D;
+        const float *xb = x + b * L_in * D;
+        for (o = 0; o < L_out; o++)
+            for (j = 0; j < D; j++) y[o * D + j] = bias ? bias[o] : 0.0f;
+        for (m = 0; m < k; m++) {
+            mmix__token_mix_columns(D, k, m, &shift, &j0, &j1);
+            if (j1 > j0)
+                mmix__cpu_sgemm(0, 0, L_out, j1 - j0, L_in, 1.0f, Wt + m * L_out * L_in, L_in,
+                                xb + j0 + shift, D, 1.0f, y + j0, D);
+        }
+    }
+}
+
+static void mmix__cpu_token_mix_backward(float *dx, float *dWt, float *dbias, const float *dout,
+                                         const float *x, const float *Wt, int64_t B, int64_t L_out,
+                                         int64_t L_in, int64_t D, int64_t k) {
+    int64_t b, o, m, shift, j0, j1;
+    for (b = 0; b < B; b++) {
+        const float *g = dout + b * L_out * D, *xb = x + b * L_in * D;
+        for (m = 0; m < k; m++) {
+            mmix__token_mix_columns(D, k, m, &shift, &j0, &j1);
+            if (j1 <= j0) continue;
+            /* dx[:, j + shift] += Wt[m]^T dout[:, j];  dWt[m] += dout[:, j] x[:, j + shift]^T */
+            if (dx)
+                mmix__cpu_sgemm(1, 0, L_in, j1 - j0, L_out, 1.0f, Wt + m * L_out * L_in, L_in, g + j0, D,
+                                1.0f, dx + b * L_in * D + j0 + shift, D);
+            if (dWt)
+                mmix__cpu_sgemm(0, 1, L_out, L_in, j1 - j0, 1.0f, g + j0, D, xb + j0 + shift, D, 1.0f,
+                                dWt + m * L_out * L_in, L_in);
+        }
+    }
+    if (dbias) {
+        MMIX__OMP(parallel for schedule(static) if(B * L_out * D > MMIX__PARALLEL_MIN))
+        for (o = 0; o < L_out; o++) {
+            int64_t bb, j;
+            float total = 0.0f;
+            for (bb = 0; bb < B; bb++)
+                for (j = 0; j < D; j++) total += dout[(bb * L_out + o) * D + j];
+            dbias[o] += total;
+        }
+    }
+}
+
+/* RMSNorm (HF LlamaRMSNorm): y = w * (x / sqrt(mean(x^2) + eps)); 1/rms saved per row.
+   With r = 1/rms and g = dout w:  dx = r (g - x r^2 mean(g x)),  dw = sum_rows dout x r. */
+static void mmix__cpu_rmsnorm_forward(float *out, float *rrms, const float *x, const float *w,
+                                      int64_t rows, int64_t cols, float eps) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        double ms = 0.0;
+        float inv;
+        int64_t c;
+        for (c = 0; c < cols; c++) ms += (double)xr[c] * xr[c];
+        inv = (float)(1.0 / sqrt(ms / (double)cols + (double)eps));
+        for (c = 0; c < cols; c++) out[r * cols + c] = (w ? w[c] : 1.0f) * (xr[c] * inv);
+        rrms[r] = inv;
+    }
+}
+
+static void mmix__cpu_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x,
+                                       const float *rrms, const float *w, int64_t rows, int64_t cols) {
+    int64_t r, c0;
+    if (dx) {
+        MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+        for (r = 0; r < rows; r++) {
+            const float *xr = x + r * cols, *gr = dout + r * cols;
+            double gx = 0.0, inv = rrms[r];
+            int64_t c;
+            for (c = 0; c < cols; c++) gx += (double)gr[c] * (w ? w[c] : 1.0f) * xr[c];
+            gx /= (double)cols;
+            for (c = 0; c < cols; c++)
+                dx[r * cols + c] += (float)(inv * ((double)gr[c] * (w ? w[c] : 1.0f) - xr[c] * inv * inv * gx));
+        }
+    }
+    if (dw) {
+        MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+        for (c0 = 0; c0 < cols; c0 += 64) {
+            int64_t c1 = c0 + 64 < cols ? c0 + 64 : cols, rr, c;
+            for (rr = 0; rr < rows; rr++)
+                for (c = c0; c < c1; c++) dw[c] += dout[rr * cols + c] * (x[rr * cols + c] * rrms[rr]);
+        }
+    }
+}
+
+/* SiLU: x sigmoid(x); derivative sigmoid(x) (1 + x (1 - sigmoid(x))). */
+static void mmix__cpu_silu_forward(float *out, const float *x, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++) out[i] = (float)((double)x[i] / (1.0 + exp(-(double)x[i])));
+}
+
+static void mmix__cpu_silu_backward(float *dx, const float *dout, const float *x, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++) {
+        double sig = 1.0 / (1.0 + exp(-(double)x[i]));
+        dx[i] += (float)((double)dout[i] * sig * (1.0 + (double)x[i] * (1.0 - sig)));
+    }
+}
+
+/* RoPE, HF rotate-half (SPEC 3.1). The frequencies follow HF's float32 arithmetic step by
+   step (inv_freq = 1 / theta^(2t/hd) rounded to float, angle = float(pos) * inv_freq in
+   float), so the angles are the very floats the reference uses. */
+#define MMIX__ROPE_MAX_HALF 1024
+static void mmix__cpu_rope(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
+                           float theta, int64_t pos0, int inverse) {
+    float inv_freq[MMIX__ROPE_MAX_HALF];
+    int64_t half = hd / 2, t, row;
+    for (t = 0; t < half; t++) {
+        float exponent = (float)(2 * t) / (float)hd;
+        float power = (float)pow((double)theta, (double)exponent);
+        inv_freq[t] = 1.0f / power;
+    }
+    MMIX__OMP(parallel for schedule(static) if(B * L * H * hd > MMIX__PARALLEL_MIN / 4))
+    for (row = 0; row < B * L; row++) {
+        float angle_pos = (float)(pos0 + row % L);
+        int64_t tt, h;
+        for (tt = 0; tt < half; tt++) {
+            float angle = angle_pos * inv_freq[tt];
+            float c = (float)cos((double)angle), sn = (float)sin((double)angle);
+            for (h = 0; h < H; h++) {
+                const float *xi = x + row * H * hd + h * hd;
+                float *yo = out + row * H * hd + h * hd;
+                float a = xi[tt], b = xi[tt + half];
+                if (!inverse) { /* y = x cos + rotate_half(x) sin, rotate_half(x) = (-x2, x1) */
+                    yo[tt] = a * c - b * sn;
+                    yo[tt + half] = b * c + a * sn;
+                } else {        /* the transpose rotation, accumulated: the backward pass */
+                    yo[tt] += a * c + b * sn;
+                    yo[tt + half] += b * c - a * sn;
+                }
+            }
+        }
+    }
+}
+
+/* Attention, one (batch, head) pair per task: S = Q K^T / sqrt(hd), masked, softmax,
+   times V. Q, K, V are strided views (row stride H*hd) into the [B, L, H*hd] tensors. */
+static void mmix__cpu_attention_forward(float *out, float *probs, const float *q, const float *k,
+                                        const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                                        int64_t hd, int causal) {
+    int64_t D = H * hd, bh;
+    float scale = (float)(1.0 / sqrt((double)hd));
+    MMIX__OMP(parallel for schedule(static) if(B * H > 1 && B * Lq * Lk * D > MMIX__PARALLEL_MIN))
+    for (bh = 0; bh < B * H; bh++) {
+        int64_t b = bh / H, h = bh % H, i, j;
+        const float *Q = q + b * Lq * D + h * hd, *K = k + b * Lk * D + h * hd, *V = v + b * Lk * D + h * hd;
+        float *P = probs + bh * Lq * Lk;
+        mmix__cpu_sgemm(0, 1, Lq, Lk, hd, scale, Q, D, K, D, 0.0f, P, Lk);
+        for (i = 0; i < Lq; i++) {
+            float *row = P + i * Lk, max;
+            int64_t visible = causal ? (Lk - Lq + i + 1) : Lk; /* keys 0..visible-1 */
+            double total = 0.0;
+            max = row[0];
+            for (j = 1; j < visible; j++)
+                if (row[j] > max) max = row[j];
+            for (j = 0; j < visible; j++) {
+                row[j] = expf(row[j] - max);
+                total += row[j];
+            }
+            for (j = 0; j < visible; j++) row[j] = (float)(row[j] / total);
+            for (j = visible; j < Lk; j++) row[j] = 0.0f;
+        }
+        mmix__cpu_sgemm(0, 0, Lq, hd, Lk, 1.0f, P, Lk, V, D, 0.0f, out + b * Lq * D + h * hd, D);
+    }
+}
+
+/* dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(dP P)); dQ += dS K / sqrt(hd);
+   dK += dS^T Q / sqrt(hd). Masked entries have P = 0, hence dS = 0. */
+static void mmix__cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch,
+                                         const float *dout, const float *q, const float *k,
+                                         const float *v, const float *probs, int64_t B, int64_t Lq,
+                                         int64_t Lk, int64_t H, int64_t hd) {
+    int64_t D = H * hd, bh;
+    float scale = (float)(1.0 / sqrt((double)hd));
+    MMIX__OMP(parallel for schedule(static) if(B * H > 1 && B * Lq * Lk * D > MMIX__PARALLEL_MIN))
+    for (bh = 0; bh < B * H; bh++) {
+        int64_t b = bh / H, h = bh % H, i, j, off_q = b * Lq * D + h * hd, off_k = b * Lk * D + h * hd;
+        const float *P = probs + bh * Lq * Lk, *dO = dout + off_q;
+        float *dS = scratch + bh * Lq * Lk;
+        mmix__cpu_sgemm(0, 1, Lq, Lk, hd, 1.0f, dO, D, v + off_k, D, 0.0f, dS, Lk);
+        if (dv) mmix__cpu_sgemm(1, 0, Lk, hd, Lq, 1.0f, P, Lk, dO, D, 1.0f, dv + off_k, D);
+        for (i = 0; i < Lq; i++) {
+            double dot = 0.0;
+            for (j = 0; j < Lk; j++) dot += (double)dS[i * Lk + j] * P[i * Lk + j];
+            for (j = 0; j < Lk; j++) dS[i * Lk + j] = (float)(P[i * Lk + j] * ((double)dS[i * Lk + j] - dot));
+        }
+        if (dq) mmix__cpu_sgemm(0, 0, Lq, hd, Lk, scale, dS, Lk, k + off_k, D, 1.0f, dq + off_q, D);
+        if (dk) mmix__cpu_sgemm(1, 0, Lk, hd, Lq, scale, dS, Lk, q + off_q, D, 1.0f, dk + off_k, D);
+    }
+}
+
+/* y = x / max(||x||, eps). Where ||x|| > eps: dx = (g - y (y . g)) / ||x||; else dx = g / eps. */
+static void mmix__cpu_l2_normalize_forward(float *out, float *norm, const float *x, int64_t rows,
+                                           int64_t cols, float eps) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        double ss = 0.0, den;
+        int64_t c;
+        for (c = 0; c < cols; c++) ss += (double)x[r * cols + c] * x[r * cols + c];
+        norm[r] = (float)sqrt(ss);
+        den = norm[r] > eps ? (double)norm[r] : (double)eps;
+        for (c = 0; c < cols; c++) out[r * cols + c] = (float)(x[r * cols + c] / den);
+    }
+}
+
+static void mmix__cpu_l2_normalize_backward(float *dx, const float *dout, const float *x, const float *norm,
+                                            int64_t rows, int64_t cols, float eps) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * cols, *gr = dout + r * cols;
+        int64_t c;
+        if (norm[r] > eps) {
+            double n = norm[r], yg = 0.0;
+            for (c = 0; c < cols; c++) yg += (xr[c] / n) * gr[c];
+            for (c = 0; c < cols; c++) dx[r * cols + c] += (float)((gr[c] - (xr[c] / n) * yg) / n);
+        } else {
+            for (c = 0; c < cols; c++) dx[r * cols + c] += (float)(gr[c] / (double)eps);
+        }
+    }
+}
+
+/* cos = (a / na) . (b / nb), n = max(||.||, eps). Where ||a|| > eps:
+   d cos / da = (b / nb - (a / na) cos) / na; else (b / nb) / eps. Likewise for b. */
+static void mmix__cpu_cosine_forward(float *out, float *norm_a, float *norm_b, const float *a,
+                                     const float *b, int64_t rows, int64_t cols, float eps) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        double sa = 0.0, sb = 0.0, dot = 0.0, na, nb;
+        int64_t c;
+        for (c = 0; c < cols; c++) {
+            sa += (double)a[r * cols + c] * a[r * cols + c];
+            sb += (double)b[r * cols + c] * b[r * cols + c];
+            dot += (double)a[r * cols + c] * b[r * cols + c];
+        }
+        norm_a[r] = (float)sqrt(sa);
+        norm_b[r] = (float)sqrt(sb);
+        na = sqrt(sa) > eps ? sqrt(sa) : (double)eps;
+        nb = sqrt(sb) > eps ? sqrt(sb) : (double)eps;
+        out[r] = (float)(dot / (na * nb));
+    }
+}
+
+static void mmix__cpu_cosine_backward(float *da, float *db, const float *dout, const float *a,
+                                      const float *b, const float *norm_a, const float *norm_b,
+                                      int64_t rows, int64_t cols, float eps) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        double na = norm_a[r] > eps ? norm_a[r] : (double)eps, nb = norm_b[r] > eps ? norm_b[r] : (double)eps;
+        double dot = 0.0, cosv;
+        int64_t c;
+        for (c = 0; c < cols; c++) dot += (double)a[r * cols + c] * b[r * cols + c];
+        cosv = dot / (na * nb);
+        for (c = 0; c < cols; c++) {
+            double ac = a[r * cols + c], bc = b[r * cols + c];
+            if (da) da[r * cols + c] += (float)(dout[r] * (norm_a[r] > eps ? (bc / nb - (ac / na) * cosv) / na : (bc / nb) / eps));
+            if (db) db[r * cols + c] += (float)(dout[r] * (norm_b[r] > eps ? (ac / na - (bc / nb) * cosv) / nb : (ac / na) / eps));
+        }
+    }
+}
+
+static void mmix__cpu_logsumexp_forward(float *out, const float *x, int64_t rows, int64_t cols) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float max = xr[0];
+        double total = 0.0;
+        int64_t c;
+        for (c = 1; c < cols; c++)
+            if (xr[c] > max) max = xr[c];
+        for (c = 0; c < cols; c++) total += exp((double)xr[c] - max);
+        out[r] = (float)((double)max + log(total));
+    }
+}
+
+/* d logsumexp / dx = softmax(x) = exp(x - logsumexp(x)). */
+static void mmix__cpu_logsumexp_backward(float *dx, const float *dout, const float *x, const float *out,
+                                         int64_t rows, int64_t cols) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        int64_t c;
+        for (c = 0; c < cols; c++) dx[r * cols + c] += (float)(dout[r] * exp((double)x[r * cols + c] - out[r]));
+    }
+}
+
+static double mmix__cpu_l1_forward(const float *a, const float *b, int64_t n) {
+    double s = 0.0;
+    int64_t i;
+    for (i = 0; i < n; i++) s += fabs((double)a[i] - (double)b[i]);
+    return s;
+}
+
+/* d|a - b| = sign(a - b), with sign(0) = 0 as torch's abs. */
+static void mmix__cpu_l1_backward(float *da, float *db, float dout, const float *a, const float *b, int64_t n) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) {
+        float sign = a[i] > b[i] ? 1.0f : (a[i] < b[i] ? -1.0f : 0.0f);
+        if (da) da[i] += dout * sign;
+        if (db) db[i] -= dout * sign;
+    }
+}
+
+static const float *mmix__gather_source(const float *a, const float *b, int64_t g, int64_t src, int64_t La,
+                                        int64_t Lb, int64_t D) {
+    return src < La ? a + (g * La + src) * D : b + (g * Lb + src - La) * D;
+}
+
+static void mmix__cpu_token_gather_forward(float *out, const float *a, const float *b, const int64_t *map,
+                                           int64_t groups, int64_t L_out, int64_t La, int64_t Lb, int64_t D) {
+    int64_t row;
+    MMIX__OMP(parallel for schedule(static) if(groups * L_out * D > MMIX__PARALLEL_MIN))
+    for (row = 0; row < groups * L_out; row++) {
+        int64_t g = row / L_out, src = map[row % L_out];
+        if (src < 0)
+            memset(out + row * D, 0, (size_t)D * sizeof(float));
+        else
+            memcpy(out + row * D, mmix__gather_source(a, b, g, src, La, Lb, D), (size_t)D * sizeof(float));
+    }
+}
+
+/* Several output rows may read one source row (repeat): each group is summed by one
+   thread, rows in order. */
+static void mmix__cpu_token_gather_backward(float *da, float *db, const float *dout, const int64_t *map,
+                                            int64_t groups, int64_t L_out, int64_t La, int64_t Lb, int64_t D) {
+    int64_t g;
+    MMIX__OMP(parallel for schedule(static) if(groups > 1 && groups * L_out * D > MMIX__PARALLEL_MIN))
+    for (g = 0; g < groups; g++) {
+        int64_t r, c;
+        for (r = 0; r < L_out; r++) {
+            int64_t src = map[r];
+            float *dst;
+            if (src < 0) continue;
+            dst = (float *)(src < La ? (da ? da + (g * La + src) * D : NULL) : (db ? db + (g * Lb + src - La) * D : NULL));
+            if (!dst) continue;
+            for (c = 0; c < D; c++) dst[c] += dout[(g * L_out + r) * D + c];
+        }
+    }
+}
+
+/* torch.optim.AdamW's single-tensor update (torch 1.13-2.x), operation by operation. */
+static void mmix__cpu_adamw_update(float *param, const float *grad, float *m, float *v, int64_t n,
+                                   float lr, float beta1, float beta2, float eps, float weight_decay,
+                                   double bias_correction1, double bias_correction2) {
+    float decay = (float)(1.0 - (double)lr * (double)weight_decay);
+    float one_minus_b1 = (float)(1.0 - (double)beta1), one_minus_b2 = (float)(1.0 - (double)beta2);
+    float step_size = (float)((double)lr / bias_correction1);
+    float bc2_sqrt = (float)sqrt(bias_correction2);
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN))
+    for (i = 0; i < n; i++) {
+        float g = grad[i], denom;
+        param[i] *= decay;
+        m[i] = m[i] * beta1 + one_minus_b1 * g;
+        v[i] = v[i] * beta2 + one_minus_b2 * g * g;
+        denom = sqrtf(v[i]) / bc2_sqrt + eps;
+        param[i] += -step_size * (m[i] / denom);
+    }
+}
+
+static double mmix__cpu_sum_squares(const float *x, int64_t n) {
+    double s = 0.0;
+    int64_t i;
+    for (i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
 static const mmix_backend mmix__cpu_backend_table = {
     "cpu",
     mmix__cpu_sgemm,
@@ -1410,6 +2023,30 @@ static const mmix_backend mmix__cpu_backend_table = {
     mmix__cpu_softmax_backward,
     mmix__cpu_cross_entropy_forward,
     mmix__cpu_cross_entropy_backward,
+    mmix__cpu_token_mix_pack,
+    mmix__cpu_token_mix_unpack_grad,
+    mmix__cpu_token_mix_mask_inplace,
+    mmix__cpu_token_mix_forward,
+    mmix__cpu_token_mix_backward,
+    mmix__cpu_rmsnorm_forward,
+    mmix__cpu_rmsnorm_backward,
+    mmix__cpu_silu_forward,
+    mmix__cpu_silu_backward,
+    mmix__cpu_rope,
+    mmix__cpu_attention_forward,
+    mmix__cpu_attention_backward,
+    mmix__cpu_l2_normalize_forward,
+    mmix__cpu_l2_normalize_backward,
+    mmix__cpu_cosine_forward,
+    mmix__cpu_cosine_backward,
+    mmix__cpu_logsumexp_forward,
+    mmix__cpu_logsumexp_backward,
+    mmix__cpu_l1_forward,
+    mmix__cpu_l1_backward,
+    mmix__cpu_token_gather_forward,
+    mmix__cpu_token_gather_backward,
+    mmix__cpu_adamw_update,
+    mmix__cpu_sum_squares,
 };
 
 MMIXDEF const mmix_backend *mmix_cpu_backend(void) { return &mmix__cpu_backend_table; }
@@ -1423,7 +2060,8 @@ typedef struct mmix__node {
     mmix_op op;
     mmix_tensor *out;
     mmix_tensor *in[MMIX_MAX_INPUTS];
-    float *saved[2];            /* LayerNorm mean/rstd, cross-entropy row logsumexp */
+    float *saved[2];            /* LayerNorm mean/rstd, cross-entropy row logsumexp, ... */
+    const void *aux;            /* token-mix keep mask, token-gather map */
     float fparam;               /* scale factor, 1/count, ... */
     int64_t iparam[3];          /* matmul transposes, ignore_index, ... */
     const mmix_custom_op *custom;
@@ -1851,6 +2489,406 @@ MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *
     return out;
 }
 
+MMIXDEF mmix_mask mmix_mask_causal(void) {
+    mmix_mask m;
+    m.kind = MMIX_MASK_LOWER;
+    m.diagonal = 0;
+    m.keep = NULL;
+    return m;
+}
+
+/* The keep mask as bytes [L_out * L_in] in the step arena; NULL when everything is kept. */
+static const uint8_t *mmix__mask_bytes(mmix_ctx *ctx, mmix_mask mask, int64_t L_out, int64_t L_in) {
+    uint8_t *keep;
+    int64_t o, i;
+    if (mask.kind == MMIX_MASK_NONE) return NULL;
+    if (mask.kind == MMIX_MASK_CUSTOM) return mask.keep;
+    keep = (uint8_t *)mmix__arena_alloc(ctx, &ctx->step, (size_t)(L_out * L_in));
+    if (!keep) return NULL;
+    for (o = 0; o < L_out; o++)
+        for (i = 0; i < L_in; i++)
+            keep[o * L_in + i] = (uint8_t)(mask.kind == MMIX_MASK_LOWER ? i <= o + mask.diagonal
+                                                                        : i >= o + mask.diagonal);
+    return keep;
+}
+
+MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *bias,
+                                    mmix_mask mask) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    const uint8_t *keep;
+    float *Wt;
+    int64_t L_out, L_in, k, D, groups;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "token_mix", "x", x) ||
+        !mmix__check_f32(ctx, "token_mix", "W", W) || (bias && !mmix__check_f32(ctx, "token_mix", "bias", bias)))
+        return NULL;
+    if (W->shape.ndim != 3)
+        return mmix__shape_error(ctx, "token_mix", "x", x, "W", W, "W must be 3-D [L_out, L_in, k]");
+    L_out = W->shape.d[0];
+    L_in = W->shape.d[1];
+    k = W->shape.d[2];
+    if (x->shape.ndim < 2 || x->shape.d[x->shape.ndim - 2] != L_in)
+        return mmix__shape_error(ctx, "token_mix", "x", x, "W", W,
+                                 "x's token dim (second to last) must equal W's dim 1 (L_in)");
+    if (bias && (bias->shape.ndim != 1 || bias->shape.d[0] != L_out))
+        return mmix__shape_error(ctx, "token_mix", "W", W, "bias", bias, "bias must be 1-D [L_out]");
+    if (mask.kind == MMIX_MASK_CUSTOM && !mask.keep) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "token_mix: a custom mask needs its keep array");
+        return NULL;
+    }
+    D = mmix__last_dim(x);
+    groups = x->n / (L_in * D);
+    keep = mmix__mask_bytes(ctx, mask, L_out, L_in);
+    Wt = mmix__alloc_floats(ctx, MMIX_STEP, k * L_out * L_in, "token_mix");
+    shape = x->shape;
+    shape.d[shape.ndim - 2] = L_out;
+    out = mmix__new_output(ctx, shape);
+    if (!out || !Wt || (mask.kind != MMIX_MASK_NONE && !keep)) {
+        if (mmix__op_can_run(ctx)) mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "token_mix: out of memory");
+        return NULL;
+    }
+    /* The reference code zeroes masked weights in place at every forward (SPEC 0.3.2). */
+    if (ctx->masked_grad_mode == MMIX_MASKED_GRADS_REFERENCE && keep)
+        ctx->backend->token_mix_mask_inplace(W->data, keep, L_out, L_in, k);
+    ctx->backend->token_mix_pack(Wt, W->data, keep, L_out, L_in, k);
+    ctx->backend->token_mix_forward(out->data, x->data, Wt, bias ? bias->data : NULL, groups, L_out,
+                                    L_in, D, k);
+    if (mmix__wants_grad(ctx, x, W, bias)) {
+        node = mmix__record(ctx, MMIX_OP_TOKEN_MIX, out, x, W, bias);
+        if (!node) return NULL;
+        node->saved[0] = Wt;
+        node->aux = keep;
+        node->iparam[0] = ctx->masked_grad_mode;
+    }
+    return out;
+}
+
+MMIXDEF void mmix_set_masked_grad_mode(mmix_ctx *ctx, mmix_masked_grad_mode mode) { ctx->masked_grad_mode = mode; }
+MMIXDEF mmix_masked_grad_mode mmix_get_masked_grad_mode(const mmix_ctx *ctx) { return ctx->masked_grad_mode; }
+
+MMIXDEF mmix_tensor *mmix_rmsnorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, float eps) {
+    mmix_tensor *out;
+    float *rrms;
+    int64_t D;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "rmsnorm", "x", x) ||
+        (w && !mmix__check_f32(ctx, "rmsnorm", "w", w)))
+        return NULL;
+    D = mmix__last_dim(x);
+    if (x->shape.ndim < 1 || (w && (w->shape.ndim != 1 || w->shape.d[0] != D)))
+        return mmix__shape_error(ctx, "rmsnorm", "x", x, "w", w ? w : x, "w must be 1-D of x's last dim");
+    if (!(eps > 0.0f)) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "rmsnorm: eps must be positive, got %g", (double)eps);
+        return NULL;
+    }
+    out = mmix__new_output(ctx, x->shape);
+    rrms = mmix__alloc_floats(ctx, MMIX_STEP, x->n / D, "rmsnorm");
+    if (!out || !rrms) return NULL;
+    ctx->backend->rmsnorm_forward(out->data, rrms, x->data, w ? w->data : NULL, x->n / D, D, eps);
+    if (mmix__wants_grad(ctx, x, w, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_RMSNORM, out, x, w, NULL);
+        if (!node) return NULL;
+        node->saved[0] = rrms;
+    }
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_silu(mmix_ctx *ctx, mmix_tensor *x) {
+    mmix_tensor *out;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "silu", "x", x)) return NULL;
+    out = mmix__new_output(ctx, x->shape);
+    if (!out) return NULL;
+    ctx->backend->silu_forward(out->data, x->data, x->n);
+    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, MMIX_OP_SILU, out, x, NULL, NULL)) return NULL;
+    return out;
+}
+
+/* Batch, tokens, heads and head dim of a [B, L, H*hd] tensor; 0 with the error set if not. */
+static int mmix__heads(mmix_ctx *ctx, const char *op, const mmix_tensor *x, int64_t n_heads, int64_t *B,
+                       int64_t *L, int64_t *hd) {
+    char sx[64];
+    if (x->shape.ndim != 3 || n_heads < 1 || x->shape.d[2] % n_heads != 0 || (x->shape.d[2] / n_heads) % 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: x %s must be [B, L, H*hd] with H = %lld heads of an even "
+                       "head dim hd", op, mmix_shape_str(x->shape, sx, sizeof sx), (long long)n_heads);
+        return 0;
+    }
+    *B = x->shape.d[0];
+    *L = x->shape.d[1];
+    *hd = x->shape.d[2] / n_heads;
+    return 1;
+}
+
+MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, float theta, int64_t pos0) {
+    mmix_tensor *out;
+    int64_t B, L, hd;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "rope", "x", x) ||
+        !mmix__heads(ctx, "rope", x, n_heads, &B, &L, &hd))
+        return NULL;
+    if (hd / 2 > MMIX__ROPE_MAX_HALF || !(theta > 0.0f) || pos0 < 0) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "rope: needs head dim <= %d, theta > 0 and "
+                       "pos0 >= 0 (got hd %lld, theta %g, pos0 %lld)", 2 * MMIX__ROPE_MAX_HALF,
+                       (long long)hd, (double)theta, (long long)pos0);
+        return NULL;
+    }
+    out = mmix__new_output(ctx, x->shape);
+    if (!out) return NULL;
+    ctx->backend->rope(out->data, x->data, B, L, n_heads, hd, theta, pos0, 0);
+    if (mmix__wants_grad(ctx, x, NULL, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_ROPE, out, x, NULL, NULL);
+        if (!node) return NULL;
+        node->fparam = theta;
+        node->iparam[0] = n_heads;
+        node->iparam[1] = pos0;
+    }
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
+                                    int64_t n_heads, int causal) {
+    mmix_tensor *out;
+    float *probs;
+    int64_t B, Lq, Lk, hd, B2, hd2;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "attention", "q", q) ||
+        !mmix__check_f32(ctx, "attention", "k", k) || !mmix__check_f32(ctx, "attention", "v", v) ||
+        !mmix__heads(ctx, "attention", q, n_heads, &B, &Lq, &hd) ||
+        !mmix__heads(ctx, "attention", k, n_heads, &B2, &Lk, &hd2))
+        return NULL;
+    if (B2 != B || hd2 != hd || !mmix_shape_equal(k->shape, v->shape) || Lk < Lq)
+        return mmix__shape_error(ctx, "attention", "q", q, "k", k,
+                                 "k and v must have equal shapes [B, Lk, D] with q's B and D, and Lk >= Lq");
+    out = mmix__new_output(ctx, q->shape);
+    probs = mmix__alloc_floats(ctx, MMIX_STEP, B * n_heads * Lq * Lk, "attention");
+    if (!out || !probs) return NULL;
+    ctx->backend->attention_forward(out->data, probs, q->data, k->data, v->data, B, Lq, Lk, n_heads, hd,
+                                    causal);
+    if (mmix__wants_grad(ctx, q, k, v)) {
+        node = mmix__record(ctx, MMIX_OP_ATTENTION, out, q, k, v);
+        if (!node) return NULL;
+        node->saved[0] = probs;
+        node->iparam[0] = n_heads;
+    }
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_l2_normalize(mmix_ctx *ctx, mmix_tensor *x, float eps) {
+    mmix_tensor *out;
+    float *norm;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "l2_normalize", "x", x)) return NULL;
+    out = mmix__new_output(ctx, x->shape);
+    norm = mmix__alloc_floats(ctx, MMIX_STEP, mmix__rows(x), "l2_normalize");
+    if (!out || !norm) return NULL;
+    ctx->backend->l2_normalize_forward(out->data, norm, x->data, mmix__rows(x), mmix__last_dim(x), eps);
+    if (mmix__wants_grad(ctx, x, NULL, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_L2_NORMALIZE, out, x, NULL, NULL);
+        if (!node) return NULL;
+        node->saved[0] = norm;
+        node->fparam = eps;
+    }
+    return out;
+}
+
+/* The shape of x without its last dim (a scalar for a 1-D x). */
+static mmix_shape mmix__drop_last_dim(mmix_shape s) {
+    if (s.ndim > 0) s.d[--s.ndim] = 1;
+    return s;
+}
+
+MMIXDEF mmix_tensor *mmix_cosine_similarity(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b, float eps) {
+    mmix_tensor *out;
+    float *norm_a, *norm_b;
+    mmix__node *node;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "cosine_similarity", "a", a) ||
+        !mmix__check_f32(ctx, "cosine_similarity", "b", b))
+        return NULL;
+    if (!mmix_shape_equal(a->shape, b->shape) || a->shape.ndim < 1)
+        return mmix__shape_error(ctx, "cosine_similarity", "a", a, "b", b, "a and b must have the same shape");
+    out = mmix__new_output(ctx, mmix__drop_last_dim(a->shape));
+    norm_a = mmix__alloc_floats(ctx, MMIX_STEP, mmix__rows(a), "cosine_similarity");
+    norm_b = mmix__alloc_floats(ctx, MMIX_STEP, mmix__rows(a), "cosine_similarity");
+    if (!out || !norm_a || !norm_b) return NULL;
+    ctx->backend->cosine_forward(out->data, norm_a, norm_b, a->data, b->data, mmix__rows(a),
+                                 mmix__last_dim(a), eps);
+    if (mmix__wants_grad(ctx, a, b, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_COSINE_SIMILARITY, out, a, b, NULL);
+        if (!node) return NULL;
+        node->saved[0] = norm_a;
+        node->saved[1] = norm_b;
+        node->fparam = eps;
+    }
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_logsumexp(mmix_ctx *ctx, mmix_tensor *x) {
+    mmix_tensor *out;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "logsumexp", "x", x)) return NULL;
+    if (x->shape.ndim < 1)
+        return mmix__shape_error(ctx, "logsumexp", "x", x, "x", x, "x needs at least 1 dim");
+    out = mmix__new_output(ctx, mmix__drop_last_dim(x->shape));
+    if (!out) return NULL;
+    ctx->backend->logsumexp_forward(out->data, x->data, mmix__rows(x), mmix__last_dim(x));
+    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, MMIX_OP_LOGSUMEXP, out, x, NULL, NULL))
+        return NULL;
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_l1_distance(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b) {
+    mmix_tensor *out;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "l1_distance", "a", a) ||
+        !mmix__check_f32(ctx, "l1_distance", "b", b))
+        return NULL;
+    if (!mmix_shape_equal(a->shape, b->shape))
+        return mmix__shape_error(ctx, "l1_distance", "a", a, "b", b, "a and b must have the same shape");
+    out = mmix__new_output(ctx, mmix_shape0());
+    if (!out) return NULL;
+    out->data[0] = (float)ctx->backend->l1_forward(a->data, b->data, a->n);
+    if (mmix__wants_grad(ctx, a, b, NULL) && !mmix__record(ctx, MMIX_OP_L1_DISTANCE, out, a, b, NULL))
+        return NULL;
+    return out;
+}
+
+/* Token-axis ops are one op underneath: output token r of each group copies source token
+   map[r] (from a, or from b past a's tokens) or is zero when map[r] < 0. The public ops
+   below only build the map. */
+static int64_t *mmix__token_map(mmix_ctx *ctx, int64_t L_out, const char *op) {
+    int64_t *map = (int64_t *)mmix__arena_alloc(ctx, &ctx->step, (size_t)L_out * sizeof(int64_t));
+    if (!map) mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", op);
+    return map;
+}
+
+static mmix_tensor *mmix__token_gather(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b, const int64_t *map,
+                                       int64_t L_out, int64_t La, int64_t Lb, mmix_shape out_shape) {
+    int64_t D = mmix__last_dim(a), groups = a->n / (La * D);
+    mmix_tensor *out = mmix__new_output(ctx, out_shape);
+    mmix__node *node;
+    if (!out) return NULL;
+    ctx->backend->token_gather_forward(out->data, a->data, b ? b->data : NULL, map, groups, L_out, La, Lb, D);
+    if (mmix__wants_grad(ctx, a, b, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_TOKEN_GATHER, out, a, b, NULL);
+        if (!node) return NULL;
+        node->aux = map;
+        node->iparam[0] = L_out;
+        node->iparam[1] = La;
+        node->iparam[2] = Lb;
+    }
+    return out;
+}
+
+/* Checks x has a token axis; returns its length (0 with the error set otherwise). */
+static int64_t mmix__token_len(mmix_ctx *ctx, const char *op, mmix_tensor *x) {
+    char sx[64];
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, op, "x", x)) return 0;
+    if (x->shape.ndim < 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: x %s needs a token axis: [..., L, D]", op,
+                       mmix_shape_str(x->shape, sx, sizeof sx));
+        return 0;
+    }
+    return x->shape.d[x->shape.ndim - 2];
+}
+
+MMIXDEF mmix_tensor *mmix_tokens_slice(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t count) {
+    int64_t L = mmix__token_len(ctx, "tokens_slice", x), r, *map;
+    mmix_shape shape;
+    if (!L) return NULL;
+    if (start < 0) start += L;
+    if (start < 0 || count < 1 || start + count > L) {
+        mmix_set_error(ctx, MMIX_ERR_RANGE, "tokens_slice: %lld tokens from position %lld do not fit in %lld",
+                       (long long)count, (long long)start, (long long)L);
+        return NULL;
+    }
+    map = mmix__token_map(ctx, count, "tokens_slice");
+    if (!map) return NULL;
+    for (r = 0; r < count; r++) map[r] = start + r;
+    shape = x->shape;
+    shape.d[shape.ndim - 2] = count;
+    return mmix__token_gather(ctx, x, NULL, map, count, L, 0, shape);
+}
+
+MMIXDEF mmix_tensor *mmix_tokens_select(mmix_ctx *ctx, mmix_tensor *x, int64_t pos) {
+    int64_t L = mmix__token_len(ctx, "tokens_select", x), *map;
+    mmix_shape shape;
+    if (!L) return NULL;
+    if (pos < 0) pos += L;
+    if (pos < 0 || pos >= L) {
+        mmix_set_error(ctx, MMIX_ERR_RANGE, "tokens_select: position %lld is outside the %lld tokens",
+                       (long long)pos, (long long)L);
+        return NULL;
+    }
+    map = mmix__token_map(ctx, 1, "tokens_select");
+    if (!map) return NULL;
+    map[0] = pos;
+    shape = x->shape; /* drop the token axis: [..., L, D] -> [..., D] */
+    shape.d[shape.ndim - 2] = shape.d[shape.ndim - 1];
+    shape.d[--shape.ndim] = 1;
+    return mmix__token_gather(ctx, x, NULL, map, 1, L, 0, shape);
+}
+
+MMIXDEF mmix_tensor *mmix_tokens_concat(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b) {
+    int64_t La = mmix__token_len(ctx, "tokens_concat", a), Lb, r, *map;
+    mmix_shape sa, sb;
+    if (!La) return NULL;
+    Lb = mmix__token_len(ctx, "tokens_concat", b);
+    if (!Lb) return NULL;
+    sa = a->shape;
+    sb = b->shape;
+    sa.d[sa.ndim - 2] = sb.d[sb.ndim - 2] = 1;
+    if (!mmix_shape_equal(sa, sb))
+        return mmix__shape_error(ctx, "tokens_concat", "a", a, "b", b, "all dims but the token axis must match");
+    map = mmix__token_map(ctx, La + Lb, "tokens_concat");
+    if (!map) return NULL;
+    for (r = 0; r < La + Lb; r++) map[r] = r;
+    sa.d[sa.ndim - 2] = La + Lb;
+    return mmix__token_gather(ctx, a, b, map, La + Lb, La, Lb, sa);
+}
+
+MMIXDEF mmix_tensor *mmix_tokens_repeat(mmix_ctx *ctx, mmix_tensor *x, int64_t n) {
+    int64_t r, *map;
+    mmix_shape shape;
+    char sx[64];
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "tokens_repeat", "x", x)) return NULL;
+    if (x->shape.ndim < 1 || x->shape.ndim >= MMIX_MAX_DIMS || n < 1) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "tokens_repeat: x %s must have 1 to 3 dims and n >= 1 (n = %lld)",
+                       mmix_shape_str(x->shape, sx, sizeof sx), (long long)n);
+        return NULL;
+    }
+    map = mmix__token_map(ctx, n, "tokens_repeat");
+    if (!map) return NULL;
+    for (r = 0; r < n; r++) map[r] = 0;
+    shape = x->shape; /* [..., D] -> [..., n, D] */
+    shape.d[shape.ndim] = shape.d[shape.ndim - 1];
+    shape.d[shape.ndim - 1] = n;
+    shape.ndim++;
+    return mmix__token_gather(ctx, x, NULL, map, n, 1, 0, shape);
+}
+
+MMIXDEF mmix_tensor *mmix_tokens_flip(mmix_ctx *ctx, mmix_tensor *x) {
+    int64_t L = mmix__token_len(ctx, "tokens_flip", x), r, *map;
+    if (!L) return NULL;
+    map = mmix__token_map(ctx, L, "tokens_flip");
+    if (!map) return NULL;
+    for (r = 0; r < L; r++) map[r] = L - 1 - r;
+    return mmix__token_gather(ctx, x, NULL, map, L, L, 0, x->shape);
+}
+
+MMIXDEF mmix_tensor *mmix_tokens_zero(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t end) {
+    int64_t L = mmix__token_len(ctx, "tokens_zero", x), r, *map;
+    if (!L) return NULL;
+    if (start < 0) start += L;
+    if (end < 0) end += L;
+    if (start < 0 || end < start || end > L) {
+        mmix_set_error(ctx, MMIX_ERR_RANGE, "tokens_zero: range [%lld, %lld) is not inside the %lld tokens",
+                       (long long)start, (long long)end, (long long)L);
+        return NULL;
+    }
+    map = mmix__token_map(ctx, L, "tokens_zero");
+    if (!map) return NULL;
+    for (r = 0; r < L; r++) map[r] = (r >= start && r < end) ? -1 : r;
+    return mmix__token_gather(ctx, x, NULL, map, L, L, 0, x->shape);
+}
+
 // ----------------------------------------------------------------------------------------
 // >>autograd  One reverse walk over the tape.
 // ----------------------------------------------------------------------------------------
@@ -1940,6 +2978,63 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
     case MMIX_OP_CUSTOM:
         node->custom->backward(out, node->in, (int)node->iparam[0], node->custom_user);
         break;
+    case MMIX_OP_TOKEN_MIX: { /* a = x [.., L_in, D], b = W [L_out, L_in, k], c = bias */
+        int64_t L_out = b->shape.d[0], L_in = b->shape.d[1], k = b->shape.d[2], D = mmix__last_dim(a);
+        float *dWt = NULL;
+        const uint8_t *keep = (const uint8_t *)node->aux;
+        if (db) {
+            dWt = mmix__alloc_floats(ctx, MMIX_STEP, k * L_out * L_in, "token_mix backward");
+            if (!dWt) return;
+        }
+        be->token_mix_backward(da, dWt, dc, dout, a->data, node->saved[0], a->n / (L_in * D), L_out, L_in, D, k);
+        /* Masked entries: zero gradient by default; the unmasked ("phantom") gradient in
+           the reference mode. */
+        if (db) be->token_mix_unpack_grad(db, dWt, node->iparam[0] == MMIX_MASKED_GRADS_REFERENCE ? NULL : keep,
+                                          L_out, L_in, k);
+        break;
+    }
+    case MMIX_OP_RMSNORM: {
+        int64_t D = mmix__last_dim(a);
+        be->rmsnorm_backward(da, db, dout, a->data, node->saved[0], b ? b->data : NULL, a->n / D, D);
+        break;
+    }
+    case MMIX_OP_SILU:
+        if (da) be->silu_backward(da, dout, a->data, a->n);
+        break;
+    case MMIX_OP_ROPE: {
+        int64_t H = node->iparam[0];
+        if (da) be->rope(da, dout, a->shape.d[0], a->shape.d[1], H, a->shape.d[2] / H, node->fparam,
+                         node->iparam[1], 1);
+        break;
+    }
+    case MMIX_OP_ATTENTION: { /* a = q, b = k, c = v */
+        int64_t H = node->iparam[0], B = a->shape.d[0], Lq = a->shape.d[1], Lk = b->shape.d[1];
+        float *scratch = mmix__alloc_floats(ctx, MMIX_STEP, B * H * Lq * Lk, "attention backward");
+        if (!scratch) return;
+        be->attention_backward(da, db, dc, scratch, dout, a->data, b->data, c->data, node->saved[0], B, Lq, Lk,
+                               H, a->shape.d[2] / H);
+        break;
+    }
+    case MMIX_OP_L2_NORMALIZE:
+        if (da) be->l2_normalize_backward(da, dout, a->data, node->saved[0], mmix__rows(a), mmix__last_dim(a),
+                                          node->fparam);
+        break;
+    case MMIX_OP_COSINE_SIMILARITY:
+        be->cosine_backward(da, db, dout, a->data, b->data, node->saved[0], node->saved[1], mmix__rows(a),
+                            mmix__last_dim(a), node->fparam);
+        break;
+    case MMIX_OP_LOGSUMEXP:
+        if (da) be->logsumexp_backward(da, dout, a->data, out->data, mmix__rows(a), mmix__last_dim(a));
+        break;
+    case MMIX_OP_L1_DISTANCE:
+        be->l1_backward(da, db, dout[0], a->data, b->data, a->n);
+        break;
+    case MMIX_OP_TOKEN_GATHER: {
+        int64_t La = node->iparam[1], D = mmix__last_dim(a);
+        be->token_gather_backward(da, db, dout, (const int64_t *)node->aux, a->n / (La * D), node->iparam[0],
+                                  La, node->iparam[2], D);
+        break;
+    }
     case MMIX_OP_COUNT:
         MMIX_ASSERT(0 && "not an op");
         break;
@@ -1966,6 +3061,7 @@ MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const fl
         for (k = 0; k < MMIX_MAX_INPUTS; k++)
             if (!mmix__ensure_grad(ctx, node->in[k])) return ctx->last_result;
         mmix__backward_node(ctx, node);
+        if (ctx->last_result != MMIX_OK) return ctx->last_result; /* out of memory */
     }
     return MMIX_OK;
 }
@@ -2107,6 +3203,92 @@ done:
     MMIX_FREE(picked);
     if (report) *report = rep;
     return result;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>adamw  AdamW, schedules and clipping, as torch and the Hugging Face Trainer do them
+// (SPEC 11). An optimizer step is a plain pass over the parameter list.
+// ----------------------------------------------------------------------------------------
+MMIXDEF mmix_adamw_config mmix_adamw_config_default(void) {
+    mmix_adamw_config c;
+    c.lr = 1e-3f;
+    c.beta1 = 0.9f;
+    c.beta2 = 0.999f;
+    c.eps = 1e-8f;
+    c.weight_decay = 0.01f;
+    return c;
+}
+
+MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, mmix_adamw_config config) {
+    int64_t i, n = ctx->n_params;
+    memset(opt, 0, sizeof *opt);
+    opt->config = config;
+    if (!(config.lr >= 0.0f) || !(config.beta1 >= 0.0f && config.beta1 < 1.0f) ||
+        !(config.beta2 >= 0.0f && config.beta2 < 1.0f) || !(config.eps > 0.0f) || !(config.weight_decay >= 0.0f))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "adamw: invalid settings (lr %g, betas %g %g, "
+                              "eps %g, weight decay %g)", (double)config.lr, (double)config.beta1,
+                              (double)config.beta2, (double)config.eps, (double)config.weight_decay);
+    opt->params = (mmix_tensor **)mmix__arena_alloc(ctx, &ctx->persist, (size_t)(3 * (n ? n : 1)) * sizeof(mmix_tensor *));
+    if (!opt->params) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "adamw: out of memory");
+    opt->m = opt->params + n;
+    opt->v = opt->params + 2 * n;
+    for (i = 0; i < n; i++) {
+        opt->params[i] = ctx->params[i];
+        opt->m[i] = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, ctx->params[i]->shape);
+        opt->v[i] = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, ctx->params[i]->shape);
+        if (!opt->m[i] || !opt->v[i]) return ctx->last_result;
+    }
+    opt->n_params = n;
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_adamw_step(mmix_ctx *ctx, mmix_adamw *opt, float lr) {
+    const mmix_adamw_config *c = &opt->config;
+    double bias_correction1, bias_correction2;
+    int64_t i;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result;
+    opt->step++;
+    bias_correction1 = 1.0 - pow((double)c->beta1, (double)opt->step);
+    bias_correction2 = 1.0 - pow((double)c->beta2, (double)opt->step);
+    for (i = 0; i < opt->n_params; i++) {
+        mmix_tensor *p = opt->params[i];
+        if (!p->requires_grad || !p->grad) continue;
+        ctx->backend->adamw_update(p->data, p->grad, opt->m[i]->data, opt->v[i]->data, p->n, lr, c->beta1,
+                                   c->beta2, c->eps, c->weight_decay, bias_correction1, bias_correction2);
+    }
+    return MMIX_OK;
+}
+
+MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, int64_t warmup, int64_t total) {
+    double factor;
+    if (step < warmup)
+        factor = (double)step / (double)(warmup > 1 ? warmup : 1);
+    else if (schedule == MMIX_SCHEDULE_CONSTANT)
+        factor = 1.0;
+    else {
+        factor = (double)(total - step) / (double)(total - warmup > 1 ? total - warmup : 1);
+        if (factor < 0.0) factor = 0.0;
+    }
+    return (float)((double)lr * factor);
+}
+
+MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *norm) {
+    double total = 0.0, coef;
+    int64_t i;
+    for (i = 0; i < ctx->n_params; i++)
+        if (ctx->params[i]->requires_grad && ctx->params[i]->grad)
+            total += ctx->backend->sum_squares(ctx->params[i]->grad, ctx->params[i]->n);
+    total = sqrt(total);
+    if (norm) *norm = total;
+    if (total != total || total > 1e308)
+        return mmix_set_error(ctx, MMIX_ERR_NUMERIC, "clip_grad_norm: the gradient norm is %g", total);
+    if (max_norm <= 0.0f) return MMIX_OK;
+    coef = (double)max_norm / (total + 1e-6);
+    if (coef < 1.0)
+        for (i = 0; i < ctx->n_params; i++)
+            if (ctx->params[i]->requires_grad && ctx->params[i]->grad)
+                ctx->backend->scale_forward(ctx->params[i]->grad, ctx->params[i]->grad, (float)coef, ctx->params[i]->n);
+    return MMIX_OK;
 }
 
 // ----------------------------------------------------------------------------------------

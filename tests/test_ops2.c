@@ -1,0 +1,306 @@
+/* tests/test_ops2.c - Core engine II: token mixing (every mask form, kernel sizes 1-4, the
+   reference masked-gradient mode), RMSNorm, SiLU, RoPE, attention, L2 normalize, cosine
+   similarity, logsumexp, L1 distance and the token-axis ops - each against finite
+   differences - plus forward properties (causality, the 'same' padding) and the
+   optimizer's schedule and clipping rules. The PyTorch comparisons are in test_fixtures.c. */
+#define MASKEDMIXER_IMPLEMENTATION
+#include "../maskedmixer.h"
+#include "test.h"
+
+static mmix_ctx *ctx;
+static mmix_rng rng;
+
+static mmix_tensor *input(mmix_shape shape, int requires_grad) {
+    mmix_tensor *t = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, shape);
+    if (!t) return NULL;
+    mmix_init_normal(t, &rng, 0.0f, 1.0f);
+    if (requires_grad) mmix_set_requires_grad(ctx, t, 1);
+    return t;
+}
+
+static void gradcheck(const char *what, mmix_forward_fn fn, void *user, mmix_tensor **in, int n_in) {
+    mmix_gradcheck_report rep;
+    mmix_result r = mmix_gradcheck(ctx, fn, user, in, n_in, NULL, &rep);
+    CHECK(r == MMIX_OK && rep.ok && rep.checked > 0,
+          "gradcheck %s: result=%s checked=%lld failed=%lld worst=%.3g at input %d element %lld "
+          "(analytic %.6g numeric %.6g) %s", what, mmix_result_str(r), (long long)rep.checked,
+          (long long)rep.failed, rep.worst_error, rep.worst_input, (long long)rep.worst_element,
+          rep.worst_analytic, rep.worst_numeric, mmix_last_error(ctx));
+    if (r == MMIX_OK) printf("  gradcheck %-36s worst error %.2e over %lld elements\n", what,
+                             rep.worst_error, (long long)rep.checked);
+    mmix_clear_error(ctx);
+    mmix_step_reset(ctx);
+}
+
+static mmix_tensor *fn_token_mix(mmix_ctx *c, mmix_tensor *const *in, void *u) {
+    return mmix_token_mix(c, in[0], in[1], in[2], *(const mmix_mask *)u);
+}
+static mmix_tensor *fn_rmsnorm(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_rmsnorm(c, in[0], in[1], 1e-6f); }
+static mmix_tensor *fn_silu(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_silu(c, in[0]); }
+static mmix_tensor *fn_rope(mmix_ctx *c, mmix_tensor *const *in, void *u) { return mmix_rope(c, in[0], 2, 10000.0f, *(const int64_t *)u); }
+static mmix_tensor *fn_attention(mmix_ctx *c, mmix_tensor *const *in, void *u) { return mmix_attention(c, in[0], in[1], in[2], 2, *(const int *)u); }
+static mmix_tensor *fn_l2(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_l2_normalize(c, in[0], 1e-12f); }
+static mmix_tensor *fn_cosine(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_cosine_similarity(c, in[0], in[1], 1e-8f); }
+static mmix_tensor *fn_logsumexp(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_logsumexp(c, in[0]); }
+static mmix_tensor *fn_l1(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_l1_distance(c, in[0], in[1]); }
+static mmix_tensor *fn_slice(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_slice(c, in[0], -3, 2); }
+static mmix_tensor *fn_select(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_select(c, in[0], -2); }
+static mmix_tensor *fn_concat(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_concat(c, in[0], in[1]); }
+static mmix_tensor *fn_repeat(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_repeat(c, in[0], 4); }
+static mmix_tensor *fn_flip(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_flip(c, in[0]); }
+static mmix_tensor *fn_zero(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_zero(c, in[0], 2, 4); }
+/* the InfoNCE form of SPEC 7.6: -cos(q, d+)/tau + logsumexp over the candidates of cos/tau.
+   tau = 0.5 here: at the paper's 0.02 the softmax saturates, the true gradient is ~1e-4 and
+   float rounding of outputs near 1/tau = 50 would dominate the finite differences. */
+static mmix_tensor *fn_infonce(mmix_ctx *c, mmix_tensor *const *in, void *u) {
+    mmix_tensor *q = mmix_tokens_repeat(c, in[0], 4);          /* [4, D] */
+    mmix_tensor *cos = mmix_scale(c, mmix_cosine_similarity(c, q, in[1], 1e-8f), 1.0f / 0.5f);
+    (void)u;
+    return mmix_add(c, mmix_scale(c, mmix_tokens_select(c, mmix_reshape(c, cos, mmix_shape2(4, 1)), 1), -1.0f),
+                    mmix_reshape(c, mmix_logsumexp(c, cos), mmix_shape1(1)));
+}
+
+static void test_token_mix_gradients(void) {
+    mmix_tensor *in[3];
+    mmix_mask causal = mmix_mask_causal(), none, upper2, custom;
+    static const uint8_t keep[4 * 5] = {1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1};
+    int64_t k;
+    char what[64];
+    none.kind = MMIX_MASK_NONE; none.diagonal = 0; none.keep = NULL;
+    upper2.kind = MMIX_MASK_UPPER; upper2.diagonal = 2; upper2.keep = NULL;
+    custom.kind = MMIX_MASK_CUSTOM; custom.diagonal = 0; custom.keep = keep;
+    for (k = 1; k <= 4; k++) {
+        in[0] = input(mmix_shape3(2, 5, 7), 1);
+        in[1] = input(mmix_shape3(5, 5, k), 1);
+        in[2] = input(mmix_shape1(5), 1);
+        snprintf(what, sizeof what, "token_mix causal k=%lld", (long long)k);
+        gradcheck(what, fn_token_mix, &causal, in, 3);
+    }
+    in[0] = input(mmix_shape3(2, 4, 6), 1); /* expanded mixer conv.0: [eL, L] = [6... as 6x4] */
+    in[1] = input(mmix_shape3(6, 4, 1), 1);
+    in[2] = input(mmix_shape1(6), 1);
+    gradcheck("token_mix rectangular lower (6 x 4)", fn_token_mix, &causal, in, 3);
+    in[0] = input(mmix_shape3(1, 6, 3), 1);
+    in[1] = input(mmix_shape3(6, 6, 1), 1);
+    in[2] = NULL;
+    gradcheck("token_mix upper diagonal 2, no bias", fn_token_mix, &upper2, in, 2);
+    in[0] = input(mmix_shape3(2, 5, 3), 1);
+    in[1] = input(mmix_shape3(4, 5, 2), 1);
+    in[2] = input(mmix_shape1(4), 1);
+    gradcheck("token_mix custom mask k=2", fn_token_mix, &custom, in, 3);
+    in[0] = input(mmix_shape4(2, 2, 3, 4), 1); /* two leading dims */
+    in[1] = input(mmix_shape3(3, 3, 1), 1);
+    in[2] = input(mmix_shape1(3), 1);
+    gradcheck("token_mix unmasked, 4-D x", fn_token_mix, &none, in, 3);
+}
+
+static void test_token_mix_forward(void) {
+    mmix_tensor *x = input(mmix_shape3(2, 4, 6), 0), *W = input(mmix_shape3(4, 4, 4), 0);
+    mmix_tensor *bias = input(mmix_shape1(4), 0), *y, *x2, *y2;
+    double max_err = 0.0;
+    int64_t b, o, i, j, m, same = 1;
+    y = mmix_token_mix(ctx, x, W, bias, mmix_mask_causal());
+    /* direct formula (SPEC 2.3), padding 'same' for k = 4: left 1, right 2 */
+    for (b = 0; y && b < 2; b++)
+        for (o = 0; o < 4; o++)
+            for (j = 0; j < 6; j++) {
+                double ref = bias->data[o];
+                for (i = 0; i <= o; i++)
+                    for (m = 0; m < 4; m++) {
+                        int64_t col = j + m - 1;
+                        if (col >= 0 && col < 6) ref += (double)W->data[(o * 4 + i) * 4 + m] * x->data[(b * 4 + i) * 6 + col];
+                    }
+                if (fabs(ref - y->data[(b * 4 + o) * 6 + j]) > max_err) max_err = fabs(ref - y->data[(b * 4 + o) * 6 + j]);
+            }
+    CHECK(y && max_err < 1e-5, "token_mix k=4 matches the direct formula (max err %.3g)", max_err);
+    /* causality: changing token 2 leaves outputs 0 and 1 bit-identical */
+    x2 = input(mmix_shape3(2, 4, 6), 0);
+    memcpy(x2->data, x->data, sizeof(float) * 48);
+    for (j = 0; j < 6; j++) x2->data[2 * 6 + j] += 1.0f;
+    y2 = mmix_token_mix(ctx, x2, W, bias, mmix_mask_causal());
+    for (i = 0; y && y2 && i < 2 * 6; i++) same &= memcmp(&y->data[i], &y2->data[i], sizeof(float)) == 0;
+    CHECK(y2 && same && memcmp(&y->data[2 * 6], &y2->data[2 * 6], sizeof(float)) != 0,
+          "token_mix is causal: earlier positions bit-identical, the changed one differs");
+    CHECK(mmix_token_mix(ctx, x, input(mmix_shape3(4, 5, 1), 0), NULL, mmix_mask_causal()) == NULL &&
+          mmix_last_result(ctx) == MMIX_ERR_SHAPE, "token_mix: L_in must match x's token dim");
+    mmix_clear_error(ctx);
+    mmix_step_reset(ctx);
+}
+
+/* Default mode: masked entries get exactly zero gradient. Reference mode: the forward zeroes
+   them in place and they get the gradient of the unmasked op (SPEC 0.3.2). */
+static void test_masked_grad_modes(void) {
+    mmix_tensor *W = mmix_param(ctx, "mix.conv.weight", mmix_shape3(5, 5, 1));
+    /* x must outlive the step resets below, so it lives in the persistent arena */
+    mmix_tensor *x = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, mmix_shape3(2, 5, 3)), *loss;
+    mmix_mask none;
+    float ref_grad[25], upper_zero = 1, masked_grad_zero = 1, any_phantom = 0;
+    int o, i, equal = 1;
+    none.kind = MMIX_MASK_NONE; none.diagonal = 0; none.keep = NULL;
+    mmix_init_normal(W, &rng, 0.0f, 1.0f);
+    mmix_init_normal(x, &rng, 0.0f, 1.0f);
+    mmix_zero_grad(ctx);
+    loss = mmix_sum(ctx, mmix_gelu(ctx, mmix_token_mix(ctx, x, W, NULL, mmix_mask_causal())));
+    CHECK_OK(ctx, mmix_backward(ctx, loss));
+    for (o = 0; o < 5; o++)
+        for (i = o + 1; i < 5; i++) masked_grad_zero = masked_grad_zero && W->grad[o * 5 + i] == 0.0f;
+    CHECK(masked_grad_zero && W->data[1] != 0.0f, "default mode: masked entries get zero gradient, W untouched");
+    mmix_step_reset(ctx);
+
+    mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_REFERENCE);
+    CHECK(mmix_get_masked_grad_mode(ctx) == MMIX_MASKED_GRADS_REFERENCE, "mode set");
+    mmix_zero_grad(ctx);
+    loss = mmix_sum(ctx, mmix_gelu(ctx, mmix_token_mix(ctx, x, W, NULL, mmix_mask_causal())));
+    CHECK_OK(ctx, mmix_backward(ctx, loss));
+    memcpy(ref_grad, W->grad, sizeof ref_grad);
+    for (o = 0; o < 5; o++)
+        for (i = o + 1; i < 5; i++) {
+            upper_zero = upper_zero && W->data[o * 5 + i] == 0.0f;
+            any_phantom = any_phantom || ref_grad[o * 5 + i] != 0.0f;
+        }
+    CHECK(upper_zero, "reference mode zeroes the masked weights in place");
+    CHECK(any_phantom, "reference mode gives masked entries their (phantom) gradient");
+    mmix_step_reset(ctx);
+    /* the phantom gradient is the unmasked op's gradient at the masked weights */
+    mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_ZERO);
+    mmix_zero_grad(ctx);
+    loss = mmix_sum(ctx, mmix_gelu(ctx, mmix_token_mix(ctx, x, W, NULL, none)));
+    CHECK_OK(ctx, mmix_backward(ctx, loss));
+    for (i = 0; i < 25; i++) equal &= memcmp(&ref_grad[i], &W->grad[i], sizeof(float)) == 0;
+    CHECK(equal, "reference-mode gradient == unmasked gradient, bit for bit");
+    mmix_step_reset(ctx);
+}
+
+static void test_other_gradients(void) {
+    mmix_tensor *in[3];
+    int64_t pos0 = 0, pos3 = 3;
+    int causal = 1, full = 0;
+    in[0] = input(mmix_shape3(2, 3, 8), 1);
+    in[1] = input(mmix_shape1(8), 1);
+    gradcheck("rmsnorm", fn_rmsnorm, NULL, in, 2);
+    in[0] = input(mmix_shape2(4, 9), 1);
+    mmix_init_uniform(in[0], &rng, -5.0f, 5.0f);
+    gradcheck("silu", fn_silu, NULL, in, 1);
+    in[0] = input(mmix_shape3(2, 5, 16), 1);
+    gradcheck("rope pos0=0", fn_rope, &pos0, in, 1);
+    in[0] = input(mmix_shape3(1, 4, 16), 1);
+    gradcheck("rope pos0=3", fn_rope, &pos3, in, 1);
+    in[0] = input(mmix_shape3(2, 5, 8), 1);
+    in[1] = input(mmix_shape3(2, 5, 8), 1);
+    in[2] = input(mmix_shape3(2, 5, 8), 1);
+    gradcheck("attention causal", fn_attention, &causal, in, 3);
+    in[0] = input(mmix_shape3(2, 4, 8), 1);
+    in[1] = input(mmix_shape3(2, 4, 8), 1);
+    in[2] = input(mmix_shape3(2, 4, 8), 1);
+    gradcheck("attention non-causal", fn_attention, &full, in, 3);
+    in[0] = input(mmix_shape3(1, 2, 8), 1); /* 2 new queries after 3 cached keys */
+    in[1] = input(mmix_shape3(1, 5, 8), 1);
+    in[2] = input(mmix_shape3(1, 5, 8), 1);
+    gradcheck("attention causal, Lq=2 < Lk=5", fn_attention, &causal, in, 3);
+    in[0] = input(mmix_shape2(3, 6), 1);
+    gradcheck("l2_normalize", fn_l2, NULL, in, 1);
+    in[0] = input(mmix_shape2(3, 6), 1);
+    in[1] = input(mmix_shape2(3, 6), 1);
+    gradcheck("cosine_similarity", fn_cosine, NULL, in, 2);
+    in[0] = input(mmix_shape3(2, 3, 5), 1);
+    gradcheck("logsumexp", fn_logsumexp, NULL, in, 1);
+    in[0] = input(mmix_shape2(3, 4), 1);
+    in[1] = input(mmix_shape2(3, 4), 1);
+    {   /* keep a and b apart so the finite differences never straddle the kink of |a - b| */
+        int64_t i;
+        for (i = 0; i < 12; i++) in[1]->data[i] = in[0]->data[i] + (i % 2 ? 0.5f : -0.5f) + 0.3f * in[1]->data[i] * 0.1f;
+    }
+    gradcheck("l1_distance", fn_l1, NULL, in, 2);
+    in[0] = input(mmix_shape3(2, 5, 3), 1);
+    gradcheck("tokens_slice (-3, 2)", fn_slice, NULL, in, 1);
+    in[0] = input(mmix_shape3(2, 5, 3), 1);
+    gradcheck("tokens_select (-2)", fn_select, NULL, in, 1);
+    in[0] = input(mmix_shape3(2, 2, 3), 1);
+    in[1] = input(mmix_shape3(2, 3, 3), 1);
+    gradcheck("tokens_concat", fn_concat, NULL, in, 2);
+    in[0] = input(mmix_shape2(2, 3), 1);
+    gradcheck("tokens_repeat (4)", fn_repeat, NULL, in, 1);
+    in[0] = input(mmix_shape3(2, 5, 3), 1);
+    gradcheck("tokens_flip", fn_flip, NULL, in, 1);
+    in[0] = input(mmix_shape3(2, 5, 3), 1);
+    gradcheck("tokens_zero [2, 4)", fn_zero, NULL, in, 1);
+    in[0] = input(mmix_shape1(6), 1);
+    in[1] = input(mmix_shape2(4, 6), 1);
+    gradcheck("InfoNCE composition", fn_infonce, NULL, in, 2);
+}
+
+static void test_shapes_and_errors(void) {
+    mmix_tensor *x = input(mmix_shape3(2, 5, 3), 0), *y;
+    y = mmix_tokens_select(ctx, x, -2);
+    CHECK(y && y->shape.ndim == 2 && y->shape.d[1] == 3 && memcmp(y->data, x->data + 3 * 3, 3 * sizeof(float)) == 0,
+          "tokens_select(-2) picks position L-2");
+    y = mmix_tokens_flip(ctx, x);
+    CHECK(y && memcmp(y->data, x->data + 4 * 3, 3 * sizeof(float)) == 0, "tokens_flip reverses");
+    y = mmix_tokens_zero(ctx, x, 3, 5);
+    CHECK(y && y->data[3 * 3] == 0.0f && y->data[14] == 0.0f && y->data[8] == x->data[8], "tokens_zero range");
+    CHECK(mmix_tokens_slice(ctx, x, 4, 2) == NULL && mmix_last_result(ctx) == MMIX_ERR_RANGE, "slice past the end");
+    mmix_clear_error(ctx);
+    CHECK(mmix_tokens_select(ctx, x, 5) == NULL && mmix_last_result(ctx) == MMIX_ERR_RANGE, "select out of range");
+    mmix_clear_error(ctx);
+    CHECK(mmix_tokens_concat(ctx, x, input(mmix_shape3(2, 5, 4), 0)) == NULL && mmix_last_result(ctx) == MMIX_ERR_SHAPE,
+          "concat feature mismatch");
+    mmix_clear_error(ctx);
+    CHECK(mmix_rope(ctx, input(mmix_shape3(1, 2, 6), 0), 2, 10000.0f, 0) == NULL && mmix_last_result(ctx) == MMIX_ERR_SHAPE,
+          "rope needs an even head dim");
+    mmix_clear_error(ctx);
+    CHECK(mmix_attention(ctx, input(mmix_shape3(1, 4, 8), 0), input(mmix_shape3(1, 3, 8), 0), input(mmix_shape3(1, 3, 8), 0), 2, 1) == NULL &&
+          mmix_last_result(ctx) == MMIX_ERR_SHAPE, "attention needs Lk >= Lq");
+    mmix_clear_error(ctx);
+    {   /* RoPE at position 0 is the identity; attention rows sum to one over visible keys */
+        mmix_tensor *q = input(mmix_shape3(1, 1, 8), 0), *r = mmix_rope(ctx, q, 2, 10000.0f, 0);
+        CHECK(r && memcmp(r->data, q->data, 8 * sizeof(float)) == 0, "rope at position 0 is the identity");
+    }
+    mmix_step_reset(ctx);
+}
+
+static void test_schedule_and_clip(void) {
+    mmix_tensor *a = mmix_param(ctx, "clip.a", mmix_shape1(3)), *b = mmix_param(ctx, "clip.b", mmix_shape2(2, 2));
+    double norm;
+    int64_t i, p;
+    /* HF linear schedule, T = 10, W = 4, lr 1: 0, .25, .5, .75, then (10 - s) / 6 */
+    CHECK(mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1.0f, 0, 4, 10) == 0.0f &&
+          mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1.0f, 1, 4, 10) == 0.25f &&
+          mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1.0f, 4, 4, 10) == 1.0f &&
+          fabsf(mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1.0f, 7, 4, 10) - 0.5f) < 1e-7f &&
+          mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1.0f, 10, 4, 10) == 0.0f &&
+          mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1.0f, 12, 4, 10) == 0.0f, "linear warmup and decay");
+    CHECK(mmix_schedule_lr(MMIX_SCHEDULE_CONSTANT, 2.0f, 2, 4, 10) == 1.0f &&
+          mmix_schedule_lr(MMIX_SCHEDULE_CONSTANT, 2.0f, 9, 4, 10) == 2.0f &&
+          mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 2.0f, 0, 0, 10) == 2.0f, "constant schedule; no warmup");
+    /* clipping: gradients (3, 4, 0) and (0, 0, 0, 12): norm 13 */
+    mmix_zero_grad(ctx);
+    for (p = 0; p < mmix_param_count(ctx); p++) mmix_init_constant(mmix_param_at(ctx, p), 0.0f);
+    a->grad[0] = 3.0f; a->grad[1] = 4.0f; b->grad[3] = 12.0f;
+    for (p = 0; p < mmix_param_count(ctx); p++)
+        if (mmix_param_at(ctx, p) != a && mmix_param_at(ctx, p) != b) mmix_init_constant(mmix_param_at(ctx, p), 0.0f);
+    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, 0.0f, &norm));
+    CHECK(fabs(norm - 13.0) < 1e-9 && a->grad[0] == 3.0f, "max_norm 0 measures but does not clip");
+    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, 100.0f, &norm));
+    CHECK(a->grad[1] == 4.0f, "a norm under max_norm is left alone");
+    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, 1.0f, &norm));
+    CHECK(fabs(a->grad[0] - 3.0 / (13.0 + 1e-6)) < 1e-7 && fabs(b->grad[3] - 12.0 / (13.0 + 1e-6)) < 1e-6,
+          "clipped by max_norm / (norm + 1e-6)");
+    b->grad[0] = (float)NAN;
+    CHECK(mmix_clip_grad_norm(ctx, 1.0f, &norm) == MMIX_ERR_NUMERIC, "a NaN gradient norm is an error");
+    mmix_clear_error(ctx);
+    for (i = 0; i < 4; i++) b->grad[i] = 0.0f;
+}
+
+int main(void) {
+    CHECK(mmix_ctx_create(&ctx, NULL) == MMIX_OK, "context");
+    if (!ctx) return test_summary("test_ops2");
+    mmix_rng_seed(&rng, 99);
+    test_token_mix_gradients();
+    test_token_mix_forward();
+    test_masked_grad_modes();
+    test_other_gradients();
+    test_shapes_and_errors();
+    test_schedule_and_clip();
+    mmix_ctx_destroy(ctx);
+    return test_summary("test_ops2");
+}
