@@ -3,6 +3,7 @@
 #   make test       every test and the compile matrix; ends with "N passed, N failed"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
+#   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
 # OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev); NO_BLAS=1
 # or NO_OPENMP=1 turn either accelerator off.
 
@@ -24,28 +25,28 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_train
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_train
 HEADER  := maskedmixer.h
 
-.PHONY: all test test-asan bench clean
+.PHONY: all test test-asan bench clean fixtures check-fixtures
 
 all: mm $(TESTS:%=build/%) build/bench_gemm
 
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-build/%: tests/%.c tests/test.h $(HEADER) | build
+build/%: tests/%.c tests/test.h tests/fixture.h $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_gemm: bench/bench_gemm.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
-build/plain/%: tests/%.c tests/test.h $(HEADER) | build
+build/plain/%: tests/%.c tests/test.h tests/fixture.h $(HEADER) | build
 	@mkdir -p build/plain
 	clang -std=c99 -O2 -g $(WARN) -I. $< -o $@ -lm
 
-build/asan/%: tests/%.c tests/test.h $(HEADER) | build
+build/asan/%: tests/%.c tests/test.h tests/fixture.h $(HEADER) | build
 	@mkdir -p build/asan
 	$(CC) $(CFLAGS:$(OPT)=-O1) -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
@@ -63,6 +64,17 @@ test-asan: $(TESTS:%=build/asan/%)
 
 bench: build/bench_gemm
 	./build/bench_gemm
+
+# The PyTorch fixtures (needs Debian's python3-torch; CI only reads the committed files).
+fixtures:
+	/usr/bin/python3 tests/reference/make_fixtures.py tests/reference/fixtures
+
+# Regenerates the fixtures elsewhere and checks the committed ones are byte-identical.
+check-fixtures:
+	@rm -rf build/fixtures-check && mkdir -p build/fixtures-check
+	/usr/bin/python3 tests/reference/make_fixtures.py build/fixtures-check
+	@for f in tests/reference/fixtures/*.bin; do cmp "$$f" "build/fixtures-check/$$(basename $$f)" || exit 1; done
+	@echo "fixtures reproduce byte for byte"
 
 clean:
 	rm -rf build mm

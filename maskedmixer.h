@@ -59,7 +59,7 @@
    3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
    =========================================================================================
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
-                    >>api_backend >>api_gradcheck >>api_platform
+                    >>api_optim >>api_backend >>api_gradcheck >>api_platform
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      result codes, the per-context error message
@@ -72,17 +72,35 @@
        >>ops         op constructors: shape checks, forward, tape recording
        >>autograd    the tape walk and the backward dispatch
        >>gradcheck   finite-difference gradient checking
+       >>adamw       AdamW, learning-rate schedules, gradient clipping
        >>ctx         context creation, threads, training mode
 
    =========================================================================================
    4. PAPER-TO-CODE MAP (grows with the code; SPEC = the project's specification)
    =========================================================================================
      Embedding wte (paper Sec. 2, SPEC 1.4)        mmix_embedding
+     Masked token mixing, Conv1d over token        mmix_token_mix, mmix_mask_causal
+       channels (paper Sec. 2, SPEC 1.2, 1.7)
+     Kernel k > 1, padding 'same' (SPEC 2.3)       mmix_token_mix (W [L, L, k])
+     Expanded mixer's rectangular masks (2.1)      mmix_token_mix with MMIX_MASK_LOWER
+     Bidirectional reverse stream, triu(2) (6.1)   mmix_token_mix with MMIX_MASK_UPPER, 2
+     In-place re-masking, phantom gradients        mmix_set_masked_grad_mode(ctx,
+       of the reference code (SPEC 0.3.2)            MMIX_MASKED_GRADS_REFERENCE)
      Linear layers, lm_head (SPEC 1.3, 1.4)        mmix_linear
      LayerNorm, eps 1e-5 (SPEC 0.3.4)              mmix_layernorm
      Exact erf GELU (SPEC 0.3.5)                   mmix_gelu
      Causal-LM cross-entropy, ignore label (1.5)   mmix_cross_entropy
-     Attention scores / values (SPEC 3.1)          mmix_matmul, mmix_softmax
+     Llama RMSNorm, SiLU MLP (SPEC 3.1)            mmix_rmsnorm, mmix_silu
+     RoPE, rotate-half, theta 10000 (SPEC 3.1)     mmix_rope
+     Causal multi-head attention (SPEC 3.1)        mmix_attention
+     Autoencoder: repeat the last token (5.1)      mmix_tokens_select, mmix_tokens_repeat
+     Bidirectional transformer flips (6.2)         mmix_tokens_flip, mmix_tokens_concat
+     Many-token prediction, zeroed half (6.4)      mmix_tokens_zero
+     Retrieval embedding at position -2 (7.3)      mmix_tokens_select(ctx, h, -2)
+     InfoNCE: cosine / tau, logsumexp (7.6)        mmix_cosine_similarity, mmix_logsumexp
+     Inversion objective, L1 sum (SPEC 8.2)        mmix_l1_distance
+     AdamW, linear warmup/decay, clipping (11)     mmix_adamw_step, mmix_schedule_lr,
+                                                   mmix_clip_grad_norm
      PyTorch default init (SPEC 0.3.3, 3.1)        mmix_init_uniform/_normal/_pytorch_linear
 
    =========================================================================================

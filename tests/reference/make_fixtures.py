@@ -1,0 +1,333 @@
+#!/usr/bin/python3
+"""PyTorch reference fixtures for maskedmixer's ops and optimizer.
+
+Run with Debian's interpreter after `apt-get install python3-torch` (torch 1.13):
+
+    /usr/bin/python3 tests/reference/make_fixtures.py tests/reference/fixtures
+
+Everything here is written from the PyTorch side, independently of the C code: each op is
+built from torch functions (or, where Debian has no transformers package, from the
+Hugging Face formulas written out by hand), run forward, and differentiated with autograd
+against a random upstream gradient R. The optimizer files replay recorded gradients
+through torch.optim.AdamW, clip_grad_norm_ and the Hugging Face learning-rate lambdas.
+
+File format (little-endian), read by tests/fixture.h:
+    8 bytes  magic "MMIXFIX\\0"
+    u32      version (1)
+    u32 n, n bytes   settings: UTF-8 text, one "key: value" per line
+    u32      tensor count, then per tensor:
+             u32 n, n bytes name; u32 dtype (0 = float32, 1 = int32); u32 ndim;
+             ndim x i64 dims; the values, row-major
+Deterministic: fixed seeds, one thread, no timestamps - a rerun reproduces each file
+byte for byte.
+"""
+import math
+import os
+import struct
+import sys
+
+import torch
+import torch.nn.functional as F
+
+VERSION = 1
+torch.set_num_threads(1)
+torch.use_deterministic_algorithms(True)
+
+
+class Fixture:
+    def __init__(self, settings):
+        self.settings = settings
+        self.tensors = []
+
+    def add(self, name, t):
+        t = t.detach().clone().contiguous()  # a copy: later in-place updates must not reach it
+        if t.dtype in (torch.int64, torch.int32):
+            t = t.to(torch.int32)
+        else:
+            t = t.to(torch.float32)
+        self.tensors.append((name, t))
+
+    def write(self, path):
+        out = bytearray(b"MMIXFIX\0")
+        out += struct.pack("<I", VERSION)
+        text = self.settings.encode("utf-8")
+        out += struct.pack("<I", len(text)) + text
+        out += struct.pack("<I", len(self.tensors))
+        for name, t in self.tensors:
+            raw = name.encode("utf-8")
+            out += struct.pack("<I", len(raw)) + raw
+            out += struct.pack("<II", 1 if t.dtype == torch.int32 else 0, t.dim())
+            out += struct.pack("<%dq" % t.dim(), *t.shape)
+            out += t.numpy().astype("<i4" if t.dtype == torch.int32 else "<f4").tobytes()
+        with open(path, "wb") as f:
+            f.write(bytes(out))
+
+
+def op_case(fx, name, fn, inputs, seed):
+    """inputs: list of (input name, tensor, differentiable). Records inputs, the output,
+    a random upstream gradient R and d(sum(out * R))/d(input) for differentiable inputs."""
+    leaves = []
+    for in_name, t, diff in inputs:
+        leaf = t.clone().requires_grad_(diff)
+        leaves.append(leaf)
+        fx.add("%s/in/%s" % (name, in_name), t)
+    out = fn(*leaves)
+    gen = torch.Generator().manual_seed(seed + 1)
+    R = torch.randn(out.shape, generator=gen)
+    (out * R).sum().backward()
+    fx.add("%s/out" % name, out)
+    fx.add("%s/R" % name, R)
+    for (in_name, _, diff), leaf in zip(inputs, leaves):
+        if diff:
+            fx.add("%s/grad/%s" % (name, in_name), leaf.grad)
+
+
+def randn(gen, *shape):
+    return torch.randn(*shape, generator=gen)
+
+
+# ---------------------------------------------------------------------------------------
+# Core engine I ops
+# ---------------------------------------------------------------------------------------
+def core1(path):
+    fx = Fixture("file: ops_core1\ntorch: %s\nseed: 1\n"
+                 "cases: embedding, linear, matmul (4 transpose cases), add, mul, scale(-1.75), "
+                 "sum, mean, reshape, layernorm (eps 1e-5), gelu (exact), softmax, "
+                 "cross_entropy (ignore_index -100)\n" % torch.__version__)
+    g = torch.Generator().manual_seed(1)
+    ids = torch.tensor([[3, 0, 3], [6, 1, 3]])
+    op_case(fx, "embedding", lambda w, i: F.embedding(i, w),
+            [("table", randn(g, 7, 5), True), ("ids", ids, False)], 10)
+    op_case(fx, "linear", lambda x, w, b: F.linear(x, w, b),
+            [("x", randn(g, 2, 3, 5), True), ("W", randn(g, 4, 5), True), ("b", randn(g, 4), True)], 11)
+    for ta in (0, 1):
+        for tb in (0, 1):
+            a = randn(g, 2, 4, 3) if ta else randn(g, 2, 3, 4)
+            b = randn(g, 2, 5, 4) if tb else randn(g, 2, 4, 5)
+            op_case(fx, "matmul_t%d%d" % (ta, tb),
+                    lambda a, b, ta=ta, tb=tb: torch.matmul(a.transpose(-1, -2) if ta else a,
+                                                            b.transpose(-1, -2) if tb else b),
+                    [("A", a, True), ("B", b, True)], 12 + 2 * ta + tb)
+    op_case(fx, "matmul_sharedA", torch.matmul, [("A", randn(g, 3, 3), True), ("B", randn(g, 2, 3, 4), True)], 16)
+    op_case(fx, "add", torch.add, [("a", randn(g, 3, 4), True), ("b", randn(g, 3, 4), True)], 17)
+    op_case(fx, "mul", torch.mul, [("a", randn(g, 3, 4), True), ("b", randn(g, 3, 4), True)], 18)
+    op_case(fx, "scale", lambda x: x * -1.75, [("x", randn(g, 2, 2, 3), True)], 19)
+    op_case(fx, "sum", torch.sum, [("x", randn(g, 3, 5), True)], 20)
+    op_case(fx, "mean", torch.mean, [("x", randn(g, 3, 5), True)], 21)
+    op_case(fx, "reshape", lambda x: x.reshape(4, 6), [("x", randn(g, 2, 3, 4), True)], 22)
+    op_case(fx, "layernorm", lambda x, w, b: F.layer_norm(x, (8,), w, b, 1e-5),
+            [("x", randn(g, 2, 3, 8) * 3 + 1, True), ("w", randn(g, 8), True), ("b", randn(g, 8), True)], 23)
+    op_case(fx, "gelu", F.gelu, [("x", randn(g, 5, 9) * 3, True)], 24)
+    op_case(fx, "softmax", lambda x: torch.softmax(x, -1), [("x", randn(g, 4, 7) * 2, True)], 25)
+    targets = torch.tensor([[2, -100, 0], [5, 1, -100]])
+    op_case(fx, "cross_entropy", lambda x, t: F.cross_entropy(x.reshape(-1, 6), t.reshape(-1), ignore_index=-100),
+            [("logits", randn(g, 2, 3, 6) * 2, True), ("targets", targets, False)], 26)
+    fx.write(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Core engine II ops
+# ---------------------------------------------------------------------------------------
+def mask_matrix(kind, diagonal, L_out, L_in):
+    o = torch.arange(L_out)[:, None]
+    i = torch.arange(L_in)[None, :]
+    if kind == "lower":
+        return (i <= o + diagonal).float()
+    if kind == "upper":
+        return (i >= o + diagonal).float()
+    return torch.ones(L_out, L_in)
+
+
+def token_mix_cases(fx, g):
+    """The masked Conv1d with tokens as channels, padding='same' (SPEC 1.2, 2.3). The
+    default gradient is that of conv1d(x, W * mask): masked entries get zero. The
+    reference mode's gradient is the paper code's: W.data = tril(W) in place, then
+    conv1d(x, W), so masked entries get the unmasked ("phantom") gradient."""
+    cases = [("token_mix_k1", 1, "lower", 0, 6, 6), ("token_mix_k2", 2, "lower", 0, 5, 5),
+             ("token_mix_k3", 3, "lower", 0, 6, 6), ("token_mix_k4", 4, "lower", 0, 6, 6),
+             ("token_mix_rect", 1, "lower", 0, 8, 4), ("token_mix_upper2", 1, "upper", 2, 6, 6)]
+    for n, (name, k, kind, diag, L_out, L_in) in enumerate(cases):
+        x = randn(g, 2, L_in, 7)
+        W = randn(g, L_out, L_in, k)
+        b = randn(g, L_out)
+        mask = mask_matrix(kind, diag, L_out, L_in)[:, :, None]
+        op_case(fx, name, lambda x, W, b, mask=mask: F.conv1d(x, W * mask, b, padding="same"),
+                [("x", x, True), ("W", W, True), ("bias", b, True)], 100 + n)
+        # reference mode: the phantom gradient of the in-place-masked weight
+        Wr = (W * mask).clone().requires_grad_(True)
+        xr = x.clone()
+        out = F.conv1d(xr, Wr, b, padding="same")
+        R = torch.randn(out.shape, generator=torch.Generator().manual_seed(100 + n + 1))
+        (out * R).sum().backward()
+        fx.add("%s/grad/W_reference" % name, Wr.grad)
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def hf_rope_cos_sin(L, hd, theta, pos0):
+    # transformers 4.42 LlamaRotaryEmbedding, in float32 step by step
+    inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    pos = torch.arange(pos0, pos0 + L).float()
+    freqs = pos[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos(), emb.sin()
+
+
+def rope_ref(x, H, theta, pos0):
+    B, L, D = x.shape
+    hd = D // H
+    cos, sin = hf_rope_cos_sin(L, hd, theta, pos0)
+    xh = x.view(B, L, H, hd).transpose(1, 2)          # [B, H, L, hd] as HF
+    y = xh * cos + rotate_half(xh) * sin
+    return y.transpose(1, 2).reshape(B, L, D)
+
+
+def attention_ref(q, k, v, H, causal):
+    B, Lq, D = q.shape
+    Lk = k.shape[1]
+    hd = D // H
+    qh = q.view(B, Lq, H, hd).transpose(1, 2)
+    kh = k.view(B, Lk, H, hd).transpose(1, 2)
+    vh = v.view(B, Lk, H, hd).transpose(1, 2)
+    scores = qh @ kh.transpose(-1, -2) / math.sqrt(hd)
+    if causal:
+        allowed = torch.arange(Lk)[None, :] <= (torch.arange(Lq)[:, None] + Lk - Lq)
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    return (torch.softmax(scores, -1) @ vh).transpose(1, 2).reshape(B, Lq, D)
+
+
+def core2(path):
+    fx = Fixture("file: ops_core2\ntorch: %s\nseed: 2\n"
+                 "token_mix: conv1d(x, W*mask, bias, padding='same'); cases k1 k2 k3 k4 (causal, L 5-6), "
+                 "rect (causal 8x4), upper2 (triu diagonal 2); grad/W_reference = reference-mode gradient\n"
+                 "rmsnorm: HF LlamaRMSNorm, eps 1e-6\nrope: HF rotate-half, theta 10000, H 2, pos0 0 and 5\n"
+                 "attention: H 2, scale 1/sqrt(hd), causal and non-causal, Lq 2 after Lk 5\n"
+                 "l2_normalize: eps 1e-12; cosine_similarity: eps 1e-8; logsumexp; l1_distance (sum)\n"
+                 "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n" % torch.__version__)
+    g = torch.Generator().manual_seed(2)
+    token_mix_cases(fx, g)
+    op_case(fx, "rmsnorm", lambda x, w: w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)),
+            [("x", randn(g, 2, 3, 8), True), ("w", randn(g, 8), True)], 200)
+    op_case(fx, "silu", F.silu, [("x", randn(g, 4, 9) * 3, True)], 201)
+    op_case(fx, "rope_pos0", lambda x: rope_ref(x, 2, 10000.0, 0), [("x", randn(g, 2, 6, 16), True)], 202)
+    op_case(fx, "rope_pos5", lambda x: rope_ref(x, 2, 10000.0, 5), [("x", randn(g, 1, 4, 16), True)], 203)
+    op_case(fx, "attention_causal", lambda q, k, v: attention_ref(q, k, v, 2, True),
+            [("q", randn(g, 2, 5, 8), True), ("k", randn(g, 2, 5, 8), True), ("v", randn(g, 2, 5, 8), True)], 204)
+    op_case(fx, "attention_full", lambda q, k, v: attention_ref(q, k, v, 2, False),
+            [("q", randn(g, 2, 4, 8), True), ("k", randn(g, 2, 4, 8), True), ("v", randn(g, 2, 4, 8), True)], 205)
+    op_case(fx, "attention_cached", lambda q, k, v: attention_ref(q, k, v, 2, True),
+            [("q", randn(g, 1, 2, 8), True), ("k", randn(g, 1, 5, 8), True), ("v", randn(g, 1, 5, 8), True)], 206)
+    op_case(fx, "l2_normalize", lambda x: F.normalize(x, p=2.0, dim=-1, eps=1e-12), [("x", randn(g, 3, 6), True)], 207)
+    op_case(fx, "cosine_similarity", lambda a, b: F.cosine_similarity(a, b, dim=-1, eps=1e-8),
+            [("a", randn(g, 3, 6), True), ("b", randn(g, 3, 6), True)], 208)
+    op_case(fx, "logsumexp", lambda x: torch.logsumexp(x, -1), [("x", randn(g, 2, 3, 5) * 3, True)], 209)
+    a = randn(g, 3, 4)
+    b = a + torch.where(torch.arange(12).reshape(3, 4) % 2 == 1, 0.5, -0.5) + 0.1 * randn(g, 3, 4)
+    op_case(fx, "l1_distance", lambda a, b: (a - b).abs().sum(), [("a", a, True), ("b", b, True)], 210)
+    op_case(fx, "tokens_slice", lambda x: x[:, -3:-1, :], [("x", randn(g, 2, 5, 3), True)], 211)
+    op_case(fx, "tokens_select", lambda x: x[:, -2, :], [("x", randn(g, 2, 5, 3), True)], 212)
+    op_case(fx, "tokens_concat", lambda a, b: torch.cat((a, b), dim=-2),
+            [("a", randn(g, 2, 2, 3), True), ("b", randn(g, 2, 3, 3), True)], 213)
+    op_case(fx, "tokens_repeat", lambda x: x.unsqueeze(-2).repeat(1, 4, 1), [("x", randn(g, 2, 3), True)], 214)
+    op_case(fx, "tokens_flip", lambda x: torch.flip(x, [-2]), [("x", randn(g, 2, 5, 3), True)], 215)
+    keep = torch.ones(1, 5, 1)
+    keep[:, 2:4] = 0
+    op_case(fx, "tokens_zero", lambda x: x * keep, [("x", randn(g, 2, 5, 3), True)], 216)
+    fx.write(path)
+
+
+# ---------------------------------------------------------------------------------------
+# AdamW, schedules, clipping
+# ---------------------------------------------------------------------------------------
+def hf_lambda(schedule, warmup, total):
+    # transformers.get_linear_schedule_with_warmup / get_constant_schedule_with_warmup
+    def lr_lambda(step):
+        if step < warmup:
+            return float(step) / float(max(1, warmup))
+        if schedule == "constant":
+            return 1.0
+        return max(0.0, float(total - step) / float(max(1, total - warmup)))
+    return lr_lambda
+
+
+def adamw_case(fx, name, g, schedule, lr, warmup, total, wd, betas, eps, max_norm):
+    params = [randn(g, 4, 3).requires_grad_(True), randn(g, 3).requires_grad_(True)]
+    for i, p in enumerate(params):
+        fx.add("%s/init/%d" % (name, i), p)
+    opt = torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=wd)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, hf_lambda(schedule, warmup, total))
+    for s in range(total):
+        scale = 1.5 if s % 2 == 0 else 0.2     # alternate: clipped, then not
+        for i, p in enumerate(params):
+            p.grad = randn(g, *p.shape) * scale
+            fx.add("%s/step%d/grad/%d" % (name, s, i), p.grad)
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm) if max_norm > 0 else \
+            torch.norm(torch.stack([torch.norm(p.grad) for p in params]))
+        fx.add("%s/step%d/norm" % (name, s), norm.reshape(1))
+        fx.add("%s/step%d/lr" % (name, s), torch.tensor([opt.param_groups[0]["lr"]]))
+        opt.step()
+        sched.step()
+        for i, p in enumerate(params):
+            fx.add("%s/step%d/param/%d" % (name, s, i), p)
+
+
+def masked_training_case(fx, name, g, reference):
+    """Three AdamW steps (lr 1e-2, weight decay 0.01, clip 1.0) of a causal token-mixing
+    layer. reference=True is the paper code: W.data = tril(W) in place at each forward,
+    so masked entries get phantom gradients that count in the clip norm; reference=False
+    masks by multiplication, so they get none."""
+    L, D = 4, 3
+    W = randn(g, L, L, 1).requires_grad_(True)
+    bias = randn(g, L).requires_grad_(True)
+    x = randn(g, 2, L, D)
+    target = randn(g, 2, L, D)
+    fx.add("%s/init/W" % name, W)
+    fx.add("%s/init/bias" % name, bias)
+    fx.add("%s/x" % name, x)
+    fx.add("%s/target" % name, target)
+    mask = torch.tril(torch.ones(L, L))[:, :, None]
+    opt = torch.optim.AdamW([W, bias], lr=1e-2, weight_decay=0.01)
+    for s in range(3):
+        opt.zero_grad()
+        if reference:
+            W.data = W.data * mask                      # the reference's in-place projection
+            y = F.conv1d(x, W, bias)
+        else:
+            y = F.conv1d(x, W * mask, bias)
+        loss = ((y - target) ** 2).sum()
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_([W, bias], 1.0)
+        opt.step()
+        fx.add("%s/step%d/loss" % (name, s), loss.reshape(1))
+        fx.add("%s/step%d/norm" % (name, s), norm.reshape(1))
+        fx.add("%s/step%d/W" % (name, s), W)
+        fx.add("%s/step%d/bias" % (name, s), bias)
+
+
+def optim(path):
+    fx = Fixture("file: adamw\ntorch: %s\nseed: 3\n"
+                 "linear_wd_clip: linear schedule lr 1e-2 warmup 2 total 6, weight decay 0.01, betas 0.9 0.999, "
+                 "eps 1e-8, clip 1.0\n"
+                 "constant_noclip: constant schedule lr 1e-2 warmup 2 total 5, weight decay 0, no clipping\n"
+                 "linear_betas: linear schedule lr 1e-2 warmup 0 total 4, weight decay 0.1, betas 0.8 0.99, "
+                 "eps 1e-6, clip 0.5\n"
+                 "masked_reference / masked_default: causal token mix L 4 D 3, sum of squares loss, AdamW lr 1e-2 "
+                 "weight decay 0.01, clip 1.0, 3 steps\n" % torch.__version__)
+    g = torch.Generator().manual_seed(3)
+    adamw_case(fx, "linear_wd_clip", g, "linear", 1e-2, 2, 6, 0.01, (0.9, 0.999), 1e-8, 1.0)
+    adamw_case(fx, "constant_noclip", g, "constant", 1e-2, 2, 5, 0.0, (0.9, 0.999), 1e-8, 0.0)
+    adamw_case(fx, "linear_betas", g, "linear", 1e-2, 0, 4, 0.1, (0.8, 0.99), 1e-6, 0.5)
+    masked_training_case(fx, "masked_reference", g, True)
+    masked_training_case(fx, "masked_default", g, False)
+    fx.write(path)
+
+
+if __name__ == "__main__":
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fixtures")
+    os.makedirs(out, exist_ok=True)
+    core1(os.path.join(out, "ops_core1.bin"))
+    core2(os.path.join(out, "ops_core2.bin"))
+    optim(os.path.join(out, "adamw.bin"))
