@@ -171,6 +171,44 @@ static void test_masked_grad_modes(void) {
     mmix_step_reset(ctx);
 }
 
+/* Masked entries that start at zero stay exactly zero through AdamW with weight decay:
+   zero gradient, zero moments, zero update, and decay of zero is zero. */
+static void test_masked_entries_stay_zero(void) {
+    mmix_ctx *c;
+    mmix_adamw opt;
+    mmix_adamw_config cfg = mmix_adamw_config_default();
+    mmix_tensor *W, *x, *loss;
+    int step, o, i, zero = 1, moved = 1;
+    float before[25];
+    if (mmix_ctx_create(&c, NULL) != MMIX_OK) return;
+    W = mmix_param(c, "conv.weight", mmix_shape3(5, 5, 1));
+    mmix_init_normal(W, &rng, 0.0f, 1.0f);
+    for (o = 0; o < 5; o++)
+        for (i = o + 1; i < 5; i++) W->data[o * 5 + i] = 0.0f;
+    memcpy(before, W->data, sizeof before);
+    cfg.lr = 0.05f;
+    cfg.weight_decay = 0.1f;
+    mmix_adamw_init(c, &opt, cfg);
+    for (step = 0; step < 5; step++) {
+        x = mmix_tensor_new(c, MMIX_STEP, MMIX_F32, mmix_shape3(2, 5, 4));
+        if (x) mmix_init_normal(x, &rng, 0.0f, 1.0f);
+        mmix_zero_grad(c);
+        loss = mmix_sum(c, mmix_gelu(c, mmix_token_mix(c, x, W, NULL, mmix_mask_causal())));
+        if (!loss || mmix_backward(c, loss) != MMIX_OK || mmix_clip_grad_norm(c, 1.0f, NULL) != MMIX_OK ||
+            mmix_adamw_step(c, &opt, 0.05f) != MMIX_OK)
+            break;
+        mmix_step_reset(c);
+    }
+    for (o = 0; o < 5; o++)
+        for (i = 0; i < 5; i++) {
+            if (i > o) zero &= W->data[o * 5 + i] == 0.0f;
+            else moved &= W->data[o * 5 + i] != before[o * 5 + i];
+        }
+    CHECK(step == 5 && zero && moved, "after 5 AdamW steps (weight decay 0.1) masked entries are exactly 0 and "
+          "the kept ones moved");
+    mmix_ctx_destroy(c);
+}
+
 static void test_other_gradients(void) {
     mmix_tensor *in[3];
     int64_t pos0 = 0, pos3 = 3;
@@ -298,6 +336,7 @@ int main(void) {
     test_token_mix_gradients();
     test_token_mix_forward();
     test_masked_grad_modes();
+    test_masked_entries_stay_zero();
     test_other_gradients();
     test_shapes_and_errors();
     test_schedule_and_clip();
