@@ -59,7 +59,7 @@
    3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
    =========================================================================================
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
-                    >>api_optim >>api_backend >>api_gradcheck >>api_platform
+                    >>api_optim >>api_model >>api_backend >>api_gradcheck >>api_platform
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      result codes, the per-context error message
@@ -73,6 +73,7 @@
        >>autograd    the tape walk and the backward dispatch
        >>gradcheck   finite-difference gradient checking
        >>adamw       AdamW, learning-rate schedules, gradient clipping
+       >>models      the flat masked mixer and the Llama-style transformer
        >>ctx         context creation, threads, training mode
 
    =========================================================================================
@@ -541,6 +542,78 @@ MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, i
    max_norm = 0 disables clipping. Returns the norm before clipping in *norm (may be NULL).
    A NaN or infinite norm is MMIX_ERR_NUMERIC (gradients are left untouched). */
 MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *norm);
+
+// ----------------------------------------------------------------------------------------
+// >>api_model  The two models the paper compares (SPEC 1, 3.1), built from shared blocks.
+// ----------------------------------------------------------------------------------------
+typedef enum mmix_arch {
+    MMIX_ARCH_MIXER,            /* flat masked mixer (SPEC 1): LanguageMixer */
+    MMIX_ARCH_LLAMA             /* Llama-style transformer (SPEC 3.1): LlamaForCausalLM */
+} mmix_arch;
+
+typedef struct mmix_model_config {
+    mmix_arch arch;
+    int64_t vocab;              /* V */
+    int64_t dim;                /* D, the model width */
+    int64_t depth;              /* n, the number of blocks */
+    int64_t n_ctx;              /* L: the mixer's token-mixing size, the transformer's window */
+    int64_t kernel;             /* mixer: token-mixing kernel size k (1 in the main runs) */
+    int64_t heads;              /* transformer: H (no default can be guessed from weights) */
+    int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
+    float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
+    float rope_theta;           /* 10000 */
+} mmix_model_config;
+
+/* The paper's TinyStories models (SPEC 1.9, 3.1): the mixer V 4096, D 1024, n 8, L 512,
+   k 1; the transformer V 4096, D 512, n 8, H 4, L 512. */
+MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch);
+
+/* One pre-LayerNorm mixer block (SPEC 1.3), in the reference's registration order. */
+typedef struct mmix_mixer_block {
+    mmix_tensor *patch_norm_w, *patch_norm_b;   /* patch_layernorm: before the feed-forward */
+    mmix_tensor *seq_norm_w, *seq_norm_b;       /* seq_layernorm: before token mixing */
+    mmix_tensor *ff_in_w, *ff_in_b;             /* patch_ff.0: D -> 4D */
+    mmix_tensor *ff_out_w, *ff_out_b;           /* patch_ff.2: 4D -> D */
+    mmix_tensor *conv_w, *conv_b;               /* conv: [L, L, k] and [L] */
+} mmix_mixer_block;
+
+/* One Llama decoder layer (SPEC 3.1), in HF's state_dict order. */
+typedef struct mmix_llama_layer {
+    mmix_tensor *q, *k, *v, *o;                 /* self_attn.{q,k,v,o}_proj, [D, D], no bias */
+    mmix_tensor *gate, *up, *down;              /* mlp: [4D, D], [4D, D], [D, 4D] */
+    mmix_tensor *attn_norm, *mlp_norm;          /* input_layernorm, post_attention_layernorm */
+} mmix_llama_layer;
+
+typedef struct mmix_model {
+    mmix_model_config config;
+    mmix_tensor *embed;                         /* wte.weight / model.embed_tokens.weight */
+    mmix_mixer_block *mixer;                    /* config.depth blocks (mixer) */
+    mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
+    mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
+    mmix_tensor *lm_head;                       /* [V, D], untied, no bias */
+    int64_t first_param, n_params;              /* this model's slice of the context's parameters */
+} mmix_model;
+
+/* Creates the parameters (named as the reference state_dict, in its order) on ctx's
+   persistent arena, uninitialized. Checks the config: a bad size is MMIX_ERR_INVALID_ARGUMENT. */
+MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config config);
+/* The reference initialization: PyTorch defaults for the mixer (SPEC 0.3.3), N(0, 0.02)
+   for the transformer. The mixer's masked token-mixing entries are set to zero. */
+MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng);
+/* Sets the masked (upper-triangle) token-mixing entries to zero, as the reference does
+   before every use: for weights loaded from reference files. */
+MMIXDEF void mmix_model_apply_masks(mmix_model *model);
+MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of weights */
+/* The last hidden layer [B, L, D] for token ids [B, L] (int32): the mixer's last block
+   output, the transformer's output after its final norm. */
+MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
+/* Logits [B, L, V]. */
+MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
+/* The causal-LM loss (SPEC 1.5): cross-entropy of the logits at positions 0..L-2 against
+   the tokens at 1..L-1, skipping targets equal to pad_id (pad_id < 0: none skipped), the
+   mean over all counted positions of the batch. *logits receives the logits if not NULL. */
+MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
+                                     int32_t pad_id, mmix_tensor **logits);
 
 // ----------------------------------------------------------------------------------------
 // >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
@@ -3307,6 +3380,229 @@ MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *n
             if (ctx->params[i]->requires_grad && ctx->params[i]->grad)
                 ctx->backend->scale_forward(ctx->params[i]->grad, ctx->params[i]->grad, (float)coef, ctx->params[i]->n);
     return MMIX_OK;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>models  The flat masked mixer and the Llama-style transformer. Each model is a list of
+// blocks; a block owns its parameters (named as the reference state_dict) and has one
+// forward function, so the roadmap's variants reuse them.
+// ----------------------------------------------------------------------------------------
+MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch) {
+    mmix_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = arch;
+    c.vocab = 4096;
+    c.n_ctx = 512;
+    c.depth = 8;
+    c.kernel = 1;
+    c.rope_theta = 10000.0f;
+    if (arch == MMIX_ARCH_MIXER) {
+        c.dim = 1024;
+        c.norm_eps = 1e-5f;
+    } else {
+        c.dim = 512;
+        c.heads = 4;
+        c.norm_eps = 1e-6f;
+    }
+    c.ffn_dim = 4 * c.dim;
+    return c;
+}
+
+/* A parameter named printf-style ("mixerblocks.%lld.conv.weight"). */
+static mmix_tensor *mmix__named_param(mmix_ctx *ctx, mmix_shape shape, const char *fmt, int64_t i) {
+    char name[MMIX_NAME_MAX];
+    snprintf(name, sizeof name, fmt, (long long)i);
+    return mmix_param(ctx, name, shape);
+}
+
+static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_mixer_block *b, const mmix_model_config *c, int64_t i) {
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    b->patch_norm_w = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.weight", i);
+    b->patch_norm_b = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.bias", i);
+    b->seq_norm_w = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.weight", i);
+    b->seq_norm_b = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.bias", i);
+    b->ff_in_w = mmix__named_param(ctx, mmix_shape2(F, D), "mixerblocks.%lld.patch_ff.0.weight", i);
+    b->ff_in_b = mmix__named_param(ctx, mmix_shape1(F), "mixerblocks.%lld.patch_ff.0.bias", i);
+    b->ff_out_w = mmix__named_param(ctx, mmix_shape2(D, F), "mixerblocks.%lld.patch_ff.2.weight", i);
+    b->ff_out_b = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.patch_ff.2.bias", i);
+    b->conv_w = mmix__named_param(ctx, mmix_shape3(L, L, c->kernel), "mixerblocks.%lld.conv.weight", i);
+    b->conv_b = mmix__named_param(ctx, mmix_shape1(L), "mixerblocks.%lld.conv.bias", i);
+    return b->conv_b != NULL;
+}
+
+/* SPEC 1.3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)), FF = Linear, GELU, Linear. */
+static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                              mmix_tensor *x) {
+    mmix_tensor *h, *ff;
+    h = mmix_add(ctx, x, mmix_token_mix(ctx, mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps),
+                                        b->conv_w, b->conv_b, mmix_mask_causal()));
+    ff = mmix_layernorm(ctx, h, b->patch_norm_w, b->patch_norm_b, c->norm_eps);
+    ff = mmix_linear(ctx, mmix_gelu(ctx, mmix_linear(ctx, ff, b->ff_in_w, b->ff_in_b)), b->ff_out_w, b->ff_out_b);
+    return mmix_add(ctx, h, ff);
+}
+
+static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_llama_layer *l, const mmix_model_config *c, int64_t i) {
+    int64_t D = c->dim, F = c->ffn_dim;
+    l->q = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.q_proj.weight", i);
+    l->k = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.k_proj.weight", i);
+    l->v = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.v_proj.weight", i);
+    l->o = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.o_proj.weight", i);
+    l->gate = mmix__named_param(ctx, mmix_shape2(F, D), "model.layers.%lld.mlp.gate_proj.weight", i);
+    l->up = mmix__named_param(ctx, mmix_shape2(F, D), "model.layers.%lld.mlp.up_proj.weight", i);
+    l->down = mmix__named_param(ctx, mmix_shape2(D, F), "model.layers.%lld.mlp.down_proj.weight", i);
+    l->attn_norm = mmix__named_param(ctx, mmix_shape1(D), "model.layers.%lld.input_layernorm.weight", i);
+    l->mlp_norm = mmix__named_param(ctx, mmix_shape1(D), "model.layers.%lld.post_attention_layernorm.weight", i);
+    return l->mlp_norm != NULL;
+}
+
+/* SPEC 3.1: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
+   of RMSNorm(x). Causal mask only: pads are not masked out of attention. */
+static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
+                                              mmix_tensor *x) {
+    mmix_tensor *n, *q, *k, *v, *h, *mlp;
+    n = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps);
+    q = mmix_rope(ctx, mmix_linear(ctx, n, l->q, NULL), c->heads, c->rope_theta, 0);
+    k = mmix_rope(ctx, mmix_linear(ctx, n, l->k, NULL), c->heads, c->rope_theta, 0);
+    v = mmix_linear(ctx, n, l->v, NULL);
+    h = mmix_add(ctx, x, mmix_linear(ctx, mmix_attention(ctx, q, k, v, c->heads, 1), l->o, NULL));
+    n = mmix_rmsnorm(ctx, h, l->mlp_norm, c->norm_eps);
+    mlp = mmix_mul(ctx, mmix_silu(ctx, mmix_linear(ctx, n, l->gate, NULL)), mmix_linear(ctx, n, l->up, NULL));
+    return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
+}
+
+MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config c) {
+    int64_t i;
+    memset(model, 0, sizeof *model);
+    if (c.vocab < 1 || c.dim < 1 || c.depth < 1 || c.n_ctx < 1 || c.ffn_dim < 1 || !(c.norm_eps > 0.0f) ||
+        (c.arch == MMIX_ARCH_MIXER && c.kernel < 1) ||
+        (c.arch == MMIX_ARCH_LLAMA && (c.heads < 1 || c.dim % c.heads != 0 || (c.dim / c.heads) % 2 != 0 ||
+                                       !(c.rope_theta > 0.0f))) ||
+        (c.arch != MMIX_ARCH_MIXER && c.arch != MMIX_ARCH_LLAMA))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "model: invalid configuration (vocab %lld, dim %lld, "
+                              "depth %lld, n_ctx %lld, kernel %lld, heads %lld, ffn %lld): sizes must be positive, "
+                              "and a transformer's dim must split into heads of an even size",
+                              (long long)c.vocab, (long long)c.dim, (long long)c.depth, (long long)c.n_ctx,
+                              (long long)c.kernel, (long long)c.heads, (long long)c.ffn_dim);
+    model->config = c;
+    model->first_param = mmix_param_count(ctx);
+    if (c.arch == MMIX_ARCH_MIXER) {
+        model->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c.depth * sizeof(mmix_mixer_block));
+        model->embed = mmix_param(ctx, "wte.weight", mmix_shape2(c.vocab, c.dim));
+        for (i = 0; model->mixer && model->embed && i < c.depth; i++)
+            if (!mmix__mixer_block_create(ctx, &model->mixer[i], &c, i)) break;
+    } else {
+        model->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c.depth * sizeof(mmix_llama_layer));
+        model->embed = mmix_param(ctx, "model.embed_tokens.weight", mmix_shape2(c.vocab, c.dim));
+        for (i = 0; model->llama && model->embed && i < c.depth; i++)
+            if (!mmix__llama_layer_create(ctx, &model->llama[i], &c, i)) break;
+        if (i == c.depth) model->final_norm = mmix_param(ctx, "model.norm.weight", mmix_shape1(c.dim));
+    }
+    if (ctx->last_result == MMIX_OK) model->lm_head = mmix_param(ctx, "lm_head.weight", mmix_shape2(c.vocab, c.dim));
+    if (!model->lm_head)
+        return ctx->last_result != MMIX_OK ? ctx->last_result
+                                           : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "model: out of memory");
+    model->n_params = mmix_param_count(ctx) - model->first_param;
+    return MMIX_OK;
+}
+
+MMIXDEF void mmix_model_apply_masks(mmix_model *model) {
+    int64_t i, o, j, m, L = model->config.n_ctx, k = model->config.kernel;
+    for (i = 0; model->mixer && i < model->config.depth; i++)
+        for (o = 0; o < L; o++)
+            for (j = o + 1; j < L; j++)
+                for (m = 0; m < k; m++) model->mixer[i].conv_w->data[(o * L + j) * k + m] = 0.0f;
+}
+
+MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng) {
+    const mmix_model_config *c = &model->config;
+    int64_t i;
+    if (c->arch == MMIX_ARCH_MIXER) { /* PyTorch defaults, in registration order (SPEC 0.3.3) */
+        mmix_init_normal(model->embed, rng, 0.0f, 1.0f);
+        for (i = 0; i < c->depth; i++) {
+            mmix_mixer_block *b = &model->mixer[i];
+            mmix_init_constant(b->patch_norm_w, 1.0f);
+            mmix_init_constant(b->patch_norm_b, 0.0f);
+            mmix_init_constant(b->seq_norm_w, 1.0f);
+            mmix_init_constant(b->seq_norm_b, 0.0f);
+            mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
+            mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
+            mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
+        }
+        mmix_init_pytorch_linear(model->lm_head, NULL, rng);
+        mmix_model_apply_masks(model);
+    } else { /* HF _init_weights: N(0, 0.02) for Linear and Embedding, norms 1 */
+        mmix_init_normal(model->embed, rng, 0.0f, 0.02f);
+        for (i = 0; i < c->depth; i++) {
+            mmix_llama_layer *l = &model->llama[i];
+            mmix_init_normal(l->q, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->k, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->v, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->o, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->up, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->down, rng, 0.0f, 0.02f);
+            mmix_init_constant(l->attn_norm, 1.0f);
+            mmix_init_constant(l->mlp_norm, 1.0f);
+        }
+        mmix_init_constant(model->final_norm, 1.0f);
+        mmix_init_normal(model->lm_head, rng, 0.0f, 0.02f);
+    }
+}
+
+MMIXDEF int64_t mmix_model_param_count(const mmix_model *model) {
+    /* The parameters are consecutive on the context; count their elements. */
+    const mmix_model_config *c = &model->config;
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    if (c->arch == MMIX_ARCH_MIXER) /* SPEC 1.8: 2VD + n (4D + 2DF + F + D + L^2 k + L) */
+        return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
+    return 2 * c->vocab * D + c->depth * (4 * D * D + 3 * D * F + 2 * D) + D; /* SPEC 3.1 */
+}
+
+MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids) {
+    const mmix_model_config *c = &model->config;
+    mmix_tensor *x;
+    char s[64];
+    int64_t i;
+    if (!mmix__op_can_run(ctx) || !mmix__check_i32(ctx, "model", "ids", ids)) return NULL;
+    if (ids->shape.ndim != 2 || (c->arch == MMIX_ARCH_MIXER && ids->shape.d[1] != c->n_ctx)) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "model: token ids %s must be [batch, %s%lld]",
+                       mmix_shape_str(ids->shape, s, sizeof s),
+                       c->arch == MMIX_ARCH_MIXER ? "n_ctx = " : "length; n_ctx = ", (long long)c->n_ctx);
+        return NULL;
+    }
+    x = mmix_embedding(ctx, model->embed, ids);
+    for (i = 0; i < c->depth; i++)
+        x = c->arch == MMIX_ARCH_MIXER ? mmix__mixer_block_forward(ctx, &model->mixer[i], c, x)
+                                       : mmix__llama_layer_forward(ctx, &model->llama[i], c, x);
+    if (c->arch == MMIX_ARCH_LLAMA) x = mmix_rmsnorm(ctx, x, model->final_norm, c->norm_eps);
+    return x;
+}
+
+MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids) {
+    return mmix_linear(ctx, mmix_model_hidden(ctx, model, ids), model->lm_head, NULL);
+}
+
+MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids, int32_t pad_id,
+                                     mmix_tensor **logits_out) {
+    mmix_tensor *logits = mmix_model_logits(ctx, model, ids), *targets;
+    int64_t B, L, b, t;
+    if (logits_out) *logits_out = logits;
+    if (!logits) return NULL;
+    B = ids->shape.d[0];
+    L = ids->shape.d[1];
+    if (L < 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "model loss: sequences of %lld token(s) have nothing to predict", (long long)L);
+        return NULL;
+    }
+    /* position t predicts token t + 1; pad targets are ignored (SPEC 1.5) */
+    targets = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(B, L - 1));
+    if (!targets) return NULL;
+    for (b = 0; b < B; b++)
+        for (t = 0; t + 1 < L; t++) {
+            int32_t next = ids->ids[b * L + t + 1];
+            targets->ids[b * (L - 1) + t] = (pad_id >= 0 && next == pad_id) ? -100 : next;
+        }
+    return mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, 0, L - 1), targets, -100);
 }
 
 // ----------------------------------------------------------------------------------------
