@@ -24,7 +24,7 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_train
+TESTS   := test_core test_gemm test_ops test_train test_bpe
 HEADER  := maskedmixer.h
 
 .PHONY: all test test-asan bench clean
