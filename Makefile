@@ -3,6 +3,7 @@
 #   make test       every test and the compile matrix; ends with "N passed, N failed"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
+#   make bench-bpe  BPE tokenizer training and encoding beside sentencepiece (needs the corpus)
 # OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev); NO_BLAS=1
 # or NO_OPENMP=1 turn either accelerator off.
 
@@ -27,9 +28,9 @@ endif
 TESTS   := test_core test_gemm test_ops test_train test_bpe
 HEADER  := maskedmixer.h
 
-.PHONY: all test test-asan bench clean
+.PHONY: all test test-asan bench bench-bpe clean
 
-all: mm $(TESTS:%=build/%) build/bench_gemm
+all: mm $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -38,6 +39,9 @@ build/%: tests/%.c tests/test.h $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_gemm: bench/bench_gemm.c $(HEADER) | build
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+build/bench_bpe: bench/bench_bpe.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
@@ -63,6 +67,10 @@ test-asan: $(TESTS:%=build/asan/%)
 
 bench: build/bench_gemm
 	./build/bench_gemm
+
+# CORPUS=path V=size override the defaults (the shared fiction corpus, 4096).
+bench-bpe: mm build/bench_bpe
+	bash bench/bench_bpe.sh $(or $(CORPUS),../shared/data/corpus_fiction.txt) $(or $(V),4096)
 
 clean:
 	rm -rf build mm
