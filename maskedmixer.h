@@ -3081,7 +3081,9 @@ fail:
    merges all come later. Entries made stale by a merge are skipped when popped. Words of
    up to 64 bytes are cached; the cache is emptied when it grows past a few million ids. */
 #define MMIX__BPE_CACHE_WORD_MAX 64
+#ifndef MMIX__BPE_CACHE_IDS_MAX /* the tests shrink it to exercise the emptying */
 #define MMIX__BPE_CACHE_IDS_MAX ((int64_t)1 << 22)
+#endif
 
 typedef struct mmix__rank_entry {
     int32_t rank;

@@ -5,6 +5,7 @@
    every malformed-file error, random garbage and mutated files), special tokens, decode
    errors and the Hugging Face tokenizer.json import. No file outside tests/ is read. */
 #define MASKEDMIXER_IMPLEMENTATION
+#define MMIX__BPE_CACHE_IDS_MAX 512 /* a tiny encode cache, so that emptying it is tested too */
 #include "../maskedmixer.h"
 #include "test.h"
 
