@@ -4,6 +4,7 @@
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
+#   make bench-bpe  BPE tokenizer training and encoding beside sentencepiece (needs the corpus)
 # OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev); NO_BLAS=1
 # or NO_OPENMP=1 turn either accelerator off.
 
@@ -25,12 +26,12 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_train
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_train test_bpe
 HEADER  := maskedmixer.h
 
-.PHONY: all test test-asan bench clean fixtures check-fixtures
+.PHONY: all test test-asan bench bench-bpe clean fixtures check-fixtures
 
-all: mm $(TESTS:%=build/%) build/bench_gemm
+all: mm $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -39,6 +40,9 @@ build/%: tests/%.c tests/test.h tests/fixture.h $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_gemm: bench/bench_gemm.c $(HEADER) | build
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+build/bench_bpe: bench/bench_bpe.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
@@ -75,6 +79,10 @@ check-fixtures:
 	/usr/bin/python3 tests/reference/make_fixtures.py build/fixtures-check
 	@for f in tests/reference/fixtures/*.bin; do cmp "$$f" "build/fixtures-check/$$(basename $$f)" || exit 1; done
 	@echo "fixtures reproduce byte for byte"
+
+# CORPUS=path V=size override the defaults (the shared fiction corpus, 4096).
+bench-bpe: mm build/bench_bpe
+	bash bench/bench_bpe.sh $(or $(CORPUS),../shared/data/corpus_fiction.txt) $(or $(V),4096)
 
 clean:
 	rm -rf build mm

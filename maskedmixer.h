@@ -59,7 +59,7 @@
    3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
    =========================================================================================
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
-                    >>api_optim >>api_model >>api_backend >>api_gradcheck >>api_platform
+                    >>api_optim >>api_model >>api_backend >>api_gradcheck >>api_bpe >>api_platform
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      result codes, the per-context error message
@@ -75,6 +75,7 @@
        >>adamw       AdamW, learning-rate schedules, gradient clipping
        >>models      the flat masked mixer and the Llama-style transformer
        >>ctx         context creation, threads, training mode
+       >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
 
    =========================================================================================
    4. PAPER-TO-CODE MAP (grows with the code; SPEC = the project's specification)
@@ -103,6 +104,7 @@
      AdamW, linear warmup/decay, clipping (11)     mmix_adamw_step, mmix_schedule_lr,
                                                    mmix_clip_grad_norm
      PyTorch default init (SPEC 0.3.3, 3.1)        mmix_init_uniform/_normal/_pytorch_linear
+     BPE tokenizer (SPEC 10.1)                     mmix_bpe_*
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
@@ -134,6 +136,49 @@
    With the built-in GEMM the results are also identical across thread counts, because no
    loop splits a sum across threads: every output element is reduced in one fixed order.
    With a BLAS this holds when the BLAS does the same (OpenBLAS 0.3.21 does in our tests).
+
+   =========================================================================================
+   6. TOKENIZER (byte-level BPE, >>api_bpe and >>bpe)
+   =========================================================================================
+   Ids 0..255 are the 256 bytes, so every byte string can be encoded and decode(encode(x))
+   == x exactly (invalid UTF-8 and NUL bytes included). Id 256 + i is merge i, the
+   concatenation of two earlier tokens. The special tokens come last: training makes an
+   end-of-text token ("<|endoftext|>") and a pad token ("<|pad|>"), kept separate: documents
+   end with end-of-text, which the model is trained on so it can learn to stop, while pad
+   positions are ignored in the loss. (The paper's tokenizers used pad = eos; SPEC 10.1-2.)
+   `vocab_size` counts all three: 256 + merges + 2. With too little text to fill it,
+   training stops early and the vocabulary is smaller (mmix_bpe_vocab_size tells).
+
+   Pre-split. Text is cut into words before merging, and merges never cross a word: an
+   ASCII approximation of GPT-2's pattern (see mmix_bpe_next_word), where every byte >=
+   0x80 counts as a letter. Words: contractions 's 't 're 've 'm 'll 'd; an optional space
+   plus a run of letters, or of digits, or of other bytes; runs of white space, the last
+   space of a run going to the next word. "Hello  world's 42!" -> "Hello", " ", " world",
+   "'s", " 42", "!".
+
+   Training (mmix_bpe_train) merges, at each step, the adjacent pair with the highest count
+   over the corpus; ties go to the lowest first id, then the lowest second id. It runs on
+   unique words with counts, pair counts with occurrence lists, a lazily updated max-heap
+   and neighbour-only updates: O(N log N) in the corpus size (>>bpe explains). Encoding
+   applies the merges by rank with a min-heap per word, plus a cache of encoded words.
+   Special names in the text stay ordinary text unless MMIX_BPE_ALLOW_SPECIAL is passed.
+
+   The file (mmix_bpe_save / mmix_bpe_load) is text, one item per line; '#' starts a
+   comment (a whole line, or after a line's fields); blank lines are ignored:
+       mmix-bpe 1                         magic and format version (exactly this line)
+       split gpt2-ascii                   the pre-split
+       vocab 261                          256 + merges + specials
+       merges 3
+       merge 256 97 97 # "aa"             id, then the two tokens it joins (ids < id)
+       merge 257 97 98 # "ab"
+       merge 258 256 257 # "aaab"
+       special 259 eot <|endoftext|>      id, role (eot, pad or other), name
+       special 260 pad <|pad|>
+       end
+   Loading is strict: ids in order, no unknown token, no duplicate merge, counts that add
+   up, and the 'end' line (a truncated file is an error). mmix_bpe_import_hf reads the
+   merges of a Hugging Face byte-level tokenizer.json; its pre-split stays ours, so text
+   whose words the two patterns cut differently encodes differently.
 */
 #ifndef MASKEDMIXER_H
 #define MASKEDMIXER_H
@@ -772,6 +817,84 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
                                    mmix_tensor *const *inputs, int n_inputs,
                                    const mmix_gradcheck_options *options,
                                    mmix_gradcheck_report *report);
+
+// ----------------------------------------------------------------------------------------
+// >>api_bpe  The byte-level BPE tokenizer (section 6): train, encode, decode, save, load.
+// ----------------------------------------------------------------------------------------
+/* Ids 0..255 are the bytes; id 256 + i is merge i (the concatenation of two earlier
+   tokens); the special tokens come last. The vocabulary size is all three together. */
+typedef struct mmix_bpe mmix_bpe;
+
+#define MMIX_BPE_NAME_MAX 64     /* longest special-token name, in bytes */
+
+typedef struct mmix_bpe_train_options {
+    int64_t vocab_size;          /* total: 256 bytes + merges + 2 special tokens (>= 258) */
+    const char *eot_name;        /* end of text; default "<|endoftext|>" */
+    const char *pad_name;        /* padding; default "<|pad|>" */
+} mmix_bpe_train_options;
+
+/* Growable outputs. Zero them before first use; the functions append and grow them with
+   MMIX_REALLOC; free them with the matching _free (which zeroes them again). */
+typedef struct mmix_bpe_ids {
+    int32_t *ids;
+    int64_t n, capacity;
+} mmix_bpe_ids;
+typedef struct mmix_bpe_bytes {
+    unsigned char *data;
+    size_t size, capacity;
+} mmix_bpe_bytes;
+MMIXDEF void mmix_bpe_ids_free(mmix_bpe_ids *ids);
+MMIXDEF void mmix_bpe_bytes_free(mmix_bpe_bytes *bytes);
+/* Appends one id (an end-of-text token after each document, say). */
+MMIXDEF mmix_result mmix_bpe_ids_push(mmix_ctx *ctx, mmix_bpe_ids *ids, int32_t id);
+
+MMIXDEF mmix_bpe_train_options mmix_bpe_train_options_default(void);
+/* Learns merges from `size` bytes of text (any bytes). Stops early, with a smaller
+   vocabulary, when no pair of adjacent tokens is left to merge. *out is NULL on failure. */
+MMIXDEF mmix_result mmix_bpe_train(mmix_ctx *ctx, const void *text, size_t size,
+                                   const mmix_bpe_train_options *options, mmix_bpe **out);
+/* Reads a tokenizer file (the format of section 6) / the same text from memory; `name`
+   is used in error messages. Strict: any deviation is MMIX_ERR_FORMAT with the line. */
+MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **out);
+MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t size,
+                                         const char *name, mmix_bpe **out);
+/* Writes the tokenizer file atomically (mmix_write_file_atomic). */
+MMIXDEF mmix_result mmix_bpe_save(mmix_ctx *ctx, const mmix_bpe *bpe, const char *path);
+/* The file's text, appended to *out. */
+MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmix_bpe_bytes *out);
+/* Imports the BPE of a Hugging Face tokenizer.json of the byte-level kind (GPT-2 /
+   Llama-3 style): its merges, renumbered into our id layout, and its special tokens
+   (added tokens; "<|endoftext|>"/"<|end_of_text|>"/"</s>" become eot, "<|pad|>"/"<pad>"
+   pad). Ids therefore differ from the Hugging Face ones; token bytes do not. */
+MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe **out);
+MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, size_t size,
+                                              const char *name, mmix_bpe **out);
+MMIXDEF void mmix_bpe_free(mmix_bpe *bpe);
+
+/* Encoding flags. Without MMIX_BPE_ALLOW_SPECIAL a special token's name in the text is
+   ordinary text (safe for untrusted input); with it, the name becomes the special id. */
+#define MMIX_BPE_ALLOW_SPECIAL 1
+/* Appends the ids of `size` bytes of text to *ids. Keeps a cache of encoded words inside
+   the tokenizer, so one tokenizer must not encode on two threads at once. */
+MMIXDEF mmix_result mmix_bpe_encode(mmix_ctx *ctx, mmix_bpe *bpe, const void *text, size_t size,
+                                    int flags, mmix_bpe_ids *ids);
+/* Appends the bytes of n ids to *out: decode(encode(x)) == x for every byte string.
+   A special id decodes to its name. An id outside the vocabulary is MMIX_ERR_RANGE. */
+MMIXDEF mmix_result mmix_bpe_decode(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids,
+                                    int64_t n, mmix_bpe_bytes *out);
+
+MMIXDEF int64_t mmix_bpe_vocab_size(const mmix_bpe *bpe);
+MMIXDEF int64_t mmix_bpe_merge_count(const mmix_bpe *bpe);
+/* Merge i (0-based) joins tokens pair[0] and pair[1] into token 256 + i. */
+MMIXDEF void mmix_bpe_get_merge(const mmix_bpe *bpe, int64_t i, int32_t pair[2]);
+MMIXDEF int32_t mmix_bpe_eot_id(const mmix_bpe *bpe);   /* -1 when the file has none */
+MMIXDEF int32_t mmix_bpe_pad_id(const mmix_bpe *bpe);   /* -1 when the file has none */
+MMIXDEF int32_t mmix_bpe_special_id(const mmix_bpe *bpe, const char *name); /* -1: none */
+/* The bytes a token stands for (a special token: its name); NULL for a bad id. */
+MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t id, size_t *len);
+/* The pre-split (section 6): the end of the word that starts at `pos` (< size). Words
+   partition the text; merges never cross them. */
+MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
 
 // ----------------------------------------------------------------------------------------
 // >>api_platform  The few OS services the library needs.
@@ -3762,6 +3885,1672 @@ MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, cons
     }
     MMIX_FREE(tmp);
     return ok ? MMIX_OK : MMIX_ERR_IO;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>bpe  The byte-level BPE tokenizer (section 6).
+//
+// Reading order: the pre-split (words), two hash tables, training (word counts, pair
+// counts with occurrence lists, a lazy max-heap, neighbour-only updates), the derived
+// vocabulary, encoding (a min-heap of merge ranks per word, plus a word cache), decoding,
+// the file format, and the Hugging Face import.
+// ----------------------------------------------------------------------------------------
+
+/* ---- Pre-split: an ASCII approximation of GPT-2's pattern ----
+     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+   with letters = A-Z a-z and every byte >= 0x80 (so UTF-8 text stays in words), digits =
+   0-9, spaces = space \t \n \v \f \r, and "other" = every remaining byte (NUL included). */
+enum { MMIX__BPE_LETTER, MMIX__BPE_DIGIT, MMIX__BPE_SPACE, MMIX__BPE_OTHER };
+
+static int mmix__bpe_class(unsigned char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80) return MMIX__BPE_LETTER;
+    if (c >= '0' && c <= '9') return MMIX__BPE_DIGIT;
+    if (c == ' ' || (c >= '\t' && c <= '\r')) return MMIX__BPE_SPACE;
+    return MMIX__BPE_OTHER;
+}
+
+MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = pos, end;
+    int k;
+    if (pos >= size) return size;
+    /* 's 't 're 've 'm 'll 'd (case-sensitive, as in GPT-2) */
+    if (s[i] == '\'' && i + 1 < size) {
+        unsigned char c = s[i + 1];
+        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+        if (i + 2 < size && ((c == 'r' && s[i + 2] == 'e') || (c == 'v' && s[i + 2] == 'e') ||
+                             (c == 'l' && s[i + 2] == 'l')))
+            return i + 3;
+    }
+    /* An optional space, then a run of one class: letters, digits or other. */
+    if (s[i] == ' ' && i + 1 < size && mmix__bpe_class(s[i + 1]) != MMIX__BPE_SPACE) i++;
+    k = mmix__bpe_class(s[i]);
+    if (k != MMIX__BPE_SPACE) {
+        while (i < size && mmix__bpe_class(s[i]) == k) i++;
+        return i;
+    }
+    /* Spaces: the whole run, except that the last one is left to lead the next word
+       (\s+(?!\S)) when the run has more than one and a non-space follows. */
+    end = i;
+    while (end < size && mmix__bpe_class(s[end]) == MMIX__BPE_SPACE) end++;
+    if (end == size || end - i == 1) return end;
+    return end - 1;
+}
+
+/* ---- Hash tables ---- */
+static uint64_t mmix__hash_bytes(const unsigned char *p, size_t n) { /* FNV-1a */
+    uint64_t h = 14695981039346656037ULL;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+static uint64_t mmix__hash_u64(uint64_t x) { /* the splitmix64 finalizer */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+static uint64_t mmix__pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
+
+/* Open addressing, linear probing, uint64 key -> int32 value (-1 marks an empty slot).
+   The capacity is a power of two kept at least twice the count. */
+typedef struct mmix__pairmap {
+    uint64_t *keys;
+    int32_t *values;
+    int64_t capacity, count;
+} mmix__pairmap;
+
+static void mmix__pairmap_free(mmix__pairmap *m) {
+    MMIX_FREE(m->keys);
+    MMIX_FREE(m->values);
+    memset(m, 0, sizeof *m);
+}
+static int mmix__pairmap_alloc(mmix__pairmap *m, int64_t capacity) {
+    int64_t i;
+    m->keys = (uint64_t *)MMIX_MALLOC((size_t)capacity * sizeof(uint64_t));
+    m->values = (int32_t *)MMIX_MALLOC((size_t)capacity * sizeof(int32_t));
+    m->capacity = capacity;
+    m->count = 0;
+    if (!m->keys || !m->values) { mmix__pairmap_free(m); return 0; }
+    for (i = 0; i < capacity; i++) m->values[i] = -1;
+    return 1;
+}
+static int32_t mmix__pairmap_get(const mmix__pairmap *m, uint64_t key) {
+    uint64_t mask = (uint64_t)m->capacity - 1, i = mmix__hash_u64(key) & mask;
+    while (m->values[i] >= 0) {
+        if (m->keys[i] == key) return m->values[i];
+        i = (i + 1) & mask;
+    }
+    return -1;
+}
+/* Inserts a key known to be absent. Returns 0 when out of memory. */
+static int mmix__pairmap_put(mmix__pairmap *m, uint64_t key, int32_t value) {
+    uint64_t mask, i;
+    if (2 * (m->count + 1) > m->capacity) { /* grow: rehash into double the slots */
+        mmix__pairmap old = *m;
+        int64_t j;
+        if (!mmix__pairmap_alloc(m, old.capacity ? 2 * old.capacity : 1024)) { *m = old; return 0; }
+        for (j = 0; j < old.capacity; j++)
+            if (old.values[j] >= 0) mmix__pairmap_put(m, old.keys[j], old.values[j]);
+        mmix__pairmap_free(&old);
+    }
+    mask = (uint64_t)m->capacity - 1;
+    i = mmix__hash_u64(key) & mask;
+    while (m->values[i] >= 0) i = (i + 1) & mask;
+    m->keys[i] = key;
+    m->values[i] = value;
+    m->count++;
+    return 1;
+}
+
+/* Byte strings -> entry numbers 0, 1, 2, ... with two int64 payloads per entry (training:
+   a word's count; the encode cache: where its ids are and how many). Keys are copied
+   into one pool: entry e's bytes are pool[start[e] .. start[e + 1]). */
+typedef struct mmix__strtab {
+    int64_t *slots;             /* entry number, or -1 */
+    int64_t capacity;           /* slots, a power of two */
+    int64_t count, entries_capacity;
+    uint64_t *hash;
+    int64_t *start;             /* count + 1 offsets into pool */
+    int64_t *value, *extra;
+    unsigned char *pool;
+    int64_t pool_capacity;
+} mmix__strtab;
+
+static void mmix__strtab_free(mmix__strtab *t) {
+    MMIX_FREE(t->slots);
+    MMIX_FREE(t->hash);
+    MMIX_FREE(t->start);
+    MMIX_FREE(t->value);
+    MMIX_FREE(t->extra);
+    MMIX_FREE(t->pool);
+    memset(t, 0, sizeof *t);
+}
+static void mmix__strtab_clear(mmix__strtab *t) {
+    int64_t i;
+    for (i = 0; i < t->capacity; i++) t->slots[i] = -1;
+    t->count = 0;
+    if (t->start) t->start[0] = 0;
+}
+static int64_t mmix__strtab_find(const mmix__strtab *t, const unsigned char *key, size_t len,
+                                 uint64_t hash) {
+    uint64_t mask, i;
+    int64_t e;
+    if (!t->capacity) return -1;
+    mask = (uint64_t)t->capacity - 1;
+    for (i = hash & mask; (e = t->slots[i]) >= 0; i = (i + 1) & mask)
+        if (t->hash[e] == hash && (size_t)(t->start[e + 1] - t->start[e]) == len &&
+            memcmp(t->pool + t->start[e], key, len) == 0)
+            return e;
+    return -1;
+}
+/* Returns `array` grown to hold at least `need` elements of `size` bytes, updating
+   *capacity; NULL when out of memory (`array` is then untouched and still owned). */
+static void *mmix__grow(void *array, int64_t *capacity, int64_t need, size_t size) {
+    int64_t cap = *capacity;
+    void *p;
+    if (need <= cap) return array;
+    while (cap < need) cap = cap ? 2 * cap : 64;
+    p = MMIX_REALLOC(array, (size_t)cap * size);
+    if (p) *capacity = cap;
+    return p;
+}
+/* Adds a key known to be absent; returns its entry number, or -1 when out of memory. */
+static int64_t mmix__strtab_add(mmix__strtab *t, const unsigned char *key, size_t len, uint64_t hash) {
+    int64_t e = t->count, used = t->start ? t->start[e] : 0, cap;
+    uint64_t mask, i;
+    if (2 * (t->count + 1) > t->capacity) { /* grow the slots and re-insert every entry */
+        int64_t n = t->capacity ? 2 * t->capacity : 1024, j;
+        int64_t *slots = (int64_t *)MMIX_MALLOC((size_t)n * sizeof(int64_t));
+        if (!slots) return -1;
+        for (j = 0; j < n; j++) slots[j] = -1;
+        for (j = 0; j < t->count; j++) {
+            uint64_t k = t->hash[j] & (uint64_t)(n - 1);
+            while (slots[k] >= 0) k = (k + 1) & (uint64_t)(n - 1);
+            slots[k] = j;
+        }
+        MMIX_FREE(t->slots);
+        t->slots = slots;
+        t->capacity = n;
+    }
+    if (e + 2 > t->entries_capacity) { /* the four per-entry arrays share one capacity */
+        void *p;
+        cap = t->entries_capacity;
+        if (!(p = mmix__grow(t->hash, &cap, e + 2, sizeof(uint64_t)))) return -1;
+        t->hash = (uint64_t *)p;
+        cap = t->entries_capacity;
+        if (!(p = mmix__grow(t->start, &cap, e + 2, sizeof(int64_t)))) return -1;
+        t->start = (int64_t *)p;
+        cap = t->entries_capacity;
+        if (!(p = mmix__grow(t->value, &cap, e + 2, sizeof(int64_t)))) return -1;
+        t->value = (int64_t *)p;
+        cap = t->entries_capacity;
+        if (!(p = mmix__grow(t->extra, &cap, e + 2, sizeof(int64_t)))) return -1;
+        t->extra = (int64_t *)p;
+        if (e == 0) t->start[0] = 0;
+        t->entries_capacity = cap;
+    }
+    {
+        void *p = mmix__grow(t->pool, &t->pool_capacity, used + (int64_t)len + 1, 1);
+        if (!p) return -1;
+        t->pool = (unsigned char *)p;
+    }
+    if (len) memcpy(t->pool + used, key, len);
+    t->hash[e] = hash;
+    t->start[e + 1] = used + (int64_t)len;
+    t->value[e] = t->extra[e] = 0;
+    mask = (uint64_t)t->capacity - 1;
+    for (i = hash & mask; t->slots[i] >= 0; i = (i + 1) & mask) {}
+    t->slots[i] = e;
+    t->count++;
+    return e;
+}
+
+/* ---- The tokenizer object ---- */
+enum { MMIX__BPE_ROLE_OTHER, MMIX__BPE_ROLE_EOT, MMIX__BPE_ROLE_PAD };
+static const char *const mmix__bpe_role_names[] = {"other", "eot", "pad"};
+
+typedef struct mmix__bpe_special {
+    char name[MMIX_BPE_NAME_MAX + 1];
+    int role;
+} mmix__bpe_special;
+
+struct mmix_bpe {
+    int64_t n_merges;
+    int32_t *merges;             /* merge i joins merges[2i], merges[2i+1] into 256 + i */
+    int64_t n_special;
+    mmix__bpe_special *special;  /* special i has id 256 + n_merges + i */
+    int32_t eot_id, pad_id;
+    int64_t vocab_size;
+    /* Derived from the merges (one source of truth, as in minbpe): */
+    int64_t *token_start;        /* token t's bytes: token_bytes[token_start[t] .. [t + 1]) */
+    unsigned char *token_bytes;
+    mmix__pairmap rank;          /* (a, b) -> merge index, the merge's rank */
+    unsigned char special_first[256]; /* 1 for bytes that start a special name */
+    /* The encode cache: word bytes -> (value: offset in cache_ids, extra: id count). */
+    mmix__strtab cache;
+    int32_t *cache_ids;
+    int64_t cache_ids_used, cache_ids_capacity;
+};
+
+MMIXDEF void mmix_bpe_free(mmix_bpe *bpe) {
+    if (!bpe) return;
+    MMIX_FREE(bpe->merges);
+    MMIX_FREE(bpe->special);
+    MMIX_FREE(bpe->token_start);
+    MMIX_FREE(bpe->token_bytes);
+    mmix__pairmap_free(&bpe->rank);
+    mmix__strtab_free(&bpe->cache);
+    MMIX_FREE(bpe->cache_ids);
+    MMIX_FREE(bpe);
+}
+
+/* Everything derived from merges and specials: ids, the token bytes, the rank table.
+   The merges must already be valid (each pair of earlier tokens, no pair twice). */
+static mmix_result mmix__bpe_finish(mmix_ctx *ctx, mmix_bpe *bpe) {
+    int64_t t, i, total = 256;
+    bpe->vocab_size = 256 + bpe->n_merges + bpe->n_special;
+    bpe->eot_id = bpe->pad_id = -1;
+    for (i = 0; i < bpe->n_special; i++) {
+        int32_t id = (int32_t)(256 + bpe->n_merges + i);
+        if (bpe->special[i].role == MMIX__BPE_ROLE_EOT) bpe->eot_id = id;
+        if (bpe->special[i].role == MMIX__BPE_ROLE_PAD) bpe->pad_id = id;
+        bpe->special_first[(unsigned char)bpe->special[i].name[0]] = 1;
+    }
+    bpe->token_start = (int64_t *)MMIX_MALLOC((size_t)(bpe->vocab_size + 1) * sizeof(int64_t));
+    if (!bpe->token_start) goto oom;
+    /* Sizes first (a merged token is as long as its two parts), then the bytes. */
+    for (t = 0; t <= 256; t++) bpe->token_start[t] = t;
+    for (i = 0; i < bpe->n_merges; i++) {
+        int32_t a = bpe->merges[2 * i], b = bpe->merges[2 * i + 1];
+        int64_t len = (bpe->token_start[a + 1] - bpe->token_start[a]) +
+                      (bpe->token_start[b + 1] - bpe->token_start[b]);
+        total += len;
+        bpe->token_start[256 + i + 1] = total;
+    }
+    for (i = 0; i < bpe->n_special; i++) {
+        total += (int64_t)strlen(bpe->special[i].name);
+        bpe->token_start[256 + bpe->n_merges + i + 1] = total;
+    }
+    bpe->token_bytes = (unsigned char *)MMIX_MALLOC((size_t)total + 1);
+    if (!bpe->token_bytes) goto oom;
+    for (t = 0; t < 256; t++) bpe->token_bytes[t] = (unsigned char)t;
+    for (i = 0; i < bpe->n_merges; i++) {
+        int32_t a = bpe->merges[2 * i], b = bpe->merges[2 * i + 1];
+        int64_t la = bpe->token_start[a + 1] - bpe->token_start[a];
+        int64_t lb = bpe->token_start[b + 1] - bpe->token_start[b];
+        unsigned char *dst = bpe->token_bytes + bpe->token_start[256 + i];
+        memcpy(dst, bpe->token_bytes + bpe->token_start[a], (size_t)la);
+        memcpy(dst + la, bpe->token_bytes + bpe->token_start[b], (size_t)lb);
+    }
+    for (i = 0; i < bpe->n_special; i++)
+        memcpy(bpe->token_bytes + bpe->token_start[256 + bpe->n_merges + i], bpe->special[i].name,
+               strlen(bpe->special[i].name));
+    if (!mmix__pairmap_alloc(&bpe->rank, 1024)) goto oom;
+    for (i = 0; i < bpe->n_merges; i++)
+        if (!mmix__pairmap_put(&bpe->rank, mmix__pair_key(bpe->merges[2 * i], bpe->merges[2 * i + 1]),
+                               (int32_t)i))
+            goto oom;
+    return MMIX_OK;
+oom:
+    return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe: out of memory building the vocabulary "
+                          "(%lld merges)", (long long)bpe->n_merges);
+}
+
+static mmix_bpe *mmix__bpe_new(void) {
+    mmix_bpe *bpe = (mmix_bpe *)MMIX_MALLOC(sizeof(mmix_bpe));
+    if (!bpe) return NULL;
+    memset(bpe, 0, sizeof *bpe);
+    bpe->eot_id = bpe->pad_id = -1;
+    return bpe;
+}
+
+/* Checks a special token's name: 1..MMIX_BPE_NAME_MAX printable ASCII bytes, no space
+   (so it is one field in the file). Returns NULL when fine, else what is wrong. */
+static const char *mmix__bpe_bad_name(const char *name, size_t len) {
+    size_t i;
+    if (len == 0) return "is empty";
+    if (len > MMIX_BPE_NAME_MAX) return "is longer than 64 bytes";
+    if (name[0] == '#') return "starts with '#' (a comment in the tokenizer file)";
+    for (i = 0; i < len; i++)
+        if ((unsigned char)name[i] <= ' ' || (unsigned char)name[i] > '~')
+            return "has a byte that is not printable ASCII (or is a space)";
+    return NULL;
+}
+
+static int mmix__bpe_add_special(mmix_bpe *bpe, const char *name, size_t len, int role) {
+    mmix__bpe_special *s;
+    s = (mmix__bpe_special *)MMIX_REALLOC(bpe->special, (size_t)(bpe->n_special + 1) * sizeof *s);
+    if (!s) return 0;
+    bpe->special = s;
+    s += bpe->n_special++;
+    memset(s, 0, sizeof *s);
+    memcpy(s->name, name, len);
+    s->role = role;
+    return 1;
+}
+
+/* ---- Training ----
+   The corpus becomes unique words with counts. Each word is an array of token ids (bytes
+   at first). For every adjacent pair we keep its count (weighted by word counts) and a
+   list of the words it occurs in (which may hold stale entries: words that lost the pair
+   since). A max-heap orders pairs by (count desc, first id asc, second id asc), the fixed
+   tie-break. It is lazy: counts of existing pairs only ever go down (only pairs with the
+   new token are born), so an entry is an upper bound; a popped entry whose count is out
+   of date is pushed back with the current count. Merging a pair rewrites only the words
+   on its list and changes only the counts of the merged pair's neighbours, so the total
+   work over all merges is bounded by the corpus's pair occurrences: O(N log N), not
+   O(merges x N). */
+typedef struct mmix__heap_entry {
+    int64_t count;
+    int32_t a, b;
+} mmix__heap_entry;
+
+/* 1 when x should come out of the heap before y. */
+static int mmix__heap_before(const mmix__heap_entry *x, const mmix__heap_entry *y) {
+    if (x->count != y->count) return x->count > y->count;
+    if (x->a != y->a) return x->a < y->a;
+    return x->b < y->b;
+}
+static void mmix__heap_sift_down(mmix__heap_entry *h, int64_t n, int64_t i) {
+    mmix__heap_entry e = h[i];
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && mmix__heap_before(&h[c + 1], &h[c])) c++;
+        if (!mmix__heap_before(&h[c], &e)) break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = e;
+}
+static void mmix__heap_sift_up(mmix__heap_entry *h, int64_t i) {
+    mmix__heap_entry e = h[i];
+    while (i > 0 && mmix__heap_before(&e, &h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = e;
+}
+
+typedef struct mmix__bpe_trainer {
+    /* words */
+    int64_t n_words;
+    int64_t *word_count;         /* occurrences in the corpus */
+    int64_t *word_start;         /* into sym */
+    int64_t *word_len;           /* current length in tokens (shrinks as merges apply) */
+    int32_t *word_stamp;         /* the last merge that rewrote the word (skips duplicates) */
+    int32_t *sym;
+    /* pairs */
+    mmix__pairmap pair_index;    /* (a, b) -> pair number */
+    int64_t n_pairs, pairs_capacity;
+    int32_t *pair_a, *pair_b;
+    int64_t *pair_count;
+    int64_t *pair_occ;           /* head of the pair's occurrence list, -1 when empty */
+    int32_t *pair_stamp;         /* the last merge whose new pairs included it */
+    /* occurrence lists: singly linked nodes in one pool */
+    int32_t *occ_word;
+    int64_t *occ_next;
+    int64_t n_occ, occ_capacity;
+    /* the heap, and the pairs a merge made */
+    mmix__heap_entry *heap;
+    int64_t heap_n, heap_capacity;
+    int32_t *touched;
+    int64_t n_touched, touched_capacity;
+    int oom;
+} mmix__bpe_trainer;
+
+static void mmix__trainer_free(mmix__bpe_trainer *t) {
+    MMIX_FREE(t->word_count); MMIX_FREE(t->word_start); MMIX_FREE(t->word_len);
+    MMIX_FREE(t->word_stamp); MMIX_FREE(t->sym);
+    mmix__pairmap_free(&t->pair_index);
+    MMIX_FREE(t->pair_a); MMIX_FREE(t->pair_b); MMIX_FREE(t->pair_count);
+    MMIX_FREE(t->pair_occ); MMIX_FREE(t->pair_stamp);
+    MMIX_FREE(t->occ_word); MMIX_FREE(t->occ_next);
+    MMIX_FREE(t->heap); MMIX_FREE(t->touched);
+}
+
+static int mmix__heap_push(mmix__bpe_trainer *t, int64_t count, int32_t a, int32_t b) {
+    if (t->heap_n == t->heap_capacity) {
+        void *p = mmix__grow(t->heap, &t->heap_capacity, t->heap_n + 1, sizeof(mmix__heap_entry));
+        if (!p) return t->oom = 1, 0;
+        t->heap = (mmix__heap_entry *)p;
+    }
+    t->heap[t->heap_n].count = count;
+    t->heap[t->heap_n].a = a;
+    t->heap[t->heap_n].b = b;
+    mmix__heap_sift_up(t->heap, t->heap_n++);
+    return 1;
+}
+
+/* The pair (a, b)'s number, created with count 0 when new; -1 when out of memory. */
+static int64_t mmix__trainer_pair(mmix__bpe_trainer *t, int32_t a, int32_t b) {
+    uint64_t key = mmix__pair_key(a, b);
+    int64_t p = mmix__pairmap_get(&t->pair_index, key);
+    if (p >= 0) return p;
+    p = t->n_pairs;
+    if (p + 1 > t->pairs_capacity) {
+        int64_t c0 = t->pairs_capacity, c;
+        void *q;
+        c = c0; if (!(q = mmix__grow(t->pair_a, &c, p + 1, sizeof(int32_t)))) goto oom; t->pair_a = (int32_t *)q;
+        c = c0; if (!(q = mmix__grow(t->pair_b, &c, p + 1, sizeof(int32_t)))) goto oom; t->pair_b = (int32_t *)q;
+        c = c0; if (!(q = mmix__grow(t->pair_count, &c, p + 1, sizeof(int64_t)))) goto oom; t->pair_count = (int64_t *)q;
+        c = c0; if (!(q = mmix__grow(t->pair_occ, &c, p + 1, sizeof(int64_t)))) goto oom; t->pair_occ = (int64_t *)q;
+        c = c0; if (!(q = mmix__grow(t->pair_stamp, &c, p + 1, sizeof(int32_t)))) goto oom; t->pair_stamp = (int32_t *)q;
+        t->pairs_capacity = c;
+    }
+    if (p > INT32_MAX - 1 || !mmix__pairmap_put(&t->pair_index, key, (int32_t)p)) goto oom;
+    t->pair_a[p] = a;
+    t->pair_b[p] = b;
+    t->pair_count[p] = 0;
+    t->pair_occ[p] = -1;
+    t->pair_stamp[p] = -1;
+    t->n_pairs++;
+    return p;
+oom:
+    t->oom = 1;
+    return -1;
+}
+
+/* Adds delta occurrences of (a, b) in word w. A pair that gains occurrences records w
+   on its list (once per run of additions from the same word) and, for the merge with
+   stamp `stamp`, on the list of pairs to push to the heap afterwards. */
+static void mmix__trainer_add(mmix__bpe_trainer *t, int32_t a, int32_t b, int64_t delta, int32_t w,
+                              int32_t stamp) {
+    int64_t p = mmix__trainer_pair(t, a, b);
+    if (p < 0) return;
+    t->pair_count[p] += delta;
+    if (delta <= 0) return;
+    if (t->pair_occ[p] < 0 || t->occ_word[t->pair_occ[p]] != w) {
+        if (t->n_occ == t->occ_capacity) {
+            int64_t c0 = t->occ_capacity, c = c0;
+            void *q;
+            if (!(q = mmix__grow(t->occ_word, &c, t->n_occ + 1, sizeof(int32_t)))) { t->oom = 1; return; }
+            t->occ_word = (int32_t *)q;
+            c = c0;
+            if (!(q = mmix__grow(t->occ_next, &c, t->n_occ + 1, sizeof(int64_t)))) { t->oom = 1; return; }
+            t->occ_next = (int64_t *)q;
+            t->occ_capacity = c;
+        }
+        t->occ_word[t->n_occ] = w;
+        t->occ_next[t->n_occ] = t->pair_occ[p];
+        t->pair_occ[p] = t->n_occ++;
+    }
+    if (stamp >= 0 && t->pair_stamp[p] != stamp) {
+        t->pair_stamp[p] = stamp;
+        if (t->n_touched == t->touched_capacity) {
+            void *q = mmix__grow(t->touched, &t->touched_capacity, t->n_touched + 1, sizeof(int32_t));
+            if (!q) { t->oom = 1; return; }
+            t->touched = (int32_t *)q;
+        }
+        t->touched[t->n_touched++] = (int32_t)p;
+    }
+}
+
+/* Rewrites word w with every non-overlapping occurrence of (a, b), left to right,
+   replaced by new_id, updating the neighbours' pair counts (as HF tokenizers' Word::merge):
+     ... x a b y ...  ->  ... x N y ...   (x,a) -= c, (x,N) += c, (b,y) -= c, (N,y) += c
+   where c is the word's count; (a, b) itself loses c per occurrence. */
+static void mmix__trainer_merge_word(mmix__bpe_trainer *t, int32_t w, int32_t a, int32_t b,
+                                     int32_t new_id, int64_t pair) {
+    int32_t *s = t->sym + t->word_start[w];
+    int64_t n = t->word_len[w], c = t->word_count[w], r = 0, out = 0;
+    int32_t stamp = new_id - 256;
+    while (r < n) {
+        if (r + 1 < n && s[r] == a && s[r + 1] == b) {
+            if (out > 0) { /* out-1 may be a new token made a moment ago: still right */
+                mmix__trainer_add(t, s[out - 1], a, -c, w, stamp);
+                mmix__trainer_add(t, s[out - 1], new_id, c, w, stamp);
+            }
+            if (r + 2 < n) {
+                mmix__trainer_add(t, b, s[r + 2], -c, w, stamp);
+                mmix__trainer_add(t, new_id, s[r + 2], c, w, stamp);
+            }
+            t->pair_count[pair] -= c;
+            s[out++] = new_id;
+            r += 2;
+        } else {
+            s[out++] = s[r++];
+        }
+    }
+    t->word_len[w] = out;
+}
+
+MMIXDEF mmix_bpe_train_options mmix_bpe_train_options_default(void) {
+    mmix_bpe_train_options o;
+    o.vocab_size = 4096;
+    o.eot_name = "<|endoftext|>";
+    o.pad_name = "<|pad|>";
+    return o;
+}
+
+MMIXDEF mmix_result mmix_bpe_train(mmix_ctx *ctx, const void *text, size_t size,
+                                   const mmix_bpe_train_options *options, mmix_bpe **out) {
+    mmix_bpe_train_options opt = options ? *options : mmix_bpe_train_options_default();
+    const unsigned char *s = (const unsigned char *)text;
+    mmix__bpe_trainer t;
+    mmix__strtab words;
+    mmix_bpe *bpe = NULL;
+    int64_t target, w, i, total_len = 0, merge_ids_capacity = 0;
+    size_t pos;
+    const char *bad;
+    mmix_result result = MMIX_OK;
+
+    if (!out) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe train: out is NULL");
+    *out = NULL;
+    if (!text && size) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe train: text is NULL");
+    if (!opt.eot_name || !opt.pad_name)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe train: a special token name is NULL");
+    if ((bad = mmix__bpe_bad_name(opt.eot_name, strlen(opt.eot_name))) != NULL)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe train: end-of-text name '%s' %s",
+                              opt.eot_name, bad);
+    if ((bad = mmix__bpe_bad_name(opt.pad_name, strlen(opt.pad_name))) != NULL)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe train: pad name '%s' %s",
+                              opt.pad_name, bad);
+    if (strcmp(opt.eot_name, opt.pad_name) == 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe train: the end-of-text and pad tokens "
+                              "must differ (both are '%s')", opt.eot_name);
+    if (opt.vocab_size < 258 || opt.vocab_size > ((int64_t)1 << 30))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe train: vocab size %lld is out of range: "
+                              "it counts 256 byte tokens + merges + 2 special tokens, so it must be in "
+                              "[258, 2^30]", (long long)opt.vocab_size);
+    target = opt.vocab_size - 256 - 2;
+
+    memset(&t, 0, sizeof t);
+    memset(&words, 0, sizeof words);
+    bpe = mmix__bpe_new();
+    if (!bpe) goto oom;
+
+    /* 1. Unique words with counts. */
+    for (pos = 0; pos < size;) {
+        size_t end = mmix_bpe_next_word(s, size, pos), len = end - pos;
+        uint64_t h = mmix__hash_bytes(s + pos, len);
+        int64_t e = mmix__strtab_find(&words, s + pos, len, h);
+        if (e < 0) {
+            e = mmix__strtab_add(&words, s + pos, len, h);
+            if (e < 0 || e >= INT32_MAX) goto oom;
+        }
+        words.value[e]++;
+        pos = end;
+    }
+    /* 2. Each word as an array of byte ids. */
+    t.n_words = words.count;
+    total_len = words.count ? words.start[words.count] : 0;
+    t.word_count = (int64_t *)MMIX_MALLOC((size_t)(t.n_words + 1) * sizeof(int64_t));
+    t.word_start = (int64_t *)MMIX_MALLOC((size_t)(t.n_words + 1) * sizeof(int64_t));
+    t.word_len = (int64_t *)MMIX_MALLOC((size_t)(t.n_words + 1) * sizeof(int64_t));
+    t.word_stamp = (int32_t *)MMIX_MALLOC((size_t)(t.n_words + 1) * sizeof(int32_t));
+    t.sym = (int32_t *)MMIX_MALLOC((size_t)(total_len + 1) * sizeof(int32_t));
+    if (!t.word_count || !t.word_start || !t.word_len || !t.word_stamp || !t.sym) goto oom;
+    for (w = 0; w < t.n_words; w++) {
+        t.word_count[w] = words.value[w];
+        t.word_start[w] = words.start[w];
+        t.word_len[w] = words.start[w + 1] - words.start[w];
+        t.word_stamp[w] = -1;
+    }
+    for (i = 0; i < total_len; i++) t.sym[i] = words.pool[i];
+    mmix__strtab_free(&words);
+
+    /* 3. Pair counts and occurrence lists, then every pair into the heap (heapify). */
+    if (!mmix__pairmap_alloc(&t.pair_index, 1024)) goto oom;
+    for (w = 0; w < t.n_words; w++) {
+        const int32_t *ws = t.sym + t.word_start[w];
+        for (i = 0; i + 1 < t.word_len[w]; i++)
+            mmix__trainer_add(&t, ws[i], ws[i + 1], t.word_count[w], (int32_t)w, -1);
+        if (t.oom) goto oom;
+    }
+    t.heap = (mmix__heap_entry *)MMIX_MALLOC((size_t)(t.n_pairs + 1) * sizeof(mmix__heap_entry));
+    if (!t.heap) goto oom;
+    t.heap_capacity = t.n_pairs + 1;
+    for (i = 0; i < t.n_pairs; i++) {
+        t.heap[i].count = t.pair_count[i];
+        t.heap[i].a = t.pair_a[i];
+        t.heap[i].b = t.pair_b[i];
+    }
+    t.heap_n = t.n_pairs;
+    for (i = t.heap_n / 2 - 1; i >= 0; i--) mmix__heap_sift_down(t.heap, t.heap_n, i);
+
+    /* 4. Merge the best pair until the vocabulary is full or no pair is left. */
+    while (bpe->n_merges < target && t.heap_n > 0) {
+        mmix__heap_entry top = t.heap[0];
+        int64_t p = mmix__pairmap_get(&t.pair_index, mmix__pair_key(top.a, top.b)), occ;
+        int32_t new_id = (int32_t)(256 + bpe->n_merges);
+        t.heap[0] = t.heap[--t.heap_n];
+        if (t.heap_n > 0) mmix__heap_sift_down(t.heap, t.heap_n, 0);
+        if (t.pair_count[p] != top.count) { /* stale: back in with the current count */
+            if (t.pair_count[p] > 0 && !mmix__heap_push(&t, t.pair_count[p], top.a, top.b)) goto oom;
+            continue;
+        }
+        if (top.count <= 0) break;
+        if (2 * (bpe->n_merges + 1) > merge_ids_capacity) {
+            void *q = mmix__grow(bpe->merges, &merge_ids_capacity, 2 * (bpe->n_merges + 1), sizeof(int32_t));
+            if (!q) goto oom;
+            bpe->merges = (int32_t *)q;
+        }
+        bpe->merges[2 * bpe->n_merges] = top.a;
+        bpe->merges[2 * bpe->n_merges + 1] = top.b;
+        bpe->n_merges++;
+        t.n_touched = 0;
+        occ = t.pair_occ[p];
+        t.pair_occ[p] = -1;
+        for (; occ >= 0; occ = t.occ_next[occ]) {
+            int32_t wi = t.occ_word[occ];
+            if (t.word_stamp[wi] == new_id) continue; /* listed twice */
+            t.word_stamp[wi] = new_id;
+            mmix__trainer_merge_word(&t, wi, top.a, top.b, new_id, p);
+            if (t.oom) goto oom;
+        }
+        MMIX_ASSERT(t.pair_count[p] == 0);
+        for (i = 0; i < t.n_touched; i++) {
+            int32_t q = t.touched[i];
+            if (t.pair_count[q] > 0 && !mmix__heap_push(&t, t.pair_count[q], t.pair_a[q], t.pair_b[q]))
+                goto oom;
+        }
+    }
+    /* 5. The special tokens, after the merges. */
+    if (!mmix__bpe_add_special(bpe, opt.eot_name, strlen(opt.eot_name), MMIX__BPE_ROLE_EOT) ||
+        !mmix__bpe_add_special(bpe, opt.pad_name, strlen(opt.pad_name), MMIX__BPE_ROLE_PAD))
+        goto oom;
+    result = mmix__bpe_finish(ctx, bpe);
+    if (result != MMIX_OK) goto fail;
+    mmix__trainer_free(&t);
+    *out = bpe;
+    return MMIX_OK;
+oom:
+    result = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe train: out of memory (%llu bytes of text, "
+                            "%lld unique words, %lld pairs)", (unsigned long long)size,
+                            (long long)(t.n_words ? t.n_words : words.count), (long long)t.n_pairs);
+fail:
+    mmix__strtab_free(&words);
+    mmix__trainer_free(&t);
+    mmix_bpe_free(bpe);
+    return result;
+}
+
+/* ---- Encoding ----
+   Each word is encoded on its own: a linked list of tokens (bytes at first) and a
+   min-heap of the adjacent pairs that have a merge, keyed by (rank, position). Popping
+   the lowest rank, leftmost first, and merging it is the same as applying the merges one
+   by one in rank order, each left to right without overlaps (tests/test_bpe.c checks this
+   against exactly that slow loop): a merge only creates pairs with its new token, whose
+   merges all come later. Entries made stale by a merge are skipped when popped. Words of
+   up to 64 bytes are cached; the cache is emptied when it grows past a few million ids. */
+#define MMIX__BPE_CACHE_WORD_MAX 64
+#ifndef MMIX__BPE_CACHE_IDS_MAX /* the tests shrink it to exercise the emptying */
+#define MMIX__BPE_CACHE_IDS_MAX ((int64_t)1 << 22)
+#endif
+
+typedef struct mmix__rank_entry {
+    int32_t rank;
+    int64_t pos;
+} mmix__rank_entry;
+
+static int mmix__rank_before(const mmix__rank_entry *x, const mmix__rank_entry *y) {
+    return x->rank != y->rank ? x->rank < y->rank : x->pos < y->pos;
+}
+
+static int mmix__ids_reserve(mmix_bpe_ids *ids, int64_t extra) {
+    void *p;
+    if (ids->n + extra <= ids->capacity) return 1;
+    p = mmix__grow(ids->ids, &ids->capacity, ids->n + extra, sizeof(int32_t));
+    if (!p) return 0;
+    ids->ids = (int32_t *)p;
+    return 1;
+}
+
+MMIXDEF void mmix_bpe_ids_free(mmix_bpe_ids *ids) {
+    if (!ids) return;
+    MMIX_FREE(ids->ids);
+    memset(ids, 0, sizeof *ids);
+}
+MMIXDEF mmix_result mmix_bpe_ids_push(mmix_ctx *ctx, mmix_bpe_ids *ids, int32_t id) {
+    if (!mmix__ids_reserve(ids, 1))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe: out of memory for %lld ids", (long long)ids->n + 1);
+    ids->ids[ids->n++] = id;
+    return MMIX_OK;
+}
+MMIXDEF void mmix_bpe_bytes_free(mmix_bpe_bytes *bytes) {
+    if (!bytes) return;
+    MMIX_FREE(bytes->data);
+    memset(bytes, 0, sizeof *bytes);
+}
+static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n) {
+    if (b->size + n + 1 > b->capacity) {
+        size_t cap = b->capacity ? b->capacity : 256;
+        void *p;
+        while (cap < b->size + n + 1) cap *= 2;
+        p = MMIX_REALLOC(b->data, cap);
+        if (!p) return 0;
+        b->data = (unsigned char *)p;
+        b->capacity = cap;
+    }
+    if (n) memcpy(b->data + b->size, data, n);
+    b->size += n;
+    b->data[b->size] = 0; /* always terminated, for convenience; not counted in size */
+    return 1;
+}
+
+/* Pushes the pair of tokens at positions p and q (q follows p) when it has a merge. */
+static void mmix__bpe_push_pair(const mmix_bpe *bpe, mmix__rank_entry *heap, int64_t *heap_n,
+                                const int32_t *sym, int64_t p, int64_t q) {
+    int32_t rank = mmix__pairmap_get(&bpe->rank, mmix__pair_key(sym[p], sym[q]));
+    mmix__rank_entry e;
+    int64_t k;
+    if (rank < 0) return;
+    k = (*heap_n)++;
+    e.rank = rank;
+    e.pos = p;
+    while (k > 0 && mmix__rank_before(&e, &heap[(k - 1) / 2])) { /* sift up */
+        heap[k] = heap[(k - 1) / 2];
+        k = (k - 1) / 2;
+    }
+    heap[k] = e;
+}
+
+/* Appends the ids of one word (n >= 1 bytes) to out. 0 when out of memory. */
+static int mmix__bpe_encode_word(const mmix_bpe *bpe, const unsigned char *w, int64_t n,
+                                 mmix_bpe_ids *out) {
+    int32_t *sym;
+    int64_t *next, *prev, i, heap_n = 0, first = out->n;
+    mmix__rank_entry *heap;
+    unsigned char *block;
+    if (!mmix__ids_reserve(out, n)) return 0;
+    /* One block for the heap and the list. The heap holds at most 2n entries: n - 1 at
+       the start, and each merge pops one and pushes at most two, with at most n - 1 merges. */
+    block = (unsigned char *)MMIX_MALLOC((size_t)n * (2 * sizeof(mmix__rank_entry) + 2 * sizeof(int64_t) +
+                                                      sizeof(int32_t)));
+    if (!block) return 0;
+    heap = (mmix__rank_entry *)block;
+    next = (int64_t *)(block + (size_t)(2 * n) * sizeof(mmix__rank_entry));
+    prev = next + n;
+    sym = (int32_t *)(prev + n);
+    for (i = 0; i < n; i++) {
+        sym[i] = w[i];
+        next[i] = i + 1 < n ? i + 1 : -1;
+        prev[i] = i - 1;
+    }
+    for (i = 0; i + 1 < n; i++) mmix__bpe_push_pair(bpe, heap, &heap_n, sym, i, i + 1);
+    while (heap_n > 0) {
+        mmix__rank_entry top = heap[0], last = heap[--heap_n];
+        int64_t k = 0, p = top.pos, q;
+        /* pop: sift the last entry down from the root */
+        for (;;) {
+            int64_t c = 2 * k + 1;
+            if (c >= heap_n) break;
+            if (c + 1 < heap_n && mmix__rank_before(&heap[c + 1], &heap[c])) c++;
+            if (!mmix__rank_before(&heap[c], &last)) break;
+            heap[k] = heap[c];
+            k = c;
+        }
+        if (heap_n > 0) heap[k] = last;
+        /* stale when p was merged away or its pair is no longer this merge's pair */
+        if (sym[p] < 0 || next[p] < 0) continue;
+        q = next[p];
+        if (bpe->merges[2 * top.rank] != sym[p] || bpe->merges[2 * top.rank + 1] != sym[q]) continue;
+        sym[p] = 256 + top.rank;
+        sym[q] = -1;
+        next[p] = next[q];
+        if (next[q] >= 0) prev[next[q]] = p;
+        if (prev[p] >= 0) mmix__bpe_push_pair(bpe, heap, &heap_n, sym, prev[p], p);
+        if (next[p] >= 0) mmix__bpe_push_pair(bpe, heap, &heap_n, sym, p, next[p]);
+    }
+    for (i = 0; i >= 0; i = next[i]) out->ids[out->n++] = sym[i];
+    MMIX_FREE(block);
+    MMIX_ASSERT(out->n > first);
+    (void)first;
+    return 1;
+}
+
+/* Encodes text with no special tokens in it: word by word, through the cache. */
+static mmix_result mmix__bpe_encode_plain(mmix_ctx *ctx, mmix_bpe *bpe, const unsigned char *s,
+                                          size_t size, mmix_bpe_ids *ids) {
+    size_t pos = 0;
+    while (pos < size) {
+        size_t end = mmix_bpe_next_word(s, size, pos), len = end - pos;
+        uint64_t h;
+        int64_t e, first, n;
+        if (len == 1) { /* one byte: its own id */
+            if (!mmix__ids_reserve(ids, 1)) goto oom;
+            ids->ids[ids->n++] = s[pos];
+            pos = end;
+            continue;
+        }
+        if (len > MMIX__BPE_CACHE_WORD_MAX) {
+            if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) goto oom;
+            pos = end;
+            continue;
+        }
+        h = mmix__hash_bytes(s + pos, len);
+        e = mmix__strtab_find(&bpe->cache, s + pos, len, h);
+        if (e >= 0) {
+            n = bpe->cache.extra[e];
+            if (!mmix__ids_reserve(ids, n)) goto oom;
+            memcpy(ids->ids + ids->n, bpe->cache_ids + bpe->cache.value[e], (size_t)n * sizeof(int32_t));
+            ids->n += n;
+            pos = end;
+            continue;
+        }
+        first = ids->n;
+        if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) goto oom;
+        n = ids->n - first;
+        if (bpe->cache_ids_used + n > MMIX__BPE_CACHE_IDS_MAX) { /* full: start afresh */
+            mmix__strtab_clear(&bpe->cache);
+            bpe->cache_ids_used = 0;
+        }
+        {
+            void *p = mmix__grow(bpe->cache_ids, &bpe->cache_ids_capacity, bpe->cache_ids_used + n,
+                                 sizeof(int32_t));
+            if (p) {
+                bpe->cache_ids = (int32_t *)p;
+                e = mmix__strtab_add(&bpe->cache, s + pos, len, h);
+            }
+            if (p && e >= 0) { /* a failed cache insert only costs speed */
+                bpe->cache.value[e] = bpe->cache_ids_used;
+                bpe->cache.extra[e] = n;
+                memcpy(bpe->cache_ids + bpe->cache_ids_used, ids->ids + first, (size_t)n * sizeof(int32_t));
+                bpe->cache_ids_used += n;
+            }
+        }
+        pos = end;
+    }
+    return MMIX_OK;
+oom:
+    return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe encode: out of memory at byte %llu of %llu",
+                          (unsigned long long)pos, (unsigned long long)size);
+}
+
+MMIXDEF mmix_result mmix_bpe_encode(mmix_ctx *ctx, mmix_bpe *bpe, const void *text, size_t size,
+                                    int flags, mmix_bpe_ids *ids) {
+    const unsigned char *s = (const unsigned char *)text;
+    size_t pos, segment = 0;
+    int64_t k;
+    mmix_result r;
+    if (!bpe || !ids || (!text && size))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe encode: %s is NULL",
+                              !bpe ? "the tokenizer" : !ids ? "ids" : "text");
+    if (!(flags & MMIX_BPE_ALLOW_SPECIAL)) return mmix__bpe_encode_plain(ctx, bpe, s, size, ids);
+    /* Split at special names (the first one listed wins where two start at one byte). */
+    for (pos = 0; pos < size; pos++) {
+        if (!bpe->special_first[s[pos]]) continue;
+        for (k = 0; k < bpe->n_special; k++) {
+            size_t len = strlen(bpe->special[k].name);
+            if (len <= size - pos && memcmp(s + pos, bpe->special[k].name, len) == 0) break;
+        }
+        if (k == bpe->n_special) continue;
+        r = mmix__bpe_encode_plain(ctx, bpe, s + segment, pos - segment, ids);
+        if (r != MMIX_OK) return r;
+        if ((r = mmix_bpe_ids_push(ctx, ids, (int32_t)(256 + bpe->n_merges + k))) != MMIX_OK) return r;
+        pos += strlen(bpe->special[k].name) - 1;
+        segment = pos + 1;
+    }
+    return mmix__bpe_encode_plain(ctx, bpe, s + segment, size - segment, ids);
+}
+
+MMIXDEF mmix_result mmix_bpe_decode(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids,
+                                    int64_t n, mmix_bpe_bytes *out) {
+    int64_t i;
+    if (!bpe || !out || (!ids && n > 0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe decode: %s is NULL",
+                              !bpe ? "the tokenizer" : !out ? "out" : "ids");
+    for (i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= bpe->vocab_size)
+            return mmix_set_error(ctx, MMIX_ERR_RANGE, "bpe decode: id %ld at position %lld is outside "
+                                  "the vocabulary [0, %lld)", (long)id, (long long)i,
+                                  (long long)bpe->vocab_size);
+        if (!mmix__bytes_append(out, bpe->token_bytes + bpe->token_start[id],
+                                (size_t)(bpe->token_start[id + 1] - bpe->token_start[id])))
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe decode: out of memory at id %lld",
+                                  (long long)i);
+    }
+    return MMIX_OK;
+}
+
+MMIXDEF int64_t mmix_bpe_vocab_size(const mmix_bpe *bpe) { return bpe->vocab_size; }
+MMIXDEF int64_t mmix_bpe_merge_count(const mmix_bpe *bpe) { return bpe->n_merges; }
+MMIXDEF void mmix_bpe_get_merge(const mmix_bpe *bpe, int64_t i, int32_t pair[2]) {
+    pair[0] = pair[1] = -1;
+    if (i < 0 || i >= bpe->n_merges) return;
+    pair[0] = bpe->merges[2 * i];
+    pair[1] = bpe->merges[2 * i + 1];
+}
+MMIXDEF int32_t mmix_bpe_eot_id(const mmix_bpe *bpe) { return bpe->eot_id; }
+MMIXDEF int32_t mmix_bpe_pad_id(const mmix_bpe *bpe) { return bpe->pad_id; }
+MMIXDEF int32_t mmix_bpe_special_id(const mmix_bpe *bpe, const char *name) {
+    int64_t k;
+    for (k = 0; name && k < bpe->n_special; k++)
+        if (strcmp(bpe->special[k].name, name) == 0) return (int32_t)(256 + bpe->n_merges + k);
+    return -1;
+}
+MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t id, size_t *len) {
+    if (id < 0 || id >= bpe->vocab_size) {
+        if (len) *len = 0;
+        return NULL;
+    }
+    if (len) *len = (size_t)(bpe->token_start[id + 1] - bpe->token_start[id]);
+    return bpe->token_bytes + bpe->token_start[id];
+}
+
+/* ---- The tokenizer file (section 6) ---- */
+#define MMIX__BPE_MAGIC "mmix-bpe"
+#define MMIX__BPE_VERSION 1
+
+static int mmix__bytes_printf(mmix_bpe_bytes *b, const char *fmt, ...) {
+    char line[256];
+    va_list args;
+    int n;
+    va_start(args, fmt);
+    n = vsnprintf(line, sizeof line, fmt, args);
+    va_end(args);
+    return n >= 0 && (size_t)n < sizeof line && mmix__bytes_append(b, line, (size_t)n);
+}
+
+/* A token's bytes as a C-style string literal, for the human-only comment of a merge. */
+static int mmix__bytes_append_quoted(mmix_bpe_bytes *b, const unsigned char *p, size_t n) {
+    size_t i;
+    int ok = mmix__bytes_append(b, "\"", 1);
+    for (i = 0; ok && i < n; i++) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') { char e[2]; e[0] = '\\'; e[1] = (char)c; ok = mmix__bytes_append(b, e, 2); }
+        else if (c == '\n') ok = mmix__bytes_append(b, "\\n", 2);
+        else if (c == '\t') ok = mmix__bytes_append(b, "\\t", 2);
+        else if (c == '\r') ok = mmix__bytes_append(b, "\\r", 2);
+        else if (c >= ' ' && c <= '~') ok = mmix__bytes_append(b, &c, 1);
+        else ok = mmix__bytes_printf(b, "\\x%02x", c);
+    }
+    return ok && mmix__bytes_append(b, "\"", 1);
+}
+
+MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmix_bpe_bytes *out) {
+    int64_t i;
+    int ok;
+    if (!bpe || !out) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe save: NULL argument");
+    ok = mmix__bytes_printf(out, "%s %d\n", MMIX__BPE_MAGIC, MMIX__BPE_VERSION) &&
+         mmix__bytes_printf(out, "# maskedmixer byte-level BPE tokenizer (maskedmixer.h, section 6).\n"
+                                 "# Ids 0-255 are the bytes. 'merge ID A B' makes token ID from tokens A\n"
+                                 "# and B (the quoted bytes after '#' are for people); specials come last.\n") &&
+         mmix__bytes_printf(out, "split gpt2-ascii\nvocab %lld\nmerges %lld\n", (long long)bpe->vocab_size,
+                            (long long)bpe->n_merges);
+    for (i = 0; ok && i < bpe->n_merges; i++) {
+        int32_t id = (int32_t)(256 + i);
+        ok = mmix__bytes_printf(out, "merge %ld %ld %ld # ", (long)id, (long)bpe->merges[2 * i],
+                                (long)bpe->merges[2 * i + 1]) &&
+             mmix__bytes_append_quoted(out, bpe->token_bytes + bpe->token_start[id],
+                                       (size_t)(bpe->token_start[id + 1] - bpe->token_start[id])) &&
+             mmix__bytes_append(out, "\n", 1);
+    }
+    for (i = 0; ok && i < bpe->n_special; i++)
+        ok = mmix__bytes_printf(out, "special %lld %s %s\n", (long long)(256 + bpe->n_merges + i),
+                                mmix__bpe_role_names[bpe->special[i].role], bpe->special[i].name);
+    ok = ok && mmix__bytes_printf(out, "end\n");
+    return ok ? MMIX_OK : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe save: out of memory");
+}
+
+MMIXDEF mmix_result mmix_bpe_save(mmix_ctx *ctx, const mmix_bpe *bpe, const char *path) {
+    mmix_bpe_bytes text;
+    mmix_result r;
+    memset(&text, 0, sizeof text);
+    if (!path) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe save: path is NULL");
+    r = mmix_bpe_save_memory(ctx, bpe, &text);
+    if (r == MMIX_OK) r = mmix_write_file_atomic(ctx, path, text.data, text.size);
+    mmix_bpe_bytes_free(&text);
+    return r;
+}
+
+/* Reads a whole file into memory (NUL-terminated, for convenience). */
+static mmix_result mmix__bpe_read_file(mmix_ctx *ctx, const char *what, const char *path,
+                                       mmix_bpe_bytes *out) {
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    unsigned char buf[65536];
+    size_t n;
+    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open '%s'", what,
+                                  path ? path : "(null)");
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (!mmix__bytes_append(out, buf, n)) {
+            fclose(f);
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: '%s' does not fit in memory", what, path);
+        }
+    if (ferror(f)) {
+        fclose(f);
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading '%s'", what, path);
+    }
+    fclose(f);
+    if (!mmix__bytes_append(out, "", 0))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    return MMIX_OK;
+}
+
+/* The fields of one line: split at spaces and tabs, up to a field starting with '#'. */
+#define MMIX__BPE_MAX_FIELDS 6
+typedef struct mmix__bpe_line {
+    const char *field[MMIX__BPE_MAX_FIELDS];
+    size_t len[MMIX__BPE_MAX_FIELDS];
+    int n;                       /* fields found; MMIX__BPE_MAX_FIELDS + 1 = too many */
+} mmix__bpe_line;
+
+static void mmix__bpe_split_line(const char *s, size_t n, mmix__bpe_line *line) {
+    size_t i = 0;
+    line->n = 0;
+    for (;;) {
+        size_t start;
+        while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r')) i++;
+        if (i == n || s[i] == '#') return;
+        if (line->n == MMIX__BPE_MAX_FIELDS) { line->n++; return; }
+        start = i;
+        while (i < n && s[i] != ' ' && s[i] != '\t' && s[i] != '\r') i++;
+        line->field[line->n] = s + start;
+        line->len[line->n++] = i - start;
+    }
+}
+static int mmix__bpe_field_is(const mmix__bpe_line *line, int k, const char *word) {
+    return k < line->n && line->len[k] == strlen(word) && memcmp(line->field[k], word, line->len[k]) == 0;
+}
+/* A decimal number in [0, INT32_MAX]: digits only. */
+static int mmix__bpe_field_int(const mmix__bpe_line *line, int k, int64_t *value) {
+    size_t i;
+    int64_t v = 0;
+    if (k >= line->n || line->len[k] == 0 || line->len[k] > 10) return 0;
+    for (i = 0; i < line->len[k]; i++) {
+        char c = line->field[k][i];
+        if (c < '0' || c > '9') return 0;
+        v = 10 * v + (c - '0');
+    }
+    if (v > INT32_MAX) return 0;
+    *value = v;
+    return 1;
+}
+
+MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t size,
+                                         const char *name, mmix_bpe **out) {
+    const char *s = (const char *)data;
+    mmix_bpe *bpe = NULL;
+    mmix__bpe_line line;
+    size_t pos = 0;
+    int64_t line_no = 0, vocab = -1, n_merges = -1, v[3], i;
+    /* what the next meaningful line must be */
+    enum { WANT_SPLIT, WANT_VOCAB, WANT_MERGES, WANT_BODY, WANT_NOTHING } want = WANT_SPLIT;
+    const char *bad;
+    char shown[48];
+
+    if (!name) name = "(memory)";
+    if (!out) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe load '%s': out is NULL", name);
+    *out = NULL;
+    if (!data && size) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe load '%s': data is NULL", name);
+    if (memchr(s, '\0', size))
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s': a NUL byte at offset %llu: not a "
+                              "tokenizer file", name, (unsigned long long)((const char *)memchr(s, '\0', size) - s));
+    bpe = mmix__bpe_new();
+    if (!bpe) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe load '%s': out of memory", name);
+    if (!mmix__pairmap_alloc(&bpe->rank, 1024)) goto oom; /* also catches duplicate merges */
+
+    while (pos < size) {
+        const char *ls = s + pos, *nl = (const char *)memchr(ls, '\n', size - pos);
+        size_t len = nl ? (size_t)(nl - ls) : size - pos;
+        pos += len + (nl ? 1 : 0);
+        line_no++;
+        mmix__bpe_split_line(ls, len, &line);
+        /* the offending line, shortened, for messages */
+        {
+            size_t k = len < sizeof shown - 4 ? len : sizeof shown - 4;
+            memcpy(shown, ls, k);
+            if (k < len) memcpy(shown + k, "...", 4); else shown[k] = '\0';
+            for (k = 0; shown[k]; k++) if ((unsigned char)shown[k] < ' ') shown[k] = '?';
+        }
+        if (line_no == 1) {
+            int64_t version;
+            if (!mmix__bpe_field_is(&line, 0, MMIX__BPE_MAGIC) || line.n != 2 ||
+                !mmix__bpe_field_int(&line, 1, &version)) {
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line 1: '%s': not a maskedmixer "
+                               "tokenizer file (the first line must be '%s %d')", name, shown,
+                               MMIX__BPE_MAGIC, MMIX__BPE_VERSION);
+                goto fail;
+            }
+            if (version != MMIX__BPE_VERSION) {
+                mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe load '%s' line 1: format version %lld; this "
+                               "build reads version %d", name, (long long)version, MMIX__BPE_VERSION);
+                goto fail;
+            }
+            continue;
+        }
+        if (line.n == 0) continue; /* blank or comment */
+        if (line.n > MMIX__BPE_MAX_FIELDS) goto syntax;
+        switch (want) {
+        case WANT_SPLIT:
+            if (!mmix__bpe_field_is(&line, 0, "split") || line.n != 2) goto syntax;
+            if (!mmix__bpe_field_is(&line, 1, "gpt2-ascii")) {
+                mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe load '%s' line %lld: unknown pre-split '%s' "
+                               "(this build knows 'gpt2-ascii')", name, (long long)line_no, shown);
+                goto fail;
+            }
+            want = WANT_VOCAB;
+            break;
+        case WANT_VOCAB:
+            if (!mmix__bpe_field_is(&line, 0, "vocab") || line.n != 2 || !mmix__bpe_field_int(&line, 1, &vocab))
+                goto syntax;
+            if (vocab < 256 || vocab > ((int64_t)1 << 30)) {
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: vocab %lld is outside [256, "
+                               "2^30]", name, (long long)line_no, (long long)vocab);
+                goto fail;
+            }
+            want = WANT_MERGES;
+            break;
+        case WANT_MERGES:
+            if (!mmix__bpe_field_is(&line, 0, "merges") || line.n != 2 ||
+                !mmix__bpe_field_int(&line, 1, &n_merges))
+                goto syntax;
+            if (256 + n_merges > vocab) {
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: %lld merges do not fit in "
+                               "vocab %lld", name, (long long)line_no, (long long)n_merges, (long long)vocab);
+                goto fail;
+            }
+            bpe->merges = (int32_t *)MMIX_MALLOC((size_t)(2 * n_merges + 2) * sizeof(int32_t));
+            if (!bpe->merges) goto oom;
+            want = WANT_BODY;
+            break;
+        case WANT_BODY:
+            if (mmix__bpe_field_is(&line, 0, "merge")) {
+                int64_t expected = 256 + bpe->n_merges;
+                if (line.n != 4 || !mmix__bpe_field_int(&line, 1, &v[0]) || !mmix__bpe_field_int(&line, 2, &v[1]) ||
+                    !mmix__bpe_field_int(&line, 3, &v[2]))
+                    goto syntax;
+                if (bpe->n_special > 0 || bpe->n_merges == n_merges) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': more merges than the "
+                                   "%lld declared, or a merge after the special tokens", name, (long long)line_no,
+                                   shown, (long long)n_merges);
+                    goto fail;
+                }
+                if (v[0] != expected) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': merge id %lld, "
+                                   "expected %lld (merges are numbered in order from 256)", name,
+                                   (long long)line_no, shown, (long long)v[0], (long long)expected);
+                    goto fail;
+                }
+                if (v[1] >= expected || v[2] >= expected) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': unknown token %lld "
+                                   "(a merge joins tokens made before it, ids < %lld)", name, (long long)line_no,
+                                   shown, (long long)(v[1] >= expected ? v[1] : v[2]), (long long)expected);
+                    goto fail;
+                }
+                if (mmix__pairmap_get(&bpe->rank, mmix__pair_key((int32_t)v[1], (int32_t)v[2])) >= 0) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': duplicate merge of "
+                                   "%lld and %lld (first as merge %ld)", name, (long long)line_no, shown,
+                                   (long long)v[1], (long long)v[2],
+                                   (long)(256 + mmix__pairmap_get(&bpe->rank, mmix__pair_key((int32_t)v[1], (int32_t)v[2]))));
+                    goto fail;
+                }
+                if (!mmix__pairmap_put(&bpe->rank, mmix__pair_key((int32_t)v[1], (int32_t)v[2]),
+                                       (int32_t)bpe->n_merges))
+                    goto oom;
+                bpe->merges[2 * bpe->n_merges] = (int32_t)v[1];
+                bpe->merges[2 * bpe->n_merges + 1] = (int32_t)v[2];
+                bpe->n_merges++;
+            } else if (mmix__bpe_field_is(&line, 0, "special")) {
+                int64_t expected = 256 + n_merges + bpe->n_special;
+                int role;
+                if (line.n != 4 || !mmix__bpe_field_int(&line, 1, &v[0])) goto syntax;
+                if (bpe->n_merges != n_merges) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: a special token after %lld "
+                                   "of the %lld declared merges", name, (long long)line_no,
+                                   (long long)bpe->n_merges, (long long)n_merges);
+                    goto fail;
+                }
+                if (v[0] != expected || expected >= vocab) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': special id %lld, "
+                                   "expected %lld below vocab %lld", name, (long long)line_no, shown,
+                                   (long long)v[0], (long long)expected, (long long)vocab);
+                    goto fail;
+                }
+                for (role = 0; role < 3; role++)
+                    if (mmix__bpe_field_is(&line, 2, mmix__bpe_role_names[role])) break;
+                if (role == 3) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': unknown role (eot, "
+                                   "pad or other)", name, (long long)line_no, shown);
+                    goto fail;
+                }
+                if ((bad = mmix__bpe_bad_name(line.field[3], line.len[3])) != NULL) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': the name %s", name,
+                                   (long long)line_no, shown, bad);
+                    goto fail;
+                }
+                for (i = 0; i < bpe->n_special; i++) {
+                    int same_name = strlen(bpe->special[i].name) == line.len[3] &&
+                                    memcmp(bpe->special[i].name, line.field[3], line.len[3]) == 0;
+                    if (same_name || (role != MMIX__BPE_ROLE_OTHER && bpe->special[i].role == role)) {
+                        mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': a second special "
+                                       "token with this %s", name, (long long)line_no, shown,
+                                       same_name ? "name" : "role");
+                        goto fail;
+                    }
+                }
+                if (!mmix__bpe_add_special(bpe, line.field[3], line.len[3], role)) goto oom;
+            } else if (mmix__bpe_field_is(&line, 0, "end") && line.n == 1) {
+                if (256 + bpe->n_merges + bpe->n_special != vocab || bpe->n_merges != n_merges) {
+                    mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: 'end' after %lld merges and "
+                                   "%lld special tokens, but the header says vocab %lld with %lld merges", name,
+                                   (long long)line_no, (long long)bpe->n_merges, (long long)bpe->n_special,
+                                   (long long)vocab, (long long)n_merges);
+                    goto fail;
+                }
+                want = WANT_NOTHING;
+            } else {
+                goto syntax;
+            }
+            break;
+        case WANT_NOTHING:
+            mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s' after 'end'", name,
+                           (long long)line_no, shown);
+            goto fail;
+        }
+    }
+    if (line_no == 0 || want != WANT_NOTHING) {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s': truncated after line %lld (no 'end' line%s)", name,
+                       (long long)line_no, line_no == 0 ? "; the file is empty" : "");
+        goto fail;
+    }
+    mmix__pairmap_free(&bpe->rank); /* rebuilt by finish */
+    if (mmix__bpe_finish(ctx, bpe) != MMIX_OK) goto fail;
+    *out = bpe;
+    return MMIX_OK;
+syntax:
+    {
+        static const char *const expected[] = {"split gpt2-ascii", "vocab N", "merges N",
+                                               "merge ID A B, special ID ROLE NAME or end", "nothing"};
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': expected '%s'", name,
+                       (long long)line_no, shown, expected[want]);
+    }
+    goto fail;
+oom:
+    mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe load '%s': out of memory", name);
+fail:
+    mmix_bpe_free(bpe);
+    return mmix_last_result(ctx);
+}
+
+MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **out) {
+    mmix_bpe_bytes text;
+    mmix_result r;
+    if (out) *out = NULL;
+    memset(&text, 0, sizeof text);
+    r = mmix__bpe_read_file(ctx, "bpe load", path, &text);
+    if (r == MMIX_OK) r = mmix_bpe_load_memory(ctx, text.data, text.size, path, out);
+    mmix_bpe_bytes_free(&text);
+    return r;
+}
+
+/* ---- Import from a Hugging Face tokenizer.json (byte-level BPE) ----
+   Byte-level BPE files spell each byte as one printable Unicode character (GPT-2's
+   bytes_to_unicode: bytes 33-126, 161-172 and 174-255 stand for themselves, the other 68
+   bytes for U+0100 onward, in byte order). We read model.type, model.merges (as "A B"
+   strings or ["A", "B"] pairs, in rank order) and added_tokens; everything else is
+   skipped. A token of a merge must be a byte or the result of an earlier merge. */
+typedef struct mmix__json {
+    const unsigned char *s;
+    size_t n, i;
+    int depth;
+} mmix__json;
+
+static void mmix__json_ws(mmix__json *j) {
+    while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r'))
+        j->i++;
+}
+static int mmix__json_eat(mmix__json *j, char c) {
+    mmix__json_ws(j);
+    if (j->i < j->n && j->s[j->i] == (unsigned char)c) { j->i++; return 1; }
+    return 0;
+}
+static int mmix__json_hex4(mmix__json *j, uint32_t *v) {
+    int k;
+    *v = 0;
+    if (j->i + 4 > j->n) return 0;
+    for (k = 0; k < 4; k++) {
+        unsigned char c = j->s[j->i++];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return 0;
+        *v = *v * 16 + (uint32_t)d;
+    }
+    return 1;
+}
+static int mmix__utf8_put(mmix_bpe_bytes *b, uint32_t cp) {
+    unsigned char u[4];
+    size_t n;
+    if (cp < 0x80) { u[0] = (unsigned char)cp; n = 1; }
+    else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | (cp >> 6)); u[1] = (unsigned char)(0x80 | (cp & 63)); n = 2; }
+    else if (cp < 0x10000) { u[0] = (unsigned char)(0xE0 | (cp >> 12)); u[1] = (unsigned char)(0x80 | ((cp >> 6) & 63)); u[2] = (unsigned char)(0x80 | (cp & 63)); n = 3; }
+    else { u[0] = (unsigned char)(0xF0 | (cp >> 18)); u[1] = (unsigned char)(0x80 | ((cp >> 12) & 63)); u[2] = (unsigned char)(0x80 | ((cp >> 6) & 63)); u[3] = (unsigned char)(0x80 | (cp & 63)); n = 4; }
+    return mmix__bytes_append(b, u, n);
+}
+/* A JSON string into out (replacing its contents), escapes resolved to UTF-8. */
+static int mmix__json_string(mmix__json *j, mmix_bpe_bytes *out) {
+    out->size = 0;
+    if (!mmix__json_eat(j, '"')) return 0;
+    while (j->i < j->n) {
+        unsigned char c = j->s[j->i++];
+        if (c == '"') return mmix__bytes_append(out, "", 0);
+        if (c < 0x20) return 0;
+        if (c != '\\') { if (!mmix__bytes_append(out, &c, 1)) return 0; continue; }
+        if (j->i >= j->n) return 0;
+        c = j->s[j->i++];
+        switch (c) {
+        case '"': case '\\': case '/': if (!mmix__bytes_append(out, &c, 1)) return 0; break;
+        case 'b': if (!mmix__bytes_append(out, "\b", 1)) return 0; break;
+        case 'f': if (!mmix__bytes_append(out, "\f", 1)) return 0; break;
+        case 'n': if (!mmix__bytes_append(out, "\n", 1)) return 0; break;
+        case 'r': if (!mmix__bytes_append(out, "\r", 1)) return 0; break;
+        case 't': if (!mmix__bytes_append(out, "\t", 1)) return 0; break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (!mmix__json_hex4(j, &cp)) return 0;
+            if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
+                if (j->i + 2 > j->n || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u') return 0;
+                j->i += 2;
+                if (!mmix__json_hex4(j, &lo) || lo < 0xDC00 || lo > 0xDFFF) return 0;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp < 0xE000) {
+                return 0;
+            }
+            if (!mmix__utf8_put(out, cp)) return 0;
+            break;
+        }
+        default: return 0;
+        }
+    }
+    return 0;
+}
+/* Skips any JSON value (nesting limited, so hostile input cannot exhaust the stack). */
+static int mmix__json_skip(mmix__json *j, mmix_bpe_bytes *scratch) {
+    mmix__json_ws(j);
+    if (j->i >= j->n) return 0;
+    if (j->s[j->i] == '"') return mmix__json_string(j, scratch);
+    if (j->s[j->i] == '{' || j->s[j->i] == '[') {
+        char close = j->s[j->i] == '{' ? '}' : ']';
+        int object = close == '}';
+        if (++j->depth > 64) return 0;
+        j->i++;
+        if (mmix__json_eat(j, close)) { j->depth--; return 1; }
+        do {
+            if (object && (!mmix__json_string(j, scratch) || !mmix__json_eat(j, ':'))) return 0;
+            if (!mmix__json_skip(j, scratch)) return 0;
+        } while (mmix__json_eat(j, ','));
+        j->depth--;
+        return mmix__json_eat(j, close);
+    }
+    { /* a number, true, false or null */
+        size_t start = j->i;
+        while (j->i < j->n && (mmix__bpe_class(j->s[j->i]) == MMIX__BPE_LETTER || mmix__bpe_class(j->s[j->i]) == MMIX__BPE_DIGIT ||
+                                j->s[j->i] == '-' || j->s[j->i] == '+' || j->s[j->i] == '.'))
+            j->i++;
+        return j->i > start;
+    }
+}
+
+/* GPT-2's byte <-> character table: the code point that stands for each byte. */
+static uint32_t mmix__bytelevel_char(int byte) {
+    int k, extra = 0;
+    if ((byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || (byte >= 174 && byte <= 255))
+        return (uint32_t)byte;
+    for (k = 0; k < byte; k++)
+        if (!((k >= 33 && k <= 126) || (k >= 161 && k <= 172) || (k >= 174 && k <= 255))) extra++;
+    return (uint32_t)(256 + extra);
+}
+
+typedef struct mmix__hf_import {
+    mmix_bpe *bpe;
+    mmix__strtab tokens;         /* token bytes -> our id */
+    int32_t byte_of_char[512];   /* code point (< 512) -> byte, -1 if none */
+    int64_t merge_capacity;
+    mmix_bpe_bytes a, b, scratch, bytes, key;
+    int have_bpe_type;
+    int error_set;               /* a FORMAT result with its own message (not a syntax error) */
+} mmix__hf_import;
+
+/* A byte-level token string (UTF-8) -> our id via its bytes; -1 unknown, -2 not byte-level. */
+static int64_t mmix__hf_token_id(mmix__hf_import *h, const mmix_bpe_bytes *tok) {
+    size_t i = 0;
+    h->bytes.size = 0;
+    while (i < tok->size) {
+        uint32_t cp;
+        unsigned char c = tok->data[i];
+        if (c < 0x80) { cp = c; i++; }
+        else if ((c & 0xE0) == 0xC0 && i + 1 < tok->size) { cp = ((uint32_t)(c & 31) << 6) | (tok->data[i + 1] & 63); i += 2; }
+        else return -2;
+        if (cp >= 512 || h->byte_of_char[cp] < 0) return -2;
+        { unsigned char byte = (unsigned char)h->byte_of_char[cp]; if (!mmix__bytes_append(&h->bytes, &byte, 1)) return -3; }
+    }
+    if (h->bytes.size == 0) return -2;
+    {
+        int64_t e = mmix__strtab_find(&h->tokens, h->bytes.data, h->bytes.size,
+                                      mmix__hash_bytes(h->bytes.data, h->bytes.size));
+        return e >= 0 ? h->tokens.value[e] : -1;
+    }
+}
+
+/* One merge "A B": both tokens must exist; the result gets the next id. */
+static mmix_result mmix__hf_add_merge(mmix_ctx *ctx, mmix__hf_import *h, const char *name) {
+    mmix_bpe *bpe = h->bpe;
+    int64_t ida, idb, e;
+    int32_t new_id = (int32_t)(256 + bpe->n_merges);
+    ida = mmix__hf_token_id(h, &h->a);
+    idb = ida >= 0 ? mmix__hf_token_id(h, &h->b) : ida;
+    if (ida == -3 || idb == -3) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+    if (ida < 0 || idb < 0) {
+        const mmix_bpe_bytes *bad = ida < 0 ? &h->a : &h->b;
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': merge %lld: token '%.40s' is %s", name,
+                              (long long)bpe->n_merges, (const char *)bad->data,
+                              (ida < 0 ? ida : idb) == -2 ? "not byte-level (not GPT-2's byte alphabet): only "
+                                                            "byte-level BPE files can be imported"
+                                                          : "neither a byte nor made by an earlier merge");
+    }
+    if (mmix__pairmap_get(&bpe->rank, mmix__pair_key((int32_t)ida, (int32_t)idb)) >= 0)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': merge %lld: duplicate merge '%s %s'", name,
+                              (long long)bpe->n_merges, (const char *)h->a.data, (const char *)h->b.data);
+    if (2 * (bpe->n_merges + 1) > h->merge_capacity) {
+        void *p = mmix__grow(bpe->merges, &h->merge_capacity, 2 * (bpe->n_merges + 1), sizeof(int32_t));
+        if (!p) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+        bpe->merges = (int32_t *)p;
+    }
+    if (!mmix__pairmap_put(&bpe->rank, mmix__pair_key((int32_t)ida, (int32_t)idb), (int32_t)bpe->n_merges))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+    bpe->merges[2 * bpe->n_merges] = (int32_t)ida;
+    bpe->merges[2 * bpe->n_merges + 1] = (int32_t)idb;
+    bpe->n_merges++;
+    /* The new token's bytes: a's then b's (h->bytes holds b's after the second lookup). */
+    {
+        size_t la = (size_t)(h->tokens.start[ida + 1] - h->tokens.start[ida]);
+        size_t lb = (size_t)(h->tokens.start[idb + 1] - h->tokens.start[idb]);
+        h->scratch.size = 0;
+        if (!mmix__bytes_append(&h->scratch, h->tokens.pool + h->tokens.start[ida], la) ||
+            !mmix__bytes_append(&h->scratch, h->tokens.pool + h->tokens.start[idb], lb))
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+    }
+    e = mmix__strtab_find(&h->tokens, h->scratch.data, h->scratch.size, mmix__hash_bytes(h->scratch.data, h->scratch.size));
+    if (e < 0) { /* the same bytes made twice keep their first id */
+        e = mmix__strtab_add(&h->tokens, h->scratch.data, h->scratch.size,
+                             mmix__hash_bytes(h->scratch.data, h->scratch.size));
+        if (e < 0) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+        h->tokens.value[e] = new_id;
+    }
+    return MMIX_OK;
+}
+
+/* Steps through the members of an object or array whose opening bracket was read:
+   1 when another member follows (its comma read), 0 at the closing bracket (read),
+   -1 on a syntax error. *count starts at 0. */
+static int mmix__json_next(mmix__json *j, char close, int *count) {
+    if (mmix__json_eat(j, close)) return 0;
+    if (*count > 0 && !mmix__json_eat(j, ',')) return -1;
+    (*count)++;
+    return 1;
+}
+
+/* "model": {"type": "BPE", "merges": ["A B" or ["A", "B"], ...], ...}. MMIX_ERR_FORMAT
+   without h->error_set is a syntax error, reported by the caller with the position. */
+static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
+    int members = 0, merges, more, more_merges;
+    mmix_result r;
+    if (!mmix__json_eat(j, '{')) return MMIX_ERR_FORMAT;
+    while ((more = mmix__json_next(j, '}', &members)) > 0) {
+        if (!mmix__json_string(j, &h->key) || !mmix__json_eat(j, ':')) return MMIX_ERR_FORMAT;
+        if (strcmp((const char *)h->key.data, "type") == 0) {
+            if (!mmix__json_string(j, &h->key)) return MMIX_ERR_FORMAT;
+            if (strcmp((const char *)h->key.data, "BPE") != 0)
+                return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe import '%s': model type '%.40s', only "
+                                      "'BPE' can be imported", name, (const char *)h->key.data);
+            h->have_bpe_type = 1;
+        } else if (strcmp((const char *)h->key.data, "merges") == 0) {
+            if (!mmix__json_eat(j, '[')) return MMIX_ERR_FORMAT;
+            merges = 0;
+            while ((more_merges = mmix__json_next(j, ']', &merges)) > 0) {
+                mmix__json_ws(j);
+                if (j->i < j->n && j->s[j->i] == '[') { /* ["A", "B"] */
+                    j->i++;
+                    if (!mmix__json_string(j, &h->a) || !mmix__json_eat(j, ',') || !mmix__json_string(j, &h->b) ||
+                        !mmix__json_eat(j, ']'))
+                        return MMIX_ERR_FORMAT;
+                } else { /* "A B" */
+                    const unsigned char *sp;
+                    if (!mmix__json_string(j, &h->scratch)) return MMIX_ERR_FORMAT;
+                    sp = (const unsigned char *)memchr(h->scratch.data, ' ', h->scratch.size);
+                    if (!sp || memchr(sp + 1, ' ', h->scratch.size - (size_t)(sp + 1 - h->scratch.data))) {
+                        h->error_set = 1;
+                        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': merge %lld: '%.40s' is not "
+                                              "two tokens split by one space", name, (long long)h->bpe->n_merges,
+                                              (const char *)h->scratch.data);
+                    }
+                    h->a.size = h->b.size = 0;
+                    if (!mmix__bytes_append(&h->a, h->scratch.data, (size_t)(sp - h->scratch.data)) ||
+                        !mmix__bytes_append(&h->b, sp + 1, h->scratch.size - (size_t)(sp + 1 - h->scratch.data)))
+                        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+                }
+                if ((r = mmix__hf_add_merge(ctx, h, name)) != MMIX_OK) {
+                    h->error_set = 1;
+                    return r;
+                }
+            }
+            if (more_merges < 0) return MMIX_ERR_FORMAT;
+        } else if (!mmix__json_skip(j, &h->scratch)) {
+            return MMIX_ERR_FORMAT;
+        }
+    }
+    return more < 0 ? MMIX_ERR_FORMAT : MMIX_OK;
+}
+
+/* "added_tokens": [{"id": 0, "content": "<|endoftext|>", "special": true, ...}, ...], in id
+   order: our special tokens, in the same order. */
+static mmix_result mmix__hf_read_added(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
+    int tokens = 0, more, k;
+    if (!mmix__json_eat(j, '[')) return MMIX_ERR_FORMAT;
+    while ((more = mmix__json_next(j, ']', &tokens)) > 0) {
+        int members = 0, more_members, role = MMIX__BPE_ROLE_OTHER;
+        const char *bad, *nm;
+        if (!mmix__json_eat(j, '{')) return MMIX_ERR_FORMAT;
+        h->b.size = 0;
+        if (!mmix__bytes_append(&h->b, "", 0))
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+        while ((more_members = mmix__json_next(j, '}', &members)) > 0) {
+            if (!mmix__json_string(j, &h->key) || !mmix__json_eat(j, ':')) return MMIX_ERR_FORMAT;
+            if (strcmp((const char *)h->key.data, "content") == 0) {
+                if (!mmix__json_string(j, &h->b)) return MMIX_ERR_FORMAT;
+            } else if (!mmix__json_skip(j, &h->scratch)) {
+                return MMIX_ERR_FORMAT;
+            }
+        }
+        if (more_members < 0) return MMIX_ERR_FORMAT;
+        nm = (const char *)h->b.data;
+        if ((bad = mmix__bpe_bad_name(nm, h->b.size)) != NULL)
+            return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe import '%s': added token '%.40s': the name %s",
+                                  name, nm, bad);
+        for (k = 0; k < h->bpe->n_special; k++)
+            if (strcmp(h->bpe->special[k].name, nm) == 0) break;
+        if (k < h->bpe->n_special) continue; /* listed twice */
+        if (strcmp(nm, "<|endoftext|>") == 0 || strcmp(nm, "<|end_of_text|>") == 0 || strcmp(nm, "</s>") == 0)
+            role = MMIX__BPE_ROLE_EOT;
+        if (strcmp(nm, "<|pad|>") == 0 || strcmp(nm, "<pad>") == 0) role = MMIX__BPE_ROLE_PAD;
+        for (k = 0; k < h->bpe->n_special; k++) /* the first of a role keeps it */
+            if (role != MMIX__BPE_ROLE_OTHER && h->bpe->special[k].role == role) role = MMIX__BPE_ROLE_OTHER;
+        if (!mmix__bpe_add_special(h->bpe, nm, h->b.size, role))
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+    }
+    return more < 0 ? MMIX_ERR_FORMAT : MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, size_t size,
+                                              const char *name, mmix_bpe **out) {
+    mmix__hf_import h;
+    mmix__json j;
+    mmix_bpe_bytes key;
+    mmix_result r = MMIX_OK;
+    int64_t i;
+    int b, members = 0, more;
+    if (!name) name = "(memory)";
+    if (!out) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe import '%s': out is NULL", name);
+    *out = NULL;
+    memset(&h, 0, sizeof h);
+    memset(&key, 0, sizeof key);
+    j.s = (const unsigned char *)json;
+    j.n = json ? size : 0;
+    j.i = 0;
+    j.depth = 0;
+    h.bpe = mmix__bpe_new();
+    if (!h.bpe || !mmix__pairmap_alloc(&h.bpe->rank, 1024)) goto oom;
+    for (i = 0; i < 512; i++) h.byte_of_char[i] = -1;
+    for (b = 0; b < 256; b++) {
+        unsigned char byte = (unsigned char)b;
+        int64_t e = mmix__strtab_add(&h.tokens, &byte, 1, mmix__hash_bytes(&byte, 1));
+        if (e < 0) goto oom;
+        h.tokens.value[e] = b;
+        h.byte_of_char[mmix__bytelevel_char(b)] = b;
+    }
+    /* { "model": { "type": "BPE", "merges": [...], ... }, "added_tokens": [...], ... } */
+    if (!mmix__json_eat(&j, '{')) goto syntax;
+    while ((more = mmix__json_next(&j, '}', &members)) > 0) {
+        if (!mmix__json_string(&j, &key) || !mmix__json_eat(&j, ':')) goto syntax;
+        if (strcmp((const char *)key.data, "model") == 0) r = mmix__hf_read_model(ctx, &h, &j, name);
+        else if (strcmp((const char *)key.data, "added_tokens") == 0) r = mmix__hf_read_added(ctx, &h, &j, name);
+        else if (!mmix__json_skip(&j, &h.scratch)) goto syntax;
+        if (r == MMIX_ERR_FORMAT && !h.error_set) goto syntax;
+        if (r != MMIX_OK) goto fail;
+    }
+    if (more < 0) goto syntax;
+    mmix__json_ws(&j);
+    if (j.i != j.n) goto syntax;
+    if (!h.have_bpe_type) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': no \"model\": {\"type\": \"BPE\"} found", name);
+        goto fail;
+    }
+    mmix__pairmap_free(&h.bpe->rank);
+    if ((r = mmix__bpe_finish(ctx, h.bpe)) != MMIX_OK) goto fail;
+    *out = h.bpe;
+    h.bpe = NULL;
+    goto done;
+syntax:
+    r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': not valid JSON (or not a tokenizer.json) near byte "
+                       "%llu", name, (unsigned long long)j.i);
+    goto fail;
+oom:
+    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+fail:
+done:
+    mmix_bpe_free(h.bpe);
+    mmix__strtab_free(&h.tokens);
+    mmix_bpe_bytes_free(&h.a);
+    mmix_bpe_bytes_free(&h.b);
+    mmix_bpe_bytes_free(&h.scratch);
+    mmix_bpe_bytes_free(&h.bytes);
+    mmix_bpe_bytes_free(&h.key);
+    mmix_bpe_bytes_free(&key);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe **out) {
+    mmix_bpe_bytes text;
+    mmix_result r;
+    if (out) *out = NULL;
+    memset(&text, 0, sizeof text);
+    r = mmix__bpe_read_file(ctx, "bpe import", path, &text);
+    if (r == MMIX_OK) r = mmix_bpe_import_hf_memory(ctx, text.data, text.size, path, out);
+    mmix_bpe_bytes_free(&text);
+    return r;
 }
 
 #endif /* MASKEDMIXER_IMPLEMENTATION */

@@ -17,5 +17,56 @@ check "an unknown command exits non-zero" test "$rc" != 0
 check "an unknown command is named in the error" grep -q "no-such-command" <<<"$err"
 "$mm" >/dev/null 2>&1; rc=$?
 check "no command at all exits non-zero" test "$rc" != 0
+
+fails_with() { # fails_with STATUS MESSAGE PATTERN: a non-zero status and PATTERN in MESSAGE
+    test "$1" != 0 && grep -q -- "$3" <<<"$2"
+}
+# The tokenizer: train on the small sample, encode, decode, byte-exact round trips.
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+sample=tests/data/sample.txt
+err=$("$mm" tokenizer train --data "$sample" --vocab 400 --out "$tmp/t.tok" 2>&1); rc=$?
+check "tokenizer train exits 0" test "$rc" = 0
+check "tokenizer train reports the vocabulary" grep -q "vocabulary 400" <<<"$err"
+check "the tokenizer file starts with its magic and version" test "$(head -n 1 "$tmp/t.tok")" = "mmix-bpe 1"
+"$mm" tokenizer encode --tokenizer "$tmp/t.tok" <"$sample" >"$tmp/ids"; rc=$?
+check "tokenizer encode exits 0" test "$rc" = 0
+check "encode prints whitespace-separated ids only" bash -c "! grep -q '[^0-9 ]' '$tmp/ids' && test \$(wc -w <'$tmp/ids') -gt 100"
+check "merges shorten the sample" test "$(wc -w <"$tmp/ids")" -lt "$(wc -c <"$sample")"
+"$mm" tokenizer decode --tokenizer "$tmp/t.tok" <"$tmp/ids" >"$tmp/back"; rc=$?
+check "tokenizer decode exits 0" test "$rc" = 0
+check "decode(encode(sample)) is byte-identical (cmp)" cmp -s "$sample" "$tmp/back"
+printf 'nul\000bytes \377\376 bad utf-8 \303(\n<|endoftext|>' >"$tmp/odd"
+"$mm" tokenizer encode --tokenizer "$tmp/t.tok" <"$tmp/odd" | "$mm" tokenizer decode --tokenizer "$tmp/t.tok" >"$tmp/odd.back"
+check "round trip of NUL bytes and invalid UTF-8 (cmp)" cmp -s "$tmp/odd" "$tmp/odd.back"
+"$mm" tokenizer encode --tokenizer "$tmp/t.tok" --allow-special <"$tmp/odd" >"$tmp/odd.ids"
+check "--allow-special turns <|endoftext|> into the eot id" grep -qw "398" "$tmp/odd.ids"
+"$mm" tokenizer decode --tokenizer "$tmp/t.tok" <"$tmp/odd.ids" >"$tmp/odd.back2"
+check "round trip with --allow-special (cmp)" cmp -s "$tmp/odd" "$tmp/odd.back2"
+: | "$mm" tokenizer encode --tokenizer "$tmp/t.tok" >"$tmp/empty.ids"; rc=$?
+check "encoding empty input exits 0" test "$rc" = 0
+# Errors: non-zero exits with a message that says what and where.
+err=$("$mm" tokenizer train --data "$tmp/missing.txt" --vocab 400 --out "$tmp/x.tok" 2>&1); rc=$?
+check "train on a missing file fails" test "$rc" != 0
+check "... naming the file" grep -q "missing.txt" <<<"$err"
+check "... and writes no tokenizer" test ! -e "$tmp/x.tok"
+err=$("$mm" tokenizer train --data "$sample" --vocab 100 --out "$tmp/x.tok" 2>&1); rc=$?
+check "a vocabulary below 258 fails with a message" fails_with "$rc" "$err" "vocab size 100"
+err=$("$mm" tokenizer encode --tokenizer "$tmp/missing.tok" <"$sample" 2>&1 >/dev/null); rc=$?
+check "encode with a missing tokenizer fails with its name" fails_with "$rc" "$err" "missing.tok"
+sed '9s/.*/merge 258 97 9999/' "$tmp/t.tok" >"$tmp/corrupt.tok"
+err=$("$mm" tokenizer encode --tokenizer "$tmp/corrupt.tok" <"$sample" 2>&1 >/dev/null); rc=$?
+check "encode with a corrupt tokenizer fails" test "$rc" != 0
+check "... with the file and line in the message" grep -q "corrupt.tok' line 9" <<<"$err"
+head -n 20 "$tmp/t.tok" >"$tmp/truncated.tok"
+err=$(echo 1 2 3 | "$mm" tokenizer decode --tokenizer "$tmp/truncated.tok" 2>&1 >/dev/null); rc=$?
+check "decode with a truncated tokenizer fails saying so" fails_with "$rc" "$err" "truncated"
+err=$(echo 97 400 98 | "$mm" tokenizer decode --tokenizer "$tmp/t.tok" 2>&1 >/dev/null); rc=$?
+check "decode of an id outside the vocabulary fails naming it" fails_with "$rc" "$err" "id 400 at position 1"
+err=$(echo 97 x9 | "$mm" tokenizer decode --tokenizer "$tmp/t.tok" 2>&1 >/dev/null); rc=$?
+check "decode of a non-number fails naming it" fails_with "$rc" "$err" "found 'x9"
+err=$("$mm" tokenizer frobnicate 2>&1); rc=$?
+check "an unknown tokenizer subcommand fails" fails_with "$rc" "$err" "frobnicate"
+err=$("$mm" tokenizer encode --tokenizer "$tmp/t.tok" --bogus 2>&1 </dev/null); rc=$?
+check "an unknown option fails" fails_with "$rc" "$err" "--bogus"
 echo "[test_cli] checks: $passed passed, $failed failed"
 [ "$failed" = 0 ]

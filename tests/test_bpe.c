@@ -1,0 +1,666 @@
+/* tests/test_bpe.c - the byte-level BPE tokenizer: the pre-split, hand-worked training
+   examples with known merges, training against a slow O(merges x N) reference trainer,
+   encoding against the slow "apply every merge in order" reference, round trips (fixed
+   cases and a seeded fuzz run over random byte strings), the file format (save/load,
+   every malformed-file error, random garbage and mutated files), special tokens, decode
+   errors and the Hugging Face tokenizer.json import. No file outside tests/ is read. */
+#define MASKEDMIXER_IMPLEMENTATION
+#define MMIX__BPE_CACHE_IDS_MAX 512 /* a tiny encode cache, so that emptying it is tested too */
+#include "../maskedmixer.h"
+#include "test.h"
+
+static mmix_ctx *ctx;
+static mmix_rng rng;
+static unsigned char *sample;
+static size_t sample_size;
+
+static unsigned char *read_all(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *data;
+    long n;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    data = (unsigned char *)malloc((size_t)n + 1);
+    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) { free(data); data = NULL; }
+    fclose(f);
+    *size = (size_t)n;
+    return data;
+}
+
+/* ---- slow references ---- */
+
+/* Encodes one word by applying every merge in rank order, each left to right without
+   overlaps: the definition that the heap-based encoder must match. */
+static int64_t ref_encode_word(const mmix_bpe *bpe, const unsigned char *w, size_t n, int32_t *out) {
+    int64_t len = (int64_t)n, m, r, o;
+    for (r = 0; r < len; r++) out[r] = w[r];
+    for (m = 0; m < mmix_bpe_merge_count(bpe); m++) {
+        int32_t pair[2];
+        mmix_bpe_get_merge(bpe, m, pair);
+        for (r = 0, o = 0; r < len;) {
+            if (r + 1 < len && out[r] == pair[0] && out[r + 1] == pair[1]) { out[o++] = (int32_t)(256 + m); r += 2; }
+            else out[o++] = out[r++];
+        }
+        len = o;
+    }
+    return len;
+}
+static void ref_encode(const mmix_bpe *bpe, const unsigned char *s, size_t size, mmix_bpe_ids *ids) {
+    size_t pos = 0;
+    int32_t *tmp = (int32_t *)malloc((size + 1) * sizeof(int32_t));
+    while (pos < size) {
+        size_t end = mmix_bpe_next_word(s, size, pos);
+        int64_t n = ref_encode_word(bpe, s + pos, end - pos, tmp), i;
+        for (i = 0; i < n; i++) mmix_bpe_ids_push(ctx, ids, tmp[i]);
+        pos = end;
+    }
+    free(tmp);
+}
+
+/* The obvious trainer: recount every pair of every unique word after each merge, pick
+   the best by (count desc, a asc, b asc). Returns the number of merges made. */
+static int64_t ref_train(const unsigned char *s, size_t size, int64_t n_merges, int32_t *merges) {
+    int64_t n_words = 0, w, m, i, cap = 4096;
+    int32_t **sym = (int32_t **)malloc((size_t)cap * sizeof(int32_t *));
+    int64_t *len = (int64_t *)malloc((size_t)cap * sizeof(int64_t));
+    size_t pos = 0;
+    for (pos = 0; pos < size;) { /* one entry per word occurrence: counts come for free */
+        size_t end = mmix_bpe_next_word(s, size, pos);
+        if (n_words == cap) {
+            cap *= 2;
+            sym = (int32_t **)realloc(sym, (size_t)cap * sizeof(int32_t *));
+            len = (int64_t *)realloc(len, (size_t)cap * sizeof(int64_t));
+        }
+        sym[n_words] = (int32_t *)malloc((end - pos) * sizeof(int32_t));
+        for (i = 0; i < (int64_t)(end - pos); i++) sym[n_words][i] = s[pos + i];
+        len[n_words++] = (int64_t)(end - pos);
+        pos = end;
+    }
+    for (m = 0; m < n_merges; m++) {
+        /* counts in a dense table over the ids so far */
+        int64_t V = 256 + m, best = 0, ba = -1, bb = -1;
+        int64_t *count = (int64_t *)calloc((size_t)(V * V), sizeof(int64_t));
+        for (w = 0; w < n_words; w++)
+            for (i = 0; i + 1 < len[w]; i++) count[sym[w][i] * V + sym[w][i + 1]]++;
+        for (i = 0; i < V * V; i++) /* row-major order = (a asc, b asc): strict > keeps the first */
+            if (count[i] > best) { best = count[i]; ba = i / V; bb = i % V; }
+        free(count);
+        if (best == 0) break;
+        merges[2 * m] = (int32_t)ba;
+        merges[2 * m + 1] = (int32_t)bb;
+        for (w = 0; w < n_words; w++) {
+            int64_t r, o;
+            for (r = 0, o = 0; r < len[w];) {
+                if (r + 1 < len[w] && sym[w][r] == ba && sym[w][r + 1] == bb) { sym[w][o++] = (int32_t)V; r += 2; }
+                else sym[w][o++] = sym[w][r++];
+            }
+            len[w] = o;
+        }
+    }
+    for (w = 0; w < n_words; w++) free(sym[w]);
+    free(sym);
+    free(len);
+    return m;
+}
+
+/* ---- helpers ---- */
+static mmix_bpe *train(const void *text, size_t size, int64_t vocab) {
+    mmix_bpe_train_options o = mmix_bpe_train_options_default();
+    mmix_bpe *bpe = NULL;
+    o.vocab_size = vocab;
+    CHECK_OK(ctx, mmix_bpe_train(ctx, text, size, &o, &bpe));
+    return bpe;
+}
+
+static int round_trip(mmix_bpe *bpe, const unsigned char *s, size_t n, int flags) {
+    mmix_bpe_ids ids;
+    mmix_bpe_bytes back;
+    int ok;
+    memset(&ids, 0, sizeof ids);
+    memset(&back, 0, sizeof back);
+    ok = mmix_bpe_encode(ctx, bpe, s, n, flags, &ids) == MMIX_OK &&
+         mmix_bpe_decode(ctx, bpe, ids.ids, ids.n, &back) == MMIX_OK && back.size == n &&
+         (n == 0 || memcmp(back.data, s, n) == 0);
+    mmix_bpe_ids_free(&ids);
+    mmix_bpe_bytes_free(&back);
+    return ok;
+}
+
+static int same_as_reference(mmix_bpe *bpe, const unsigned char *s, size_t n) {
+    mmix_bpe_ids ids, ref;
+    int ok;
+    memset(&ids, 0, sizeof ids);
+    memset(&ref, 0, sizeof ref);
+    ok = mmix_bpe_encode(ctx, bpe, s, n, 0, &ids) == MMIX_OK;
+    ref_encode(bpe, s, n, &ref);
+    ok = ok && ids.n == ref.n && (ids.n == 0 || memcmp(ids.ids, ref.ids, (size_t)ids.n * sizeof(int32_t)) == 0);
+    mmix_bpe_ids_free(&ids);
+    mmix_bpe_ids_free(&ref);
+    return ok;
+}
+
+/* ---- the tests ---- */
+static void test_pre_split(void) {
+    static const struct { const char *text; const char *words; } cases[] = {
+        /* words separated by '|' in the expectation */
+        {"Hello  world's 42!", "Hello| | world|'s| 42|!"},
+        {"don't stop", "don|'t| stop"},
+        {"I'll we've you're he'd 'sup", "I|'ll| we|'ve| you|'re| he|'d| '|sup"},
+        {"a\n\nb", "a|\n|\n|b"},
+        {"a   \n", "a|   \n"},
+        {"x  ", "x|  "},
+        {"  lead", " | lead"},
+        {"3.14 x2", "3|.|14| x|2"},
+        {"\"quoted\"--yes", "\"|quoted|\"--|yes"},
+        {"caf\xc3\xa9 na\xc3\xafve", "caf\xc3\xa9| na\xc3\xafve"},
+        {" !? ", " !?| "},
+        {"\t\tTab", "\t|\t|Tab"},
+        {"it's", "it|'s"},
+        {"'", "'"},
+        {"''s", "''|s"},
+    };
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *t = cases[c].text;
+        size_t n = strlen(t), pos = 0;
+        char got[256] = "";
+        while (pos < n) {
+            size_t end = mmix_bpe_next_word(t, n, pos);
+            if (end <= pos || end > n) break;
+            if (pos) strcat(got, "|");
+            strncat(got, t + pos, end - pos);
+            pos = end;
+        }
+        CHECK(strcmp(got, cases[c].words) == 0, "pre-split of '%s': got '%s', expected '%s'", t, got,
+              cases[c].words);
+    }
+    /* NUL and other control bytes are "other": they group, and never stall the splitter */
+    {
+        const unsigned char z[6] = {'a', 0, 0, 1, ' ', 0};
+        CHECK(mmix_bpe_next_word(z, 6, 0) == 1 && mmix_bpe_next_word(z, 6, 1) == 4 &&
+              mmix_bpe_next_word(z, 6, 4) == 6, "NUL bytes split as 'other'");
+    }
+}
+
+static void test_hand_worked(void) {
+    static const char *wiki = "aaabdaaabac";
+    mmix_bpe *bpe;
+    mmix_bpe_ids ids;
+    int32_t pair[2];
+    /* Wikipedia's example (minbpe's test): 3 merges. aa:4 -> 256. Then (256,a) and (a,b)
+       tie at 2: the lower first id wins, so ab -> 257 (minbpe's dict order picks (256,a)
+       instead), then (256,257):2 -> 258. Either way the text encodes to [258 d 258 a c]. */
+    bpe = train(wiki, strlen(wiki), 256 + 3 + 2);
+    if (!bpe) return;
+    CHECK(mmix_bpe_merge_count(bpe) == 3, "wikipedia: %lld merges", (long long)mmix_bpe_merge_count(bpe));
+    mmix_bpe_get_merge(bpe, 0, pair);
+    CHECK(pair[0] == 'a' && pair[1] == 'a', "wikipedia merge 0: %d %d", pair[0], pair[1]);
+    mmix_bpe_get_merge(bpe, 1, pair);
+    CHECK(pair[0] == 'a' && pair[1] == 'b', "wikipedia merge 1: %d %d", pair[0], pair[1]);
+    mmix_bpe_get_merge(bpe, 2, pair);
+    CHECK(pair[0] == 256 && pair[1] == 257, "wikipedia merge 2: %d %d", pair[0], pair[1]);
+    memset(&ids, 0, sizeof ids);
+    CHECK_OK(ctx, mmix_bpe_encode(ctx, bpe, wiki, strlen(wiki), 0, &ids));
+    CHECK(ids.n == 5 && ids.ids[0] == 258 && ids.ids[1] == 'd' && ids.ids[2] == 258 && ids.ids[3] == 'a' &&
+          ids.ids[4] == 'c', "wikipedia encodes to [258 100 258 97 99] (got %lld ids)", (long long)ids.n);
+    CHECK(mmix_bpe_vocab_size(bpe) == 261 && mmix_bpe_eot_id(bpe) == 259 && mmix_bpe_pad_id(bpe) == 260,
+          "wikipedia vocab %lld eot %d pad %d", (long long)mmix_bpe_vocab_size(bpe), mmix_bpe_eot_id(bpe),
+          mmix_bpe_pad_id(bpe));
+    mmix_bpe_ids_free(&ids);
+    mmix_bpe_free(bpe);
+
+    /* "abc abc abd": words "abc", " abc", " abd".
+       counts ab:3 bc:2 " a":2 bd:1         -> merge 0 = (a, b) = 256
+       counts " 256":2 (256,c):2 (256,d):1  -> tie at 2, lower first id: (32, 256) = 257
+       counts (256,c):1 (257,c):1 (257,d):1 -> (256, c) = 258, (257, c) = 259, (257, d) = 260
+       then nothing is left (no pair crosses a word), so asking for 300 stops at 5 merges. */
+    {
+        static const int32_t expect[5][2] = {{'a', 'b'}, {' ', 256}, {256, 'c'}, {257, 'c'}, {257, 'd'}};
+        const char *t = "abc abc abd";
+        int m, ok = 1;
+        bpe = train(t, strlen(t), 300);
+        if (!bpe) return;
+        CHECK(mmix_bpe_merge_count(bpe) == 5 && mmix_bpe_vocab_size(bpe) == 263,
+              "abc: %lld merges, vocab %lld (expected 5, 263)", (long long)mmix_bpe_merge_count(bpe),
+              (long long)mmix_bpe_vocab_size(bpe));
+        for (m = 0; m < 5 && m < mmix_bpe_merge_count(bpe); m++) {
+            mmix_bpe_get_merge(bpe, m, pair);
+            if (pair[0] != expect[m][0] || pair[1] != expect[m][1]) ok = 0;
+        }
+        CHECK(ok, "abc: the five merges are the hand-worked ones");
+        memset(&ids, 0, sizeof ids);
+        mmix_bpe_encode(ctx, bpe, t, strlen(t), 0, &ids);
+        CHECK(ids.n == 3 && ids.ids[0] == 258 && ids.ids[1] == 259 && ids.ids[2] == 260,
+              "abc encodes to [258 259 260]");
+        mmix_bpe_ids_free(&ids);
+        mmix_bpe_free(bpe);
+    }
+
+    /* Overlaps: "aaaa" has (a,a) three times but merges to two tokens, then to one. */
+    {
+        const char *t = "aaaa";
+        bpe = train(t, 4, 256 + 2 + 2);
+        if (!bpe) return;
+        mmix_bpe_get_merge(bpe, 1, pair);
+        CHECK(mmix_bpe_merge_count(bpe) == 2 && pair[0] == 256 && pair[1] == 256, "aaaa: merges aa, then (aa)(aa)");
+        memset(&ids, 0, sizeof ids);
+        mmix_bpe_encode(ctx, bpe, "aaaaaaa", 7, 0, &ids); /* 7 a = aaaa aa a */
+        CHECK(ids.n == 3 && ids.ids[0] == 257 && ids.ids[1] == 256 && ids.ids[2] == 'a', "aaaaaaa -> [257 256 97]");
+        mmix_bpe_ids_free(&ids);
+        mmix_bpe_free(bpe);
+    }
+}
+
+static void test_against_reference_trainer(void) {
+    /* The fast trainer must make exactly the merges of the O(M x N) recount. */
+    static const int64_t sizes[3] = {512, 1500, 8011};
+    static const int64_t merges[3] = {60, 300, 400};
+    int k;
+    for (k = 0; k < 3; k++) {
+        size_t n = (size_t)sizes[k] < sample_size ? (size_t)sizes[k] : sample_size;
+        int32_t *ref = (int32_t *)malloc((size_t)merges[k] * 2 * sizeof(int32_t));
+        int64_t n_ref = ref_train(sample, n, merges[k], ref), m, first_diff = -1;
+        mmix_bpe *bpe = train(sample, n, 256 + merges[k] + 2);
+        if (bpe) {
+            for (m = 0; m < n_ref && m < mmix_bpe_merge_count(bpe) && first_diff < 0; m++) {
+                int32_t pair[2];
+                mmix_bpe_get_merge(bpe, m, pair);
+                if (pair[0] != ref[2 * m] || pair[1] != ref[2 * m + 1]) first_diff = m;
+            }
+            CHECK(mmix_bpe_merge_count(bpe) == n_ref && first_diff < 0,
+                  "training on %llu bytes: %lld merges vs the reference's %lld, first difference at %lld",
+                  (unsigned long long)n, (long long)mmix_bpe_merge_count(bpe), (long long)n_ref,
+                  (long long)first_diff);
+        }
+        mmix_bpe_free(bpe);
+        free(ref);
+    }
+    /* A text where counts tie everywhere and words repeat with overlaps. */
+    {
+        const char *t = "aaaa aaaa aaa ab ab ba ba abab baba aabb bbaa";
+        int32_t ref[2 * 40];
+        int64_t n_ref = ref_train((const unsigned char *)t, strlen(t), 40, ref), m, bad = 0;
+        mmix_bpe *bpe = train(t, strlen(t), 256 + 40 + 2);
+        if (bpe) {
+            for (m = 0; m < n_ref && m < mmix_bpe_merge_count(bpe); m++) {
+                int32_t pair[2];
+                mmix_bpe_get_merge(bpe, m, pair);
+                if (pair[0] != ref[2 * m] || pair[1] != ref[2 * m + 1]) bad++;
+            }
+            CHECK(mmix_bpe_merge_count(bpe) == n_ref && bad == 0, "ties and overlaps: %lld vs %lld merges, %lld differ",
+                  (long long)mmix_bpe_merge_count(bpe), (long long)n_ref, (long long)bad);
+        }
+        mmix_bpe_free(bpe);
+    }
+}
+
+static void test_encode_reference_and_round_trips(mmix_bpe *bpe) {
+    static const char *fixed[] = {"", "a", " ", "\n", "hello world", "  double  spaces  ",
+                                  "Gingerbread Boy, Gingerbread Boy!", "caf\xc3\xa9 \xe2\x80\x94 \xf0\x9f\x98\x80",
+                                  "\xff\xfe\xc3\x28\xa0\xa1 \xe2\x82 broken utf-8", "<|endoftext|>", "<|pad|>x<|endoftext|"};
+    unsigned char all[256], buf[600];
+    size_t i, k;
+    int trial, ok_rt = 1, ok_ref = 1, ok_rt_special = 1;
+    for (k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+        CHECK(round_trip(bpe, (const unsigned char *)fixed[k], strlen(fixed[k]), 0), "round trip of '%s'", fixed[k]);
+        CHECK(same_as_reference(bpe, (const unsigned char *)fixed[k], strlen(fixed[k])), "reference encode of '%s'",
+              fixed[k]);
+    }
+    for (i = 0; i < 256; i++) all[i] = (unsigned char)i;
+    CHECK(round_trip(bpe, all, 256, 0) && round_trip(bpe, all, 256, MMIX_BPE_ALLOW_SPECIAL), "round trip of all 256 bytes");
+    memset(buf, 0, sizeof buf);
+    CHECK(round_trip(bpe, buf, 100, 0), "round trip of 100 NUL bytes");
+    CHECK(round_trip(bpe, sample, sample_size, 0) && same_as_reference(bpe, sample, sample_size),
+          "the sample text: round trip and reference encode");
+    /* The fuzz run: random byte strings of random lengths, from four sources: uniform
+       bytes, bytes of the sample (so merges fire), NUL-heavy, and a mix with special names. */
+    for (trial = 0; trial < 4000; trial++) {
+        size_t n = mmix_rng_below(&rng, trial % 10 == 0 ? 600 : 64);
+        int kind = (int)mmix_rng_below(&rng, 4);
+        for (i = 0; i < n; i++) {
+            if (kind == 0) buf[i] = (unsigned char)mmix_rng_below(&rng, 256);
+            else if (kind == 1) buf[i] = sample[mmix_rng_below(&rng, (uint32_t)sample_size)];
+            else if (kind == 2) buf[i] = (unsigned char)(mmix_rng_below(&rng, 3) == 0 ? 0 : "ab \n\x80\xff"[mmix_rng_below(&rng, 6)]);
+            else buf[i] = (unsigned char)"<|endoftext|pad> a\xc3"[mmix_rng_below(&rng, 19)];
+        }
+        if (kind == 1 && n > 8) { /* a real passage now and then */
+            size_t at = mmix_rng_below(&rng, (uint32_t)(sample_size - n));
+            memcpy(buf, sample + at, n / 2);
+        }
+        if (!round_trip(bpe, buf, n, 0)) ok_rt = 0;
+        if (!round_trip(bpe, buf, n, MMIX_BPE_ALLOW_SPECIAL)) ok_rt_special = 0;
+        if (trial % 4 == 0 && !same_as_reference(bpe, buf, n)) ok_ref = 0;
+    }
+    CHECK(ok_rt, "fuzz: decode(encode(x)) == x for 4000 random byte strings");
+    CHECK(ok_rt_special, "fuzz: the same with special tokens allowed");
+    CHECK(ok_ref, "fuzz: encode equals applying the merges in order (1000 strings)");
+    /* A long word (past the cache's limit) and a long run of one byte. */
+    memset(buf, 'a', 500);
+    CHECK(round_trip(bpe, buf, 500, 0) && same_as_reference(bpe, buf, 500), "500 x 'a'");
+    for (i = 0; i < 500; i++) buf[i] = "thegingerbread"[i % 14];
+    CHECK(round_trip(bpe, buf, 500, 0) && same_as_reference(bpe, buf, 500), "a 500-byte word");
+}
+
+static void test_special_tokens(mmix_bpe *bpe) {
+    const char *t = "the end<|endoftext|>start<|pad|>";
+    int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
+    mmix_bpe_ids ids;
+    int64_t i, n_eot = 0, n_pad = 0;
+    size_t len;
+    const unsigned char *name;
+    CHECK(eot >= 0 && pad >= 0 && eot != pad, "eot %d and pad %d exist and differ", eot, pad);
+    CHECK(eot == mmix_bpe_vocab_size(bpe) - 2 && pad == mmix_bpe_vocab_size(bpe) - 1, "specials come last");
+    CHECK(mmix_bpe_special_id(bpe, "<|endoftext|>") == eot && mmix_bpe_special_id(bpe, "<|nope|>") == -1,
+          "special ids by name");
+    name = mmix_bpe_token_bytes(bpe, eot, &len);
+    CHECK(name && len == 13 && memcmp(name, "<|endoftext|>", 13) == 0, "eot's bytes are its name");
+    CHECK(mmix_bpe_token_bytes(bpe, (int32_t)mmix_bpe_vocab_size(bpe), &len) == NULL && len == 0, "token bytes of a bad id");
+    memset(&ids, 0, sizeof ids);
+    CHECK_OK(ctx, mmix_bpe_encode(ctx, bpe, t, strlen(t), MMIX_BPE_ALLOW_SPECIAL, &ids));
+    for (i = 0; i < ids.n; i++) { n_eot += ids.ids[i] == eot; n_pad += ids.ids[i] == pad; }
+    CHECK(n_eot == 1 && n_pad == 1 && ids.ids[ids.n - 1] == pad, "allowed: one eot and one pad id");
+    ids.n = 0;
+    CHECK_OK(ctx, mmix_bpe_encode(ctx, bpe, t, strlen(t), 0, &ids));
+    for (i = 0, n_eot = 0; i < ids.n; i++) n_eot += ids.ids[i] >= eot;
+    CHECK(n_eot == 0, "not allowed: special names are ordinary text");
+    ids.n = 0;
+    CHECK_OK(ctx, mmix_bpe_ids_push(ctx, &ids, eot));
+    CHECK(ids.n == 1 && ids.ids[0] == eot, "ids_push");
+    mmix_bpe_ids_free(&ids);
+    CHECK(ids.ids == NULL && ids.n == 0 && ids.capacity == 0, "ids_free zeroes");
+}
+
+static void test_decode_errors(mmix_bpe *bpe) {
+    int32_t bad[3] = {'a', 0, 0};
+    mmix_bpe_bytes out;
+    memset(&out, 0, sizeof out);
+    bad[1] = (int32_t)mmix_bpe_vocab_size(bpe);
+    CHECK(mmix_bpe_decode(ctx, bpe, bad, 3, &out) == MMIX_ERR_RANGE && strstr(mmix_last_error(ctx), "position 1"),
+          "decode of an id = vocab: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    bad[1] = -1;
+    CHECK(mmix_bpe_decode(ctx, bpe, bad, 3, &out) == MMIX_ERR_RANGE && strstr(mmix_last_error(ctx), "id -1"),
+          "decode of id -1: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    mmix_bpe_bytes_free(&out);
+}
+
+static void test_train_errors(void) {
+    mmix_bpe_train_options o = mmix_bpe_train_options_default();
+    mmix_bpe *bpe = (mmix_bpe *)&o; /* must be set to NULL on failure */
+    o.vocab_size = 257;
+    CHECK(mmix_bpe_train(ctx, "ab", 2, &o, &bpe) == MMIX_ERR_INVALID_ARGUMENT && bpe == NULL &&
+          strstr(mmix_last_error(ctx), "257"), "vocab too small: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    o.vocab_size = 300;
+    o.pad_name = o.eot_name;
+    CHECK(mmix_bpe_train(ctx, "ab", 2, &o, &bpe) == MMIX_ERR_INVALID_ARGUMENT, "eot == pad is refused");
+    mmix_clear_error(ctx);
+    o.pad_name = "has space";
+    CHECK(mmix_bpe_train(ctx, "ab", 2, &o, &bpe) == MMIX_ERR_INVALID_ARGUMENT, "a special name with a space is refused");
+    mmix_clear_error(ctx);
+    /* empty text: no merges, just bytes and specials */
+    bpe = train("", 0, 4096);
+    CHECK(bpe && mmix_bpe_vocab_size(bpe) == 258 && mmix_bpe_merge_count(bpe) == 0, "training on nothing");
+    if (bpe) CHECK(round_trip(bpe, (const unsigned char *)"xyz", 3, 0), "round trip with no merges");
+    mmix_bpe_free(bpe);
+}
+
+static void test_files(mmix_bpe *bpe) {
+    mmix_bpe_bytes a, b;
+    mmix_bpe *back = NULL;
+    const char *path = "build/test_bpe.tok";
+    int64_t m, same = 1;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    CHECK_OK(ctx, mmix_bpe_save_memory(ctx, bpe, &a));
+    CHECK_OK(ctx, mmix_bpe_load_memory(ctx, a.data, a.size, "saved", &back));
+    if (back) {
+        for (m = 0; m < mmix_bpe_merge_count(bpe); m++) {
+            int32_t p[2], q[2];
+            mmix_bpe_get_merge(bpe, m, p);
+            mmix_bpe_get_merge(back, m, q);
+            if (p[0] != q[0] || p[1] != q[1]) same = 0;
+        }
+        CHECK(same && mmix_bpe_merge_count(back) == mmix_bpe_merge_count(bpe) &&
+              mmix_bpe_vocab_size(back) == mmix_bpe_vocab_size(bpe) && mmix_bpe_eot_id(back) == mmix_bpe_eot_id(bpe) &&
+              mmix_bpe_pad_id(back) == mmix_bpe_pad_id(bpe), "load(save(t)) has the same merges and specials");
+        CHECK_OK(ctx, mmix_bpe_save_memory(ctx, back, &b));
+        CHECK(a.size == b.size && memcmp(a.data, b.data, a.size) == 0, "save(load(save(t))) == save(t)");
+        CHECK(same_as_reference(back, sample, sample_size) && round_trip(back, sample, sample_size, 0),
+              "the loaded tokenizer encodes the sample as the original does");
+        mmix_bpe_free(back);
+        back = NULL;
+    }
+    /* through a file */
+    CHECK_OK(ctx, mmix_bpe_save(ctx, bpe, path));
+    CHECK_OK(ctx, mmix_bpe_load(ctx, path, &back));
+    CHECK(back && mmix_bpe_merge_count(back) == mmix_bpe_merge_count(bpe), "save/load through %s", path);
+    mmix_bpe_free(back);
+    back = NULL;
+    remove(path);
+    CHECK(mmix_bpe_load(ctx, "build/no-such-file.tok", &back) == MMIX_ERR_FILE_NOT_FOUND && back == NULL &&
+              strstr(mmix_last_error(ctx), "no-such-file.tok"), "missing file: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    CHECK(mmix_bpe_save(ctx, bpe, "build/no-such-dir/x.tok") == MMIX_ERR_IO, "saving into a missing directory fails");
+    mmix_clear_error(ctx);
+
+    /* Random garbage and mutations of a valid file: load must succeed or fail cleanly
+       (a known code and a message), never crash; what loads must still round-trip. */
+    {
+        unsigned char junk[400];
+        int trial, clean = 1, loaded = 0;
+        for (trial = 0; trial < 1500; trial++) {
+            mmix_result r;
+            unsigned char *text = a.data;
+            size_t n = a.size, i;
+            unsigned char *copy = (unsigned char *)malloc(a.size + 64);
+            memcpy(copy, a.data, a.size);
+            if (trial % 3 == 0) { /* pure garbage, sometimes behind a valid first line */
+                n = mmix_rng_below(&rng, sizeof junk);
+                for (i = 0; i < n; i++) junk[i] = (unsigned char)mmix_rng_below(&rng, trial % 2 ? 256 : 128);
+                if (trial % 2 == 0 && n > 11) memcpy(junk, "mmix-bpe 1\n", 11);
+                text = junk;
+            } else if (trial % 3 == 1) { /* truncated at a random point */
+                n = mmix_rng_below(&rng, (uint32_t)a.size);
+            } else { /* a few bytes changed */
+                int k;
+                for (k = 0; k < 3; k++)
+                    copy[mmix_rng_below(&rng, (uint32_t)a.size)] = (unsigned char)"0123456789 \n#-ax\x00"[mmix_rng_below(&rng, 17)];
+                text = copy;
+            }
+            back = NULL;
+            r = mmix_bpe_load_memory(ctx, text, n, "fuzz", &back);
+            if (r == MMIX_OK) {
+                loaded++;
+                if (!back || !round_trip(back, sample, 2000, 0) || !round_trip(back, junk, sizeof junk, 0)) clean = 0;
+            } else if (!((r == MMIX_ERR_FORMAT || r == MMIX_ERR_UNSUPPORTED) && back == NULL &&
+                         strstr(mmix_last_error(ctx), "fuzz"))) {
+                clean = 0;
+                printf("  fuzzed file, trial %d: %s: %s\n", trial, mmix_result_str(r), mmix_last_error(ctx));
+            }
+            mmix_clear_error(ctx);
+            mmix_bpe_free(back);
+            free(copy);
+        }
+        CHECK(clean, "1500 garbage or mutated tokenizer files: each loads or fails cleanly (%d loaded)", loaded);
+    }
+    mmix_bpe_bytes_free(&a);
+    mmix_bpe_bytes_free(&b);
+}
+
+static void test_bad_files(void) {
+    static const char *head = "mmix-bpe 1\nsplit gpt2-ascii\n";
+    static const struct { const char *body; mmix_result code; const char *message; } cases[] = {
+        {"vocab 259\nmerges 1\nmerge 256 97 97\nspecial 257 eot <|endoftext|>\nspecial 258 pad <|pad|>\nend\n", MMIX_OK, ""},
+        {"vocab 259\nmerges 1\nmerge 256 97 97 # a comment\n\n# another\nspecial 257 eot <|e|>\nspecial 258 pad <|p|>\nend\n# trailing comment\n", MMIX_OK, ""},
+        {"vocab 259\nmerges 1\nmerge 256 97 97\nspecial 257 eot <|e|>\nspecial 258 pad <|p|>\n", MMIX_ERR_FORMAT, "truncated"},
+        {"vocab 259\nmerges 1\nmerge 256 97", MMIX_ERR_FORMAT, "line 5"},
+        {"vocab 258\nmerges 2\nmerge 256 97 97\nmerge 257 97 97\nend\n", MMIX_ERR_FORMAT, "duplicate merge"},
+        {"vocab 258\nmerges 2\nmerge 256 97 97\nmerge 257 97 300\nend\n", MMIX_ERR_FORMAT, "unknown token 300"},
+        {"vocab 258\nmerges 2\nmerge 256 97 97\nmerge 258 97 98\nend\n", MMIX_ERR_FORMAT, "expected 257"},
+        {"vocab 258\nmerges 2\nmerge 256 97 256\nmerge 257 97 98\nend\n", MMIX_ERR_FORMAT, "unknown token 256"},
+        {"vocab 260\nmerges 2\nmerge 256 97 97\nmerge 257 97 98\nend\n", MMIX_ERR_FORMAT, "header says vocab 260"},
+        {"vocab 258\nmerges 3\nmerge 256 97 97\nend\n", MMIX_ERR_FORMAT, "do not fit"},
+        {"vocab 258\nmerges 1\nmerge 256 97 97\nspecial 257 boss <x>\nend\n", MMIX_ERR_FORMAT, "unknown role"},
+        {"vocab 259\nmerges 1\nmerge 256 97 97\nspecial 257 eot <x>\nspecial 258 eot <y>\nend\n", MMIX_ERR_FORMAT, "role"},
+        {"vocab 259\nmerges 1\nmerge 256 97 97\nspecial 257 other <x>\nspecial 258 other <x>\nend\n", MMIX_ERR_FORMAT, "name"},
+        {"vocab 258\nmerges 1\nmerge 256 97 97\nspecial 258 eot <x>\nend\n", MMIX_ERR_FORMAT, "expected 257"},
+        {"vocab 258\nmerges 1\nspecial 257 eot <x>\nend\n", MMIX_ERR_FORMAT, "after 0 of the 1"},
+        {"vocab 257\nmerges 1\nmerge 256 97 97\nend\nmerge 257 1 2\n", MMIX_ERR_FORMAT, "after 'end'"},
+        {"vocab 258\nmerges 1\nmerge 256 97 -1\nend\n", MMIX_ERR_FORMAT, "expected 'merge ID A B"},
+        {"vocab 258\nmerges 1\nmerge 256 97 97 98\nend\n", MMIX_ERR_FORMAT, "line 5"},
+        {"vocab 258\nmerges 1\nmerge 256 97 99999999999\nend\n", MMIX_ERR_FORMAT, "line 5"},
+        {"vocab 12\nmerges 0\nend\n", MMIX_ERR_FORMAT, "outside [256"},
+        {"merges 0\nvocab 256\nend\n", MMIX_ERR_FORMAT, "expected 'vocab N'"},
+        {"vocab 256\nmerges 0\nbogus\nend\n", MMIX_ERR_FORMAT, "'bogus'"},
+        {"vocab 256\nmerges 0\nend\n", MMIX_OK, ""},
+    };
+    size_t c;
+    char text[1024];
+    mmix_bpe *bpe;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        mmix_result r;
+        snprintf(text, sizeof text, "%s%s", head, cases[c].body);
+        bpe = NULL;
+        r = mmix_bpe_load_memory(ctx, text, strlen(text), "case.tok", &bpe);
+        CHECK(r == cases[c].code && (r == MMIX_OK) == (bpe != NULL) && strstr(mmix_last_error(ctx), cases[c].message),
+              "bad file case %d: got %s '%s', expected %s with '%s'", (int)c, mmix_result_str(r), mmix_last_error(ctx),
+              mmix_result_str(cases[c].code), cases[c].message);
+        mmix_clear_error(ctx);
+        mmix_bpe_free(bpe);
+    }
+    /* first lines */
+    {
+        static const struct { const char *text; mmix_result code; const char *message; } first[] = {
+            {"", MMIX_ERR_FORMAT, "empty"},
+            {"mmix-bpe 1\n", MMIX_ERR_FORMAT, "truncated"},
+            {"mmix-bpe 2\nsplit gpt2-ascii\n", MMIX_ERR_UNSUPPORTED, "version 2"},
+            {"minbpe v1\n", MMIX_ERR_FORMAT, "not a maskedmixer tokenizer"},
+            {"mmix-bpe 1\nsplit llama3\n", MMIX_ERR_UNSUPPORTED, "llama3"},
+            {"mmix-bpe 1\0\nsplit gpt2-ascii\n", MMIX_ERR_FORMAT, "NUL byte"},
+        };
+        for (c = 0; c < sizeof first / sizeof first[0]; c++) {
+            mmix_result r;
+            size_t n = c == 5 ? 29 : strlen(first[c].text);
+            bpe = NULL;
+            r = mmix_bpe_load_memory(ctx, first[c].text, n, "case.tok", &bpe);
+            CHECK(r == first[c].code && bpe == NULL && strstr(mmix_last_error(ctx), first[c].message) &&
+                  strstr(mmix_last_error(ctx), "case.tok"), "first-line case %d: got %s '%s'", (int)c, mmix_result_str(r),
+                  mmix_last_error(ctx));
+            mmix_clear_error(ctx);
+            mmix_bpe_free(bpe);
+        }
+    }
+}
+
+static void test_hf_import(void) {
+    /* A hand-made GPT-2 style file: 'Ġ' (U+0120, "\u0120" or UTF-8 C4 A0) is the space,
+       'Ċ' (U+010A) the newline. Merges in both spellings ("A B" and ["A", "B"]). */
+    static const char *json =
+        "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null,\n"
+        " \"added_tokens\": [{\"id\": 9, \"content\": \"<|endoftext|>\", \"single_word\": false, \"special\": true}],\n"
+        " \"normalizer\": null, \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false},\n"
+        " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"\\u0120t\": 1},\n"
+        "   \"merges\": [\"\\u0120 t\", \"h e\", \"\xc4\xa0t he\", [\"\xc4\x8a\", \"\xc4\x8a\"], \"\\u00e2 \\u0122\"]}}\n";
+    mmix_bpe *bpe = NULL;
+    mmix_bpe_ids ids;
+    size_t len;
+    const unsigned char *tb;
+    CHECK_OK(ctx, mmix_bpe_import_hf_memory(ctx, json, strlen(json), "tokenizer.json", &bpe));
+    if (!bpe) return;
+    CHECK(mmix_bpe_merge_count(bpe) == 5 && mmix_bpe_vocab_size(bpe) == 256 + 5 + 1, "hf: 5 merges, 1 special");
+    tb = mmix_bpe_token_bytes(bpe, 258, &len);
+    CHECK(tb && len == 4 && memcmp(tb, " the", 4) == 0, "hf: token 258 is ' the'");
+    tb = mmix_bpe_token_bytes(bpe, 259, &len);
+    CHECK(tb && len == 2 && memcmp(tb, "\n\n", 2) == 0, "hf: token 259 is two newlines");
+    /* U+00E2 stands for byte 0xE2 itself; U+0122 for byte 0x80 (bytes 0-32 are U+0100-0120,
+       then 127-160 are U+0121-0142) */
+    tb = mmix_bpe_token_bytes(bpe, 260, &len);
+    CHECK(tb && len == 2 && tb[0] == 0xE2 && tb[1] == 0x80, "hf: token 260 is bytes E2 80");
+    CHECK(mmix_bpe_eot_id(bpe) == 261 && mmix_bpe_pad_id(bpe) == -1, "hf: <|endoftext|> is eot");
+    memset(&ids, 0, sizeof ids);
+    mmix_bpe_encode(ctx, bpe, "in the", 6, 0, &ids);
+    CHECK(ids.n == 3 && ids.ids[0] == 'i' && ids.ids[1] == 'n' && ids.ids[2] == 258, "hf: 'in the' -> i n ' the'");
+    mmix_bpe_ids_free(&ids);
+    CHECK(round_trip(bpe, (const unsigned char *)"\n\n the\xe2\x80", 8, 0), "hf: round trip");
+    mmix_bpe_free(bpe);
+    {
+        static const struct { const char *json; mmix_result code; const char *message; } bad[] = {
+            {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"\\u2581 t\"]}}", MMIX_ERR_FORMAT, "not byte-level"},
+            {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"ab c\"]}}", MMIX_ERR_FORMAT, "earlier merge"},
+            {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"a b\", \"a b\"]}}", MMIX_ERR_FORMAT, "duplicate"},
+            {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"abc\"]}}", MMIX_ERR_FORMAT, "two tokens"},
+            {"{\"model\": {\"type\": \"WordPiece\"}}", MMIX_ERR_UNSUPPORTED, "WordPiece"},
+            {"{\"model\": {\"merges\": []}}", MMIX_ERR_FORMAT, "no \"model\""},
+            {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"a b\"]}", MMIX_ERR_FORMAT, "not valid JSON"},
+            {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", MMIX_ERR_FORMAT, "not valid JSON"},
+            {"{\"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]}", MMIX_ERR_FORMAT, "not valid JSON"},
+            {"{\"added_tokens\": [{\"content\": \"has space\"}], \"model\": {\"type\": \"BPE\"}}", MMIX_ERR_UNSUPPORTED, "has space"},
+        };
+        size_t c;
+        for (c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+            mmix_result r;
+            bpe = NULL;
+            r = mmix_bpe_import_hf_memory(ctx, bad[c].json, strlen(bad[c].json), "bad.json", &bpe);
+            CHECK(r == bad[c].code && bpe == NULL && strstr(mmix_last_error(ctx), bad[c].message),
+                  "hf bad case %d: got %s '%s'", (int)c, mmix_result_str(r), mmix_last_error(ctx));
+            mmix_clear_error(ctx);
+            mmix_bpe_free(bpe);
+        }
+    }
+    /* garbage JSON fails cleanly */
+    {
+        char junk[200];
+        int trial, clean = 1;
+        size_t i, n;
+        for (trial = 0; trial < 500; trial++) {
+            n = strlen(json) < sizeof junk ? strlen(json) : sizeof junk;
+            memcpy(junk, json, n);
+            n = mmix_rng_below(&rng, (uint32_t)n);
+            for (i = 0; i < 4; i++) junk[mmix_rng_below(&rng, (uint32_t)n + 1) % (n ? n : 1)] = "{}[]\",:\\u0"[mmix_rng_below(&rng, 11)];
+            bpe = NULL;
+            if (mmix_bpe_import_hf_memory(ctx, junk, n, "junk.json", &bpe) == MMIX_OK) {
+                if (!bpe || !round_trip(bpe, sample, 500, 0)) clean = 0;
+            } else if (bpe != NULL || !strstr(mmix_last_error(ctx), "junk.json")) {
+                clean = 0;
+            }
+            mmix_clear_error(ctx);
+            mmix_bpe_free(bpe);
+        }
+        CHECK(clean, "500 mangled tokenizer.json files fail cleanly");
+    }
+}
+
+int main(void) {
+    mmix_bpe *bpe;
+    double t0;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return 1;
+    mmix_rng_seed(&rng, 5);
+    sample = read_all("tests/data/sample.txt", &sample_size);
+    CHECK(sample != NULL && sample_size > 4000, "tests/data/sample.txt is readable (run from the repository root)");
+    if (!sample) return test_summary("test_bpe");
+    test_pre_split();
+    test_hand_worked();
+    t0 = mmix_time_seconds();
+    test_against_reference_trainer();
+    printf("  reference trainer comparisons: %.2f s\n", mmix_time_seconds() - t0);
+    test_train_errors();
+    bpe = train(sample, sample_size, 256 + 400 + 2);
+    if (bpe) {
+        t0 = mmix_time_seconds();
+        test_encode_reference_and_round_trips(bpe);
+        printf("  round trips and fuzz: %.2f s\n", mmix_time_seconds() - t0);
+        test_special_tokens(bpe);
+        test_decode_errors(bpe);
+        test_files(bpe);
+        mmix_bpe_free(bpe);
+    }
+    test_bad_files();
+    test_hf_import();
+    free(sample);
+    mmix_ctx_destroy(ctx);
+    return test_summary("test_bpe");
+}
