@@ -26,7 +26,7 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_train test_bpe
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_train test_bpe
 HEADER  := maskedmixer.h
 
 .PHONY: all test test-asan bench bench-bpe clean fixtures check-fixtures
@@ -77,7 +77,7 @@ fixtures:
 check-fixtures:
 	@rm -rf build/fixtures-check && mkdir -p build/fixtures-check
 	/usr/bin/python3 tests/reference/make_fixtures.py build/fixtures-check
-	@for f in tests/reference/fixtures/*.bin; do cmp "$$f" "build/fixtures-check/$$(basename $$f)" || exit 1; done
+	@for f in tests/reference/fixtures/*; do cmp "$$f" "build/fixtures-check/$$(basename $$f)" || exit 1; done
 	@echo "fixtures reproduce byte for byte"
 
 # CORPUS=path V=size override the defaults (the shared fiction corpus, 4096).

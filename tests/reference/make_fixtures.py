@@ -325,9 +325,216 @@ def optim(path):
     fx.write(path)
 
 
+# ---------------------------------------------------------------------------------------
+# The two models, written by hand with the reference state_dict names (SPEC 1.8, 3.1)
+# ---------------------------------------------------------------------------------------
+class RefMixerBlock(torch.nn.Module):
+    """mixer_lm's MixerBlock(expand_conv=False): registration order patch_layernorm,
+    seq_layernorm, patch_ff, conv (SPEC 1.3); the conv weight is re-masked in place at
+    every forward, per kernel tap (SPEC 0.3.2, 1.7)."""
+
+    def __init__(self, D, L, k):
+        super().__init__()
+        self.patch_layernorm = torch.nn.LayerNorm(D)
+        self.seq_layernorm = torch.nn.LayerNorm(D)
+        self.patch_ff = torch.nn.Sequential(torch.nn.Linear(D, 4 * D), torch.nn.GELU(), torch.nn.Linear(4 * D, D))
+        self.conv = torch.nn.Conv1d(L, L, k, padding="same")
+
+    def forward(self, x):
+        w = self.conv.weight.data                                # [f, d, p] -> [p, f, d], tril, back
+        self.conv.weight.data = torch.tril(w.permute(2, 0, 1)).permute(1, 2, 0).contiguous()
+        x = x + self.conv(self.seq_layernorm(x))
+        return x + self.patch_ff(self.patch_layernorm(x))
+
+
+class RefMixer(torch.nn.Module):
+    def __init__(self, V, D, depth, L, k):
+        super().__init__()
+        self.wte = torch.nn.Embedding(V, D)
+        self.mixerblocks = torch.nn.ModuleList([RefMixerBlock(D, L, k) for _ in range(depth)])
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        for block in self.mixerblocks:
+            x = block(x)
+        return self.lm_head(x)                                   # [B, L, V]
+
+
+class RefRMSNorm(torch.nn.Module):
+    def __init__(self, D, eps):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(D))
+        self.eps = eps
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
+class RefAttention(torch.nn.Module):
+    def __init__(self, D, H):
+        super().__init__()
+        self.H = H
+        self.q_proj = torch.nn.Linear(D, D, bias=False)
+        self.k_proj = torch.nn.Linear(D, D, bias=False)
+        self.v_proj = torch.nn.Linear(D, D, bias=False)
+        self.o_proj = torch.nn.Linear(D, D, bias=False)
+
+    def forward(self, x):
+        q = rope_ref(self.q_proj(x), self.H, 10000.0, 0)
+        k = rope_ref(self.k_proj(x), self.H, 10000.0, 0)
+        return self.o_proj(attention_ref(q, k, self.v_proj(x), self.H, True))
+
+
+class RefMLP(torch.nn.Module):
+    def __init__(self, D, F_):
+        super().__init__()
+        self.gate_proj = torch.nn.Linear(D, F_, bias=False)
+        self.up_proj = torch.nn.Linear(D, F_, bias=False)
+        self.down_proj = torch.nn.Linear(F_, D, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class RefDecoderLayer(torch.nn.Module):
+    def __init__(self, D, H):
+        super().__init__()
+        self.self_attn = RefAttention(D, H)
+        self.mlp = RefMLP(D, 4 * D)
+        self.input_layernorm = RefRMSNorm(D, 1e-6)
+        self.post_attention_layernorm = RefRMSNorm(D, 1e-6)
+
+    def forward(self, x):
+        x = x + self.self_attn(self.input_layernorm(x))
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class RefLlamaModel(torch.nn.Module):
+    def __init__(self, V, D, depth, H):
+        super().__init__()
+        self.embed_tokens = torch.nn.Embedding(V, D)
+        self.layers = torch.nn.ModuleList([RefDecoderLayer(D, H) for _ in range(depth)])
+        self.norm = RefRMSNorm(D, 1e-6)
+
+
+class RefLlama(torch.nn.Module):
+    """LlamaForCausalLM as SPEC 3.1 describes it (transformers 4.42 defaults, untied head)."""
+
+    def __init__(self, V, D, depth, H):
+        super().__init__()
+        self.model = RefLlamaModel(V, D, depth, H)
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+        for m in self.modules():                                 # HF _init_weights
+            if isinstance(m, (torch.nn.Linear, torch.nn.Embedding)):
+                torch.nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def forward(self, ids):
+        x = self.model.embed_tokens(ids)
+        for layer in self.model.layers:
+            x = layer(x)
+        return self.lm_head(self.model.norm(x))
+
+
+def clm_loss(logits, ids, pad_id):
+    """SPEC 1.5: position t predicts token t + 1; pad targets ignored; mean over counted."""
+    labels = ids.clone()
+    labels[labels == pad_id] = -100
+    V = logits.shape[-1]
+    return F.cross_entropy(logits[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1), ignore_index=-100)
+
+
+def write_safetensors(path, tensors, metadata=None, dtype="F32"):
+    """A minimal safetensors writer (Debian has no safetensors package)."""
+    import json
+    header, blobs, offset = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, t in tensors:
+        t = t.detach().contiguous().float()
+        if dtype == "F32":
+            raw = t.numpy().astype("<f4").tobytes()
+        elif dtype == "BF16":
+            raw = t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
+        else:
+            raw = t.to(torch.float16).numpy().astype("<f2").tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+def model_case(fx, name, model, tokens, pad_id, out_dir):
+    """Forward, backward and 3 AdamW steps (lr 1e-2, warmup 1 then linear decay over 3 steps,
+    weight decay 0.01, clip 1.0) of one model, as the HF Trainer would run them."""
+    fx.add("%s/tokens" % name, tokens)
+    for pname, p in model.state_dict().items():
+        fx.add("%s/param/%s" % (name, pname), p)
+    logits = model(tokens)
+    loss = clm_loss(logits, tokens, pad_id)
+    loss.backward()
+    fx.add("%s/logits" % name, logits)
+    fx.add("%s/loss" % name, loss.reshape(1))
+    for pname, p in model.named_parameters():
+        fx.add("%s/grad/%s" % (name, pname), p.grad)
+    params = list(model.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, hf_lambda("linear", 1, 3))
+    for s in range(3):
+        if s > 0:
+            opt.zero_grad()
+            loss = clm_loss(model(tokens), tokens, pad_id)
+            loss.backward()
+        fx.add("%s/step%d/loss" % (name, s), loss.reshape(1))
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        fx.add("%s/step%d/norm" % (name, s), norm.reshape(1))
+        opt.step()
+        sched.step()
+    for pname, p in model.state_dict().items():
+        fx.add("%s/after/%s" % (name, pname), p)
+
+
+def models(path, out_dir):
+    V, D, depth, L, B, pad = 37, 16, 2, 8, 3, 1
+    fx = Fixture("file: models\ntorch: %s\nseed: 4\n"
+                 "sizes: V %d, D %d, depth %d, L %d, batch %d, pad id %d\n"
+                 "mixer_k1, mixer_k4: RefMixer (the paper code's in-place masking: phantom gradients in the "
+                 "clip norm)\nllama_h4: RefLlama with 4 heads, RMSNorm eps 1e-6, RoPE theta 10000\n"
+                 "training: AdamW lr 1e-2, weight decay 0.01, clip 1.0, HF linear schedule warmup 1 over 3 steps\n"
+                 "files: mixer_k1.safetensors (initial weights, unmasked upper triangles as the reference "
+                 "saves them), mixer_k1_bf16.safetensors, llama_h4.safetensors (no metadata: heads must be given), "
+                 "model_tokens.txt\n" % (torch.__version__, V, D, depth, L, B, pad))
+    g = torch.Generator().manual_seed(4)
+    tokens = torch.randint(2, V, (B, L), generator=g)
+    tokens[0, 6:] = pad                                           # right padding
+    tokens[2, :2] = pad                                           # left padding: still attended to
+    torch.manual_seed(4)
+    for k in (1, 4):
+        model = RefMixer(V, D, depth, L, k)
+        if k == 1:
+            write_safetensors(os.path.join(out_dir, "mixer_k1.safetensors"), list(model.state_dict().items()))
+            write_safetensors(os.path.join(out_dir, "mixer_k1_bf16.safetensors"), list(model.state_dict().items()),
+                              metadata={"pad_token_id": str(pad)}, dtype="BF16")
+            bf16 = RefMixer(V, D, depth, L, k)
+            bf16.load_state_dict({n: t.to(torch.bfloat16).float() for n, t in model.state_dict().items()})
+            fx.add("mixer_k1/loss_bf16", clm_loss(bf16(tokens), tokens, pad).detach().reshape(1))
+        model_case(fx, "mixer_k%d" % k, model, tokens, pad, out_dir)
+    llama = RefLlama(V, D, depth, 4)
+    write_safetensors(os.path.join(out_dir, "llama_h4.safetensors"), list(llama.state_dict().items()))
+    model_case(fx, "llama_h4", llama, tokens, pad, out_dir)
+    with open(os.path.join(out_dir, "model_tokens.txt"), "w") as f:
+        for row in tokens.tolist():
+            f.write(" ".join(str(t) for t in row) + "\n")
+    fx.write(path)
+
+
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fixtures")
     os.makedirs(out, exist_ok=True)
     core1(os.path.join(out, "ops_core1.bin"))
     core2(os.path.join(out, "ops_core2.bin"))
     optim(os.path.join(out, "adamw.bin"))
+    models(os.path.join(out, "models.bin"), out)

@@ -1,0 +1,276 @@
+/* tests/test_models.c - the flat masked mixer (k = 1 and k = 4) and the Llama-style
+   transformer (H = 4) against the PyTorch reference models of make_fixtures.py: logits,
+   loss, every parameter gradient, and three AdamW steps with warmup, linear decay, weight
+   decay and clipping. Tolerances: loss 1e-5 relative; logits and gradients 1e-5 relative
+   to the tensor's largest magnitude; weights after the steps 1e-5 absolute.
+   Also: causality of both models, parameter counts against SPEC 1.8 / 3.1, input errors. */
+#define MASKEDMIXER_IMPLEMENTATION
+#include "../maskedmixer.h"
+#include "test.h"
+#include "fixture.h"
+
+static fixture fx;
+static mmix_rng rng;
+
+static double rel_err(const float *ours, int64_t n, const fixture_tensor *ref) {
+    double scale = 0.0, err = 0.0;
+    const float *r;
+    int64_t i;
+    if (!ref || ref->n != n) return 1e30;
+    r = (const float *)ref->data;
+    for (i = 0; i < n; i++) if (fabs(r[i]) > scale) scale = fabs(r[i]);
+    if (scale == 0.0) scale = 1.0;
+    for (i = 0; i < n; i++) if (!(fabs((double)ours[i] - r[i]) <= err)) err = fabs((double)ours[i] - r[i]);
+    return err / scale;
+}
+
+static double abs_err(const float *ours, int64_t n, const fixture_tensor *ref) {
+    double err = 0.0;
+    int64_t i;
+    if (!ref || ref->n != n) return 1e30;
+    for (i = 0; i < n; i++)
+        if (!(fabs((double)ours[i] - ((const float *)ref->data)[i]) <= err)) err = fabs((double)ours[i] - ((const float *)ref->data)[i]);
+    return err;
+}
+
+static const fixture_tensor *get(const char *case_name, const char *what, const char *param) {
+    char key[256];
+    snprintf(key, sizeof key, param ? "%s/%s/%s" : "%s/%s", case_name, what, param);
+    return fixture_get(&fx, key);
+}
+
+static mmix_model_config small_config(mmix_arch arch, int64_t kernel) {
+    mmix_model_config c = mmix_model_config_default(arch);
+    c.vocab = 37;
+    c.dim = 16;
+    c.depth = 2;
+    c.n_ctx = 8;
+    c.kernel = kernel;
+    c.heads = 4;
+    c.ffn_dim = 64;
+    return c;
+}
+
+/* A model whose every parameter is set from the fixture's state_dict, by name. */
+static int load_params(mmix_ctx *ctx, const mmix_model *m, const char *case_name) {
+    int64_t i, loaded = 0;
+    for (i = 0; i < m->n_params; i++) {
+        mmix_tensor *p = mmix_param_at(ctx, m->first_param + i);
+        const fixture_tensor *t = get(case_name, "param", p->name);
+        if (t && t->n == p->n) {
+            memcpy(p->data, t->data, (size_t)p->n * 4);
+            loaded++;
+        } else {
+            CHECK(0, "%s: parameter %s is in the reference state_dict with the same size", case_name, p->name);
+        }
+    }
+    return loaded == m->n_params;
+}
+
+static mmix_tensor *tokens(mmix_ctx *ctx) {
+    const fixture_tensor *t = fixture_get(&fx, "mixer_k1/tokens");
+    mmix_tensor *ids;
+    if (!t) return NULL;
+    ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(t->dims[0], t->dims[1]));
+    if (ids) memcpy(ids->ids, t->data, (size_t)t->n * 4);
+    return ids;
+}
+
+static void parity(const char *case_name, mmix_model_config cfg) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    mmix_adamw opt;
+    mmix_adamw_config acfg = mmix_adamw_config_default();
+    mmix_tensor *logits, *loss;
+    double worst_grad = 0.0, worst_after = 0.0, worst_loss = 0.0, worst_norm = 0.0, e;
+    const char *worst_grad_name = "", *worst_after_name = "";
+    int64_t i;
+    int s;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    /* the reference re-masks in place, so its masked entries carry phantom gradients */
+    if (cfg.arch == MMIX_ARCH_MIXER) mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_REFERENCE);
+    CHECK(mmix_model_create(ctx, &m, cfg) == MMIX_OK, "%s: create: %s", case_name, mmix_last_error(ctx));
+    if (!load_params(ctx, &m, case_name)) { mmix_ctx_destroy(ctx); return; }
+    acfg.lr = 1e-2f;
+    acfg.weight_decay = 0.01f;
+    mmix_adamw_init(ctx, &opt, acfg);
+    for (s = 0; s < 3; s++) {
+        const fixture_tensor *ref_loss, *ref_norm;
+        char step[32];
+        double norm;
+        mmix_zero_grad(ctx);
+        loss = mmix_model_loss(ctx, &m, tokens(ctx), 1, &logits);
+        CHECK(loss && mmix_backward(ctx, loss) == MMIX_OK, "%s step %d: %s", case_name, s, mmix_last_error(ctx));
+        if (!loss) break;
+        if (s == 0) {
+            e = rel_err(logits->data, logits->n, get(case_name, "logits", NULL));
+            CHECK(e <= 1e-5, "%s: logits vs torch, error %.3g", case_name, e);
+            for (i = 0; i < m.n_params; i++) {
+                mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
+                e = rel_err(p->grad, p->n, get(case_name, "grad", p->name));
+                CHECK(e <= 1e-5, "%s: gradient of %s vs torch, error %.3g", case_name, p->name, e);
+                if (e > worst_grad) { worst_grad = e; worst_grad_name = p->name; }
+            }
+        }
+        snprintf(step, sizeof step, "step%d", s);
+        ref_loss = get(case_name, step, "loss");
+        ref_norm = get(case_name, step, "norm");
+        CHECK(mmix_clip_grad_norm(ctx, 1.0f, &norm) == MMIX_OK, "clip");
+        if (ref_loss) {
+            e = fabs(loss->data[0] - ((const float *)ref_loss->data)[0]) / fabs(((const float *)ref_loss->data)[0]);
+            if (e > worst_loss) worst_loss = e;
+        }
+        if (ref_norm) {
+            e = fabs(norm - ((const float *)ref_norm->data)[0]) / ((const float *)ref_norm->data)[0];
+            if (e > worst_norm) worst_norm = e;
+        }
+        mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1e-2f, s, 1, 3));
+        mmix_step_reset(ctx);
+    }
+    CHECK(worst_loss <= 1e-5, "%s: losses over 3 steps vs torch, worst relative error %.3g", case_name, worst_loss);
+    CHECK(worst_norm <= 1e-5, "%s: clip norms vs torch, worst relative error %.3g", case_name, worst_norm);
+    for (i = 0; i < m.n_params; i++) {
+        mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
+        e = abs_err(p->data, p->n, get(case_name, "after", p->name));
+        CHECK(e <= 1e-5, "%s: %s after 3 AdamW steps vs torch, abs error %.3g", case_name, p->name, e);
+        if (e > worst_after) { worst_after = e; worst_after_name = p->name; }
+    }
+    printf("  %-9s loss %.9g; worst gradient error %.2e (%s); worst weight error after 3 steps %.2e (%s)\n",
+           case_name, ((const float *)get(case_name, "loss", NULL)->data)[0], worst_grad, worst_grad_name,
+           worst_after, worst_after_name);
+    mmix_ctx_destroy(ctx);
+}
+
+/* Default mode: the kept entries' gradients are the reference's, the masked ones zero. */
+static void default_mode_gradients(void) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    mmix_tensor *loss;
+    int64_t i, o, j, ok = 1;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    mmix_model_create(ctx, &m, small_config(MMIX_ARCH_MIXER, 1));
+    if (!load_params(ctx, &m, "mixer_k1")) { mmix_ctx_destroy(ctx); return; }
+    mmix_zero_grad(ctx);
+    loss = mmix_model_loss(ctx, &m, tokens(ctx), 1, NULL);
+    CHECK(loss && mmix_backward(ctx, loss) == MMIX_OK, "default-mode backward");
+    for (i = 0; loss && i < 2; i++) {
+        const fixture_tensor *g = get("mixer_k1", "grad", m.mixer[i].conv_w->name);
+        for (o = 0; g && o < 8; o++)
+            for (j = 0; j < 8; j++) {
+                float ours = m.mixer[i].conv_w->grad[o * 8 + j], theirs = ((const float *)g->data)[o * 8 + j];
+                ok &= j > o ? ours == 0.0f : fabsf(ours - theirs) <= 1e-5f * (1.0f + fabsf(theirs));
+            }
+    }
+    CHECK(ok, "default mode: conv gradients equal the reference's where kept and are zero where masked");
+    mmix_ctx_destroy(ctx);
+}
+
+/* Changing token t leaves every output at positions < t bit-identical (SPEC 13.5). */
+static void causality(const char *name, mmix_model_config cfg) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    mmix_tensor *ids, *a, *b;
+    int64_t t, i, L = cfg.n_ctx, V = cfg.vocab, failures = 0, changed_at_t = 0;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    mmix_model_create(ctx, &m, cfg);
+    mmix_model_init(&m, &rng);
+    mmix_set_grad_enabled(ctx, 0);
+    for (t = 1; t < L; t++) {
+        ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(2, L));
+        if (!ids) break;
+        for (i = 0; i < 2 * L; i++) ids->ids[i] = (int32_t)((i * 7 + 3) % V);
+        a = mmix_model_logits(ctx, &m, ids);
+        ids->ids[t] = (ids->ids[t] + 1) % (int32_t)V;              /* row 0, token t */
+        ids->ids[L + t] = (ids->ids[L + t] + 5) % (int32_t)V;      /* row 1, token t */
+        b = mmix_model_logits(ctx, &m, ids);
+        if (!a || !b) break;
+        failures += memcmp(a->data, b->data, (size_t)(t * V) * sizeof(float)) != 0;
+        failures += memcmp(a->data + L * V, b->data + L * V, (size_t)(t * V) * sizeof(float)) != 0;
+        changed_at_t += memcmp(a->data + t * V, b->data + t * V, (size_t)V * sizeof(float)) != 0;
+        mmix_step_reset(ctx);
+    }
+    CHECK(t == L && failures == 0, "%s is causal: outputs before a changed token are bit-identical (%lld failures)",
+          name, (long long)failures);
+    CHECK(changed_at_t == L - 1, "%s: the changed position's own output does change", name);
+    mmix_ctx_destroy(ctx);
+}
+
+static const char *param_name(const mmix_ctx *ctx, int64_t i) {
+    const mmix_tensor *p = mmix_param_at(ctx, i);
+    return p ? p->name : "";
+}
+
+static void sizes_and_errors(void) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    mmix_model_config c;
+    mmix_tensor *ids;
+    int64_t i, total = 0;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    c = mmix_model_config_default(MMIX_ARCH_MIXER);
+    c.dim = 256; c.depth = 2; c.n_ctx = 128; c.ffn_dim = 1024;
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "SPEC 1.8 mixer created");
+    for (i = 0; i < m.n_params; i++) total += mmix_param_at(ctx, m.first_param + i)->n;
+    CHECK(total == 3183360 && mmix_model_param_count(&m) == 3183360 && m.n_params == 2 + 2 * 10,
+          "SPEC 1.8: V 4096, D 256, n 2, L 128 has 3,183,360 parameters in 22 tensors (got %lld)", (long long)total);
+    CHECK(strcmp(param_name(ctx, m.first_param), "wte.weight") == 0 &&
+          strcmp(param_name(ctx, m.first_param + 1), "mixerblocks.0.patch_layernorm.weight") == 0 &&
+          strcmp(param_name(ctx, m.first_param + 10), "mixerblocks.0.conv.bias") == 0 &&
+          strcmp(param_name(ctx, m.first_param + 21), "lm_head.weight") == 0, "mixer state_dict order");
+    mmix_ctx_destroy(ctx); /* parameter names are unique per context: a new one for the transformer */
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    c = mmix_model_config_default(MMIX_ARCH_LLAMA);
+    c.dim = 256; c.depth = 2; c.ffn_dim = 1024;
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "SPEC 3.1 transformer created");
+    total = 0;
+    for (i = 0; i < m.n_params; i++) total += mmix_param_at(ctx, m.first_param + i)->n;
+    CHECK(total == 4195584 && mmix_model_param_count(&m) == 4195584,
+          "SPEC 3.1: V 4096, D 256, n 2, H 4 has 4,195,584 parameters (got %lld)", (long long)total);
+    c = mmix_model_config_default(MMIX_ARCH_MIXER);
+    CHECK(mmix_model_param_count(&m) > 0 && (c.dim = 1024, c.vocab = 8000, c.depth = 16, 1) &&
+          (m.config = c, mmix_model_param_count(&m) == 154951680), "SPEC 1.8 headline: 154,951,680 parameters");
+    c = mmix_model_config_default(MMIX_ARCH_LLAMA);
+    c.heads = 3;
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_ERR_INVALID_ARGUMENT && strstr(mmix_last_error(ctx), "heads"),
+          "a dim that does not split into heads is refused: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    mmix_ctx_destroy(ctx);
+
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    mmix_model_create(ctx, &m, small_config(MMIX_ARCH_MIXER, 1));
+    mmix_model_init(&m, &rng);
+    ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(2, 7));
+    CHECK(mmix_model_logits(ctx, &m, ids) == NULL && mmix_last_result(ctx) == MMIX_ERR_SHAPE,
+          "a mixer needs exactly n_ctx tokens: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, 8));
+    if (ids) ids->ids[3] = 37;
+    CHECK(mmix_model_logits(ctx, &m, ids) == NULL && mmix_last_result(ctx) == MMIX_ERR_RANGE,
+          "a token id >= vocab is a range error: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, 8));
+    for (i = 0; ids && i < 8; i++) ids->ids[i] = 1;
+    CHECK(mmix_model_loss(ctx, &m, ids, 1, NULL) == NULL && mmix_last_result(ctx) == MMIX_ERR_INVALID_ARGUMENT,
+          "an all-pad batch has nothing to count: an error");
+    mmix_clear_error(ctx);
+    mmix_ctx_destroy(ctx);
+}
+
+int main(void) {
+    char err[256];
+    mmix_rng_seed(&rng, 5);
+    if (!fixture_load("tests/reference/fixtures/models.bin", &fx, err, sizeof err)) {
+        CHECK(0, "fixture: %s", err);
+        return test_summary("test_models");
+    }
+    parity("mixer_k1", small_config(MMIX_ARCH_MIXER, 1));
+    parity("mixer_k4", small_config(MMIX_ARCH_MIXER, 4));
+    parity("llama_h4", small_config(MMIX_ARCH_LLAMA, 1));
+    default_mode_gradients();
+    causality("mixer k=1", small_config(MMIX_ARCH_MIXER, 1));
+    causality("mixer k=4", small_config(MMIX_ARCH_MIXER, 4));
+    causality("llama H=4", small_config(MMIX_ARCH_LLAMA, 1));
+    sizes_and_errors();
+    fixture_free(&fx);
+    return test_summary("test_models");
+}
