@@ -52,6 +52,7 @@
                            built-in cache-blocked GEMM is used. Use an OpenMP build of the BLAS
                            (Debian: libopenblas-openmp-dev) so its threads and ours are one pool.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
+     MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
      (OpenMP)              compile with -fopenmp to run the per-row loops in parallel.
    The core needs only C99 and the C standard library; OpenMP and a BLAS are accelerators.
 
@@ -904,7 +905,7 @@ MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
 // an 8-byte little-endian header length, a JSON header, then raw little-endian data.
 // ----------------------------------------------------------------------------------------
 #ifndef MMIX_SAFETENSORS_MAX_HEADER
-#define MMIX_SAFETENSORS_MAX_HEADER ((uint64_t)100 << 20)   /* 100 MiB, as the Rust reader */
+#define MMIX_SAFETENSORS_MAX_HEADER ((uint64_t)100 << 20)   /* 100 MiB */
 #endif
 
 typedef enum mmix_st_dtype {
@@ -1751,7 +1752,7 @@ MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_
         goto fail;
     }
     if (fread(len8, 1, 8, f) != 8) {
-        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the header length", st->path);
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the header length (a directory?)", st->path);
         goto fail;
     }
     n = mmix__load_le64(len8);
@@ -1941,6 +1942,7 @@ static void mmix__st_append(mmix__st_text *t, const char *s, size_t n) {
     memcpy(t->data + t->size, s, n);
     t->size += n;
 }
+static void mmix__st_appends(mmix__st_text *t, const char *s) { mmix__st_append(t, s, strlen(s)); }
 static void mmix__st_appendf(mmix__st_text *t, const char *fmt, ...) {
     char buf[128];
     va_list args;
@@ -2061,7 +2063,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     /* The header, in memory (it is small); the data is streamed after it. */
     mmix__st_append(&h, "{", 1);
     if (n_meta > 0) {
-        mmix__st_append(&h, "\"__metadata__\":{", 16);
+        mmix__st_appends(&h, "\"__metadata__\":{");
         for (i = 0; i < n_meta; i++) {
             if (i) mmix__st_append(&h, ",", 1);
             mmix__st_append_json(&h, meta_keys[i]);
@@ -2080,7 +2082,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
         }
         if (i || n_meta > 0) mmix__st_append(&h, ",", 1);
         mmix__st_append_json(&h, names ? names[i] : t->name);
-        mmix__st_append(&h, ":{\"dtype\":\"F32\",\"shape\":[", 25);
+        mmix__st_appends(&h, ":{\"dtype\":\"F32\",\"shape\":[");
         for (k = 0; k < t->shape.ndim; k++) mmix__st_appendf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
         mmix__st_appendf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
                          (unsigned long long)(offset + bytes));

@@ -573,6 +573,24 @@ static void test_atomic(void) {
           !exists("build/test_st_dir.tmp") && exists("build/test_st_dir"), "a failed rename: %s", mmix_last_error(ctx));
     mmix_clear_error(ctx);
     remove("build/test_st_dir");
+    { /* a file cut short after it was opened: the read is MMIX_ERR_IO, not garbage */
+        mmix_tensor *big = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape1(100000));
+        mmix_safetensors st;
+        unsigned char *bytes;
+        size_t size;
+        mmix_result r;
+        mmix_tensor_set_name(big, "big");
+        CHECK_OK(ctx, mmix_safetensors_write(ctx, path, &big, NULL, 1, NULL, NULL, 0));
+        CHECK_OK(ctx, mmix_safetensors_open(ctx, path, &st));
+        bytes = read_all(path, &size);
+        CHECK(bytes && put_bytes(path, bytes, (size_t)st.data_start + 1000), "cut the file");
+        r = st.n_entries == 1 ? mmix_safetensors_read(ctx, &st, &st.entries[0], big->data) : MMIX_ERR_FORMAT;
+        CHECK(r == MMIX_ERR_IO && strstr(mmix_last_error(ctx), "'big'") && strstr(mmix_last_error(ctx), " of 400000 bytes"),
+              "a short read: %s", mmix_last_error(ctx));
+        mmix_clear_error(ctx);
+        mmix_safetensors_close(&st);
+        free(bytes);
+    }
     remove(path);
     mmix_step_reset(ctx);
 }
