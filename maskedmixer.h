@@ -52,6 +52,7 @@
                            built-in cache-blocked GEMM is used. Use an OpenMP build of the BLAS
                            (Debian: libopenblas-openmp-dev) so its threads and ours are one pool.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
+     MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
      (OpenMP)              compile with -fopenmp to run the per-row loops in parallel.
    The core needs only C99 and the C standard library; OpenMP and a BLAS are accelerators.
 
@@ -59,11 +60,13 @@
    3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
    =========================================================================================
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
-                    >>api_optim >>api_model >>api_backend >>api_gradcheck >>api_bpe >>api_platform
+                    >>api_optim >>api_model >>api_backend >>api_gradcheck >>api_bpe
+                    >>api_safetensors >>api_platform
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      result codes, the per-context error message
        >>platform    the only OS-specific code: wall clock, durable file replacement
+       >>safetensors weights files: the strict header parser, reading, the atomic writer
        >>arena       chained bump allocators (persistent and per-step)
        >>tensor      shapes, tensor creation, parameters
        >>rng         the PCG32 generator and PyTorch-default initializers
@@ -105,6 +108,7 @@
                                                    mmix_clip_grad_norm
      PyTorch default init (SPEC 0.3.3, 3.1)        mmix_init_uniform/_normal/_pytorch_linear
      BPE tokenizer (SPEC 10.1)                     mmix_bpe_*
+     Checkpoints, safetensors (SPEC 1.8, 3.1)      mmix_safetensors_*
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
@@ -897,6 +901,70 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
 
 // ----------------------------------------------------------------------------------------
+// >>api_safetensors  Weights files in the safetensors format (SPEC 1.8, 3.1; see >>safetensors):
+// an 8-byte little-endian header length, a JSON header, then raw little-endian data.
+// ----------------------------------------------------------------------------------------
+#ifndef MMIX_SAFETENSORS_MAX_HEADER
+#define MMIX_SAFETENSORS_MAX_HEADER ((uint64_t)100 << 20)   /* 100 MiB */
+#endif
+
+typedef enum mmix_st_dtype {
+    MMIX_ST_F32, MMIX_ST_F16, MMIX_ST_BF16, MMIX_ST_F64,
+    MMIX_ST_I64, MMIX_ST_I32, MMIX_ST_I16, MMIX_ST_I8, MMIX_ST_U64, MMIX_ST_U32, MMIX_ST_U16, MMIX_ST_U8, MMIX_ST_BOOL
+} mmix_st_dtype;            /* every dtype the format names is parsed; F32/F16/BF16 (and F64) can be read as floats */
+
+typedef struct mmix_st_entry {
+    char name[MMIX_NAME_MAX];   /* a longer name is an error naming it (truncated in the message) */
+    mmix_st_dtype dtype;
+    int ndim;                   /* 0..MMIX_MAX_DIMS; more dims is MMIX_ERR_UNSUPPORTED */
+    int64_t shape[MMIX_MAX_DIMS];
+    int64_t numel;
+    uint64_t begin, end;        /* byte offsets relative to the start of the data section */
+} mmix_st_entry;
+
+typedef struct mmix_safetensors {
+    void *file;                 /* FILE *, open until close */
+    char path[1024];            /* for messages */
+    uint64_t data_start;        /* 8 + header length */
+    uint64_t data_size;         /* file size - data_start */
+    int64_t n_entries;
+    mmix_st_entry *entries;     /* in file order */
+    int64_t n_meta;
+    char **meta_keys, **meta_values;   /* __metadata__, UTF-8, unescaped */
+} mmix_safetensors;
+
+/* Opens and validates: header length within the file and below MMIX_SAFETENSORS_MAX_HEADER,
+   strict JSON, every entry's dtype/shape/offsets checked (end - begin == numel * dtype size,
+   end <= data_size, no two entries overlap). A missing file is MMIX_ERR_FILE_NOT_FOUND;
+   malformed content MMIX_ERR_FORMAT; I/O MMIX_ERR_IO; what the format allows but this
+   build cannot hold (more than MMIX_MAX_DIMS dims, a name of MMIX_NAME_MAX bytes or more,
+   a NUL in a string, a newer dtype such as F8_E4M3) MMIX_ERR_UNSUPPORTED. On failure *st
+   is zeroed. One mmix_safetensors must not be read from two threads at once (one FILE). */
+MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st);
+MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name);
+MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key);   /* NULL if absent */
+/* Reads one entry as float32 into out (entry->numel floats), converting F16, BF16, F64
+   exactly as IEEE/torch do (F16 subnormals, inf, NaN included). Integer dtypes:
+   MMIX_ERR_UNSUPPORTED naming the tensor and dtype. A short read is MMIX_ERR_IO. */
+MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, float *out);
+/* Reads into a float tensor after checking its shape equals the entry's: a mismatch is
+   MMIX_ERR_SHAPE with the message "FILE: tensor 'NAME' has shape [..] in the file, the model expects [..]". */
+MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, mmix_tensor *t);
+MMIXDEF void mmix_safetensors_close(mmix_safetensors *st);   /* frees everything; safe on a zeroed struct */
+MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d);     /* "F32", ... */
+
+/* Writes float32 tensors (each tensor's t->name, or names[i] when names != NULL) and
+   string metadata (n_meta pairs; may be 0) to path atomically: streamed to "path.tmp",
+   flushed, synced, renamed; on failure the temp file is removed and path is untouched.
+   Header JSON: {"__metadata__":{...}, "name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]}, ...}
+   padded with spaces to a multiple of 8 bytes; tensors in the given order; names and
+   metadata JSON-escaped. Duplicate names are MMIX_ERR_INVALID_ARGUMENT. */
+MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
+                                           const char *const *names, int64_t n,
+                                           const char *const *meta_keys, const char *const *meta_values,
+                                           int64_t n_meta);
+
+// ----------------------------------------------------------------------------------------
 // >>api_platform  The few OS services the library needs.
 // ----------------------------------------------------------------------------------------
 MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
@@ -1011,6 +1079,16 @@ static int mmix__file_sync(FILE *f) { return _commit(_fileno(f)); }
 static int mmix__file_replace(const char *from, const char *to) {
     return MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) ? 0 : -1;
 }
+/* 64-bit file offsets: long is 32 bits on Windows, too small for big checkpoints. */
+static int mmix__file_seek(FILE *f, uint64_t offset) {
+    return offset <= (uint64_t)INT64_MAX && _fseeki64(f, (__int64)offset, SEEK_SET) == 0 ? 0 : -1;
+}
+static int mmix__file_size(FILE *f, uint64_t *size) {
+    __int64 end;
+    if (_fseeki64(f, 0, SEEK_END) != 0 || (end = _ftelli64(f)) < 0) return -1;
+    *size = (uint64_t)end;
+    return 0;
+}
 #elif (defined(_POSIX_C_SOURCE) || defined(__APPLE__)) && !defined(MMIX__POSIX_HIDDEN)
 #include <time.h>
 #include <unistd.h>
@@ -1022,6 +1100,22 @@ MMIXDEF double mmix_time_seconds(void) {
 static int mmix__file_sync(FILE *f) { return fsync(fileno(f)); }
 /* rename() replaces the target atomically on POSIX file systems. */
 static int mmix__file_replace(const char *from, const char *to) { return rename(from, to); }
+#if defined(__APPLE__) || (defined(_POSIX_C_SOURCE) && _POSIX_C_SOURCE >= 200112L)
+#include <sys/types.h>
+/* fseeko/ftello take off_t, 64 bits on 64-bit systems (long may be 32 bits elsewhere). */
+static int mmix__file_seek(FILE *f, uint64_t offset) {
+    off_t o = (off_t)offset;
+    if (offset > (uint64_t)INT64_MAX || o < 0 || (uint64_t)o != offset) return -1;
+    return fseeko(f, o, SEEK_SET);
+}
+static int mmix__file_size(FILE *f, uint64_t *size) {
+    off_t end;
+    if (fseeko(f, 0, SEEK_END) != 0 || (end = ftello(f)) < 0) return -1;
+    *size = (uint64_t)end;
+    return 0;
+}
+#define MMIX__HAVE_FILE_SEEK 1
+#endif
 #else
 /* Plain C: the implementing file included a system header before this one under strict
    -std=c99, so POSIX is hidden (see section 1). The clock falls back to processor time
@@ -1031,6 +1125,997 @@ MMIXDEF double mmix_time_seconds(void) { return (double)clock() / (double)CLOCKS
 static int mmix__file_sync(FILE *f) { (void)f; return 0; }
 static int mmix__file_replace(const char *from, const char *to) { return rename(from, to); }
 #endif
+#if !defined(_WIN32) && !defined(MMIX__HAVE_FILE_SEEK)
+/* Plain C: offsets are longs, so files beyond LONG_MAX bytes are refused, not misread. */
+#include <limits.h>
+static int mmix__file_seek(FILE *f, uint64_t offset) {
+    return offset <= (uint64_t)LONG_MAX && fseek(f, (long)offset, SEEK_SET) == 0 ? 0 : -1;
+}
+static int mmix__file_size(FILE *f, uint64_t *size) {
+    long end;
+    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0) return -1;
+    *size = (uint64_t)end;
+    return 0;
+}
+#endif
+
+/* Atomic replacement of a file, streamed: open "path.tmp", write through a->f, then commit
+   (flush, sync, close, rename over path) or abort (close, remove the temporary). Either
+   way the temporary is gone afterwards and path is whole: the old file or the new one. */
+typedef struct mmix__atomic_file {
+    FILE *f;
+    char *tmp;                  /* "path.tmp" */
+    const char *path;
+} mmix__atomic_file;
+
+static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size); /* >>arena: counted allocations */
+
+static mmix_result mmix__atomic_open(mmix_ctx *ctx, const char *path, mmix__atomic_file *a) {
+    size_t len = strlen(path);
+    a->f = NULL;
+    a->path = path;
+    a->tmp = len < SIZE_MAX - 5 ? (char *)mmix__sys_malloc(ctx, len + 5) : NULL;
+    if (!a->tmp) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
+    memcpy(a->tmp, path, len);
+    memcpy(a->tmp + len, ".tmp", 5);
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': cannot create '%s'", path, a->tmp);
+        MMIX_FREE(a->tmp);
+        a->tmp = NULL;
+        return MMIX_ERR_IO;
+    }
+    return MMIX_OK;
+}
+
+/* Gives up: the temporary is removed, path untouched. The caller has set the error. */
+static void mmix__atomic_abort(mmix__atomic_file *a) {
+    if (a->f) fclose(a->f);
+    if (a->tmp) remove(a->tmp);
+    MMIX_FREE(a->tmp);
+    a->f = NULL;
+    a->tmp = NULL;
+}
+
+/* writes_ok: whether every write so far succeeded (a failed one aborts here, so that the
+   caller can write without checking each call). */
+static mmix_result mmix__atomic_commit(mmix_ctx *ctx, mmix__atomic_file *a, int writes_ok) {
+    int ok = writes_ok;
+    ok = fflush(a->f) == 0 && ok;
+    ok = mmix__file_sync(a->f) == 0 && ok;
+    ok = fclose(a->f) == 0 && ok;
+    a->f = NULL;
+    ok = ok && mmix__file_replace(a->tmp, a->path) == 0;
+    if (!ok) {
+        remove(a->tmp);
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing or renaming '%s' failed; '%s' is unchanged",
+                       a->path, a->tmp, a->path);
+    }
+    MMIX_FREE(a->tmp);
+    a->tmp = NULL;
+    return ok ? MMIX_OK : MMIX_ERR_IO;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>safetensors  Weights files (SPEC 1.8, 3.1): the safetensors format of Hugging Face.
+//
+//   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
+//   {"__metadata__": {"key": "value", ...},
+//    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...}
+//
+// Offsets are relative to the start of the data. The header's JSON is read by a parser of
+// our own that knows this one schema: it reads the file without building a tree, and any
+// byte the schema does not expect is an error at that byte. The schema fixes the nesting
+// at three levels (header, entry, shape), so a "[[[[..." bomb fails at its second bracket
+// and deep input costs nothing. What the format allows is accepted: entries in any order,
+// gaps between tensors, zero-sized dims, a missing __metadata__, whitespace between
+// tokens, spaces (only) after the object up to N (the format's padding). The header must
+// begin with '{', as the format says. Everything is checked against the file before any
+// data is read, so a corrupt or truncated file is an error at open, never a wrong read.
+// ----------------------------------------------------------------------------------------
+static const char *const mmix__st_dtype_names[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16",
+                                                   "I8", "U64", "U32", "U16", "U8", "BOOL"};
+static const unsigned char mmix__st_dtype_sizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 8, 4, 2, 1, 1};
+MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_names) / sizeof(mmix__st_dtype_names[0]) == MMIX_ST_BOOL + 1,
+                   st_dtype_names);
+MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_sizes) == MMIX_ST_BOOL + 1, st_dtype_sizes);
+
+/* Dtypes newer versions of the format name, which this build cannot hold: a file using one
+   is valid but unsupported (MMIX_ERR_UNSUPPORTED), not corrupt. */
+static const char *const mmix__st_newer_dtypes[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
+                                                    "F6_E3M2", "F4", "C64", "U4", "I4"};
+
+MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d) {
+    if ((int)d < 0 || (int)d > (int)MMIX_ST_BOOL) return "unknown dtype";
+    return mmix__st_dtype_names[d];
+}
+
+/* Host byte order, asked at run time (no macro says it portably). */
+static int mmix__little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+static uint64_t mmix__load_le64(const unsigned char *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- The header parser ---- */
+typedef struct mmix__st_parser {
+    mmix_ctx *ctx;
+    const char *path;
+    const unsigned char *s;
+    size_t n, i;                /* header bytes, position */
+    char *str;                  /* the last string read, unescaped, NUL-terminated */
+    size_t str_len;             /* (a string never grows when unescaped: n + 1 bytes do) */
+    mmix_result code;           /* set with the message by mmix__st_fail */
+} mmix__st_parser;
+
+/* Sets "PATH: header byte I: MESSAGE" and returns 0, so a parse step can `return fail(..)`. */
+static int mmix__st_fail(mmix__st_parser *p, mmix_result code, size_t at, const char *fmt, ...) {
+    char msg[384];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof msg, fmt, args);
+    va_end(args);
+    p->code = code;
+    mmix_set_error(p->ctx, code, "%s: header byte %llu: %s", p->path, (unsigned long long)at, msg);
+    return 0;
+}
+
+static void mmix__st_ws(mmix__st_parser *p) {
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+        p->i++;
+}
+/* The next byte after white space, or -1 at the end of the header. */
+static int mmix__st_peek(mmix__st_parser *p) {
+    mmix__st_ws(p);
+    return p->i < p->n ? p->s[p->i] : -1;
+}
+/* What is at the position, for messages: "'x'", "byte 0x01" or "the end of the header". */
+static const char *mmix__st_found(mmix__st_parser *p, char *buf, size_t size) {
+    if (p->i >= p->n) snprintf(buf, size, "the end of the header");
+    else if (p->s[p->i] >= 0x20 && p->s[p->i] < 0x7f) snprintf(buf, size, "'%c'", p->s[p->i]);
+    else snprintf(buf, size, "byte 0x%02x", p->s[p->i]);
+    return buf;
+}
+static int mmix__st_expect(mmix__st_parser *p, char c, const char *what) {
+    char found[32];
+    if (mmix__st_peek(p) == (unsigned char)c) { p->i++; return 1; }
+    return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "expected '%c' %s, found %s", c, what,
+                         mmix__st_found(p, found, sizeof found));
+}
+
+static int mmix__st_hex4(const unsigned char *s, uint32_t *v) {
+    int k;
+    *v = 0;
+    for (k = 0; k < 4; k++) {
+        unsigned char c = s[k];
+        uint32_t d;
+        if (c >= '0' && c <= '9') d = (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') d = (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') d = (uint32_t)(c - 'A' + 10);
+        else return 0;
+        *v = (*v << 4) | d;
+    }
+    return 1;
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 (RFC 3629: no overlong
+   forms, no surrogates, nothing above U+10FFFF). */
+static size_t mmix__utf8_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len, k;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+    return len;
+}
+
+/* A JSON string into p->str: every escape, \uXXXX with surrogate pairs to UTF-8. `what`
+   names it in messages ("a tensor name", ...). */
+static int mmix__st_string(mmix__st_parser *p, const char *what) {
+    size_t start, o = 0;
+    char found[32];
+    if (mmix__st_peek(p) != '"')
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "expected %s (a string), found %s", what,
+                             mmix__st_found(p, found, sizeof found));
+    start = p->i++;
+    for (;;) {
+        unsigned char c;
+        if (p->i >= p->n)
+            return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "unterminated string (%s)", what);
+        c = p->s[p->i];
+        if (c == '"') { p->i++; break; }
+        if (c < 0x20)
+            return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "control byte 0x%02x inside a string (%s); JSON "
+                                 "needs it escaped", c, what);
+        if (c != '\\') {
+            size_t len = mmix__utf8_len(p->s + p->i, p->n - p->i);
+            if (!len) return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "invalid UTF-8 inside a string (%s)", what);
+            memcpy(p->str + o, p->s + p->i, len);
+            o += len;
+            p->i += len;
+            continue;
+        }
+        /* an escape */
+        if (p->i + 1 >= p->n) return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "unterminated string (%s)", what);
+        c = p->s[p->i + 1];
+        if (c == 'u') {
+            uint32_t cp, lo;
+            size_t at = p->i;
+            if (p->n - p->i < 6 || !mmix__st_hex4(p->s + p->i + 2, &cp))
+                return mmix__st_fail(p, MMIX_ERR_FORMAT, at, "invalid \\u escape (four hex digits must follow) "
+                                     "in %s", what);
+            p->i += 6;
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return mmix__st_fail(p, MMIX_ERR_FORMAT, at, "unpaired UTF-16 surrogate \\u%04X in %s",
+                                     (unsigned)cp, what);
+            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: its low half must follow */
+                if (p->n - p->i < 6 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u' ||
+                    !mmix__st_hex4(p->s + p->i + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                    return mmix__st_fail(p, MMIX_ERR_FORMAT, at, "unpaired UTF-16 surrogate \\u%04X in %s",
+                                         (unsigned)cp, what);
+                p->i += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (cp == 0)
+                return mmix__st_fail(p, MMIX_ERR_UNSUPPORTED, at, "\\u0000 (a NUL character) in %s: names "
+                                     "and metadata are C strings here", what);
+            if (cp < 0x80) p->str[o++] = (char)cp;
+            else if (cp < 0x800) {
+                p->str[o++] = (char)(0xC0 | (cp >> 6));
+                p->str[o++] = (char)(0x80 | (cp & 63));
+            } else if (cp < 0x10000) {
+                p->str[o++] = (char)(0xE0 | (cp >> 12));
+                p->str[o++] = (char)(0x80 | ((cp >> 6) & 63));
+                p->str[o++] = (char)(0x80 | (cp & 63));
+            } else {
+                p->str[o++] = (char)(0xF0 | (cp >> 18));
+                p->str[o++] = (char)(0x80 | ((cp >> 12) & 63));
+                p->str[o++] = (char)(0x80 | ((cp >> 6) & 63));
+                p->str[o++] = (char)(0x80 | (cp & 63));
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': p->str[o++] = '"'; break;
+        case '\\': p->str[o++] = '\\'; break;
+        case '/': p->str[o++] = '/'; break;
+        case 'b': p->str[o++] = '\b'; break;
+        case 'f': p->str[o++] = '\f'; break;
+        case 'n': p->str[o++] = '\n'; break;
+        case 'r': p->str[o++] = '\r'; break;
+        case 't': p->str[o++] = '\t'; break;
+        default:
+            if (c >= 0x20 && c < 0x7f)
+                return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "invalid escape '\\%c' in %s", c, what);
+            return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "invalid escape (a backslash, then byte 0x%02x) in %s",
+                                 c, what);
+        }
+        p->i += 2;
+    }
+    p->str[o] = '\0';
+    p->str_len = o;
+    return 1;
+}
+
+/* A non-negative JSON integer: no sign, no leading zeros, no fraction or exponent, at
+   most `max`. `what` names it ("dim 2 of tensor 'w''s shape"). */
+static int mmix__st_uint(mmix__st_parser *p, uint64_t max, uint64_t *value, const char *what) {
+    size_t start;
+    uint64_t v = 0;
+    char found[32];
+    int c = mmix__st_peek(p);
+    start = p->i;
+    if (c == '-')
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s is negative", what);
+    if (c < '0' || c > '9')
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "expected %s (a non-negative integer), found %s", what,
+                             mmix__st_found(p, found, sizeof found));
+    if (c == '0' && p->i + 1 < p->n && p->s[p->i + 1] >= '0' && p->s[p->i + 1] <= '9')
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s has a leading zero (not JSON)", what);
+    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+        unsigned d = (unsigned)(p->s[p->i] - '0');
+        if (v > (max - d) / 10)
+            return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s is larger than %llu", what, (unsigned long long)max);
+        v = 10 * v + d;
+        p->i++;
+    }
+    if (p->i < p->n && (p->s[p->i] == '.' || p->s[p->i] == 'e' || p->s[p->i] == 'E'))
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s must be an integer (no fraction or exponent)", what);
+    *value = v;
+    return 1;
+}
+
+static char *mmix__st_strdup(const char *s, size_t len) {
+    char *c = (char *)MMIX_MALLOC(len + 1);
+    if (c) { memcpy(c, s, len); c[len] = '\0'; }
+    return c;
+}
+
+/* One tensor entry, its name already in e->name: {"dtype":..,"shape":[..],"data_offsets":[b,e]},
+   keys in any order, each exactly once. */
+static int mmix__st_entry(mmix__st_parser *p, mmix_st_entry *e, uint64_t data_size) {
+    int seen[3] = {0, 0, 0}, k, first = 1;
+    static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
+    size_t entry_at = p->i, key_at, value_at;
+    char what[MMIX_NAME_MAX + 64];
+    uint64_t v, numel = 1, bytes;
+    if (!mmix__st_expect(p, '{', "(a tensor entry is an object)")) return 0;
+    while (mmix__st_peek(p) != '}') {
+        if (!first && !mmix__st_expect(p, ',', "or '}' in a tensor entry")) return 0;
+        first = 0;
+        mmix__st_peek(p);
+        key_at = p->i;
+        if (!mmix__st_string(p, "a key of a tensor entry")) return 0;
+        for (k = 0; k < 3; k++)
+            if (strcmp(p->str, keys[k]) == 0) break;
+        if (k == 3)
+            return mmix__st_fail(p, MMIX_ERR_FORMAT, key_at, "tensor '%s': unknown key '%.60s' (an entry has "
+                                 "exactly dtype, shape and data_offsets)", e->name, p->str);
+        if (seen[k]) return mmix__st_fail(p, MMIX_ERR_FORMAT, key_at, "tensor '%s': duplicate key '%s'", e->name, keys[k]);
+        seen[k] = 1;
+        if (!mmix__st_expect(p, ':', "after a key")) return 0;
+        mmix__st_peek(p);
+        value_at = p->i;
+        if (k == 0) { /* dtype */
+            int d;
+            snprintf(what, sizeof what, "the dtype of tensor '%s'", e->name);
+            if (!mmix__st_string(p, what)) return 0;
+            for (d = 0; d <= (int)MMIX_ST_BOOL; d++)
+                if (strcmp(p->str, mmix__st_dtype_names[d]) == 0) break;
+            if (d > (int)MMIX_ST_BOOL) {
+                size_t u;
+                for (u = 0; u < sizeof mmix__st_newer_dtypes / sizeof mmix__st_newer_dtypes[0]; u++)
+                    if (strcmp(p->str, mmix__st_newer_dtypes[u]) == 0)
+                        return mmix__st_fail(p, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s': dtype %s is not supported "
+                                             "by this build", e->name, p->str);
+                return mmix__st_fail(p, MMIX_ERR_FORMAT, value_at, "tensor '%s': unknown dtype '%.40s'", e->name, p->str);
+            }
+            e->dtype = (mmix_st_dtype)d;
+        } else if (k == 1) { /* shape: all dims are read, so that the message can say how many */
+            int ndim = 0;
+            if (!mmix__st_expect(p, '[', "(a shape is an array of integers)")) return 0;
+            numel = 1;
+            while (mmix__st_peek(p) != ']') {
+                if (ndim > 0 && !mmix__st_expect(p, ',', "or ']' in a shape")) return 0;
+                snprintf(what, sizeof what, "dim %d of tensor '%s''s shape", ndim, e->name);
+                if (!mmix__st_uint(p, (uint64_t)INT64_MAX, &v, what)) return 0;
+                if (ndim < MMIX_MAX_DIMS) e->shape[ndim] = (int64_t)v;
+                /* the element count, saturated: overflow is reported below with the shape */
+                numel = (v != 0 && numel > (uint64_t)INT64_MAX / v) ? (uint64_t)INT64_MAX + 1 : numel * v;
+                ndim++;
+            }
+            p->i++;
+            if (ndim > MMIX_MAX_DIMS)
+                return mmix__st_fail(p, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s' has %d dims; this build holds at "
+                                     "most %d", e->name, ndim, MMIX_MAX_DIMS);
+            if (numel > (uint64_t)INT64_MAX)
+                return mmix__st_fail(p, MMIX_ERR_FORMAT, value_at, "tensor '%s': its shape has more than 2^63 elements",
+                                     e->name);
+            e->ndim = ndim;
+            e->numel = (int64_t)numel;
+        } else { /* data_offsets: exactly [begin, end] */
+            if (!mmix__st_expect(p, '[', "(data_offsets is an array of two integers)")) return 0;
+            snprintf(what, sizeof what, "the begin offset of tensor '%s'", e->name);
+            if (!mmix__st_uint(p, UINT64_MAX, &e->begin, what)) return 0;
+            if (!mmix__st_expect(p, ',', "(data_offsets is an array of exactly two integers)")) return 0;
+            snprintf(what, sizeof what, "the end offset of tensor '%s'", e->name);
+            if (!mmix__st_uint(p, UINT64_MAX, &e->end, what)) return 0;
+            if (!mmix__st_expect(p, ']', "(data_offsets is an array of exactly two integers)")) return 0;
+        }
+    }
+    p->i++;
+    for (k = 0; k < 3; k++)
+        if (!seen[k])
+            return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': the key '%s' is missing", e->name, keys[k]);
+    /* The offsets against the shape and the file. */
+    if (e->begin > e->end)
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] are reversed",
+                             e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
+    if (e->end > data_size)
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] end beyond "
+                             "the data section (%llu bytes): truncated file?", e->name,
+                             (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_size);
+    if ((uint64_t)e->numel > UINT64_MAX / mmix__st_dtype_sizes[e->dtype])
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': %lld elements of %s need more than 2^64 "
+                             "bytes", e->name, (long long)e->numel, mmix__st_dtype_names[e->dtype]);
+    bytes = (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype];
+    if (e->end - e->begin != bytes)
+        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] hold %llu "
+                             "bytes, but %lld elements of %s need %llu", e->name, (unsigned long long)e->begin,
+                             (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
+                             (long long)e->numel, mmix__st_dtype_names[e->dtype], (unsigned long long)bytes);
+    return 1;
+}
+
+/* __metadata__: {"key": "value", ...}, strings only. */
+static int mmix__st_metadata(mmix__st_parser *p, mmix_safetensors *st, int64_t *capacity) {
+    int first = 1;
+    char what[128];
+    if (!mmix__st_expect(p, '{', "(__metadata__ is an object of strings)")) return 0;
+    while (mmix__st_peek(p) != '}') {
+        char *key;
+        if (!first && !mmix__st_expect(p, ',', "or '}' in __metadata__")) return 0;
+        first = 0;
+        if (!mmix__st_string(p, "a __metadata__ key")) return 0;
+        if (st->n_meta == *capacity) { /* keys and values grow together */
+            int64_t cap = *capacity ? 2 * *capacity : 8;
+            char **keys = (char **)MMIX_REALLOC(st->meta_keys, (size_t)cap * sizeof(char *)), **values;
+            if (!keys) goto oom;
+            st->meta_keys = keys;
+            values = (char **)MMIX_REALLOC(st->meta_values, (size_t)cap * sizeof(char *));
+            if (!values) goto oom;
+            st->meta_values = values;
+            *capacity = cap;
+        }
+        key = mmix__st_strdup(p->str, p->str_len);
+        if (!key) goto oom;
+        st->meta_keys[st->n_meta] = key;
+        st->meta_values[st->n_meta] = NULL;
+        st->n_meta++; /* counted now, so that close frees the key if the value fails */
+        if (!mmix__st_expect(p, ':', "after a __metadata__ key")) return 0;
+        snprintf(what, sizeof what, "the value of __metadata__ key '%.60s'", key);
+        if (!mmix__st_string(p, what)) return 0;
+        st->meta_values[st->n_meta - 1] = mmix__st_strdup(p->str, p->str_len);
+        if (!st->meta_values[st->n_meta - 1]) goto oom;
+    }
+    p->i++;
+    return 1;
+oom:
+    p->code = mmix_set_error(p->ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory reading the header", p->path);
+    return 0;
+}
+
+/* Sorting helpers: names (for duplicates) and byte ranges (for overlaps). */
+typedef struct mmix__st_sorted {
+    const char *name;
+    uint64_t begin, end;
+} mmix__st_sorted;
+static int mmix__st_cmp_name(const void *a, const void *b) {
+    return strcmp(((const mmix__st_sorted *)a)->name, ((const mmix__st_sorted *)b)->name);
+}
+static int mmix__st_cmp_begin(const void *a, const void *b) {
+    uint64_t x = ((const mmix__st_sorted *)a)->begin, y = ((const mmix__st_sorted *)b)->begin;
+    return x < y ? -1 : x > y;
+}
+/* The first name that occurs twice among n, or NULL. O(n log n), so that a header with
+   many entries is not quadratic. */
+static const char *mmix__st_duplicate(mmix__st_sorted *v, int64_t n) {
+    int64_t i;
+    qsort(v, (size_t)n, sizeof *v, mmix__st_cmp_name);
+    for (i = 1; i < n; i++)
+        if (strcmp(v[i - 1].name, v[i].name) == 0) return v[i].name;
+    return NULL;
+}
+
+/* Duplicate tensor names, duplicate metadata keys, overlapping tensors. */
+static mmix_result mmix__st_check_entries(mmix_ctx *ctx, mmix_safetensors *st) {
+    int64_t n = st->n_entries > st->n_meta ? st->n_entries : st->n_meta, i, prev = -1;
+    mmix__st_sorted *v;
+    const char *dup;
+    mmix_result r = MMIX_OK;
+    if (n == 0) return MMIX_OK;
+    v = (mmix__st_sorted *)MMIX_MALLOC((size_t)n * sizeof *v);
+    if (!v) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", st->path);
+    for (i = 0; i < st->n_entries; i++) {
+        v[i].name = st->entries[i].name;
+        v[i].begin = st->entries[i].begin;
+        v[i].end = st->entries[i].end;
+    }
+    if ((dup = mmix__st_duplicate(v, st->n_entries)) != NULL) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the header names tensor '%s' twice", st->path, dup);
+        goto done;
+    }
+    /* Sorted by begin, ranges overlap only if one begins before the previous non-empty one
+       ends. Empty tensors occupy no bytes and overlap nothing. */
+    qsort(v, (size_t)st->n_entries, sizeof *v, mmix__st_cmp_begin);
+    for (i = 0; i < st->n_entries; i++) {
+        if (v[i].begin == v[i].end) continue;
+        if (prev >= 0 && v[i].begin < v[prev].end) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap "
+                               "in the data section", st->path, v[prev].name, (unsigned long long)v[prev].begin,
+                               (unsigned long long)v[prev].end, v[i].name, (unsigned long long)v[i].begin,
+                               (unsigned long long)v[i].end);
+            goto done;
+        }
+        prev = i;
+    }
+    for (i = 0; i < st->n_meta; i++) v[i].name = st->meta_keys[i];
+    if ((dup = mmix__st_duplicate(v, st->n_meta)) != NULL)
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: __metadata__ has the key '%.60s' twice", st->path, dup);
+done:
+    MMIX_FREE(v);
+    return r;
+}
+
+/* The whole header: {"name": entry, "__metadata__": {...}, ...} then spaces up to n. */
+static mmix_result mmix__st_parse(mmix_ctx *ctx, mmix_safetensors *st, const unsigned char *s, size_t n) {
+    mmix__st_parser p;
+    int64_t capacity = 0, meta_capacity = 0;
+    int first = 1, have_meta = 0;
+    memset(&p, 0, sizeof p);
+    p.ctx = ctx;
+    p.path = st->path;
+    p.s = s;
+    p.n = n;
+    p.code = MMIX_ERR_FORMAT;
+    p.str = (char *)MMIX_MALLOC(n + 1);
+    if (!p.str) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", st->path);
+    if (n == 0 || s[0] != '{') {
+        mmix__st_fail(&p, MMIX_ERR_FORMAT, 0, "the header must be a JSON object, starting with '{' (not a "
+                      "safetensors file?)");
+        goto fail;
+    }
+    p.i = 1;
+    while (mmix__st_peek(&p) != '}') {
+        size_t key_at;
+        if (!first && !mmix__st_expect(&p, ',', "or '}' between the header's entries")) goto fail;
+        first = 0;
+        mmix__st_peek(&p);
+        key_at = p.i;
+        if (!mmix__st_string(&p, "a tensor name or __metadata__")) goto fail;
+        if (strcmp(p.str, "__metadata__") == 0) {
+            if (have_meta) {
+                mmix__st_fail(&p, MMIX_ERR_FORMAT, key_at, "a second __metadata__");
+                goto fail;
+            }
+            have_meta = 1;
+            if (!mmix__st_expect(&p, ':', "after __metadata__") || !mmix__st_metadata(&p, st, &meta_capacity))
+                goto fail;
+        } else {
+            mmix_st_entry *e;
+            if (p.str_len >= MMIX_NAME_MAX) {
+                mmix__st_fail(&p, MMIX_ERR_UNSUPPORTED, key_at, "tensor name '%.40s...' is %llu bytes; this build "
+                              "holds names of at most %d (MMIX_NAME_MAX - 1)", p.str, (unsigned long long)p.str_len,
+                              MMIX_NAME_MAX - 1);
+                goto fail;
+            }
+            if (st->n_entries == capacity) { /* (the header's size bounds the count: no overflow) */
+                int64_t cap = capacity ? 2 * capacity : 16;
+                mmix_st_entry *grown = (mmix_st_entry *)MMIX_REALLOC(st->entries, (size_t)cap * sizeof *grown);
+                if (!grown) {
+                    p.code = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory reading the header",
+                                            st->path);
+                    goto fail;
+                }
+                st->entries = grown;
+                capacity = cap;
+            }
+            e = &st->entries[st->n_entries];
+            memset(e, 0, sizeof *e);
+            memcpy(e->name, p.str, p.str_len + 1);
+            if (!mmix__st_expect(&p, ':', "after a tensor name") || !mmix__st_entry(&p, e, st->data_size)) goto fail;
+            st->n_entries++;
+        }
+    }
+    p.i++;
+    /* Only the format's padding may follow: spaces, up to the header length. */
+    for (; p.i < n; p.i++)
+        if (s[p.i] != ' ') {
+            char found[32];
+            mmix__st_fail(&p, MMIX_ERR_FORMAT, p.i, "%s after the header's closing '}': only spaces may pad it",
+                          mmix__st_found(&p, found, sizeof found));
+            goto fail;
+        }
+    MMIX_FREE(p.str);
+    return mmix__st_check_entries(ctx, st);
+fail:
+    MMIX_FREE(p.str);
+    return p.code;
+}
+
+MMIXDEF void mmix_safetensors_close(mmix_safetensors *st) {
+    int64_t i;
+    if (!st) return;
+    if (st->file) fclose((FILE *)st->file);
+    for (i = 0; i < st->n_meta; i++) {
+        MMIX_FREE(st->meta_keys[i]);
+        MMIX_FREE(st->meta_values[i]);
+    }
+    MMIX_FREE(st->meta_keys);
+    MMIX_FREE(st->meta_values);
+    MMIX_FREE(st->entries);
+    memset(st, 0, sizeof *st);
+}
+
+MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st) {
+    unsigned char len8[8];
+    unsigned char *header = NULL;
+    uint64_t file_size, n;
+    FILE *f;
+    mmix_result r;
+    if (!st) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: st is NULL");
+    memset(st, 0, sizeof *st);
+    if (!path) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: path is NULL");
+    snprintf(st->path, sizeof st->path, "%s", path);
+    f = fopen(path, "rb");
+    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open the file", st->path);
+    st->file = f;
+    if (mmix__file_size(f, &file_size) != 0 || mmix__file_seek(f, 0) != 0) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot find the file's size (not a regular file?)", st->path);
+        goto fail;
+    }
+    if (file_size < 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the file has %llu bytes, fewer than the 8 of the header "
+                           "length: truncated, or not a safetensors file", st->path, (unsigned long long)file_size);
+        goto fail;
+    }
+    if (fread(len8, 1, 8, f) != 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the header length (a directory?)", st->path);
+        goto fail;
+    }
+    n = mmix__load_le64(len8);
+    if (n > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER || (uint64_t)(size_t)n != n) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu is above the limit of %llu bytes "
+                           "(MMIX_SAFETENSORS_MAX_HEADER): corrupt, or not a safetensors file", st->path,
+                           (unsigned long long)n, (unsigned long long)MMIX_SAFETENSORS_MAX_HEADER);
+        goto fail;
+    }
+    if (n > file_size - 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%llu "
+                           "bytes): truncated or corrupt", st->path, (unsigned long long)n,
+                           (unsigned long long)file_size);
+        goto fail;
+    }
+    st->data_start = 8 + n;
+    st->data_size = file_size - st->data_start;
+    header = (unsigned char *)MMIX_MALLOC(n ? (size_t)n : 1);
+    if (!header) {
+        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for a %llu-byte header", st->path,
+                           (unsigned long long)n);
+        goto fail;
+    }
+    if (fread(header, 1, (size_t)n, f) != (size_t)n) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the %llu-byte header", st->path, (unsigned long long)n);
+        goto fail;
+    }
+    r = mmix__st_parse(ctx, st, header, (size_t)n);
+    if (r != MMIX_OK) goto fail;
+    MMIX_FREE(header);
+    return MMIX_OK;
+fail:
+    MMIX_FREE(header);
+    mmix_safetensors_close(st);
+    return r;
+}
+
+MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name) {
+    int64_t i;
+    if (!st || !name) return NULL;
+    for (i = 0; i < st->n_entries; i++)
+        if (strcmp(st->entries[i].name, name) == 0) return &st->entries[i];
+    return NULL;
+}
+
+MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key) {
+    int64_t i;
+    if (!st || !key) return NULL;
+    for (i = 0; i < st->n_meta; i++)
+        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
+    return NULL;
+}
+
+/* IEEE half to float, exactly (every half is a float): subnormals are normalized, inf stays
+   inf, a NaN keeps its payload and comes out quiet, as a hardware conversion (and torch)
+   gives it. */
+static float mmix__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
+    float f;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (mant << 13); /* rebias 15 -> 127 */
+    } else if (mant == 0) {
+        bits = sign; /* +-0 */
+    } else { /* subnormal: mant * 2^-24; shift the leading 1 up to the implicit bit */
+        uint32_t e = 113;
+        while (!(mant & 0x400u)) { mant <<= 1; e--; }
+        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+    }
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+static float mmix__bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16; /* bfloat16 is the top half of a float */
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+/* Round to nearest even, as a cast does; beyond the float range it is +-inf (C leaves the
+   out-of-range cast undefined, so it is not left to the compiler). */
+static float mmix__f64_to_f32(double d) {
+    const double overflow = 340282356779733661637539395458142568448.0; /* FLT_MAX + half an ulp */
+    if (d >= overflow) return (float)HUGE_VAL;
+    if (d <= -overflow) return -(float)HUGE_VAL;
+    return (float)d;
+}
+
+MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
+                                          float *out) {
+    unsigned char buf[1 << 15];
+    FILE *f;
+    uint64_t size, done = 0;
+    int64_t k = 0;
+    unsigned dsize;
+    int le = mmix__little_endian();
+    if (!st || !st->file || !e || (!out && e->numel > 0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read: NULL argument or a closed file");
+    if ((int)e->dtype < 0 || (int)e->dtype > (int)MMIX_ST_BOOL || e->numel < 0 || e->begin > e->end ||
+        e->end > st->data_size || e->end - e->begin != (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype])
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%.60s': the entry does not belong to "
+                              "this file", st->path, e->name);
+    if (e->dtype != MMIX_ST_F32 && e->dtype != MMIX_ST_F16 && e->dtype != MMIX_ST_BF16 && e->dtype != MMIX_ST_F64)
+        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16, BF16 and "
+                              "F64 can be read as floats", st->path, e->name, mmix__st_dtype_names[e->dtype]);
+    f = (FILE *)st->file;
+    size = e->end - e->begin;
+    dsize = mmix__st_dtype_sizes[e->dtype];
+    if (size == 0) return MMIX_OK;
+    if ((uint64_t)(size_t)size != size)
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s' does not fit in memory", st->path, e->name);
+    if (mmix__file_seek(f, st->data_start + e->begin) != 0)
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': cannot seek to byte %llu", st->path, e->name,
+                              (unsigned long long)(st->data_start + e->begin));
+    if (e->dtype == MMIX_ST_F32 && le) { /* the common case: straight into out */
+        done = fread(out, 1, (size_t)size, f);
+    } else {
+        while (done < size) {
+            size_t want = size - done < sizeof buf ? (size_t)(size - done) : sizeof buf, got, j;
+            got = fread(buf, 1, want, f);
+            done += got;
+            for (j = 0; j + dsize <= got; j += dsize, k++) {
+                const unsigned char *b = buf + j;
+                if (e->dtype == MMIX_ST_F32) {
+                    uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+                    memcpy(&out[k], &bits, 4);
+                } else if (e->dtype == MMIX_ST_F16) {
+                    out[k] = mmix__f16_to_f32((uint16_t)(b[0] | b[1] << 8));
+                } else if (e->dtype == MMIX_ST_BF16) {
+                    out[k] = mmix__bf16_to_f32((uint16_t)(b[0] | b[1] << 8));
+                } else {
+                    uint64_t bits = mmix__load_le64(b);
+                    double d;
+                    memcpy(&d, &bits, 8);
+                    out[k] = mmix__f64_to_f32(d);
+                }
+            }
+            if (got < want) break; /* (chunks are a multiple of every dtype size: none splits one) */
+        }
+    }
+    if (done != size)
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': read %llu of %llu bytes (the file was truncated "
+                              "or changed since it was opened?)", st->path, e->name, (unsigned long long)done,
+                              (unsigned long long)size);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
+                                               mmix_tensor *t) {
+    mmix_shape file_shape;
+    int i, same;
+    char a[96], b[96];
+    if (!st || !e || !t) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read_into: NULL argument");
+    if (t->dtype != MMIX_F32 || !t->data)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%s': read_into needs a float tensor on "
+                              "the CPU", st->path, e->name);
+    file_shape = mmix_shape0();
+    file_shape.ndim = e->ndim;
+    for (i = 0; i < e->ndim && i < MMIX_MAX_DIMS; i++) file_shape.d[i] = e->shape[i];
+    same = mmix_shape_equal(file_shape, t->shape) && e->numel == t->n;
+    if (!same)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, the model expects %s",
+                              st->path, e->name, mmix_shape_str(file_shape, a, sizeof a),
+                              mmix_shape_str(t->shape, b, sizeof b));
+    return mmix_safetensors_read(ctx, st, e, t->data);
+}
+
+/* ---- The writer ---- */
+typedef struct mmix__st_text {
+    char *data;
+    size_t size, capacity;
+    int failed;                 /* out of memory: later appends do nothing */
+} mmix__st_text;
+
+static void mmix__st_append(mmix__st_text *t, const char *s, size_t n) {
+    if (t->failed) return;
+    if (n > SIZE_MAX / 2 - t->size) { t->failed = 1; return; }
+    if (t->size + n > t->capacity) {
+        size_t cap = t->capacity ? t->capacity : 256;
+        char *grown;
+        while (cap < t->size + n) cap *= 2;
+        grown = (char *)MMIX_REALLOC(t->data, cap);
+        if (!grown) { t->failed = 1; return; }
+        t->data = grown;
+        t->capacity = cap;
+    }
+    memcpy(t->data + t->size, s, n);
+    t->size += n;
+}
+static void mmix__st_appends(mmix__st_text *t, const char *s) { mmix__st_append(t, s, strlen(s)); }
+static void mmix__st_appendf(mmix__st_text *t, const char *fmt, ...) {
+    char buf[128];
+    va_list args;
+    int len;
+    va_start(args, fmt);
+    len = vsnprintf(buf, sizeof buf, fmt, args);
+    va_end(args);
+    if (len < 0 || (size_t)len >= sizeof buf) { t->failed = 1; return; } /* only short numbers come here */
+    mmix__st_append(t, buf, (size_t)len);
+}
+/* A JSON string: '"' and '\' escaped, control bytes as \n \t ... or \u00XX; UTF-8 as is. */
+static void mmix__st_append_json(mmix__st_text *t, const char *s) {
+    mmix__st_append(t, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"') mmix__st_append(t, "\\\"", 2);
+        else if (c == '\\') mmix__st_append(t, "\\\\", 2);
+        else if (c == '\n') mmix__st_append(t, "\\n", 2);
+        else if (c == '\t') mmix__st_append(t, "\\t", 2);
+        else if (c == '\r') mmix__st_append(t, "\\r", 2);
+        else if (c < 0x20) mmix__st_appendf(t, "\\u%04x", c);
+        else mmix__st_append(t, s, 1);
+    }
+    mmix__st_append(t, "\"", 1);
+}
+/* Whether s is valid UTF-8 (the header is JSON, so what we write must be). */
+static int mmix__utf8_valid(const char *s) {
+    size_t n = strlen(s), i = 0, len;
+    while (i < n) {
+        if (!(len = mmix__utf8_len((const unsigned char *)s + i, n - i))) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* Data as little-endian float32: straight from memory on little-endian hosts. */
+static int mmix__st_write_floats(FILE *f, const float *x, int64_t n) {
+    unsigned char buf[4096];
+    int64_t i = 0;
+    if (n == 0) return 1;
+    if (mmix__little_endian()) return fwrite(x, sizeof(float), (size_t)n, f) == (size_t)n;
+    while (i < n) {
+        size_t k = 0;
+        for (; i < n && k + 4 <= sizeof buf; i++, k += 4) {
+            uint32_t bits;
+            memcpy(&bits, &x[i], 4);
+            buf[k] = (unsigned char)bits;
+            buf[k + 1] = (unsigned char)(bits >> 8);
+            buf[k + 2] = (unsigned char)(bits >> 16);
+            buf[k + 3] = (unsigned char)(bits >> 24);
+        }
+        if (fwrite(buf, 1, k, f) != k) return 0;
+    }
+    return 1;
+}
+
+MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
+                                           const char *const *names, int64_t n,
+                                           const char *const *meta_keys, const char *const *meta_values,
+                                           int64_t n_meta) {
+    mmix__st_text h;
+    mmix__st_sorted *v = NULL;
+    mmix__atomic_file file;
+    unsigned char len8[8];
+    uint64_t offset = 0;
+    int64_t i, most = n > n_meta ? n : n_meta;
+    const char *dup;
+    mmix_result r = MMIX_OK;
+    int k, ok;
+    memset(&h, 0, sizeof h);
+    if (!path || n < 0 || n_meta < 0 || (n > 0 && !tensors) || (n_meta > 0 && (!meta_keys || !meta_values)))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors write: NULL or negative argument");
+    /* Everything is checked before the file is touched. */
+    for (i = 0; i < n; i++) {
+        const mmix_tensor *t = tensors[i];
+        const char *name = names ? names[i] : (t ? t->name : NULL);
+        if (!t || !name)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld or its name is NULL",
+                                  path, (long long)i);
+        if (t->dtype != MMIX_F32 || (!t->data && t->n > 0))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' is not a float tensor "
+                                  "on the CPU", path, name);
+        if (strcmp(name, "__metadata__") == 0)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name __metadata__ "
+                                  "is reserved by the format", path, (long long)i);
+        if (!mmix__utf8_valid(name))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name '%.60s' is "
+                                  "not valid UTF-8", path, (long long)i, name);
+        if (strlen(name) >= MMIX_NAME_MAX)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor name '%.40s...' is longer "
+                                  "than %d bytes, which could not be read back", path, name, MMIX_NAME_MAX - 1);
+        if (t->shape.ndim < 0 || t->shape.ndim > MMIX_MAX_DIMS || t->n < 0)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' has an invalid shape",
+                                  path, name);
+    }
+    for (i = 0; i < n_meta; i++) {
+        if (!meta_keys[i] || !meta_values[i])
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata pair %lld is NULL", path,
+                                  (long long)i);
+        if (!mmix__utf8_valid(meta_keys[i]) || !mmix__utf8_valid(meta_values[i]))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata '%.60s' is not valid "
+                                  "UTF-8", path, meta_keys[i]);
+    }
+    if (most > 0) {
+        if ((uint64_t)most > SIZE_MAX / sizeof *v ||
+            !(v = (mmix__st_sorted *)MMIX_MALLOC((size_t)most * sizeof *v)))
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
+        for (i = 0; i < n; i++) v[i].name = names ? names[i] : tensors[i]->name;
+        if ((dup = mmix__st_duplicate(v, n)) != NULL)
+            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two tensors are named '%s'", path, dup);
+        for (i = 0; r == MMIX_OK && i < n_meta; i++) v[i].name = meta_keys[i];
+        if (r == MMIX_OK && (dup = mmix__st_duplicate(v, n_meta)) != NULL)
+            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two metadata keys are '%.60s'", path, dup);
+        MMIX_FREE(v);
+        if (r != MMIX_OK) return r;
+    }
+
+    /* The header, in memory (it is small); the data is streamed after it. */
+    mmix__st_append(&h, "{", 1);
+    if (n_meta > 0) {
+        mmix__st_appends(&h, "\"__metadata__\":{");
+        for (i = 0; i < n_meta; i++) {
+            if (i) mmix__st_append(&h, ",", 1);
+            mmix__st_append_json(&h, meta_keys[i]);
+            mmix__st_append(&h, ":", 1);
+            mmix__st_append_json(&h, meta_values[i]);
+        }
+        mmix__st_append(&h, "}", 1);
+    }
+    for (i = 0; i < n; i++) {
+        const mmix_tensor *t = tensors[i];
+        uint64_t bytes = (uint64_t)t->n * sizeof(float);
+        if ((uint64_t)t->n > UINT64_MAX / sizeof(float) || bytes > UINT64_MAX - offset) {
+            MMIX_FREE(h.data);
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the tensors hold more than 2^64 bytes",
+                                  path);
+        }
+        if (i || n_meta > 0) mmix__st_append(&h, ",", 1);
+        mmix__st_append_json(&h, names ? names[i] : t->name);
+        mmix__st_appends(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (k = 0; k < t->shape.ndim; k++) mmix__st_appendf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
+        mmix__st_appendf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                         (unsigned long long)(offset + bytes));
+        offset += bytes;
+    }
+    mmix__st_append(&h, "}", 1);
+    while (!h.failed && h.size % 8 != 0) mmix__st_append(&h, " ", 1); /* the data starts 8-aligned */
+    if (h.failed) {
+        MMIX_FREE(h.data);
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory for the header", path);
+    }
+    if ((uint64_t)h.size > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER) {
+        MMIX_FREE(h.data);
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the header would be %llu bytes, above "
+                              "MMIX_SAFETENSORS_MAX_HEADER", path, (unsigned long long)h.size);
+    }
+    for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.size >> (8 * k));
+
+    if ((r = mmix__atomic_open(ctx, path, &file)) != MMIX_OK) {
+        MMIX_FREE(h.data);
+        return r;
+    }
+    ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
+    for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]->data, tensors[i]->n);
+    MMIX_FREE(h.data);
+    if (!ok) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
+                       file.tmp, path);
+        mmix__atomic_abort(&file);
+        return MMIX_ERR_IO;
+    }
+    return mmix__atomic_commit(ctx, &file, 1);
+}
 
 // ----------------------------------------------------------------------------------------
 // >>arena  Chained bump allocators.
@@ -3860,31 +4945,10 @@ MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx) {
 
 MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
                                            size_t size) {
-    size_t len = strlen(path);
-    char *tmp = (char *)mmix__sys_malloc(ctx, len + 5);
-    FILE *f;
-    int ok;
-    if (!tmp) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, ".tmp", 5);
-    f = fopen(tmp, "wb");
-    if (!f) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': cannot create '%s'", path, tmp);
-        MMIX_FREE(tmp);
-        return MMIX_ERR_IO;
-    }
-    ok = fwrite(data, 1, size, f) == size;
-    ok = fflush(f) == 0 && ok;
-    ok = mmix__file_sync(f) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    ok = ok && mmix__file_replace(tmp, path) == 0;
-    if (!ok) {
-        remove(tmp);
-        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing or renaming '%s' failed; '%s' is unchanged",
-                       path, tmp, path);
-    }
-    MMIX_FREE(tmp);
-    return ok ? MMIX_OK : MMIX_ERR_IO;
+    mmix__atomic_file a;
+    mmix_result r = mmix__atomic_open(ctx, path, &a);
+    if (r != MMIX_OK) return r;
+    return mmix__atomic_commit(ctx, &a, fwrite(data, 1, size, a.f) == size);
 }
 
 // ----------------------------------------------------------------------------------------
