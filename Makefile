@@ -26,7 +26,7 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_train test_bpe test_safetensors
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors
 HEADER  := maskedmixer.h
 
 .PHONY: all test test-asan bench bench-bpe clean fixtures check-fixtures
@@ -60,7 +60,7 @@ build:
 
 test: mm $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
-	    "bash tests/test_cli.sh ./mm" "bash tests/compile_matrix.sh build/matrix"
+	    "bash tests/test_cli.sh ./mm" "bash tests/test_cli_models.sh ./mm" "bash tests/compile_matrix.sh build/matrix"
 
 test-asan: $(TESTS:%=build/asan/%)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

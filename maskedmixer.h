@@ -77,6 +77,7 @@
        >>gradcheck   finite-difference gradient checking
        >>adamw       AdamW, learning-rate schedules, gradient clipping
        >>models      the flat masked mixer and the Llama-style transformer
+       >>checkpoint  models and optimizer state in safetensors files, token files
        >>ctx         context creation, threads, training mode
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
 
@@ -307,6 +308,10 @@ MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx);
 MMIXDEF mmix_result mmix_last_result(const mmix_ctx *ctx);
 MMIXDEF const char *mmix_last_error(const mmix_ctx *ctx);   /* "" when none */
 MMIXDEF void mmix_clear_error(mmix_ctx *ctx);
+/* Warnings (a skipped buffer in a checkpoint, say) go to this callback; none by default,
+   since the library never prints on its own. */
+typedef void (*mmix_log_fn)(void *user, const char *message);
+MMIXDEF void mmix_set_log(mmix_ctx *ctx, mmix_log_fn fn, void *user);
 /* Records an error on the context, printf-style; returns code. For op and model code. */
 MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *fmt, ...);
 
@@ -663,6 +668,47 @@ MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, m
    mean over all counted positions of the batch. *logits receives the logits if not NULL. */
 MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
                                      int32_t pad_id, mmix_tensor **logits);
+
+/* What a weights file cannot tell (SPEC 3.1): given values override the file's
+   __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
+typedef struct mmix_load_options {
+    int64_t heads;              /* 0: from metadata; a transformer without either fails */
+    float norm_eps;             /* 0: from metadata, else the architecture's default */
+    float rope_theta;           /* 0: from metadata, else 10000 */
+    int64_t n_ctx;              /* 0: from metadata (transformer) or the conv weight (mixer) */
+} mmix_load_options;
+MMIXDEF mmix_load_options mmix_load_options_default(void);
+
+/* Creates a model from a safetensors file holding exactly the reference state_dict
+   (F32, F16 or BF16): the architecture and sizes come from the tensor names and shapes.
+   Known non-parameter buffers (rotary_emb.inv_freq) are skipped with a warning; any other
+   unknown or missing tensor, or a wrong shape, is an error naming it. Masked token-mixing
+   entries are zeroed (reference files carry non-zero upper triangles, SPEC 0.3.2).
+   *pad_id receives the file's pad_token_id, or -1 (pad_id may be NULL). */
+MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
+                                    const mmix_load_options *options, int32_t *pad_id);
+/* Writes the model's weights (F32, reference names) with metadata describing it, so that
+   the file loads here without options and in PyTorch with a strict load_state_dict. */
+MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path,
+                                    int32_t pad_id);
+
+/* Optimizer state beside the weights: AdamW's moments ("exp_avg.NAME", "exp_avg_sq.NAME"),
+   its step and settings, and the caller's own metadata (schedule, data position, RNG). */
+MMIXDEF mmix_result mmix_adamw_save(mmix_ctx *ctx, const mmix_adamw *opt, const char *path,
+                                    const char *const *meta_keys, const char *const *meta_values,
+                                    int64_t n_meta);
+/* Restores moments, step and settings into an optimizer made by mmix_adamw_init for the same
+   model; every parameter must have its moments with its shape. */
+MMIXDEF mmix_result mmix_adamw_load(mmix_ctx *ctx, mmix_adamw *opt, const char *path);
+
+/* Reads a token file: one sequence per line, whitespace-separated ids, every line of the
+   same length (expect_len > 0 demands that length). *ids is allocated with MMIX_MALLOC
+   ([lines x len], row-major; free it with mmix_free). An id outside [0, vocab) or a line
+   of another length is an error naming the file and line. */
+MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64_t vocab,
+                                          int64_t expect_len, int32_t **ids, int64_t *lines,
+                                          int64_t *len);
+MMIXDEF void mmix_free(void *p);
 
 // ----------------------------------------------------------------------------------------
 // >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
@@ -2153,6 +2199,8 @@ struct mmix_ctx {
     int64_t system_allocations;
     mmix_result last_result;
     char error[512];
+    mmix_log_fn log;
+    void *log_user;
 };
 
 static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size) {
@@ -4811,6 +4859,325 @@ MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmi
             targets->ids[b * (L - 1) + t] = (pad_id >= 0 && next == pad_id) ? -100 : next;
         }
     return mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, 0, L - 1), targets, -100);
+}
+
+// ----------------------------------------------------------------------------------------
+// >>checkpoint  Models and optimizer state in safetensors files (SPEC 1.8, 3.1).
+// ----------------------------------------------------------------------------------------
+MMIXDEF void mmix_set_log(mmix_ctx *ctx, mmix_log_fn fn, void *user) {
+    ctx->log = fn;
+    ctx->log_user = user;
+}
+
+static void mmix__warn(mmix_ctx *ctx, const char *fmt, ...) {
+    char message[512];
+    va_list args;
+    if (!ctx->log) return;
+    va_start(args, fmt);
+    vsnprintf(message, sizeof message, fmt, args);
+    va_end(args);
+    ctx->log(ctx->log_user, message);
+}
+
+MMIXDEF void mmix_free(void *p) { MMIX_FREE(p); }
+
+MMIXDEF mmix_load_options mmix_load_options_default(void) {
+    mmix_load_options o;
+    memset(&o, 0, sizeof o);
+    return o;
+}
+
+/* Non-parameter buffers that reference state_dicts may carry. */
+static int mmix__known_buffer(const char *name) {
+    size_t n = strlen(name), suffix = strlen("rotary_emb.inv_freq");
+    return n >= suffix && strcmp(name + n - suffix, "rotary_emb.inv_freq") == 0;
+}
+
+/* A metadata number, or `fallback` when the key is absent; a value that is not a number
+   is an error. */
+static int mmix__meta_number(mmix_ctx *ctx, const mmix_safetensors *st, const char *key, double fallback,
+                             double *out) {
+    const char *v = mmix_safetensors_meta(st, key);
+    char *end;
+    *out = fallback;
+    if (!v) return 1;
+    *out = strtod(v, &end);
+    if (end == v || *end != '\0') {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = \"%s\" is not a number", st->path, key, v);
+        return 0;
+    }
+    return 1;
+}
+
+static const mmix_st_entry *mmix__entry_2d(mmix_ctx *ctx, const mmix_safetensors *st, const char *name) {
+    const mmix_st_entry *e = mmix_safetensors_find(st, name);
+    if (!e) mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' is missing", st->path, name);
+    else if (e->ndim != 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' should be 2-D", st->path, name);
+        e = NULL;
+    }
+    return e;
+}
+
+/* The architecture and sizes from names and shapes; the rest from metadata or options. */
+static mmix_result mmix__infer_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                      mmix_model_config *c) {
+    const mmix_st_entry *embed, *e;
+    char name[MMIX_NAME_MAX];
+    double v;
+    int mixer = mmix_safetensors_find(st, "wte.weight") != NULL;
+    if (!mixer && !mmix_safetensors_find(st, "model.embed_tokens.weight"))
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: neither wte.weight (masked mixer) nor "
+                              "model.embed_tokens.weight (Llama) is in the file: not a model this library knows",
+                              st->path);
+    *c = mmix_model_config_default(mixer ? MMIX_ARCH_MIXER : MMIX_ARCH_LLAMA);
+    embed = mmix__entry_2d(ctx, st, mixer ? "wte.weight" : "model.embed_tokens.weight");
+    if (!embed) return ctx->last_result;
+    c->vocab = embed->shape[0];
+    c->dim = embed->shape[1];
+    for (c->depth = 0;; c->depth++) {
+        snprintf(name, sizeof name, mixer ? "mixerblocks.%lld.conv.weight" : "model.layers.%lld.self_attn.q_proj.weight",
+                 (long long)c->depth);
+        if (!mmix_safetensors_find(st, name)) break;
+    }
+    if (c->depth == 0)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: no %s found: the model has no blocks", st->path,
+                              mixer ? "mixerblocks.0.conv.weight" : "model.layers.0.self_attn.q_proj.weight");
+    e = mmix_safetensors_find(st, mixer ? "mixerblocks.0.patch_ff.0.weight" : "model.layers.0.mlp.gate_proj.weight");
+    if (!e || e->ndim != 2)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the feed-forward weight of block 0 is missing or not 2-D", st->path);
+    c->ffn_dim = e->shape[0];
+    if (mixer) {
+        e = mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
+        if (e->ndim != 3 || e->shape[0] != e->shape[1])
+            return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.weight must be [L, L, k]", st->path);
+        c->n_ctx = e->shape[0];
+        c->kernel = e->shape[2];
+        if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
+        c->norm_eps = (float)v;
+    } else {
+        if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
+        c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
+        if (c->heads <= 0)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: a transformer's head count is not in the file "
+                                  "(no num_attention_heads metadata): give it with --heads", st->path);
+        if (!mmix__meta_number(ctx, st, "rms_norm_eps", 1e-6, &v)) return ctx->last_result;
+        c->norm_eps = (float)v;
+        if (!mmix__meta_number(ctx, st, "rope_theta", 10000.0, &v)) return ctx->last_result;
+        c->rope_theta = (float)v;
+        if (!mmix__meta_number(ctx, st, "n_ctx", 0, &v)) return ctx->last_result;
+        c->n_ctx = (int64_t)v;
+    }
+    if (opt && opt->norm_eps > 0.0f) c->norm_eps = opt->norm_eps;
+    if (opt && opt->rope_theta > 0.0f) c->rope_theta = opt->rope_theta;
+    if (opt && opt->n_ctx > 0) c->n_ctx = opt->n_ctx;
+    if (c->n_ctx <= 0) c->n_ctx = 512; /* a transformer's window is not in its weights; RoPE needs none */
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
+                                    const mmix_load_options *options, int32_t *pad_id) {
+    mmix_safetensors st;
+    mmix_model_config c;
+    mmix_result r;
+    int64_t i;
+    double v;
+    memset(model, 0, sizeof *model);
+    if (pad_id) *pad_id = -1;
+    r = mmix_safetensors_open(ctx, path, &st);
+    if (r != MMIX_OK) return r;
+    r = mmix__infer_config(ctx, &st, options, &c);
+    if (r == MMIX_OK) r = mmix_model_create(ctx, model, c);
+    for (i = 0; r == MMIX_OK && i < model->n_params; i++) {
+        mmix_tensor *p = mmix_param_at(ctx, model->first_param + i);
+        const mmix_st_entry *e = mmix_safetensors_find(&st, p->name);
+        if (!e)
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' of the %s is missing", path, p->name,
+                               c.arch == MMIX_ARCH_MIXER ? "masked mixer" : "transformer");
+        else
+            r = mmix_safetensors_read_into(ctx, &st, e, p);
+    }
+    /* Every tensor of the file must have been used: an unknown name means another model. */
+    for (i = 0; r == MMIX_OK && i < st.n_entries; i++) {
+        const char *name = st.entries[i].name;
+        if (mmix_param_find(ctx, name)) continue;
+        if (mmix__known_buffer(name))
+            mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", path, name);
+        else
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", path, name,
+                               c.arch == MMIX_ARCH_MIXER ? "masked mixer" : "Llama-style transformer");
+    }
+    if (r == MMIX_OK && pad_id) {
+        if (mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) *pad_id = (int32_t)v;
+        else r = ctx->last_result;
+    }
+    mmix_safetensors_close(&st);
+    if (r == MMIX_OK) mmix_model_apply_masks(model);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path, int32_t pad_id) {
+    const mmix_model_config *c = &model->config;
+    char values[6][32];
+    const char *keys[7], *vals[7];
+    int64_t n = 0;
+    keys[n] = "format"; vals[n++] = "pt";
+    keys[n] = "n_ctx"; snprintf(values[0], 32, "%lld", (long long)c->n_ctx); vals[n++] = values[0];
+    if (c->arch == MMIX_ARCH_MIXER) {
+        keys[n] = "layer_norm_eps"; snprintf(values[1], 32, "%.9g", (double)c->norm_eps); vals[n++] = values[1];
+    } else {
+        keys[n] = "num_attention_heads"; snprintf(values[2], 32, "%lld", (long long)c->heads); vals[n++] = values[2];
+        keys[n] = "rms_norm_eps"; snprintf(values[1], 32, "%.9g", (double)c->norm_eps); vals[n++] = values[1];
+        keys[n] = "rope_theta"; snprintf(values[3], 32, "%.9g", (double)c->rope_theta); vals[n++] = values[3];
+    }
+    if (pad_id >= 0) {
+        keys[n] = "pad_token_id"; snprintf(values[4], 32, "%ld", (long)pad_id); vals[n++] = values[4];
+    }
+    return mmix_safetensors_write(ctx, path, ctx->params + model->first_param, NULL, model->n_params, keys, vals, n);
+}
+
+MMIXDEF mmix_result mmix_adamw_save(mmix_ctx *ctx, const mmix_adamw *opt, const char *path,
+                                    const char *const *meta_keys, const char *const *meta_values, int64_t n_meta) {
+    /* moments m and v of each parameter, named after it; then the optimizer's own settings */
+    enum { NAME_SIZE = MMIX_NAME_MAX + 16 };
+    int64_t n = opt->n_params, i, n_keys = n_meta + 6;
+    mmix_tensor **tensors = (mmix_tensor **)MMIX_MALLOC((size_t)(2 * n + 1) * sizeof(mmix_tensor *));
+    char **names = (char **)MMIX_MALLOC((size_t)(2 * n + 1) * sizeof(char *));
+    char *name_text = (char *)MMIX_MALLOC((size_t)(2 * n + 1) * NAME_SIZE);
+    const char **keys = (const char **)MMIX_MALLOC((size_t)n_keys * sizeof(char *));
+    const char **vals = (const char **)MMIX_MALLOC((size_t)n_keys * sizeof(char *));
+    char numbers[6][40];
+    mmix_result r;
+    if (!tensors || !names || !name_text || !keys || !vals) {
+        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "adamw_save: out of memory");
+    } else {
+        for (i = 0; i < 2 * n; i++) {
+            names[i] = name_text + i * NAME_SIZE;
+            snprintf(names[i], NAME_SIZE, "%s.%s", i < n ? "exp_avg" : "exp_avg_sq", opt->params[i % n]->name);
+            tensors[i] = i < n ? opt->m[i] : opt->v[i - n];
+        }
+        for (i = 0; i < n_meta; i++) { keys[i] = meta_keys[i]; vals[i] = meta_values[i]; }
+        snprintf(numbers[0], 40, "%lld", (long long)opt->step);
+        snprintf(numbers[1], 40, "%.9g", (double)opt->config.lr);
+        snprintf(numbers[2], 40, "%.9g", (double)opt->config.beta1);
+        snprintf(numbers[3], 40, "%.9g", (double)opt->config.beta2);
+        snprintf(numbers[4], 40, "%.9g", (double)opt->config.eps);
+        snprintf(numbers[5], 40, "%.9g", (double)opt->config.weight_decay);
+        keys[n_meta + 0] = "adamw_step"; vals[n_meta + 0] = numbers[0];
+        keys[n_meta + 1] = "adamw_lr"; vals[n_meta + 1] = numbers[1];
+        keys[n_meta + 2] = "adamw_beta1"; vals[n_meta + 2] = numbers[2];
+        keys[n_meta + 3] = "adamw_beta2"; vals[n_meta + 3] = numbers[3];
+        keys[n_meta + 4] = "adamw_eps"; vals[n_meta + 4] = numbers[4];
+        keys[n_meta + 5] = "adamw_weight_decay"; vals[n_meta + 5] = numbers[5];
+        r = mmix_safetensors_write(ctx, path, tensors, (const char *const *)names, 2 * n, keys, vals, n_keys);
+    }
+    MMIX_FREE(tensors);
+    MMIX_FREE(names);
+    MMIX_FREE(name_text);
+    MMIX_FREE(keys);
+    MMIX_FREE(vals);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_adamw_load(mmix_ctx *ctx, mmix_adamw *opt, const char *path) {
+    mmix_safetensors st;
+    mmix_result r = mmix_safetensors_open(ctx, path, &st);
+    char name[MMIX_NAME_MAX + 16];
+    double v[6] = {-1, -1, -1, -1, -1, -1};
+    int64_t i;
+    if (r != MMIX_OK) return r;
+    if (!mmix__meta_number(ctx, &st, "adamw_step", -1, &v[0]) || !mmix__meta_number(ctx, &st, "adamw_lr", -1, &v[1]) ||
+        !mmix__meta_number(ctx, &st, "adamw_beta1", -1, &v[2]) || !mmix__meta_number(ctx, &st, "adamw_beta2", -1, &v[3]) ||
+        !mmix__meta_number(ctx, &st, "adamw_eps", -1, &v[4]) ||
+        !mmix__meta_number(ctx, &st, "adamw_weight_decay", -1, &v[5]))
+        r = ctx->last_result;
+    else if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0 || v[4] < 0 || v[5] < 0)
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not an optimizer state file (adamw_* metadata missing)", path);
+    for (i = 0; r == MMIX_OK && i < 2 * opt->n_params; i++) {
+        const mmix_st_entry *e;
+        snprintf(name, sizeof name, "%s.%s", i < opt->n_params ? "exp_avg" : "exp_avg_sq",
+                 opt->params[i % opt->n_params]->name);
+        e = mmix_safetensors_find(&st, name);
+        r = e ? mmix_safetensors_read_into(ctx, &st, e, i < opt->n_params ? opt->m[i] : opt->v[i - opt->n_params])
+              : mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: optimizer moment '%s' is missing", path, name);
+    }
+    if (r == MMIX_OK && st.n_entries != 2 * opt->n_params)
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: %lld tensors, but the model's optimizer has %lld moments", path,
+                           (long long)st.n_entries, (long long)(2 * opt->n_params));
+    if (r == MMIX_OK) {
+        opt->step = (int64_t)v[0];
+        opt->config.lr = (float)v[1];
+        opt->config.beta1 = (float)v[2];
+        opt->config.beta2 = (float)v[3];
+        opt->config.eps = (float)v[4];
+        opt->config.weight_decay = (float)v[5];
+    }
+    mmix_safetensors_close(&st);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64_t vocab, int64_t expect_len,
+                                          int32_t **ids, int64_t *lines, int64_t *len) {
+    FILE *f = fopen(path, "rb");
+    int32_t *buf = NULL;
+    int64_t count = 0, cap = 0, line = 1, in_line = 0, row_len = expect_len > 0 ? expect_len : -1;
+    mmix_result r = MMIX_OK;
+    int c;
+    *ids = NULL;
+    *lines = *len = 0;
+    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open the token file", path);
+    while (r == MMIX_OK) {
+        c = fgetc(f);
+        if (c == ' ' || c == '\t' || c == '\r') continue;
+        if (c == '\n' || c == EOF) { /* the end of a line: check its length */
+            if (in_line > 0 && row_len < 0) row_len = in_line;
+            if (in_line > 0 && in_line != row_len) {
+                r = mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s:%lld: %lld tokens, expected %lld%s", path, (long long)line,
+                                   (long long)in_line, (long long)row_len,
+                                   expect_len > 0 ? " (the model's n_ctx)" : " (as the first line)");
+                break;
+            }
+            in_line = 0;
+            if (c == EOF) break;
+            line++;
+        } else if (c >= '0' && c <= '9') {
+            int64_t value = 0;
+            for (; c >= '0' && c <= '9'; c = fgetc(f))
+                if (value <= INT32_MAX) value = value * 10 + (c - '0');
+            if (c != EOF) ungetc(c, f);
+            if (value >= vocab) {
+                r = mmix_set_error(ctx, MMIX_ERR_RANGE, "%s:%lld: token %lld%s is outside the vocabulary [0, %lld)",
+                                   path, (long long)line, (long long)value, value > INT32_MAX ? "..." : "",
+                                   (long long)vocab);
+            } else {
+                if (count == cap) {
+                    int32_t *grown;
+                    cap = cap ? 2 * cap : 4096;
+                    grown = (int32_t *)MMIX_REALLOC(buf, (size_t)cap * sizeof(int32_t));
+                    if (!grown) {
+                        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+                        break;
+                    }
+                    buf = grown;
+                }
+                buf[count++] = (int32_t)value;
+                in_line++;
+            }
+        } else {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s:%lld: byte 0x%02x is not part of a token id (ids are "
+                               "non-negative integers)", path, (long long)line, (unsigned)c);
+        }
+    }
+    fclose(f);
+    if (r == MMIX_OK && count == 0) r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: no token ids in the file", path);
+    if (r != MMIX_OK) {
+        MMIX_FREE(buf);
+        return r;
+    }
+    *ids = buf;
+    *len = row_len;
+    *lines = count / row_len;
+    return MMIX_OK;
 }
 
 // ----------------------------------------------------------------------------------------

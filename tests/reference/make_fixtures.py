@@ -525,6 +525,10 @@ def models(path, out_dir):
     llama = RefLlama(V, D, depth, 4)
     write_safetensors(os.path.join(out_dir, "llama_h4.safetensors"), list(llama.state_dict().items()))
     model_case(fx, "llama_h4", llama, tokens, pad, out_dir)
+    with open(os.path.join(out_dir, "model_losses.txt"), "w") as f:   # for the command-line test
+        for key in ("mixer_k1/loss", "mixer_k1/loss_bf16", "llama_h4/loss"):
+            value = [t for n, t in fx.tensors if n == key][0].item()
+            f.write("%s %.9g\n" % (key.replace("/loss", ""), value))
     with open(os.path.join(out_dir, "model_tokens.txt"), "w") as f:
         for row in tokens.tolist():
             f.write(" ".join(str(t) for t in row) + "\n")

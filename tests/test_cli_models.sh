@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# tests/test_cli_models.sh - mm forward / info / train on the reference-written weights
+# files of tests/reference/fixtures (made by PyTorch): the reference loss is reproduced,
+# errors are one line with a non-zero status, and a resumed run is bit-identical.
+# Usage: test_cli_models.sh PATH_TO_MM
+set -u
+mm=${1:-./mm}
+fx=tests/reference/fixtures
+passed=0; failed=0
+check() { # check DESCRIPTION CONDITION-COMMAND...
+    local what=$1; shift
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL cli models: $what"; fi
+}
+fails_with() { # fails_with STATUS MESSAGE PATTERN: a non-zero status, PATTERN in MESSAGE, one line
+    test "$1" != 0 && grep -q -- "$3" <<<"$2" && test "$(wc -l <<<"$2")" = 1
+}
+close_to() { # close_to "loss X" EXPECTED: |X - EXPECTED| <= 1e-5 |EXPECTED|
+    awk -v got="$1" -v want="$2" 'BEGIN { split(got, a, " "); d = a[2] - want; if (d < 0) d = -d;
+        exit !(a[1] == "loss" && d <= 1e-5 * (want < 0 ? -want : want)) }'
+}
+expect() { sed -n "s/^$1 //p" "$fx/model_losses.txt"; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+# forward on the reference's own files
+out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
+check "forward on the reference mixer file exits 0" test "$rc" = 0
+check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close_to "$out" "$(expect mixer_k1)"
+check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
+out=$("$mm" forward --model "$fx/mixer_k1_bf16.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
+check "a BF16 file with pad_token_id metadata gives torch's BF16 loss: got '$out'" close_to "$out" "$(expect mixer_k1_bf16)"
+err=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
+check "a transformer without a head count asks for --heads" fails_with "$rc" "$err" "--heads"
+out=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 --heads 4 \
+      --logits "$tmp/logits.f32" 2>&1); rc=$?
+check "forward on the reference transformer gives its loss ($(expect llama_h4)): got '$out'" close_to "$out" "$(expect llama_h4)"
+check "--logits writes lines x positions x vocab float32 (3 x 8 x 37 x 4 bytes)" test "$(wc -c <"$tmp/logits.f32")" = 3552
+out=$("$mm" info "$fx/mixer_k1.safetensors" 2>&1); rc=$?
+check "info names the architecture and sizes" bash -c "test $rc = 0 && grep -q 'architecture: masked mixer' <<<'$out' \
+    && grep -q '^n_ctx: 8' <<<'$out' && grep -q '^depth: 2' <<<'$out' && grep -q '^parameters: ' <<<'$out'"
+
+# errors: one line each, non-zero status
+err=$("$mm" forward --model "$tmp/none.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
+check "a missing weights file" fails_with "$rc" "$err" "none.safetensors"
+printf '1 2 3 4 5 6 7 8\n1 2 3 99 5 6 7 8\n' >"$tmp/big.txt"
+err=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$tmp/big.txt" 2>&1); rc=$?
+check "a token id >= vocab names the line" fails_with "$rc" "$err" "big.txt:2: token 99"
+printf '1 2 3 4 5 6 7 8\n1 2 3 4 5 6 7\n' >"$tmp/short.txt"
+err=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$tmp/short.txt" 2>&1); rc=$?
+check "a line of the wrong length names the line" fails_with "$rc" "$err" "short.txt:2: 7 tokens, expected 8"
+err=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id x 2>&1); rc=$?
+check "a bad flag value" fails_with "$rc" "$err" "--pad-id"
+err=$("$mm" forward --model "$fx/model_tokens.txt" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
+check "a file that is not safetensors" fails_with "$rc" "$err" "model_tokens.txt"
+err=$("$mm" train --arch mixer --vocab 37 --dim 8 --depth 1 --ctx 8 --tokens "$fx/model_tokens.txt" --steps 2 \
+      --batch 2 --save "$tmp/x.safetensors" --bogus 1 2>&1); rc=$?
+check "an unknown flag" fails_with "$rc" "$err" "--bogus"
+
+# training, and a bit-identical resume
+train() { "$mm" train --arch mixer --vocab 37 --dim 16 --depth 2 --ctx 8 --kernel 2 --tokens "$fx/model_tokens.txt" \
+          --steps 6 --batch 2 --lr 1e-2 --warmup 1 --weight-decay 0.01 --pad-id 1 --seed 3 "$@"; }
+out=$(train --save "$tmp/a.safetensors" 2>&1); rc=$?
+check "train from scratch exits 0" test "$rc" = 0
+check "train prints one line per step and saves weights and state" bash -c "test \$(grep -c '^step ' <<<'$out') = 6 \
+    && test -s '$tmp/a.safetensors' && test -s '$tmp/a.state.safetensors'"
+first=$(grep '^step 1/' <<<"$out" | awk '{print $4}'); last=$(grep '^step 6/' <<<"$out" | awk '{print $4}')
+check "the training loss falls ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }'
+out=$(train --stop-at 3 --save "$tmp/b.safetensors" 2>&1); rc=$?
+check "a run stopped at step 3 saves" bash -c "test $rc = 0 && test \$(grep -c '^step ' <<<'$out') = 3"
+out=$("$mm" train --resume "$tmp/b.state.safetensors" --tokens "$fx/model_tokens.txt" --save "$tmp/c.safetensors" 2>&1); rc=$?
+check "resume runs steps 4..6" bash -c "test $rc = 0 && grep -q '^step 4/6' <<<'$out' && test \$(grep -c '^step ' <<<'$out') = 3"
+check "3 + 3 resumed steps give the same weights as 6 straight, byte for byte" cmp -s "$tmp/a.safetensors" "$tmp/c.safetensors"
+out=$("$mm" forward --model "$tmp/c.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
+check "our saved weights load in forward (pad id from metadata)" bash -c "test $rc = 0 && grep -q '^loss ' <<<'$out'"
+out=$("$mm" train --init "$fx/llama_h4.safetensors" --heads 4 --tokens "$fx/model_tokens.txt" --steps 2 --batch 3 \
+      --no-shuffle --pad-id 1 --save "$tmp/l.safetensors" 2>&1); rc=$?
+check "train --init from the reference transformer" bash -c "test $rc = 0 && grep -q 'Llama-style transformer' <<<'$out'"
+out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
+check "our transformer file carries its head count" bash -c "test $rc = 0 && grep -q '^heads: 4' <<<'$out'"
+echo "[test_cli_models] checks: $passed passed, $failed failed"
+[ "$failed" = 0 ]
