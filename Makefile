@@ -29,7 +29,7 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors
 HEADER  := maskedmixer.h
 
-.PHONY: all test test-asan bench bench-bpe clean fixtures check-fixtures
+.PHONY: all test test-asan bench bench-bpe clean fixtures check-fixtures check-torch-load
 
 all: mm $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
@@ -79,6 +79,17 @@ check-fixtures:
 	/usr/bin/python3 tests/reference/make_fixtures.py build/fixtures-check
 	@for f in tests/reference/fixtures/*; do cmp "$$f" "build/fixtures-check/$$(basename $$f)" || exit 1; done
 	@echo "fixtures reproduce byte for byte"
+
+# Trains tiny models with ./mm, loads the files into the PyTorch reference models with a
+# strict load_state_dict, and compares PyTorch's loss with mm forward's (needs python3-torch).
+check-torch-load: mm
+	@rm -rf build/torch-load && mkdir -p build/torch-load
+	@fx=tests/reference/fixtures; for arch in mixer llama; do \
+	    ./mm train --arch $$arch --vocab 37 --dim 16 --depth 2 --ctx 8 --kernel 3 --heads 4 --tokens $$fx/model_tokens.txt \
+	        --steps 3 --batch 3 --pad-id 1 --save build/torch-load/$$arch.safetensors >/dev/null || exit 1; \
+	    echo "$$arch: mm forward $$(./mm forward --model build/torch-load/$$arch.safetensors --tokens $$fx/model_tokens.txt), \
+	        torch $$(/usr/bin/python3 tests/reference/check_our_weights.py build/torch-load/$$arch.safetensors $$fx/model_tokens.txt 1)"; \
+	done
 
 # CORPUS=path V=size override the defaults (the shared fiction corpus, 4096).
 bench-bpe: mm build/bench_bpe

@@ -108,6 +108,12 @@
      AdamW, linear warmup/decay, clipping (11)     mmix_adamw_step, mmix_schedule_lr,
                                                    mmix_clip_grad_norm
      PyTorch default init (SPEC 0.3.3, 3.1)        mmix_init_uniform/_normal/_pytorch_linear
+     Flat masked mixer, LanguageMixer (SPEC 1)     mmix_model_create(MMIX_ARCH_MIXER),
+                                                   mmix__mixer_block_forward
+     Llama-style transformer (SPEC 3.1)            mmix_model_create(MMIX_ARCH_LLAMA),
+                                                   mmix__llama_layer_forward
+     Shifted causal-LM loss, pads ignored (1.5)    mmix_model_loss
+     Reference state_dict files (SPEC 1.8, 3.1)    mmix_model_load, mmix_model_save
      BPE tokenizer (SPEC 10.1)                     mmix_bpe_*
      Checkpoints, safetensors (SPEC 1.8, 3.1)      mmix_safetensors_*
 

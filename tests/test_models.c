@@ -105,10 +105,14 @@ static void parity(const char *case_name, mmix_model_config cfg) {
         if (s == 0) {
             e = rel_err(logits->data, logits->n, get(case_name, "logits", NULL));
             CHECK(e <= 1e-5, "%s: logits vs torch, error %.3g", case_name, e);
+            printf("    %s logits %.2e, loss %.2e (relative)\n", case_name, e,
+                   fabs(loss->data[0] - ((const float *)get(case_name, "loss", NULL)->data)[0]) /
+                       fabs(((const float *)get(case_name, "loss", NULL)->data)[0]));
             for (i = 0; i < m.n_params; i++) {
                 mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
                 e = rel_err(p->grad, p->n, get(case_name, "grad", p->name));
                 CHECK(e <= 1e-5, "%s: gradient of %s vs torch, error %.3g", case_name, p->name, e);
+                printf("    %s gradient %-48s worst relative error %.2e\n", case_name, p->name, e);
                 if (e > worst_grad) { worst_grad = e; worst_grad_name = p->name; }
             }
         }
@@ -133,6 +137,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
         mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
         e = abs_err(p->data, p->n, get(case_name, "after", p->name));
         CHECK(e <= 1e-5, "%s: %s after 3 AdamW steps vs torch, abs error %.3g", case_name, p->name, e);
+        printf("    %s weight   %-48s abs error after 3 steps %.2e\n", case_name, p->name, e);
         if (e > worst_after) { worst_after = e; worst_after_name = p->name; }
     }
     printf("  %-9s loss %.9g; worst gradient error %.2e (%s); worst weight error after 3 steps %.2e (%s)\n",
