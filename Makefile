@@ -36,7 +36,7 @@ all: mm $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-build/%: tests/%.c tests/test.h tests/fixture.h $(HEADER) | build
+build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_gemm: bench/bench_gemm.c $(HEADER) | build
@@ -46,11 +46,11 @@ build/bench_bpe: bench/bench_bpe.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
-build/plain/%: tests/%.c tests/test.h tests/fixture.h $(HEADER) | build
+build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
 	@mkdir -p build/plain
 	clang -std=c99 -O2 -g $(WARN) -I. $< -o $@ -lm
 
-build/asan/%: tests/%.c tests/test.h tests/fixture.h $(HEADER) | build
+build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
 	@mkdir -p build/asan
 	$(CC) $(CFLAGS:$(OPT)=-O1) -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)

@@ -3731,16 +3731,20 @@ MMIXDEF mmix_tensor *mmix_layernorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *
     return out;
 }
 
-MMIXDEF mmix_tensor *mmix_gelu(mmix_ctx *ctx, mmix_tensor *x) {
+/* gelu and silu: one input, one output of its shape, an elementwise kernel. */
+static mmix_tensor *mmix__unary(mmix_ctx *ctx, mmix_op op, mmix_tensor *x) {
     mmix_tensor *out;
-    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "gelu", "x", x)) return NULL;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, mmix_op_name(op), "x", x)) return NULL;
     out = mmix__new_output(ctx, x->shape);
     if (!out) return NULL;
-    ctx->backend->gelu_forward(out->data, x->data, x->n);
-    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, MMIX_OP_GELU, out, x, NULL, NULL))
-        return NULL;
+    if (op == MMIX_OP_GELU)
+        ctx->backend->gelu_forward(out->data, x->data, x->n);
+    else
+        ctx->backend->silu_forward(out->data, x->data, x->n);
+    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, op, out, x, NULL, NULL)) return NULL;
     return out;
 }
+MMIXDEF mmix_tensor *mmix_gelu(mmix_ctx *ctx, mmix_tensor *x) { return mmix__unary(ctx, MMIX_OP_GELU, x); }
 
 MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x) {
     mmix_tensor *out;
@@ -3947,15 +3951,7 @@ MMIXDEF mmix_tensor *mmix_rmsnorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w,
     return out;
 }
 
-MMIXDEF mmix_tensor *mmix_silu(mmix_ctx *ctx, mmix_tensor *x) {
-    mmix_tensor *out;
-    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "silu", "x", x)) return NULL;
-    out = mmix__new_output(ctx, x->shape);
-    if (!out) return NULL;
-    ctx->backend->silu_forward(out->data, x->data, x->n);
-    if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, MMIX_OP_SILU, out, x, NULL, NULL)) return NULL;
-    return out;
-}
+MMIXDEF mmix_tensor *mmix_silu(mmix_ctx *ctx, mmix_tensor *x) { return mmix__unary(ctx, MMIX_OP_SILU, x); }
 
 /* Batch, tokens, heads and head dim of a [B, L, H*hd] tensor; 0 with the error set if not. */
 static int mmix__heads(mmix_ctx *ctx, const char *op, const mmix_tensor *x, int64_t n_heads, int64_t *B,

@@ -45,4 +45,20 @@ static __attribute__((unused)) double test_rel_err(const float *a, const double 
     }
     return err / scale;
 }
+/* A whole file in memory (NULL if it cannot be read); *size is its length. */
+static __attribute__((unused)) unsigned char *read_all(const char *path, size_t *size) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *data;
+    long n;
+    *size = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    data = (unsigned char *)malloc((size_t)n + 1);
+    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) { free(data); data = NULL; }
+    fclose(f);
+    *size = (size_t)n;
+    return data;
+}
 #endif

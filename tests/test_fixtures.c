@@ -6,11 +6,11 @@
 #include "../maskedmixer.h"
 #include "test.h"
 #include "fixture.h"
+#include "op_cases.h"
 
 #define OP_TOLERANCE 1e-5
 #define PARAM_TOLERANCE 1e-5
 
-static mmix_ctx *ctx;
 static fixture fx;
 
 /* Largest |ours - theirs| relative to the largest |theirs|; -1 on a size mismatch. */
@@ -102,34 +102,6 @@ static void run_case(const op_case *c) {
     mmix_step_reset(ctx);
 }
 
-static mmix_tensor *fn_embedding(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_embedding(c, in[0], in[1]); }
-static mmix_tensor *fn_linear(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_linear(c, in[0], in[1], in[2]); }
-static mmix_tensor *fn_matmul(mmix_ctx *c, mmix_tensor *const *in, void *u) { const int *t = (const int *)u; return mmix_matmul(c, in[0], in[1], t[0], t[1]); }
-static mmix_tensor *fn_add(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_add(c, in[0], in[1]); }
-static mmix_tensor *fn_mul(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_mul(c, in[0], in[1]); }
-static mmix_tensor *fn_scale(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_scale(c, in[0], -1.75f); }
-static mmix_tensor *fn_sum(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_sum(c, in[0]); }
-static mmix_tensor *fn_mean(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_mean(c, in[0]); }
-static mmix_tensor *fn_reshape(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_reshape(c, in[0], mmix_shape2(4, 6)); }
-static mmix_tensor *fn_layernorm(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_layernorm(c, in[0], in[1], in[2], 1e-5f); }
-static mmix_tensor *fn_gelu(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_gelu(c, in[0]); }
-static mmix_tensor *fn_softmax(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_softmax(c, in[0]); }
-static mmix_tensor *fn_cross_entropy(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_cross_entropy(c, in[0], in[1], -100); }
-static mmix_tensor *fn_token_mix(mmix_ctx *c, mmix_tensor *const *in, void *u) { return mmix_token_mix(c, in[0], in[1], in[2], *(const mmix_mask *)u); }
-static mmix_tensor *fn_rmsnorm(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_rmsnorm(c, in[0], in[1], 1e-6f); }
-static mmix_tensor *fn_silu(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_silu(c, in[0]); }
-static mmix_tensor *fn_rope(mmix_ctx *c, mmix_tensor *const *in, void *u) { return mmix_rope(c, in[0], 2, 10000.0f, *(const int64_t *)u); }
-static mmix_tensor *fn_attention(mmix_ctx *c, mmix_tensor *const *in, void *u) { return mmix_attention(c, in[0], in[1], in[2], 2, *(const int *)u); }
-static mmix_tensor *fn_l2(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_l2_normalize(c, in[0], 1e-12f); }
-static mmix_tensor *fn_cosine(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_cosine_similarity(c, in[0], in[1], 1e-8f); }
-static mmix_tensor *fn_logsumexp(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_logsumexp(c, in[0]); }
-static mmix_tensor *fn_l1(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_l1_distance(c, in[0], in[1]); }
-static mmix_tensor *fn_slice(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_slice(c, in[0], -3, 2); }
-static mmix_tensor *fn_select(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_select(c, in[0], -2); }
-static mmix_tensor *fn_concat(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_concat(c, in[0], in[1]); }
-static mmix_tensor *fn_repeat(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_repeat(c, in[0], 4); }
-static mmix_tensor *fn_flip(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_flip(c, in[0]); }
-static mmix_tensor *fn_zero(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_zero(c, in[0], 2, 4); }
 
 static void test_core1_ops(void) {
     static const int t00[2] = {0, 0}, t01[2] = {0, 1}, t10[2] = {1, 0}, t11[2] = {1, 1};

@@ -6,49 +6,8 @@
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 #include "test.h"
+#include "op_cases.h"
 
-static mmix_ctx *ctx;
-static mmix_rng rng;
-
-static mmix_tensor *input(mmix_shape shape, int requires_grad) {
-    mmix_tensor *t = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, shape);
-    if (!t) return NULL;
-    mmix_init_normal(t, &rng, 0.0f, 1.0f);
-    if (requires_grad) mmix_set_requires_grad(ctx, t, 1);
-    return t;
-}
-
-static void gradcheck(const char *what, mmix_forward_fn fn, void *user, mmix_tensor **in, int n_in) {
-    mmix_gradcheck_report rep;
-    mmix_result r = mmix_gradcheck(ctx, fn, user, in, n_in, NULL, &rep);
-    CHECK(r == MMIX_OK && rep.ok && rep.checked > 0,
-          "gradcheck %s: result=%s checked=%lld failed=%lld worst=%.3g at input %d element %lld "
-          "(analytic %.6g numeric %.6g) %s", what, mmix_result_str(r), (long long)rep.checked,
-          (long long)rep.failed, rep.worst_error, rep.worst_input, (long long)rep.worst_element,
-          rep.worst_analytic, rep.worst_numeric, mmix_last_error(ctx));
-    if (r == MMIX_OK) printf("  gradcheck %-36s worst error %.2e over %lld elements\n", what,
-                             rep.worst_error, (long long)rep.checked);
-    mmix_clear_error(ctx);
-    mmix_step_reset(ctx);
-}
-
-static mmix_tensor *fn_token_mix(mmix_ctx *c, mmix_tensor *const *in, void *u) {
-    return mmix_token_mix(c, in[0], in[1], in[2], *(const mmix_mask *)u);
-}
-static mmix_tensor *fn_rmsnorm(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_rmsnorm(c, in[0], in[1], 1e-6f); }
-static mmix_tensor *fn_silu(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_silu(c, in[0]); }
-static mmix_tensor *fn_rope(mmix_ctx *c, mmix_tensor *const *in, void *u) { return mmix_rope(c, in[0], 2, 10000.0f, *(const int64_t *)u); }
-static mmix_tensor *fn_attention(mmix_ctx *c, mmix_tensor *const *in, void *u) { return mmix_attention(c, in[0], in[1], in[2], 2, *(const int *)u); }
-static mmix_tensor *fn_l2(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_l2_normalize(c, in[0], 1e-12f); }
-static mmix_tensor *fn_cosine(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_cosine_similarity(c, in[0], in[1], 1e-8f); }
-static mmix_tensor *fn_logsumexp(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_logsumexp(c, in[0]); }
-static mmix_tensor *fn_l1(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_l1_distance(c, in[0], in[1]); }
-static mmix_tensor *fn_slice(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_slice(c, in[0], -3, 2); }
-static mmix_tensor *fn_select(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_select(c, in[0], -2); }
-static mmix_tensor *fn_concat(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_concat(c, in[0], in[1]); }
-static mmix_tensor *fn_repeat(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_repeat(c, in[0], 4); }
-static mmix_tensor *fn_flip(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_flip(c, in[0]); }
-static mmix_tensor *fn_zero(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_tokens_zero(c, in[0], 2, 4); }
 /* the InfoNCE form of SPEC 7.6: -cos(q, d+)/tau + logsumexp over the candidates of cos/tau.
    tau = 0.5 here: at the paper's 0.02 the softmax saturates, the true gradient is ~1e-4 and
    float rounding of outputs near 1/tau = 50 would dominate the finite differences. */

@@ -42,21 +42,6 @@ static int put_json(const char *path, const char *json, size_t json_size, size_t
     return ok;
 }
 
-static unsigned char *read_all(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    unsigned char *data;
-    long n;
-    *size = 0;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    data = (unsigned char *)malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) { free(data); data = NULL; }
-    fclose(f);
-    *size = (size_t)n;
-    return data;
-}
 
 static uint32_t bits_of(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
 static int exists(const char *path) { struct stat st; return stat(path, &st) == 0; }
