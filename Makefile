@@ -52,7 +52,7 @@ build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER)
 
 build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
 	@mkdir -p build/asan
-	$(CC) $(CFLAGS:$(OPT)=-O1) -fsanitize=address,undefined -fno-sanitize-recover=all \
+	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
 
 build:
