@@ -868,7 +868,9 @@ MMIXDEF mmix_gradcheck_options mmix_gradcheck_options_default(void);
    x +- 2h are exact in float32; the numeric derivative is the 4-point stencil
    (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / 12h, with sum(out * R) accumulated in
    double, so float rounding stays far below the tolerance. Returns MMIX_OK when the check
-   ran (report->ok tells whether it passed), or an error if fn failed. */
+   ran (report->ok tells whether it passed), or an error if fn failed. The checked inputs'
+   gradients are overwritten with the analytic ones; other tensors fn uses that require
+   a gradient (parameters, say) receive one backward pass's gradient, as after any backward. */
 MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user,
                                    mmix_tensor *const *inputs, int n_inputs,
                                    const mmix_gradcheck_options *options,

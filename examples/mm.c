@@ -310,6 +310,15 @@ static int cmd_tokenizer(int argc, char **argv) {
     args_from = 3;
     snprintf(name, sizeof name, "mm tokenizer %s", sub);
     command_name = name;
+    if (flag(argc, argv, "--help") || strcmp(sub, "--help") == 0) {
+        printf("usage: mm tokenizer train --data FILE --vocab N --out TOK\n"
+               "       mm tokenizer encode --tokenizer TOK [--allow-special] < text > ids\n"
+               "       mm tokenizer decode --tokenizer TOK < ids > text\n"
+               "       mm tokenizer import-hf --json tokenizer.json --out TOK\n"
+               "N is the whole vocabulary: 256 bytes + merges + <|endoftext|> and <|pad|>. Ids are\n"
+               "whitespace-separated; decode is the byte-exact inverse of encode.\n");
+        return 0;
+    }
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) {
         fprintf(stderr, "mm: out of memory\n");
         return 1;
@@ -386,8 +395,10 @@ static int cmd_info(mmix_ctx *ctx, int argc, char **argv) {
     int64_t i;
     const mmix_model_config *c = &m.config;
     if (flag(argc, argv, "--help") || !path) {
-        fprintf(path ? stdout : stderr, "usage: mm info W.safetensors [--heads H] [--norm-eps E] [--rope-theta T]\n");
-        return path ? 0 : 2;
+        int asked = flag(argc, argv, "--help");
+        fprintf(asked ? stdout : stderr, "usage: mm info W.safetensors [--heads H] [--norm-eps E] [--rope-theta T]\n"
+                "Prints the architecture, sizes, parameter count and metadata of a weights file.\n");
+        return asked ? 0 : 2;
     }
     if (!check_args_positional(argc, argv, with_value, flags, 1) || !load_options(argc, argv, &lo)) return 2;
     if (mmix_model_load(ctx, &m, path, &lo, &pad) != MMIX_OK) return fail(ctx, "info");

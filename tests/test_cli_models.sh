@@ -18,6 +18,8 @@ close_to() { # close_to "loss X" EXPECTED: |X - EXPECTED| <= 1e-5 |EXPECTED|
     awk -v got="$1" -v want="$2" 'BEGIN { split(got, a, " "); d = a[2] - want; if (d < 0) d = -d;
         exit !(a[1] == "loss" && d <= 1e-5 * (want < 0 ? -want : want)) }'
 }
+ok_with() { test "$1" = 0 && grep -q -- "$3" <<<"$2"; }   # ok_with STATUS OUTPUT PATTERN
+shows_usage() { test "$1" = 0 && grep -q 'usage: mm' <<<"$2"; }
 expect() { sed -n "s/^$1 //p" "$fx/model_losses.txt"; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
@@ -37,6 +39,11 @@ check "--logits writes lines x positions x vocab float32 (3 x 8 x 37 x 4 bytes)"
 out=$("$mm" info "$fx/mixer_k1.safetensors" 2>&1); rc=$?
 check "info names the architecture and sizes" bash -c "test $rc = 0 && grep -q 'architecture: masked mixer' <<<'$out' \
     && grep -q '^n_ctx: 8' <<<'$out' && grep -q '^depth: 2' <<<'$out' && grep -q '^parameters: ' <<<'$out'"
+
+for c in "forward" "train" "info" "tokenizer train" "tokenizer encode" "tokenizer decode" "tokenizer import-hf"; do
+    out=$("$mm" $c --help 2>&1); rc=$?
+    check "mm $c --help exits 0 with a usage line" shows_usage "$rc" "$out"
+done
 
 # errors: one line each, non-zero status
 err=$("$mm" forward --model "$tmp/none.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
@@ -70,11 +77,11 @@ out=$("$mm" train --resume "$tmp/b.state.safetensors" --tokens "$fx/model_tokens
 check "resume runs steps 4..6" bash -c "test $rc = 0 && grep -q '^step 4/6' <<<'$out' && test \$(grep -c '^step ' <<<'$out') = 3"
 check "3 + 3 resumed steps give the same weights as 6 straight, byte for byte" cmp -s "$tmp/a.safetensors" "$tmp/c.safetensors"
 out=$("$mm" forward --model "$tmp/c.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
-check "our saved weights load in forward (pad id from metadata)" bash -c "test $rc = 0 && grep -q '^loss ' <<<'$out'"
+check "our saved weights load in forward (pad id from metadata)" ok_with "$rc" "$out" '^loss '
 out=$("$mm" train --init "$fx/llama_h4.safetensors" --heads 4 --tokens "$fx/model_tokens.txt" --steps 2 --batch 3 \
       --no-shuffle --pad-id 1 --save "$tmp/l.safetensors" 2>&1); rc=$?
-check "train --init from the reference transformer" bash -c "test $rc = 0 && grep -q 'Llama-style transformer' <<<'$out'"
+check "train --init from the reference transformer" ok_with "$rc" "$out" 'Llama-style transformer'
 out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
-check "our transformer file carries its head count" bash -c "test $rc = 0 && grep -q '^heads: 4' <<<'$out'"
+check "our transformer file carries its head count" ok_with "$rc" "$out" '^heads: 4'
 echo "[test_cli_models] checks: $passed passed, $failed failed"
 [ "$failed" = 0 ]
