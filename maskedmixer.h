@@ -1054,9 +1054,10 @@ typedef struct mmix_data_options {
     int pad_left;                /* MMIX_ROWS_PADDED: pad on the left; default 0 (right) */
     int64_t n_ctx;               /* ids per row, >= 1; default 512 */
     /* The split, by document: document i (0-based, in file order, empty ones not counted)
-       goes to validation when u(i) < val_fraction, where u(i) = splitmix64(splitmix64(i) ^
-       split_seed) / 2^64 is uniform in [0, 1). The same file and settings always give the
-       same split. When val_fraction > 0 and no document is picked, the one with the smallest
+       goes to validation when u(i) < val_fraction, where u(i) in [0, 1) is the top 53 bits
+       of splitmix64(splitmix64(i) ^ split_seed), divided by 2^53 (splitmix64: the finalizer
+       of Steele et al.). The same file and settings always give the same split; rows keep
+       document order within each split. When val_fraction > 0 and no document is picked, the one with the smallest
        u(i) is, so a tiny corpus still has a validation document. */
     double val_fraction;         /* in [0, 1]; default 0.01 */
     uint64_t split_seed;         /* default 0 */
@@ -1100,7 +1101,9 @@ typedef struct mmix_dataset {
 } mmix_dataset;
 
 /* Reads, splits and tokenizes a text file. The tokenizer needs an end-of-text id, and a pad
-   id for padded rows (else MMIX_ERR_INVALID_ARGUMENT). On failure *out is zeroed. */
+   id for padded rows (else MMIX_ERR_INVALID_ARGUMENT); it is not const because encoding fills
+   its word cache. Special-token names in the text stay ordinary text. On failure *out is
+   zeroed. */
 MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
                                     const mmix_data_options *opt, mmix_dataset *out);
 /* The identity a build of this file with these settings would have (reads the whole file). */
@@ -5324,6 +5327,7 @@ static int mmix__json_skip(mmix__json *j, mmix_bpe_bytes *scratch);
 #define MMIX__DATA_MAX_CTX ((int64_t)1 << 30)
 #define MMIX__DATA_HEADER 168
 static const char mmix__data_eot_text[] = "<|endoftext|>";
+static const char mmix__data_oom[] = "out of memory";    /* told apart from format errors by address */
 
 MMIXDEF mmix_data_options mmix_data_options_default(void) {
     mmix_data_options o;
@@ -5397,7 +5401,8 @@ static int mmix__data_blank(const unsigned char *s, size_t n) {
     return 1;
 }
 
-/* Ends the document begun at text offset `start` (dropped when empty). */
+/* Ends the document that began at the last offset: its bytes are text's since then (none:
+   the empty document is dropped). */
 static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *cap) {
     int64_t end = (int64_t)text->size;
     if (end == d->offsets[d->n]) return 1;
@@ -5440,7 +5445,7 @@ static size_t mmix__data_jsonl_line(const unsigned char *s, size_t n, const char
     mmix__json_ws(&j);
     if (j.i != j.n) { *why = "text after the JSON object"; return j.i + 1; }
     if (!found) { *why = "no text field"; return 1; }
-    if (!mmix__bytes_append(text, value->data, value->size)) { *why = "out of memory"; return 1; }
+    if (!mmix__bytes_append(text, value->data, value->size)) { *why = mmix__data_oom; return 1; }
     return 0;
 }
 
@@ -5478,7 +5483,8 @@ MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t
         const size_t sep = sizeof mmix__data_eot_text - 1;
         while (pos <= size) {
             size_t end = pos, a, b;
-            while (end < size && !(size - end >= sep && memcmp(s + end, mmix__data_eot_text, sep) == 0)) end++;
+            while (end < size && !(s[end] == '<' && size - end >= sep && memcmp(s + end, mmix__data_eot_text, sep) == 0))
+                end++;
             for (a = pos; a < end && mmix__data_blank(s + a, 1); a++) {}
             for (b = end; b > a && mmix__data_blank(s + b - 1, 1); b--) {}
             if (!mmix__bytes_append(&text, s + a, b - a) || !mmix__docs_close(out, &text, &cap)) goto oom;
@@ -5505,7 +5511,7 @@ MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t
                 const char *why;
                 size_t col = mmix__data_jsonl_line(s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
                 if (col) {
-                    r = mmix_set_error(ctx, strcmp(why, "out of memory") ? MMIX_ERR_FORMAT : MMIX_ERR_OUT_OF_MEMORY,
+                    r = mmix_set_error(ctx, why == mmix__data_oom ? MMIX_ERR_OUT_OF_MEMORY : MMIX_ERR_FORMAT,
                                        "%s:%lld: %s (JSONL text field \"%s\", column %lld)", name, (long long)line,
                                        why, opt->jsonl_field, (long long)col);
                     goto fail;

@@ -177,11 +177,34 @@ static int same_rows(const mmix_dataset *a, const mmix_dataset *b) {
            (a->val_rows == 0 || memcmp(a->val, b->val, (size_t)(a->val_rows * a->n_ctx) * 4) == 0);
 }
 
+static uint64_t splitmix64(uint64_t x) {
+    x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* The documented rule, written out again: document i validates when u(i) < val_fraction,
+   u(i) = the top 53 bits of splitmix64(splitmix64(i) ^ seed) / 2^53. */
+static int follows_rule(const mmix_dataset *split, const mmix_dataset *all, double fraction, uint64_t seed) {
+    int64_t i, t = 0, v = 0, n = all->n_ctx;
+    for (i = 0; i < all->train_rows; i++) {
+        double u = (double)(splitmix64(splitmix64((uint64_t)i) ^ seed) >> 11) / 9007199254740992.0;
+        const int32_t *row = all->train + i * n;
+        if (u < fraction) { if (v >= split->val_rows || memcmp(split->val + v++ * n, row, (size_t)n * 4) != 0) return 0; }
+        else if (t >= split->train_rows || memcmp(split->train + t++ * n, row, (size_t)n * 4) != 0) return 0;
+    }
+    return t == split->train_rows && v == split->val_rows;
+}
+
 static void test_split(mmix_bpe *bpe) {
     mmix_dataset a, b, c;
-    mmix_data_options o = opts(MMIX_TEXT_BLANK_LINES, MMIX_ROWS_PADDED, 32, 0.3);
+    mmix_data_options o = opts(MMIX_TEXT_BLANK_LINES, MMIX_ROWS_PADDED, 32, 0.0);
+    CHECK_OK(ctx, mmix_data_build(ctx, "tests/data/sample.txt", bpe, &o, &c));
     o.split_seed = 1;
+    o.val_fraction = 0.3;
     CHECK_OK(ctx, mmix_data_build(ctx, "tests/data/sample.txt", bpe, &o, &a));
+    CHECK(follows_rule(&a, &c, 0.3, 1) && a.val_rows > 0, "the split follows the documented rule, in document order");
+    mmix_data_free(&c);
     CHECK_OK(ctx, mmix_data_build(ctx, "tests/data/sample.txt", bpe, &o, &b));
     CHECK(same_rows(&a, &b), "the same file and settings give the same split");
     CHECK(a.train_documents + a.val_documents == a.documents && a.val_documents > 0 && a.train_documents > 0 &&
