@@ -5425,6 +5425,10 @@ static size_t mmix__data_jsonl_line(const unsigned char *s, size_t n, const char
     int found = 0;
     size_t field_len = strlen(field);
     j.s = s; j.n = n; j.i = 0; j.depth = 0;
+    /* Room for the longest string the line can hold, so that the JSON reader (which returns
+       0 for bad syntax and for a failed allocation alike) never allocates below. */
+    key->size = value->size = 0;
+    if (!mmix__bytes_append(key, s, n) || !mmix__bytes_append(value, s, n)) { *why = mmix__data_oom; return 1; }
     *why = "malformed JSON";
     if (!mmix__json_eat(&j, '{')) return j.i + 1;
     if (!mmix__json_eat(&j, '}')) {
@@ -5554,7 +5558,10 @@ static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, 
     mmix_result r = mmix__data_check_options(ctx, opt);
     memset(id, 0, sizeof *id);
     if (r != MMIX_OK) return r;
-    if ((r = mmix_bpe_save_memory(ctx, bpe, &saved)) != MMIX_OK) return r;
+    if ((r = mmix_bpe_save_memory(ctx, bpe, &saved)) != MMIX_OK) {
+        mmix_bpe_bytes_free(&saved);
+        return r;
+    }
     id->source_size = (uint64_t)size;
     id->source_hash = mmix__fnv1a64(MMIX__FNV_OFFSET, src, size);
     id->tokenizer_hash = mmix__fnv1a64(MMIX__FNV_OFFSET, saved.data, saved.size);

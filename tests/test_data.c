@@ -3,6 +3,29 @@
    rows are truncated and padded exactly; the split is deterministic; the cache round-trips,
    refuses to be reused for other inputs or settings (naming what changed), and a truncated
    or corrupted cache is an error, never a crash. Files are written under build/. */
+#include <stdlib.h>
+/* Allocator hooks that count live blocks and can fail the n-th allocation from now on, to
+   walk every out-of-memory path of the pipeline. */
+static long live_blocks, fail_countdown;
+static void *hook_malloc(size_t n) {
+    if (fail_countdown > 0 && --fail_countdown == 0) return NULL;
+    live_blocks++;
+    return malloc(n);
+}
+static void *hook_realloc(void *p, size_t n) {
+    void *q;
+    if (fail_countdown > 0 && --fail_countdown == 0) return NULL;
+    q = realloc(p, n);
+    if (!p && q) live_blocks++;
+    return q;
+}
+static void hook_free(void *p) {
+    if (p) live_blocks--;
+    free(p);
+}
+#define MMIX_MALLOC(size) hook_malloc(size)
+#define MMIX_REALLOC(ptr, size) hook_realloc(ptr, size)
+#define MMIX_FREE(ptr) hook_free(ptr)
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 #include "test.h"
@@ -320,6 +343,32 @@ static void test_cache(mmix_bpe *bpe, mmix_bpe *other_bpe) {
     free(text);
 }
 
+/* Failing each allocation in turn: every call fails cleanly (no crash, nothing leaked,
+   *out zeroed), until enough allocations succeed. */
+static void test_out_of_memory(mmix_bpe *bpe) {
+    mmix_data_options o = opts(MMIX_TEXT_JSONL, MMIX_ROWS_PADDED, 16, 0.5);
+    mmix_dataset ds;
+    long k, before;
+    int pass, reused = -1;
+    for (pass = 0; pass < 2; pass++) { /* 0: build and write the cache; 1: load it */
+        if (pass == 0) remove("build/data_oom.cache");
+        for (k = 1; k < 100000; k++) {
+            mmix_result r;
+            before = live_blocks;
+            fail_countdown = k;
+            r = mmix_data_load_or_build(ctx, "tests/data/sample.jsonl", bpe, &o, "build/data_oom.cache", &ds, &reused);
+            fail_countdown = 0;
+            if (r == MMIX_OK) break;
+            CHECK(r == MMIX_ERR_OUT_OF_MEMORY && ds.train == NULL && ds.val == NULL && live_blocks == before,
+                  "pass %d, allocation %ld fails: %s (%s), %ld blocks leaked", pass, k, mmix_result_str(r),
+                  mmix_last_error(ctx), live_blocks - before);
+            mmix_clear_error(ctx);
+        }
+        CHECK(k > 1 && reused == pass, "pass %d: succeeds after %ld failed allocations", pass, k - 1);
+        mmix_data_free(&ds);
+    }
+}
+
 int main(void) {
     mmix_bpe *bpe = NULL, *other = NULL;
     mmix_bpe_train_options t = mmix_bpe_train_options_default();
@@ -338,6 +387,7 @@ int main(void) {
         test_padded(bpe);
         test_split(bpe);
         test_cache(bpe, other);
+        test_out_of_memory(bpe);
     }
     mmix_bpe_free(bpe);
     mmix_bpe_free(other);
