@@ -1127,7 +1127,9 @@ MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, 
                                          mmix_dataset *out);
 /* Loads cache_path when it matches this file and these settings (*reused = 1); otherwise
    (missing, stale or corrupt) builds the dataset and writes the cache (*reused = 0). The text
-   file is read once. Errors other than a missing, stale or corrupt cache are returned. */
+   file is read once. Errors other than a missing, stale or corrupt cache are returned; so is
+   a cache_path holding a file that is not one of our caches (no "MMIXDATA" magic), which is
+   never overwritten. */
 MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
                                             const mmix_data_options *opt, const char *cache_path,
                                             mmix_dataset *out, int *reused);
@@ -5850,6 +5852,18 @@ done:
     return r;
 }
 
+/* Whether a file we cannot load may be replaced: only when it is a (truncated or corrupt)
+   cache of ours, so a wrong path never destroys someone's data. */
+static int mmix__data_replaceable(const char *path) {
+    unsigned char head[8];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return memcmp(head, "MMIXDATA", n) == 0; /* the magic, or a prefix of it */
+}
+
 MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
                                             const mmix_data_options *opt, const char *cache_path,
                                             mmix_dataset *out, int *reused) {
@@ -5863,6 +5877,9 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
         r = mmix_data_load_cache(ctx, cache_path, &id, out);
         if (r == MMIX_OK) {
             *reused = 1;
+        } else if (r == MMIX_ERR_FORMAT && !mmix__data_replaceable(cache_path)) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not a dataset cache (no MMIXDATA magic); not replacing it",
+                               cache_path);
         } else if (r == MMIX_ERR_FILE_NOT_FOUND || r == MMIX_ERR_STALE || r == MMIX_ERR_FORMAT) {
             mmix_clear_error(ctx); /* a cache we cannot use is rebuilt, not an error */
             r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);

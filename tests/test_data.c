@@ -338,6 +338,11 @@ static void test_cache(mmix_bpe *bpe, mmix_bpe *other_bpe) {
     CHECK_OK(ctx, mmix_data_load_or_build(ctx, src, bpe, &o, "build/data_bad.cache", &loaded, &reused));
     CHECK(reused == 0 && same_rows(&built, &loaded), "load_or_build replaces a corrupt cache");
     mmix_data_free(&loaded);
+    CHECK_FAILS(mmix_data_load_or_build(ctx, src, bpe, &o, src, &loaded, &reused), MMIX_ERR_FORMAT,
+                "not a dataset cache");
+    free(bytes);
+    bytes = read_all(src, &size);
+    CHECK(bytes && size == text_size && memcmp(bytes, text, size) == 0, "a file that is not a cache is never replaced");
     mmix_data_free(&built);
     free(bytes);
     free(text);
