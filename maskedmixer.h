@@ -61,7 +61,7 @@
    =========================================================================================
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
                     >>api_optim >>api_model >>api_backend >>api_gradcheck >>api_bpe
-                    >>api_safetensors >>api_platform
+                    >>api_safetensors >>api_data >>api_platform
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      result codes, the per-context error message
@@ -78,6 +78,7 @@
        >>adamw       AdamW, learning-rate schedules, gradient clipping
        >>models      the flat masked mixer and the Llama-style transformer
        >>checkpoint  models and optimizer state in safetensors files, token files
+       >>data        text datasets: documents, packing, padding, the split, the cache
        >>ctx         context creation, threads, training mode
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
 
@@ -116,6 +117,7 @@
      Reference state_dict files (SPEC 1.8, 3.1)    mmix_model_load, mmix_model_save
      BPE tokenizer (SPEC 10.1)                     mmix_bpe_*
      Checkpoints, safetensors (SPEC 1.8, 3.1)      mmix_safetensors_*
+     Datasets, packing, padding (SPEC 10.3)        mmix_data_*
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
@@ -240,7 +242,8 @@ extern "C" {
     X(ERR_IO, "input/output error")                                                  \
     X(ERR_FORMAT, "malformed or corrupt file")                                       \
     X(ERR_UNSUPPORTED, "unsupported")                                                \
-    X(ERR_NUMERIC, "numerical failure (NaN, infinity or a check that did not pass)")
+    X(ERR_NUMERIC, "numerical failure (NaN, infinity or a check that did not pass)") \
+    X(ERR_STALE, "stale cache: made from other inputs or settings")
 
 typedef enum mmix_result {
 #define MMIX__RESULT_ENUM(name, text) MMIX_##name,
@@ -1017,6 +1020,122 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
                                            const char *const *names, int64_t n,
                                            const char *const *meta_keys, const char *const *meta_values,
                                            int64_t n_meta);
+
+// ----------------------------------------------------------------------------------------
+// >>api_data  Text datasets (SPEC 10.3): documents from text files, tokenized into rows of
+// n_ctx ids (packed or padded), a deterministic train/validation split, a checked cache.
+// ----------------------------------------------------------------------------------------
+/* Input formats. Every file must be valid UTF-8 (an invalid byte sequence, an overlong form,
+   a surrogate or a code point above U+10FFFF is MMIX_ERR_FORMAT naming the file and line; a
+   leading byte-order mark is skipped). Documents that are empty (after trimming, for the
+   first two formats) are skipped.
+     MMIX_TEXT_BLANK_LINES     documents separated by blank lines (empty, or spaces, tabs
+                               and a CR only); lines inside a document are kept, joined by
+                               "\n"; a CR before a line's "\n" is dropped.
+     MMIX_TEXT_EOT_SEPARATED   documents separated by the text "<|endoftext|>" (TinyStories);
+                               white space around each document is trimmed.
+     MMIX_TEXT_JSONL           one JSON object per non-blank line; the document is the string
+                               field named jsonl_field, unescaped (\uXXXX and surrogate pairs
+                               included); other fields are checked for syntax and ignored.
+                               A missing or non-string field, a repeated one, or a malformed
+                               line is an error naming the line. */
+typedef enum mmix_text_format { MMIX_TEXT_BLANK_LINES, MMIX_TEXT_EOT_SEPARATED, MMIX_TEXT_JSONL } mmix_text_format;
+/* Rows. Each document's tokens are followed by the tokenizer's end-of-text id, so the model
+   learns to stop.
+     MMIX_ROWS_PACKED  the split's documents joined in order and cut into full rows of n_ctx
+                       ids; the tail shorter than n_ctx is dropped (no padding, no waste).
+     MMIX_ROWS_PADDED  one document per row: its first n_ctx ids (a longer document loses its
+                       rest, end-of-text included, as the reference's truncation does), then
+                       pad ids up to n_ctx, on the right, or on the left with pad_left. */
+typedef enum mmix_row_mode { MMIX_ROWS_PACKED, MMIX_ROWS_PADDED } mmix_row_mode;
+
+typedef struct mmix_data_options {
+    mmix_text_format format;     /* default MMIX_TEXT_BLANK_LINES */
+    const char *jsonl_field;     /* MMIX_TEXT_JSONL: the text field; default "text" */
+    mmix_row_mode rows;          /* default MMIX_ROWS_PACKED */
+    int pad_left;                /* MMIX_ROWS_PADDED: pad on the left; default 0 (right) */
+    int64_t n_ctx;               /* ids per row, >= 1; default 512 */
+    /* The split, by document: document i (0-based, in file order, empty ones not counted)
+       goes to validation when u(i) < val_fraction, where u(i) in [0, 1) is the top 53 bits
+       of splitmix64(splitmix64(i) ^ split_seed), divided by 2^53 (splitmix64: the finalizer
+       of Steele et al.). The same file and settings always give the same split; rows keep
+       document order within each split. When val_fraction > 0 and no document is picked, the one with the smallest
+       u(i) is, so a tiny corpus still has a validation document. */
+    double val_fraction;         /* in [0, 1]; default 0.01 */
+    uint64_t split_seed;         /* default 0 */
+} mmix_data_options;
+MMIXDEF mmix_data_options mmix_data_options_default(void);
+
+/* A file's documents: document i is the n_bytes = offsets[i + 1] - offsets[i] bytes at
+   text + offsets[i] (UTF-8, NUL-terminated for convenience, no separator). */
+typedef struct mmix_data_docs {
+    unsigned char *text;
+    int64_t *offsets;            /* n + 1 entries */
+    int64_t n;
+} mmix_data_docs;
+/* Splits a file / text in memory (`name` is used in messages) into documents. A missing file
+   is MMIX_ERR_FILE_NOT_FOUND; bad input MMIX_ERR_FORMAT with "NAME:LINE: ...". On failure
+   *out is zeroed. */
+MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
+                                        mmix_data_docs *out);
+MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t size, const char *name,
+                                         const mmix_data_options *opt, mmix_data_docs *out);
+MMIXDEF void mmix_data_docs_free(mmix_data_docs *docs);   /* zeroes it; safe on a zeroed one */
+
+/* What a tokenized dataset was made from. A cache is reused only when every field matches. */
+typedef struct mmix_data_identity {
+    uint64_t source_size, source_hash;     /* the text file: bytes, 64-bit FNV-1a of them */
+    uint64_t tokenizer_hash;               /* FNV-1a of the tokenizer's file text (mmix_bpe_save_memory) */
+    int64_t vocab_size, n_ctx;
+    int32_t format, rows, pad_left;
+    uint64_t jsonl_field_hash;             /* FNV-1a of the field name (0 unless JSONL) */
+    double val_fraction;
+    uint64_t split_seed;
+} mmix_data_identity;
+
+/* Token rows, int32 [rows x n_ctx], row-major, MMIX_MALLOC'd (NULL when there are none). */
+typedef struct mmix_dataset {
+    int64_t n_ctx, train_rows, val_rows;
+    int32_t *train, *val;
+    int64_t documents, train_documents, val_documents;
+    int64_t tokens;                        /* ids of all documents, end-of-text included */
+    mmix_data_identity identity;
+} mmix_dataset;
+
+/* Reads, splits and tokenizes a text file. The tokenizer needs an end-of-text id, and a pad
+   id for padded rows (else MMIX_ERR_INVALID_ARGUMENT); it is not const because encoding fills
+   its word cache. Special-token names in the text stay ordinary text. On failure *out is
+   zeroed. */
+MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                    const mmix_data_options *opt, mmix_dataset *out);
+/* The identity a build of this file with these settings would have (reads the whole file). */
+MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
+                                          const mmix_data_options *opt, mmix_data_identity *out);
+/* The cache file, all integers little-endian:
+       "MMIXDATA" (8 bytes), u32 version (1), u32 header size in bytes (168)
+       u64 source_size, source_hash, tokenizer_hash, vocab_size, n_ctx, format, rows, pad_left,
+           jsonl_field_hash, val_fraction (the IEEE-754 bits), split_seed,
+           documents, train_documents, val_documents, tokens, train_rows, val_rows,
+           reserved (0), reserved (0)
+       i32 train ids [train_rows x n_ctx], then i32 val ids [val_rows x n_ctx]
+       u64 FNV-1a of every byte before it
+   Written atomically (mmix_write_file_atomic). */
+MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, const mmix_dataset *d);
+/* Loads a cache after checking it strictly: a truncated, corrupt or inconsistent file is
+   MMIX_ERR_FORMAT; a whole file made from other inputs or settings than `expected` is
+   MMIX_ERR_STALE with a message naming the first field that differs ("CACHE: stale: n_ctx is
+   64 in the cache, 32 requested"); a missing one MMIX_ERR_FILE_NOT_FOUND. *out zeroed on failure. */
+MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, const mmix_data_identity *expected,
+                                         mmix_dataset *out);
+/* Loads cache_path when it matches this file and these settings (*reused = 1); otherwise
+   (missing, stale or corrupt) builds the dataset and writes the cache (*reused = 0). The text
+   file is read once. Errors other than a missing, stale or corrupt cache are returned; so is
+   a cache_path holding a file that is not one of our caches (no "MMIXDATA" magic), which is
+   never overwritten. */
+MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                            const mmix_data_options *opt, const char *cache_path,
+                                            mmix_dataset *out, int *reused);
+MMIXDEF void mmix_data_free(mmix_dataset *d);             /* zeroes it; safe on a zeroed one */
 
 // ----------------------------------------------------------------------------------------
 // >>api_platform  The few OS services the library needs.
@@ -5190,6 +5309,591 @@ MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64
 }
 
 // ----------------------------------------------------------------------------------------
+// >>data  Text datasets (SPEC 10.3): documents, tokenized rows, the split, the cache.
+// The text is read whole into memory and validated as UTF-8 first, so the splitters below
+// work on checked bytes and only report structure errors.
+// ----------------------------------------------------------------------------------------
+/* Helpers of >>bpe used here (growable buffers, whole-file reads, the JSON reader). */
+typedef struct mmix__json {    /* a JSON reader's position (also used by >>bpe) */
+    const unsigned char *s;
+    size_t n, i;
+    int depth;
+} mmix__json;
+static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n);
+static int mmix__ids_reserve(mmix_bpe_ids *ids, int64_t extra);
+static mmix_result mmix__bpe_read_file(mmix_ctx *ctx, const char *what, const char *path, mmix_bpe_bytes *out);
+static uint64_t mmix__hash_u64(uint64_t x);
+static int mmix__json_eat(mmix__json *j, char c);
+static void mmix__json_ws(mmix__json *j);
+static int mmix__json_string(mmix__json *j, mmix_bpe_bytes *out);
+static int mmix__json_skip(mmix__json *j, mmix_bpe_bytes *scratch);
+
+#define MMIX__DATA_MAX_CTX ((int64_t)1 << 30)
+#define MMIX__DATA_HEADER 168
+static const char mmix__data_eot_text[] = "<|endoftext|>";
+static const char mmix__data_oom[] = "out of memory";    /* told apart from format errors by address */
+
+MMIXDEF mmix_data_options mmix_data_options_default(void) {
+    mmix_data_options o;
+    o.format = MMIX_TEXT_BLANK_LINES;
+    o.jsonl_field = "text";
+    o.rows = MMIX_ROWS_PACKED;
+    o.pad_left = 0;
+    o.n_ctx = 512;
+    o.val_fraction = 0.01;
+    o.split_seed = 0;
+    return o;
+}
+
+/* Plain 64-bit FNV-1a (no final mixing), the documented hash of sources and caches. */
+static uint64_t mmix__fnv1a64(uint64_t h, const unsigned char *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+#define MMIX__FNV_OFFSET 14695981039346656037ULL
+
+static mmix_result mmix__data_check_options(mmix_ctx *ctx, const mmix_data_options *o) {
+    if (!o) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: options are NULL");
+    if ((int)o->format < 0 || o->format > MMIX_TEXT_JSONL || (int)o->rows < 0 || o->rows > MMIX_ROWS_PADDED)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: unknown text format or row mode");
+    if (o->format == MMIX_TEXT_JSONL && (!o->jsonl_field || !o->jsonl_field[0]))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: JSONL needs a field name");
+    if (o->n_ctx < 1 || o->n_ctx > MMIX__DATA_MAX_CTX)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: n_ctx %lld is outside [1, 2^30]",
+                              (long long)o->n_ctx);
+    if (!(o->val_fraction >= 0.0 && o->val_fraction <= 1.0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: val_fraction %g is outside [0, 1]",
+                              o->val_fraction);
+    return MMIX_OK;
+}
+
+/* The offset of the first byte that does not start a valid UTF-8 sequence, or n. Rejects
+   overlong forms, surrogates and code points above U+10FFFF, as the standard demands. */
+static size_t mmix__utf8_invalid_at(const unsigned char *s, size_t n) {
+    size_t i = 0, len, k;
+    while (i < n) {
+        unsigned char c = s[i];
+        uint32_t cp, min;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1Fu; min = 0x80; }
+        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0Fu; min = 0x800; }
+        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07u; min = 0x10000; }
+        else return i;
+        if (n - i < len) return i;
+        for (k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) return i;
+        i += len;
+    }
+    return n;
+}
+
+static int64_t mmix__line_of(const unsigned char *s, size_t pos) {
+    int64_t line = 1;
+    size_t i;
+    for (i = 0; i < pos; i++) line += s[i] == '\n';
+    return line;
+}
+
+static int mmix__data_blank(const unsigned char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
+    return 1;
+}
+
+/* Ends the document that began at the last offset: its bytes are text's since then (none:
+   the empty document is dropped). */
+static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *cap) {
+    int64_t end = (int64_t)text->size;
+    if (end == d->offsets[d->n]) return 1;
+    if (d->n + 2 > *cap) {
+        int64_t c = 2 * *cap;
+        int64_t *p = (int64_t *)MMIX_REALLOC(d->offsets, (size_t)c * sizeof(int64_t));
+        if (!p) return 0;
+        d->offsets = p;
+        *cap = c;
+    }
+    d->offsets[++d->n] = end;
+    return 1;
+}
+
+/* One JSONL line [s, s + n): appends the field's string to text. 0 = ok, else the column of
+   the error (1-based) with *why set. */
+static size_t mmix__data_jsonl_line(const unsigned char *s, size_t n, const char *field, mmix_bpe_bytes *text,
+                                    mmix_bpe_bytes *key, mmix_bpe_bytes *value, const char **why) {
+    mmix__json j;
+    int found = 0;
+    size_t field_len = strlen(field);
+    j.s = s; j.n = n; j.i = 0; j.depth = 0;
+    /* Room for the longest string the line can hold, so that the JSON reader (which returns
+       0 for bad syntax and for a failed allocation alike) never allocates below. */
+    key->size = value->size = 0;
+    if (!mmix__bytes_append(key, s, n) || !mmix__bytes_append(value, s, n)) { *why = mmix__data_oom; return 1; }
+    *why = "malformed JSON";
+    if (!mmix__json_eat(&j, '{')) return j.i + 1;
+    if (!mmix__json_eat(&j, '}')) {
+        do {
+            if (!mmix__json_string(&j, key) || !mmix__json_eat(&j, ':')) return j.i + 1;
+            if (key->size == field_len && memcmp(key->data, field, field_len) == 0) {
+                if (found) { *why = "the text field appears twice"; return j.i + 1; }
+                mmix__json_ws(&j);
+                if (j.i >= j.n || j.s[j.i] != '"') { *why = "the text field is not a string"; return j.i + 1; }
+                if (!mmix__json_string(&j, value)) return j.i + 1;
+                found = 1;
+            } else if (!mmix__json_skip(&j, key)) {
+                return j.i + 1;
+            }
+        } while (mmix__json_eat(&j, ','));
+        if (!mmix__json_eat(&j, '}')) return j.i + 1;
+    }
+    mmix__json_ws(&j);
+    if (j.i != j.n) { *why = "text after the JSON object"; return j.i + 1; }
+    if (!found) { *why = "no text field"; return 1; }
+    if (!mmix__bytes_append(text, value->data, value->size)) { *why = mmix__data_oom; return 1; }
+    return 0;
+}
+
+MMIXDEF void mmix_data_docs_free(mmix_data_docs *docs) {
+    if (!docs) return;
+    MMIX_FREE(docs->text);
+    MMIX_FREE(docs->offsets);
+    docs->text = NULL;
+    docs->offsets = NULL;
+    docs->n = 0;
+}
+
+MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t size, const char *name,
+                                         const mmix_data_options *opt, mmix_data_docs *out) {
+    const unsigned char *s = (const unsigned char *)data;
+    mmix_bpe_bytes text = {NULL, 0, 0}, key = {NULL, 0, 0}, value = {NULL, 0, 0};
+    int64_t cap = 64;
+    size_t bad, pos = 0;
+    mmix_result r = mmix__data_check_options(ctx, opt);
+    out->text = NULL;
+    out->n = 0;
+    out->offsets = NULL;
+    if (r != MMIX_OK) return r;
+    if (!name) name = "(text)";
+    if (size >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) pos = 3; /* a byte-order mark */
+    bad = mmix__utf8_invalid_at(s, size);
+    if (bad < size)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s:%lld: invalid UTF-8 (byte 0x%02x); the text must be UTF-8",
+                              name, (long long)mmix__line_of(s, bad), (unsigned)s[bad]);
+    out->offsets = (int64_t *)MMIX_MALLOC((size_t)cap * sizeof(int64_t));
+    if (!out->offsets || !mmix__bytes_append(&text, "", 0)) goto oom;
+    out->offsets[0] = 0;
+
+    if (opt->format == MMIX_TEXT_EOT_SEPARATED) {
+        const size_t sep = sizeof mmix__data_eot_text - 1;
+        while (pos <= size) {
+            size_t end = pos, a, b;
+            while (end < size && !(s[end] == '<' && size - end >= sep && memcmp(s + end, mmix__data_eot_text, sep) == 0))
+                end++;
+            for (a = pos; a < end && mmix__data_blank(s + a, 1); a++) {}
+            for (b = end; b > a && mmix__data_blank(s + b - 1, 1); b--) {}
+            if (!mmix__bytes_append(&text, s + a, b - a) || !mmix__docs_close(out, &text, &cap)) goto oom;
+            pos = end + sep;
+        }
+    } else {
+        int64_t line = 0;
+        int open = 0;
+        while (pos < size) { /* line by line */
+            size_t end = pos, n;
+            while (end < size && s[end] != '\n') end++;
+            n = end - pos;
+            if (n > 0 && s[end - 1] == '\r') n--;
+            line++;
+            if (opt->format == MMIX_TEXT_BLANK_LINES) {
+                if (mmix__data_blank(s + pos, n)) {
+                    if (!mmix__docs_close(out, &text, &cap)) goto oom;
+                    open = 0;
+                } else {
+                    if ((open && !mmix__bytes_append(&text, "\n", 1)) || !mmix__bytes_append(&text, s + pos, n)) goto oom;
+                    open = 1;
+                }
+            } else if (!mmix__data_blank(s + pos, n)) { /* JSONL */
+                const char *why;
+                size_t col = mmix__data_jsonl_line(s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
+                if (col) {
+                    r = mmix_set_error(ctx, why == mmix__data_oom ? MMIX_ERR_OUT_OF_MEMORY : MMIX_ERR_FORMAT,
+                                       "%s:%lld: %s (JSONL text field \"%s\", column %lld)", name, (long long)line,
+                                       why, opt->jsonl_field, (long long)col);
+                    goto fail;
+                }
+                if (!mmix__docs_close(out, &text, &cap)) goto oom;
+            }
+            pos = end + 1;
+        }
+        if (!mmix__docs_close(out, &text, &cap)) goto oom;
+    }
+    mmix_bpe_bytes_free(&key);
+    mmix_bpe_bytes_free(&value);
+    out->text = text.data;
+    return MMIX_OK;
+oom:
+    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory splitting documents", name);
+fail:
+    mmix_bpe_bytes_free(&text);
+    mmix_bpe_bytes_free(&key);
+    mmix_bpe_bytes_free(&value);
+    mmix_data_docs_free(out);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
+                                        mmix_data_docs *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    out->text = NULL;
+    out->offsets = NULL;
+    out->n = 0;
+    if (r == MMIX_OK) r = mmix_data_split_docs(ctx, src.data, src.size, path, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, size_t size, const mmix_bpe *bpe,
+                                       const mmix_data_options *opt, mmix_data_identity *id) {
+    mmix_bpe_bytes saved = {NULL, 0, 0};
+    mmix_result r = mmix__data_check_options(ctx, opt);
+    memset(id, 0, sizeof *id);
+    if (r != MMIX_OK) return r;
+    if ((r = mmix_bpe_save_memory(ctx, bpe, &saved)) != MMIX_OK) {
+        mmix_bpe_bytes_free(&saved);
+        return r;
+    }
+    id->source_size = (uint64_t)size;
+    id->source_hash = mmix__fnv1a64(MMIX__FNV_OFFSET, src, size);
+    id->tokenizer_hash = mmix__fnv1a64(MMIX__FNV_OFFSET, saved.data, saved.size);
+    id->vocab_size = mmix_bpe_vocab_size(bpe);
+    id->n_ctx = opt->n_ctx;
+    id->format = (int32_t)opt->format;
+    id->rows = (int32_t)opt->rows;
+    id->pad_left = opt->rows == MMIX_ROWS_PADDED && opt->pad_left ? 1 : 0;
+    id->jsonl_field_hash = opt->format == MMIX_TEXT_JSONL
+        ? mmix__fnv1a64(MMIX__FNV_OFFSET, (const unsigned char *)opt->jsonl_field, strlen(opt->jsonl_field)) : 0;
+    id->val_fraction = opt->val_fraction;
+    id->split_seed = opt->split_seed;
+    mmix_bpe_bytes_free(&saved);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
+                                          const mmix_data_options *opt, mmix_data_identity *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+MMIXDEF void mmix_data_free(mmix_dataset *d) {
+    if (!d) return;
+    MMIX_FREE(d->train);
+    MMIX_FREE(d->val);
+    memset(d, 0, sizeof *d);
+}
+
+/* The split rule of mmix_data_options: u(i) in [0, 1) from 53 bits of a mixed hash. */
+static double mmix__data_split_u(int64_t i, uint64_t seed) {
+    return (double)(mmix__hash_u64(mmix__hash_u64((uint64_t)i) ^ seed) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Tokenizes documents into the two splits' rows (the identity is the caller's). */
+static mmix_result mmix__data_build_docs(mmix_ctx *ctx, const char *name, const mmix_data_docs *docs, mmix_bpe *bpe,
+                                         const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_bpe_ids doc = {NULL, 0, 0}, split[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
+    int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
+    int64_t i, n_ctx = opt->n_ctx, first_val = -1, k;
+    double u_min = 2.0;
+    unsigned char *is_val = NULL;
+    mmix_result r = MMIX_OK;
+    memset(out, 0, sizeof *out);
+    if (eot < 0) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the tokenizer has no end-of-text token", name);
+    if (opt->rows == MMIX_ROWS_PADDED && pad < 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: padded rows need a tokenizer with a pad token", name);
+    is_val = (unsigned char *)MMIX_MALLOC((size_t)docs->n + 1);
+    if (!is_val) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    for (i = 0; i < docs->n; i++) {
+        double u = mmix__data_split_u(i, opt->split_seed);
+        is_val[i] = u < opt->val_fraction;
+        out->val_documents += is_val[i];
+        if (u < u_min) { u_min = u; first_val = i; }
+    }
+    if (opt->val_fraction > 0 && out->val_documents == 0 && first_val >= 0) { /* a tiny corpus */
+        is_val[first_val] = 1;
+        out->val_documents = 1;
+    }
+    for (i = 0; r == MMIX_OK && i < docs->n; i++) {
+        mmix_bpe_ids *dst = &split[is_val[i]];
+        doc.n = 0;
+        r = mmix_bpe_encode(ctx, bpe, docs->text + docs->offsets[i], (size_t)(docs->offsets[i + 1] - docs->offsets[i]),
+                            0, &doc);
+        if (r == MMIX_OK) r = mmix_bpe_ids_push(ctx, &doc, eot);
+        if (r != MMIX_OK) break;
+        out->tokens += doc.n;
+        if (opt->rows == MMIX_ROWS_PACKED) {
+            if (!mmix__ids_reserve(dst, doc.n)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
+            memcpy(dst->ids + dst->n, doc.ids, (size_t)doc.n * sizeof(int32_t));
+            dst->n += doc.n;
+        } else {
+            int64_t len = doc.n < n_ctx ? doc.n : n_ctx, lead = opt->pad_left ? n_ctx - len : 0;
+            int32_t *row;
+            if (!mmix__ids_reserve(dst, n_ctx)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
+            row = dst->ids + dst->n;
+            for (k = 0; k < n_ctx; k++) row[k] = pad;
+            memcpy(row + lead, doc.ids, (size_t)len * sizeof(int32_t));
+            dst->n += n_ctx;
+        }
+    }
+    MMIX_FREE(is_val);
+    mmix_bpe_ids_free(&doc);
+    if (r == MMIX_ERR_OUT_OF_MEMORY) mmix_set_error(ctx, r, "%s: out of memory tokenizing", name);
+    if (r != MMIX_OK) {
+        mmix_bpe_ids_free(&split[0]);
+        mmix_bpe_ids_free(&split[1]);
+        memset(out, 0, sizeof *out);
+        return r;
+    }
+    out->n_ctx = n_ctx;
+    out->documents = docs->n;
+    out->train_documents = docs->n - out->val_documents;
+    out->train_rows = split[0].n / n_ctx; /* packed: the tail is dropped here */
+    out->val_rows = split[1].n / n_ctx;
+    out->train = out->train_rows ? split[0].ids : NULL;
+    out->val = out->val_rows ? split[1].ids : NULL;
+    if (!out->train) mmix_bpe_ids_free(&split[0]);
+    if (!out->val) mmix_bpe_ids_free(&split[1]);
+    return MMIX_OK;
+}
+
+/* Splits, tokenizes and stamps the identity, from the file's bytes in memory. */
+static mmix_result mmix__data_build_source(mmix_ctx *ctx, const char *name, const mmix_bpe_bytes *src, mmix_bpe *bpe,
+                                           const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_data_docs docs;
+    mmix_data_identity id;
+    mmix_result r = mmix__data_identity(ctx, src->data, src->size, bpe, opt, &id);
+    memset(out, 0, sizeof *out);
+    if (r != MMIX_OK) return r;
+    if ((r = mmix_data_split_docs(ctx, src->data, src->size, name, opt, &docs)) != MMIX_OK) return r;
+    r = mmix__data_build_docs(ctx, name, &docs, bpe, opt, out);
+    mmix_data_docs_free(&docs);
+    if (r == MMIX_OK) out->identity = id;
+    return r;
+}
+
+MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                    const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    if (r == MMIX_OK) r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+/* ---- The cache file (layout in the declaration) ---- */
+static void mmix__put_u64(unsigned char *p, uint64_t v) {
+    int k;
+    for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+static uint64_t mmix__get_u64(const unsigned char *p) {
+    uint64_t v = 0;
+    int k;
+    for (k = 7; k >= 0; k--) v = (v << 8) | p[k];
+    return v;
+}
+static uint64_t mmix__double_bits(double x) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, const mmix_dataset *d) {
+    const mmix_data_identity *id = &d->identity;
+    uint64_t field[19];
+    int64_t ids = 0, i;
+    size_t size;
+    unsigned char *buf, *p;
+    mmix_result r;
+    if (d->n_ctx < 1 || d->train_rows < 0 || d->val_rows < 0 || d->n_ctx != id->n_ctx ||
+        d->train_rows > (INT64_MAX / 8) / d->n_ctx - d->val_rows)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the dataset's sizes are inconsistent", cache_path);
+    ids = (d->train_rows + d->val_rows) * d->n_ctx;
+    if ((uint64_t)ids > (SIZE_MAX - MMIX__DATA_HEADER - 8) / 4)
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: the dataset is too large for memory", cache_path);
+    size = MMIX__DATA_HEADER + (size_t)ids * 4 + 8;
+    buf = (unsigned char *)MMIX_MALLOC(size);
+    if (!buf) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
+    field[0] = id->source_size; field[1] = id->source_hash; field[2] = id->tokenizer_hash;
+    field[3] = (uint64_t)id->vocab_size; field[4] = (uint64_t)id->n_ctx; field[5] = (uint64_t)id->format;
+    field[6] = (uint64_t)id->rows; field[7] = (uint64_t)id->pad_left; field[8] = id->jsonl_field_hash;
+    field[9] = mmix__double_bits(id->val_fraction); field[10] = id->split_seed;
+    field[11] = (uint64_t)d->documents; field[12] = (uint64_t)d->train_documents;
+    field[13] = (uint64_t)d->val_documents; field[14] = (uint64_t)d->tokens;
+    field[15] = (uint64_t)d->train_rows; field[16] = (uint64_t)d->val_rows; field[17] = 0; field[18] = 0;
+    memcpy(buf, "MMIXDATA", 8);
+    mmix__put_u64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
+    for (i = 0; i < 19; i++) mmix__put_u64(buf + 16 + 8 * i, field[i]);
+    p = buf + MMIX__DATA_HEADER;
+    for (i = 0; i < ids; i++, p += 4) {
+        uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
+        p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+    }
+    mmix__put_u64(p, mmix__fnv1a64(MMIX__FNV_OFFSET, buf, size - 8));
+    r = mmix_write_file_atomic(ctx, cache_path, buf, size);
+    MMIX_FREE(buf);
+    return r;
+}
+
+/* The first identity field that differs, as a message; MMIX_OK when all match. */
+static mmix_result mmix__data_compare(mmix_ctx *ctx, const char *path, const mmix_data_identity *c,
+                                      const mmix_data_identity *e) {
+    static const char *const rows[] = {"packed", "padded"}, *const sides[] = {"right", "left"};
+    const char *why = "stale cache (rebuild it)";
+    if (c->source_size != e->source_size)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's size is %llu bytes in the cache, %llu now",
+                              path, why, (unsigned long long)c->source_size, (unsigned long long)e->source_size);
+    if (c->source_hash != e->source_hash)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's content hash differs", path, why);
+    if (c->tokenizer_hash != e->tokenizer_hash || c->vocab_size != e->vocab_size)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the tokenizer differs (vocab %lld in the cache, %lld now)",
+                              path, why, (long long)c->vocab_size, (long long)e->vocab_size);
+    if (c->n_ctx != e->n_ctx)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: n_ctx is %lld in the cache, %lld requested", path, why,
+                              (long long)c->n_ctx, (long long)e->n_ctx);
+    if (c->format != e->format || c->jsonl_field_hash != e->jsonl_field_hash)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the text format or JSONL field differs", path, why);
+    if (c->rows != e->rows)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the row mode is %s in the cache, %s requested", path, why,
+                              rows[c->rows != 0], rows[e->rows != 0]);
+    if (c->pad_left != e->pad_left)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the padding side is %s in the cache, %s requested", path,
+                              why, sides[c->pad_left != 0], sides[e->pad_left != 0]);
+    if (mmix__double_bits(c->val_fraction) != mmix__double_bits(e->val_fraction))
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split's val_fraction is %g in the cache, %g requested",
+                              path, why, c->val_fraction, e->val_fraction);
+    if (c->split_seed != e->split_seed)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split_seed is %llu in the cache, %llu requested", path,
+                              why, (unsigned long long)c->split_seed, (unsigned long long)e->split_seed);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, const mmix_data_identity *expected,
+                                         mmix_dataset *out) {
+    mmix_bpe_bytes file = {NULL, 0, 0};
+    mmix_data_identity c;
+    uint64_t f[19];
+    const unsigned char *b;
+    int64_t i, ids, n_train;
+    mmix_result r;
+    memset(out, 0, sizeof *out);
+    if ((r = mmix__bpe_read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
+    b = file.data;
+#define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
+    if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
+        MMIX__CACHE_BAD("%s: not a dataset cache (too short or no MMIXDATA magic)", cache_path);
+    if (mmix__get_u64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
+        MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
+                        cache_path, MMIX__DATA_HEADER);
+    if (mmix__get_u64(b + file.size - 8) != mmix__fnv1a64(MMIX__FNV_OFFSET, b, file.size - 8))
+        MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
+    for (i = 0; i < 19; i++) f[i] = mmix__get_u64(b + 16 + 8 * i);
+    c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];
+    c.vocab_size = (int64_t)f[3]; c.n_ctx = (int64_t)f[4]; c.format = (int32_t)f[5];
+    c.rows = (int32_t)f[6]; c.pad_left = (int32_t)f[7]; c.jsonl_field_hash = f[8];
+    memcpy(&c.val_fraction, &f[9], sizeof c.val_fraction);
+    c.split_seed = f[10];
+    /* A checksum that matches can still guard a file another program wrote: check every
+       count, then the sizes, before reading any id. */
+    if (f[3] < 1 || f[3] > INT32_MAX || f[4] < 1 || f[4] > (uint64_t)MMIX__DATA_MAX_CTX || f[5] > 2 || f[6] > 1 ||
+        f[7] > 1 || f[15] > file.size || f[16] > file.size || f[11] != f[12] + f[13] || f[12] > f[11] ||
+        f[17] != 0 || f[18] != 0)
+        MMIX__CACHE_BAD("%s: the cache header holds impossible values", cache_path);
+    ids = (int64_t)(f[15] + f[16]);
+    if ((uint64_t)ids > (file.size - MMIX__DATA_HEADER - 8) / 4 / f[4] ||
+        (uint64_t)ids * f[4] * 4 != file.size - MMIX__DATA_HEADER - 8)
+        MMIX__CACHE_BAD("%s: the cache's size does not match its row counts", cache_path);
+    if ((r = mmix__data_compare(ctx, cache_path, &c, expected)) != MMIX_OK) goto done;
+    ids *= c.n_ctx;
+    n_train = (int64_t)f[15] * c.n_ctx;
+    for (i = 0; i < ids; i++) {
+        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
+        uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+        if (v >= (uint64_t)c.vocab_size) MMIX__CACHE_BAD("%s: token id %lu outside the vocabulary", cache_path, (unsigned long)v);
+    }
+    out->train = n_train ? (int32_t *)MMIX_MALLOC((size_t)n_train * 4) : NULL;
+    out->val = ids > n_train ? (int32_t *)MMIX_MALLOC((size_t)(ids - n_train) * 4) : NULL;
+    if ((n_train && !out->train) || (ids > n_train && !out->val)) {
+        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
+        goto done;
+    }
+    for (i = 0; i < ids; i++) {
+        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
+        int32_t v = (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));
+        if (i < n_train) out->train[i] = v;
+        else out->val[i - n_train] = v;
+    }
+#undef MMIX__CACHE_BAD
+    out->n_ctx = c.n_ctx;
+    out->documents = (int64_t)f[11];
+    out->train_documents = (int64_t)f[12];
+    out->val_documents = (int64_t)f[13];
+    out->tokens = (int64_t)f[14];
+    out->train_rows = (int64_t)f[15];
+    out->val_rows = (int64_t)f[16];
+    out->identity = c;
+done:
+    if (r != MMIX_OK) mmix_data_free(out);
+    mmix_bpe_bytes_free(&file);
+    return r;
+}
+
+/* Whether a file we cannot load may be replaced: only when it is a (truncated or corrupt)
+   cache of ours, so a wrong path never destroys someone's data. */
+static int mmix__data_replaceable(const char *path) {
+    unsigned char head[8];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return memcmp(head, "MMIXDATA", n) == 0; /* the magic, or a prefix of it */
+}
+
+MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                            const mmix_data_options *opt, const char *cache_path,
+                                            mmix_dataset *out, int *reused) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_data_identity id;
+    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    *reused = 0;
+    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, &id);
+    if (r == MMIX_OK) {
+        r = mmix_data_load_cache(ctx, cache_path, &id, out);
+        if (r == MMIX_OK) {
+            *reused = 1;
+        } else if (r == MMIX_ERR_FORMAT && !mmix__data_replaceable(cache_path)) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not a dataset cache (no MMIXDATA magic); not replacing it",
+                               cache_path);
+        } else if (r == MMIX_ERR_FILE_NOT_FOUND || r == MMIX_ERR_STALE || r == MMIX_ERR_FORMAT) {
+            mmix_clear_error(ctx); /* a cache we cannot use is rebuilt, not an error */
+            r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
+            if (r == MMIX_OK) r = mmix_data_save_cache(ctx, cache_path, out);
+            if (r != MMIX_OK) mmix_data_free(out);
+        }
+    }
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+// ----------------------------------------------------------------------------------------
 // >>ctx  Context creation, modes, threads, step memory.
 // ----------------------------------------------------------------------------------------
 MMIXDEF mmix_ctx_config mmix_ctx_config_default(void) {
@@ -6624,11 +7328,7 @@ MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **ou
    bytes for U+0100 onward, in byte order). We read model.type, model.merges (as "A B"
    strings or ["A", "B"] pairs, in rank order) and added_tokens; everything else is
    skipped. A token of a merge must be a byte or the result of an earlier merge. */
-typedef struct mmix__json {
-    const unsigned char *s;
-    size_t n, i;
-    int depth;
-} mmix__json;
+/* mmix__json, the reader's position, is defined in >>data, which comes first. */
 
 static void mmix__json_ws(mmix__json *j) {
     while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r'))
@@ -6715,12 +7415,29 @@ static int mmix__json_skip(mmix__json *j, mmix_bpe_bytes *scratch) {
         j->depth--;
         return mmix__json_eat(j, close);
     }
-    { /* a number, true, false or null */
-        size_t start = j->i;
+    { /* a number, true, false or null, checked against JSON's grammar */
+        size_t start = j->i, k, len;
+        const unsigned char *t = j->s + start;
         while (j->i < j->n && (mmix__bpe_class(j->s[j->i]) == MMIX__BPE_LETTER || mmix__bpe_class(j->s[j->i]) == MMIX__BPE_DIGIT ||
                                 j->s[j->i] == '-' || j->s[j->i] == '+' || j->s[j->i] == '.'))
             j->i++;
-        return j->i > start;
+        len = j->i - start;
+        if ((len == 4 && (memcmp(t, "true", 4) == 0 || memcmp(t, "null", 4) == 0)) || (len == 5 && memcmp(t, "false", 5) == 0))
+            return 1;
+        k = len > 0 && t[0] == '-';                      /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+        if (k >= len || t[k] < '0' || t[k] > '9') return 0;
+        if (t[k] == '0') k++;
+        else while (k < len && t[k] >= '0' && t[k] <= '9') k++;
+        if (k < len && t[k] == '.') {
+            if (++k >= len || t[k] < '0' || t[k] > '9') return 0;
+            while (k < len && t[k] >= '0' && t[k] <= '9') k++;
+        }
+        if (k < len && (t[k] == 'e' || t[k] == 'E')) {
+            if (++k < len && (t[k] == '+' || t[k] == '-')) k++;
+            if (k >= len || t[k] < '0' || t[k] > '9') return 0;
+            while (k < len && t[k] >= '0' && t[k] <= '9') k++;
+        }
+        return k == len;
     }
 }
 
