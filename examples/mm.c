@@ -382,6 +382,15 @@ static int load_options(int argc, char **argv, mmix_load_options *o) {
     return 1;
 }
 
+/* A transformer's window is not in its weights: without n_ctx metadata it is the token
+   file's line length (the mixer's comes from its conv weight). */
+static void window_from_lines(mmix_ctx *ctx, mmix_model *m, const char *weights, int64_t len) {
+    mmix_safetensors st;
+    if (m->config.arch != MMIX_ARCH_LLAMA || mmix_safetensors_open(ctx, weights, &st) != MMIX_OK) return;
+    if (!mmix_safetensors_meta(&st, "n_ctx")) m->config.n_ctx = len;
+    mmix_safetensors_close(&st);
+}
+
 static const char *arch_name(mmix_arch a) { return a == MMIX_ARCH_MIXER ? "masked mixer" : "Llama-style transformer"; }
 
 static int cmd_info(mmix_ctx *ctx, int argc, char **argv) {
@@ -468,6 +477,7 @@ static int cmd_forward(mmix_ctx *ctx, int argc, char **argv) {
     if (mmix_read_token_lines(ctx, tokens_path, m.config.vocab, m.config.arch == MMIX_ARCH_MIXER ? m.config.n_ctx : 0,
                               &lines, &n_lines, &len) != MMIX_OK)
         return fail(ctx, "forward");
+    window_from_lines(ctx, &m, model_path, len);
     if (logits_path) {
         all_logits = (float *)malloc((size_t)(n_lines * len * m.config.vocab) * sizeof(float));
         if (!all_logits) {
@@ -740,6 +750,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     if (mmix_read_token_lines(ctx, tokens_path, m.config.vocab, m.config.arch == MMIX_ARCH_MIXER ? m.config.n_ctx : 0,
                               &lines, &n_lines, &len) != MMIX_OK)
         return fail(ctx, "train");
+    if (init) window_from_lines(ctx, &m, init, len);
     acfg.lr = (float)t.lr;
     acfg.weight_decay = (float)t.weight_decay;
     order = (int64_t *)malloc((size_t)n_lines * sizeof(int64_t));

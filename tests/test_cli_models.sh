@@ -83,5 +83,6 @@ out=$("$mm" train --init "$fx/llama_h4.safetensors" --heads 4 --tokens "$fx/mode
 check "train --init from the reference transformer" ok_with "$rc" "$out" 'Llama-style transformer'
 out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
 check "our transformer file carries its head count" ok_with "$rc" "$out" '^heads: 4'
+check "a transformer's n_ctx comes from the token lines when its file has none" ok_with "$rc" "$out" '^n_ctx: 8'
 echo "[test_cli_models] checks: $passed passed, $failed failed"
 [ "$failed" = 0 ]
