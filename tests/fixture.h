@@ -2,6 +2,7 @@
    (format described there). Strict: every length and shape is checked against the file. */
 #ifndef MMIX_FIXTURE_H
 #define MMIX_FIXTURE_H
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,31 @@ static __attribute__((unused)) const fixture_tensor *fixture_get(const fixture *
     for (i = 0; i < fx->count; i++)
         if (strcmp(fx->tensors[i].name, name) == 0) return &fx->tensors[i];
     return NULL;
+}
+
+/* Largest |ours - ref| relative to the largest |ref| (the project's fixture tolerance
+   rule); 1e30, failing any tolerance, when the fixture is missing or its size differs. */
+static __attribute__((unused)) double fixture_rel_err(const float *ours, int64_t n, const fixture_tensor *ref) {
+    double scale = 0.0, err = 0.0;
+    const float *r;
+    int64_t i;
+    if (!ours || !ref || ref->is_int || ref->n != n) return 1e30;
+    r = (const float *)ref->data;
+    for (i = 0; i < n; i++) if (fabs(r[i]) > scale) scale = fabs(r[i]);
+    if (scale == 0.0) scale = 1.0;
+    for (i = 0; i < n; i++) if (!(fabs((double)ours[i] - r[i]) <= err)) err = fabs((double)ours[i] - r[i]);
+    return err / scale;
+}
+
+/* Largest |ours - ref| (parameters after optimizer steps); 1e30 on a missing fixture. */
+static __attribute__((unused)) double fixture_abs_err(const float *ours, int64_t n, const fixture_tensor *ref) {
+    double err = 0.0;
+    const float *r;
+    int64_t i;
+    if (!ours || !ref || ref->is_int || ref->n != n) return 1e30;
+    r = (const float *)ref->data;
+    for (i = 0; i < n; i++) if (!(fabs((double)ours[i] - r[i]) <= err)) err = fabs((double)ours[i] - r[i]);
+    return err;
 }
 
 static __attribute__((unused)) void fixture_free(fixture *fx) {

@@ -12,27 +12,6 @@
 static fixture fx;
 static mmix_rng rng;
 
-static double rel_err(const float *ours, int64_t n, const fixture_tensor *ref) {
-    double scale = 0.0, err = 0.0;
-    const float *r;
-    int64_t i;
-    if (!ref || ref->n != n) return 1e30;
-    r = (const float *)ref->data;
-    for (i = 0; i < n; i++) if (fabs(r[i]) > scale) scale = fabs(r[i]);
-    if (scale == 0.0) scale = 1.0;
-    for (i = 0; i < n; i++) if (!(fabs((double)ours[i] - r[i]) <= err)) err = fabs((double)ours[i] - r[i]);
-    return err / scale;
-}
-
-static double abs_err(const float *ours, int64_t n, const fixture_tensor *ref) {
-    double err = 0.0;
-    int64_t i;
-    if (!ref || ref->n != n) return 1e30;
-    for (i = 0; i < n; i++)
-        if (!(fabs((double)ours[i] - ((const float *)ref->data)[i]) <= err)) err = fabs((double)ours[i] - ((const float *)ref->data)[i]);
-    return err;
-}
-
 static const fixture_tensor *get(const char *case_name, const char *what, const char *param) {
     char key[256];
     snprintf(key, sizeof key, param ? "%s/%s/%s" : "%s/%s", case_name, what, param);
@@ -103,14 +82,14 @@ static void parity(const char *case_name, mmix_model_config cfg) {
         CHECK(loss && mmix_backward(ctx, loss) == MMIX_OK, "%s step %d: %s", case_name, s, mmix_last_error(ctx));
         if (!loss) break;
         if (s == 0) {
-            e = rel_err(logits->data, logits->n, get(case_name, "logits", NULL));
+            e = fixture_rel_err(logits->data, logits->n, get(case_name, "logits", NULL));
             CHECK(e <= 1e-5, "%s: logits vs torch, error %.3g", case_name, e);
             printf("    %s logits %.2e, loss %.2e (relative)\n", case_name, e,
                    fabs(loss->data[0] - ((const float *)get(case_name, "loss", NULL)->data)[0]) /
                        fabs(((const float *)get(case_name, "loss", NULL)->data)[0]));
             for (i = 0; i < m.n_params; i++) {
                 mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
-                e = rel_err(p->grad, p->n, get(case_name, "grad", p->name));
+                e = fixture_rel_err(p->grad, p->n, get(case_name, "grad", p->name));
                 CHECK(e <= 1e-5, "%s: gradient of %s vs torch, error %.3g", case_name, p->name, e);
                 printf("    %s gradient %-48s worst relative error %.2e\n", case_name, p->name, e);
                 if (e > worst_grad) { worst_grad = e; worst_grad_name = p->name; }
@@ -135,7 +114,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     CHECK(worst_norm <= 1e-5, "%s: clip norms vs torch, worst relative error %.3g", case_name, worst_norm);
     for (i = 0; i < m.n_params; i++) {
         mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
-        e = abs_err(p->data, p->n, get(case_name, "after", p->name));
+        e = fixture_abs_err(p->data, p->n, get(case_name, "after", p->name));
         CHECK(e <= 1e-5, "%s: %s after 3 AdamW steps vs torch, abs error %.3g", case_name, p->name, e);
         printf("    %s weight   %-48s abs error after 3 steps %.2e\n", case_name, p->name, e);
         if (e > worst_after) { worst_after = e; worst_after_name = p->name; }
