@@ -622,10 +622,10 @@ static const train_preset presets[] = {
      MMIX_ARCH_LLAMA, 4096, 512, 8, 512, 1, 4, 32, 250000, 500, 4000, 2e-4, 1},
     {"fineweb-mixer", "the paper's FineWeb-edu mixer (SPEC 1.9): global batch 128, 200k steps",
      MMIX_ARCH_MIXER, 8000, 1024, 16, 512, 1, 4, 128, 200000, 500, 4000, 5e-4, 1},
-    {"cpu-mixer", "a 1.3M-parameter mixer: minutes on two cores (make demo)",
-     MMIX_ARCH_MIXER, 2048, 128, 4, 128, 1, 4, 16, 1200, 100, 200, 3e-3, 0},
+    {"cpu-mixer", "a 1.1M-parameter mixer, a few minutes on two cores (make demo)",
+     MMIX_ARCH_MIXER, 2048, 128, 4, 128, 1, 4, 16, 600, 60, 100, 3e-3, 0},
     {"cpu-llama", "the transformer beside cpu-mixer (same width, depth and window)",
-     MMIX_ARCH_LLAMA, 2048, 128, 4, 128, 1, 4, 16, 1200, 100, 200, 2e-3, 0},
+     MMIX_ARCH_LLAMA, 2048, 128, 4, 128, 1, 4, 16, 600, 60, 100, 2e-3, 0},
     {"tiny-mixer", "seconds: for tests and smoke runs",
      MMIX_ARCH_MIXER, 384, 32, 2, 32, 1, 4, 8, 60, 6, 20, 5e-3, 0},
 };
@@ -1217,8 +1217,8 @@ static void train_help(void) {
            "  every --log-every steps); the validation loss every --eval-every steps (T/10) and at\n"
            "  the end, over the first --eval-rows rows (0 = all), logged to OUT.log.csv and plotted\n"
            "  against tokens seen in OUT.loss.svg; weights and OUT.state.safetensors every\n"
-           "  --save-every steps (= --eval-every) and at the end. --stop-at S ends this run after\n"
-           "  step S of T. Ctrl-C saves a checkpoint after the current step and exits with status\n"
+           "  --save-every steps (= --eval-every) and at the end. --stop-at S ends this session after\n"
+           "  step S of T (0: evaluate and save the new model without training). Ctrl-C saves a checkpoint after the current step and exits with status\n"
            "  130; --resume OUT.state.safetensors continues the same run bit for bit.\n"
            "Presets:\n");
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++) {
@@ -1319,7 +1319,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     make_parent_dirs(save);
     if (!int_option(argc, argv, "--seed", 0, 0, &t.seed) || !int_option(argc, argv, "--pad-id", -1, 0, &t.pad) ||
         !float_option(argc, argv, "--weight-decay", 0.0, 0.0, &t.weight_decay) ||
-        !float_option(argc, argv, "--clip", 1.0, 0.0, &t.clip) || !int_option(argc, argv, "--stop-at", 0, 1, &t.stop_at))
+        !float_option(argc, argv, "--clip", 1.0, 0.0, &t.clip) || !int_option(argc, argv, "--stop-at", -1, 0, &t.stop_at))
         goto done;
     if (schedule && strcmp(schedule, "linear") != 0 && strcmp(schedule, "constant") != 0) {
         fprintf(stderr, "%s: --schedule is linear or constant, not '%s'\n", command_name, schedule);
@@ -1517,7 +1517,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         }
         if (src->tokens[0] && !option(argc, argv, "--pad-id")) t.pad = file_pad;
     }
-    if (t.stop_at == 0 || t.stop_at > t.steps) t.stop_at = t.steps;
+    if (t.stop_at < 0 || t.stop_at > t.steps) t.stop_at = t.steps;
     if (t.eval_every < 1) t.eval_every = t.steps;   /* a state file from before evaluations */
     if (t.save_every < 1) t.save_every = t.eval_every;
     if (t.log_every < 1) t.log_every = 1;
@@ -1552,7 +1552,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     signal(SIGTERM, on_stop_signal);
     start_time = mmix_time_seconds();
     first_step = opt.step;
-    if (opt.step == 0 && rows.n_val > 0) {   /* where the run starts: the "before" of the plot */
+    if (!resume && rows.n_val > 0) {   /* where the run starts: the "before" of the plot */
         eval_record e = {0, 0, NAN, NAN, 0.0, 0.0};
         if (!evaluate(ctx, &m, rows.val, rows.n_val, rows.len, t.batch, (int32_t)t.pad, &e.val_loss) ||
             !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, base_name(save))) {
@@ -1604,7 +1604,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             opened_line = tty;
             last_draw = now;
         }
-        if (step % t.eval_every == 0 || step == t.stop_at) {
+        if (step % t.eval_every == 0 || step == t.steps) {
             eval_record e;
             e.step = step;
             e.tokens = step * t.batch * rows.len;

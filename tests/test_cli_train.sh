@@ -109,6 +109,12 @@ check "its log lists each evaluation once, as the straight run's does" \
     test "$(cut -d, -f1 "$tmp/e/int.log.csv" | tr '\n' ' ')" = "$(cut -d, -f1 "$tmp/e/straight.log.csv" | tr '\n' ' ')"
 check "and the same losses and learning rates" \
     test "$(cut -d, -f1-5 "$tmp/e/int.log.csv")" = "$(cut -d, -f1-5 "$tmp/e/straight.log.csv")"
+out=$(train --data "$sample" --stop-at 0 --save "$tmp/h/m.safetensors" 2>&1); rc=$?
+check "--stop-at 0 evaluates and saves the new model without training" \
+    bash -c "test $rc = 0 && ! grep -q '^step ' <<<'$out' && grep -q '^eval step 0 ' <<<'$out' && test -s '$tmp/h/m.safetensors'"
+"$mm" train --resume "$tmp/h/m.state.safetensors" --save "$tmp/h/m.safetensors" >/dev/null 2>&1
+check "resuming it trains the whole run: the first run's weights, byte for byte" cmp -s "$tmp/a/m.safetensors" "$tmp/h/m.safetensors"
+check "and logs step 0 once" test "$(cut -d, -f1 "$tmp/h/m.log.csv" | tr '\n' ' ')" = "step 0 20 40 60 "
 cp "$sample" "$tmp/f.txt"
 train --data "$tmp/f.txt" --stop-at 10 --save "$tmp/f/m.safetensors" >/dev/null 2>&1
 printf '\nChanged.\n' >>"$tmp/f.txt"
