@@ -26,7 +26,7 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate
 HEADER  := maskedmixer.h
 
 .PHONY: all test test-asan bench bench-bpe clean fixtures check-fixtures check-torch-load
