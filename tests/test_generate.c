@@ -2,8 +2,8 @@
    token-mixing inputs, the transformer's KV cache) against full forwards, row by row;
    greedy generation by both methods against an index-walking loop written here from
    mmix_model_logits alone (SPEC 9.1); sampling (seeds, top-k, the distribution); errors;
-   bounded memory. Models: random mixers with k = 1 and k = 4, a random transformer, and
-   the reference-written fixture files. Logits tolerance: 1e-5 relative to the row's
+   bounded memory; PyTorch's greedy tokens (fixtures/generate_tokens.txt). Models: random
+   mixers with k = 1 and k = 4, a random transformer, and the reference-written fixture files. Logits tolerance: 1e-5 relative to the row's
    largest magnitude. */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
@@ -373,6 +373,42 @@ static void test_memory(mmix_ctx *ctx, const named_model *nm) {
           (long long)(st.system_allocations - before), (long long)st.step_used, (long long)st.tape_len);
 }
 
+/* Greedy tokens of the PyTorch reference (make_fixtures.py: index-walking for the mixer,
+   the append-the-argmax loop for the transformer) on the fixture files' weights. */
+static void test_reference(mmix_ctx *ctx, const named_model *nm, const char *case_name) {
+    FILE *f = fopen("tests/reference/fixtures/generate_tokens.txt", "r");
+    char line[1024], name[64];
+    int cases = 0;
+    if (!f) {
+        CHECK(0, "tests/reference/fixtures/generate_tokens.txt can be read");
+        return;
+    }
+    while (fgets(line, sizeof line, f)) {
+        int32_t prompt[MAX_L], want[MAX_L], got[MAX_L];
+        int64_t p, n_want, n_got, i, method;
+        char *at = line;
+        int used, ok = 1;
+        if (line[0] == '#' || sscanf(at, "%63s %lld%n", name, (long long *)&p, &used) != 2 || strcmp(name, case_name))
+            continue;
+        at += used;
+        for (i = 0; ok && i < p; i++, at += used) ok = sscanf(at, "%d%n", &prompt[i], &used) == 1;
+        ok = ok && sscanf(at, "%lld%n", (long long *)&n_want, &used) == 1;
+        at += used;
+        for (i = 0; ok && i < n_want; i++, at += used) ok = sscanf(at, "%d%n", &want[i], &used) == 1;
+        CHECK(ok && p < MAX_L && n_want < MAX_L, "%s: a well-formed reference line", nm->name);
+        if (!ok) continue;
+        for (method = 0; method < 2; method++) {
+            mmix_generate_method how = method ? MMIX_GENERATE_INDEX_WALKING : MMIX_GENERATE_CACHED;
+            CHECK_OK(ctx, mmix_generate(ctx, &nm->m, prompt, p, MAX_L, -1, NULL, how, got, &n_got));
+            CHECK(n_got == n_want && memcmp(got, want, (size_t)n_want * 4) == 0, "%s, %s: prompt of %lld: PyTorch's "
+                  "greedy tokens", nm->name, method ? "index-walking" : "cached", (long long)p);
+        }
+        cases++;
+    }
+    fclose(f);
+    CHECK(cases == 4, "%s: 4 reference cases (found %d)", nm->name, cases);
+}
+
 /* Each model in its own context (parameter names are unique per context). */
 static int make_model(mmix_ctx *ctx, int which, named_model *nm) {
     mmix_load_options lo = mmix_load_options_default();
@@ -411,6 +447,7 @@ int main(void) {
         test_sampling(ctx, &nm);
         test_errors(ctx, &nm);
         test_memory(ctx, &nm);
+        if (which >= 3) test_reference(ctx, &nm, which == 3 ? "mixer_k1" : "llama_h4");
         mmix_ctx_destroy(ctx);
     }
     return test_summary("generate");
