@@ -752,7 +752,17 @@ MMIXDEF mmix_sampler mmix_sampler_default(void);   /* greedy: {0, 0, 0} */
 
 /* One sequence being generated: the model (not copied; it must outlive the generator),
    the tokens fed so far and, for MMIX_GENERATE_CACHED, the per-layer caches (depth x n_ctx
-   x D floats for the mixer, twice that for the transformer), in one MMIX_MALLOC block. */
+   x D floats for the mixer, twice that for the transformer), in one MMIX_MALLOC block.
+   A loop of one's own (error checks left out; mmix_generate is this loop):
+       mmix_generator *g;  mmix_generator_create(ctx, &model, MMIX_GENERATE_CACHED, &g);
+       mmix_generator_feed(g, prompt, n_prompt);             // the prompt in one pass
+       while (mmix_generator_position(g) < model.config.n_ctx) {
+           mmix_generator_sample(g, &sampler, &rng, &tok);   // from the last logits
+           if (tok == eot) break;
+           ... use tok ...
+           mmix_generator_feed(g, &tok, 1);
+       }
+       mmix_generator_destroy(g); */
 typedef struct mmix_generator mmix_generator;
 MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model, mmix_generate_method method,
                                           mmix_generator **out);
