@@ -5,6 +5,7 @@
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
 #   make bench-bpe  BPE tokenizer training and encoding beside sentencepiece (needs the corpus)
+#   make bench-generate  generation tokens/s: cached vs index-walking, KV cache vs recompute
 # OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev); NO_BLAS=1
 # or NO_OPENMP=1 turn either accelerator off.
 
@@ -26,10 +27,10 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate
 HEADER  := maskedmixer.h
 
-.PHONY: all test test-asan bench bench-bpe clean fixtures check-fixtures check-torch-load
+.PHONY: all test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
 
 all: mm $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
@@ -43,6 +44,9 @@ build/bench_gemm: bench/bench_gemm.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_bpe: bench/bench_bpe.c $(HEADER) | build
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+build/bench_generate: bench/bench_generate.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
@@ -61,7 +65,7 @@ build:
 test: mm $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
 	    "bash tests/test_cli.sh ./mm" "bash tests/test_cli_models.sh ./mm" "bash tests/test_cli_train.sh ./mm" \
-	    "bash tests/compile_matrix.sh build/matrix"
+	    "bash tests/test_cli_generate.sh ./mm" "bash tests/compile_matrix.sh build/matrix"
 
 test-asan: $(TESTS:%=build/asan/%)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -91,6 +95,10 @@ check-torch-load: mm
 	    echo "$$arch: mm forward $$(./mm forward --model build/torch-load/$$arch.safetensors --tokens $$fx/model_tokens.txt), \
 	        torch $$(/usr/bin/python3 tests/reference/check_our_weights.py build/torch-load/$$arch.safetensors $$fx/model_tokens.txt 1)"; \
 	done
+
+# Tokens per second of both generation methods for a mixer and a transformer at n_ctx 512.
+bench-generate: build/bench_generate
+	./build/bench_generate
 
 # CORPUS=path V=size override the defaults (the shared fiction corpus, 4096).
 bench-bpe: mm build/bench_bpe

@@ -60,8 +60,8 @@
    3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
    =========================================================================================
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
-                    >>api_optim >>api_model >>api_backend >>api_gradcheck >>api_bpe
-                    >>api_safetensors >>api_data >>api_platform
+                    >>api_optim >>api_model >>api_generate >>api_backend >>api_gradcheck
+                    >>api_bpe >>api_safetensors >>api_data >>api_platform
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      result codes, the per-context error message
@@ -78,6 +78,7 @@
        >>adamw       AdamW, learning-rate schedules, gradient clipping
        >>models      the flat masked mixer and the Llama-style transformer
        >>checkpoint  models and optimizer state in safetensors files, token files
+       >>generate    generation: cached and index-walking forwards, greedy and sampling
        >>data        text datasets: documents, packing, padding, the split, the cache
        >>ctx         context creation, threads, training mode
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
@@ -115,6 +116,8 @@
                                                    mmix__llama_layer_forward
      Shifted causal-LM loss, pads ignored (1.5)    mmix_model_loss
      Reference state_dict files (SPEC 1.8, 3.1)    mmix_model_load, mmix_model_save
+     Generation, index-walking (SPEC 9.1),         mmix_generate, mmix_generator_feed
+       greedy decoding (9.2); cached rows, KV cache  (MMIX_GENERATE_INDEX_WALKING / _CACHED)
      BPE tokenizer (SPEC 10.1)                     mmix_bpe_*
      Checkpoints, safetensors (SPEC 1.8, 3.1)      mmix_safetensors_*
      Datasets, packing, padding (SPEC 10.3)        mmix_data_*
@@ -718,6 +721,75 @@ MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64
                                           int64_t expect_len, int32_t **ids, int64_t *lines,
                                           int64_t *len);
 MMIXDEF void mmix_free(void *p);
+
+// ----------------------------------------------------------------------------------------
+// >>api_generate  Generation (SPEC 9): a generator per sequence, sampling, a whole loop.
+// ----------------------------------------------------------------------------------------
+/* How a generator computes the logits of each new position. Both models are causal
+   (position t depends on tokens 0..t only), so both methods give the same logits, up to
+   float rounding. A generator's window is the model's n_ctx. */
+typedef enum mmix_generate_method {
+    MMIX_GENERATE_CACHED,       /* default. Each layer keeps what later positions read: the
+                                   mixer the seq_layernorm outputs of the positions so far, the
+                                   transformer their keys (after RoPE) and values. A new token
+                                   at position t costs one row per layer: O(t D k) token mixing
+                                   or attention, plus its norms and feed-forward. */
+    MMIX_GENERATE_INDEX_WALKING /* the paper's method (SPEC 9.1): a whole forward for every new
+                                   token, the mixer over its full window (positions not yet fed
+                                   hold 0), the transformer over the tokens so far */
+} mmix_generate_method;
+
+/* How the next token is picked from a logits row. The paper decodes greedily (SPEC 9.2). */
+typedef struct mmix_sampler {
+    float temperature;          /* 0: greedy, the largest logit (ties: the lowest id, as
+                                   torch.argmax); > 0: sample from softmax(logits / T) */
+    int64_t top_k;              /* > 0: sample among the k largest logits only (ties at the
+                                   k-th: the lowest ids); 0: among all */
+    uint64_t seed;              /* mmix_generate seeds an mmix_rng with it: a seed reproduces
+                                   a sample */
+} mmix_sampler;
+MMIXDEF mmix_sampler mmix_sampler_default(void);   /* greedy: {0, 0, 0} */
+
+/* One sequence being generated: the model (not copied; it must outlive the generator),
+   the tokens fed so far and, for MMIX_GENERATE_CACHED, the per-layer caches (depth x n_ctx
+   x D floats for the mixer, twice that for the transformer), in one MMIX_MALLOC block.
+   A loop of one's own (error checks left out; mmix_generate is this loop):
+       mmix_generator *g;  mmix_generator_create(ctx, &model, MMIX_GENERATE_CACHED, &g);
+       mmix_generator_feed(g, prompt, n_prompt);             // the prompt in one pass
+       while (mmix_generator_position(g) < model.config.n_ctx) {
+           mmix_generator_sample(g, &sampler, &rng, &tok);   // from the last logits
+           if (tok == eot) break;
+           ... use tok ...
+           mmix_generator_feed(g, &tok, 1);
+       }
+       mmix_generator_destroy(g); */
+typedef struct mmix_generator mmix_generator;
+MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model, mmix_generate_method method,
+                                          mmix_generator **out);
+MMIXDEF void mmix_generator_destroy(mmix_generator *gen);
+/* Starts a new sequence at position 0 (the memory is kept). */
+MMIXDEF void mmix_generator_reset(mmix_generator *gen);
+/* Feeds n >= 1 tokens at the next n positions, in one pass (a prompt, or one sampled token),
+   and computes the logits at the last of them: the prediction of the token after it. Runs
+   without gradients or training mode and rewinds the step arena, so memory stays bounded.
+   Errors (the generator is unchanged): an id outside [0, vocab), n < 1, more tokens than the
+   window has room for. */
+MMIXDEF mmix_result mmix_generator_feed(mmix_generator *gen, const int32_t *ids, int64_t n);
+MMIXDEF const float *mmix_generator_logits(const mmix_generator *gen);  /* [vocab], after a feed */
+MMIXDEF int64_t mmix_generator_position(const mmix_generator *gen);     /* tokens fed so far */
+MMIXDEF const int32_t *mmix_generator_tokens(const mmix_generator *gen); /* those tokens */
+/* Picks the next token from the current logits (rng may be NULL when greedy). A bad sampler
+   is MMIX_ERR_INVALID_ARGUMENT; NaN or infinite logits are MMIX_ERR_NUMERIC. */
+MMIXDEF mmix_result mmix_generator_sample(mmix_generator *gen, const mmix_sampler *sampler, mmix_rng *rng,
+                                          int32_t *token);
+
+/* Generates up to max_new tokens after a prompt of 1..n_ctx-1 tokens into out (the new tokens
+   only; *n_out counts them). Stops after max_new, when the window is full (the last position
+   n_ctx - 1 is filled), or when stop_id is picked (not stored; stop_id < 0: never). sampler
+   NULL is greedy. An empty prompt, one that fills the window, or a bad id is an error. */
+MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const int32_t *prompt, int64_t n_prompt,
+                                  int64_t max_new, int32_t stop_id, const mmix_sampler *sampler,
+                                  mmix_generate_method method, int32_t *out, int64_t *n_out);
 
 // ----------------------------------------------------------------------------------------
 // >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
@@ -4814,15 +4886,21 @@ static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_mixer_block *b, const mm
     return b->conv_b != NULL;
 }
 
-/* SPEC 1.3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)), FF = Linear, GELU, Linear. */
-static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
-                                              mmix_tensor *x) {
-    mmix_tensor *h, *ff;
-    h = mmix_add(ctx, x, mmix_token_mix(ctx, mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps),
-                                        b->conv_w, b->conv_b, mmix_mask_causal()));
-    ff = mmix_layernorm(ctx, h, b->patch_norm_w, b->patch_norm_b, c->norm_eps);
+/* The block's second half, per token: h + FF(LN_patch(h)), FF = Linear, GELU, Linear. */
+static mmix_tensor *mmix__mixer_ff_forward(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                           mmix_tensor *h) {
+    mmix_tensor *ff = mmix_layernorm(ctx, h, b->patch_norm_w, b->patch_norm_b, c->norm_eps);
     ff = mmix_linear(ctx, mmix_gelu(ctx, mmix_linear(ctx, ff, b->ff_in_w, b->ff_in_b)), b->ff_out_w, b->ff_out_b);
     return mmix_add(ctx, h, ff);
+}
+
+/* SPEC 1.3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)). */
+static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                              mmix_tensor *x) {
+    mmix_tensor *h = mmix_add(ctx, x, mmix_token_mix(ctx, mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b,
+                                                                         c->norm_eps),
+                                                     b->conv_w, b->conv_b, mmix_mask_causal()));
+    return mmix__mixer_ff_forward(ctx, b, c, h);
 }
 
 static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_llama_layer *l, const mmix_model_config *c, int64_t i) {
@@ -4839,19 +4917,25 @@ static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_llama_layer *l, const mm
     return l->mlp_norm != NULL;
 }
 
+/* The layer's second half, per token: h + down(silu(gate(n)) * up(n)), n = RMSNorm(h). */
+static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
+                                            mmix_tensor *h) {
+    mmix_tensor *n = mmix_rmsnorm(ctx, h, l->mlp_norm, c->norm_eps), *mlp;
+    mlp = mmix_mul(ctx, mmix_silu(ctx, mmix_linear(ctx, n, l->gate, NULL)), mmix_linear(ctx, n, l->up, NULL));
+    return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
+}
+
 /* SPEC 3.1: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
    of RMSNorm(x). Causal mask only: pads are not masked out of attention. */
 static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
                                               mmix_tensor *x) {
-    mmix_tensor *n, *q, *k, *v, *h, *mlp;
+    mmix_tensor *n, *q, *k, *v, *h;
     n = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps);
     q = mmix_rope(ctx, mmix_linear(ctx, n, l->q, NULL), c->heads, c->rope_theta, 0);
     k = mmix_rope(ctx, mmix_linear(ctx, n, l->k, NULL), c->heads, c->rope_theta, 0);
     v = mmix_linear(ctx, n, l->v, NULL);
     h = mmix_add(ctx, x, mmix_linear(ctx, mmix_attention(ctx, q, k, v, c->heads, 1), l->o, NULL));
-    n = mmix_rmsnorm(ctx, h, l->mlp_norm, c->norm_eps);
-    mlp = mmix_mul(ctx, mmix_silu(ctx, mmix_linear(ctx, n, l->gate, NULL)), mmix_linear(ctx, n, l->up, NULL));
-    return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
+    return mmix__llama_mlp_forward(ctx, l, c, h);
 }
 
 MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config c) {
@@ -5307,6 +5391,327 @@ MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64
     *len = row_len;
     *lines = count / row_len;
     return MMIX_OK;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>generate  Generation (SPEC 9): the cached and index-walking forwards, sampling.
+//
+// Why the cache is valid. Every per-token piece of either model (embedding, the norms, the
+// feed-forward, q/k/v projections, RoPE at a fixed position) reads one position only, and
+// the only mixing across positions is causal: the mixer's conv row t reads its input rows
+// 0..t (the lower-triangular mask, SPEC 1.2, 2.3; 'same' padding runs along D, within a
+// row), attention's query t reads keys and values 0..t. So by induction over the layers,
+// everything a layer computes at position t depends on tokens 0..t alone, and what was
+// computed when those tokens were fed is what a full forward of any longer sequence would
+// compute again (SPEC 9.1: "whatever occupies later positions is irrelevant"). The cache
+// keeps exactly what later rows read: the mixer's seq_layernorm outputs (the conv's input),
+// the transformer's keys after RoPE and its values.
+//
+// Cost of a new token at position t, per layer: the cached mixer O(t D k) for conv row t
+// plus O(D F) feed-forward; index-walking O(L^2 D k + L D F), the whole window (L = n_ctx).
+// The transformer: O(t D) attention plus O(D^2 + D F), against O(t^2 D + t D F) recomputed.
+// ----------------------------------------------------------------------------------------
+typedef struct mmix__scored {
+    float value;
+    int32_t id;
+} mmix__scored;
+
+struct mmix_generator {
+    mmix_ctx *ctx;
+    const mmix_model *model;
+    mmix_generate_method method;
+    int64_t pos;                /* tokens fed so far: the next position */
+    int32_t *tokens;            /* [n_ctx]; 0 after pos (index-walking's window) */
+    float *logits;              /* [vocab]: the prediction at position pos - 1 */
+    float *cache;               /* cached method: per layer [n_ctx, D] (mixer), or keys then
+                                   values [2, n_ctx, D] (transformer); NULL otherwise */
+    mmix__scored *scratch;      /* [vocab], for top-k sampling */
+};
+
+MMIXDEF mmix_sampler mmix_sampler_default(void) {
+    mmix_sampler s;
+    memset(&s, 0, sizeof s);
+    return s;
+}
+
+static size_t mmix__round_up(size_t n) { return (n + MMIX__ALIGN - 1) / MMIX__ALIGN * MMIX__ALIGN; }
+
+MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model, mmix_generate_method method,
+                                          mmix_generator **out) {
+    const mmix_model_config *c;
+    size_t head, tok, lg, cache, scr;
+    double total;
+    unsigned char *raw;
+    mmix_generator *g;
+    if (out) *out = NULL;
+    if (!ctx) return MMIX_ERR_INVALID_ARGUMENT;
+    if (!model || !out || !model->lm_head ||
+        (method != MMIX_GENERATE_CACHED && method != MMIX_GENERATE_INDEX_WALKING))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: needs a created model, an output "
+                              "pointer and a method (cached or index-walking)");
+    c = &model->config;
+    head = mmix__round_up(sizeof(mmix_generator));
+    tok = mmix__round_up((size_t)c->n_ctx * sizeof(int32_t));
+    lg = mmix__round_up((size_t)c->vocab * sizeof(float));
+    scr = mmix__round_up((size_t)c->vocab * sizeof(mmix__scored));
+    total = (double)c->depth * (double)c->n_ctx * (double)c->dim * (c->arch == MMIX_ARCH_LLAMA ? 2.0 : 1.0);
+    if (method != MMIX_GENERATE_CACHED) total = 0.0;
+    if (total * sizeof(float) > (double)(SIZE_MAX / 2))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "generate: the cache does not fit in memory");
+    cache = (size_t)total * sizeof(float);
+    raw = (unsigned char *)mmix__sys_malloc(ctx, head + tok + lg + scr + cache);
+    if (!raw)
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "generate: could not allocate %.0f bytes for the "
+                              "generator", (double)(head + tok + lg + scr + cache));
+    g = (mmix_generator *)raw;
+    memset(g, 0, sizeof *g);
+    g->ctx = ctx;
+    g->model = model;
+    g->method = method;
+    g->tokens = (int32_t *)(raw + head);
+    g->logits = (float *)(raw + head + tok);
+    g->scratch = (mmix__scored *)(raw + head + tok + lg);
+    g->cache = cache ? (float *)(raw + head + tok + lg + scr) : NULL;
+    mmix_generator_reset(g);
+    *out = g;
+    return MMIX_OK;
+}
+
+MMIXDEF void mmix_generator_destroy(mmix_generator *gen) {
+    if (gen) MMIX_FREE(gen);
+}
+
+MMIXDEF void mmix_generator_reset(mmix_generator *gen) {
+    gen->pos = 0;
+    memset(gen->tokens, 0, (size_t)gen->model->config.n_ctx * sizeof(int32_t));
+    memset(gen->logits, 0, (size_t)gen->model->config.vocab * sizeof(float));
+}
+
+MMIXDEF const float *mmix_generator_logits(const mmix_generator *gen) { return gen->logits; }
+MMIXDEF int64_t mmix_generator_position(const mmix_generator *gen) { return gen->pos; }
+MMIXDEF const int32_t *mmix_generator_tokens(const mmix_generator *gen) { return gen->tokens; }
+
+/* A tensor header over memory the generator owns (a cache's first rows, a bias slice):
+   ops read it like any input; it is never on the tape, since gradients are off. */
+static mmix_tensor mmix__view(float *data, mmix_shape shape) {
+    mmix_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = MMIX_F32;
+    t.device = MMIX_DEVICE_CPU;
+    t.lifetime = MMIX_PERSIST;
+    t.shape = shape;
+    t.n = mmix__shape_numel(shape);
+    t.data = data;
+    return t;
+}
+
+/* Mixer layer l on n new tokens x [1, n, D] at positions p..p+n-1, P = p + n. Their
+   seq_layernorm rows join the cache; conv rows p..P-1 (weights W[p..P-1, 0..P-1, :], the
+   causal mask shifted by p) read cache rows 0..P-1: rows >= P are never needed. */
+static mmix_tensor *mmix__mixer_block_cached(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                             float *cache, int64_t p, mmix_tensor *x) {
+    int64_t n = x->shape.d[1], P = p + n, D = c->dim, L = c->n_ctx, k = c->kernel, r;
+    mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps), *rows, seen, bias;
+    mmix_mask mask;
+    rows = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(n, P, k));
+    if (!norm || !rows) return NULL;
+    memcpy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
+    for (r = 0; r < n; r++)
+        memcpy(rows->data + r * P * k, b->conv_w->data + (p + r) * L * k, (size_t)(P * k) * sizeof(float));
+    seen = mmix__view(cache, mmix_shape3(1, P, D));
+    bias = mmix__view(b->conv_b->data + p, mmix_shape1(n));
+    mask.kind = MMIX_MASK_LOWER; /* new row r is position p + r: it reads inputs i <= p + r */
+    mask.diagonal = p;
+    mask.keep = NULL;
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, &seen, rows, &bias, mask)));
+}
+
+/* Transformer layer l on n new tokens: their keys (RoPE at their positions) and values
+   join the cache; their queries attend to cache rows 0..P-1 (query r sits at p + r). */
+static mmix_tensor *mmix__llama_layer_cached(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
+                                             float *keys, float *values, int64_t p, mmix_tensor *x) {
+    int64_t n = x->shape.d[1], P = p + n, D = c->dim;
+    mmix_tensor *norm = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps), *q, *k, *v, K, V;
+    q = mmix_rope(ctx, mmix_linear(ctx, norm, l->q, NULL), c->heads, c->rope_theta, p);
+    k = mmix_rope(ctx, mmix_linear(ctx, norm, l->k, NULL), c->heads, c->rope_theta, p);
+    v = mmix_linear(ctx, norm, l->v, NULL);
+    if (!q || !k || !v) return NULL;
+    memcpy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
+    memcpy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
+    K = mmix__view(keys, mmix_shape3(1, P, D));
+    V = mmix__view(values, mmix_shape3(1, P, D));
+    return mmix__llama_mlp_forward(
+        ctx, l, c, mmix_add(ctx, x, mmix_linear(ctx, mmix_attention(ctx, q, &K, &V, c->heads, 1), l->o, NULL)));
+}
+
+/* The last hidden row [1, D] after feeding tokens p..P-1 (already in gen->tokens). */
+static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t P) {
+    mmix_ctx *ctx = g->ctx;
+    const mmix_model *m = g->model;
+    const mmix_model_config *c = &m->config;
+    int64_t i, L = c->n_ctx, D = c->dim;
+    mmix_tensor *ids, *x;
+    if (g->method == MMIX_GENERATE_INDEX_WALKING) {
+        int64_t T = c->arch == MMIX_ARCH_MIXER ? L : P; /* the mixer's window is fixed (SPEC 9.1) */
+        ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, T));
+        if (!ids) return NULL;
+        memcpy(ids->ids, g->tokens, (size_t)T * sizeof(int32_t));
+        return mmix_tokens_select(ctx, mmix_model_hidden(ctx, m, ids), P - 1);
+    }
+    ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, P - p));
+    if (!ids) return NULL;
+    memcpy(ids->ids, g->tokens + p, (size_t)(P - p) * sizeof(int32_t));
+    x = mmix_embedding(ctx, m->embed, ids);
+    for (i = 0; x && i < c->depth; i++)
+        x = c->arch == MMIX_ARCH_MIXER
+                ? mmix__mixer_block_cached(ctx, &m->mixer[i], c, g->cache + i * L * D, p, x)
+                : mmix__llama_layer_cached(ctx, &m->llama[i], c, g->cache + 2 * i * L * D,
+                                           g->cache + (2 * i + 1) * L * D, p, x);
+    x = mmix_tokens_select(ctx, x, -1);
+    if (c->arch == MMIX_ARCH_LLAMA) x = mmix_rmsnorm(ctx, x, m->final_norm, c->norm_eps);
+    return x;
+}
+
+MMIXDEF mmix_result mmix_generator_feed(mmix_generator *gen, const int32_t *ids, int64_t n) {
+    mmix_ctx *ctx;
+    const mmix_model_config *c;
+    mmix_step_mark mark;
+    mmix_tensor *logits;
+    int64_t i;
+    int was_training, had_grad, fresh;
+    if (!gen) return MMIX_ERR_INVALID_ARGUMENT;
+    ctx = gen->ctx;
+    c = &gen->model->config;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result; /* sticky (section 5) */
+    if (!ids || n < 1)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: nothing to feed (%lld tokens)", (long long)n);
+    if (n > c->n_ctx - gen->pos)
+        return mmix_set_error(ctx, MMIX_ERR_RANGE, "generate: %lld more token(s) after %lld do not fit in the "
+                              "window of n_ctx = %lld", (long long)n, (long long)gen->pos, (long long)c->n_ctx);
+    for (i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab)
+            return mmix_set_error(ctx, MMIX_ERR_RANGE, "generate: token id %ld (input %lld) is outside the "
+                                  "vocabulary [0, %lld)", (long)ids[i], (long long)i, (long long)c->vocab);
+    was_training = ctx->training;
+    had_grad = ctx->grad_enabled;
+    ctx->training = 0;
+    ctx->grad_enabled = 0;
+    mark = mmix_step_mark_get(ctx);
+    fresh = ctx->step.used_before_head == 0 && mark.used == 0 && mark.tape_len == 0;
+    memcpy(gen->tokens + gen->pos, ids, (size_t)n * sizeof(int32_t));
+    logits = mmix_linear(ctx, mmix__generate_hidden(gen, gen->pos, gen->pos + n), gen->model->lm_head, NULL);
+    if (logits) {
+        memcpy(gen->logits, logits->data, (size_t)c->vocab * sizeof(float));
+        gen->pos += n;
+    } else {
+        memset(gen->tokens + gen->pos, 0, (size_t)n * sizeof(int32_t));
+    }
+    /* From an empty step arena, a reset folds any grown chain into one block, so the next
+       token allocates nothing; otherwise rewind to what the caller had. */
+    if (fresh) mmix_step_reset(ctx);
+    else mmix_step_rewind(ctx, mark);
+    ctx->training = was_training;
+    ctx->grad_enabled = had_grad;
+    return ctx->last_result;
+}
+
+static int mmix__scored_desc(const void *pa, const void *pb) {
+    const mmix__scored *a = (const mmix__scored *)pa, *b = (const mmix__scored *)pb;
+    if (a->value != b->value) return a->value > b->value ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static mmix_result mmix__check_sampler(mmix_ctx *ctx, const mmix_sampler *s) {
+    if (s && (!(s->temperature >= 0.0f) || s->temperature > 3.0e38f || s->top_k < 0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: the sampler needs a finite temperature "
+                              ">= 0 and top_k >= 0 (got %g and %lld)", (double)s->temperature, (long long)s->top_k);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_generator_sample(mmix_generator *gen, const mmix_sampler *sampler, mmix_rng *rng,
+                                          int32_t *token) {
+    mmix_ctx *ctx;
+    int64_t V, i, kept;
+    const float *lg;
+    mmix__scored *s;
+    double total = 0.0, u, t, max;
+    if (!gen || !token) return gen ? mmix_set_error(gen->ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: token is NULL")
+                                   : MMIX_ERR_INVALID_ARGUMENT;
+    ctx = gen->ctx;
+    V = gen->model->config.vocab;
+    lg = gen->logits;
+    s = gen->scratch;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result;
+    if (mmix__check_sampler(ctx, sampler) != MMIX_OK) return ctx->last_result;
+    if (gen->pos == 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: feed at least one token before sampling");
+    for (i = 0; i < V; i++)
+        if (!isfinite(lg[i]))
+            return mmix_set_error(ctx, MMIX_ERR_NUMERIC, "generate: logit %lld is %g", (long long)i, (double)lg[i]);
+    if (!sampler || sampler->temperature == 0.0f) { /* greedy: the first largest logit */
+        int64_t best = 0;
+        for (i = 1; i < V; i++)
+            if (lg[i] > lg[best]) best = i;
+        *token = (int32_t)best;
+        return MMIX_OK;
+    }
+    if (!rng) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: sampling needs an rng");
+    for (i = 0; i < V; i++) {
+        s[i].value = lg[i];
+        s[i].id = (int32_t)i;
+    }
+    kept = V;
+    if (sampler->top_k > 0 && sampler->top_k < V) { /* the k largest, first by value then id */
+        qsort(s, (size_t)V, sizeof *s, mmix__scored_desc);
+        kept = sampler->top_k;
+    }
+    t = sampler->temperature;
+    max = s[0].value;
+    for (i = 1; i < kept; i++)
+        if (s[i].value > max) max = s[i].value;
+    for (i = 0; i < kept; i++) total += exp(((double)s[i].value - max) / t);
+    u = (double)mmix_rng_uniform(rng) * total; /* inverse CDF over the kept tokens, in order */
+    for (i = 0; i + 1 < kept; i++) {
+        u -= exp(((double)s[i].value - max) / t);
+        if (u < 0.0) break;
+    }
+    *token = s[i].id;
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const int32_t *prompt, int64_t n_prompt,
+                                  int64_t max_new, int32_t stop_id, const mmix_sampler *sampler,
+                                  mmix_generate_method method, int32_t *out, int64_t *n_out) {
+    mmix_generator *g;
+    mmix_rng rng;
+    int32_t next;
+    if (n_out) *n_out = 0;
+    if (!ctx) return MMIX_ERR_INVALID_ARGUMENT;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result;
+    if (!model || !n_out || max_new < 0 || (max_new > 0 && !out))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: needs a model, max_new >= 0, an output "
+                              "array for max_new tokens and n_out");
+    if (n_prompt < 1 || !prompt)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: the prompt is empty (give at least one "
+                              "token)");
+    if (n_prompt >= model->config.n_ctx)
+        return mmix_set_error(ctx, MMIX_ERR_RANGE, "generate: a prompt of %lld tokens leaves no room in the window "
+                              "of n_ctx = %lld (at most %lld)", (long long)n_prompt, (long long)model->config.n_ctx,
+                              (long long)(model->config.n_ctx - 1));
+    if (mmix__check_sampler(ctx, sampler) != MMIX_OK) return ctx->last_result;
+    if (mmix_generator_create(ctx, model, method, &g) != MMIX_OK) return ctx->last_result;
+    mmix_rng_seed(&rng, sampler ? sampler->seed : 0);
+    if (mmix_generator_feed(g, prompt, n_prompt) == MMIX_OK && max_new > 0) {
+        /* The token picked after position pos - 1 goes to position pos; the last one the
+           window holds is n_ctx - 1, and it is not fed (nothing may follow it). */
+        while (mmix_generator_sample(g, sampler, &rng, &next) == MMIX_OK && next != stop_id) {
+            out[(*n_out)++] = next;
+            if (*n_out == max_new || g->pos + 1 >= model->config.n_ctx) break;
+            if (mmix_generator_feed(g, &next, 1) != MMIX_OK) break;
+        }
+    }
+    mmix_generator_destroy(g);
+    return ctx->last_result;
 }
 
 // ----------------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ static void print_usage(FILE *out) {
             "                       train with AdamW on text or token lines, with validation,\n"
             "                       checkpoints, a CSV log and a loss plot (mm train --help)\n"
             "  info W.safetensors   architecture, sizes, parameter count, metadata\n"
+            "  generate --model W.safetensors --prompt TEXT [--max-new N] [--temperature T] ...\n"
+            "                       continue a prompt (greedy by default; mm generate --help)\n"
             "Each command takes --help.\n",
             MMIX_VERSION_STRING);
 }
@@ -1664,6 +1666,125 @@ done:
     return rc;
 }
 
+/* mm generate: text after a prompt (SPEC 9), greedy unless --temperature says otherwise. */
+static int cmd_generate(mmix_ctx *ctx, int argc, char **argv) {
+    static const char *const with_value[] = {"--model", "--tokenizer", "--prompt", "--max-new", "--temperature",
+                                             "--top-k", "--seed", "--method", "--heads", "--norm-eps",
+                                             "--rope-theta", NULL};
+    static const char *const flags[] = {NULL};
+    const char *model_path = option(argc, argv, "--model"), *tok_path = option(argc, argv, "--tokenizer");
+    const char *prompt = option(argc, argv, "--prompt"), *method_name = option(argc, argv, "--method");
+    mmix_generate_method method = MMIX_GENERATE_CACHED;
+    mmix_sampler sampler = mmix_sampler_default();
+    mmix_load_options lo;
+    mmix_model m;
+    mmix_bpe *bpe = NULL;
+    mmix_bpe_ids ids = {NULL, 0, 0};
+    mmix_bpe_bytes text = {NULL, 0, 0};
+    long long max_new, top_k, seed;
+    double temperature, t0, seconds;
+    int64_t n_new = 0, i, n_prompt;
+    int32_t *out = NULL;
+    char *default_tok = NULL;
+    FILE *f;
+    int rc = 1;
+    if (flag(argc, argv, "--help")) {
+        printf("usage: mm generate --model W.safetensors --prompt TEXT [--tokenizer TOK] [--max-new N]\n"
+               "                   [--temperature T] [--top-k K] [--seed S] [--method cached|index-walking]\n"
+               "                   [--heads H] [--norm-eps E] [--rope-theta T]\n"
+               "Prints the prompt and its continuation. Greedy by default (temperature 0); --temperature T\n"
+               "samples from softmax(logits / T), among the K largest with --top-k K (0: all); --seed S\n"
+               "repeats a sample. Stops at end-of-text, after N new tokens (64), or when the model's window\n"
+               "is full. The tokenizer defaults to tokenizer.txt beside the weights. --method index-walking\n"
+               "reruns the whole window per token as the paper does (SPEC 9.1); cached (the default) gives\n"
+               "the same tokens faster. Speed goes to stderr.\n");
+        return 0;
+    }
+    if (!check_args(argc, argv, with_value, flags) || !load_options(argc, argv, &lo) ||
+        !int_option(argc, argv, "--max-new", 64, 1, &max_new) || !int_option(argc, argv, "--top-k", 0, 0, &top_k) ||
+        !int_option(argc, argv, "--seed", 0, 0, &seed) ||
+        !float_option(argc, argv, "--temperature", 0.0, 0.0, &temperature))
+        return 2;
+    if (method_name && strcmp(method_name, "cached") != 0) {
+        if (strcmp(method_name, "index-walking") != 0) {
+            fprintf(stderr, "%s: --method wants cached or index-walking, not '%s'\n", command_name, method_name);
+            return 2;
+        }
+        method = MMIX_GENERATE_INDEX_WALKING;
+    }
+    if (!model_path || !prompt) {
+        fprintf(stderr, "%s: --model and --prompt are required (see 'mm generate --help')\n", command_name);
+        return 2;
+    }
+    if (!tok_path) { /* <dir of the weights>/tokenizer.txt, where mm train puts it */
+        const char *slash = strrchr(model_path, '/');
+        size_t dir = slash ? (size_t)(slash - model_path) + 1 : 0;
+        default_tok = (char *)malloc(dir + sizeof "tokenizer.txt");
+        if (!default_tok) {
+            fprintf(stderr, "%s: out of memory\n", command_name);
+            return 1;
+        }
+        memcpy(default_tok, model_path, dir);
+        memcpy(default_tok + dir, "tokenizer.txt", sizeof "tokenizer.txt");
+        tok_path = default_tok;
+        f = fopen(tok_path, "rb");
+        if (!f) {
+            fprintf(stderr, "%s: no tokenizer beside the weights (%s not found); give --tokenizer TOK\n", command_name,
+                    tok_path);
+            free(default_tok);
+            return 1;
+        }
+        fclose(f);
+    }
+    sampler.temperature = (float)temperature;
+    sampler.top_k = top_k;
+    sampler.seed = (uint64_t)seed;
+    if (mmix_bpe_load(ctx, tok_path, &bpe) != MMIX_OK || mmix_model_load(ctx, &m, model_path, &lo, NULL) != MMIX_OK)
+        goto done_error;
+    if (mmix_bpe_vocab_size(bpe) > m.config.vocab) {
+        fprintf(stderr, "%s: the tokenizer %s has %lld tokens, more than the model's vocabulary of %lld\n",
+                command_name, tok_path, (long long)mmix_bpe_vocab_size(bpe), (long long)m.config.vocab);
+        goto done;
+    }
+    if (mmix_bpe_encode(ctx, bpe, prompt, strlen(prompt), 0, &ids) != MMIX_OK) goto done_error;
+    n_prompt = ids.n;
+    if (max_new > m.config.n_ctx) max_new = m.config.n_ctx; /* the window bounds it anyway */
+    out = (int32_t *)malloc((size_t)max_new * sizeof(int32_t));
+    if (!out) {
+        fprintf(stderr, "%s: out of memory\n", command_name);
+        goto done;
+    }
+    t0 = mmix_time_seconds();
+    if (mmix_generate(ctx, &m, ids.ids, n_prompt, max_new, mmix_bpe_eot_id(bpe), &sampler, method, out, &n_new) !=
+        MMIX_OK)
+        goto done_error;
+    seconds = mmix_time_seconds() - t0;
+    for (i = 0; i < n_new; i++)
+        if (mmix_bpe_ids_push(ctx, &ids, out[i]) != MMIX_OK) goto done_error;
+    if (mmix_bpe_decode(ctx, bpe, ids.ids, ids.n, &text) != MMIX_OK) goto done_error;
+    fwrite(text.data, 1, text.size, stdout);
+    putchar('\n');
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "%s: error writing stdout\n", command_name);
+        goto done;
+    }
+    fprintf(stderr, "%s: %lld prompt + %lld new tokens in %.3f s (%.1f new tokens/s, %s, %s)\n", command_name,
+            (long long)n_prompt, (long long)n_new, seconds, seconds > 0 ? (double)n_new / seconds : 0.0,
+            method == MMIX_GENERATE_CACHED ? "cached" : "index-walking",
+            n_new == max_new ? "--max-new reached" : n_prompt + n_new >= m.config.n_ctx ? "window full" : "end of text");
+    rc = 0;
+    goto done;
+done_error:
+    fail(ctx, "generate");
+done:
+    free(out);
+    free(default_tok);
+    mmix_bpe_bytes_free(&text);
+    mmix_bpe_ids_free(&ids);
+    mmix_bpe_free(bpe);
+    return rc;
+}
+
 static int cmd_model(int argc, char **argv, int (*run)(mmix_ctx *, int, char **), const char *name) {
     mmix_ctx *ctx;
     int rc;
@@ -1698,6 +1819,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "forward") == 0) return cmd_model(argc, argv, cmd_forward, "mm forward");
     if (strcmp(cmd, "train") == 0) return cmd_model(argc, argv, cmd_train, "mm train");
     if (strcmp(cmd, "info") == 0) return cmd_model(argc, argv, cmd_info, "mm info");
+    if (strcmp(cmd, "generate") == 0) return cmd_model(argc, argv, cmd_generate, "mm generate");
     fprintf(stderr, "mm: unknown command '%s' (see 'mm --help')\n", cmd);
     return 2;
 }

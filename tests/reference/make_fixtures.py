@@ -497,6 +497,37 @@ def model_case(fx, name, model, tokens, pad_id, out_dir):
         fx.add("%s/after/%s" % (name, pname), p)
 
 
+def generation(out_dir, states, tokens, V, D, depth, L):
+    """Greedy continuations of a few prompts by the fixture files' initial weights (SPEC 9):
+    the mixer by index-walking over its whole window, later positions 0 (SPEC 9.1); the
+    transformer by the manual loop that appends the argmax at the last position (SPEC 9.2).
+    torch.argmax takes the first of equal maxima. One line per case: name, prompt length,
+    prompt ids, count of new tokens, new ids."""
+    mixer = RefMixer(V, D, depth, L, 1)
+    mixer.load_state_dict(states["mixer_k1"])
+    llama = RefLlama(V, D, depth, 4)
+    llama.load_state_dict(states["llama_h4"])
+    prompts = [tokens[1, :1], tokens[1, :3], tokens[0, :5], tokens[2, :L - 1]]
+    lines = ["# greedy generation by make_fixtures.py (torch %s), the initial weights of mixer_k1.safetensors "
+             "and llama_h4.safetensors (heads 4, window %d)\n" % (torch.__version__, L),
+             "# name, prompt length, prompt ids, new token count, new ids\n"]
+    with torch.no_grad():
+        for prompt in prompts:
+            p = len(prompt)
+            window = torch.zeros(1, L, dtype=torch.long)
+            window[0, :p] = prompt
+            for j in range(p, L):
+                window[0, j] = torch.argmax(mixer(window)[0, j - 1])
+            seq = prompt.reshape(1, -1).clone()
+            while seq.shape[1] < L:
+                seq = torch.cat([seq, torch.argmax(llama(seq)[0, -1]).reshape(1, 1)], dim=1)
+            for name, new in (("mixer_k1", window[0, p:]), ("llama_h4", seq[0, p:])):
+                lines.append("%s %d %s %d %s\n" % (name, p, " ".join(str(t) for t in prompt.tolist()), len(new),
+                                                     " ".join(str(t) for t in new.tolist())))
+    with open(os.path.join(out_dir, "generate_tokens.txt"), "w") as f:
+        f.writelines(lines)
+
+
 def models(path, out_dir):
     V, D, depth, L, B, pad = 37, 16, 2, 8, 3, 1
     fx = Fixture("file: models\ntorch: %s\nseed: 4\n"
@@ -521,9 +552,11 @@ def models(path, out_dir):
             bf16 = RefMixer(V, D, depth, L, k)
             bf16.load_state_dict({n: t.to(torch.bfloat16).float() for n, t in model.state_dict().items()})
             fx.add("mixer_k1/loss_bf16", clm_loss(bf16(tokens), tokens, pad).detach().reshape(1))
+            initial = {"mixer_k1": {n: t.clone() for n, t in model.state_dict().items()}}
         model_case(fx, "mixer_k%d" % k, model, tokens, pad, out_dir)
     llama = RefLlama(V, D, depth, 4)
     write_safetensors(os.path.join(out_dir, "llama_h4.safetensors"), list(llama.state_dict().items()))
+    initial["llama_h4"] = {n: t.clone() for n, t in llama.state_dict().items()}
     model_case(fx, "llama_h4", llama, tokens, pad, out_dir)
     with open(os.path.join(out_dir, "model_losses.txt"), "w") as f:   # for the command-line test
         for key in ("mixer_k1/loss", "mixer_k1/loss_bf16", "llama_h4/loss"):
@@ -533,6 +566,7 @@ def models(path, out_dir):
         for row in tokens.tolist():
             f.write(" ".join(str(t) for t in row) + "\n")
     fx.write(path)
+    generation(out_dir, initial, tokens, V, D, depth, L)  # last: its models draw random numbers nothing else sees
 
 
 if __name__ == "__main__":
