@@ -1,5 +1,6 @@
 # maskedmixer - build and test.
 #   make            ./mm, the tests and the benchmarks
+#   make demo       train a small masked mixer on the bundled fiction and generate from it
 #   make test       every test and the compile matrix; ends with "N passed, N failed"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
@@ -30,14 +31,17 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate
 HEADER  := maskedmixer.h
 
-.PHONY: all test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
+.PHONY: all demo test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
 
-all: mm $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
+all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+build/hello: examples/hello.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_gemm: bench/bench_gemm.c $(HEADER) | build
@@ -62,10 +66,16 @@ build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) 
 build:
 	mkdir -p build
 
-test: mm $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
+# The main job: a tokenizer and a small masked mixer trained on data/fiction_demo.txt, with a
+# sample before and after; everything is left in runs/demo/.
+demo: mm
+	@bash examples/demo.sh runs/demo
+
+test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
 	    "bash tests/test_cli.sh ./mm" "bash tests/test_cli_models.sh ./mm" "bash tests/test_cli_train.sh ./mm" \
-	    "bash tests/test_cli_generate.sh ./mm" "bash tests/compile_matrix.sh build/matrix"
+	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_hello.sh build/hello" \
+	    "bash tests/compile_matrix.sh build/matrix"
 
 test-asan: $(TESTS:%=build/asan/%)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

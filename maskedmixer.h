@@ -37,6 +37,24 @@
        mmix_step_reset(ctx);                                           // frees activations
        mmix_ctx_destroy(ctx);
 
+   A masked mixer trained on token rows, then asked to continue a prompt (examples/hello.c
+   is this, complete, on bytes as tokens):
+
+       mmix_model_config c = mmix_model_config_default(MMIX_ARCH_MIXER);
+       c.vocab = 256;  c.dim = 32;  c.ffn_dim = 128;  c.depth = 2;  c.n_ctx = 32;
+       mmix_model m;   mmix_model_create(ctx, &m, c);  mmix_model_init(&m, &rng);
+       mmix_adamw opt; mmix_adamw_init(ctx, &opt, mmix_adamw_config_default());
+       for (step = 0; step < 200; step++) {
+           mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(4, 32));
+           ... fill ids->ids with 4 rows of 32 token ids ...
+           mmix_zero_grad(ctx);
+           mmix_backward(ctx, mmix_model_loss(ctx, &m, ids, pad_id, NULL));     // SPEC 1.5
+           mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 3e-3f, step, 20, 200));
+           mmix_step_reset(ctx);
+       }
+       mmix_generate(ctx, &m, prompt, n_prompt, max_new, stop_id, NULL,        // greedy
+                     MMIX_GENERATE_CACHED, out, &n_out);                      // SPEC 9
+
    =========================================================================================
    2. BUILD OPTIONS (define before including the implementation)
    =========================================================================================

@@ -625,9 +625,9 @@ static const train_preset presets[] = {
     {"fineweb-mixer", "the paper's FineWeb-edu mixer (SPEC 1.9): global batch 128, 200k steps",
      MMIX_ARCH_MIXER, 8000, 1024, 16, 512, 1, 4, 128, 200000, 500, 4000, 5e-4, 1},
     {"cpu-mixer", "a 1.1M-parameter mixer, a few minutes on two cores (make demo)",
-     MMIX_ARCH_MIXER, 2048, 128, 4, 128, 1, 4, 16, 600, 60, 100, 3e-3, 0},
+     MMIX_ARCH_MIXER, 2048, 128, 4, 128, 1, 4, 16, 800, 80, 100, 3e-3, 0},
     {"cpu-llama", "the transformer beside cpu-mixer (same width, depth and window)",
-     MMIX_ARCH_LLAMA, 2048, 128, 4, 128, 1, 4, 16, 600, 60, 100, 2e-3, 0},
+     MMIX_ARCH_LLAMA, 2048, 128, 4, 128, 1, 4, 16, 800, 80, 100, 2e-3, 0},
     {"tiny-mixer", "seconds: for tests and smoke runs",
      MMIX_ARCH_MIXER, 384, 32, 2, 32, 1, 4, 8, 60, 6, 20, 5e-3, 0},
 };
@@ -1685,8 +1685,7 @@ static int cmd_generate(mmix_ctx *ctx, int argc, char **argv) {
     double temperature, t0, seconds;
     int64_t n_new = 0, i, n_prompt;
     int32_t *out = NULL;
-    char *default_tok = NULL;
-    FILE *f;
+    char tok_beside[PATH_CAP];
     int rc = 1;
     if (flag(argc, argv, "--help")) {
         printf("usage: mm generate --model W.safetensors --prompt TEXT [--tokenizer TOK] [--max-new N]\n"
@@ -1695,7 +1694,8 @@ static int cmd_generate(mmix_ctx *ctx, int argc, char **argv) {
                "Prints the prompt and its continuation. Greedy by default (temperature 0); --temperature T\n"
                "samples from softmax(logits / T), among the K largest with --top-k K (0: all); --seed S\n"
                "repeats a sample. Stops at end-of-text, after N new tokens (64), or when the model's window\n"
-               "is full. The tokenizer defaults to tokenizer.txt beside the weights. --method index-walking\n"
+               "is full. The tokenizer defaults to W.tokenizer.txt (what mm train writes), else tokenizer.txt\n"
+               "in the folder of the weights. --method index-walking\n"
                "reruns the whole window per token as the paper does (SPEC 9.1); cached (the default) gives\n"
                "the same tokens faster. Speed goes to stderr.\n");
         return 0;
@@ -1716,25 +1716,17 @@ static int cmd_generate(mmix_ctx *ctx, int argc, char **argv) {
         fprintf(stderr, "%s: --model and --prompt are required (see 'mm generate --help')\n", command_name);
         return 2;
     }
-    if (!tok_path) { /* <dir of the weights>/tokenizer.txt, where mm train puts it */
-        const char *slash = strrchr(model_path, '/');
-        size_t dir = slash ? (size_t)(slash - model_path) + 1 : 0;
-        default_tok = (char *)malloc(dir + sizeof "tokenizer.txt");
-        if (!default_tok) {
-            fprintf(stderr, "%s: out of memory\n", command_name);
-            return 1;
+    if (!tok_path) { /* OUT.tokenizer.txt, where mm train puts it, else tokenizer.txt in its folder */
+        if (!companion_path(model_path, ".tokenizer.txt", tok_beside) || !file_exists(tok_beside)) {
+            char other[PATH_CAP];
+            if (!path_beside(model_path, "tokenizer.txt", other) || !file_exists(other)) {
+                fprintf(stderr, "%s: no tokenizer beside the weights (neither %s nor %s); give --tokenizer TOK\n",
+                        command_name, tok_beside, other);
+                return 1;
+            }
+            memcpy(tok_beside, other, sizeof other);
         }
-        memcpy(default_tok, model_path, dir);
-        memcpy(default_tok + dir, "tokenizer.txt", sizeof "tokenizer.txt");
-        tok_path = default_tok;
-        f = fopen(tok_path, "rb");
-        if (!f) {
-            fprintf(stderr, "%s: no tokenizer beside the weights (%s not found); give --tokenizer TOK\n", command_name,
-                    tok_path);
-            free(default_tok);
-            return 1;
-        }
-        fclose(f);
+        tok_path = tok_beside;
     }
     sampler.temperature = (float)temperature;
     sampler.top_k = top_k;
@@ -1778,7 +1770,6 @@ done_error:
     fail(ctx, "generate");
 done:
     free(out);
-    free(default_tok);
     mmix_bpe_bytes_free(&text);
     mmix_bpe_ids_free(&ids);
     mmix_bpe_free(bpe);

@@ -46,6 +46,9 @@ check "the SVG has one training point per evaluation after step 0 (3)" test "$(c
 check "the SVG root is an svg element in the SVG namespace" \
     test "$(xmllint --xpath "namespace-uri(/*)" "$svg")" = "http://www.w3.org/2000/svg"
 
+out=$("$mm" generate --model "$tmp/a/m.safetensors" --prompt "The" --max-new 5 2>/dev/null); rc=$?
+check "mm generate finds m.tokenizer.txt beside the weights" bash -c "test $rc = 0 && grep -q '^The' <<<'$out'"
+
 # the cache: reused on a second run, rebuilt when the tokenizer or the file changes
 out=$(train --data "$sample" --save "$tmp/a/m2.safetensors" 2>&1); rc=$?
 check "a second run reuses the cache" has "$out" "reused the cache"
