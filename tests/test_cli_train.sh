@@ -77,6 +77,14 @@ out=$(train --data "$sample" --rows padded --ctx 64 --save "$tmp/c/p.safetensors
 check "padded rows train with the tokenizer's pad id ignored in the loss" \
     bash -c "test $rc = 0 && grep -q 'padded on the right' <<<'$out' && grep -q 'pad id 299' <<<'$out'"
 
+out=$("$mm" train --arch llama --dim 32 --depth 2 --ctx 32 --heads 4 --vocab 300 --data "$sample" --steps 60 --batch 8 \
+      --lr 5e-3 --save "$tmp/c/l.safetensors" 2>&1); rc=$?
+first=$(csv_col "$tmp/c/l.log.csv" 4 | head -n 1); last=$(csv_col "$tmp/c/l.log.csv" 4 | tail -n 1)
+check "the transformer trains on text too, validation loss falling ($first -> $last)" \
+    bash -c "test $rc = 0 && awk -v a='$first' -v b='$last' 'BEGIN { exit !(b < a - 0.5) }'"
+out=$("$mm" generate --model "$tmp/c/l.safetensors" --prompt "The" --max-new 5 2>/dev/null); rc=$?
+check "and generates with its tokenizer and window from the file" bash -c "test $rc = 0 && grep -q '^The' <<<'$out'"
+
 # errors: one line, non-zero status
 err=$(train --data "$tmp/none.txt" --save "$tmp/d/m.safetensors" 2>&1 >/dev/null); rc=$?
 check "a missing text file" fails_with "$rc" "$err" "none.txt"
