@@ -1279,6 +1279,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     const char *save = option(argc, argv, "--save"), *schedule = option(argc, argv, "--schedule");
     const train_preset *preset = NULL;
     char resume_weights[PATH_CAP] = "", csv_path[PATH_CAP], svg_path[PATH_CAP], clock_a[32], clock_b[32];
+    char title[PATH_CAP + 128];   /* the plot's: what was trained, how */
     train_settings t;
     train_source *src = (train_source *)calloc(1, sizeof *src);
     train_rows rows;
@@ -1549,6 +1550,9 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
            t.shuffle ? "shuffled" : "in file order");
     fflush(stdout);
 
+    snprintf(title, sizeof title, "%s: %s, %lld parameters, batch %lld x %lld tokens, lr %g", base_name(save),
+             arch_name(m.config.arch), (long long)mmix_model_param_count(&m), t.batch, (long long)rows.len, t.lr);
+
     /* the run */
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
@@ -1557,7 +1561,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     if (!resume && rows.n_val > 0) {   /* where the run starts: the "before" of the plot */
         eval_record e = {0, 0, NAN, NAN, 0.0, 0.0};
         if (!evaluate(ctx, &m, rows.val, rows.n_val, rows.len, t.batch, (int32_t)t.pad, &e.val_loss) ||
-            !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, base_name(save))) {
+            !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, title)) {
             fail(ctx, "train");
             goto done;
         }
@@ -1616,7 +1620,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             e.seconds = elapsed_before + now - start_time;
             if ((rows.n_val > 0 &&
                  !evaluate(ctx, &m, rows.val, rows.n_val, rows.len, t.batch, (int32_t)t.pad, &e.val_loss)) ||
-                !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, base_name(save))) {
+                !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, title)) {
                 fail(ctx, "train");
                 goto done;
             }
