@@ -58,6 +58,11 @@ build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER)
 	@mkdir -p build/plain
 	clang -std=c99 -O2 -g $(WARN) -I. $< -o $@ -lm
 
+build/asan/mm: examples/mm.c $(HEADER) | build
+	@mkdir -p build/asan
+	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
+
 build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
 	@mkdir -p build/asan
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -77,9 +82,11 @@ test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_hello.sh build/hello" \
 	    "bash tests/compile_matrix.sh build/matrix"
 
-test-asan: $(TESTS:%=build/asan/%)
+test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    bash tests/run.sh $(TESTS:%=build/asan/%)
+	    bash tests/run.sh $(TESTS:%=build/asan/%) "bash tests/test_cli.sh build/asan/mm" \
+	    "bash tests/test_cli_models.sh build/asan/mm" "bash tests/test_cli_train.sh build/asan/mm" \
+	    "bash tests/test_cli_generate.sh build/asan/mm"
 
 bench: build/bench_gemm
 	./build/bench_gemm

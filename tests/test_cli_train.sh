@@ -101,7 +101,7 @@ err=$("$mm" train --resume "$tmp/a/m.state.safetensors" --steps 5 --save "$tmp/d
 check "a resumed run refuses new settings" fails_with "$rc" "$err" "drop --steps"
 
 # Ctrl-C, then --resume: the same run as one without the interruption, byte for byte
-long=(train --preset tiny-mixer --vocab 300 --data "$sample" --steps 2000 --eval-every 500)
+long=(train --preset tiny-mixer --vocab 300 --data "$sample" --steps 1000 --eval-every 250)
 "$mm" "${long[@]}" --save "$tmp/e/straight.safetensors" >/dev/null 2>&1
 "$mm" "${long[@]}" --save "$tmp/e/int.safetensors" >"$tmp/e.log" 2>&1 & pid=$!   # mm itself, not a subshell
 for _ in $(seq 200); do grep -q '^step ' "$tmp/e.log" 2>/dev/null && break; sleep 0.05; done
@@ -110,10 +110,10 @@ out=$(cat "$tmp/e.log")
 check "Ctrl-C exits with status 130 after saving (status $rc)" test "$rc" = 130
 check "and says how to continue" has "$out" "continue with mm train --resume $tmp/e/int.state.safetensors"
 stopped=$(sed -n 's/^interrupted after step \([0-9]*\) .*/\1/p' <<<"$out")
-check "it stopped early (after step $stopped of 2000)" test "${stopped:-2000}" -lt 2000
+check "it stopped early (after step $stopped of 1000)" test "${stopped:-1000}" -lt 1000
 out=$("$mm" train --resume "$tmp/e/int.state.safetensors" --save "$tmp/e/int.safetensors" 2>&1); rc=$?
 check "--resume continues from step $((stopped + 1))" \
-    bash -c "test $rc = 0 && grep -q 'steps $((stopped + 1))..2000 of 2000' <<<'$out'"
+    bash -c "test $rc = 0 && grep -q 'steps $((stopped + 1))..1000 of 1000' <<<'$out'"
 check "the interrupted and resumed run ends with the straight run's weights, byte for byte" \
     cmp -s "$tmp/e/straight.safetensors" "$tmp/e/int.safetensors"
 check "its log lists each evaluation once, as the straight run's does" \
