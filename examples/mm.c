@@ -4,6 +4,7 @@
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -269,8 +270,10 @@ static int tokenizer_decode(mmix_ctx *ctx, int argc, char **argv) {
         while (pos < size && text[pos] >= '0' && text[pos] <= '9' && v <= INT32_MAX) v = 10 * v + (text[pos++] - '0');
         if (pos == start || v > INT32_MAX ||
             (pos < size && text[pos] != ' ' && text[pos] != '\n' && text[pos] != '\t' && text[pos] != '\r')) {
-            fprintf(stderr, "mm tokenizer decode: stdin byte %llu: expected a token id (a whole number), found '%.20s'\n",
-                    (unsigned long long)start, (const char *)text + start);
+            size_t end = start;   /* quote the word, not the line break after it */
+            while (end < size && end - start < 20 && !isspace(text[end])) end++;
+            fprintf(stderr, "mm tokenizer decode: stdin byte %llu: expected a token id (a whole number), found '%.*s'\n",
+                    (unsigned long long)start, (int)(end - start), (const char *)text + start);
             free(text);
             mmix_bpe_ids_free(&ids);
             mmix_bpe_free(bpe);

@@ -2,11 +2,7 @@
 # tests/test_cli.sh - the command-line tool's basic contract. Usage: test_cli.sh PATH_TO_MM
 set -u
 mm=${1:-./mm}
-passed=0; failed=0
-check() { # check DESCRIPTION CONDITION-COMMAND...
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL cli: $what"; fi
-}
+name=test_cli; . tests/cli_lib.sh
 out=$("$mm" --version); rc=$?
 check "--version exits 0" test "$rc" = 0
 check "--version prints the header's version" grep -q "maskedmixer $(sed -n 's/^#define MMIX_VERSION_STRING "\(.*\)"/\1/p' maskedmixer.h)" <<<"$out"
@@ -18,9 +14,6 @@ check "an unknown command is named in the error" grep -q "no-such-command" <<<"$
 "$mm" >/dev/null 2>&1; rc=$?
 check "no command at all exits non-zero" test "$rc" != 0
 
-fails_with() { # fails_with STATUS MESSAGE PATTERN: a non-zero status and PATTERN in MESSAGE
-    test "$1" != 0 && grep -q -- "$3" <<<"$2"
-}
 # The tokenizer: train on the small sample, encode, decode, byte-exact round trips.
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 sample=tests/data/sample.txt
@@ -68,5 +61,4 @@ err=$("$mm" tokenizer frobnicate 2>&1); rc=$?
 check "an unknown tokenizer subcommand fails" fails_with "$rc" "$err" "frobnicate"
 err=$("$mm" tokenizer encode --tokenizer "$tmp/t.tok" --bogus 2>&1 </dev/null); rc=$?
 check "an unknown option fails" fails_with "$rc" "$err" "--bogus"
-echo "[test_cli] checks: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

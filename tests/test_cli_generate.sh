@@ -5,14 +5,7 @@
 # Usage: test_cli_generate.sh PATH_TO_MM
 set -u
 mm=${1:-./mm}
-passed=0; failed=0
-check() { # check DESCRIPTION CONDITION-COMMAND...
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL cli generate: $what"; fi
-}
-fails_with() { # fails_with STATUS MESSAGE PATTERN: a non-zero status, PATTERN in MESSAGE, one line
-    test "$1" != 0 && grep -q -- "$3" <<<"$2" && test "$(wc -l <<<"$2")" = 1
-}
+name=cli_generate; . tests/cli_lib.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 # a tokenizer, the sample as lines of 32 ids, a mixer and a transformer trained briefly
@@ -86,5 +79,4 @@ check "a missing weights file" fails_with "$rc" "$err" "none.safetensors"
 err=$("$mm" generate --model "$model" --tokenizer "$tmp/big.tok" --prompt "$prompt" 2>&1); rc=$?
 check "a tokenizer larger than the model's vocabulary" fails_with "$rc" "$err" "vocabulary"
 
-echo "[cli generate] checks: $passed passed, $failed failed"
-test "$failed" = 0
+finish

@@ -5,20 +5,12 @@
 # Usage: test_cli_models.sh PATH_TO_MM
 set -u
 mm=${1:-./mm}
+name=test_cli_models; . tests/cli_lib.sh
 fx=tests/reference/fixtures
-passed=0; failed=0
-check() { # check DESCRIPTION CONDITION-COMMAND...
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL cli models: $what"; fi
-}
-fails_with() { # fails_with STATUS MESSAGE PATTERN: a non-zero status, PATTERN in MESSAGE, one line
-    test "$1" != 0 && grep -q -- "$3" <<<"$2" && test "$(wc -l <<<"$2")" = 1
-}
 close_to() { # close_to "loss X" EXPECTED: |X - EXPECTED| <= 1e-5 |EXPECTED|
     awk -v got="$1" -v want="$2" 'BEGIN { split(got, a, " "); d = a[2] - want; if (d < 0) d = -d;
         exit !(a[1] == "loss" && d <= 1e-5 * (want < 0 ? -want : want)) }'
 }
-ok_with() { test "$1" = 0 && grep -q -- "$3" <<<"$2"; }   # ok_with STATUS OUTPUT PATTERN
 shows_usage() { test "$1" = 0 && grep -q 'usage: mm' <<<"$2"; }
 expect() { sed -n "s/^$1 //p" "$fx/model_losses.txt"; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
@@ -84,5 +76,4 @@ check "train --init from the reference transformer" ok_with "$rc" "$out" 'Llama-
 out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
 check "our transformer file carries its head count" ok_with "$rc" "$out" '^heads: 4'
 check "a transformer's n_ctx comes from the token lines when its file has none" ok_with "$rc" "$out" '^n_ctx: 8'
-echo "[test_cli_models] checks: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -5,16 +5,8 @@
 # Needs xmllint (Debian: libxml2-utils). Usage: test_cli_train.sh PATH_TO_MM
 set -u
 mm=${1:-./mm}
+name=test_cli_train; . tests/cli_lib.sh
 sample=tests/data/sample.txt
-passed=0; failed=0
-check() { # check DESCRIPTION CONDITION-COMMAND...
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL cli train: $what"; fi
-}
-fails_with() { # fails_with STATUS MESSAGE PATTERN: a non-zero status, PATTERN in MESSAGE, one line
-    test "$1" != 0 && grep -q -- "$3" <<<"$2" && test "$(wc -l <<<"$2")" = 1
-}
-has() { grep -q -- "$2" <<<"$1"; }                     # has OUTPUT PATTERN
 csv_col() { awk -F, -v c="$2" 'NR > 1 && $c != "" { print $c }' "$1"; }   # csv_col FILE COLUMN
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 train() { "$mm" train --preset tiny-mixer --vocab 300 "$@"; }   # a later --vocab overrides
@@ -136,5 +128,4 @@ cp "$tmp/a/m.safetensors" "$tmp/g/m.safetensors"
 err=$("$mm" train --resume "$tmp/g/m.state.safetensors" --save "$tmp/g/m.safetensors" 2>&1 >/dev/null); rc=$?
 check "a state file beside other weights than its own is refused" fails_with "$rc" "$err" "not the weights"
 
-echo "[test_cli_train] checks: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

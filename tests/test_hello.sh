@@ -4,16 +4,11 @@
 # Usage: test_hello.sh PATH_TO_HELLO
 set -u
 hello=${1:-build/hello}
-passed=0; failed=0
-check() {
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL hello: $what"; fi
-}
+name=test_hello; . tests/cli_lib.sh
 out=$("$hello" 2>&1); rc=$?
 echo "$out"
 check "hello exits 0" test "$rc" = 0
 check "the loss falls below 0.2" awk -v l="$(sed -n 's/^loss .* -> \([0-9.]*\) after.*/\1/p' <<<"$out")" 'BEGIN { exit !(l != "" && l < 0.2) }'
 check "'the d' continues to the trained sentence" test "$(sed -n 2p <<<"$out")" = "the dog sat on the log."
 check "'a b' continues to the trained sentence" test "$(sed -n 3p <<<"$out")" = "a bird sang in the tree."
-echo "[test_hello] checks: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish
