@@ -283,6 +283,7 @@ static int tokenizer_decode(mmix_ctx *ctx, int argc, char **argv) {
     }
     free(text);
     if (mmix_last_result(ctx) != MMIX_OK || mmix_bpe_decode(ctx, bpe, ids.ids, ids.n, &out) != MMIX_OK) {
+        mmix_bpe_bytes_free(&out);   /* a failed decode may have appended some bytes */
         mmix_bpe_ids_free(&ids);
         mmix_bpe_free(bpe);
         return fail(ctx, "decode");
