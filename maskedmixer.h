@@ -1173,6 +1173,11 @@ MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t
 MMIXDEF void mmix_data_docs_free(mmix_data_docs *docs);   /* zeroes it; safe on a zeroed one */
 
 /* What a tokenized dataset was made from. A cache is reused only when every field matches. */
+/* Plain 64-bit FNV-1a (no final mixing), the hash of sources, tokenizers and caches below:
+   start from h = MMIX_FNV1A64_OFFSET and feed the bytes in one piece or several. */
+#define MMIX_FNV1A64_OFFSET 14695981039346656037ULL
+MMIXDEF uint64_t mmix_fnv1a64(uint64_t h, const void *data, size_t n);
+
 typedef struct mmix_data_identity {
     uint64_t source_size, source_hash;     /* the text file: bytes, 64-bit FNV-1a of them */
     uint64_t tokenizer_hash;               /* FNV-1a of the tokenizer's file text (mmix_bpe_save_memory) */
@@ -5769,13 +5774,12 @@ MMIXDEF mmix_data_options mmix_data_options_default(void) {
     return o;
 }
 
-/* Plain 64-bit FNV-1a (no final mixing), the documented hash of sources and caches. */
-static uint64_t mmix__fnv1a64(uint64_t h, const unsigned char *p, size_t n) {
+MMIXDEF uint64_t mmix_fnv1a64(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
     size_t i;
     for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
     return h;
 }
-#define MMIX__FNV_OFFSET 14695981039346656037ULL
 
 static mmix_result mmix__data_check_options(mmix_ctx *ctx, const mmix_data_options *o) {
     if (!o) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: options are NULL");
@@ -5991,15 +5995,15 @@ static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, 
         return r;
     }
     id->source_size = (uint64_t)size;
-    id->source_hash = mmix__fnv1a64(MMIX__FNV_OFFSET, src, size);
-    id->tokenizer_hash = mmix__fnv1a64(MMIX__FNV_OFFSET, saved.data, saved.size);
+    id->source_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, src, size);
+    id->tokenizer_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, saved.data, saved.size);
     id->vocab_size = mmix_bpe_vocab_size(bpe);
     id->n_ctx = opt->n_ctx;
     id->format = (int32_t)opt->format;
     id->rows = (int32_t)opt->rows;
     id->pad_left = opt->rows == MMIX_ROWS_PADDED && opt->pad_left ? 1 : 0;
     id->jsonl_field_hash = opt->format == MMIX_TEXT_JSONL
-        ? mmix__fnv1a64(MMIX__FNV_OFFSET, (const unsigned char *)opt->jsonl_field, strlen(opt->jsonl_field)) : 0;
+        ? mmix_fnv1a64(MMIX_FNV1A64_OFFSET, opt->jsonl_field, strlen(opt->jsonl_field)) : 0;
     id->val_fraction = opt->val_fraction;
     id->split_seed = opt->split_seed;
     mmix_bpe_bytes_free(&saved);
@@ -6169,7 +6173,7 @@ MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, 
         uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
         p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
     }
-    mmix__put_u64(p, mmix__fnv1a64(MMIX__FNV_OFFSET, buf, size - 8));
+    mmix__put_u64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
     r = mmix_write_file_atomic(ctx, cache_path, buf, size);
     MMIX_FREE(buf);
     return r;
@@ -6225,7 +6229,7 @@ MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, 
     if (mmix__get_u64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
         MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
                         cache_path, MMIX__DATA_HEADER);
-    if (mmix__get_u64(b + file.size - 8) != mmix__fnv1a64(MMIX__FNV_OFFSET, b, file.size - 8))
+    if (mmix__get_u64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
         MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
     for (i = 0; i < 19; i++) f[i] = mmix__get_u64(b + 16 + 8 * i);
     c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];

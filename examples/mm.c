@@ -602,10 +602,9 @@ static int file_fnv1a(const char *path, uint64_t *hash) {
     unsigned char buf[1 << 16];
     size_t n, i;
     FILE *f = fopen(path, "rb");
-    uint64_t h = 14695981039346656037ULL;
+    uint64_t h = MMIX_FNV1A64_OFFSET;
     if (!f) return 0;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        for (i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = mmix_fnv1a64(h, buf, n);
     i = (size_t)ferror(f);
     fclose(f);
     *hash = h;
@@ -1298,7 +1297,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     uint64_t weights_hash = 0;
     double start_time = mmix_time_seconds(), elapsed_before = 0.0; /* seconds of the run before this process */
     double train_seconds = 0.0, interval_loss = 0.0, last_draw = 0.0;
-    int rc = 1, tty = stdout_is_terminal(), opened_line = 0, model_made = 0;
+    int rc = 1, tty = stdout_is_terminal(), opened_line = 0, model_made = 0;   /* rc: 1 failed, 2 usage */
     int sources = (init != NULL) + (resume != NULL) + (arch != NULL || preset_name != NULL);
     memset(&t, 0, sizeof t);
     memset(&rows, 0, sizeof rows);
@@ -1308,29 +1307,28 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         free(src);
         return 0;
     }
-    rc = 2;   /* usage errors until the run starts */
-    if (!check_args(argc, argv, with_value, flags)) goto done;
+    if (!check_args(argc, argv, with_value, flags)) goto usage;
     if (preset_name && !(preset = find_preset(preset_name))) {
         fprintf(stderr, "%s: unknown --preset '%s' (see 'mm train --help')\n", command_name, preset_name);
-        goto done;
+        goto usage;
     }
     if (sources != 1 || !save || (!resume && !option(argc, argv, "--tokens") == !option(argc, argv, "--data"))) {
         fprintf(stderr, "%s: give one of --preset/--arch, --init, --resume; one of --data, --tokens; and --save "
                 "(see 'mm train --help')\n", command_name);
-        goto done;
+        goto usage;
     }
     if (strlen(save) >= PATH_CAP - 32) {
         fprintf(stderr, "%s: --save path is too long\n", command_name);
-        goto done;
+        goto usage;
     }
     make_parent_dirs(save);
     if (!int_option(argc, argv, "--seed", 0, 0, &t.seed) || !int_option(argc, argv, "--pad-id", -1, 0, &t.pad) ||
         !float_option(argc, argv, "--weight-decay", 0.0, 0.0, &t.weight_decay) ||
         !float_option(argc, argv, "--clip", 1.0, 0.0, &t.clip) || !int_option(argc, argv, "--stop-at", -1, 0, &t.stop_at))
-        goto done;
+        goto usage;
     if (schedule && strcmp(schedule, "linear") != 0 && strcmp(schedule, "constant") != 0) {
         fprintf(stderr, "%s: --schedule is linear or constant, not '%s'\n", command_name, schedule);
-        goto done;
+        goto usage;
     }
     t.schedule = schedule && strcmp(schedule, "constant") == 0;
     t.shuffle = !flag(argc, argv, "--no-shuffle");
@@ -1350,27 +1348,27 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         snprintf(src->jsonl_field, sizeof src->jsonl_field, "%s", field ? field : "text");
         if (format && !parse_format(format, &src->opt.format)) {
             fprintf(stderr, "%s: --format is blank-lines, eot or jsonl, not '%s'\n", command_name, format);
-            goto done;
+            goto usage;
         }
         if (row_mode && strcmp(row_mode, "packed") != 0 && strcmp(row_mode, "padded") != 0) {
             fprintf(stderr, "%s: --rows is packed or padded, not '%s'\n", command_name, row_mode);
-            goto done;
+            goto usage;
         }
         src->opt.rows = (row_mode ? strcmp(row_mode, "padded") == 0 : preset && preset->padded) ? MMIX_ROWS_PADDED
                                                                                               : MMIX_ROWS_PACKED;
         src->opt.pad_left = flag(argc, argv, "--pad-left");
         if (!float_option(argc, argv, "--val-fraction", 0.01, 0.0, &src->opt.val_fraction) ||
             !int_option(argc, argv, "--split-seed", 0, 0, &split_seed))
-            goto done;
+            goto usage;
         if (src->opt.val_fraction >= 1.0) {
             fprintf(stderr, "%s: --val-fraction must be below 1\n", command_name);
-            goto done;
+            goto usage;
         }
         src->opt.split_seed = (uint64_t)split_seed;
         if (!src->data[0] && (src->tokenizer[0] || format || row_mode || field || src->cache[0])) {
             fprintf(stderr, "%s: --tokenizer, --format, --rows, --jsonl-field and --cache go with --data\n",
                     command_name);
-            goto done;
+            goto usage;
         }
     }
 
@@ -1385,19 +1383,17 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             if (option(argc, argv, fixed[k])) {
                 fprintf(stderr, "%s: a resumed run keeps its own settings and data: drop %s\n", command_name,
                         fixed[k]);
-                goto done;
+                goto usage;
             }
-        rc = 1;
         if (!read_resume_state(ctx, resume, &t, src, &data_position, &interval_loss, &interval_n, &elapsed_before,
                                resume_weights,
                                &weights_hash)) {
-            fail(ctx, "train");
-            goto done;
+            goto failed;
         }
         if (option(argc, argv, "--tokens")) snprintf(src->tokens, PATH_CAP, "%s", option(argc, argv, "--tokens"));
         if (!src->tokens[0] && !src->data[0]) {
             fprintf(stderr, "%s: %s does not say what it trained on: give --tokens\n", command_name, resume);
-            goto done;
+            goto usage;
         }
         if (weights_hash) {
             uint64_t h = 0;
@@ -1408,18 +1404,16 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             }
         }
         if (mmix_model_load(ctx, &m, resume_weights, NULL, NULL) != MMIX_OK) {
-            fail(ctx, "train");
-            goto done;
+            goto failed;
         }
         model_made = 1;
-        rc = 2;
     } else {
         if (!int_option(argc, argv, "--steps", preset ? preset->steps : 0, 1, &t.steps) ||
             !int_option(argc, argv, "--batch", preset ? preset->batch : 0, 1, &t.batch))
-            goto done;
+            goto usage;
         if (!t.steps || !t.batch) {
             fprintf(stderr, "%s: --steps and --batch are required\n", command_name);
-            goto done;
+            goto usage;
         }
         if (!int_option(argc, argv, "--warmup", preset ? preset->warmup : (t.steps / 10 < 500 ? t.steps / 10 : 500), 0,
                         &t.warmup) ||
@@ -1428,25 +1422,22 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             !int_option(argc, argv, "--save-every", t.eval_every, 1, &t.save_every) ||
             !int_option(argc, argv, "--eval-rows", 0, 0, &t.eval_rows) ||
             !int_option(argc, argv, "--log-every", t.steps / 100 > 1 ? t.steps / 100 : 1, 1, &t.log_every))
-            goto done;
+            goto usage;
     }
     if (t.batch > 4096) {
         fprintf(stderr, "%s: --batch is at most 4096\n", command_name);
-        goto done;
+        goto usage;
     }
-    if (!int_option(argc, argv, "--vocab", preset ? preset->vocab : 0, 1, &vocab)) goto done;
+    if (!int_option(argc, argv, "--vocab", preset ? preset->vocab : 0, 1, &vocab)) goto usage;
 
     /* the model and the rows; a new model's vocabulary is its tokenizer's */
-    rc = 1;
     if (init) {
         mmix_load_options lo;
         if (!load_options(argc, argv, &lo)) {
-            rc = 2;
-            goto done;
+            goto usage;
         }
         if (mmix_model_load(ctx, &m, init, &lo, &file_pad) != MMIX_OK) {
-            fail(ctx, "train");
-            goto done;
+            goto failed;
         }
         model_made = 1;
         if (src->data[0] && !src->tokenizer[0]) {   /* the tokenizer the weights were trained with */
@@ -1460,30 +1451,25 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         int64_t n_ctx = model_made ? m.config.n_ctx : 0;
         long long v = 0;
         if (!model_made && !int_option(argc, argv, "--ctx", preset ? preset->ctx : 0, 2, &v)) {
-            rc = 2;
-            goto done;
+            goto usage;
         }
         if (!model_made) n_ctx = v;
         if (!model_made && !n_ctx) {
             fprintf(stderr, "%s: a new model needs --ctx (or a --preset)\n", command_name);
-            rc = 2;
-            goto done;
+            goto usage;
         }
         if (!src->tokenizer[0] && !vocab) {
             fprintf(stderr, "%s: give --tokenizer TOK, or --vocab V to learn one from %s\n", command_name, src->data);
-            rc = 2;
-            goto done;
+            goto usage;
         }
         if (!load_text_rows(ctx, src, save, vocab, n_ctx, &bpe, &rows)) {
-            fail(ctx, "train");
-            goto done;
+            goto failed;
         }
         if (!model_made && option(argc, argv, "--vocab") && option(argc, argv, "--tokenizer") &&
             vocab != mmix_bpe_vocab_size(bpe)) {
             fprintf(stderr, "%s: --vocab %lld differs from the tokenizer's %lld\n", command_name, vocab,
                     (long long)mmix_bpe_vocab_size(bpe));
-            rc = 2;
-            goto done;
+            goto usage;
         }
         vocab = mmix_bpe_vocab_size(bpe);
         if (model_made && m.config.vocab < vocab) {
@@ -1496,12 +1482,12 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     if (!model_made) {
         if (!vocab) {
             fprintf(stderr, "%s: a new model needs --vocab (or a --preset)\n", command_name);
-            rc = 2;
-            goto done;
+            goto usage;
         }
-        if ((rc = new_model(ctx, argc, argv, preset, arch, vocab, t.seed, &m)) != 0) goto done;
+        int made = new_model(ctx, argc, argv, preset, arch, vocab, t.seed, &m);   /* 2: usage, 1: failed */
+        if (made == 2) goto usage;
+        if (made) goto done;
         model_made = 1;
-        rc = 1;
     }
     if (src->tokens[0]) {
         if (mmix_read_token_lines(ctx, src->tokens, m.config.vocab,
@@ -1509,8 +1495,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
                                   &rows.n_train, &rows.len) != MMIX_OK ||
             (src->val_tokens[0] && mmix_read_token_lines(ctx, src->val_tokens, m.config.vocab, rows.len,
                                                          &rows.own_val, &rows.n_val, &rows.len) != MMIX_OK)) {
-            fail(ctx, "train");
-            goto done;
+            goto failed;
         }
         rows.train = rows.own_train;
         rows.val = rows.own_val;
@@ -1519,8 +1504,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     if (!resume) {
         if (!float_option(argc, argv, "--lr", preset ? preset->lr : m.config.arch == MMIX_ARCH_MIXER ? 5e-4 : 2e-4,
                           0.0, &t.lr)) {
-            rc = 2;
-            goto done;
+            goto usage;
         }
         if (src->tokens[0] && !option(argc, argv, "--pad-id")) t.pad = file_pad;
     }
@@ -1532,14 +1516,13 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     acfg.weight_decay = (float)t.weight_decay;
     order = (int64_t *)malloc((size_t)rows.n_train * sizeof(int64_t));
     if (!order || mmix_adamw_init(ctx, &opt, acfg) != MMIX_OK) {
-        fail(ctx, "train");
-        goto done;
+        goto failed;
     }
     if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) {
-        fail(ctx, "train");
-        goto done;
+        goto failed;
     }
-    if (!companion_path(save, ".log.csv", csv_path) || !companion_path(save, ".loss.svg", svg_path)) goto done;
+    companion_path(save, ".log.csv", csv_path);   /* fits: --save was checked to leave room for a suffix */
+    companion_path(save, ".loss.svg", svg_path);
     if (resume) {
         char old_csv[PATH_CAP];
         companion_path(resume_weights, ".log.csv", old_csv);
@@ -1566,8 +1549,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         eval_record e = {0, 0, NAN, NAN, 0.0, 0.0};
         if (!evaluate(ctx, &m, rows.val, rows.n_val, rows.len, t.batch, (int32_t)t.pad, &e.val_loss) ||
             !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, title)) {
-            fail(ctx, "train");
-            goto done;
+            goto failed;
         }
         printf("eval step 0 tokens 0 val-loss %.6f\n", e.val_loss);
         fflush(stdout);
@@ -1591,8 +1573,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         loss = mmix_model_loss(ctx, &m, ids, (int32_t)t.pad, NULL);
         if (!loss || mmix_backward(ctx, loss) != MMIX_OK || mmix_clip_grad_norm(ctx, (float)t.clip, &norm) != MMIX_OK ||
             mmix_adamw_step(ctx, &opt, lr) != MMIX_OK) {
-            fail(ctx, "train");
-            goto done;
+            goto failed;
         }
         step = opt.step;
         step_loss = (double)loss->data[0];
@@ -1625,8 +1606,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             if ((rows.n_val > 0 &&
                  !evaluate(ctx, &m, rows.val, rows.n_val, rows.len, t.batch, (int32_t)t.pad, &e.val_loss)) ||
                 !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, title)) {
-                fail(ctx, "train");
-                goto done;
+                goto failed;
             }
             printf("%seval step %lld tokens %lld train-loss %.6f", opened_line ? "\n" : "", step, e.tokens,
                    e.train_loss);
@@ -1640,16 +1620,14 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         if (step % t.save_every == 0 && step != t.stop_at) {
             if (!save_checkpoint(ctx, &m, &opt, &t, src, data_position, interval_loss, interval_n,
                                  elapsed_before + mmix_time_seconds() - start_time, save)) {
-                fail(ctx, "train");
-                goto done;
+                goto failed;
             }
         }
     }
     if (opened_line) printf("\n");
     if (!save_checkpoint(ctx, &m, &opt, &t, src, data_position, interval_loss, interval_n,
                                  elapsed_before + mmix_time_seconds() - start_time, save)) {
-        fail(ctx, "train");
-        goto done;
+        goto failed;
     }
     {
         char state_path[PATH_CAP];
@@ -1663,6 +1641,12 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             rc = 0;
         }
     }
+    goto done;
+usage:
+    rc = 2;
+    goto done;
+failed:
+    fail(ctx, "train");
 done:
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);

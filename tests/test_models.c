@@ -85,8 +85,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
             e = fixture_rel_err(logits->data, logits->n, get(case_name, "logits", NULL));
             CHECK(e <= 1e-5, "%s: logits vs torch, error %.3g", case_name, e);
             printf("    %s logits %.2e, loss %.2e (relative)\n", case_name, e,
-                   fabs(loss->data[0] - ((const float *)get(case_name, "loss", NULL)->data)[0]) /
-                       fabs(((const float *)get(case_name, "loss", NULL)->data)[0]));
+                   fixture_rel_err(loss->data, 1, get(case_name, "loss", NULL)));
             for (i = 0; i < m.n_params; i++) {
                 mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
                 e = fixture_rel_err(p->grad, p->n, get(case_name, "grad", p->name));
@@ -99,13 +98,10 @@ static void parity(const char *case_name, mmix_model_config cfg) {
         ref_loss = get(case_name, step, "loss");
         ref_norm = get(case_name, step, "norm");
         CHECK(mmix_clip_grad_norm(ctx, 1.0f, &norm) == MMIX_OK, "clip");
-        if (ref_loss) {
-            e = fabs(loss->data[0] - ((const float *)ref_loss->data)[0]) / fabs(((const float *)ref_loss->data)[0]);
-            if (e > worst_loss) worst_loss = e;
-        }
+        if (ref_loss && (e = fixture_rel_err(loss->data, 1, ref_loss)) > worst_loss) worst_loss = e;
         if (ref_norm) {
-            e = fabs(norm - ((const float *)ref_norm->data)[0]) / ((const float *)ref_norm->data)[0];
-            if (e > worst_norm) worst_norm = e;
+            float norm_f = (float)norm;
+            if ((e = fixture_rel_err(&norm_f, 1, ref_norm)) > worst_norm) worst_norm = e;
         }
         mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1e-2f, s, 1, 3));
         mmix_step_reset(ctx);
