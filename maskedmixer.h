@@ -69,6 +69,7 @@
                            the Makefile does this when pkg-config finds openblas. Without it, a
                            built-in cache-blocked GEMM is used. Use an OpenMP build of the BLAS
                            (Debian: libopenblas-openmp-dev) so its threads and ours are one pool.
+                           mmix_set_gemm(MMIX_GEMM_BUILTIN) picks the built-in one at run time.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
      MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
      (OpenMP)              compile with -fopenmp to run the per-row loops in parallel.
@@ -166,10 +167,16 @@
    consumers: mmix_backward() is one reverse loop with a switch over ops, and each backward
    kernel accumulates (+=) into the inputs' gradients, parameters and inputs alike.
 
-   Threads and reproducibility. Same seed and same thread count give bit-identical results.
-   With the built-in GEMM the results are also identical across thread counts, because no
-   loop splits a sum across threads: every output element is reduced in one fixed order.
-   With a BLAS this holds when the BLAS does the same (OpenBLAS 0.3.21 does in our tests).
+   Threads and reproducibility. What is promised:
+   - Same seed, same thread count, same GEMM: bit-identical results, run after run, with the
+     built-in GEMM or a BLAS.
+   - With the built-in GEMM, also bit-identical across thread counts: no loop of ours splits
+     a sum across threads, so every output element is reduced in one fixed order.
+   Nothing more is promised with a BLAS: whether its results depend on the thread count is
+   the BLAS's business (OpenBLAS picks kernels by CPU, and a build that does not know the
+   CPU may split sums differently for 1 and 2 threads). A build with MMIX_USE_CBLAS can
+   still switch to the built-in GEMM at run time with mmix_set_gemm(MMIX_GEMM_BUILTIN).
+   Results of different CPUs or compilers are close but not promised to be bit-identical.
 
    =========================================================================================
    6. TOKENIZER (byte-level BPE, >>api_bpe and >>bpe)
@@ -930,6 +937,16 @@ MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int
 /* 1 when built with MMIX_USE_CBLAS, 1 when built with OpenMP. */
 MMIXDEF int mmix_has_cblas(void);
 MMIXDEF int mmix_has_openmp(void);
+
+/* Which GEMM the CPU backend calls, process-wide (like the thread count). A build with
+   MMIX_USE_CBLAS uses the BLAS by default; MMIX_GEMM_BUILTIN switches to the built-in GEMM,
+   whose results do not depend on the thread count (see "Threads and reproducibility" in
+   section 5), e.g. to compare runs on different machines or core counts. Returns the GEMM
+   now in use: asking for MMIX_GEMM_CBLAS in a build without it keeps MMIX_GEMM_BUILTIN.
+   Set it between steps, not while another thread is computing. */
+typedef enum mmix_gemm { MMIX_GEMM_BUILTIN, MMIX_GEMM_CBLAS } mmix_gemm;
+MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which);
+MMIXDEF mmix_gemm mmix_get_gemm(void);
 
 // ----------------------------------------------------------------------------------------
 // >>api_gradcheck  Central finite differences against the tape's gradients.
@@ -2857,11 +2874,32 @@ MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int
     }
 }
 
+/* The GEMM in use (mmix_set_gemm): the BLAS when the build has one. */
+#ifdef MMIX_USE_CBLAS
+static mmix_gemm mmix__gemm_in_use = MMIX_GEMM_CBLAS;
+#else
+static mmix_gemm mmix__gemm_in_use = MMIX_GEMM_BUILTIN;
+#endif
+
+MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which) {
+#ifdef MMIX_USE_CBLAS
+    if (which == MMIX_GEMM_BUILTIN || which == MMIX_GEMM_CBLAS) mmix__gemm_in_use = which;
+#else
+    (void)which;
+#endif
+    return mmix__gemm_in_use;
+}
+MMIXDEF mmix_gemm mmix_get_gemm(void) { return mmix__gemm_in_use; }
+
 static void mmix__cpu_sgemm(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K,
                             float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                             float beta, float *C, int64_t ldc) {
 #ifdef MMIX_USE_CBLAS
     if (M <= 0 || N <= 0) return;
+    if (mmix__gemm_in_use == MMIX_GEMM_BUILTIN) {
+        mmix_sgemm_builtin(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (K <= 0) { /* some BLAS reject K = 0; C = beta C is all that is asked */
         mmix_sgemm_builtin(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;

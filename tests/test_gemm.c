@@ -109,6 +109,14 @@ int main(void) {
         mmix_sgemm_builtin(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C2, N);
         for (i = 0; i < M * N; i++) same &= memcmp(&C1[i], &C2[i], sizeof(float)) == 0;
         CHECK(same, "builtin sgemm differs between 1 and 2 threads");
+        /* mmix_set_gemm(MMIX_GEMM_BUILTIN) routes the backend's GEMM through the built-in
+           one in every build: the same bits as calling it directly. */
+        CHECK(mmix_set_gemm(MMIX_GEMM_BUILTIN) == MMIX_GEMM_BUILTIN, "the built-in GEMM can be chosen");
+        mmix_cpu_backend()->sgemm(0, 0, M, N, K, 1.0f, A, K, B, N, 0.0f, C1, N);
+        for (i = 0, same = 1; i < M * N; i++) same &= memcmp(&C1[i], &C2[i], sizeof(float)) == 0;
+        CHECK(same, "after mmix_set_gemm(MMIX_GEMM_BUILTIN) the backend's sgemm is the built-in one");
+        CHECK(mmix_set_gemm(MMIX_GEMM_CBLAS) == (mmix_has_cblas() ? MMIX_GEMM_CBLAS : MMIX_GEMM_BUILTIN),
+              "asking for the BLAS gives it where the build has one, else keeps the built-in GEMM");
         free(A); free(B); free(C1); free(C2);
     }
     return test_summary("test_gemm");

@@ -18,8 +18,10 @@ File format (little-endian), read by tests/fixture.h:
     u32      tensor count, then per tensor:
              u32 n, n bytes name; u32 dtype (0 = float32, 1 = int32); u32 ndim;
              ndim x i64 dims; the values, row-major
-Deterministic: fixed seeds, one thread, no timestamps - a rerun reproduces each file
-byte for byte.
+Deterministic: fixed seeds, one thread, no timestamps - a rerun on the same machine
+reproduces each file byte for byte. Another CPU can change torch's last float bits, so
+`make check-fixtures` compares a regeneration within the tests' tolerances
+(compare_fixtures.py).
 """
 import math
 import os
