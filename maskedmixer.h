@@ -2896,11 +2896,9 @@ static void mmix__cpu_sgemm(int transpose_a, int transpose_b, int64_t M, int64_t
                             float beta, float *C, int64_t ldc) {
 #ifdef MMIX_USE_CBLAS
     if (M <= 0 || N <= 0) return;
-    if (mmix__gemm_in_use == MMIX_GEMM_BUILTIN) {
-        mmix_sgemm_builtin(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    if (K <= 0) { /* some BLAS reject K = 0; C = beta C is all that is asked */
+    /* The built-in GEMM when asked for, and for K = 0, which some BLAS reject (C = beta C is
+       all that is asked then). */
+    if (mmix__gemm_in_use == MMIX_GEMM_BUILTIN || K <= 0) {
         mmix_sgemm_builtin(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }

@@ -44,21 +44,8 @@ class Mismatch(Exception):
     pass
 
 
-def rel_err(ours, ref):
-    """Largest |ours - ref| over the largest |ref| (1 when all are zero): the tests' rule."""
-    if len(ours) != len(ref):
-        raise Mismatch("%d values vs %d" % (len(ours), len(ref)))
-    scale = max((abs(x) for x in ref), default=0.0) or 1.0
-    worst = 0.0
-    for a, b in zip(ours, ref):
-        e = abs(a - b)
-        if not e <= worst:  # NaN propagates
-            worst = e
-    return worst / scale
-
-
 def abs_err(ours, ref):
-    """Largest |ours - ref|."""
+    """Largest |ours - ref| (NaN propagates)."""
     if len(ours) != len(ref):
         raise Mismatch("%d values vs %d" % (len(ours), len(ref)))
     worst = 0.0
@@ -67,6 +54,11 @@ def abs_err(ours, ref):
         if not e <= worst:
             worst = e
     return worst
+
+
+def rel_err(ours, ref):
+    """Largest |ours - ref| over the largest |ref| (1 when all are zero): the tests' rule."""
+    return abs_err(ours, ref) / (max((abs(x) for x in ref), default=0.0) or 1.0)
 
 
 def tensor_error(name, ours, ref):
