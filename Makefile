@@ -1,7 +1,7 @@
 # maskedmixer - build and test.
 #   make            ./mm, the tests and the benchmarks
 #   make demo       train a small masked mixer on the bundled fiction and generate from it
-#   make test       every test and the compile matrix; ends with "N passed, N failed"
+#   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)

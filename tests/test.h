@@ -1,7 +1,9 @@
 /* tests/test.h - the tiny check harness shared by the test programs.
    Each CHECK counts one check; a failure prints where and why. A program ends with
-   test_summary(), which prints "[name] checks: P passed, F failed" (read by tests/run.sh,
-   which prints the suite's one closing line) and returns the exit status: 1 on any failure. */
+   SKIP(reason) for a check this build cannot make (said out loud, never silently passed);
+   test_summary(), which prints "[name] checks: P passed, F failed, S skipped" (read by
+   tests/run.sh, which prints the suite's one closing line) and returns the exit status:
+   1 on any failure. */
 #ifndef MMIX_TEST_H
 #define MMIX_TEST_H
 #include <math.h>
@@ -9,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long test_passed, test_failed;
+static long test_passed, test_failed, test_skipped;
 
 #define CHECK(cond, ...)                                                         \
     do {                                                                         \
@@ -24,11 +26,20 @@ static long test_passed, test_failed;
         }                                                                        \
     } while (0)
 
+/* A check that cannot be made in this build: counted and printed, neither passed nor failed. */
+#define SKIP(...)                                                                \
+    do {                                                                         \
+        test_skipped++;                                                          \
+        printf("SKIP %s:%d: ", __FILE__, __LINE__);                              \
+        printf(__VA_ARGS__);                                                     \
+        printf("\n");                                                           \
+    } while (0)
+
 /* Checks a call that returns mmix_result, printing the context's message if it fails. */
 #define CHECK_OK(ctx, call) CHECK((call) == MMIX_OK, "%s -> %s", #call, mmix_last_error(ctx))
 
 static __attribute__((unused)) int test_summary(const char *name) {
-    printf("[%s] checks: %ld passed, %ld failed\n", name, test_passed, test_failed);
+    printf("[%s] checks: %ld passed, %ld failed, %ld skipped\n", name, test_passed, test_failed, test_skipped);
     return test_failed ? 1 : 0;
 }
 

@@ -12,10 +12,14 @@
 static fixture fx;
 static mmix_rng rng;
 
+/* A fixture tensor that must be there: a missing key is a failed check, never a pass. */
 static const fixture_tensor *get(const char *case_name, const char *what, const char *param) {
     char key[256];
+    const fixture_tensor *t;
     snprintf(key, sizeof key, param ? "%s/%s/%s" : "%s/%s", case_name, what, param);
-    return fixture_get(&fx, key);
+    t = fixture_get(&fx, key);
+    CHECK(t != NULL, "fixture tensor %s is present", key);
+    return t;
 }
 
 static mmix_model_config small_config(mmix_arch arch, int64_t kernel) {
@@ -36,18 +40,17 @@ static int load_params(mmix_ctx *ctx, const mmix_model *m, const char *case_name
     for (i = 0; i < m->n_params; i++) {
         mmix_tensor *p = mmix_param_at(ctx, m->first_param + i);
         const fixture_tensor *t = get(case_name, "param", p->name);
+        CHECK(t && t->n == p->n, "%s: parameter %s is in the reference state_dict with the same size", case_name, p->name);
         if (t && t->n == p->n) {
             memcpy(p->data, t->data, (size_t)p->n * 4);
             loaded++;
-        } else {
-            CHECK(0, "%s: parameter %s is in the reference state_dict with the same size", case_name, p->name);
         }
     }
     return loaded == m->n_params;
 }
 
 static mmix_tensor *tokens(mmix_ctx *ctx) {
-    const fixture_tensor *t = fixture_get(&fx, "mixer_k1/tokens");
+    const fixture_tensor *t = get("mixer_k1", "tokens", NULL);
     mmix_tensor *ids;
     if (!t) return NULL;
     ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(t->dims[0], t->dims[1]));
@@ -62,6 +65,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     mmix_adamw_config acfg = mmix_adamw_config_default();
     mmix_tensor *logits, *loss;
     double worst_grad = 0.0, worst_after = 0.0, worst_loss = 0.0, worst_norm = 0.0, e;
+    float first_loss = 0.0f;
     const char *worst_grad_name = "", *worst_after_name = "";
     int64_t i;
     int s;
@@ -74,14 +78,15 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     acfg.weight_decay = 0.01f;
     mmix_adamw_init(ctx, &opt, acfg);
     for (s = 0; s < 3; s++) {
-        const fixture_tensor *ref_loss, *ref_norm;
         char step[32];
         double norm;
+        float norm_f;
         mmix_zero_grad(ctx);
         loss = mmix_model_loss(ctx, &m, tokens(ctx), 1, &logits);
         CHECK(loss && mmix_backward(ctx, loss) == MMIX_OK, "%s step %d: %s", case_name, s, mmix_last_error(ctx));
         if (!loss) break;
         if (s == 0) {
+            first_loss = loss->data[0];
             e = fixture_rel_err(logits->data, logits->n, get(case_name, "logits", NULL));
             CHECK(e <= 1e-5, "%s: logits vs torch, error %.3g", case_name, e);
             printf("    %s logits %.2e, loss %.2e (relative)\n", case_name, e,
@@ -95,14 +100,11 @@ static void parity(const char *case_name, mmix_model_config cfg) {
             }
         }
         snprintf(step, sizeof step, "step%d", s);
-        ref_loss = get(case_name, step, "loss");
-        ref_norm = get(case_name, step, "norm");
         CHECK(mmix_clip_grad_norm(ctx, 1.0f, &norm) == MMIX_OK, "clip");
-        if (ref_loss && (e = fixture_rel_err(loss->data, 1, ref_loss)) > worst_loss) worst_loss = e;
-        if (ref_norm) {
-            float norm_f = (float)norm;
-            if ((e = fixture_rel_err(&norm_f, 1, ref_norm)) > worst_norm) worst_norm = e;
-        }
+        norm_f = (float)norm;
+        /* a missing fixture reads as error 1e30, failing the checks below */
+        if ((e = fixture_rel_err(loss->data, 1, get(case_name, step, "loss"))) > worst_loss) worst_loss = e;
+        if ((e = fixture_rel_err(&norm_f, 1, get(case_name, step, "norm"))) > worst_norm) worst_norm = e;
         mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 1e-2f, s, 1, 3));
         mmix_step_reset(ctx);
     }
@@ -116,8 +118,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
         if (e > worst_after) { worst_after = e; worst_after_name = p->name; }
     }
     printf("  %-9s loss %.9g; worst gradient error %.2e (%s); worst weight error after 3 steps %.2e (%s)\n",
-           case_name, ((const float *)get(case_name, "loss", NULL)->data)[0], worst_grad, worst_grad_name,
-           worst_after, worst_after_name);
+           case_name, first_loss, worst_grad, worst_grad_name, worst_after, worst_after_name);
     mmix_ctx_destroy(ctx);
 }
 
@@ -145,15 +146,35 @@ static void default_mode_gradients(void) {
     mmix_ctx_destroy(ctx);
 }
 
+/* Non-zero values in every masked entry of every token-mixing weight (any parameter of
+   shape [L, L, k]: entry [o, j, .] with j > o), so that only the mask keeps the future out;
+   initialized weights hold zeros there and would hide a forgotten mask. Returns the count. */
+static int64_t plant_masked_entries(mmix_ctx *ctx, const mmix_model *m) {
+    int64_t p, o, j, c, L = m->config.n_ctx, planted = 0;
+    for (p = 0; p < m->n_params; p++) {
+        mmix_tensor *w = mmix_param_at(ctx, m->first_param + p);
+        int64_t k = w->shape.d[2];
+        if (w->shape.ndim != 3 || w->shape.d[0] != L || w->shape.d[1] != L) continue;
+        for (o = 0; o < L; o++)
+            for (j = o + 1; j < L; j++)
+                for (c = 0; c < k; c++, planted++) w->data[(o * L + j) * k + c] = mmix_rng_uniform(&rng) + 0.5f;
+    }
+    return planted;
+}
+
 /* Changing token t leaves every output at positions < t bit-identical (SPEC 13.5). */
 static void causality(const char *name, mmix_model_config cfg) {
     mmix_ctx *ctx;
     mmix_model m;
     mmix_tensor *ids, *a, *b;
-    int64_t t, i, L = cfg.n_ctx, V = cfg.vocab, failures = 0, changed_at_t = 0;
+    int64_t t, i, L = cfg.n_ctx, V = cfg.vocab, failures = 0, changed_at_t = 0, planted;
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     mmix_model_create(ctx, &m, cfg);
     mmix_model_init(&m, &rng);
+    planted = plant_masked_entries(ctx, &m);
+    /* the mixer masks its token-mixing weights; the transformer masks attention scores */
+    CHECK(planted == (cfg.arch == MMIX_ARCH_MIXER ? cfg.depth * L * (L - 1) / 2 * cfg.kernel : 0),
+          "%s: non-zero values planted in all %lld masked weight entries", name, (long long)planted);
     mmix_set_grad_enabled(ctx, 0);
     for (t = 1; t < L; t++) {
         ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(2, L));
