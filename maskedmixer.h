@@ -637,10 +637,37 @@ MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *n
 // ----------------------------------------------------------------------------------------
 // >>api_model  The two models the paper compares (SPEC 1, 3.1), built from shared blocks.
 // ----------------------------------------------------------------------------------------
+/* The architecture table: one row per model. The row gives the enum value (MMIX_ARCH_id),
+   the name used by `mm train --arch`, the `mmix_arch` metadata of our files and `mm info`,
+   and the function that fills the architecture's descriptor: its config check, parameters,
+   forwards, loss, generation, file names and metadata, in its own section of >>models.
+   Adding an architecture is one row here plus that section. */
+#define MMIX_ARCHITECTURES(X)                                                        \
+    X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (SPEC 1) */       \
+    X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (SPEC 3.1) */
+
 typedef enum mmix_arch {
-    MMIX_ARCH_MIXER,            /* flat masked mixer (SPEC 1): LanguageMixer */
-    MMIX_ARCH_LLAMA             /* Llama-style transformer (SPEC 3.1): LlamaForCausalLM */
+#define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
+    MMIX_ARCHITECTURES(MMIX__ARCH_ENUM)
+#undef MMIX__ARCH_ENUM
+    MMIX_ARCH_COUNT
 } mmix_arch;
+
+/* What a program may ask about an architecture (the descriptor's public half). */
+typedef struct mmix_arch_info {
+    mmix_arch arch;
+    const char *name;           /* "mixer": --arch, the mmix_arch metadata value */
+    const char *title;          /* "masked mixer": for messages and `mm info` */
+    const char *reference;      /* the reference model's class: "LanguageMixer" */
+    const char *paper;          /* where the paper describes it */
+    int fixed_window;           /* 1: inputs are exactly n_ctx tokens (the mixer's L x L mixing) */
+    int can_generate;           /* 0: the architecture is not a causal language model */
+} mmix_arch_info;
+/* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
+   [0, MMIX_ARCH_COUNT). Listing them all: for (a = 0; a < MMIX_ARCH_COUNT; a++) ... */
+MMIXDEF int mmix_arch_get(mmix_arch arch, mmix_arch_info *info);
+/* The architecture named `name` ("mixer", "llama"): 1 and *arch set, or 0 when unknown. */
+MMIXDEF int mmix_arch_find(const char *name, mmix_arch *arch);
 
 typedef struct mmix_model_config {
     mmix_arch arch;
@@ -4900,10 +4927,107 @@ MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *n
 // ----------------------------------------------------------------------------------------
 // >>models  The flat masked mixer and the Llama-style transformer. Each model is a list of
 // blocks; a block owns its parameters (named as the reference state_dict) and has one
-// forward function, so the roadmap's variants reuse them.
+// forward function, used by training, full forwards and the generator alike. Each
+// architecture is one descriptor (mmix__arch), filled field by field in its own section
+// below and found through the table MMIX_ARCHITECTURES; the public model functions only
+// dispatch through it.
 // ----------------------------------------------------------------------------------------
+/* Metadata being written: up to 16 key/value pairs, the values formatted in place. */
+typedef struct mmix__meta {
+    const char *keys[16], *values[16];
+    char text[16][40];
+    int n;
+} mmix__meta;
+
+static void mmix__meta_add(mmix__meta *m, const char *key, const char *fmt, ...) {
+    va_list args;
+    if (m->n == 16) return;
+    va_start(args, fmt);
+    vsnprintf(m->text[m->n], sizeof m->text[m->n], fmt, args);
+    va_end(args);
+    m->keys[m->n] = key;
+    m->values[m->n] = m->text[m->n];
+    m->n++;
+}
+
+/* Everything the library knows about one architecture. Slots marked "may be NULL" say so;
+   every other slot is set by every architecture (tests/test_models.c checks). */
+typedef struct mmix__arch {
+    mmix_arch_info info;
+    /* the paper's configuration for this architecture (sizes shared by all are already set) */
+    void (*defaults)(mmix_model_config *c);
+    /* NULL when c is valid for this architecture, else what is wrong (sizes are positive) */
+    const char *(*check)(const mmix_model_config *c);
+    int64_t (*param_count)(const mmix_model_config *c);
+    /* the parameters, named and ordered as the reference state_dict; 0 on failure */
+    int (*create)(mmix_ctx *ctx, mmix_model *m);
+    void (*init)(mmix_model *m, mmix_rng *rng);
+    void (*apply_masks)(mmix_model *m);                 /* may be NULL: nothing masked in the weights */
+    /* forwards: the last hidden layer [B, L, D], the logits [B, L, V], the training loss */
+    mmix_tensor *(*hidden)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
+    mmix_tensor *(*logits)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
+    mmix_tensor *(*loss)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                         mmix_tensor **logits);
+    /* generation (all three NULL when info.can_generate is 0): floats of one layer's cache;
+       layer i on rows x at positions p.. (cache NULL: a full forward from position 0);
+       what follows the last layer (may be NULL: nothing) */
+    int64_t (*cache_floats)(const mmix_model_config *c);
+    mmix_tensor *(*block)(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x, float *cache, int64_t p);
+    mmix_tensor *(*final)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *x);
+    /* files: whether a reference file's names are this architecture's; the config from its
+       names, shapes and metadata (options win); the metadata that tells it again */
+    int (*detect)(const mmix_safetensors *st);
+    mmix_result (*read_config)(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                               mmix_model_config *c);
+    void (*write_meta)(const mmix_model_config *c, mmix__meta *meta);
+} mmix__arch;
+
+#define MMIX__ARCH_DECLARE(id, name, describe) static void describe(mmix__arch *d);
+MMIX_ARCHITECTURES(MMIX__ARCH_DECLARE)
+#undef MMIX__ARCH_DECLARE
+
+/* The descriptor of arch into *d: 1, or 0 (and *d zeroed) for an unknown value. */
+static int mmix__arch_describe(mmix_arch arch, mmix__arch *d) {
+    memset(d, 0, sizeof *d);
+    switch (arch) {
+#define MMIX__ARCH_CASE(id, arch_name, describe) \
+    case MMIX_ARCH_##id: d->info.name = arch_name; describe(d); break;
+        MMIX_ARCHITECTURES(MMIX__ARCH_CASE)
+#undef MMIX__ARCH_CASE
+    default: return 0;
+    }
+    d->info.arch = arch;
+    return 1;
+}
+
+MMIXDEF int mmix_arch_get(mmix_arch arch, mmix_arch_info *info) {
+    mmix__arch d;
+    int known = mmix__arch_describe(arch, &d);
+    *info = d.info;
+    return known;
+}
+
+MMIXDEF int mmix_arch_find(const char *name, mmix_arch *arch) {
+    mmix__arch d;
+    int a;
+    for (a = 0; name && a < MMIX_ARCH_COUNT; a++)
+        if (mmix__arch_describe((mmix_arch)a, &d) && strcmp(d.info.name, name) == 0) {
+            *arch = (mmix_arch)a;
+            return 1;
+        }
+    return 0;
+}
+
+/* The descriptor of a model: its config's architecture, known since mmix_model_create. */
+static mmix__arch mmix__arch_of(const mmix_model *m) {
+    mmix__arch d;
+    mmix__arch_describe(m->config.arch, &d);
+    return d;
+}
+
 MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch) {
     mmix_model_config c;
+    mmix__arch d;
     memset(&c, 0, sizeof c);
     c.arch = arch;
     c.vocab = 4096;
@@ -4911,14 +5035,7 @@ MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch) {
     c.depth = 8;
     c.kernel = 1;
     c.rope_theta = 10000.0f;
-    if (arch == MMIX_ARCH_MIXER) {
-        c.dim = 1024;
-        c.norm_eps = 1e-5f;
-    } else {
-        c.dim = 512;
-        c.heads = 4;
-        c.norm_eps = 1e-6f;
-    }
+    if (mmix__arch_describe(arch, &d)) d.defaults(&c);
     c.ffn_dim = 4 * c.dim;
     return c;
 }
@@ -4930,6 +5047,100 @@ static mmix_tensor *mmix__named_param(mmix_ctx *ctx, mmix_shape shape, const cha
     return mmix_param(ctx, name, shape);
 }
 
+/* A tensor header over memory someone else owns (a generator's cache rows, a bias slice):
+   ops read it like any input; it is never on the tape, since gradients are off there. */
+static mmix_tensor mmix__view(float *data, mmix_shape shape) {
+    mmix_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = MMIX_F32;
+    t.device = MMIX_DEVICE_CPU;
+    t.lifetime = MMIX_PERSIST;
+    t.shape = shape;
+    t.n = mmix__shape_numel(shape);
+    t.data = data;
+    return t;
+}
+
+/* The shared stack of the language models: embedding, the blocks, the final piece. */
+static mmix_tensor *mmix__stack_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix__arch d = mmix__arch_of(m);
+    mmix_tensor *x = mmix_embedding(ctx, m->embed, ids);
+    int64_t i;
+    for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, NULL, 0);
+    return d.final ? d.final(ctx, m, x) : x;
+}
+
+/* The untied language-model head: logits = hidden lm_head^T. */
+static mmix_tensor *mmix__lm_logits(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    return mmix_linear(ctx, mmix_model_hidden(ctx, m, ids), m->lm_head, NULL);
+}
+
+/* The causal-LM loss (SPEC 1.5): position t predicts token t + 1; pad targets ignored. */
+static mmix_tensor *mmix__causal_lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                         mmix_tensor **logits_out) {
+    mmix_tensor *logits = mmix_model_logits(ctx, m, ids), *targets;
+    int64_t B, L, b, t;
+    if (logits_out) *logits_out = logits;
+    if (!logits) return NULL;
+    B = ids->shape.d[0];
+    L = ids->shape.d[1];
+    if (L < 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "model loss: sequences of %lld token(s) have nothing to predict", (long long)L);
+        return NULL;
+    }
+    targets = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(B, L - 1));
+    if (!targets) return NULL;
+    for (b = 0; b < B; b++)
+        for (t = 0; t + 1 < L; t++) {
+            int32_t next = ids->ids[b * L + t + 1];
+            targets->ids[b * (L - 1) + t] = (pad_id >= 0 && next == pad_id) ? -100 : next;
+        }
+    return mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, 0, L - 1), targets, -100);
+}
+
+/* A metadata number, or `fallback` when the key is absent; a value that is not a number
+   is an error. */
+static int mmix__meta_number(mmix_ctx *ctx, const mmix_safetensors *st, const char *key, double fallback,
+                             double *out) {
+    const char *v = mmix_safetensors_meta(st, key);
+    char *end;
+    *out = fallback;
+    if (!v) return 1;
+    *out = strtod(v, &end);
+    if (end == v || *end != '\0') {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = \"%s\" is not a number", st->path, key, v);
+        return 0;
+    }
+    return 1;
+}
+
+/* A reference file's sizes shared by the language models: V and D from the embedding, the
+   depth from the blocks present, the feed-forward width from block 0. The names take the
+   block index as %lld. */
+static mmix_result mmix__read_lm_sizes(mmix_ctx *ctx, const mmix_safetensors *st, const char *embed_name,
+                                       const char *block_fmt, const char *ff_name, mmix_model_config *c) {
+    const mmix_st_entry *e = mmix_safetensors_find(st, embed_name);
+    char name[MMIX_NAME_MAX];
+    if (!e) return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' is missing", st->path, embed_name);
+    if (e->ndim != 2) return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' should be 2-D", st->path, embed_name);
+    c->vocab = e->shape[0];
+    c->dim = e->shape[1];
+    for (c->depth = 0;; c->depth++) {
+        snprintf(name, sizeof name, block_fmt, (long long)c->depth);
+        if (!mmix_safetensors_find(st, name)) break;
+    }
+    if (c->depth == 0) {
+        snprintf(name, sizeof name, block_fmt, 0LL);
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: no %s found: the model has no blocks", st->path, name);
+    }
+    e = mmix_safetensors_find(st, ff_name);
+    if (!e || e->ndim != 2)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the feed-forward weight of block 0 is missing or not 2-D", st->path);
+    c->ffn_dim = e->shape[0];
+    return MMIX_OK;
+}
+
+// ---- The flat masked mixer (SPEC 1): LanguageMixer ---------------------------------------
 static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_mixer_block *b, const mmix_model_config *c, int64_t i) {
     int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
     b->patch_norm_w = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.weight", i);
@@ -4953,15 +5164,139 @@ static mmix_tensor *mmix__mixer_ff_forward(mmix_ctx *ctx, const mmix_mixer_block
     return mmix_add(ctx, h, ff);
 }
 
-/* SPEC 1.3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)). */
-static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
-                                              mmix_tensor *x) {
-    mmix_tensor *h = mmix_add(ctx, x, mmix_token_mix(ctx, mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b,
-                                                                         c->norm_eps),
-                                                     b->conv_w, b->conv_b, mmix_mask_causal()));
-    return mmix__mixer_ff_forward(ctx, b, c, h);
+/* SPEC 1.3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)), for x [B, L, D] (cache NULL).
+   With a cache [n_ctx, D] (generation, see >>generate): x is n new tokens [1, n, D] at
+   positions p..P-1, P = p + n. Their seq_layernorm rows join the cache; conv rows p..P-1
+   (weights W[p..P-1, 0..P-1, :], the causal mask shifted by p) read cache rows 0..P-1, as
+   rows >= P are never needed. */
+static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                              float *cache, int64_t p) {
+    const mmix_mixer_block *b = &m->mixer[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps), *rows, seen, bias;
+    int64_t n, P, D = c->dim, L = c->n_ctx, k = c->kernel, r;
+    mmix_mask mask;
+    if (!cache) return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, norm, b->conv_w, b->conv_b,
+                                                                                          mmix_mask_causal())));
+    n = x->shape.d[1];
+    P = p + n;
+    rows = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(n, P, k));
+    if (!norm || !rows) return NULL;
+    memcpy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
+    for (r = 0; r < n; r++)
+        memcpy(rows->data + r * P * k, b->conv_w->data + (p + r) * L * k, (size_t)(P * k) * sizeof(float));
+    seen = mmix__view(cache, mmix_shape3(1, P, D));
+    bias = mmix__view(b->conv_b->data + p, mmix_shape1(n));
+    mask.kind = MMIX_MASK_LOWER; /* new row r is position p + r: it reads inputs i <= p + r */
+    mask.diagonal = p;
+    mask.keep = NULL;
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, &seen, rows, &bias, mask)));
 }
 
+static void mmix__mixer_defaults(mmix_model_config *c) {
+    c->dim = 1024;
+    c->norm_eps = 1e-5f;
+}
+
+static const char *mmix__mixer_check(const mmix_model_config *c) {
+    return c->kernel < 1 ? "the token-mixing kernel must be at least 1" : NULL;
+}
+
+/* SPEC 1.8: 2VD + n (4D + 2DF + F + D + L^2 k + L) */
+static int64_t mmix__mixer_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
+}
+
+static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    int64_t i;
+    m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
+    m->embed = mmix_param(ctx, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->mixer && m->embed && i < c->depth; i++)
+        if (!mmix__mixer_block_create(ctx, &m->mixer[i], c, i)) return 0;
+    return m->mixer && m->embed;
+}
+
+/* Sets the masked (upper-triangle) token-mixing entries to zero. */
+static void mmix__mixer_apply_masks(mmix_model *m) {
+    int64_t i, o, j, e, L = m->config.n_ctx, k = m->config.kernel;
+    for (i = 0; i < m->config.depth; i++)
+        for (o = 0; o < L; o++)
+            for (j = o + 1; j < L; j++)
+                for (e = 0; e < k; e++) m->mixer[i].conv_w->data[(o * L + j) * k + e] = 0.0f;
+}
+
+/* PyTorch defaults, in registration order (SPEC 0.3.3); then the masked entries zeroed. */
+static void mmix__mixer_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_mixer_block *b = &m->mixer[i];
+        mmix_init_constant(b->patch_norm_w, 1.0f);
+        mmix_init_constant(b->patch_norm_b, 0.0f);
+        mmix_init_constant(b->seq_norm_w, 1.0f);
+        mmix_init_constant(b->seq_norm_b, 0.0f);
+        mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
+        mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
+        mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
+    }
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+    mmix__mixer_apply_masks(m);
+}
+
+/* The cache keeps each layer's seq_layernorm outputs, the conv's input: [n_ctx, D]. */
+static int64_t mmix__mixer_cache_floats(const mmix_model_config *c) { return c->n_ctx * c->dim; }
+
+static int mmix__mixer_detect(const mmix_safetensors *st) { return mmix_safetensors_find(st, "wte.weight") != NULL; }
+
+/* Sizes from the names and shapes; L and k from the conv weight [L, L, k]. */
+static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                           mmix_model_config *c) {
+    const mmix_st_entry *e;
+    double v;
+    mmix_result r = mmix__read_lm_sizes(ctx, st, "wte.weight", "mixerblocks.%lld.conv.weight",
+                                        "mixerblocks.0.patch_ff.0.weight", c);
+    (void)opt;
+    if (r != MMIX_OK) return r;
+    e = mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
+    if (e->ndim != 3 || e->shape[0] != e->shape[1])
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.weight must be [L, L, k]", st->path);
+    c->n_ctx = e->shape[0];
+    c->kernel = e->shape[2];
+    if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
+    c->norm_eps = (float)v;
+    return MMIX_OK;
+}
+
+static void mmix__mixer_write_meta(const mmix_model_config *c, mmix__meta *meta) {
+    mmix__meta_add(meta, "layer_norm_eps", "%.9g", (double)c->norm_eps);
+}
+
+static void mmix__mixer_describe(mmix__arch *d) {
+    d->info.title = "masked mixer";
+    d->info.reference = "LanguageMixer";
+    d->info.paper = "Section 3.2, Figure 2";
+    d->info.fixed_window = 1;
+    d->info.can_generate = 1;
+    d->defaults = mmix__mixer_defaults;
+    d->check = mmix__mixer_check;
+    d->param_count = mmix__mixer_param_count;
+    d->create = mmix__mixer_create;
+    d->init = mmix__mixer_init;
+    d->apply_masks = mmix__mixer_apply_masks;
+    d->hidden = mmix__stack_hidden;
+    d->logits = mmix__lm_logits;
+    d->loss = mmix__causal_lm_loss;
+    d->cache_floats = mmix__mixer_cache_floats;
+    d->block = mmix__mixer_block_forward;
+    d->final = NULL; /* the last block's output is the last hidden layer */
+    d->detect = mmix__mixer_detect;
+    d->read_config = mmix__mixer_read_config;
+    d->write_meta = mmix__mixer_write_meta;
+}
+
+// ---- The Llama-style transformer (SPEC 3.1): LlamaForCausalLM ----------------------------
 static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_llama_layer *l, const mmix_model_config *c, int64_t i) {
     int64_t D = c->dim, F = c->ffn_dim;
     l->q = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.q_proj.weight", i);
@@ -4985,46 +5320,166 @@ static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_laye
 }
 
 /* SPEC 3.1: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
-   of RMSNorm(x). Causal mask only: pads are not masked out of attention. */
-static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
-                                              mmix_tensor *x) {
-    mmix_tensor *n, *q, *k, *v, *h;
-    n = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps);
-    q = mmix_rope(ctx, mmix_linear(ctx, n, l->q, NULL), c->heads, c->rope_theta, 0);
-    k = mmix_rope(ctx, mmix_linear(ctx, n, l->k, NULL), c->heads, c->rope_theta, 0);
-    v = mmix_linear(ctx, n, l->v, NULL);
-    h = mmix_add(ctx, x, mmix_linear(ctx, mmix_attention(ctx, q, k, v, c->heads, 1), l->o, NULL));
-    return mmix__llama_mlp_forward(ctx, l, c, h);
+   of RMSNorm(x). Causal mask only: pads are not masked out of attention. With a cache
+   (keys then values, [2, n_ctx, D]; see >>generate) x holds n new tokens at positions
+   p..P-1: their keys (RoPE at their positions) and values join the cache, and their queries
+   attend to cache rows 0..P-1 (query r sits at p + r). */
+static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                              float *cache, int64_t p) {
+    const mmix_llama_layer *l = &m->llama[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *norm, *q, *k, *v, *att, K, V;
+    int64_t n, D = c->dim;
+    norm = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps);
+    q = mmix_rope(ctx, mmix_linear(ctx, norm, l->q, NULL), c->heads, c->rope_theta, p);
+    k = mmix_rope(ctx, mmix_linear(ctx, norm, l->k, NULL), c->heads, c->rope_theta, p);
+    v = mmix_linear(ctx, norm, l->v, NULL);
+    if (!cache) {
+        att = mmix_attention(ctx, q, k, v, c->heads, 1);
+    } else {
+        float *keys = cache, *values = cache + c->n_ctx * D;
+        if (!q || !k || !v) return NULL;
+        n = x->shape.d[1];
+        memcpy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
+        memcpy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
+        K = mmix__view(keys, mmix_shape3(1, p + n, D));
+        V = mmix__view(values, mmix_shape3(1, p + n, D));
+        att = mmix_attention(ctx, q, &K, &V, c->heads, 1);
+    }
+    return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, x, mmix_linear(ctx, att, l->o, NULL)));
 }
 
-MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config c) {
+/* model.norm: the RMSNorm after the last layer. */
+static mmix_tensor *mmix__llama_final(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *x) {
+    return mmix_rmsnorm(ctx, x, m->final_norm, m->config.norm_eps);
+}
+
+static void mmix__llama_defaults(mmix_model_config *c) {
+    c->dim = 512;
+    c->heads = 4;
+    c->norm_eps = 1e-6f;
+}
+
+static const char *mmix__llama_check(const mmix_model_config *c) {
+    if (c->heads < 1 || c->dim % c->heads != 0 || (c->dim / c->heads) % 2 != 0)
+        return "a transformer's dim must split into heads of an even size";
+    return c->rope_theta > 0.0f ? NULL : "rope_theta must be positive";
+}
+
+/* SPEC 3.1: 2VD + n (4D^2 + 3DF + 2D) + D */
+static int64_t mmix__llama_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim;
+    return 2 * c->vocab * D + c->depth * (4 * D * D + 3 * D * F + 2 * D) + D;
+}
+
+static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
     int64_t i;
+    m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_llama_layer));
+    m->embed = mmix_param(ctx, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->llama && m->embed && i < c->depth; i++)
+        if (!mmix__llama_layer_create(ctx, &m->llama[i], c, i)) return 0;
+    if (m->llama && m->embed) m->final_norm = mmix_param(ctx, "model.norm.weight", mmix_shape1(c->dim));
+    return m->final_norm != NULL;
+}
+
+/* HF _init_weights: N(0, 0.02) for Linear and Embedding, norms 1. */
+static void mmix__llama_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 0.02f);
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_llama_layer *l = &m->llama[i];
+        mmix_init_normal(l->q, rng, 0.0f, 0.02f);
+        mmix_init_normal(l->k, rng, 0.0f, 0.02f);
+        mmix_init_normal(l->v, rng, 0.0f, 0.02f);
+        mmix_init_normal(l->o, rng, 0.0f, 0.02f);
+        mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
+        mmix_init_normal(l->up, rng, 0.0f, 0.02f);
+        mmix_init_normal(l->down, rng, 0.0f, 0.02f);
+        mmix_init_constant(l->attn_norm, 1.0f);
+        mmix_init_constant(l->mlp_norm, 1.0f);
+    }
+    mmix_init_constant(m->final_norm, 1.0f);
+    mmix_init_normal(m->lm_head, rng, 0.0f, 0.02f);
+}
+
+/* The cache keeps each layer's keys (after RoPE) and values: [2, n_ctx, D]. */
+static int64_t mmix__llama_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
+
+static int mmix__llama_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL;
+}
+
+/* Sizes from the names and shapes; H, eps, theta and the window from metadata (SPEC 3.1:
+   the weights cannot tell the head count) or the options. */
+static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                           mmix_model_config *c) {
+    double v;
+    mmix_result r = mmix__read_lm_sizes(ctx, st, "model.embed_tokens.weight",
+                                        "model.layers.%lld.self_attn.q_proj.weight",
+                                        "model.layers.0.mlp.gate_proj.weight", c);
+    if (r != MMIX_OK) return r;
+    if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
+    c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
+    if (c->heads <= 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: a transformer's head count is not in the file "
+                              "(no num_attention_heads metadata): give it with --heads", st->path);
+    if (!mmix__meta_number(ctx, st, "rms_norm_eps", 1e-6, &v)) return ctx->last_result;
+    c->norm_eps = (float)v;
+    if (!mmix__meta_number(ctx, st, "rope_theta", 10000.0, &v)) return ctx->last_result;
+    c->rope_theta = (float)v;
+    if (!mmix__meta_number(ctx, st, "n_ctx", 0, &v)) return ctx->last_result;
+    c->n_ctx = (int64_t)v;
+    return MMIX_OK;
+}
+
+static void mmix__llama_write_meta(const mmix_model_config *c, mmix__meta *meta) {
+    mmix__meta_add(meta, "num_attention_heads", "%lld", (long long)c->heads);
+    mmix__meta_add(meta, "rms_norm_eps", "%.9g", (double)c->norm_eps);
+    mmix__meta_add(meta, "rope_theta", "%.9g", (double)c->rope_theta);
+}
+
+static void mmix__llama_describe(mmix__arch *d) {
+    d->info.title = "Llama-style transformer";
+    d->info.reference = "LlamaForCausalLM";
+    d->info.paper = "Section 4 (the Llama-style transformer the mixer is compared with)";
+    d->info.fixed_window = 0;
+    d->info.can_generate = 1;
+    d->defaults = mmix__llama_defaults;
+    d->check = mmix__llama_check;
+    d->param_count = mmix__llama_param_count;
+    d->create = mmix__llama_create;
+    d->init = mmix__llama_init;
+    d->apply_masks = NULL; /* the causal mask is on attention scores, not on weights */
+    d->hidden = mmix__stack_hidden;
+    d->logits = mmix__lm_logits;
+    d->loss = mmix__causal_lm_loss;
+    d->cache_floats = mmix__llama_cache_floats;
+    d->block = mmix__llama_layer_forward;
+    d->final = mmix__llama_final;
+    d->detect = mmix__llama_detect;
+    d->read_config = mmix__llama_read_config;
+    d->write_meta = mmix__llama_write_meta;
+}
+
+// ---- The public model functions: checks, then one dispatch through the descriptor --------
+MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config c) {
+    mmix__arch d;
+    const char *wrong = NULL;
     memset(model, 0, sizeof *model);
-    if (c.vocab < 1 || c.dim < 1 || c.depth < 1 || c.n_ctx < 1 || c.ffn_dim < 1 || !(c.norm_eps > 0.0f) ||
-        (c.arch == MMIX_ARCH_MIXER && c.kernel < 1) ||
-        (c.arch == MMIX_ARCH_LLAMA && (c.heads < 1 || c.dim % c.heads != 0 || (c.dim / c.heads) % 2 != 0 ||
-                                       !(c.rope_theta > 0.0f))) ||
-        (c.arch != MMIX_ARCH_MIXER && c.arch != MMIX_ARCH_LLAMA))
+    if (!mmix__arch_describe(c.arch, &d)) wrong = "the architecture is not one of mmix_arch";
+    else if (c.vocab < 1 || c.dim < 1 || c.depth < 1 || c.n_ctx < 1 || c.ffn_dim < 1 || !(c.norm_eps > 0.0f))
+        wrong = "sizes and norm_eps must be positive";
+    else wrong = d.check(&c);
+    if (wrong)
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "model: invalid configuration (vocab %lld, dim %lld, "
-                              "depth %lld, n_ctx %lld, kernel %lld, heads %lld, ffn %lld): sizes must be positive, "
-                              "and a transformer's dim must split into heads of an even size",
+                              "depth %lld, n_ctx %lld, kernel %lld, heads %lld, ffn %lld): %s",
                               (long long)c.vocab, (long long)c.dim, (long long)c.depth, (long long)c.n_ctx,
-                              (long long)c.kernel, (long long)c.heads, (long long)c.ffn_dim);
+                              (long long)c.kernel, (long long)c.heads, (long long)c.ffn_dim, wrong);
     model->config = c;
     model->first_param = mmix_param_count(ctx);
-    if (c.arch == MMIX_ARCH_MIXER) {
-        model->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c.depth * sizeof(mmix_mixer_block));
-        model->embed = mmix_param(ctx, "wte.weight", mmix_shape2(c.vocab, c.dim));
-        for (i = 0; model->mixer && model->embed && i < c.depth; i++)
-            if (!mmix__mixer_block_create(ctx, &model->mixer[i], &c, i)) break;
-    } else {
-        model->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c.depth * sizeof(mmix_llama_layer));
-        model->embed = mmix_param(ctx, "model.embed_tokens.weight", mmix_shape2(c.vocab, c.dim));
-        for (i = 0; model->llama && model->embed && i < c.depth; i++)
-            if (!mmix__llama_layer_create(ctx, &model->llama[i], &c, i)) break;
-        if (i == c.depth) model->final_norm = mmix_param(ctx, "model.norm.weight", mmix_shape1(c.dim));
-    }
-    if (ctx->last_result == MMIX_OK) model->lm_head = mmix_param(ctx, "lm_head.weight", mmix_shape2(c.vocab, c.dim));
+    if (d.create(ctx, model) && ctx->last_result == MMIX_OK)
+        model->lm_head = mmix_param(ctx, "lm_head.weight", mmix_shape2(c.vocab, c.dim));
     if (!model->lm_head)
         return ctx->last_result != MMIX_OK ? ctx->last_result
                                            : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "model: out of memory");
@@ -5033,104 +5488,39 @@ MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_mod
 }
 
 MMIXDEF void mmix_model_apply_masks(mmix_model *model) {
-    int64_t i, o, j, m, L = model->config.n_ctx, k = model->config.kernel;
-    for (i = 0; model->mixer && i < model->config.depth; i++)
-        for (o = 0; o < L; o++)
-            for (j = o + 1; j < L; j++)
-                for (m = 0; m < k; m++) model->mixer[i].conv_w->data[(o * L + j) * k + m] = 0.0f;
+    mmix__arch d = mmix__arch_of(model);
+    if (d.apply_masks) d.apply_masks(model);
 }
 
-MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng) {
-    const mmix_model_config *c = &model->config;
-    int64_t i;
-    if (c->arch == MMIX_ARCH_MIXER) { /* PyTorch defaults, in registration order (SPEC 0.3.3) */
-        mmix_init_normal(model->embed, rng, 0.0f, 1.0f);
-        for (i = 0; i < c->depth; i++) {
-            mmix_mixer_block *b = &model->mixer[i];
-            mmix_init_constant(b->patch_norm_w, 1.0f);
-            mmix_init_constant(b->patch_norm_b, 0.0f);
-            mmix_init_constant(b->seq_norm_w, 1.0f);
-            mmix_init_constant(b->seq_norm_b, 0.0f);
-            mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
-            mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
-            mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
-        }
-        mmix_init_pytorch_linear(model->lm_head, NULL, rng);
-        mmix_model_apply_masks(model);
-    } else { /* HF _init_weights: N(0, 0.02) for Linear and Embedding, norms 1 */
-        mmix_init_normal(model->embed, rng, 0.0f, 0.02f);
-        for (i = 0; i < c->depth; i++) {
-            mmix_llama_layer *l = &model->llama[i];
-            mmix_init_normal(l->q, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->k, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->v, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->o, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->up, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->down, rng, 0.0f, 0.02f);
-            mmix_init_constant(l->attn_norm, 1.0f);
-            mmix_init_constant(l->mlp_norm, 1.0f);
-        }
-        mmix_init_constant(model->final_norm, 1.0f);
-        mmix_init_normal(model->lm_head, rng, 0.0f, 0.02f);
-    }
-}
+MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng) { mmix__arch_of(model).init(model, rng); }
 
 MMIXDEF int64_t mmix_model_param_count(const mmix_model *model) {
     /* From the configuration, by the formulas of SPEC 1.8 and 3.1 (tested against the
        element count of the created parameters). */
-    const mmix_model_config *c = &model->config;
-    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
-    if (c->arch == MMIX_ARCH_MIXER) /* SPEC 1.8: 2VD + n (4D + 2DF + F + D + L^2 k + L) */
-        return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
-    return 2 * c->vocab * D + c->depth * (4 * D * D + 3 * D * F + 2 * D) + D; /* SPEC 3.1 */
+    return mmix__arch_of(model).param_count(&model->config);
 }
 
 MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids) {
     const mmix_model_config *c = &model->config;
-    mmix_tensor *x;
+    mmix__arch d = mmix__arch_of(model);
     char s[64];
-    int64_t i;
     if (!mmix__op_can_run(ctx) || !mmix__check_i32(ctx, "model", "ids", ids)) return NULL;
-    if (ids->shape.ndim != 2 || (c->arch == MMIX_ARCH_MIXER && ids->shape.d[1] != c->n_ctx)) {
+    if (ids->shape.ndim != 2 || (d.info.fixed_window && ids->shape.d[1] != c->n_ctx)) {
         mmix_set_error(ctx, MMIX_ERR_SHAPE, "model: token ids %s must be [batch, %s%lld]",
                        mmix_shape_str(ids->shape, s, sizeof s),
-                       c->arch == MMIX_ARCH_MIXER ? "n_ctx = " : "length; n_ctx = ", (long long)c->n_ctx);
+                       d.info.fixed_window ? "n_ctx = " : "length; n_ctx = ", (long long)c->n_ctx);
         return NULL;
     }
-    x = mmix_embedding(ctx, model->embed, ids);
-    for (i = 0; i < c->depth; i++)
-        x = c->arch == MMIX_ARCH_MIXER ? mmix__mixer_block_forward(ctx, &model->mixer[i], c, x)
-                                       : mmix__llama_layer_forward(ctx, &model->llama[i], c, x);
-    if (c->arch == MMIX_ARCH_LLAMA) x = mmix_rmsnorm(ctx, x, model->final_norm, c->norm_eps);
-    return x;
+    return d.hidden(ctx, model, ids);
 }
 
 MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids) {
-    return mmix_linear(ctx, mmix_model_hidden(ctx, model, ids), model->lm_head, NULL);
+    return mmix__arch_of(model).logits(ctx, model, ids);
 }
 
 MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids, int32_t pad_id,
                                      mmix_tensor **logits_out) {
-    mmix_tensor *logits = mmix_model_logits(ctx, model, ids), *targets;
-    int64_t B, L, b, t;
-    if (logits_out) *logits_out = logits;
-    if (!logits) return NULL;
-    B = ids->shape.d[0];
-    L = ids->shape.d[1];
-    if (L < 2) {
-        mmix_set_error(ctx, MMIX_ERR_SHAPE, "model loss: sequences of %lld token(s) have nothing to predict", (long long)L);
-        return NULL;
-    }
-    /* position t predicts token t + 1; pad targets are ignored (SPEC 1.5) */
-    targets = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(B, L - 1));
-    if (!targets) return NULL;
-    for (b = 0; b < B; b++)
-        for (t = 0; t + 1 < L; t++) {
-            int32_t next = ids->ids[b * L + t + 1];
-            targets->ids[b * (L - 1) + t] = (pad_id >= 0 && next == pad_id) ? -100 : next;
-        }
-    return mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, 0, L - 1), targets, -100);
+    return mmix__arch_of(model).loss(ctx, model, ids, pad_id, logits_out);
 }
 
 // ----------------------------------------------------------------------------------------
@@ -5165,81 +5555,33 @@ static int mmix__known_buffer(const char *name) {
     return n >= suffix && strcmp(name + n - suffix, "rotary_emb.inv_freq") == 0;
 }
 
-/* A metadata number, or `fallback` when the key is absent; a value that is not a number
-   is an error. */
-static int mmix__meta_number(mmix_ctx *ctx, const mmix_safetensors *st, const char *key, double fallback,
-                             double *out) {
-    const char *v = mmix_safetensors_meta(st, key);
-    char *end;
-    *out = fallback;
-    if (!v) return 1;
-    *out = strtod(v, &end);
-    if (end == v || *end != '\0') {
-        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = \"%s\" is not a number", st->path, key, v);
-        return 0;
-    }
-    return 1;
-}
-
-static const mmix_st_entry *mmix__entry_2d(mmix_ctx *ctx, const mmix_safetensors *st, const char *name) {
-    const mmix_st_entry *e = mmix_safetensors_find(st, name);
-    if (!e) mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' is missing", st->path, name);
-    else if (e->ndim != 2) {
-        mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' should be 2-D", st->path, name);
-        e = NULL;
-    }
-    return e;
-}
-
-/* The architecture and sizes from names and shapes; the rest from metadata or options. */
+/* The architecture: the one our files record (mmix_arch metadata), else the first whose
+   reference names the file holds; then its sizes and settings. */
 static mmix_result mmix__infer_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                       mmix_model_config *c) {
-    const mmix_st_entry *embed, *e;
-    char name[MMIX_NAME_MAX];
-    double v;
-    int mixer = mmix_safetensors_find(st, "wte.weight") != NULL;
-    if (!mixer && !mmix_safetensors_find(st, "model.embed_tokens.weight"))
-        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: neither wte.weight (masked mixer) nor "
-                              "model.embed_tokens.weight (Llama) is in the file: not a model this library knows",
-                              st->path);
-    *c = mmix_model_config_default(mixer ? MMIX_ARCH_MIXER : MMIX_ARCH_LLAMA);
-    embed = mmix__entry_2d(ctx, st, mixer ? "wte.weight" : "model.embed_tokens.weight");
-    if (!embed) return ctx->last_result;
-    c->vocab = embed->shape[0];
-    c->dim = embed->shape[1];
-    for (c->depth = 0;; c->depth++) {
-        snprintf(name, sizeof name, mixer ? "mixerblocks.%lld.conv.weight" : "model.layers.%lld.self_attn.q_proj.weight",
-                 (long long)c->depth);
-        if (!mmix_safetensors_find(st, name)) break;
-    }
-    if (c->depth == 0)
-        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: no %s found: the model has no blocks", st->path,
-                              mixer ? "mixerblocks.0.conv.weight" : "model.layers.0.self_attn.q_proj.weight");
-    e = mmix_safetensors_find(st, mixer ? "mixerblocks.0.patch_ff.0.weight" : "model.layers.0.mlp.gate_proj.weight");
-    if (!e || e->ndim != 2)
-        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the feed-forward weight of block 0 is missing or not 2-D", st->path);
-    c->ffn_dim = e->shape[0];
-    if (mixer) {
-        e = mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
-        if (e->ndim != 3 || e->shape[0] != e->shape[1])
-            return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.weight must be [L, L, k]", st->path);
-        c->n_ctx = e->shape[0];
-        c->kernel = e->shape[2];
-        if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
-        c->norm_eps = (float)v;
-    } else {
-        if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
-        c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
-        if (c->heads <= 0)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: a transformer's head count is not in the file "
-                                  "(no num_attention_heads metadata): give it with --heads", st->path);
-        if (!mmix__meta_number(ctx, st, "rms_norm_eps", 1e-6, &v)) return ctx->last_result;
-        c->norm_eps = (float)v;
-        if (!mmix__meta_number(ctx, st, "rope_theta", 10000.0, &v)) return ctx->last_result;
-        c->rope_theta = (float)v;
-        if (!mmix__meta_number(ctx, st, "n_ctx", 0, &v)) return ctx->last_result;
-        c->n_ctx = (int64_t)v;
-    }
+    const char *recorded = mmix_safetensors_meta(st, "mmix_arch");
+    mmix_arch arch = MMIX_ARCH_COUNT;
+    mmix__arch d;
+    mmix_result r;
+    int a;
+    char known[256] = "";
+    for (a = 0; a < MMIX_ARCH_COUNT; a++) /* "mixer, llama", for the messages */
+        if (mmix__arch_describe((mmix_arch)a, &d))
+            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", a ? ", " : "", d.info.name);
+    if (recorded && !mmix_arch_find(recorded, &arch))
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata mmix_arch = \"%s\" is no architecture this "
+                              "library knows (%s)", st->path, recorded, known);
+    for (a = 0; !recorded && a < MMIX_ARCH_COUNT; a++)
+        if (mmix__arch_describe((mmix_arch)a, &d) && d.detect(st)) {
+            arch = (mmix_arch)a;
+            break;
+        }
+    if (!mmix__arch_describe(arch, &d))
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: its tensor names are those of no architecture this "
+                              "library knows (%s): not a model for this library", st->path, known);
+    *c = mmix_model_config_default(arch);
+    r = d.read_config(ctx, st, opt, c);
+    if (r != MMIX_OK) return r;
     if (opt && opt->norm_eps > 0.0f) c->norm_eps = opt->norm_eps;
     if (opt && opt->rope_theta > 0.0f) c->rope_theta = opt->rope_theta;
     if (opt && opt->n_ctx > 0) c->n_ctx = opt->n_ctx;
@@ -5252,6 +5594,7 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     mmix_safetensors st;
     mmix_model_config c;
     mmix_result r;
+    const char *title = "";
     int64_t i;
     double v;
     memset(model, 0, sizeof *model);
@@ -5260,12 +5603,13 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     if (r != MMIX_OK) return r;
     r = mmix__infer_config(ctx, &st, options, &c);
     if (r == MMIX_OK) r = mmix_model_create(ctx, model, c);
+    if (r == MMIX_OK) title = mmix__arch_of(model).info.title;
     for (i = 0; r == MMIX_OK && i < model->n_params; i++) {
         mmix_tensor *p = mmix_param_at(ctx, model->first_param + i);
         const mmix_st_entry *e = mmix_safetensors_find(&st, p->name);
         if (!e)
             r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' of the %s is missing", path, p->name,
-                               c.arch == MMIX_ARCH_MIXER ? "masked mixer" : "transformer");
+                               title);
         else
             r = mmix_safetensors_read_into(ctx, &st, e, p);
     }
@@ -5276,8 +5620,7 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
         if (mmix__known_buffer(name))
             mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", path, name);
         else
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", path, name,
-                               c.arch == MMIX_ARCH_MIXER ? "masked mixer" : "Llama-style transformer");
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", path, name, title);
     }
     if (r == MMIX_OK && pad_id) {
         if (mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) *pad_id = (int32_t)v;
@@ -5288,24 +5631,19 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     return r;
 }
 
+/* Metadata: the format, the architecture's name, the window, the architecture's own
+   settings, the pad id. */
 MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path, int32_t pad_id) {
-    const mmix_model_config *c = &model->config;
-    char values[6][32];
-    const char *keys[7], *vals[7];
-    int64_t n = 0;
-    keys[n] = "format"; vals[n++] = "pt";
-    keys[n] = "n_ctx"; snprintf(values[0], 32, "%lld", (long long)c->n_ctx); vals[n++] = values[0];
-    if (c->arch == MMIX_ARCH_MIXER) {
-        keys[n] = "layer_norm_eps"; snprintf(values[1], 32, "%.9g", (double)c->norm_eps); vals[n++] = values[1];
-    } else {
-        keys[n] = "num_attention_heads"; snprintf(values[2], 32, "%lld", (long long)c->heads); vals[n++] = values[2];
-        keys[n] = "rms_norm_eps"; snprintf(values[1], 32, "%.9g", (double)c->norm_eps); vals[n++] = values[1];
-        keys[n] = "rope_theta"; snprintf(values[3], 32, "%.9g", (double)c->rope_theta); vals[n++] = values[3];
-    }
-    if (pad_id >= 0) {
-        keys[n] = "pad_token_id"; snprintf(values[4], 32, "%ld", (long)pad_id); vals[n++] = values[4];
-    }
-    return mmix_safetensors_write(ctx, path, ctx->params + model->first_param, NULL, model->n_params, keys, vals, n);
+    mmix__arch d = mmix__arch_of(model);
+    mmix__meta meta;
+    meta.n = 0;
+    mmix__meta_add(&meta, "format", "pt");
+    mmix__meta_add(&meta, "mmix_arch", "%s", d.info.name);
+    mmix__meta_add(&meta, "n_ctx", "%lld", (long long)model->config.n_ctx);
+    d.write_meta(&model->config, &meta);
+    if (pad_id >= 0) mmix__meta_add(&meta, "pad_token_id", "%ld", (long)pad_id);
+    return mmix_safetensors_write(ctx, path, ctx->params + model->first_param, NULL, model->n_params, meta.keys,
+                                  meta.values, meta.n);
 }
 
 MMIXDEF mmix_result mmix_adamw_save(mmix_ctx *ctx, const mmix_adamw *opt, const char *path,
@@ -5498,6 +5836,7 @@ static size_t mmix__round_up(size_t n) { return (n + MMIX__ALIGN - 1) / MMIX__AL
 MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model, mmix_generate_method method,
                                           mmix_generator **out) {
     const mmix_model_config *c;
+    mmix__arch arch;
     size_t head, tok, lg, cache, scr;
     double total;
     unsigned char *raw;
@@ -5509,11 +5848,15 @@ MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "generate: needs a created model, an output "
                               "pointer and a method (cached or index-walking)");
     c = &model->config;
+    arch = mmix__arch_of(model);
+    if (!arch.info.can_generate)
+        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "generate: a %s is not a causal language model",
+                              arch.info.title);
     head = mmix__round_up(sizeof(mmix_generator));
     tok = mmix__round_up((size_t)c->n_ctx * sizeof(int32_t));
     lg = mmix__round_up((size_t)c->vocab * sizeof(float));
     scr = mmix__round_up((size_t)c->vocab * sizeof(mmix__scored));
-    total = (double)c->depth * (double)c->n_ctx * (double)c->dim * (c->arch == MMIX_ARCH_LLAMA ? 2.0 : 1.0);
+    total = (double)c->depth * (double)arch.cache_floats(c);
     if (method != MMIX_GENERATE_CACHED) total = 0.0;
     if (total * sizeof(float) > (double)(SIZE_MAX / 2))
         return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "generate: the cache does not fit in memory");
@@ -5550,68 +5893,17 @@ MMIXDEF const float *mmix_generator_logits(const mmix_generator *gen) { return g
 MMIXDEF int64_t mmix_generator_position(const mmix_generator *gen) { return gen->pos; }
 MMIXDEF const int32_t *mmix_generator_tokens(const mmix_generator *gen) { return gen->tokens; }
 
-/* A tensor header over memory the generator owns (a cache's first rows, a bias slice):
-   ops read it like any input; it is never on the tape, since gradients are off. */
-static mmix_tensor mmix__view(float *data, mmix_shape shape) {
-    mmix_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = MMIX_F32;
-    t.device = MMIX_DEVICE_CPU;
-    t.lifetime = MMIX_PERSIST;
-    t.shape = shape;
-    t.n = mmix__shape_numel(shape);
-    t.data = data;
-    return t;
-}
-
-/* Mixer layer l on n new tokens x [1, n, D] at positions p..p+n-1, P = p + n. Their
-   seq_layernorm rows join the cache; conv rows p..P-1 (weights W[p..P-1, 0..P-1, :], the
-   causal mask shifted by p) read cache rows 0..P-1: rows >= P are never needed. */
-static mmix_tensor *mmix__mixer_block_cached(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
-                                             float *cache, int64_t p, mmix_tensor *x) {
-    int64_t n = x->shape.d[1], P = p + n, D = c->dim, L = c->n_ctx, k = c->kernel, r;
-    mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps), *rows, seen, bias;
-    mmix_mask mask;
-    rows = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(n, P, k));
-    if (!norm || !rows) return NULL;
-    memcpy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
-    for (r = 0; r < n; r++)
-        memcpy(rows->data + r * P * k, b->conv_w->data + (p + r) * L * k, (size_t)(P * k) * sizeof(float));
-    seen = mmix__view(cache, mmix_shape3(1, P, D));
-    bias = mmix__view(b->conv_b->data + p, mmix_shape1(n));
-    mask.kind = MMIX_MASK_LOWER; /* new row r is position p + r: it reads inputs i <= p + r */
-    mask.diagonal = p;
-    mask.keep = NULL;
-    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, &seen, rows, &bias, mask)));
-}
-
-/* Transformer layer l on n new tokens: their keys (RoPE at their positions) and values
-   join the cache; their queries attend to cache rows 0..P-1 (query r sits at p + r). */
-static mmix_tensor *mmix__llama_layer_cached(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
-                                             float *keys, float *values, int64_t p, mmix_tensor *x) {
-    int64_t n = x->shape.d[1], P = p + n, D = c->dim;
-    mmix_tensor *norm = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps), *q, *k, *v, K, V;
-    q = mmix_rope(ctx, mmix_linear(ctx, norm, l->q, NULL), c->heads, c->rope_theta, p);
-    k = mmix_rope(ctx, mmix_linear(ctx, norm, l->k, NULL), c->heads, c->rope_theta, p);
-    v = mmix_linear(ctx, norm, l->v, NULL);
-    if (!q || !k || !v) return NULL;
-    memcpy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
-    memcpy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
-    K = mmix__view(keys, mmix_shape3(1, P, D));
-    V = mmix__view(values, mmix_shape3(1, P, D));
-    return mmix__llama_mlp_forward(
-        ctx, l, c, mmix_add(ctx, x, mmix_linear(ctx, mmix_attention(ctx, q, &K, &V, c->heads, 1), l->o, NULL)));
-}
-
-/* The last hidden row [1, D] after feeding tokens p..P-1 (already in gen->tokens). */
+/* The last hidden row [1, D] after feeding tokens p..P-1 (already in gen->tokens): the
+   index-walking method by a whole forward; the cached one through the architecture's own
+   blocks, each given its layer's cache and the position of the first new row. */
 static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t P) {
     mmix_ctx *ctx = g->ctx;
     const mmix_model *m = g->model;
-    const mmix_model_config *c = &m->config;
-    int64_t i, L = c->n_ctx, D = c->dim;
+    mmix__arch d = mmix__arch_of(m);
+    int64_t i, per_layer = d.cache_floats(&m->config);
     mmix_tensor *ids, *x;
     if (g->method == MMIX_GENERATE_INDEX_WALKING) {
-        int64_t T = c->arch == MMIX_ARCH_MIXER ? L : P; /* the mixer's window is fixed (SPEC 9.1) */
+        int64_t T = d.info.fixed_window ? m->config.n_ctx : P; /* the mixer's window is fixed (SPEC 9.1) */
         ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, T));
         if (!ids) return NULL;
         memcpy(ids->ids, g->tokens, (size_t)T * sizeof(int32_t));
@@ -5621,14 +5913,9 @@ static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t 
     if (!ids) return NULL;
     memcpy(ids->ids, g->tokens + p, (size_t)(P - p) * sizeof(int32_t));
     x = mmix_embedding(ctx, m->embed, ids);
-    for (i = 0; x && i < c->depth; i++)
-        x = c->arch == MMIX_ARCH_MIXER
-                ? mmix__mixer_block_cached(ctx, &m->mixer[i], c, g->cache + i * L * D, p, x)
-                : mmix__llama_layer_cached(ctx, &m->llama[i], c, g->cache + 2 * i * L * D,
-                                           g->cache + (2 * i + 1) * L * D, p, x);
+    for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, g->cache + i * per_layer, p);
     x = mmix_tokens_select(ctx, x, -1);
-    if (c->arch == MMIX_ARCH_LLAMA) x = mmix_rmsnorm(ctx, x, m->final_norm, c->norm_eps);
-    return x;
+    return d.final ? d.final(ctx, m, x) : x;
 }
 
 MMIXDEF mmix_result mmix_generator_feed(mmix_generator *gen, const int32_t *ids, int64_t n) {
