@@ -31,7 +31,7 @@
        ... fill x->data ...
        mmix_tensor *y    = mmix_linear(ctx, x, W, NULL);               // x W^T
        mmix_tensor *loss = mmix_mean(ctx, mmix_mul(ctx, y, y));
-       mmix_zero_grad(ctx);
+       mmix_zero_grad(ctx, mmix_ctx_params(ctx));                     // W's set: the context's own
        if (mmix_backward(ctx, loss) != MMIX_OK) puts(mmix_last_error(ctx));
        for (i = 0; i < W->n; i++) W->data[i] -= 0.1f * W->grad[i];
        mmix_step_reset(ctx);                                           // frees activations
@@ -43,11 +43,11 @@
        mmix_model_config c = mmix_model_config_default(MMIX_ARCH_MIXER);
        c.vocab = 256;  c.dim = 32;  c.ffn_dim = 128;  c.depth = 2;  c.n_ctx = 32;
        mmix_model m;   mmix_model_create(ctx, &m, c);  mmix_model_init(&m, &rng);
-       mmix_adamw opt; mmix_adamw_init(ctx, &opt, mmix_adamw_config_default());
+       mmix_adamw opt; mmix_adamw_init(ctx, &opt, &m.params, mmix_adamw_config_default());
        for (step = 0; step < 200; step++) {
            mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(4, 32));
            ... fill ids->ids with 4 rows of 32 token ids ...
-           mmix_zero_grad(ctx);
+           mmix_zero_grad(ctx, &m.params);
            mmix_backward(ctx, mmix_model_loss(ctx, &m, ids, pad_id, NULL));     // SPEC 1.5
            mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 3e-3f, step, 20, 200));
            mmix_step_reset(ctx);
@@ -396,14 +396,35 @@ MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dt
 MMIXDEF mmix_result mmix_set_requires_grad(mmix_ctx *ctx, mmix_tensor *t, int requires);
 MMIXDEF void mmix_tensor_set_name(mmix_tensor *t, const char *name);
 
-/* Parameters: persistent float tensors with a gradient buffer, registered on the context
-   in creation order (the order of the reference state_dict). */
+/* A parameter set: persistent float tensors with gradients, in creation order (a model's
+   is the order of its reference state_dict). What trains is a set, never "every parameter
+   of the context": AdamW, clipping and zero-grad take one, and a model owns one, so two
+   encoders (retrieval) or no parameter at all (inversion optimizes an input) fit in one
+   context. Names are unique within a set.
+   A set made by mmix_params_create keeps every value in ONE contiguous buffer and every
+   gradient in another, each tensor a view at its offset (llm.c's layout), so that one
+   optimizer kernel, one all-reduce or one host<->device copy covers the whole set. The
+   context's own set (mmix_ctx_params: what mmix_param makes, for small experiments) gives
+   each tensor its own buffer instead: data and grad are NULL there. */
+typedef struct mmix_params {
+    mmix_tensor **tensors;      /* count views (or tensors), in creation order */
+    int64_t count;
+    int64_t numel;              /* floats in data and grad: the sum of the tensors' sizes */
+    float *data, *grad;         /* the two buffers; NULL for the context's own set */
+    int64_t used, capacity;     /* floats handed out so far; room in tensors */
+} mmix_params;
+/* An empty set of numel floats (zero-filled values and gradients) on the persistent arena. */
+MMIXDEF mmix_result mmix_params_create(mmix_ctx *ctx, mmix_params *set, int64_t numel);
+/* The set's next parameter, a view of `shape` at its next free float: NULL with an error when
+   the name is empty, too long or taken in this set, or the set has no room left. */
+MMIXDEF mmix_tensor *mmix_params_add(mmix_ctx *ctx, mmix_params *set, const char *name, mmix_shape shape);
+MMIXDEF mmix_tensor *mmix_params_find(const mmix_params *set, const char *name);
+/* Sets every gradient of the set to zero. */
+MMIXDEF void mmix_zero_grad(mmix_ctx *ctx, const mmix_params *set);
+
+/* The context's own set, and a parameter of it with a buffer of its own. */
+MMIXDEF mmix_params *mmix_ctx_params(mmix_ctx *ctx);
 MMIXDEF mmix_tensor *mmix_param(mmix_ctx *ctx, const char *name, mmix_shape shape);
-MMIXDEF int64_t mmix_param_count(const mmix_ctx *ctx);
-MMIXDEF mmix_tensor *mmix_param_at(const mmix_ctx *ctx, int64_t i);
-MMIXDEF mmix_tensor *mmix_param_find(const mmix_ctx *ctx, const char *name);
-/* Sets every parameter gradient to zero. */
-MMIXDEF void mmix_zero_grad(mmix_ctx *ctx);
 
 // ----------------------------------------------------------------------------------------
 // >>api_rng  A seeded generator of our own (PCG32, O'Neill 2014) and initializers.
@@ -605,19 +626,25 @@ typedef struct mmix_adamw_config {
 } mmix_adamw_config;
 MMIXDEF mmix_adamw_config mmix_adamw_config_default(void);
 
-/* AdamW state: first and second moments of every parameter, in the persistent arena. */
+/* AdamW state: first and second moments of every parameter of one set, in the persistent
+   arena. For a contiguous set (mmix_params_create) the moments are contiguous too, m_all
+   and v_all, and m[i], v[i] are views into them. */
 typedef struct mmix_adamw {
     mmix_adamw_config config;
     int64_t step;               /* optimizer steps taken */
-    int64_t n_params;
+    int64_t n_params;           /* tensors of the set */
     mmix_tensor **params, **m, **v;
+    const mmix_params *set;     /* what it updates: the set must outlive the optimizer */
+    float *m_all, *v_all;       /* [set->numel] each for a contiguous set, else NULL */
 } mmix_adamw;
 
-/* Creates moments for every parameter registered on ctx so far (create the model first). */
-MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, mmix_adamw_config config);
-/* One update of every parameter that requires a gradient, at learning rate lr (already
-   scheduled), exactly as torch.optim.AdamW: p -= lr*wd*p; m, v moving averages; p -=
-   (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+/* Creates zeroed moments for every parameter of set (a model's: &model.params). */
+MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, const mmix_params *set,
+                                    mmix_adamw_config config);
+/* One update of every parameter of the set that requires a gradient, at learning rate lr
+   (already scheduled), exactly as torch.optim.AdamW: p -= lr*wd*p; m, v moving averages;
+   p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). A contiguous set whose
+   parameters all train is one kernel call over its buffers (the same arithmetic per element). */
 MMIXDEF mmix_result mmix_adamw_step(mmix_ctx *ctx, mmix_adamw *opt, float lr);
 
 typedef enum mmix_schedule { MMIX_SCHEDULE_LINEAR, MMIX_SCHEDULE_CONSTANT } mmix_schedule;
@@ -628,11 +655,12 @@ typedef enum mmix_schedule { MMIX_SCHEDULE_LINEAR, MMIX_SCHEDULE_CONSTANT } mmix
 MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, int64_t warmup,
                                int64_t total);
 
-/* Global-norm clipping as torch.nn.utils.clip_grad_norm_: the L2 norm over every parameter
-   gradient; when max_norm / (norm + 1e-6) < 1 every gradient is scaled by that factor.
-   max_norm = 0 disables clipping. Returns the norm before clipping in *norm (may be NULL).
-   A NaN or infinite norm is MMIX_ERR_NUMERIC (gradients are left untouched). */
-MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *norm);
+/* Global-norm clipping as torch.nn.utils.clip_grad_norm_: the L2 norm over every gradient
+   of the set (each tensor's sum of squares, added in order, as torch does); when max_norm /
+   (norm + 1e-6) < 1 every gradient is scaled by that factor. max_norm = 0 disables
+   clipping. Returns the norm before clipping in *norm (may be NULL). A NaN or infinite
+   norm is MMIX_ERR_NUMERIC (gradients are left untouched). */
+MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, float max_norm, double *norm);
 
 // ----------------------------------------------------------------------------------------
 // >>api_model  The two models the paper compares (SPEC 1, 3.1), built from shared blocks.
@@ -709,7 +737,7 @@ typedef struct mmix_model {
     mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
     mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
     mmix_tensor *lm_head;                       /* [V, D], untied, no bias */
-    int64_t first_param, n_params;              /* this model's slice of the context's parameters */
+    mmix_params params;                         /* every parameter, in one buffer (>>api_ctx) */
 } mmix_model;
 
 /* Creates the parameters (named as the reference state_dict, in its order) on ctx's
@@ -2457,8 +2485,7 @@ struct mmix_ctx {
     mmix__arena persist, step;
     struct mmix__node *tape;    /* defined in >>ops */
     int64_t tape_len, tape_capacity;
-    mmix_tensor **params;
-    int64_t n_params, params_capacity;
+    mmix_params own;            /* the context's own parameters (mmix_param) */
     const mmix_backend *backend;
     int training, grad_enabled;
     mmix_masked_grad_mode masked_grad_mode;
@@ -2665,6 +2692,20 @@ MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dt
     return t;
 }
 
+/* A tensor header over memory someone else owns (a generator's cache rows, a bias slice,
+   optimizer moments): ops read it like any input. */
+static mmix_tensor mmix__view(float *data, mmix_shape shape) {
+    mmix_tensor t;
+    memset(&t, 0, sizeof t);
+    t.dtype = MMIX_F32;
+    t.device = MMIX_DEVICE_CPU;
+    t.lifetime = MMIX_PERSIST;
+    t.shape = shape;
+    t.n = mmix__shape_numel(shape);
+    t.data = data;
+    return t;
+}
+
 MMIXDEF void mmix_tensor_set_name(mmix_tensor *t, const char *name) {
     size_t len = strlen(name);
     if (len >= MMIX_NAME_MAX) len = MMIX_NAME_MAX - 1;
@@ -2686,50 +2727,109 @@ MMIXDEF mmix_result mmix_set_requires_grad(mmix_ctx *ctx, mmix_tensor *t, int re
     return MMIX_OK;
 }
 
-MMIXDEF mmix_tensor *mmix_param(mmix_ctx *ctx, const char *name, mmix_shape shape) {
-    mmix_tensor *t;
+/* Room for one more tensor pointer in a set (the array doubles on the persistent arena). */
+static int mmix__params_grow(mmix_ctx *ctx, mmix_params *set) {
+    mmix_tensor **grown;
+    int64_t cap;
+    if (set->count < set->capacity) return 1;
+    cap = set->capacity ? 2 * set->capacity : 64;
+    grown = (mmix_tensor **)mmix__arena_alloc(ctx, &ctx->persist, (size_t)cap * sizeof(mmix_tensor *));
+    if (!grown) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "param: out of memory");
+        return 0;
+    }
+    if (set->count) memcpy(grown, set->tensors, (size_t)set->count * sizeof(mmix_tensor *));
+    set->tensors = grown;
+    set->capacity = cap;
+    return 1;
+}
+
+/* The checks every new parameter passes: a name of 1..MMIX_NAME_MAX-1 bytes, unique in its set. */
+static int mmix__param_name_ok(mmix_ctx *ctx, const mmix_params *set, const char *name) {
     if (!name || !name[0] || strlen(name) >= MMIX_NAME_MAX) {
         mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "param: a parameter needs a name of 1 to %d "
                        "characters", MMIX_NAME_MAX - 1);
-        return NULL;
+        return 0;
     }
-    if (mmix_param_find(ctx, name)) {
+    if (mmix_params_find(set, name)) {
         mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "param: a parameter named '%s' already exists",
                        name);
+        return 0;
+    }
+    return 1;
+}
+
+MMIXDEF mmix_result mmix_params_create(mmix_ctx *ctx, mmix_params *set, int64_t numel) {
+    memset(set, 0, sizeof *set);
+    if (numel < 1) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "params: a set of %lld floats",
+                                         (long long)numel);
+    set->data = mmix__alloc_floats(ctx, MMIX_PERSIST, numel, "params");
+    set->grad = set->data ? mmix__alloc_floats(ctx, MMIX_PERSIST, numel, "params") : NULL;
+    if (!set->grad) return ctx->last_result;
+    set->numel = numel;
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_tensor *mmix_params_add(mmix_ctx *ctx, mmix_params *set, const char *name, mmix_shape shape) {
+    mmix_tensor *t;
+    int64_t n;
+    char s[64];
+    if (!mmix__param_name_ok(ctx, set, name) || !mmix__params_grow(ctx, set)) return NULL;
+    n = mmix__shape_numel(shape);
+    if (!set->data || n < 1 || n > set->numel - set->used) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "param: '%s' %s does not fit in its set (%lld of %lld "
+                       "floats used)", name, mmix_shape_str(shape, s, sizeof s), (long long)set->used,
+                       (long long)set->numel);
         return NULL;
     }
-    t = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, shape);
-    if (!t) return NULL;
-    mmix_tensor_set_name(t, name);
-    if (mmix_set_requires_grad(ctx, t, 1) != MMIX_OK) return NULL;
-    if (ctx->n_params == ctx->params_capacity) {
-        int64_t cap = ctx->params_capacity ? 2 * ctx->params_capacity : 64;
-        mmix_tensor **grown = (mmix_tensor **)mmix__sys_realloc(ctx, ctx->params,
-                                                                (size_t)cap * sizeof(mmix_tensor *));
-        if (!grown) {
-            mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "param: out of memory");
-            return NULL;
-        }
-        ctx->params = grown;
-        ctx->params_capacity = cap;
+    t = (mmix_tensor *)mmix__arena_alloc(ctx, &ctx->persist, sizeof(mmix_tensor));
+    if (!t) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "param: out of memory");
+        return NULL;
     }
-    ctx->params[ctx->n_params++] = t;
+    t->dtype = MMIX_F32;
+    t->device = MMIX_DEVICE_CPU;
+    t->lifetime = MMIX_PERSIST;
+    t->shape = shape;
+    t->n = n;
+    t->data = set->data + set->used;
+    t->grad = set->grad + set->used;
+    t->requires_grad = 1;
+    mmix_tensor_set_name(t, name);
+    set->used += n;
+    set->tensors[set->count++] = t;
     return t;
 }
 
-MMIXDEF int64_t mmix_param_count(const mmix_ctx *ctx) { return ctx->n_params; }
-MMIXDEF mmix_tensor *mmix_param_at(const mmix_ctx *ctx, int64_t i) {
-    return (i >= 0 && i < ctx->n_params) ? ctx->params[i] : NULL;
-}
-MMIXDEF mmix_tensor *mmix_param_find(const mmix_ctx *ctx, const char *name) {
+MMIXDEF mmix_tensor *mmix_params_find(const mmix_params *set, const char *name) {
     int64_t i;
-    for (i = 0; i < ctx->n_params; i++)
-        if (strcmp(ctx->params[i]->name, name) == 0) return ctx->params[i];
+    for (i = 0; set && name && i < set->count; i++)
+        if (strcmp(set->tensors[i]->name, name) == 0) return set->tensors[i];
     return NULL;
 }
-MMIXDEF void mmix_zero_grad(mmix_ctx *ctx) {
+
+MMIXDEF void mmix_zero_grad(mmix_ctx *ctx, const mmix_params *set) {
     int64_t i;
-    for (i = 0; i < ctx->n_params; i++) ctx->backend->fill(ctx->params[i]->grad, ctx->params[i]->n, 0.0f);
+    if (set->grad) { /* one buffer: one call */
+        ctx->backend->fill(set->grad, set->numel, 0.0f);
+        return;
+    }
+    for (i = 0; i < set->count; i++) ctx->backend->fill(set->tensors[i]->grad, set->tensors[i]->n, 0.0f);
+}
+
+MMIXDEF mmix_params *mmix_ctx_params(mmix_ctx *ctx) { return &ctx->own; }
+
+MMIXDEF mmix_tensor *mmix_param(mmix_ctx *ctx, const char *name, mmix_shape shape) {
+    mmix_tensor *t;
+    if (!mmix__param_name_ok(ctx, &ctx->own, name)) return NULL;
+    t = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, shape);
+    if (!t) return NULL;
+    mmix_tensor_set_name(t, name);
+    if (mmix_set_requires_grad(ctx, t, 1) != MMIX_OK || !mmix__params_grow(ctx, &ctx->own)) return NULL;
+    ctx->own.tensors[ctx->own.count++] = t;
+    ctx->own.numel += t->n;
+    ctx->own.used += t->n;
+    return t;
 }
 
 // ----------------------------------------------------------------------------------------
@@ -4852,10 +4952,12 @@ MMIXDEF mmix_adamw_config mmix_adamw_config_default(void) {
     return c;
 }
 
-MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, mmix_adamw_config config) {
-    int64_t i, n = ctx->n_params;
+MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, const mmix_params *set,
+                                    mmix_adamw_config config) {
+    int64_t i, n = set ? set->count : 0, offset = 0;
     memset(opt, 0, sizeof *opt);
     opt->config = config;
+    if (!set) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "adamw: no parameter set");
     if (!(config.lr >= 0.0f) || !(config.beta1 >= 0.0f && config.beta1 < 1.0f) ||
         !(config.beta2 >= 0.0f && config.beta2 < 1.0f) || !(config.eps > 0.0f) || !(config.weight_decay >= 0.0f))
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "adamw: invalid settings (lr %g, betas %g %g, "
@@ -4865,24 +4967,46 @@ MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, mmix_adamw_c
     if (!opt->params) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "adamw: out of memory");
     opt->m = opt->params + n;
     opt->v = opt->params + 2 * n;
+    if (set->data) { /* a contiguous set: contiguous moments, each tensor's a view */
+        opt->m_all = mmix__alloc_floats(ctx, MMIX_PERSIST, set->numel, "adamw");
+        opt->v_all = opt->m_all ? mmix__alloc_floats(ctx, MMIX_PERSIST, set->numel, "adamw") : NULL;
+        if (!opt->v_all) return ctx->last_result;
+    }
     for (i = 0; i < n; i++) {
-        opt->params[i] = ctx->params[i];
-        opt->m[i] = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, ctx->params[i]->shape);
-        opt->v[i] = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, ctx->params[i]->shape);
-        if (!opt->m[i] || !opt->v[i]) return ctx->last_result;
+        const mmix_tensor *p = set->tensors[i];
+        opt->params[i] = set->tensors[i];
+        if (set->data) {
+            opt->m[i] = (mmix_tensor *)mmix__arena_alloc(ctx, &ctx->persist, sizeof(mmix_tensor));
+            opt->v[i] = (mmix_tensor *)mmix__arena_alloc(ctx, &ctx->persist, sizeof(mmix_tensor));
+            if (!opt->m[i] || !opt->v[i]) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "adamw: out of memory");
+            *opt->m[i] = mmix__view(opt->m_all + offset, p->shape);
+            *opt->v[i] = mmix__view(opt->v_all + offset, p->shape);
+            offset += p->n;
+        } else {
+            opt->m[i] = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, p->shape);
+            opt->v[i] = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, p->shape);
+            if (!opt->m[i] || !opt->v[i]) return ctx->last_result;
+        }
     }
     opt->n_params = n;
+    opt->set = set;
     return MMIX_OK;
 }
 
 MMIXDEF mmix_result mmix_adamw_step(mmix_ctx *ctx, mmix_adamw *opt, float lr) {
     const mmix_adamw_config *c = &opt->config;
     double bias_correction1, bias_correction2;
-    int64_t i;
+    int64_t i, training = 0;
     if (ctx->last_result != MMIX_OK) return ctx->last_result;
     opt->step++;
     bias_correction1 = 1.0 - pow((double)c->beta1, (double)opt->step);
     bias_correction2 = 1.0 - pow((double)c->beta2, (double)opt->step);
+    for (i = 0; i < opt->n_params; i++) training += opt->params[i]->requires_grad && opt->params[i]->grad;
+    if (opt->m_all && training == opt->n_params && opt->set->used == opt->set->numel) {
+        ctx->backend->adamw_update(opt->set->data, opt->set->grad, opt->m_all, opt->v_all, opt->set->numel, lr,
+                                   c->beta1, c->beta2, c->eps, c->weight_decay, bias_correction1, bias_correction2);
+        return MMIX_OK;
+    }
     for (i = 0; i < opt->n_params; i++) {
         mmix_tensor *p = opt->params[i];
         if (!p->requires_grad || !p->grad) continue;
@@ -4905,12 +5029,12 @@ MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, i
     return (float)((double)lr * factor);
 }
 
-MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *norm) {
+MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, float max_norm, double *norm) {
     double total = 0.0, coef;
     int64_t i;
-    for (i = 0; i < ctx->n_params; i++)
-        if (ctx->params[i]->requires_grad && ctx->params[i]->grad)
-            total += ctx->backend->sum_squares(ctx->params[i]->grad, ctx->params[i]->n);
+    for (i = 0; i < set->count; i++)
+        if (set->tensors[i]->requires_grad && set->tensors[i]->grad)
+            total += ctx->backend->sum_squares(set->tensors[i]->grad, set->tensors[i]->n);
     total = sqrt(total);
     if (norm) *norm = total;
     if (!isfinite(total))
@@ -4918,9 +5042,10 @@ MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, float max_norm, double *n
     if (max_norm <= 0.0f) return MMIX_OK;
     coef = (double)max_norm / (total + 1e-6);
     if (coef < 1.0)
-        for (i = 0; i < ctx->n_params; i++)
-            if (ctx->params[i]->requires_grad && ctx->params[i]->grad)
-                ctx->backend->scale_forward(ctx->params[i]->grad, ctx->params[i]->grad, (float)coef, ctx->params[i]->n);
+        for (i = 0; i < set->count; i++)
+            if (set->tensors[i]->requires_grad && set->tensors[i]->grad)
+                ctx->backend->scale_forward(set->tensors[i]->grad, set->tensors[i]->grad, (float)coef,
+                                            set->tensors[i]->n);
     return MMIX_OK;
 }
 
@@ -5040,25 +5165,11 @@ MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch) {
     return c;
 }
 
-/* A parameter named printf-style ("mixerblocks.%lld.conv.weight"). */
-static mmix_tensor *mmix__named_param(mmix_ctx *ctx, mmix_shape shape, const char *fmt, int64_t i) {
+/* The model's next parameter, named printf-style ("mixerblocks.%lld.conv.weight"). */
+static mmix_tensor *mmix__named_param(mmix_ctx *ctx, mmix_model *m, mmix_shape shape, const char *fmt, int64_t i) {
     char name[MMIX_NAME_MAX];
     snprintf(name, sizeof name, fmt, (long long)i);
-    return mmix_param(ctx, name, shape);
-}
-
-/* A tensor header over memory someone else owns (a generator's cache rows, a bias slice):
-   ops read it like any input; it is never on the tape, since gradients are off there. */
-static mmix_tensor mmix__view(float *data, mmix_shape shape) {
-    mmix_tensor t;
-    memset(&t, 0, sizeof t);
-    t.dtype = MMIX_F32;
-    t.device = MMIX_DEVICE_CPU;
-    t.lifetime = MMIX_PERSIST;
-    t.shape = shape;
-    t.n = mmix__shape_numel(shape);
-    t.data = data;
-    return t;
+    return mmix_params_add(ctx, &m->params, name, shape);
 }
 
 /* The shared stack of the language models: embedding, the blocks, the final piece. */
@@ -5141,18 +5252,20 @@ static mmix_result mmix__read_lm_sizes(mmix_ctx *ctx, const mmix_safetensors *st
 }
 
 // ---- The flat masked mixer (SPEC 1): LanguageMixer ---------------------------------------
-static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_mixer_block *b, const mmix_model_config *c, int64_t i) {
+static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_model *m, int64_t i) {
+    mmix_mixer_block *b = &m->mixer[i];
+    const mmix_model_config *c = &m->config;
     int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
-    b->patch_norm_w = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.weight", i);
-    b->patch_norm_b = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.bias", i);
-    b->seq_norm_w = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.weight", i);
-    b->seq_norm_b = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.bias", i);
-    b->ff_in_w = mmix__named_param(ctx, mmix_shape2(F, D), "mixerblocks.%lld.patch_ff.0.weight", i);
-    b->ff_in_b = mmix__named_param(ctx, mmix_shape1(F), "mixerblocks.%lld.patch_ff.0.bias", i);
-    b->ff_out_w = mmix__named_param(ctx, mmix_shape2(D, F), "mixerblocks.%lld.patch_ff.2.weight", i);
-    b->ff_out_b = mmix__named_param(ctx, mmix_shape1(D), "mixerblocks.%lld.patch_ff.2.bias", i);
-    b->conv_w = mmix__named_param(ctx, mmix_shape3(L, L, c->kernel), "mixerblocks.%lld.conv.weight", i);
-    b->conv_b = mmix__named_param(ctx, mmix_shape1(L), "mixerblocks.%lld.conv.bias", i);
+    b->patch_norm_w = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.weight", i);
+    b->patch_norm_b = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.bias", i);
+    b->seq_norm_w = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.weight", i);
+    b->seq_norm_b = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.bias", i);
+    b->ff_in_w = mmix__named_param(ctx, m, mmix_shape2(F, D), "mixerblocks.%lld.patch_ff.0.weight", i);
+    b->ff_in_b = mmix__named_param(ctx, m, mmix_shape1(F), "mixerblocks.%lld.patch_ff.0.bias", i);
+    b->ff_out_w = mmix__named_param(ctx, m, mmix_shape2(D, F), "mixerblocks.%lld.patch_ff.2.weight", i);
+    b->ff_out_b = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.patch_ff.2.bias", i);
+    b->conv_w = mmix__named_param(ctx, m, mmix_shape3(L, L, c->kernel), "mixerblocks.%lld.conv.weight", i);
+    b->conv_b = mmix__named_param(ctx, m, mmix_shape1(L), "mixerblocks.%lld.conv.bias", i);
     return b->conv_b != NULL;
 }
 
@@ -5212,9 +5325,9 @@ static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) {
     const mmix_model_config *c = &m->config;
     int64_t i;
     m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
-    m->embed = mmix_param(ctx, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
     for (i = 0; m->mixer && m->embed && i < c->depth; i++)
-        if (!mmix__mixer_block_create(ctx, &m->mixer[i], c, i)) return 0;
+        if (!mmix__mixer_block_create(ctx, m, i)) return 0;
     return m->mixer && m->embed;
 }
 
@@ -5297,17 +5410,19 @@ static void mmix__mixer_describe(mmix__arch *d) {
 }
 
 // ---- The Llama-style transformer (SPEC 3.1): LlamaForCausalLM ----------------------------
-static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_llama_layer *l, const mmix_model_config *c, int64_t i) {
+static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_model *m, int64_t i) {
+    mmix_llama_layer *l = &m->llama[i];
+    const mmix_model_config *c = &m->config;
     int64_t D = c->dim, F = c->ffn_dim;
-    l->q = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.q_proj.weight", i);
-    l->k = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.k_proj.weight", i);
-    l->v = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.v_proj.weight", i);
-    l->o = mmix__named_param(ctx, mmix_shape2(D, D), "model.layers.%lld.self_attn.o_proj.weight", i);
-    l->gate = mmix__named_param(ctx, mmix_shape2(F, D), "model.layers.%lld.mlp.gate_proj.weight", i);
-    l->up = mmix__named_param(ctx, mmix_shape2(F, D), "model.layers.%lld.mlp.up_proj.weight", i);
-    l->down = mmix__named_param(ctx, mmix_shape2(D, F), "model.layers.%lld.mlp.down_proj.weight", i);
-    l->attn_norm = mmix__named_param(ctx, mmix_shape1(D), "model.layers.%lld.input_layernorm.weight", i);
-    l->mlp_norm = mmix__named_param(ctx, mmix_shape1(D), "model.layers.%lld.post_attention_layernorm.weight", i);
+    l->q = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.q_proj.weight", i);
+    l->k = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.k_proj.weight", i);
+    l->v = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.v_proj.weight", i);
+    l->o = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.o_proj.weight", i);
+    l->gate = mmix__named_param(ctx, m, mmix_shape2(F, D), "model.layers.%lld.mlp.gate_proj.weight", i);
+    l->up = mmix__named_param(ctx, m, mmix_shape2(F, D), "model.layers.%lld.mlp.up_proj.weight", i);
+    l->down = mmix__named_param(ctx, m, mmix_shape2(D, F), "model.layers.%lld.mlp.down_proj.weight", i);
+    l->attn_norm = mmix__named_param(ctx, m, mmix_shape1(D), "model.layers.%lld.input_layernorm.weight", i);
+    l->mlp_norm = mmix__named_param(ctx, m, mmix_shape1(D), "model.layers.%lld.post_attention_layernorm.weight", i);
     return l->mlp_norm != NULL;
 }
 
@@ -5376,10 +5491,10 @@ static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) {
     const mmix_model_config *c = &m->config;
     int64_t i;
     m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_llama_layer));
-    m->embed = mmix_param(ctx, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
+    m->embed = mmix_params_add(ctx, &m->params, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
     for (i = 0; m->llama && m->embed && i < c->depth; i++)
-        if (!mmix__llama_layer_create(ctx, &m->llama[i], c, i)) return 0;
-    if (m->llama && m->embed) m->final_norm = mmix_param(ctx, "model.norm.weight", mmix_shape1(c->dim));
+        if (!mmix__llama_layer_create(ctx, m, i)) return 0;
+    if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, "model.norm.weight", mmix_shape1(c->dim));
     return m->final_norm != NULL;
 }
 
@@ -5477,13 +5592,16 @@ MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_mod
                               (long long)c.vocab, (long long)c.dim, (long long)c.depth, (long long)c.n_ctx,
                               (long long)c.kernel, (long long)c.heads, (long long)c.ffn_dim, wrong);
     model->config = c;
-    model->first_param = mmix_param_count(ctx);
+    /* one buffer for every value, one for every gradient, sized by the count formula */
+    if (mmix_params_create(ctx, &model->params, d.param_count(&c)) != MMIX_OK) return ctx->last_result;
     if (d.create(ctx, model) && ctx->last_result == MMIX_OK)
-        model->lm_head = mmix_param(ctx, "lm_head.weight", mmix_shape2(c.vocab, c.dim));
+        model->lm_head = mmix_params_add(ctx, &model->params, "lm_head.weight", mmix_shape2(c.vocab, c.dim));
     if (!model->lm_head)
         return ctx->last_result != MMIX_OK ? ctx->last_result
                                            : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "model: out of memory");
-    model->n_params = mmix_param_count(ctx) - model->first_param;
+    if (model->params.used != model->params.numel) /* the formula and the blocks disagree: a bug of ours */
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "model: %lld parameters made, %lld counted",
+                              (long long)model->params.used, (long long)model->params.numel);
     return MMIX_OK;
 }
 
@@ -5604,8 +5722,8 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     r = mmix__infer_config(ctx, &st, options, &c);
     if (r == MMIX_OK) r = mmix_model_create(ctx, model, c);
     if (r == MMIX_OK) title = mmix__arch_of(model).info.title;
-    for (i = 0; r == MMIX_OK && i < model->n_params; i++) {
-        mmix_tensor *p = mmix_param_at(ctx, model->first_param + i);
+    for (i = 0; r == MMIX_OK && i < model->params.count; i++) {
+        mmix_tensor *p = model->params.tensors[i];
         const mmix_st_entry *e = mmix_safetensors_find(&st, p->name);
         if (!e)
             r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' of the %s is missing", path, p->name,
@@ -5616,7 +5734,7 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     /* Every tensor of the file must have been used: an unknown name means another model. */
     for (i = 0; r == MMIX_OK && i < st.n_entries; i++) {
         const char *name = st.entries[i].name;
-        if (mmix_param_find(ctx, name)) continue;
+        if (mmix_params_find(&model->params, name)) continue;
         if (mmix__known_buffer(name))
             mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", path, name);
         else
@@ -5642,7 +5760,7 @@ MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, cons
     mmix__meta_add(&meta, "n_ctx", "%lld", (long long)model->config.n_ctx);
     d.write_meta(&model->config, &meta);
     if (pad_id >= 0) mmix__meta_add(&meta, "pad_token_id", "%ld", (long)pad_id);
-    return mmix_safetensors_write(ctx, path, ctx->params + model->first_param, NULL, model->n_params, meta.keys,
+    return mmix_safetensors_write(ctx, path, model->params.tensors, NULL, model->params.count, meta.keys,
                                   meta.values, meta.n);
 }
 
@@ -6684,7 +6802,6 @@ MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
     mmix__arena_free(&ctx->persist);
     mmix__arena_free(&ctx->step);
     MMIX_FREE(ctx->tape);
-    MMIX_FREE(ctx->params);
     MMIX_FREE(ctx);
 }
 

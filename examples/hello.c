@@ -40,7 +40,7 @@ int main(void) {
     if (!check(ctx, mmix_model_create(ctx, &model, config))) return 1;
     mmix_model_init(&model, &rng);
     adamw.lr = 3e-3f;
-    if (!check(ctx, mmix_adamw_init(ctx, &opt, adamw))) return 1;
+    if (!check(ctx, mmix_adamw_init(ctx, &opt, &model.params, adamw))) return 1;
 
     /* Training: one row per sentence, its bytes then zeros; byte 0 is the pad, which the
        next-token cross-entropy (SPEC 1.5) skips as a target. */
@@ -49,7 +49,7 @@ int main(void) {
         for (b = 0; ids && b < batch; b++)
             for (t = 0; t < n_ctx; t++)
                 ids->ids[b * n_ctx + t] = t < (int64_t)strlen(sentences[b]) ? (unsigned char)sentences[b][t] : 0;
-        mmix_zero_grad(ctx);
+        mmix_zero_grad(ctx, &model.params);
         loss = mmix_model_loss(ctx, &model, ids, 0, NULL);
         if (!loss || !check(ctx, mmix_backward(ctx, loss)) ||
             !check(ctx, mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, adamw.lr, step, 20, steps))))

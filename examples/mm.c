@@ -434,7 +434,7 @@ static int cmd_info(mmix_ctx *ctx, int argc, char **argv) {
     if (c->arch == MMIX_ARCH_MIXER) printf("kernel: %lld\nlayer_norm_eps: %g\n", (long long)c->kernel, (double)c->norm_eps);
     else printf("heads: %lld\nrms_norm_eps: %g\nrope_theta: %g\n", (long long)c->heads, (double)c->norm_eps, (double)c->rope_theta);
     printf("parameters: %lld in %lld tensors\npad_token_id: %ld\n", (long long)mmix_model_param_count(&m),
-           (long long)m.n_params, (long)pad);
+           (long long)m.params.count, (long)pad);
     if (mmix_safetensors_open(ctx, path, &st) == MMIX_OK) {
         for (i = 0; i < st.n_meta; i++) printf("metadata %s: %s\n", st.meta_keys[i], st.meta_values[i]);
         mmix_safetensors_close(&st);
@@ -1515,7 +1515,7 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     acfg.lr = (float)t.lr;
     acfg.weight_decay = (float)t.weight_decay;
     order = (int64_t *)malloc((size_t)rows.n_train * sizeof(int64_t));
-    if (!order || mmix_adamw_init(ctx, &opt, acfg) != MMIX_OK) {
+    if (!order || mmix_adamw_init(ctx, &opt, &m.params, acfg) != MMIX_OK) {
         goto failed;
     }
     if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) {
@@ -1569,9 +1569,9 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
             idx[r] = order[data_position % rows.n_train];
         }
         ids = batch_tensor(ctx, rows.train, idx, t.batch, rows.len);
-        mmix_zero_grad(ctx);
+        mmix_zero_grad(ctx, &m.params);
         loss = mmix_model_loss(ctx, &m, ids, (int32_t)t.pad, NULL);
-        if (!loss || mmix_backward(ctx, loss) != MMIX_OK || mmix_clip_grad_norm(ctx, (float)t.clip, &norm) != MMIX_OK ||
+        if (!loss || mmix_backward(ctx, loss) != MMIX_OK || mmix_clip_grad_norm(ctx, &m.params, (float)t.clip, &norm) != MMIX_OK ||
             mmix_adamw_step(ctx, &opt, lr) != MMIX_OK) {
             goto failed;
         }

@@ -18,11 +18,11 @@ static mmix_model_config tiny(mmix_arch arch) {
     return c;
 }
 
-static int same_params(mmix_ctx *a, const mmix_model *ma, mmix_ctx *b, const mmix_model *mb) {
+static int same_params(const mmix_model *ma, const mmix_model *mb) {
     int64_t i;
-    if (ma->n_params != mb->n_params) return 0;
-    for (i = 0; i < ma->n_params; i++) {
-        const mmix_tensor *p = mmix_param_at(a, ma->first_param + i), *q = mmix_param_at(b, mb->first_param + i);
+    if (ma->params.count != mb->params.count) return 0;
+    for (i = 0; i < ma->params.count; i++) {
+        const mmix_tensor *p = ma->params.tensors[i], *q = mb->params.tensors[i];
         if (!p || !q || strcmp(p->name, q->name) != 0 || p->n != q->n || memcmp(p->data, q->data, (size_t)p->n * 4) != 0)
             return 0;
     }
@@ -41,7 +41,7 @@ static void round_trip(mmix_arch arch) {
     mmix_model_init(&ma, &rng);
     CHECK_OK(a, mmix_model_save(a, &ma, path, 7));
     CHECK_OK(b, mmix_model_load(b, &mb, path, NULL, &pad));
-    CHECK(same_params(a, &ma, b, &mb) && pad == 7, "%s: save then load gives the same names, shapes and bits, and the pad id",
+    CHECK(same_params(&ma, &mb) && pad == 7, "%s: save then load gives the same names, shapes and bits, and the pad id",
           arch == MMIX_ARCH_MIXER ? "mixer" : "transformer");
     CHECK(mb.config.arch == arch && mb.config.depth == 2 && mb.config.kernel == (arch == MMIX_ARCH_MIXER ? 2 : 1) &&
           (arch == MMIX_ARCH_MIXER || mb.config.heads == 2) && mb.config.n_ctx == 6 && mb.config.ffn_dim == 32,
@@ -63,8 +63,8 @@ static mmix_result load_variant(int variant, char *message, size_t size) {
     mmix_rng_seed(&rng, 2);
     mmix_model_create(a, &ma, tiny(MMIX_ARCH_MIXER));
     mmix_model_init(&ma, &rng);
-    for (n = 0; n < ma.n_params; n++) {
-        list[n] = mmix_param_at(a, ma.first_param + n);
+    for (n = 0; n < ma.params.count; n++) {
+        list[n] = ma.params.tensors[n];
         names[n] = list[n]->name;
     }
     extra = mmix_tensor_new(a, MMIX_PERSIST, MMIX_F32, mmix_shape1(4));
@@ -172,14 +172,14 @@ static void optimizer_state(void) {
     mmix_rng_seed(&rng, 3);
     mmix_model_create(a, &ma, tiny(MMIX_ARCH_LLAMA));
     mmix_model_init(&ma, &rng);
-    mmix_adamw_init(a, &oa, mmix_adamw_config_default());
+    mmix_adamw_init(a, &oa, &ma.params, mmix_adamw_config_default());
     ids = mmix_tensor_new(a, MMIX_STEP, MMIX_I32, mmix_shape2(2, 6));
     for (i = 0; ids && i < 12; i++) ids->ids[i] = (int32_t)(i % 11);
     loss = mmix_model_loss(a, &ma, ids, -1, NULL);
     CHECK(loss && mmix_backward(a, loss) == MMIX_OK && mmix_adamw_step(a, &oa, 1e-3f) == MMIX_OK, "one step");
     CHECK_OK(a, mmix_adamw_save(a, &oa, "build/ckpt_state.safetensors", keys, vals, 1));
     mmix_model_create(b, &mb, tiny(MMIX_ARCH_LLAMA));
-    mmix_adamw_init(b, &ob, mmix_adamw_config_default());
+    mmix_adamw_init(b, &ob, &mb.params, mmix_adamw_config_default());
     CHECK_OK(b, mmix_adamw_load(b, &ob, "build/ckpt_state.safetensors"));
     for (i = 0; i < oa.n_params; i++)
         same &= memcmp(oa.m[i]->data, ob.m[i]->data, (size_t)oa.m[i]->n * 4) == 0 &&

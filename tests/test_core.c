@@ -76,12 +76,12 @@ static void test_init(mmix_ctx *ctx) {
 }
 
 static void test_params(mmix_ctx *ctx) {
-    const mmix_tensor *first = mmix_param_at(ctx, 0), *last = mmix_param_at(ctx, 3);
-    CHECK(mmix_param_count(ctx) == 4, "four parameters registered");
+    const mmix_tensor *first = mmix_ctx_params(ctx)->tensors[0], *last = mmix_ctx_params(ctx)->tensors[3];
+    CHECK(mmix_ctx_params(ctx)->count == 4, "four parameters registered");
     CHECK(first && last && strcmp(first->name, "lin.weight") == 0 && strcmp(last->name, "emb.weight") == 0,
           "parameters keep creation order");
-    CHECK(mmix_param_find(ctx, "conv.weight") == mmix_param_at(ctx, 2), "find by name");
-    CHECK(mmix_param_find(ctx, "nope") == NULL && mmix_param_at(ctx, 9) == NULL, "missing parameter");
+    CHECK(mmix_params_find(mmix_ctx_params(ctx), "conv.weight") == mmix_ctx_params(ctx)->tensors[2], "find by name");
+    CHECK(mmix_params_find(mmix_ctx_params(ctx), "nope") == NULL, "missing parameter");
     CHECK(first && first->grad && first->requires_grad && first->lifetime == MMIX_PERSIST,
           "parameters have persistent gradients");
 }

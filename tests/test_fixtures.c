@@ -177,7 +177,7 @@ static void adamw_case(const char *name, mmix_schedule schedule, float lr, int64
         memcpy(p[i]->data, init->data, (size_t)init->n * 4);
     }
     cfg.lr = lr; cfg.beta1 = beta1; cfg.beta2 = beta2; cfg.eps = eps; cfg.weight_decay = wd;
-    CHECK(mmix_adamw_init(c, &opt, cfg) == MMIX_OK, "%s: adamw init", name);
+    CHECK(mmix_adamw_init(c, &opt, mmix_ctx_params(c), cfg) == MMIX_OK, "%s: adamw init", name);
     for (s = 0; s < total; s++) {
         double norm, d;
         float step_lr;
@@ -190,7 +190,7 @@ static void adamw_case(const char *name, mmix_schedule schedule, float lr, int64
             g = need("%s/grad/%s", sname, key);
             if (g) memcpy(p[i]->grad, g->data, (size_t)g->n * 4);
         }
-        CHECK(mmix_clip_grad_norm(c, max_norm, &norm) == MMIX_OK, "%s: clip", sname);
+        CHECK(mmix_clip_grad_norm(c, mmix_ctx_params(c), max_norm, &norm) == MMIX_OK, "%s: clip", sname);
         step_lr = mmix_schedule_lr(schedule, lr, s, warmup, total);
         ref_norm = need("%s/norm%s", sname, "");
         ref_lr = need("%s/lr%s", sname, "");
@@ -234,18 +234,18 @@ static void masked_training_case(const char *name, mmix_masked_grad_mode mode) {
     memcpy(target->data, ft->data, 24 * 4);
     cfg.lr = 1e-2f;
     cfg.weight_decay = 0.01f;
-    mmix_adamw_init(c, &opt, cfg);
+    mmix_adamw_init(c, &opt, mmix_ctx_params(c), cfg);
     for (s = 0; s < 3; s++) {
         char sname[64];
         mmix_tensor *y, *diff, *loss;
         double norm, d;
         const fixture_tensor *rl, *rn;
         snprintf(sname, sizeof sname, "%s/step%d", name, s);
-        mmix_zero_grad(c);
+        mmix_zero_grad(c, mmix_ctx_params(c));
         y = mmix_token_mix(c, x, W, bias, mmix_mask_causal());
         diff = mmix_add(c, y, mmix_scale(c, target, -1.0f));
         loss = mmix_sum(c, mmix_mul(c, diff, diff));
-        CHECK(loss && mmix_backward(c, loss) == MMIX_OK && mmix_clip_grad_norm(c, 1.0f, &norm) == MMIX_OK &&
+        CHECK(loss && mmix_backward(c, loss) == MMIX_OK && mmix_clip_grad_norm(c, mmix_ctx_params(c), 1.0f, &norm) == MMIX_OK &&
               mmix_adamw_step(c, &opt, 1e-2f) == MMIX_OK, "%s ran: %s", sname, mmix_last_error(c));
         if (!loss) break;
         rl = need("%s/loss%s", sname, "");

@@ -35,10 +35,10 @@ static mmix_model_config small_config(mmix_arch arch, int64_t kernel) {
 }
 
 /* A model whose every parameter is set from the fixture's state_dict, by name. */
-static int load_params(mmix_ctx *ctx, const mmix_model *m, const char *case_name) {
+static int load_params(const mmix_model *m, const char *case_name) {
     int64_t i, loaded = 0;
-    for (i = 0; i < m->n_params; i++) {
-        mmix_tensor *p = mmix_param_at(ctx, m->first_param + i);
+    for (i = 0; i < m->params.count; i++) {
+        mmix_tensor *p = m->params.tensors[i];
         const fixture_tensor *t = get(case_name, "param", p->name);
         CHECK(t && t->n == p->n, "%s: parameter %s is in the reference state_dict with the same size", case_name, p->name);
         if (t && t->n == p->n) {
@@ -46,7 +46,7 @@ static int load_params(mmix_ctx *ctx, const mmix_model *m, const char *case_name
             loaded++;
         }
     }
-    return loaded == m->n_params;
+    return loaded == m->params.count;
 }
 
 static mmix_tensor *tokens(mmix_ctx *ctx) {
@@ -73,15 +73,15 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     /* the reference re-masks in place, so its masked entries carry phantom gradients */
     if (cfg.arch == MMIX_ARCH_MIXER) mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_REFERENCE);
     CHECK(mmix_model_create(ctx, &m, cfg) == MMIX_OK, "%s: create: %s", case_name, mmix_last_error(ctx));
-    if (!load_params(ctx, &m, case_name)) { mmix_ctx_destroy(ctx); return; }
+    if (!load_params(&m, case_name)) { mmix_ctx_destroy(ctx); return; }
     acfg.lr = 1e-2f;
     acfg.weight_decay = 0.01f;
-    mmix_adamw_init(ctx, &opt, acfg);
+    mmix_adamw_init(ctx, &opt, &m.params, acfg);
     for (s = 0; s < 3; s++) {
         char step[32];
         double norm;
         float norm_f;
-        mmix_zero_grad(ctx);
+        mmix_zero_grad(ctx, &m.params);
         loss = mmix_model_loss(ctx, &m, tokens(ctx), 1, &logits);
         CHECK(loss && mmix_backward(ctx, loss) == MMIX_OK, "%s step %d: %s", case_name, s, mmix_last_error(ctx));
         if (!loss) break;
@@ -91,8 +91,8 @@ static void parity(const char *case_name, mmix_model_config cfg) {
             CHECK(e <= 1e-5, "%s: logits vs torch, error %.3g", case_name, e);
             printf("    %s logits %.2e, loss %.2e (relative)\n", case_name, e,
                    fixture_rel_err(loss->data, 1, get(case_name, "loss", NULL)));
-            for (i = 0; i < m.n_params; i++) {
-                mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
+            for (i = 0; i < m.params.count; i++) {
+                mmix_tensor *p = m.params.tensors[i];
                 e = fixture_rel_err(p->grad, p->n, get(case_name, "grad", p->name));
                 CHECK(e <= 1e-5, "%s: gradient of %s vs torch, error %.3g", case_name, p->name, e);
                 printf("    %s gradient %-48s worst relative error %.2e\n", case_name, p->name, e);
@@ -100,7 +100,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
             }
         }
         snprintf(step, sizeof step, "step%d", s);
-        CHECK(mmix_clip_grad_norm(ctx, 1.0f, &norm) == MMIX_OK, "clip");
+        CHECK(mmix_clip_grad_norm(ctx, &m.params, 1.0f, &norm) == MMIX_OK, "clip");
         norm_f = (float)norm;
         /* a missing fixture reads as error 1e30, failing the checks below */
         if ((e = fixture_rel_err(loss->data, 1, get(case_name, step, "loss"))) > worst_loss) worst_loss = e;
@@ -110,8 +110,8 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     }
     CHECK(worst_loss <= 1e-5, "%s: losses over 3 steps vs torch, worst relative error %.3g", case_name, worst_loss);
     CHECK(worst_norm <= 1e-5, "%s: clip norms vs torch, worst relative error %.3g", case_name, worst_norm);
-    for (i = 0; i < m.n_params; i++) {
-        mmix_tensor *p = mmix_param_at(ctx, m.first_param + i);
+    for (i = 0; i < m.params.count; i++) {
+        mmix_tensor *p = m.params.tensors[i];
         e = fixture_abs_err(p->data, p->n, get(case_name, "after", p->name));
         CHECK(e <= 1e-5, "%s: %s after 3 AdamW steps vs torch, abs error %.3g", case_name, p->name, e);
         printf("    %s weight   %-48s abs error after 3 steps %.2e\n", case_name, p->name, e);
@@ -130,8 +130,8 @@ static void default_mode_gradients(void) {
     int64_t i, o, j, ok = 1;
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     mmix_model_create(ctx, &m, small_config(MMIX_ARCH_MIXER, 1));
-    if (!load_params(ctx, &m, "mixer_k1")) { mmix_ctx_destroy(ctx); return; }
-    mmix_zero_grad(ctx);
+    if (!load_params(&m, "mixer_k1")) { mmix_ctx_destroy(ctx); return; }
+    mmix_zero_grad(ctx, &m.params);
     loss = mmix_model_loss(ctx, &m, tokens(ctx), 1, NULL);
     CHECK(loss && mmix_backward(ctx, loss) == MMIX_OK, "default-mode backward");
     for (i = 0; loss && i < 2; i++) {
@@ -149,10 +149,10 @@ static void default_mode_gradients(void) {
 /* Non-zero values in every masked entry of every token-mixing weight (any parameter of
    shape [L, L, k]: entry [o, j, .] with j > o), so that only the mask keeps the future out;
    initialized weights hold zeros there and would hide a forgotten mask. Returns the count. */
-static int64_t plant_masked_entries(mmix_ctx *ctx, const mmix_model *m) {
+static int64_t plant_masked_entries(const mmix_model *m) {
     int64_t p, o, j, c, L = m->config.n_ctx, planted = 0;
-    for (p = 0; p < m->n_params; p++) {
-        mmix_tensor *w = mmix_param_at(ctx, m->first_param + p);
+    for (p = 0; p < m->params.count; p++) {
+        mmix_tensor *w = m->params.tensors[p];
         int64_t k = w->shape.d[2];
         if (w->shape.ndim != 3 || w->shape.d[0] != L || w->shape.d[1] != L) continue;
         for (o = 0; o < L; o++)
@@ -171,7 +171,7 @@ static void causality(const char *name, mmix_model_config cfg) {
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     mmix_model_create(ctx, &m, cfg);
     mmix_model_init(&m, &rng);
-    planted = plant_masked_entries(ctx, &m);
+    planted = plant_masked_entries(&m);
     /* the mixer masks its token-mixing weights; the transformer masks attention scores */
     CHECK(planted == (cfg.arch == MMIX_ARCH_MIXER ? cfg.depth * L * (L - 1) / 2 * cfg.kernel : 0),
           "%s: non-zero values planted in all %lld masked weight entries", name, (long long)planted);
@@ -246,9 +246,73 @@ static void arch_table(void) {
     remove(path);
 }
 
-static const char *param_name(const mmix_ctx *ctx, int64_t i) {
-    const mmix_tensor *p = mmix_param_at(ctx, i);
-    return p ? p->name : "";
+/* A model's parameters are views into one buffer (values) and another (gradients), in
+   state_dict order with no gaps; two models with the same names live in one context and
+   train apart; the optimizer's one call over the buffers is the per-tensor update, bit for
+   bit; masked entries stay exactly zero through training. */
+static void param_sets(void) {
+    mmix_ctx *ctx;
+    mmix_model a, b;
+    mmix_adamw opt_a, opt_loose;
+    mmix_adamw_config acfg = mmix_adamw_config_default();
+    mmix_tensor *ids, *loss, **loose;
+    int64_t i, j, offset = 0, views = 1, b_unchanged = 1, same_bits = 1, masked_zero = 1;
+    float *b_before;
+    int s;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK_OK(ctx, mmix_model_create(ctx, &a, small_config(MMIX_ARCH_MIXER, 1)));
+    CHECK_OK(ctx, mmix_model_create(ctx, &b, small_config(MMIX_ARCH_MIXER, 1))); /* the same names */
+    if (!b.lm_head) { mmix_ctx_destroy(ctx); return; }
+    mmix_model_init(&a, &rng);
+    mmix_model_init(&b, &rng);
+    for (i = 0; i < a.params.count; i++) {
+        views &= a.params.tensors[i]->data == a.params.data + offset && a.params.tensors[i]->grad == a.params.grad + offset;
+        offset += a.params.tensors[i]->n;
+    }
+    CHECK(views && offset == a.params.numel && a.params.numel == mmix_model_param_count(&a),
+          "every parameter is a view into the model's two buffers, in order, %lld floats", (long long)offset);
+    b_before = (float *)malloc((size_t)b.params.numel * sizeof(float));
+    loose = (mmix_tensor **)malloc((size_t)a.params.count * sizeof(mmix_tensor *));
+    if (!b_before || !loose) { free(b_before); free(loose); mmix_ctx_destroy(ctx); return; }
+    memcpy(b_before, b.params.data, (size_t)b.params.numel * sizeof(float));
+    /* the same values as the context's own parameters: each its own buffer, per-tensor updates */
+    for (i = 0; i < a.params.count; i++) {
+        loose[i] = mmix_param(ctx, a.params.tensors[i]->name, a.params.tensors[i]->shape);
+        if (loose[i]) memcpy(loose[i]->data, a.params.tensors[i]->data, (size_t)loose[i]->n * sizeof(float));
+    }
+    acfg.lr = 1e-2f;
+    acfg.weight_decay = 0.1f;
+    CHECK_OK(ctx, mmix_adamw_init(ctx, &opt_a, &a.params, acfg));
+    CHECK_OK(ctx, mmix_adamw_init(ctx, &opt_loose, mmix_ctx_params(ctx), acfg));
+    CHECK(opt_a.m_all != NULL && opt_loose.m_all == NULL, "a model's moments are one buffer; the context's own are not");
+    for (s = 0; s < 3; s++) {
+        mmix_zero_grad(ctx, &a.params);
+        ids = tokens(ctx);
+        loss = ids ? mmix_model_loss(ctx, &a, ids, 1, NULL) : NULL;
+        CHECK(loss && mmix_backward(ctx, loss) == MMIX_OK, "step %d ran: %s", s, mmix_last_error(ctx));
+        if (!loss) break;
+        for (i = 0; i < a.params.count; i++)
+            if (loose[i]) memcpy(loose[i]->grad, a.params.tensors[i]->grad, (size_t)loose[i]->n * sizeof(float));
+        CHECK_OK(ctx, mmix_adamw_step(ctx, &opt_a, 1e-2f));
+        CHECK_OK(ctx, mmix_adamw_step(ctx, &opt_loose, 1e-2f));
+        mmix_step_reset(ctx);
+    }
+    for (i = 0; i < a.params.count; i++)
+        same_bits &= loose[i] && memcmp(loose[i]->data, a.params.tensors[i]->data, (size_t)loose[i]->n * 4) == 0;
+    for (i = 0; i < b.params.numel; i++) b_unchanged &= b.params.data[i] == b_before[i];
+    for (i = 0; i < a.config.depth; i++)
+        for (j = 0; j < 8 * 8; j++)
+            if (j % 8 > j / 8) masked_zero &= a.mixer[i].conv_w->data[j] == 0.0f;
+    CHECK(same_bits, "one AdamW call over the buffers gives the per-tensor update, bit for bit");
+    CHECK(b_unchanged, "training one model leaves another of the same names untouched");
+    CHECK(masked_zero, "masked token-mixing entries stay exactly zero through training");
+    free(b_before);
+    free(loose);
+    mmix_ctx_destroy(ctx);
+}
+
+static const char *param_name(const mmix_model *m, int64_t i) {
+    return i >= 0 && i < m->params.count ? m->params.tensors[i]->name : "";
 }
 
 static void sizes_and_errors(void) {
@@ -261,20 +325,20 @@ static void sizes_and_errors(void) {
     c = mmix_model_config_default(MMIX_ARCH_MIXER);
     c.dim = 256; c.depth = 2; c.n_ctx = 128; c.ffn_dim = 1024;
     CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "SPEC 1.8 mixer created");
-    for (i = 0; i < m.n_params; i++) total += mmix_param_at(ctx, m.first_param + i)->n;
-    CHECK(total == 3183360 && mmix_model_param_count(&m) == 3183360 && m.n_params == 2 + 2 * 10,
+    for (i = 0; i < m.params.count; i++) total += m.params.tensors[i]->n;
+    CHECK(total == 3183360 && mmix_model_param_count(&m) == 3183360 && m.params.count == 2 + 2 * 10,
           "SPEC 1.8: V 4096, D 256, n 2, L 128 has 3,183,360 parameters in 22 tensors (got %lld)", (long long)total);
-    CHECK(strcmp(param_name(ctx, m.first_param), "wte.weight") == 0 &&
-          strcmp(param_name(ctx, m.first_param + 1), "mixerblocks.0.patch_layernorm.weight") == 0 &&
-          strcmp(param_name(ctx, m.first_param + 10), "mixerblocks.0.conv.bias") == 0 &&
-          strcmp(param_name(ctx, m.first_param + 21), "lm_head.weight") == 0, "mixer state_dict order");
-    mmix_ctx_destroy(ctx); /* parameter names are unique per context: a new one for the transformer */
+    CHECK(strcmp(param_name(&m, 0), "wte.weight") == 0 &&
+          strcmp(param_name(&m, 1), "mixerblocks.0.patch_layernorm.weight") == 0 &&
+          strcmp(param_name(&m, 10), "mixerblocks.0.conv.bias") == 0 &&
+          strcmp(param_name(&m, 21), "lm_head.weight") == 0, "mixer state_dict order");
+    mmix_ctx_destroy(ctx);
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     c = mmix_model_config_default(MMIX_ARCH_LLAMA);
     c.dim = 256; c.depth = 2; c.ffn_dim = 1024;
     CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "SPEC 3.1 transformer created");
     total = 0;
-    for (i = 0; i < m.n_params; i++) total += mmix_param_at(ctx, m.first_param + i)->n;
+    for (i = 0; i < m.params.count; i++) total += m.params.tensors[i]->n;
     CHECK(total == 4195584 && mmix_model_param_count(&m) == 4195584,
           "SPEC 3.1: V 4096, D 256, n 2, H 4 has 4,195,584 parameters (got %lld)", (long long)total);
     c = mmix_model_config_default(MMIX_ARCH_MIXER);
@@ -326,6 +390,7 @@ int main(void) {
     }
     causality("mixer k=4", small_config(MMIX_ARCH_MIXER, 4));
     arch_table();
+    param_sets();
     sizes_and_errors();
     fixture_free(&fx);
     return test_summary("test_models");

@@ -98,7 +98,7 @@ static void test_masked_grad_modes(void) {
     none.kind = MMIX_MASK_NONE; none.diagonal = 0; none.keep = NULL;
     mmix_init_normal(W, &rng, 0.0f, 1.0f);
     mmix_init_normal(x, &rng, 0.0f, 1.0f);
-    mmix_zero_grad(ctx);
+    mmix_zero_grad(ctx, mmix_ctx_params(ctx));
     loss = mmix_sum(ctx, mmix_gelu(ctx, mmix_token_mix(ctx, x, W, NULL, mmix_mask_causal())));
     CHECK_OK(ctx, mmix_backward(ctx, loss));
     for (o = 0; o < 5; o++)
@@ -108,7 +108,7 @@ static void test_masked_grad_modes(void) {
 
     mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_REFERENCE);
     CHECK(mmix_get_masked_grad_mode(ctx) == MMIX_MASKED_GRADS_REFERENCE, "mode set");
-    mmix_zero_grad(ctx);
+    mmix_zero_grad(ctx, mmix_ctx_params(ctx));
     loss = mmix_sum(ctx, mmix_gelu(ctx, mmix_token_mix(ctx, x, W, NULL, mmix_mask_causal())));
     CHECK_OK(ctx, mmix_backward(ctx, loss));
     memcpy(ref_grad, W->grad, sizeof ref_grad);
@@ -122,7 +122,7 @@ static void test_masked_grad_modes(void) {
     mmix_step_reset(ctx);
     /* the phantom gradient is the unmasked op's gradient at the masked weights */
     mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_ZERO);
-    mmix_zero_grad(ctx);
+    mmix_zero_grad(ctx, mmix_ctx_params(ctx));
     loss = mmix_sum(ctx, mmix_gelu(ctx, mmix_token_mix(ctx, x, W, NULL, none)));
     CHECK_OK(ctx, mmix_backward(ctx, loss));
     for (i = 0; i < 25; i++) equal &= memcmp(&ref_grad[i], &W->grad[i], sizeof(float)) == 0;
@@ -147,13 +147,13 @@ static void test_masked_entries_stay_zero(void) {
     memcpy(before, W->data, sizeof before);
     cfg.lr = 0.05f;
     cfg.weight_decay = 0.1f;
-    mmix_adamw_init(c, &opt, cfg);
+    mmix_adamw_init(c, &opt, mmix_ctx_params(c), cfg);
     for (step = 0; step < 5; step++) {
         x = mmix_tensor_new(c, MMIX_STEP, MMIX_F32, mmix_shape3(2, 5, 4));
         if (x) mmix_init_normal(x, &rng, 0.0f, 1.0f);
-        mmix_zero_grad(c);
+        mmix_zero_grad(c, mmix_ctx_params(c));
         loss = mmix_sum(c, mmix_gelu(c, mmix_token_mix(c, x, W, NULL, mmix_mask_causal())));
-        if (!loss || mmix_backward(c, loss) != MMIX_OK || mmix_clip_grad_norm(c, 1.0f, NULL) != MMIX_OK ||
+        if (!loss || mmix_backward(c, loss) != MMIX_OK || mmix_clip_grad_norm(c, mmix_ctx_params(c), 1.0f, NULL) != MMIX_OK ||
             mmix_adamw_step(c, &opt, 0.05f) != MMIX_OK)
             break;
         mmix_step_reset(c);
@@ -270,20 +270,20 @@ static void test_schedule_and_clip(void) {
           mmix_schedule_lr(MMIX_SCHEDULE_CONSTANT, 2.0f, 9, 4, 10) == 2.0f &&
           mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 2.0f, 0, 0, 10) == 2.0f, "constant schedule; no warmup");
     /* clipping: gradients (3, 4, 0) and (0, 0, 0, 12): norm 13 */
-    mmix_zero_grad(ctx);
-    for (p = 0; p < mmix_param_count(ctx); p++) mmix_init_constant(mmix_param_at(ctx, p), 0.0f);
+    mmix_zero_grad(ctx, mmix_ctx_params(ctx));
+    for (p = 0; p < mmix_ctx_params(ctx)->count; p++) mmix_init_constant(mmix_ctx_params(ctx)->tensors[p], 0.0f);
     a->grad[0] = 3.0f; a->grad[1] = 4.0f; b->grad[3] = 12.0f;
-    for (p = 0; p < mmix_param_count(ctx); p++)
-        if (mmix_param_at(ctx, p) != a && mmix_param_at(ctx, p) != b) mmix_init_constant(mmix_param_at(ctx, p), 0.0f);
-    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, 0.0f, &norm));
+    for (p = 0; p < mmix_ctx_params(ctx)->count; p++)
+        if (mmix_ctx_params(ctx)->tensors[p] != a && mmix_ctx_params(ctx)->tensors[p] != b) mmix_init_constant(mmix_ctx_params(ctx)->tensors[p], 0.0f);
+    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, mmix_ctx_params(ctx), 0.0f, &norm));
     CHECK(fabs(norm - 13.0) < 1e-9 && a->grad[0] == 3.0f, "max_norm 0 measures but does not clip");
-    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, 100.0f, &norm));
+    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, mmix_ctx_params(ctx), 100.0f, &norm));
     CHECK(a->grad[1] == 4.0f, "a norm under max_norm is left alone");
-    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, 1.0f, &norm));
+    CHECK_OK(ctx, mmix_clip_grad_norm(ctx, mmix_ctx_params(ctx), 1.0f, &norm));
     CHECK(fabs(a->grad[0] - 3.0 / (13.0 + 1e-6)) < 1e-7 && fabs(b->grad[3] - 12.0 / (13.0 + 1e-6)) < 1e-6,
           "clipped by max_norm / (norm + 1e-6)");
     b->grad[0] = (float)NAN;
-    CHECK(mmix_clip_grad_norm(ctx, 1.0f, &norm) == MMIX_ERR_NUMERIC, "a NaN gradient norm is an error");
+    CHECK(mmix_clip_grad_norm(ctx, mmix_ctx_params(ctx), 1.0f, &norm) == MMIX_ERR_NUMERIC, "a NaN gradient norm is an error");
     mmix_clear_error(ctx);
     for (i = 0; i < 4; i++) b->grad[i] = 0.0f;
 }

@@ -62,22 +62,22 @@ static run_result train(uint64_t seed, int threads, mmix_gemm gemm) {
         h = mmix_layernorm(ctx, x, ln_w, ln_b, 1e-5f);
         h = mmix_linear(ctx, mmix_gelu(ctx, mmix_linear(ctx, h, fc1_w, fc1_b)), fc2_w, fc2_b);
         loss = mmix_cross_entropy(ctx, mmix_linear(ctx, mmix_add(ctx, x, h), head, NULL), targets, -100);
-        mmix_zero_grad(ctx);
+        mmix_zero_grad(ctx, mmix_ctx_params(ctx));
         if (!loss || mmix_backward(ctx, loss) != MMIX_OK) {
             printf("  train failed: %s\n", mmix_last_error(ctx));
             goto done;
         }
         res.losses[step] = loss->data[0];
-        for (p = 0; p < mmix_param_count(ctx); p++) {
-            mmix_tensor *w = mmix_param_at(ctx, p);
+        for (p = 0; p < mmix_ctx_params(ctx)->count; p++) {
+            mmix_tensor *w = mmix_ctx_params(ctx)->tensors[p];
             for (i = 0; i < w->n; i++) w->data[i] -= 0.5f * w->grad[i];
         }
         mmix_step_reset(ctx);
         if (step == 0) res.allocations_after_first_step = mmix_memory_usage(ctx).system_allocations;
     }
     res.allocations_after_first_step = mmix_memory_usage(ctx).system_allocations - res.allocations_after_first_step;
-    for (p = 0; p < mmix_param_count(ctx); p++) {
-        mmix_tensor *w = mmix_param_at(ctx, p);
+    for (p = 0; p < mmix_ctx_params(ctx)->count; p++) {
+        mmix_tensor *w = mmix_ctx_params(ctx)->tensors[p];
         for (i = 0; i < w->n; i++) res.weight_checksum += (double)w->data[i] * (double)((i % 7) + 1);
     }
     res.ok = 1;
