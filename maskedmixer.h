@@ -312,6 +312,8 @@ typedef struct mmix_tensor {
     float *data;                /* MMIX_F32 tensors: the values (NULL for int32 tensors) */
     int32_t *ids;               /* MMIX_I32 tensors: the values (NULL for float tensors) */
     float *grad;                /* d(loss)/d(this), same shape; NULL until needed */
+    const struct mmix_backend *backend; /* where data, ids and grad live: only its kernels and
+                                   memory entries touch them (mmix_tensor_upload/_download) */
     int requires_grad;          /* parameters, leaves marked by the caller, and whatever
                                    is computed from them while gradients are enabled */
     char name[MMIX_NAME_MAX];   /* parameters carry their checkpoint name; "" otherwise */
@@ -395,6 +397,14 @@ MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dt
    Persistent tensors get their gradient buffer now; step tensors during backward. */
 MMIXDEF mmix_result mmix_set_requires_grad(mmix_ctx *ctx, mmix_tensor *t, int requires);
 MMIXDEF void mmix_tensor_set_name(mmix_tensor *t, const char *name);
+/* Moving elements between a tensor and host memory: n elements (4 bytes each, float or
+   int32) from element `first`, through the tensor's backend. The only way code outside the
+   backend reads or writes tensor data, so that it may live on a device. */
+MMIXDEF mmix_result mmix_tensor_upload(mmix_ctx *ctx, mmix_tensor *t, int64_t first, const void *host, int64_t n);
+MMIXDEF mmix_result mmix_tensor_download(mmix_ctx *ctx, const mmix_tensor *t, int64_t first, void *host,
+                                         int64_t n);
+/* Element i of a float tensor (a loss: i = 0), or NaN when there is no such element. */
+MMIXDEF float mmix_tensor_item(const mmix_tensor *t, int64_t i);
 
 /* A parameter set: persistent float tensors with gradients, in creation order (a model's
    is the order of its reference state_dict). What trains is a set, never "every parameter
@@ -832,7 +842,8 @@ MMIXDEF mmix_sampler mmix_sampler_default(void);   /* greedy: {0, 0, 0} */
 
 /* One sequence being generated: the model (not copied; it must outlive the generator),
    the tokens fed so far and, for MMIX_GENERATE_CACHED, the per-layer caches (depth x n_ctx
-   x D floats for the mixer, twice that for the transformer), in one MMIX_MALLOC block.
+   x D floats for the mixer, twice that for the transformer): the caches in the backend's
+   memory (its alloc entry), the rest in one MMIX_MALLOC block.
    A loop of one's own (error checks left out; mmix_generate is this loop):
        mmix_generator *g;  mmix_generator_create(ctx, &model, MMIX_GENERATE_CACHED, &g);
        mmix_generator_feed(g, prompt, n_prompt);             // the prompt in one pass
@@ -879,6 +890,16 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 // ----------------------------------------------------------------------------------------
 typedef struct mmix_backend {
     const char *name;
+    /* Memory. Tensor data lives where the backend keeps it: front-end code (ops, models, the
+       generator, the optimizer, checkpoints) only hands pointers on to kernels and moves
+       bytes with these, so that a device backend can hold every tensor. Sizes in bytes. */
+    void *(*alloc)(size_t bytes);                          /* 64-byte aligned; NULL: none left */
+    void (*release)(void *p);                              /* p from alloc, or NULL */
+    void (*upload)(void *dst, const void *host_src, size_t bytes);     /* host -> backend */
+    void (*download)(void *host_dst, const void *src, size_t bytes);   /* backend -> host */
+    void (*copy)(void *dst, const void *src, size_t bytes);            /* within the backend */
+    void (*zero)(void *dst, size_t bytes);
+    void (*synchronize)(void);                             /* waits for queued kernels */
     /* C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
        beta = 0 means C is not read. */
     void (*sgemm)(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K, float alpha,
@@ -980,9 +1001,11 @@ typedef struct mmix_backend {
     double (*sum_squares)(const float *x, int64_t n);
 } mmix_backend;
 
-/* The reference CPU backend (OpenMP loops, built-in GEMM or cblas). */
-MMIXDEF const mmix_backend *mmix_cpu_backend(void);
-/* The backend a context uses (the CPU one by default); set before creating tensors. */
+/* Fills every slot of *b, by name, with the reference CPU backend (host memory, OpenMP
+   loops, built-in GEMM or cblas). A backend of one's own starts from it and replaces slots. */
+MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b);
+/* The backend a context uses (its own copy of the CPU one by default; NULL restores that);
+   set it before creating tensors, and keep it alive while the context uses it. */
 MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend);
 MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx);
 /* The built-in GEMM on its own (the test oracle for the cblas path and vice versa). */
@@ -2487,6 +2510,7 @@ struct mmix_ctx {
     int64_t tape_len, tape_capacity;
     mmix_params own;            /* the context's own parameters (mmix_param) */
     const mmix_backend *backend;
+    mmix_backend cpu_backend;   /* the default, filled at creation */
     int training, grad_enabled;
     mmix_masked_grad_mode masked_grad_mode;
     int64_t system_allocations;
@@ -2673,6 +2697,7 @@ MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dt
     }
     t->dtype = dtype;
     t->device = MMIX_DEVICE_CPU;
+    t->backend = ctx->backend;
     t->lifetime = where;
     t->shape = shape;
     t->n = n;
@@ -2694,11 +2719,12 @@ MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dt
 
 /* A tensor header over memory someone else owns (a generator's cache rows, a bias slice,
    optimizer moments): ops read it like any input. */
-static mmix_tensor mmix__view(float *data, mmix_shape shape) {
+static mmix_tensor mmix__view(const mmix_backend *backend, float *data, mmix_shape shape) {
     mmix_tensor t;
     memset(&t, 0, sizeof t);
     t.dtype = MMIX_F32;
     t.device = MMIX_DEVICE_CPU;
+    t.backend = backend;
     t.lifetime = MMIX_PERSIST;
     t.shape = shape;
     t.n = mmix__shape_numel(shape);
@@ -2711,6 +2737,67 @@ MMIXDEF void mmix_tensor_set_name(mmix_tensor *t, const char *name) {
     if (len >= MMIX_NAME_MAX) len = MMIX_NAME_MAX - 1;
     memcpy(t->name, name, len);
     t->name[len] = '\0';
+}
+
+static int mmix__element_range_ok(mmix_ctx *ctx, const char *what, const mmix_tensor *t, int64_t first, int64_t n,
+                                  const void *host) {
+    if (!t || !host || first < 0 || n < 0 || first > t->n - n || !(t->dtype == MMIX_F32 ? (void *)t->data
+                                                                                        : (void *)t->ids)) {
+        mmix_set_error(ctx, MMIX_ERR_RANGE, "%s: elements [%lld, %lld) of a tensor of %lld (or a NULL pointer)",
+                       what, (long long)first, (long long)(first + n), (long long)(t ? t->n : 0));
+        return 0;
+    }
+    return 1;
+}
+
+MMIXDEF mmix_result mmix_tensor_upload(mmix_ctx *ctx, mmix_tensor *t, int64_t first, const void *host, int64_t n) {
+    if (!mmix__element_range_ok(ctx, "tensor_upload", t, first, n, host)) return ctx->last_result;
+    if (n) t->backend->upload(t->dtype == MMIX_F32 ? (void *)(t->data + first) : (void *)(t->ids + first), host,
+                              (size_t)n * 4);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_tensor_download(mmix_ctx *ctx, const mmix_tensor *t, int64_t first, void *host,
+                                         int64_t n) {
+    if (!mmix__element_range_ok(ctx, "tensor_download", t, first, n, host)) return ctx->last_result;
+    if (n) t->backend->download(host, t->dtype == MMIX_F32 ? (const void *)(t->data + first)
+                                                           : (const void *)(t->ids + first), (size_t)n * 4);
+    return MMIX_OK;
+}
+
+MMIXDEF float mmix_tensor_item(const mmix_tensor *t, int64_t i) {
+    float v;
+    if (!t || t->dtype != MMIX_F32 || !t->data || i < 0 || i >= t->n) return (float)NAN;
+    t->backend->download(&v, t->data + i, sizeof v);
+    return v;
+}
+
+/* A float written into element 0 of a scalar output (sum, mean, losses). */
+static void mmix__set_scalar(mmix_tensor *t, double value) {
+    float v = (float)value;
+    t->backend->upload(t->data, &v, sizeof v);
+}
+
+/* Scans the ids of t, in host-sized chunks through the backend: the index of the first id
+   outside [0, limit) that is not `skip`, or -1; *bad receives that id, *counted the number
+   of ids that are not `skip` (when no id is outside). */
+static int64_t mmix__scan_ids(const mmix_tensor *t, int32_t limit, int64_t skip, int32_t *bad, int64_t *counted) {
+    int32_t chunk[1024];
+    int64_t first, j, m;
+    *counted = 0;
+    for (first = 0; first < t->n; first += m) {
+        m = t->n - first < 1024 ? t->n - first : 1024;
+        t->backend->download(chunk, t->ids + first, (size_t)m * sizeof(int32_t));
+        for (j = 0; j < m; j++) {
+            if ((int64_t)chunk[j] == skip) continue;
+            if (chunk[j] < 0 || chunk[j] >= limit) {
+                *bad = chunk[j];
+                return first + j;
+            }
+            (*counted)++;
+        }
+    }
+    return -1;
 }
 
 MMIXDEF mmix_result mmix_set_requires_grad(mmix_ctx *ctx, mmix_tensor *t, int requires) {
@@ -2789,6 +2876,7 @@ MMIXDEF mmix_tensor *mmix_params_add(mmix_ctx *ctx, mmix_params *set, const char
     }
     t->dtype = MMIX_F32;
     t->device = MMIX_DEVICE_CPU;
+    t->backend = ctx->backend;
     t->lifetime = MMIX_PERSIST;
     t->shape = shape;
     t->n = n;
@@ -2875,17 +2963,25 @@ MMIXDEF uint32_t mmix_rng_below(mmix_rng *rng, uint32_t bound) {
     return r % bound;
 }
 
-MMIXDEF void mmix_init_constant(mmix_tensor *t, float value) {
-    int64_t i;
-    for (i = 0; i < t->n; i++) t->data[i] = value;
+/* Values are drawn on the host in order, a chunk at a time, and uploaded: the same numbers
+   wherever the tensor lives. */
+enum { MMIX__INIT_UNIFORM, MMIX__INIT_NORMAL };
+static void mmix__init_random(mmix_tensor *t, mmix_rng *rng, int kind, float a, float b) {
+    float chunk[1024];
+    int64_t first, j, m;
+    for (first = 0; first < t->n; first += m) {
+        m = t->n - first < 1024 ? t->n - first : 1024;
+        for (j = 0; j < m; j++)
+            chunk[j] = kind == MMIX__INIT_UNIFORM ? a + (b - a) * mmix_rng_uniform(rng) : a + b * mmix_rng_normal(rng);
+        t->backend->upload(t->data + first, chunk, (size_t)m * sizeof(float));
+    }
 }
+MMIXDEF void mmix_init_constant(mmix_tensor *t, float value) { t->backend->fill(t->data, t->n, value); }
 MMIXDEF void mmix_init_uniform(mmix_tensor *t, mmix_rng *rng, float lo, float hi) {
-    int64_t i;
-    for (i = 0; i < t->n; i++) t->data[i] = lo + (hi - lo) * mmix_rng_uniform(rng);
+    mmix__init_random(t, rng, MMIX__INIT_UNIFORM, lo, hi);
 }
 MMIXDEF void mmix_init_normal(mmix_tensor *t, mmix_rng *rng, float mean, float std) {
-    int64_t i;
-    for (i = 0; i < t->n; i++) t->data[i] = mean + std * mmix_rng_normal(rng);
+    mmix__init_random(t, rng, MMIX__INIT_NORMAL, mean, std);
 }
 MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mmix_rng *rng) {
     /* kaiming_uniform_(a = sqrt 5): bound = sqrt(6 / ((1 + a^2) fan_in)) = 1 / sqrt(fan_in) */
@@ -3737,56 +3833,86 @@ static double mmix__cpu_sum_squares(const float *x, int64_t n) {
     return s;
 }
 
-static const mmix_backend mmix__cpu_backend_table = {
-    "cpu",
-    mmix__cpu_sgemm,
-    mmix__cpu_fill,
-    mmix__cpu_axpy,
-    mmix__cpu_add_forward,
-    mmix__cpu_mul_forward,
-    mmix__cpu_mul_acc,
-    mmix__cpu_scale_forward,
-    mmix__cpu_sum_forward,
-    mmix__cpu_add_scalar_acc,
-    mmix__cpu_embedding_forward,
-    mmix__cpu_embedding_backward,
-    mmix__cpu_add_bias_rows,
-    mmix__cpu_sum_rows_acc,
-    mmix__cpu_layernorm_forward,
-    mmix__cpu_layernorm_backward,
-    mmix__cpu_gelu_forward,
-    mmix__cpu_gelu_backward,
-    mmix__cpu_softmax_forward,
-    mmix__cpu_softmax_backward,
-    mmix__cpu_cross_entropy_forward,
-    mmix__cpu_cross_entropy_backward,
-    mmix__cpu_token_mix_pack,
-    mmix__cpu_token_mix_unpack_grad,
-    mmix__cpu_token_mix_mask_inplace,
-    mmix__cpu_token_mix_forward,
-    mmix__cpu_token_mix_backward,
-    mmix__cpu_rmsnorm_forward,
-    mmix__cpu_rmsnorm_backward,
-    mmix__cpu_silu_forward,
-    mmix__cpu_silu_backward,
-    mmix__cpu_rope,
-    mmix__cpu_attention_forward,
-    mmix__cpu_attention_backward,
-    mmix__cpu_l2_normalize_forward,
-    mmix__cpu_l2_normalize_backward,
-    mmix__cpu_cosine_forward,
-    mmix__cpu_cosine_backward,
-    mmix__cpu_logsumexp_forward,
-    mmix__cpu_logsumexp_backward,
-    mmix__cpu_l1_forward,
-    mmix__cpu_l1_backward,
-    mmix__cpu_token_gather_forward,
-    mmix__cpu_token_gather_backward,
-    mmix__cpu_adamw_update,
-    mmix__cpu_sum_squares,
-};
+/* Host memory: the system allocator (MMIX_MALLOC), 64-byte aligned by hand, and memcpy. */
+static void *mmix__cpu_alloc(size_t bytes) {
+    unsigned char *raw;
+    uintptr_t start;
+    if (bytes > SIZE_MAX - MMIX__ALIGN - sizeof(void *)) return NULL;
+    raw = (unsigned char *)MMIX_MALLOC(bytes + MMIX__ALIGN + sizeof(void *));
+    if (!raw) return NULL;
+    start = ((uintptr_t)(raw + sizeof(void *)) + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
+    ((void **)start)[-1] = raw; /* the system's pointer, just before the aligned block */
+    return (void *)start;
+}
+static void mmix__cpu_release(void *p) {
+    if (p) MMIX_FREE(((void **)p)[-1]);
+}
+static void mmix__cpu_copy(void *dst, const void *src, size_t bytes) {
+    if (bytes) memcpy(dst, src, bytes);
+}
+static void mmix__cpu_zero(void *dst, size_t bytes) {
+    if (bytes) memset(dst, 0, bytes);
+}
+static void mmix__cpu_synchronize(void) {} /* every CPU kernel has finished when it returns */
 
-MMIXDEF const mmix_backend *mmix_cpu_backend(void) { return &mmix__cpu_backend_table; }
+/* By name, slot by slot: slots of one signature cannot be swapped unnoticed, as they could
+   in a positional initializer (and designated initializers are not C++ before C++20). */
+MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b) {
+    memset(b, 0, sizeof *b);
+    b->name = "cpu";
+    b->alloc = mmix__cpu_alloc;
+    b->release = mmix__cpu_release;
+    b->upload = mmix__cpu_copy;
+    b->download = mmix__cpu_copy;
+    b->copy = mmix__cpu_copy;
+    b->zero = mmix__cpu_zero;
+    b->synchronize = mmix__cpu_synchronize;
+    b->sgemm = mmix__cpu_sgemm;
+    b->fill = mmix__cpu_fill;
+    b->axpy = mmix__cpu_axpy;
+    b->add_forward = mmix__cpu_add_forward;
+    b->mul_forward = mmix__cpu_mul_forward;
+    b->mul_acc = mmix__cpu_mul_acc;
+    b->scale_forward = mmix__cpu_scale_forward;
+    b->sum_forward = mmix__cpu_sum_forward;
+    b->add_scalar_acc = mmix__cpu_add_scalar_acc;
+    b->embedding_forward = mmix__cpu_embedding_forward;
+    b->embedding_backward = mmix__cpu_embedding_backward;
+    b->add_bias_rows = mmix__cpu_add_bias_rows;
+    b->sum_rows_acc = mmix__cpu_sum_rows_acc;
+    b->layernorm_forward = mmix__cpu_layernorm_forward;
+    b->layernorm_backward = mmix__cpu_layernorm_backward;
+    b->gelu_forward = mmix__cpu_gelu_forward;
+    b->gelu_backward = mmix__cpu_gelu_backward;
+    b->softmax_forward = mmix__cpu_softmax_forward;
+    b->softmax_backward = mmix__cpu_softmax_backward;
+    b->cross_entropy_forward = mmix__cpu_cross_entropy_forward;
+    b->cross_entropy_backward = mmix__cpu_cross_entropy_backward;
+    b->token_mix_pack = mmix__cpu_token_mix_pack;
+    b->token_mix_unpack_grad = mmix__cpu_token_mix_unpack_grad;
+    b->token_mix_mask_inplace = mmix__cpu_token_mix_mask_inplace;
+    b->token_mix_forward = mmix__cpu_token_mix_forward;
+    b->token_mix_backward = mmix__cpu_token_mix_backward;
+    b->rmsnorm_forward = mmix__cpu_rmsnorm_forward;
+    b->rmsnorm_backward = mmix__cpu_rmsnorm_backward;
+    b->silu_forward = mmix__cpu_silu_forward;
+    b->silu_backward = mmix__cpu_silu_backward;
+    b->rope = mmix__cpu_rope;
+    b->attention_forward = mmix__cpu_attention_forward;
+    b->attention_backward = mmix__cpu_attention_backward;
+    b->l2_normalize_forward = mmix__cpu_l2_normalize_forward;
+    b->l2_normalize_backward = mmix__cpu_l2_normalize_backward;
+    b->cosine_forward = mmix__cpu_cosine_forward;
+    b->cosine_backward = mmix__cpu_cosine_backward;
+    b->logsumexp_forward = mmix__cpu_logsumexp_forward;
+    b->logsumexp_backward = mmix__cpu_logsumexp_backward;
+    b->l1_forward = mmix__cpu_l1_forward;
+    b->l1_backward = mmix__cpu_l1_backward;
+    b->token_gather_forward = mmix__cpu_token_gather_forward;
+    b->token_gather_backward = mmix__cpu_token_gather_backward;
+    b->adamw_update = mmix__cpu_adamw_update;
+    b->sum_squares = mmix__cpu_sum_squares;
+}
 
 // ----------------------------------------------------------------------------------------
 // >>ops  Op constructors: check the inputs (they come from callers, so a bad shape is
@@ -3889,7 +4015,8 @@ static mmix__node *mmix__record(mmix_ctx *ctx, mmix_op op, mmix_tensor *out, mmi
 MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tensor *ids) {
     mmix_tensor *out;
     mmix_shape shape;
-    int64_t V, D, i;
+    int64_t V, D, i, counted;
+    int32_t bad = 0;
     if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "embedding", "table", table) ||
         !mmix__check_i32(ctx, "embedding", "ids", ids))
         return NULL;
@@ -3900,14 +4027,14 @@ MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tens
                                  "ids may have at most 3 dims (the output adds one)");
     V = table->shape.d[0];
     D = table->shape.d[1];
-    for (i = 0; i < ids->n; i++)
-        if (ids->ids[i] < 0 || ids->ids[i] >= V) {
-            mmix_set_error(ctx, MMIX_ERR_RANGE, "embedding: token id %ld at position %lld is outside "
-                           "the vocabulary [0, %lld) of table%s%s%s", (long)ids->ids[i], (long long)i,
-                           (long long)V, table->name[0] ? " '" : "", table->name,
-                           table->name[0] ? "'" : "");
-            return NULL;
-        }
+    i = mmix__scan_ids(ids, V > INT32_MAX ? INT32_MAX : (int32_t)V, INT64_MIN, &bad, &counted);
+    if (i >= 0) {
+        mmix_set_error(ctx, MMIX_ERR_RANGE, "embedding: token id %ld at position %lld is outside "
+                       "the vocabulary [0, %lld) of table%s%s%s", (long)bad, (long long)i,
+                       (long long)V, table->name[0] ? " '" : "", table->name,
+                       table->name[0] ? "'" : "");
+        return NULL;
+    }
     shape = ids->shape;
     shape.d[shape.ndim++] = D;
     out = mmix__new_output(ctx, shape);
@@ -4044,7 +4171,7 @@ static mmix_tensor *mmix__reduce(mmix_ctx *ctx, mmix_op op, mmix_tensor *x) {
     out = mmix__new_output(ctx, mmix_shape0());
     if (!out) return NULL;
     total = ctx->backend->sum_forward(x->data, x->n);
-    out->data[0] = (float)(op == MMIX_OP_MEAN ? total / (double)x->n : total);
+    mmix__set_scalar(out, op == MMIX_OP_MEAN ? total / (double)x->n : total);
     if (mmix__wants_grad(ctx, x, NULL, NULL) && !mmix__record(ctx, op, out, x, NULL, NULL)) return NULL;
     return out;
 }
@@ -4146,6 +4273,7 @@ MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix
     mmix_tensor *out;
     float *row_loss, *row_lse;
     int64_t V, rows, r, counted = 0;
+    int32_t bad = 0;
     mmix__node *node;
     if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "cross_entropy", "logits", logits) ||
         !mmix__check_i32(ctx, "cross_entropy", "targets", targets))
@@ -4158,16 +4286,12 @@ MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix
     if (targets->n != rows)
         return mmix__shape_error(ctx, "cross_entropy", "logits", logits, "targets", targets,
                                  "there must be one target per row of logits");
-    for (r = 0; r < rows; r++) {
-        int32_t t = targets->ids[r];
-        if (t == ignore_index) continue;
-        if (t < 0 || t >= V) {
-            mmix_set_error(ctx, MMIX_ERR_RANGE, "cross_entropy: target %ld at position %lld is outside "
-                           "[0, %lld) and is not the ignore label %ld", (long)t, (long long)r,
-                           (long long)V, (long)ignore_index);
-            return NULL;
-        }
-        counted++;
+    r = mmix__scan_ids(targets, V > INT32_MAX ? INT32_MAX : (int32_t)V, ignore_index, &bad, &counted);
+    if (r >= 0) {
+        mmix_set_error(ctx, MMIX_ERR_RANGE, "cross_entropy: target %ld at position %lld is outside "
+                       "[0, %lld) and is not the ignore label %ld", (long)bad, (long long)r,
+                       (long long)V, (long)ignore_index);
+        return NULL;
     }
     if (counted == 0) {
         mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "cross_entropy: all %lld targets are the ignore "
@@ -4182,7 +4306,7 @@ MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix
     ctx->backend->cross_entropy_forward(row_loss, row_lse, logits->data, targets->ids, rows, V,
                                         ignore_index);
     /* The mean over counted positions of the whole batch (token-weighted, SPEC 1.5). */
-    out->data[0] = (float)(ctx->backend->sum_forward(row_loss, rows) / (double)counted);
+    mmix__set_scalar(out, ctx->backend->sum_forward(row_loss, rows) / (double)counted);
     if (mmix__wants_grad(ctx, logits, NULL, NULL)) {
         node = mmix__record(ctx, MMIX_OP_CROSS_ENTROPY, out, logits, targets, NULL);
         if (!node) return NULL;
@@ -4477,7 +4601,7 @@ MMIXDEF mmix_tensor *mmix_l1_distance(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor
         return mmix__shape_error(ctx, "l1_distance", "a", a, "b", b, "a and b must have the same shape");
     out = mmix__new_output(ctx, mmix_shape0());
     if (!out) return NULL;
-    out->data[0] = (float)ctx->backend->l1_forward(a->data, b->data, a->n);
+    mmix__set_scalar(out, ctx->backend->l1_forward(a->data, b->data, a->n));
     if (mmix__wants_grad(ctx, a, b, NULL) && !mmix__record(ctx, MMIX_OP_L1_DISTANCE, out, a, b, NULL))
         return NULL;
     return out;
@@ -4634,6 +4758,13 @@ static int mmix__ensure_grad(mmix_ctx *ctx, mmix_tensor *t) {
 
 static float *mmix__grad_or_null(mmix_tensor *t) { return (t && t->requires_grad) ? t->grad : NULL; }
 
+/* The upstream gradient of a scalar output, read through the backend. */
+static float mmix__scalar_grad(const mmix_backend *be, const float *dout) {
+    float g;
+    be->download(&g, dout, sizeof g);
+    return g;
+}
+
 static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
     const mmix_backend *be = ctx->backend;
     mmix_tensor *out = node->out, *a = node->in[0], *b = node->in[1], *c = node->in[2];
@@ -4682,10 +4813,10 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
         if (da) be->axpy(da, dout, node->fparam, out->n);
         break;
     case MMIX_OP_SUM:
-        if (da) be->add_scalar_acc(da, dout[0], a->n);
+        if (da) be->add_scalar_acc(da, mmix__scalar_grad(be, dout), a->n);
         break;
     case MMIX_OP_MEAN:
-        if (da) be->add_scalar_acc(da, (float)((double)dout[0] / (double)a->n), a->n);
+        if (da) be->add_scalar_acc(da, (float)((double)mmix__scalar_grad(be, dout) / (double)a->n), a->n);
         break;
     case MMIX_OP_RESHAPE:
         if (da) be->axpy(da, dout, 1.0f, out->n);
@@ -4760,7 +4891,7 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
         if (da) be->logsumexp_backward(da, dout, a->data, out->data, mmix__rows(a), mmix__last_dim(a));
         break;
     case MMIX_OP_L1_DISTANCE:
-        be->l1_backward(da, db, dout[0], a->data, b->data, a->n);
+        be->l1_backward(da, db, mmix__scalar_grad(be, dout), a->data, b->data, a->n);
         break;
     case MMIX_OP_TOKEN_GATHER: {
         int64_t La = node->iparam[1], D = mmix__last_dim(a);
@@ -4776,6 +4907,7 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
 
 MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const float *out_grad) {
     int64_t i, k;
+    float *seed;
     if (!ctx) return MMIX_ERR_INVALID_ARGUMENT;
     if (ctx->last_result != MMIX_OK) return ctx->last_result;
     if (!out || !out_grad)
@@ -4787,7 +4919,10 @@ MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const fl
        second backward in the same step does not propagate the first one's gradients again. */
     for (i = 0; i < ctx->tape_len; i++) ctx->tape[i].out->grad = NULL;
     if (!mmix__ensure_grad(ctx, out)) return ctx->last_result;
-    ctx->backend->axpy(out->grad, out_grad, 1.0f, out->n);
+    seed = mmix__alloc_floats(ctx, MMIX_STEP, out->n, "backward"); /* the host gradient, uploaded */
+    if (!seed) return ctx->last_result;
+    ctx->backend->upload(seed, out_grad, (size_t)out->n * sizeof(float));
+    ctx->backend->axpy(out->grad, seed, 1.0f, out->n);
     for (i = ctx->tape_len - 1; i >= 0; i--) {
         mmix__node *node = &ctx->tape[i];
         if (!node->out->grad) continue; /* not on a path to `out` */
@@ -4979,8 +5114,8 @@ MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, const mmix_p
             opt->m[i] = (mmix_tensor *)mmix__arena_alloc(ctx, &ctx->persist, sizeof(mmix_tensor));
             opt->v[i] = (mmix_tensor *)mmix__arena_alloc(ctx, &ctx->persist, sizeof(mmix_tensor));
             if (!opt->m[i] || !opt->v[i]) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "adamw: out of memory");
-            *opt->m[i] = mmix__view(opt->m_all + offset, p->shape);
-            *opt->v[i] = mmix__view(opt->v_all + offset, p->shape);
+            *opt->m[i] = mmix__view(ctx->backend, opt->m_all + offset, p->shape);
+            *opt->v[i] = mmix__view(ctx->backend, opt->v_all + offset, p->shape);
             offset += p->n;
         } else {
             opt->m[i] = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, p->shape);
@@ -5190,7 +5325,8 @@ static mmix_tensor *mmix__lm_logits(mmix_ctx *ctx, const mmix_model *m, mmix_ten
 static mmix_tensor *mmix__causal_lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
                                          mmix_tensor **logits_out) {
     mmix_tensor *logits = mmix_model_logits(ctx, m, ids), *targets;
-    int64_t B, L, b, t;
+    int32_t chunk[1024];
+    int64_t B, L, b, t, j, mlen;
     if (logits_out) *logits_out = logits;
     if (!logits) return NULL;
     B = ids->shape.d[0];
@@ -5201,10 +5337,14 @@ static mmix_tensor *mmix__causal_lm_loss(mmix_ctx *ctx, const mmix_model *m, mmi
     }
     targets = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(B, L - 1));
     if (!targets) return NULL;
+    /* row b's targets are its ids 1..L-1, moved through the host a chunk at a time */
     for (b = 0; b < B; b++)
-        for (t = 0; t + 1 < L; t++) {
-            int32_t next = ids->ids[b * L + t + 1];
-            targets->ids[b * (L - 1) + t] = (pad_id >= 0 && next == pad_id) ? -100 : next;
+        for (t = 0; t + 1 < L; t += mlen) {
+            mlen = L - 1 - t < 1024 ? L - 1 - t : 1024;
+            mmix_tensor_download(ctx, ids, b * L + t + 1, chunk, mlen);
+            for (j = 0; j < mlen; j++)
+                if (pad_id >= 0 && chunk[j] == pad_id) chunk[j] = -100;
+            mmix_tensor_upload(ctx, targets, b * (L - 1) + t, chunk, mlen);
         }
     return mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, 0, L - 1), targets, -100);
 }
@@ -5295,11 +5435,11 @@ static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_model *m
     P = p + n;
     rows = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(n, P, k));
     if (!norm || !rows) return NULL;
-    memcpy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
+    ctx->backend->copy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
     for (r = 0; r < n; r++)
-        memcpy(rows->data + r * P * k, b->conv_w->data + (p + r) * L * k, (size_t)(P * k) * sizeof(float));
-    seen = mmix__view(cache, mmix_shape3(1, P, D));
-    bias = mmix__view(b->conv_b->data + p, mmix_shape1(n));
+        ctx->backend->copy(rows->data + r * P * k, b->conv_w->data + (p + r) * L * k, (size_t)(P * k) * sizeof(float));
+    seen = mmix__view(ctx->backend, cache, mmix_shape3(1, P, D));
+    bias = mmix__view(ctx->backend, b->conv_b->data + p, mmix_shape1(n));
     mask.kind = MMIX_MASK_LOWER; /* new row r is position p + r: it reads inputs i <= p + r */
     mask.diagonal = p;
     mask.keep = NULL;
@@ -5331,13 +5471,14 @@ static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) {
     return m->mixer && m->embed;
 }
 
-/* Sets the masked (upper-triangle) token-mixing entries to zero. */
+/* Sets the masked (upper-triangle) token-mixing entries to zero: in row o of W [L, L, k]
+   the entries j > o, one contiguous run of (L - 1 - o) k floats. */
 static void mmix__mixer_apply_masks(mmix_model *m) {
-    int64_t i, o, j, e, L = m->config.n_ctx, k = m->config.kernel;
-    for (i = 0; i < m->config.depth; i++)
-        for (o = 0; o < L; o++)
-            for (j = o + 1; j < L; j++)
-                for (e = 0; e < k; e++) m->mixer[i].conv_w->data[(o * L + j) * k + e] = 0.0f;
+    int64_t i, o, L = m->config.n_ctx, k = m->config.kernel;
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_tensor *w = m->mixer[i].conv_w;
+        for (o = 0; o + 1 < L; o++) w->backend->zero(w->data + (o * L + o + 1) * k, (size_t)((L - 1 - o) * k) * sizeof(float));
+    }
 }
 
 /* PyTorch defaults, in registration order (SPEC 0.3.3); then the masked entries zeroed. */
@@ -5455,10 +5596,10 @@ static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m
         float *keys = cache, *values = cache + c->n_ctx * D;
         if (!q || !k || !v) return NULL;
         n = x->shape.d[1];
-        memcpy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
-        memcpy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
-        K = mmix__view(keys, mmix_shape3(1, p + n, D));
-        V = mmix__view(values, mmix_shape3(1, p + n, D));
+        ctx->backend->copy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
+        ctx->backend->copy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
+        K = mmix__view(ctx->backend, keys, mmix_shape3(1, p + n, D));
+        V = mmix__view(ctx->backend, values, mmix_shape3(1, p + n, D));
         att = mmix_attention(ctx, q, &K, &V, c->heads, 1);
     }
     return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, x, mmix_linear(ctx, att, l->o, NULL)));
@@ -5938,8 +6079,10 @@ struct mmix_generator {
     int64_t pos;                /* tokens fed so far: the next position */
     int32_t *tokens;            /* [n_ctx]; 0 after pos (index-walking's window) */
     float *logits;              /* [vocab]: the prediction at position pos - 1 */
-    float *cache;               /* cached method: per layer [n_ctx, D] (mixer), or keys then
-                                   values [2, n_ctx, D] (transformer); NULL otherwise */
+    float *cache;               /* cached method: per layer what the architecture keeps (the
+                                   mixer [n_ctx, D], the transformer keys then values [2, n_ctx,
+                                   D]), in the backend's memory; NULL otherwise */
+    const mmix_backend *backend;/* the cache's owner */
     mmix__scored *scratch;      /* [vocab], for top-k sampling */
 };
 
@@ -5956,6 +6099,7 @@ MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model
     const mmix_model_config *c;
     mmix__arch arch;
     size_t head, tok, lg, cache, scr;
+    void *device_cache;
     double total;
     unsigned char *raw;
     mmix_generator *g;
@@ -5979,10 +6123,14 @@ MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model
     if (total * sizeof(float) > (double)(SIZE_MAX / 2))
         return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "generate: the cache does not fit in memory");
     cache = (size_t)total * sizeof(float);
-    raw = (unsigned char *)mmix__sys_malloc(ctx, head + tok + lg + scr + cache);
-    if (!raw)
+    raw = (unsigned char *)mmix__sys_malloc(ctx, head + tok + lg + scr);
+    device_cache = cache ? ctx->backend->alloc(cache) : NULL;
+    if (!raw || (cache && !device_cache)) {
+        MMIX_FREE(raw);
+        ctx->backend->release(device_cache);
         return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "generate: could not allocate %.0f bytes for the "
                               "generator", (double)(head + tok + lg + scr + cache));
+    }
     g = (mmix_generator *)raw;
     memset(g, 0, sizeof *g);
     g->ctx = ctx;
@@ -5991,14 +6139,17 @@ MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model
     g->tokens = (int32_t *)(raw + head);
     g->logits = (float *)(raw + head + tok);
     g->scratch = (mmix__scored *)(raw + head + tok + lg);
-    g->cache = cache ? (float *)(raw + head + tok + lg + scr) : NULL;
+    g->cache = (float *)device_cache;
+    g->backend = ctx->backend;
     mmix_generator_reset(g);
     *out = g;
     return MMIX_OK;
 }
 
 MMIXDEF void mmix_generator_destroy(mmix_generator *gen) {
-    if (gen) MMIX_FREE(gen);
+    if (!gen) return;
+    gen->backend->release(gen->cache);
+    MMIX_FREE(gen);
 }
 
 MMIXDEF void mmix_generator_reset(mmix_generator *gen) {
@@ -6024,12 +6175,12 @@ static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t 
         int64_t T = d.info.fixed_window ? m->config.n_ctx : P; /* the mixer's window is fixed (SPEC 9.1) */
         ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, T));
         if (!ids) return NULL;
-        memcpy(ids->ids, g->tokens, (size_t)T * sizeof(int32_t));
+        mmix_tensor_upload(ctx, ids, 0, g->tokens, T);
         return mmix_tokens_select(ctx, mmix_model_hidden(ctx, m, ids), P - 1);
     }
     ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, P - p));
     if (!ids) return NULL;
-    memcpy(ids->ids, g->tokens + p, (size_t)(P - p) * sizeof(int32_t));
+    mmix_tensor_upload(ctx, ids, 0, g->tokens + p, P - p);
     x = mmix_embedding(ctx, m->embed, ids);
     for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, g->cache + i * per_layer, p);
     x = mmix_tokens_select(ctx, x, -1);
@@ -6065,7 +6216,7 @@ MMIXDEF mmix_result mmix_generator_feed(mmix_generator *gen, const int32_t *ids,
     memcpy(gen->tokens + gen->pos, ids, (size_t)n * sizeof(int32_t));
     logits = mmix_linear(ctx, mmix__generate_hidden(gen, gen->pos, gen->pos + n), gen->model->lm_head, NULL);
     if (logits) {
-        memcpy(gen->logits, logits->data, (size_t)c->vocab * sizeof(float));
+        mmix_tensor_download(ctx, logits, 0, gen->logits, c->vocab);
         gen->pos += n;
     } else {
         memset(gen->tokens + gen->pos, 0, (size_t)n * sizeof(int32_t));
@@ -6781,7 +6932,8 @@ MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg) 
     ctx = (mmix_ctx *)MMIX_MALLOC(sizeof(mmix_ctx));
     if (!ctx) return MMIX_ERR_OUT_OF_MEMORY;
     memset(ctx, 0, sizeof *ctx);
-    ctx->backend = mmix_cpu_backend();
+    mmix_cpu_backend_fill(&ctx->cpu_backend);
+    ctx->backend = &ctx->cpu_backend;
     ctx->training = 1;
     ctx->grad_enabled = 1;
     ctx->persist.head = mmix__block_new(ctx, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
@@ -6809,7 +6961,9 @@ MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = tr
 MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
 MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
 MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
-MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) { ctx->backend = backend ? backend : mmix_cpu_backend(); }
+MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
+    ctx->backend = backend ? backend : &ctx->cpu_backend;
+}
 MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx) { return ctx->backend; }
 
 MMIXDEF int mmix_set_num_threads(int n) {

@@ -286,7 +286,7 @@ static void test_gradcheck_catches_bugs(void) {
     CHECK(!rep.ok && rep.failed == rep.checked, "a zero backward must fail everywhere");
     mmix_step_reset(ctx);
 
-    broken = *mmix_cpu_backend();
+    mmix_cpu_backend_fill(&broken);
     broken.layernorm_backward = bad_layernorm_backward;
     mmix_set_backend(ctx, &broken);
     in[0] = input(mmix_shape2(3, 8), 1);
