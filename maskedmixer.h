@@ -375,8 +375,8 @@ MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes);
 /* A position in the step arena and tape to come back to (e.g. between two forwards of a
    gradient check, or tokens of generation). Rewinding drops everything made after it. */
 typedef struct mmix_step_mark {
-    void *block;
-    size_t used;
+    void *block, *data_block;   /* the newest block of the step arena and of its data arena */
+    size_t used, data_used;
     int64_t tape_len;
 } mmix_step_mark;
 MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx);
@@ -2486,7 +2486,10 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
 // An arena hands out 64-byte aligned pieces of its current block. When a request does
 // not fit, a new block (at least double the capacity so far) is chained on. Resetting
 // folds a chain into a single block of the total size, so the next step of the same
-// shape fits without asking the system for memory.
+// shape fits without asking the system for memory. Each lifetime has two arenas: one of
+// host memory for what the front end reads (tensor headers, the tape, parameter lists)
+// and one whose blocks come from the backend's alloc for tensor data, which only
+// kernels and the backend's memory entries touch.
 // ----------------------------------------------------------------------------------------
 #define MMIX__ALIGN 64
 
@@ -2495,6 +2498,7 @@ typedef struct mmix__block {
     size_t size;                /* usable bytes in data */
     size_t used;
     unsigned char *data;        /* aligned start of the usable bytes */
+    const struct mmix_backend *owner; /* data arenas: the backend whose alloc gave data */
 } mmix__block;
 
 typedef struct mmix__arena {
@@ -2502,10 +2506,12 @@ typedef struct mmix__arena {
     size_t capacity;            /* sum of block sizes */
     size_t used_before_head;    /* bytes used in blocks older than head */
     size_t high_water;          /* most bytes ever in use since creation */
+    int holds_data;             /* 1: blocks from the context's backend (tensor data) */
 } mmix__arena;
 
 struct mmix_ctx {
-    mmix__arena persist, step;
+    mmix__arena persist, step;  /* host memory: headers, lists, the generator's bookkeeping */
+    mmix__arena persist_data, step_data; /* tensor data, in the backend's memory */
     struct mmix__node *tape;    /* defined in >>ops */
     int64_t tape_len, tape_capacity;
     mmix_params own;            /* the context's own parameters (mmix_param) */
@@ -2529,26 +2535,44 @@ static void *mmix__sys_realloc(mmix_ctx *ctx, void *ptr, size_t size) {
     return MMIX_REALLOC(ptr, size);
 }
 
-static mmix__block *mmix__block_new(mmix_ctx *ctx, size_t size) {
-    unsigned char *raw = (unsigned char *)mmix__sys_malloc(ctx, sizeof(mmix__block) + size +
-                                                                    MMIX__ALIGN);
+/* A block for arena a: host memory right after its header, or (a data arena) the header
+   on the host and the bytes from the backend. */
+static mmix__block *mmix__block_new(mmix_ctx *ctx, const mmix__arena *a, size_t size) {
+    size_t extra = a->holds_data ? 0 : size + MMIX__ALIGN;
+    unsigned char *raw = (unsigned char *)mmix__sys_malloc(ctx, sizeof(mmix__block) + extra);
     mmix__block *b;
     uintptr_t start;
     if (!raw) return NULL;
     b = (mmix__block *)raw;
-    start = (uintptr_t)(raw + sizeof(mmix__block));
-    start = (start + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
     b->prev = NULL;
     b->size = size;
     b->used = 0;
+    b->owner = NULL;
+    if (a->holds_data) {
+        ctx->system_allocations++;
+        b->data = (unsigned char *)ctx->backend->alloc(size);
+        if (!b->data) {
+            MMIX_FREE(raw);
+            return NULL;
+        }
+        b->owner = ctx->backend;
+        return b;
+    }
+    start = (uintptr_t)(raw + sizeof(mmix__block));
+    start = (start + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
     b->data = (unsigned char *)start;
     return b;
+}
+
+static void mmix__block_free(mmix__block *b) {
+    if (b->owner) b->owner->release(b->data);
+    MMIX_FREE(b);
 }
 
 static void mmix__arena_free(mmix__arena *a) {
     while (a->head) {
         mmix__block *prev = a->head->prev;
-        MMIX_FREE(a->head);
+        mmix__block_free(a->head);
         a->head = prev;
     }
     a->capacity = a->used_before_head = 0;
@@ -2565,7 +2589,7 @@ static void *mmix__arena_alloc(mmix_ctx *ctx, mmix__arena *a, size_t size) {
     if (rounded < size) return NULL; /* overflow */
     if (!a->head || a->head->size - a->head->used < rounded) {
         size_t grow = a->capacity > rounded ? a->capacity : rounded;
-        mmix__block *b = mmix__block_new(ctx, grow < ((size_t)1 << 20) ? ((size_t)1 << 20) : grow);
+        mmix__block *b = mmix__block_new(ctx, a, grow < ((size_t)1 << 20) ? ((size_t)1 << 20) : grow);
         if (!b) return NULL;
         b->prev = a->head;
         if (a->head) a->used_before_head += a->head->used;
@@ -2575,7 +2599,8 @@ static void *mmix__arena_alloc(mmix_ctx *ctx, mmix__arena *a, size_t size) {
     p = a->head->data + a->head->used;
     a->head->used += rounded;
     if (mmix__arena_used(a) > a->high_water) a->high_water = mmix__arena_used(a);
-    memset(p, 0, size);
+    if (a->head->owner) a->head->owner->zero(p, size);
+    else memset(p, 0, size);
     return p;
 }
 
@@ -2584,7 +2609,7 @@ static void mmix__arena_reset(mmix_ctx *ctx, mmix__arena *a) {
     if (a->head && a->head->prev) {
         size_t total = a->capacity;
         mmix__arena_free(a);
-        a->head = mmix__block_new(ctx, total);
+        a->head = mmix__block_new(ctx, a, total);
         if (a->head) a->capacity = total;
         /* If that failed, the next allocation simply starts a new chain. */
     }
@@ -2663,6 +2688,9 @@ MMIXDEF void mmix_clear_error(mmix_ctx *ctx) {
 static mmix__arena *mmix__arena_of(mmix_ctx *ctx, mmix_lifetime where) {
     return where == MMIX_PERSIST ? &ctx->persist : &ctx->step;
 }
+static mmix__arena *mmix__data_arena_of(mmix_ctx *ctx, mmix_lifetime where) {
+    return where == MMIX_PERSIST ? &ctx->persist_data : &ctx->step_data;
+}
 
 /* Allocates a zeroed float buffer of n elements in an arena; sets the error on failure. */
 static float *mmix__alloc_floats(mmix_ctx *ctx, mmix_lifetime where, int64_t n, const char *what) {
@@ -2672,7 +2700,7 @@ static float *mmix__alloc_floats(mmix_ctx *ctx, mmix_lifetime where, int64_t n, 
                        (long long)n);
         return NULL;
     }
-    p = (float *)mmix__arena_alloc(ctx, mmix__arena_of(ctx, where), (size_t)n * sizeof(float));
+    p = (float *)mmix__arena_alloc(ctx, mmix__data_arena_of(ctx, where), (size_t)n * sizeof(float));
     if (!p)
         mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: could not allocate %lld floats", what,
                        (long long)n);
@@ -2706,7 +2734,7 @@ MMIXDEF mmix_tensor *mmix_tensor_new(mmix_ctx *ctx, mmix_lifetime where, mmix_dt
         if (!t->data) return NULL;
     } else {
         if ((uint64_t)n > SIZE_MAX / sizeof(int32_t)) return NULL;
-        t->ids = (int32_t *)mmix__arena_alloc(ctx, mmix__arena_of(ctx, where),
+        t->ids = (int32_t *)mmix__arena_alloc(ctx, mmix__data_arena_of(ctx, where),
                                               (size_t)n * sizeof(int32_t));
         if (!t->ids) {
             mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "tensor_new: could not allocate %lld ids",
@@ -4362,19 +4390,30 @@ MMIXDEF mmix_mask mmix_mask_causal(void) {
     return m;
 }
 
-/* The keep mask as bytes [L_out * L_in] in the step arena; NULL when everything is kept. */
+/* Host bytes a kernel reads (a keep mask, a token map), copied into the step's data arena. */
+static void *mmix__to_backend(mmix_ctx *ctx, const void *host, size_t bytes) {
+    void *p = mmix__arena_alloc(ctx, &ctx->step_data, bytes);
+    if (p) ctx->backend->upload(p, host, bytes);
+    return p;
+}
+
+/* The keep mask as bytes [L_out * L_in] in the step's data arena; NULL when everything is kept. */
 static const uint8_t *mmix__mask_bytes(mmix_ctx *ctx, mmix_mask mask, int64_t L_out, int64_t L_in) {
     uint8_t *keep;
+    const uint8_t *host;
     int64_t o, i;
     if (mask.kind == MMIX_MASK_NONE) return NULL;
-    if (mask.kind == MMIX_MASK_CUSTOM) return mask.keep;
-    keep = (uint8_t *)mmix__arena_alloc(ctx, &ctx->step, (size_t)(L_out * L_in));
-    if (!keep) return NULL;
-    for (o = 0; o < L_out; o++)
-        for (i = 0; i < L_in; i++)
-            keep[o * L_in + i] = (uint8_t)(mask.kind == MMIX_MASK_LOWER ? i <= o + mask.diagonal
-                                                                        : i >= o + mask.diagonal);
-    return keep;
+    host = mask.keep;
+    if (mask.kind != MMIX_MASK_CUSTOM) { /* built on the host ... */
+        keep = (uint8_t *)mmix__arena_alloc(ctx, &ctx->step, (size_t)(L_out * L_in));
+        if (!keep) return NULL;
+        for (o = 0; o < L_out; o++)
+            for (i = 0; i < L_in; i++)
+                keep[o * L_in + i] = (uint8_t)(mask.kind == MMIX_MASK_LOWER ? i <= o + mask.diagonal
+                                                                            : i >= o + mask.diagonal);
+        host = keep;
+    }
+    return (const uint8_t *)mmix__to_backend(ctx, host, (size_t)(L_out * L_in)); /* ... read by kernels */
 }
 
 MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *bias,
@@ -4620,8 +4659,10 @@ static mmix_tensor *mmix__token_gather(mmix_ctx *ctx, mmix_tensor *a, mmix_tenso
                                        int64_t L_out, int64_t La, int64_t Lb, mmix_shape out_shape) {
     int64_t D = mmix__last_dim(a), groups = a->n / (La * D);
     mmix_tensor *out = mmix__new_output(ctx, out_shape);
+    int64_t *device_map = (int64_t *)mmix__to_backend(ctx, map, (size_t)L_out * sizeof(int64_t));
     mmix__node *node;
-    if (!out) return NULL;
+    if (!out || !device_map) return NULL;
+    map = device_map; /* the kernels read the backend's copy */
     ctx->backend->token_gather_forward(out->data, a->data, b ? b->data : NULL, map, groups, L_out, La, Lb, D);
     if (mmix__wants_grad(ctx, a, b, NULL)) {
         node = mmix__record(ctx, MMIX_OP_TOKEN_GATHER, out, a, b, NULL);
@@ -6212,7 +6253,8 @@ MMIXDEF mmix_result mmix_generator_feed(mmix_generator *gen, const int32_t *ids,
     ctx->training = 0;
     ctx->grad_enabled = 0;
     mark = mmix_step_mark_get(ctx);
-    fresh = ctx->step.used_before_head == 0 && mark.used == 0 && mark.tape_len == 0;
+    fresh = ctx->step.used_before_head == 0 && ctx->step_data.used_before_head == 0 && mark.used == 0 &&
+            mark.data_used == 0 && mark.tape_len == 0;
     memcpy(gen->tokens + gen->pos, ids, (size_t)n * sizeof(int32_t));
     logits = mmix_linear(ctx, mmix__generate_hidden(gen, gen->pos, gen->pos + n), gen->model->lm_head, NULL);
     if (logits) {
@@ -6936,8 +6978,10 @@ MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg) 
     ctx->backend = &ctx->cpu_backend;
     ctx->training = 1;
     ctx->grad_enabled = 1;
-    ctx->persist.head = mmix__block_new(ctx, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
-    ctx->step.head = mmix__block_new(ctx, c.step_bytes ? c.step_bytes : ((size_t)1 << 20));
+    ctx->persist_data.holds_data = ctx->step_data.holds_data = 1;
+    /* the data arenas make their first block when first used, from the backend then set */
+    ctx->persist.head = mmix__block_new(ctx, &ctx->persist, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
+    ctx->step.head = mmix__block_new(ctx, &ctx->step, c.step_bytes ? c.step_bytes : ((size_t)1 << 20));
     if (!ctx->persist.head || !ctx->step.head) {
         mmix_ctx_destroy(ctx);
         return MMIX_ERR_OUT_OF_MEMORY;
@@ -6953,6 +6997,8 @@ MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
     if (!ctx) return;
     mmix__arena_free(&ctx->persist);
     mmix__arena_free(&ctx->step);
+    mmix__arena_free(&ctx->persist_data);
+    mmix__arena_free(&ctx->step_data);
     MMIX_FREE(ctx->tape);
     MMIX_FREE(ctx);
 }
@@ -6963,6 +7009,9 @@ MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabl
 MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
 MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
     ctx->backend = backend ? backend : &ctx->cpu_backend;
+    /* empty data arenas start again in the new backend's memory */
+    if (mmix__arena_used(&ctx->persist_data) == 0) mmix__arena_free(&ctx->persist_data);
+    if (mmix__arena_used(&ctx->step_data) == 0) mmix__arena_free(&ctx->step_data);
 }
 MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx) { return ctx->backend; }
 
@@ -6985,15 +7034,17 @@ MMIXDEF int mmix_get_num_threads(void) {
 
 MMIXDEF void mmix_step_reset(mmix_ctx *ctx) {
     mmix__arena_reset(ctx, &ctx->step);
+    mmix__arena_reset(ctx, &ctx->step_data);
     ctx->tape_len = 0;
 }
 
+/* Step memory is mostly tensor data: the reservation is for the step's data arena. */
 MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes) {
-    mmix__arena *a = &ctx->step;
+    mmix__arena *a = &ctx->step_data;
     if (a->capacity >= bytes) return MMIX_OK;
     if (mmix__arena_used(a) == 0) { /* nothing in use: swap for one block of the new size */
         mmix__arena_free(a);
-        a->head = mmix__block_new(ctx, bytes);
+        a->head = mmix__block_new(ctx, a, bytes);
         if (!a->head) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: cannot allocate "
                                             "%llu bytes", (unsigned long long)bytes);
         a->capacity = bytes;
@@ -7001,7 +7052,7 @@ MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes) {
     }
     /* In use: chain a block now; the next reset folds the chain into one. */
     {
-        mmix__block *b = mmix__block_new(ctx, bytes - a->capacity);
+        mmix__block *b = mmix__block_new(ctx, a, bytes - a->capacity);
         if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: out of memory");
         b->prev = a->head;
         a->used_before_head += a->head ? a->head->used : 0;
@@ -7015,30 +7066,34 @@ MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx) {
     mmix_step_mark m;
     m.block = ctx->step.head;
     m.used = ctx->step.head ? ctx->step.head->used : 0;
+    m.data_block = ctx->step_data.head;
+    m.data_used = ctx->step_data.head ? ctx->step_data.head->used : 0;
     m.tape_len = ctx->tape_len;
     return m;
 }
-
-MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark) {
-    mmix__arena *a = &ctx->step;
-    while (a->head && (void *)a->head != mark.block) { /* drop blocks chained after the mark */
+static void mmix__arena_rewind(mmix__arena *a, const void *block, size_t used) {
+    while (a->head && (const void *)a->head != block) { /* drop blocks chained after the mark */
         mmix__block *prev = a->head->prev;
         a->capacity -= a->head->size;
         if (prev) a->used_before_head -= prev->used;
-        MMIX_FREE(a->head);
+        mmix__block_free(a->head);
         a->head = prev;
     }
-    if (a->head) a->head->used = mark.used;
+    if (a->head) a->head->used = used;
+}
+MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark) {
+    mmix__arena_rewind(&ctx->step, mark.block, mark.used);
+    mmix__arena_rewind(&ctx->step_data, mark.data_block, mark.data_used);
     if (mark.tape_len < ctx->tape_len) ctx->tape_len = mark.tape_len;
 }
 
 MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx) {
     mmix_memory_stats s;
-    s.persist_used = mmix__arena_used(&ctx->persist);
-    s.persist_capacity = ctx->persist.capacity;
-    s.step_used = mmix__arena_used(&ctx->step);
-    s.step_capacity = ctx->step.capacity;
-    s.step_high_water = ctx->step.high_water;
+    s.persist_used = mmix__arena_used(&ctx->persist) + mmix__arena_used(&ctx->persist_data);
+    s.persist_capacity = ctx->persist.capacity + ctx->persist_data.capacity;
+    s.step_used = mmix__arena_used(&ctx->step) + mmix__arena_used(&ctx->step_data);
+    s.step_capacity = ctx->step.capacity + ctx->step_data.capacity;
+    s.step_high_water = ctx->step.high_water + ctx->step_data.high_water;
     s.system_allocations = ctx->system_allocations;
     s.tape_len = ctx->tape_len;
     s.tape_capacity = ctx->tape_capacity;

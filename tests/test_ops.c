@@ -275,7 +275,7 @@ static void test_gradcheck_catches_bugs(void) {
     mmix_tensor *in[3];
     mmix_gradcheck_report rep;
     float right = 2.0f, off_by_1pct = 2.02f, zero = 0.0f;
-    mmix_backend broken;
+    static mmix_backend broken; /* a context keeps the backend that owns its blocks: it must outlive them */
 
     in[0] = input(mmix_shape2(4, 5), 1);
     CHECK_OK(ctx, mmix_gradcheck(ctx, fn_custom_square, &right, in, 1, NULL, &rep));
