@@ -1482,6 +1482,105 @@ static mmix_result mmix__atomic_commit(mmix_ctx *ctx, mmix__atomic_file *a, int 
 }
 
 // ----------------------------------------------------------------------------------------
+// >>bytes  One growable buffer, for every writer and whole-file reader below: the safetensors
+// header, the tokenizer file, datasets and their caches.
+//
+// The buffer is the public mmix_bpe_bytes (data, size, capacity; see >>api_bpe), so that
+// callers and the library grow it the same way. Appends keep it NUL-terminated (the NUL
+// not counted), so text in it can go to strcmp and printf as it is. mmix__grow grows the
+// other arrays (ids, entries, offsets) by the same doubling.
+// ----------------------------------------------------------------------------------------
+/* Returns `array` grown to hold at least `need` elements of `size` bytes, updating
+   *capacity; NULL when out of memory (`array` is then untouched and still owned). */
+static void *mmix__grow(void *array, int64_t *capacity, int64_t need, size_t size) {
+    int64_t cap = *capacity;
+    void *p;
+    if (need <= cap) return array;
+    while (cap < need) {
+        if (cap > INT64_MAX / 2) return NULL;
+        cap = cap ? 2 * cap : 64;
+    }
+    if ((uint64_t)cap > SIZE_MAX / size) return NULL;
+    p = MMIX_REALLOC(array, (size_t)cap * size);
+    if (p) *capacity = cap;
+    return p;
+}
+
+/* Room for `extra` more bytes and the terminating NUL; 0 when out of memory. */
+static int mmix__bytes_reserve(mmix_bpe_bytes *b, size_t extra) {
+    int64_t cap = (int64_t)b->capacity;
+    void *p;
+    if (extra > (size_t)INT64_MAX - b->size - 1) return 0;
+    if (b->size + extra + 1 <= b->capacity) return 1;
+    if (!(p = mmix__grow(b->data, &cap, (int64_t)(b->size + extra + 1), 1))) return 0;
+    b->data = (unsigned char *)p;
+    b->capacity = (size_t)cap;
+    return 1;
+}
+/* Appends n bytes (n = 0 only terminates); 0 when out of memory. */
+static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n) {
+    if (!mmix__bytes_reserve(b, n)) return 0;
+    if (n) memcpy(b->data + b->size, data, n);
+    b->size += n;
+    b->data[b->size] = 0;
+    return 1;
+}
+/* A short formatted line (under 256 bytes: numbers, keywords); a longer one fails. */
+static int mmix__bytes_printf(mmix_bpe_bytes *b, const char *fmt, ...) {
+    char line[256];
+    va_list args;
+    int n;
+    va_start(args, fmt);
+    n = vsnprintf(line, sizeof line, fmt, args);
+    va_end(args);
+    return n >= 0 && (size_t)n < sizeof line && mmix__bytes_append(b, line, (size_t)n);
+}
+/* n bytes as a quoted string, '"' and '\' escaped and \n \t \r spelled so. json: a JSON
+   string (other control bytes as \u00XX, every other byte, UTF-8 included, as it is);
+   otherwise a C-style literal for people (printable ASCII as it is, the rest as \xXX). */
+static int mmix__bytes_append_quoted(mmix_bpe_bytes *b, const unsigned char *p, size_t n, int json) {
+    size_t i;
+    int ok = mmix__bytes_append(b, "\"", 1);
+    for (i = 0; ok && i < n; i++) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') { char e[2]; e[0] = '\\'; e[1] = (char)c; ok = mmix__bytes_append(b, e, 2); }
+        else if (c == '\n') ok = mmix__bytes_append(b, "\\n", 2);
+        else if (c == '\t') ok = mmix__bytes_append(b, "\\t", 2);
+        else if (c == '\r') ok = mmix__bytes_append(b, "\\r", 2);
+        else if (json ? c >= 0x20 : c >= ' ' && c <= '~') ok = mmix__bytes_append(b, &c, 1);
+        else ok = json ? mmix__bytes_printf(b, "\\u%04x", c) : mmix__bytes_printf(b, "\\x%02x", c);
+    }
+    return ok && mmix__bytes_append(b, "\"", 1);
+}
+MMIXDEF void mmix_bpe_bytes_free(mmix_bpe_bytes *bytes) {
+    if (!bytes) return;
+    MMIX_FREE(bytes->data);
+    memset(bytes, 0, sizeof *bytes);
+}
+
+/* Reads a whole file, appended to out (NUL-terminated). `what` starts the messages. */
+static mmix_result mmix__read_file(mmix_ctx *ctx, const char *what, const char *path, mmix_bpe_bytes *out) {
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    unsigned char buf[65536];
+    size_t n;
+    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open '%s'", what,
+                                  path ? path : "(null)");
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (!mmix__bytes_append(out, buf, n)) {
+            fclose(f);
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: '%s' does not fit in memory", what, path);
+        }
+    if (ferror(f)) {
+        fclose(f);
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading '%s'", what, path);
+    }
+    fclose(f);
+    if (!mmix__bytes_append(out, "", 0))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    return MMIX_OK;
+}
+
+// ----------------------------------------------------------------------------------------
 // >>safetensors  Weights files (SPEC 1.8, 3.1): the safetensors format of Hugging Face.
 //
 //   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
@@ -2206,53 +2305,6 @@ MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safeten
 }
 
 /* ---- The writer ---- */
-typedef struct mmix__st_text {
-    char *data;
-    size_t size, capacity;
-    int failed;                 /* out of memory: later appends do nothing */
-} mmix__st_text;
-
-static void mmix__st_append(mmix__st_text *t, const char *s, size_t n) {
-    if (t->failed) return;
-    if (n > SIZE_MAX / 2 - t->size) { t->failed = 1; return; }
-    if (t->size + n > t->capacity) {
-        size_t cap = t->capacity ? t->capacity : 256;
-        char *grown;
-        while (cap < t->size + n) cap *= 2;
-        grown = (char *)MMIX_REALLOC(t->data, cap);
-        if (!grown) { t->failed = 1; return; }
-        t->data = grown;
-        t->capacity = cap;
-    }
-    memcpy(t->data + t->size, s, n);
-    t->size += n;
-}
-static void mmix__st_appends(mmix__st_text *t, const char *s) { mmix__st_append(t, s, strlen(s)); }
-static void mmix__st_appendf(mmix__st_text *t, const char *fmt, ...) {
-    char buf[128];
-    va_list args;
-    int len;
-    va_start(args, fmt);
-    len = vsnprintf(buf, sizeof buf, fmt, args);
-    va_end(args);
-    if (len < 0 || (size_t)len >= sizeof buf) { t->failed = 1; return; } /* only short numbers come here */
-    mmix__st_append(t, buf, (size_t)len);
-}
-/* A JSON string: '"' and '\' escaped, control bytes as \n \t ... or \u00XX; UTF-8 as is. */
-static void mmix__st_append_json(mmix__st_text *t, const char *s) {
-    mmix__st_append(t, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"') mmix__st_append(t, "\\\"", 2);
-        else if (c == '\\') mmix__st_append(t, "\\\\", 2);
-        else if (c == '\n') mmix__st_append(t, "\\n", 2);
-        else if (c == '\t') mmix__st_append(t, "\\t", 2);
-        else if (c == '\r') mmix__st_append(t, "\\r", 2);
-        else if (c < 0x20) mmix__st_appendf(t, "\\u%04x", c);
-        else mmix__st_append(t, s, 1);
-    }
-    mmix__st_append(t, "\"", 1);
-}
 /* Whether s is valid UTF-8 (the header is JSON, so what we write must be). */
 static int mmix__utf8_valid(const char *s) {
     size_t n = strlen(s), i = 0, len;
@@ -2288,7 +2340,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
                                            const char *const *names, int64_t n,
                                            const char *const *meta_keys, const char *const *meta_values,
                                            int64_t n_meta) {
-    mmix__st_text h;
+    mmix_bpe_bytes h = {NULL, 0, 0};
     mmix__st_sorted *v = NULL;
     mmix__atomic_file file;
     unsigned char len8[8];
@@ -2297,7 +2349,6 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     const char *dup;
     mmix_result r = MMIX_OK;
     int k, ok;
-    memset(&h, 0, sizeof h);
     if (!path || n < 0 || n_meta < 0 || (n > 0 && !tensors) || (n_meta > 0 && (!meta_keys || !meta_values)))
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors write: NULL or negative argument");
     /* Everything is checked before the file is touched. */
@@ -2346,53 +2397,53 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     }
 
     /* The header, in memory (it is small); the data is streamed after it. */
-    mmix__st_append(&h, "{", 1);
+    ok = mmix__bytes_append(&h, "{", 1);
     if (n_meta > 0) {
-        mmix__st_appends(&h, "\"__metadata__\":{");
-        for (i = 0; i < n_meta; i++) {
-            if (i) mmix__st_append(&h, ",", 1);
-            mmix__st_append_json(&h, meta_keys[i]);
-            mmix__st_append(&h, ":", 1);
-            mmix__st_append_json(&h, meta_values[i]);
-        }
-        mmix__st_append(&h, "}", 1);
+        ok = ok && mmix__bytes_printf(&h, "\"__metadata__\":{");
+        for (i = 0; ok && i < n_meta; i++)
+            ok = (i == 0 || mmix__bytes_append(&h, ",", 1)) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_keys[i], strlen(meta_keys[i]), 1) &&
+                 mmix__bytes_append(&h, ":", 1) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_values[i], strlen(meta_values[i]), 1);
+        ok = ok && mmix__bytes_append(&h, "}", 1);
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; ok && i < n; i++) {
         const mmix_tensor *t = tensors[i];
+        const char *name = names ? names[i] : t->name;
         uint64_t bytes = (uint64_t)t->n * sizeof(float);
         if ((uint64_t)t->n > UINT64_MAX / sizeof(float) || bytes > UINT64_MAX - offset) {
-            MMIX_FREE(h.data);
+            mmix_bpe_bytes_free(&h);
             return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the tensors hold more than 2^64 bytes",
                                   path);
         }
-        if (i || n_meta > 0) mmix__st_append(&h, ",", 1);
-        mmix__st_append_json(&h, names ? names[i] : t->name);
-        mmix__st_appends(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (k = 0; k < t->shape.ndim; k++) mmix__st_appendf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
-        mmix__st_appendf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                         (unsigned long long)(offset + bytes));
+        ok = (i == 0 && n_meta == 0) || mmix__bytes_append(&h, ",", 1);
+        ok = ok && mmix__bytes_append_quoted(&h, (const unsigned char *)name, strlen(name), 1) &&
+             mmix__bytes_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (k = 0; ok && k < t->shape.ndim; k++) ok = mmix__bytes_printf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
+        ok = ok && mmix__bytes_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                                      (unsigned long long)(offset + bytes));
         offset += bytes;
     }
-    mmix__st_append(&h, "}", 1);
-    while (!h.failed && h.size % 8 != 0) mmix__st_append(&h, " ", 1); /* the data starts 8-aligned */
-    if (h.failed) {
-        MMIX_FREE(h.data);
+    ok = ok && mmix__bytes_append(&h, "}", 1);
+    while (ok && h.size % 8 != 0) ok = mmix__bytes_append(&h, " ", 1); /* the data starts 8-aligned */
+    if (!ok) {
+        mmix_bpe_bytes_free(&h);
         return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory for the header", path);
     }
     if ((uint64_t)h.size > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER) {
-        MMIX_FREE(h.data);
+        mmix_bpe_bytes_free(&h);
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the header would be %llu bytes, above "
                               "MMIX_SAFETENSORS_MAX_HEADER", path, (unsigned long long)h.size);
     }
     for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.size >> (8 * k));
 
     if ((r = mmix__atomic_open(ctx, path, &file)) != MMIX_OK) {
-        MMIX_FREE(h.data);
+        mmix_bpe_bytes_free(&h);
         return r;
     }
     ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
     for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]->data, tensors[i]->n);
-    MMIX_FREE(h.data);
+    mmix_bpe_bytes_free(&h);
     if (!ok) {
         mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
                        file.tmp, path);
@@ -5778,15 +5829,13 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 // The text is read whole into memory and validated as UTF-8 first, so the splitters below
 // work on checked bytes and only report structure errors.
 // ----------------------------------------------------------------------------------------
-/* Helpers of >>bpe used here (growable buffers, whole-file reads, the JSON reader). */
+/* Helpers of >>bpe used here (the growable buffer is in >>bytes). */
 typedef struct mmix__json {    /* a JSON reader's position (also used by >>bpe) */
     const unsigned char *s;
     size_t n, i;
     int depth;
 } mmix__json;
-static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n);
 static int mmix__ids_reserve(mmix_bpe_ids *ids, int64_t extra);
-static mmix_result mmix__bpe_read_file(mmix_ctx *ctx, const char *what, const char *path, mmix_bpe_bytes *out);
 static uint64_t mmix__hash_u64(uint64_t x);
 static int mmix__json_eat(mmix__json *j, char c);
 static void mmix__json_ws(mmix__json *j);
@@ -5875,11 +5924,9 @@ static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *ca
     int64_t end = (int64_t)text->size;
     if (end == d->offsets[d->n]) return 1;
     if (d->n + 2 > *cap) {
-        int64_t c = 2 * *cap;
-        int64_t *p = (int64_t *)MMIX_REALLOC(d->offsets, (size_t)c * sizeof(int64_t));
+        void *p = mmix__grow(d->offsets, cap, d->n + 2, sizeof(int64_t));
         if (!p) return 0;
-        d->offsets = p;
-        *cap = c;
+        d->offsets = (int64_t *)p;
     }
     d->offsets[++d->n] = end;
     return 1;
@@ -6011,7 +6058,7 @@ fail:
 MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
                                         mmix_data_docs *out) {
     mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     out->text = NULL;
     out->offsets = NULL;
     out->n = 0;
@@ -6049,7 +6096,7 @@ static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, 
 MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
                                           const mmix_data_options *opt, mmix_data_identity *out) {
     mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     memset(out, 0, sizeof *out);
     if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, out);
     mmix_bpe_bytes_free(&src);
@@ -6154,7 +6201,7 @@ static mmix_result mmix__data_build_source(mmix_ctx *ctx, const char *name, cons
 MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
                                     const mmix_data_options *opt, mmix_dataset *out) {
     mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     memset(out, 0, sizeof *out);
     if (r == MMIX_OK) r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
     mmix_bpe_bytes_free(&src);
@@ -6257,7 +6304,7 @@ MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, 
     int64_t i, ids, n_train;
     mmix_result r;
     memset(out, 0, sizeof *out);
-    if ((r = mmix__bpe_read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
+    if ((r = mmix__read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
     b = file.data;
 #define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
     if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
@@ -6335,7 +6382,7 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
                                             mmix_dataset *out, int *reused) {
     mmix_bpe_bytes src = {NULL, 0, 0};
     mmix_data_identity id;
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     memset(out, 0, sizeof *out);
     *reused = 0;
     if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, &id);
@@ -6652,17 +6699,6 @@ static int64_t mmix__strtab_find(const mmix__strtab *t, const unsigned char *key
             memcmp(t->pool + t->start[e], key, len) == 0)
             return e;
     return -1;
-}
-/* Returns `array` grown to hold at least `need` elements of `size` bytes, updating
-   *capacity; NULL when out of memory (`array` is then untouched and still owned). */
-static void *mmix__grow(void *array, int64_t *capacity, int64_t need, size_t size) {
-    int64_t cap = *capacity;
-    void *p;
-    if (need <= cap) return array;
-    while (cap < need) cap = cap ? 2 * cap : 64;
-    p = MMIX_REALLOC(array, (size_t)cap * size);
-    if (p) *capacity = cap;
-    return p;
 }
 /* Adds a key known to be absent; returns its entry number, or -1 when out of memory. */
 static int64_t mmix__strtab_add(mmix__strtab *t, const unsigned char *key, size_t len, uint64_t hash) {
@@ -7218,26 +7254,6 @@ MMIXDEF mmix_result mmix_bpe_ids_push(mmix_ctx *ctx, mmix_bpe_ids *ids, int32_t 
     ids->ids[ids->n++] = id;
     return MMIX_OK;
 }
-MMIXDEF void mmix_bpe_bytes_free(mmix_bpe_bytes *bytes) {
-    if (!bytes) return;
-    MMIX_FREE(bytes->data);
-    memset(bytes, 0, sizeof *bytes);
-}
-static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n) {
-    if (b->size + n + 1 > b->capacity) {
-        size_t cap = b->capacity ? b->capacity : 256;
-        void *p;
-        while (cap < b->size + n + 1) cap *= 2;
-        p = MMIX_REALLOC(b->data, cap);
-        if (!p) return 0;
-        b->data = (unsigned char *)p;
-        b->capacity = cap;
-    }
-    if (n) memcpy(b->data + b->size, data, n);
-    b->size += n;
-    b->data[b->size] = 0; /* always terminated, for convenience; not counted in size */
-    return 1;
-}
 
 /* Pushes the pair of tokens at positions p and q (q follows p) when it has a merge. */
 static void mmix__bpe_push_pair(const mmix_bpe *bpe, mmix__rank_entry *heap, int64_t *heap_n,
@@ -7444,32 +7460,6 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 #define MMIX__BPE_MAGIC "mmix-bpe"
 #define MMIX__BPE_VERSION 1
 
-static int mmix__bytes_printf(mmix_bpe_bytes *b, const char *fmt, ...) {
-    char line[256];
-    va_list args;
-    int n;
-    va_start(args, fmt);
-    n = vsnprintf(line, sizeof line, fmt, args);
-    va_end(args);
-    return n >= 0 && (size_t)n < sizeof line && mmix__bytes_append(b, line, (size_t)n);
-}
-
-/* A token's bytes as a C-style string literal, for the human-only comment of a merge. */
-static int mmix__bytes_append_quoted(mmix_bpe_bytes *b, const unsigned char *p, size_t n) {
-    size_t i;
-    int ok = mmix__bytes_append(b, "\"", 1);
-    for (i = 0; ok && i < n; i++) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') { char e[2]; e[0] = '\\'; e[1] = (char)c; ok = mmix__bytes_append(b, e, 2); }
-        else if (c == '\n') ok = mmix__bytes_append(b, "\\n", 2);
-        else if (c == '\t') ok = mmix__bytes_append(b, "\\t", 2);
-        else if (c == '\r') ok = mmix__bytes_append(b, "\\r", 2);
-        else if (c >= ' ' && c <= '~') ok = mmix__bytes_append(b, &c, 1);
-        else ok = mmix__bytes_printf(b, "\\x%02x", c);
-    }
-    return ok && mmix__bytes_append(b, "\"", 1);
-}
-
 MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmix_bpe_bytes *out) {
     int64_t i;
     int ok;
@@ -7485,7 +7475,7 @@ MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmi
         ok = mmix__bytes_printf(out, "merge %ld %ld %ld # ", (long)id, (long)bpe->merges[2 * i],
                                 (long)bpe->merges[2 * i + 1]) &&
              mmix__bytes_append_quoted(out, bpe->token_bytes + bpe->token_start[id],
-                                       (size_t)(bpe->token_start[id + 1] - bpe->token_start[id])) &&
+                                       (size_t)(bpe->token_start[id + 1] - bpe->token_start[id]), 0) &&
              mmix__bytes_append(out, "\n", 1);
     }
     for (i = 0; ok && i < bpe->n_special; i++)
@@ -7504,29 +7494,6 @@ MMIXDEF mmix_result mmix_bpe_save(mmix_ctx *ctx, const mmix_bpe *bpe, const char
     if (r == MMIX_OK) r = mmix_write_file_atomic(ctx, path, text.data, text.size);
     mmix_bpe_bytes_free(&text);
     return r;
-}
-
-/* Reads a whole file into memory (NUL-terminated, for convenience). */
-static mmix_result mmix__bpe_read_file(mmix_ctx *ctx, const char *what, const char *path,
-                                       mmix_bpe_bytes *out) {
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    unsigned char buf[65536];
-    size_t n;
-    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open '%s'", what,
-                                  path ? path : "(null)");
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        if (!mmix__bytes_append(out, buf, n)) {
-            fclose(f);
-            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: '%s' does not fit in memory", what, path);
-        }
-    if (ferror(f)) {
-        fclose(f);
-        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading '%s'", what, path);
-    }
-    fclose(f);
-    if (!mmix__bytes_append(out, "", 0))
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
-    return MMIX_OK;
 }
 
 /* The fields of one line: split at spaces and tabs, up to a field starting with '#'. */
@@ -7780,7 +7747,7 @@ MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **ou
     mmix_result r;
     if (out) *out = NULL;
     memset(&text, 0, sizeof text);
-    r = mmix__bpe_read_file(ctx, "bpe load", path, &text);
+    r = mmix__read_file(ctx, "bpe load", path, &text);
     if (r == MMIX_OK) r = mmix_bpe_load_memory(ctx, text.data, text.size, path, out);
     mmix_bpe_bytes_free(&text);
     return r;
@@ -8168,7 +8135,7 @@ MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe
     mmix_result r;
     if (out) *out = NULL;
     memset(&text, 0, sizeof text);
-    r = mmix__bpe_read_file(ctx, "bpe import", path, &text);
+    r = mmix__read_file(ctx, "bpe import", path, &text);
     if (r == MMIX_OK) r = mmix_bpe_import_hf_memory(ctx, text.data, text.size, path, out);
     mmix_bpe_bytes_free(&text);
     return r;
