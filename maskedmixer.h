@@ -6637,10 +6637,8 @@ MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos) {
 }
 
 /* ---- Hash tables ---- */
-static uint64_t mmix__hash_bytes(const unsigned char *p, size_t n) { /* FNV-1a */
-    uint64_t h = 14695981039346656037ULL;
-    size_t i;
-    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+static uint64_t mmix__hash_bytes(const unsigned char *p, size_t n) { /* FNV-1a, its high bits folded in */
+    uint64_t h = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, p, n);
     return h ^ (h >> 29);
 }
 static uint64_t mmix__hash_u64(uint64_t x) { /* the splitmix64 finalizer */
