@@ -6253,15 +6253,10 @@ MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *b
 }
 
 /* ---- The cache file (layout in the declaration) ---- */
-static void mmix__put_u64(unsigned char *p, uint64_t v) {
+/* (u64 fields are read with mmix__load_le64 of >>safetensors) */
+static void mmix__store_le64(unsigned char *p, uint64_t v) {
     int k;
     for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
-}
-static uint64_t mmix__get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    int k;
-    for (k = 7; k >= 0; k--) v = (v << 8) | p[k];
-    return v;
 }
 static uint64_t mmix__double_bits(double x) {
     uint64_t b;
@@ -6293,14 +6288,14 @@ MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, 
     field[13] = (uint64_t)d->val_documents; field[14] = (uint64_t)d->tokens;
     field[15] = (uint64_t)d->train_rows; field[16] = (uint64_t)d->val_rows; field[17] = 0; field[18] = 0;
     memcpy(buf, "MMIXDATA", 8);
-    mmix__put_u64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
-    for (i = 0; i < 19; i++) mmix__put_u64(buf + 16 + 8 * i, field[i]);
+    mmix__store_le64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
+    for (i = 0; i < 19; i++) mmix__store_le64(buf + 16 + 8 * i, field[i]);
     p = buf + MMIX__DATA_HEADER;
     for (i = 0; i < ids; i++, p += 4) {
         uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
         p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
     }
-    mmix__put_u64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
+    mmix__store_le64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
     r = mmix_write_file_atomic(ctx, cache_path, buf, size);
     MMIX_FREE(buf);
     return r;
@@ -6353,12 +6348,12 @@ MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, 
 #define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
     if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
         MMIX__CACHE_BAD("%s: not a dataset cache (too short or no MMIXDATA magic)", cache_path);
-    if (mmix__get_u64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
+    if (mmix__load_le64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
         MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
                         cache_path, MMIX__DATA_HEADER);
-    if (mmix__get_u64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
+    if (mmix__load_le64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
         MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
-    for (i = 0; i < 19; i++) f[i] = mmix__get_u64(b + 16 + 8 * i);
+    for (i = 0; i < 19; i++) f[i] = mmix__load_le64(b + 16 + 8 * i);
     c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];
     c.vocab_size = (int64_t)f[3]; c.n_ctx = (int64_t)f[4]; c.format = (int32_t)f[5];
     c.rows = (int32_t)f[6]; c.pad_left = (int32_t)f[7]; c.jsonl_field_hash = f[8];
