@@ -1560,15 +1560,399 @@ static mmix_result mmix__atomic_commit(mmix_ctx *ctx, mmix__atomic_file *a, int 
 }
 
 // ----------------------------------------------------------------------------------------
+// >>json  One growable buffer and one JSON reader, for every reader and writer of text
+// below: the safetensors header, the tokenizer file, Hugging Face's tokenizer.json, JSONL.
+//
+// The buffer is the public mmix_bpe_bytes (data, size, capacity; see >>api_bpe), so that
+// callers and the library grow it the same way. Appends keep it NUL-terminated (the NUL
+// not counted), so text in it can go to strcmp and printf as it is. mmix__grow grows the
+// other arrays (ids, entries, offsets) by the same doubling.
+//
+// The reader walks JSON text in place, without building a tree: the caller asks for what
+// its schema expects next (a character, a string, an integer, the next member of an object
+// or array) and skips what it does not need. It accepts strict JSON (RFC 8259) and rejects
+// everything else: whitespace is space, tab, LF and CR; a string holds UTF-8 and no raw
+// control byte, and only the escapes \" \\ \/ \b \f \n \r \t \uXXXX, with UTF-16
+// surrogates in pairs (it comes out unescaped, as UTF-8); a number is
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, so no '+', no leading zero, no NaN; the
+// literals are true, false and null. No comments, no single quotes, no trailing commas,
+// and a skipped value nests at most MMIX__JSON_MAX_DEPTH deep (the stack stays small on
+// hostile input). Two switches serve one caller each: c_strings (the safetensors header
+// refuses \u0000, its names being C strings) and raw_bytes (the tokenizer.json import lets
+// string bytes from 0x80 up through unchecked, as it always has). The first error stops the
+// reader, keeping its code, its byte offset and a message that says what was expected and
+// what was found; the caller adds the file's name.
+// ----------------------------------------------------------------------------------------
+/* Returns `array` grown to hold at least `need` elements of `size` bytes, updating
+   *capacity; NULL when out of memory (`array` is then untouched and still owned). */
+static void *mmix__grow(void *array, int64_t *capacity, int64_t need, size_t size) {
+    int64_t cap = *capacity;
+    void *p;
+    if (need <= cap) return array;
+    while (cap < need) {
+        if (cap > INT64_MAX / 2) return NULL;
+        cap = cap ? 2 * cap : 64;
+    }
+    if ((uint64_t)cap > SIZE_MAX / size) return NULL;
+    p = MMIX_REALLOC(array, (size_t)cap * size);
+    if (p) *capacity = cap;
+    return p;
+}
+
+/* Room for `extra` more bytes and the terminating NUL; 0 when out of memory. */
+static int mmix__bytes_reserve(mmix_bpe_bytes *b, size_t extra) {
+    int64_t cap = (int64_t)b->capacity;
+    void *p;
+    if (extra > (size_t)INT64_MAX - b->size - 1) return 0;
+    if (b->size + extra + 1 <= b->capacity) return 1;
+    if (!(p = mmix__grow(b->data, &cap, (int64_t)(b->size + extra + 1), 1))) return 0;
+    b->data = (unsigned char *)p;
+    b->capacity = (size_t)cap;
+    return 1;
+}
+/* Appends n bytes (n = 0 only terminates); 0 when out of memory. */
+static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n) {
+    if (!mmix__bytes_reserve(b, n)) return 0;
+    if (n) memcpy(b->data + b->size, data, n);
+    b->size += n;
+    b->data[b->size] = 0;
+    return 1;
+}
+/* A short formatted line (under 256 bytes: numbers, keywords); a longer one fails. */
+static int mmix__bytes_printf(mmix_bpe_bytes *b, const char *fmt, ...) {
+    char line[256];
+    va_list args;
+    int n;
+    va_start(args, fmt);
+    n = vsnprintf(line, sizeof line, fmt, args);
+    va_end(args);
+    return n >= 0 && (size_t)n < sizeof line && mmix__bytes_append(b, line, (size_t)n);
+}
+/* n bytes as a quoted string, '"' and '\' escaped and \n \t \r spelled so. json: a JSON
+   string (other control bytes as \u00XX, every other byte, UTF-8 included, as it is);
+   otherwise a C-style literal for people (printable ASCII as it is, the rest as \xXX). */
+static int mmix__bytes_append_quoted(mmix_bpe_bytes *b, const unsigned char *p, size_t n, int json) {
+    size_t i;
+    int ok = mmix__bytes_append(b, "\"", 1);
+    for (i = 0; ok && i < n; i++) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') { char e[2]; e[0] = '\\'; e[1] = (char)c; ok = mmix__bytes_append(b, e, 2); }
+        else if (c == '\n') ok = mmix__bytes_append(b, "\\n", 2);
+        else if (c == '\t') ok = mmix__bytes_append(b, "\\t", 2);
+        else if (c == '\r') ok = mmix__bytes_append(b, "\\r", 2);
+        else if (json ? c >= 0x20 : c >= ' ' && c <= '~') ok = mmix__bytes_append(b, &c, 1);
+        else ok = json ? mmix__bytes_printf(b, "\\u%04x", c) : mmix__bytes_printf(b, "\\x%02x", c);
+    }
+    return ok && mmix__bytes_append(b, "\"", 1);
+}
+MMIXDEF void mmix_bpe_bytes_free(mmix_bpe_bytes *bytes) {
+    if (!bytes) return;
+    MMIX_FREE(bytes->data);
+    memset(bytes, 0, sizeof *bytes);
+}
+
+/* Reads a whole file, appended to out (NUL-terminated). `what` starts the messages. */
+static mmix_result mmix__read_file(mmix_ctx *ctx, const char *what, const char *path, mmix_bpe_bytes *out) {
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    unsigned char buf[65536];
+    size_t n;
+    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open '%s'", what,
+                                  path ? path : "(null)");
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (!mmix__bytes_append(out, buf, n)) {
+            fclose(f);
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: '%s' does not fit in memory", what, path);
+        }
+    if (ferror(f)) {
+        fclose(f);
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading '%s'", what, path);
+    }
+    fclose(f);
+    if (!mmix__bytes_append(out, "", 0))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    return MMIX_OK;
+}
+
+/* ---- UTF-8 ---- */
+/* Length of the valid UTF-8 sequence at s (n >= 1 bytes left), or 0 (RFC 3629: no overlong
+   forms, no surrogates, nothing above U+10FFFF). */
+static size_t mmix__utf8_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t len, k;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+    return len;
+}
+/* The offset of the first byte that does not start a valid UTF-8 sequence, or n. */
+static size_t mmix__utf8_invalid_at(const unsigned char *s, size_t n) {
+    size_t i = 0, len;
+    while (i < n && (len = mmix__utf8_len(s + i, n - i)) != 0) i += len;
+    return i;
+}
+static int mmix__utf8_valid(const char *s) {
+    size_t n = strlen(s);
+    return mmix__utf8_invalid_at((const unsigned char *)s, n) == n;
+}
+/* Appends code point cp (at most U+10FFFF, not a surrogate) as UTF-8. */
+static int mmix__utf8_put(mmix_bpe_bytes *b, uint32_t cp) {
+    unsigned char u[4];
+    size_t n;
+    if (cp < 0x80) { u[0] = (unsigned char)cp; n = 1; }
+    else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | (cp >> 6)); u[1] = (unsigned char)(0x80 | (cp & 63)); n = 2; }
+    else if (cp < 0x10000) { u[0] = (unsigned char)(0xE0 | (cp >> 12)); u[1] = (unsigned char)(0x80 | ((cp >> 6) & 63)); u[2] = (unsigned char)(0x80 | (cp & 63)); n = 3; }
+    else { u[0] = (unsigned char)(0xF0 | (cp >> 18)); u[1] = (unsigned char)(0x80 | ((cp >> 12) & 63)); u[2] = (unsigned char)(0x80 | ((cp >> 6) & 63)); u[3] = (unsigned char)(0x80 | (cp & 63)); n = 4; }
+    return mmix__bytes_append(b, u, n);
+}
+
+/* ---- The JSON reader ---- */
+#define MMIX__JSON_MAX_DEPTH 64
+
+typedef struct mmix__json {
+    const unsigned char *s;
+    size_t n, i;                /* the text, its length, the position */
+    const char *end_name;       /* the end of the text in messages: "the end of the header" */
+    int c_strings;              /* \u0000 is MMIX_ERR_UNSUPPORTED: strings are kept as C strings */
+    int raw_bytes;              /* strings may hold any byte from 0x80 up (not checked as UTF-8) */
+    int depth;                  /* of the value being skipped */
+    mmix_result code;           /* MMIX_OK until the first error; then its code, offset, message */
+    size_t err_at;
+    char err[384];
+} mmix__json;
+
+static void mmix__json_init(mmix__json *j, const void *text, size_t n, const char *end_name) {
+    memset(j, 0, sizeof *j);
+    j->s = (const unsigned char *)text;
+    j->n = text ? n : 0;
+    j->end_name = end_name;
+    j->code = MMIX_OK;
+}
+/* Keeps the error "MESSAGE" at byte `at` and returns 0, so a step can `return fail(..)`. */
+static int mmix__json_fail(mmix__json *j, mmix_result code, size_t at, const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(j->err, sizeof j->err, fmt, args);
+    va_end(args);
+    j->code = code;
+    j->err_at = at;
+    return 0;
+}
+static int mmix__json_oom(mmix__json *j) { return mmix__json_fail(j, MMIX_ERR_OUT_OF_MEMORY, j->i, "out of memory"); }
+
+static void mmix__json_ws(mmix__json *j) {
+    while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r'))
+        j->i++;
+}
+/* The next byte after white space, or -1 at the end. */
+static int mmix__json_peek(mmix__json *j) {
+    mmix__json_ws(j);
+    return j->i < j->n ? j->s[j->i] : -1;
+}
+/* What is at the position, for messages: "'x'", "byte 0x01" or the end's name. */
+static const char *mmix__json_found(const mmix__json *j, char *buf, size_t size) {
+    if (j->i >= j->n) snprintf(buf, size, "%s", j->end_name);
+    else if (j->s[j->i] >= 0x20 && j->s[j->i] < 0x7f) snprintf(buf, size, "'%c'", j->s[j->i]);
+    else snprintf(buf, size, "byte 0x%02x", j->s[j->i]);
+    return buf;
+}
+/* Reads c (after white space) if it is next: 1 if it was, 0 (no error) if not. */
+static int mmix__json_eat(mmix__json *j, char c) {
+    if (mmix__json_peek(j) != (unsigned char)c) return 0;
+    j->i++;
+    return 1;
+}
+/* Reads c or fails with "expected 'c' WHAT, found ...". */
+static int mmix__json_expect(mmix__json *j, char c, const char *what) {
+    char found[32];
+    if (mmix__json_eat(j, c)) return 1;
+    return mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "expected '%c' %s, found %s", c, what,
+                           mmix__json_found(j, found, sizeof found));
+}
+/* Steps through the members of an object or array whose opening bracket was read: 1 when
+   another member follows (its comma read), 0 at the closing bracket (read), -1 on an error.
+   *count starts at 0; `what` ends the message of a missing comma ("or '}' in __metadata__"). */
+static int mmix__json_next(mmix__json *j, char close, int *count, const char *what) {
+    if (mmix__json_eat(j, close)) return 0;
+    if (*count > 0 && !mmix__json_expect(j, ',', what)) return -1;
+    (*count)++;
+    return 1;
+}
+
+static int mmix__json_hex4(const unsigned char *s, uint32_t *v) {
+    int k;
+    *v = 0;
+    for (k = 0; k < 4; k++) {
+        unsigned char c = s[k];
+        uint32_t d;
+        if (c >= '0' && c <= '9') d = (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') d = (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') d = (uint32_t)(c - 'A' + 10);
+        else return 0;
+        *v = (*v << 4) | d;
+    }
+    return 1;
+}
+
+/* A string into out, replacing its contents (NULL: checked and dropped), unescaped to
+   UTF-8. `what` names it in messages ("a tensor name", ...). */
+static int mmix__json_string(mmix__json *j, const char *what, mmix_bpe_bytes *out) {
+    size_t start;
+    char found[32];
+    if (out) out->size = 0;
+    if (mmix__json_peek(j) != '"')
+        return mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "expected %s (a string), found %s", what,
+                               mmix__json_found(j, found, sizeof found));
+    start = j->i++;
+    for (;;) {
+        unsigned char c;
+        uint32_t cp, lo;
+        size_t at = j->i;
+        if (j->i >= j->n) return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "unterminated string (%s)", what);
+        c = j->s[j->i];
+        if (c == '"') { j->i++; break; }
+        if (c < 0x20)
+            return mmix__json_fail(j, MMIX_ERR_FORMAT, at, "control byte 0x%02x inside a string (%s); JSON "
+                                   "needs it escaped", c, what);
+        if (c != '\\') {
+            size_t len = j->raw_bytes ? 1 : mmix__utf8_len(j->s + j->i, j->n - j->i);
+            if (!len) return mmix__json_fail(j, MMIX_ERR_FORMAT, at, "invalid UTF-8 inside a string (%s)", what);
+            if (out && !mmix__bytes_append(out, j->s + j->i, len)) return mmix__json_oom(j);
+            j->i += len;
+            continue;
+        }
+        /* an escape */
+        if (j->i + 1 >= j->n) return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "unterminated string (%s)", what);
+        c = j->s[j->i + 1];
+        if (c != 'u') {
+            static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+            const char *e = c ? strchr(from, c) : NULL;
+            if (!e) {
+                if (c >= 0x20 && c < 0x7f)
+                    return mmix__json_fail(j, MMIX_ERR_FORMAT, at, "invalid escape '\\%c' in %s", c, what);
+                return mmix__json_fail(j, MMIX_ERR_FORMAT, at, "invalid escape (a backslash, then byte 0x%02x) "
+                                       "in %s", c, what);
+            }
+            if (out && !mmix__bytes_append(out, &to[e - from], 1)) return mmix__json_oom(j);
+            j->i += 2;
+            continue;
+        }
+        if (j->n - j->i < 6 || !mmix__json_hex4(j->s + j->i + 2, &cp))
+            return mmix__json_fail(j, MMIX_ERR_FORMAT, at, "invalid \\u escape (four hex digits must follow) "
+                                   "in %s", what);
+        j->i += 6;
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+            return mmix__json_fail(j, MMIX_ERR_FORMAT, at, "unpaired UTF-16 surrogate \\u%04X in %s",
+                                   (unsigned)cp, what);
+        if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: its low half must follow */
+            if (j->n - j->i < 6 || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u' ||
+                !mmix__json_hex4(j->s + j->i + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                return mmix__json_fail(j, MMIX_ERR_FORMAT, at, "unpaired UTF-16 surrogate \\u%04X in %s",
+                                       (unsigned)cp, what);
+            j->i += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (cp == 0 && j->c_strings)
+            return mmix__json_fail(j, MMIX_ERR_UNSUPPORTED, at, "\\u0000 (a NUL character) in %s: names "
+                                   "and metadata are C strings here", what);
+        if (out && !mmix__utf8_put(out, cp)) return mmix__json_oom(j);
+    }
+    if (out && !mmix__bytes_append(out, "", 0)) return mmix__json_oom(j); /* terminated, even when empty */
+    return 1;
+}
+
+static int mmix__json_digit(const mmix__json *j) { return j->i < j->n && j->s[j->i] >= '0' && j->s[j->i] <= '9'; }
+
+/* A non-negative integer: no sign, no leading zeros, no fraction or exponent, at most
+   `max`. `what` names it ("dim 2 of tensor 'w''s shape"). */
+static int mmix__json_uint(mmix__json *j, uint64_t max, uint64_t *value, const char *what) {
+    size_t start;
+    uint64_t v = 0;
+    char found[32];
+    int c = mmix__json_peek(j);
+    start = j->i;
+    if (c == '-') return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "%s is negative", what);
+    if (!mmix__json_digit(j))
+        return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "expected %s (a non-negative integer), found %s", what,
+                               mmix__json_found(j, found, sizeof found));
+    if (c == '0' && j->i + 1 < j->n && j->s[j->i + 1] >= '0' && j->s[j->i + 1] <= '9')
+        return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "%s has a leading zero (not JSON)", what);
+    for (; mmix__json_digit(j); j->i++) {
+        unsigned d = (unsigned)(j->s[j->i] - '0');
+        if (v > (max - d) / 10)
+            return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "%s is larger than %llu", what, (unsigned long long)max);
+        v = 10 * v + d;
+    }
+    if (j->i < j->n && (j->s[j->i] == '.' || j->s[j->i] == 'e' || j->s[j->i] == 'E'))
+        return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "%s must be an integer (no fraction or exponent)", what);
+    *value = v;
+    return 1;
+}
+
+/* Skips one value of any kind, checking it all. */
+static int mmix__json_skip(mmix__json *j) {
+    static const char *const literals[] = {"true", "false", "null"};
+    char found[32];
+    int c = mmix__json_peek(j), count = 0, more, k;
+    size_t start = j->i;
+    if (c == '"') return mmix__json_string(j, "a string", NULL);
+    if (c == '{' || c == '[') {
+        if (++j->depth > MMIX__JSON_MAX_DEPTH)
+            return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "nested deeper than %d levels", MMIX__JSON_MAX_DEPTH);
+        j->i++;
+        while ((more = mmix__json_next(j, c == '{' ? '}' : ']', &count,
+                                       c == '{' ? "or '}' in an object" : "or ']' in an array")) > 0) {
+            if (c == '{' && (!mmix__json_string(j, "a key", NULL) || !mmix__json_expect(j, ':', "after a key")))
+                return 0;
+            if (!mmix__json_skip(j)) return 0;
+        }
+        j->depth--;
+        return more == 0;
+    }
+    for (k = 0; k < 3; k++) {
+        size_t len = strlen(literals[k]);
+        if (j->n - j->i >= len && memcmp(j->s + j->i, literals[k], len) == 0) {
+            j->i += len;
+            return 1;
+        }
+    }
+    if (c != '-' && !mmix__json_digit(j))
+        return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "expected a value, found %s",
+                               mmix__json_found(j, found, sizeof found));
+    /* a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+    j->i += c == '-';
+    if (!mmix__json_digit(j)) return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "a number with no digits");
+    if (j->s[j->i] == '0' && j->i + 1 < j->n && j->s[j->i + 1] >= '0' && j->s[j->i + 1] <= '9')
+        return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "a number with a leading zero (not JSON)");
+    while (mmix__json_digit(j)) j->i++;
+    if (j->i < j->n && j->s[j->i] == '.') {
+        j->i++;
+        if (!mmix__json_digit(j)) return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "a number with no digit after '.'");
+        while (mmix__json_digit(j)) j->i++;
+    }
+    if (j->i < j->n && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
+        j->i++;
+        if (j->i < j->n && (j->s[j->i] == '+' || j->s[j->i] == '-')) j->i++;
+        if (!mmix__json_digit(j)) return mmix__json_fail(j, MMIX_ERR_FORMAT, start, "a number with no digit in its exponent");
+        while (mmix__json_digit(j)) j->i++;
+    }
+    return 1;
+}
+
+// ----------------------------------------------------------------------------------------
 // >>safetensors  Weights files (SPEC 1.8, 3.1): the safetensors format of Hugging Face.
 //
 //   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
 //   {"__metadata__": {"key": "value", ...},
 //    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...}
 //
-// Offsets are relative to the start of the data. The header's JSON is read by a parser of
-// our own that knows this one schema: it reads the file without building a tree, and any
-// byte the schema does not expect is an error at that byte. The schema fixes the nesting
+// Offsets are relative to the start of the data. The header is read with the JSON reader
+// (see >>json) walking this one schema, without building a tree: any byte the schema does
+// not expect is an error at that byte ("PATH: header byte I: ..."). The schema fixes the nesting
 // at three levels (header, entry, shape), so a "[[[[..." bomb fails at its second bracket
 // and deep input costs nothing. What the format allows is accepted: entries in any order,
 // gaps between tensors, zero-sized dims, a missing __metadata__, whitespace between
@@ -1607,198 +1991,16 @@ static uint64_t mmix__load_le64(const unsigned char *p) {
     return v;
 }
 
-/* ---- The header parser ---- */
+/* ---- The header parser: the schema, on the reader of >>json ---- */
+/* The reader and the last string it read. The buffer gets room for the whole header up
+   front (a string never grows when unescaped), so reading a string never allocates. */
 typedef struct mmix__st_parser {
-    mmix_ctx *ctx;
-    const char *path;
-    const unsigned char *s;
-    size_t n, i;                /* header bytes, position */
-    char *str;                  /* the last string read, unescaped, NUL-terminated */
-    size_t str_len;             /* (a string never grows when unescaped: n + 1 bytes do) */
-    mmix_result code;           /* set with the message by mmix__st_fail */
+    mmix__json j;
+    mmix_bpe_bytes str;
 } mmix__st_parser;
 
-/* Sets "PATH: header byte I: MESSAGE" and returns 0, so a parse step can `return fail(..)`. */
-static int mmix__st_fail(mmix__st_parser *p, mmix_result code, size_t at, const char *fmt, ...) {
-    char msg[384];
-    va_list args;
-    va_start(args, fmt);
-    vsnprintf(msg, sizeof msg, fmt, args);
-    va_end(args);
-    p->code = code;
-    mmix_set_error(p->ctx, code, "%s: header byte %llu: %s", p->path, (unsigned long long)at, msg);
-    return 0;
-}
-
-static void mmix__st_ws(mmix__st_parser *p) {
-    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
-        p->i++;
-}
-/* The next byte after white space, or -1 at the end of the header. */
-static int mmix__st_peek(mmix__st_parser *p) {
-    mmix__st_ws(p);
-    return p->i < p->n ? p->s[p->i] : -1;
-}
-/* What is at the position, for messages: "'x'", "byte 0x01" or "the end of the header". */
-static const char *mmix__st_found(mmix__st_parser *p, char *buf, size_t size) {
-    if (p->i >= p->n) snprintf(buf, size, "the end of the header");
-    else if (p->s[p->i] >= 0x20 && p->s[p->i] < 0x7f) snprintf(buf, size, "'%c'", p->s[p->i]);
-    else snprintf(buf, size, "byte 0x%02x", p->s[p->i]);
-    return buf;
-}
-static int mmix__st_expect(mmix__st_parser *p, char c, const char *what) {
-    char found[32];
-    if (mmix__st_peek(p) == (unsigned char)c) { p->i++; return 1; }
-    return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "expected '%c' %s, found %s", c, what,
-                         mmix__st_found(p, found, sizeof found));
-}
-
-static int mmix__st_hex4(const unsigned char *s, uint32_t *v) {
-    int k;
-    *v = 0;
-    for (k = 0; k < 4; k++) {
-        unsigned char c = s[k];
-        uint32_t d;
-        if (c >= '0' && c <= '9') d = (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') d = (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') d = (uint32_t)(c - 'A' + 10);
-        else return 0;
-        *v = (*v << 4) | d;
-    }
-    return 1;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 (RFC 3629: no overlong
-   forms, no surrogates, nothing above U+10FFFF). */
-static size_t mmix__utf8_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t len, k;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-    else return 0;
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
-    for (k = 2; k < len; k++)
-        if (s[k] < 0x80 || s[k] > 0xBF) return 0;
-    return len;
-}
-
-/* A JSON string into p->str: every escape, \uXXXX with surrogate pairs to UTF-8. `what`
-   names it in messages ("a tensor name", ...). */
-static int mmix__st_string(mmix__st_parser *p, const char *what) {
-    size_t start, o = 0;
-    char found[32];
-    if (mmix__st_peek(p) != '"')
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "expected %s (a string), found %s", what,
-                             mmix__st_found(p, found, sizeof found));
-    start = p->i++;
-    for (;;) {
-        unsigned char c;
-        if (p->i >= p->n)
-            return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "unterminated string (%s)", what);
-        c = p->s[p->i];
-        if (c == '"') { p->i++; break; }
-        if (c < 0x20)
-            return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "control byte 0x%02x inside a string (%s); JSON "
-                                 "needs it escaped", c, what);
-        if (c != '\\') {
-            size_t len = mmix__utf8_len(p->s + p->i, p->n - p->i);
-            if (!len) return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "invalid UTF-8 inside a string (%s)", what);
-            memcpy(p->str + o, p->s + p->i, len);
-            o += len;
-            p->i += len;
-            continue;
-        }
-        /* an escape */
-        if (p->i + 1 >= p->n) return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "unterminated string (%s)", what);
-        c = p->s[p->i + 1];
-        if (c == 'u') {
-            uint32_t cp, lo;
-            size_t at = p->i;
-            if (p->n - p->i < 6 || !mmix__st_hex4(p->s + p->i + 2, &cp))
-                return mmix__st_fail(p, MMIX_ERR_FORMAT, at, "invalid \\u escape (four hex digits must follow) "
-                                     "in %s", what);
-            p->i += 6;
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return mmix__st_fail(p, MMIX_ERR_FORMAT, at, "unpaired UTF-16 surrogate \\u%04X in %s",
-                                     (unsigned)cp, what);
-            if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: its low half must follow */
-                if (p->n - p->i < 6 || p->s[p->i] != '\\' || p->s[p->i + 1] != 'u' ||
-                    !mmix__st_hex4(p->s + p->i + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                    return mmix__st_fail(p, MMIX_ERR_FORMAT, at, "unpaired UTF-16 surrogate \\u%04X in %s",
-                                         (unsigned)cp, what);
-                p->i += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            if (cp == 0)
-                return mmix__st_fail(p, MMIX_ERR_UNSUPPORTED, at, "\\u0000 (a NUL character) in %s: names "
-                                     "and metadata are C strings here", what);
-            if (cp < 0x80) p->str[o++] = (char)cp;
-            else if (cp < 0x800) {
-                p->str[o++] = (char)(0xC0 | (cp >> 6));
-                p->str[o++] = (char)(0x80 | (cp & 63));
-            } else if (cp < 0x10000) {
-                p->str[o++] = (char)(0xE0 | (cp >> 12));
-                p->str[o++] = (char)(0x80 | ((cp >> 6) & 63));
-                p->str[o++] = (char)(0x80 | (cp & 63));
-            } else {
-                p->str[o++] = (char)(0xF0 | (cp >> 18));
-                p->str[o++] = (char)(0x80 | ((cp >> 12) & 63));
-                p->str[o++] = (char)(0x80 | ((cp >> 6) & 63));
-                p->str[o++] = (char)(0x80 | (cp & 63));
-            }
-            continue;
-        }
-        switch (c) {
-        case '"': p->str[o++] = '"'; break;
-        case '\\': p->str[o++] = '\\'; break;
-        case '/': p->str[o++] = '/'; break;
-        case 'b': p->str[o++] = '\b'; break;
-        case 'f': p->str[o++] = '\f'; break;
-        case 'n': p->str[o++] = '\n'; break;
-        case 'r': p->str[o++] = '\r'; break;
-        case 't': p->str[o++] = '\t'; break;
-        default:
-            if (c >= 0x20 && c < 0x7f)
-                return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "invalid escape '\\%c' in %s", c, what);
-            return mmix__st_fail(p, MMIX_ERR_FORMAT, p->i, "invalid escape (a backslash, then byte 0x%02x) in %s",
-                                 c, what);
-        }
-        p->i += 2;
-    }
-    p->str[o] = '\0';
-    p->str_len = o;
-    return 1;
-}
-
-/* A non-negative JSON integer: no sign, no leading zeros, no fraction or exponent, at
-   most `max`. `what` names it ("dim 2 of tensor 'w''s shape"). */
-static int mmix__st_uint(mmix__st_parser *p, uint64_t max, uint64_t *value, const char *what) {
-    size_t start;
-    uint64_t v = 0;
-    char found[32];
-    int c = mmix__st_peek(p);
-    start = p->i;
-    if (c == '-')
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s is negative", what);
-    if (c < '0' || c > '9')
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "expected %s (a non-negative integer), found %s", what,
-                             mmix__st_found(p, found, sizeof found));
-    if (c == '0' && p->i + 1 < p->n && p->s[p->i + 1] >= '0' && p->s[p->i + 1] <= '9')
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s has a leading zero (not JSON)", what);
-    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
-        unsigned d = (unsigned)(p->s[p->i] - '0');
-        if (v > (max - d) / 10)
-            return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s is larger than %llu", what, (unsigned long long)max);
-        v = 10 * v + d;
-        p->i++;
-    }
-    if (p->i < p->n && (p->s[p->i] == '.' || p->s[p->i] == 'e' || p->s[p->i] == 'E'))
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, start, "%s must be an integer (no fraction or exponent)", what);
-    *value = v;
-    return 1;
-}
+static int mmix__st_string(mmix__st_parser *p, const char *what) { return mmix__json_string(&p->j, what, &p->str); }
+static const char *mmix__st_str(const mmix__st_parser *p) { return (const char *)p->str.data; }
 
 static char *mmix__st_strdup(const char *s, size_t len) {
     char *c = (char *)MMIX_MALLOC(len + 1);
@@ -1809,93 +2011,90 @@ static char *mmix__st_strdup(const char *s, size_t len) {
 /* One tensor entry, its name already in e->name: {"dtype":..,"shape":[..],"data_offsets":[b,e]},
    keys in any order, each exactly once. */
 static int mmix__st_entry(mmix__st_parser *p, mmix_st_entry *e, uint64_t data_size) {
-    int seen[3] = {0, 0, 0}, k, first = 1;
+    int seen[3] = {0, 0, 0}, k, members = 0, more;
     static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
-    size_t entry_at = p->i, key_at, value_at;
+    size_t entry_at = p->j.i, key_at, value_at;
     char what[MMIX_NAME_MAX + 64];
     uint64_t v, numel = 1, bytes;
-    if (!mmix__st_expect(p, '{', "(a tensor entry is an object)")) return 0;
-    while (mmix__st_peek(p) != '}') {
-        if (!first && !mmix__st_expect(p, ',', "or '}' in a tensor entry")) return 0;
-        first = 0;
-        mmix__st_peek(p);
-        key_at = p->i;
+    if (!mmix__json_expect(&p->j, '{', "(a tensor entry is an object)")) return 0;
+    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in a tensor entry")) > 0) {
+        mmix__json_peek(&p->j);
+        key_at = p->j.i;
         if (!mmix__st_string(p, "a key of a tensor entry")) return 0;
         for (k = 0; k < 3; k++)
-            if (strcmp(p->str, keys[k]) == 0) break;
+            if (strcmp(mmix__st_str(p), keys[k]) == 0) break;
         if (k == 3)
-            return mmix__st_fail(p, MMIX_ERR_FORMAT, key_at, "tensor '%s': unknown key '%.60s' (an entry has "
-                                 "exactly dtype, shape and data_offsets)", e->name, p->str);
-        if (seen[k]) return mmix__st_fail(p, MMIX_ERR_FORMAT, key_at, "tensor '%s': duplicate key '%s'", e->name, keys[k]);
+            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': unknown key '%.60s' (an entry has "
+                                 "exactly dtype, shape and data_offsets)", e->name, mmix__st_str(p));
+        if (seen[k]) return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': duplicate key '%s'", e->name, keys[k]);
         seen[k] = 1;
-        if (!mmix__st_expect(p, ':', "after a key")) return 0;
-        mmix__st_peek(p);
-        value_at = p->i;
+        if (!mmix__json_expect(&p->j, ':', "after a key")) return 0;
+        mmix__json_peek(&p->j);
+        value_at = p->j.i;
         if (k == 0) { /* dtype */
             int d;
             snprintf(what, sizeof what, "the dtype of tensor '%s'", e->name);
             if (!mmix__st_string(p, what)) return 0;
             for (d = 0; d <= (int)MMIX_ST_BOOL; d++)
-                if (strcmp(p->str, mmix__st_dtype_names[d]) == 0) break;
+                if (strcmp(mmix__st_str(p), mmix__st_dtype_names[d]) == 0) break;
             if (d > (int)MMIX_ST_BOOL) {
                 size_t u;
                 for (u = 0; u < sizeof mmix__st_newer_dtypes / sizeof mmix__st_newer_dtypes[0]; u++)
-                    if (strcmp(p->str, mmix__st_newer_dtypes[u]) == 0)
-                        return mmix__st_fail(p, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s': dtype %s is not supported "
-                                             "by this build", e->name, p->str);
-                return mmix__st_fail(p, MMIX_ERR_FORMAT, value_at, "tensor '%s': unknown dtype '%.40s'", e->name, p->str);
+                    if (strcmp(mmix__st_str(p), mmix__st_newer_dtypes[u]) == 0)
+                        return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s': dtype %s is not supported "
+                                             "by this build", e->name, mmix__st_str(p));
+                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': unknown dtype '%.40s'", e->name, mmix__st_str(p));
             }
             e->dtype = (mmix_st_dtype)d;
         } else if (k == 1) { /* shape: all dims are read, so that the message can say how many */
-            int ndim = 0;
-            if (!mmix__st_expect(p, '[', "(a shape is an array of integers)")) return 0;
+            int ndim = 0, dims = 0, more_dims;
+            if (!mmix__json_expect(&p->j, '[', "(a shape is an array of integers)")) return 0;
             numel = 1;
-            while (mmix__st_peek(p) != ']') {
-                if (ndim > 0 && !mmix__st_expect(p, ',', "or ']' in a shape")) return 0;
+            while ((more_dims = mmix__json_next(&p->j, ']', &dims, "or ']' in a shape")) > 0) {
                 snprintf(what, sizeof what, "dim %d of tensor '%s''s shape", ndim, e->name);
-                if (!mmix__st_uint(p, (uint64_t)INT64_MAX, &v, what)) return 0;
+                if (!mmix__json_uint(&p->j, (uint64_t)INT64_MAX, &v, what)) return 0;
                 if (ndim < MMIX_MAX_DIMS) e->shape[ndim] = (int64_t)v;
                 /* the element count, saturated: overflow is reported below with the shape */
                 numel = (v != 0 && numel > (uint64_t)INT64_MAX / v) ? (uint64_t)INT64_MAX + 1 : numel * v;
                 ndim++;
             }
-            p->i++;
+            if (more_dims < 0) return 0;
             if (ndim > MMIX_MAX_DIMS)
-                return mmix__st_fail(p, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s' has %d dims; this build holds at "
+                return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s' has %d dims; this build holds at "
                                      "most %d", e->name, ndim, MMIX_MAX_DIMS);
             if (numel > (uint64_t)INT64_MAX)
-                return mmix__st_fail(p, MMIX_ERR_FORMAT, value_at, "tensor '%s': its shape has more than 2^63 elements",
+                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': its shape has more than 2^63 elements",
                                      e->name);
             e->ndim = ndim;
             e->numel = (int64_t)numel;
         } else { /* data_offsets: exactly [begin, end] */
-            if (!mmix__st_expect(p, '[', "(data_offsets is an array of two integers)")) return 0;
+            if (!mmix__json_expect(&p->j, '[', "(data_offsets is an array of two integers)")) return 0;
             snprintf(what, sizeof what, "the begin offset of tensor '%s'", e->name);
-            if (!mmix__st_uint(p, UINT64_MAX, &e->begin, what)) return 0;
-            if (!mmix__st_expect(p, ',', "(data_offsets is an array of exactly two integers)")) return 0;
+            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->begin, what)) return 0;
+            if (!mmix__json_expect(&p->j, ',', "(data_offsets is an array of exactly two integers)")) return 0;
             snprintf(what, sizeof what, "the end offset of tensor '%s'", e->name);
-            if (!mmix__st_uint(p, UINT64_MAX, &e->end, what)) return 0;
-            if (!mmix__st_expect(p, ']', "(data_offsets is an array of exactly two integers)")) return 0;
+            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->end, what)) return 0;
+            if (!mmix__json_expect(&p->j, ']', "(data_offsets is an array of exactly two integers)")) return 0;
         }
     }
-    p->i++;
+    if (more < 0) return 0;
     for (k = 0; k < 3; k++)
         if (!seen[k])
-            return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': the key '%s' is missing", e->name, keys[k]);
+            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': the key '%s' is missing", e->name, keys[k]);
     /* The offsets against the shape and the file. */
     if (e->begin > e->end)
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] are reversed",
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] are reversed",
                              e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
     if (e->end > data_size)
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] end beyond "
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] end beyond "
                              "the data section (%llu bytes): truncated file?", e->name,
                              (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_size);
     if ((uint64_t)e->numel > UINT64_MAX / mmix__st_dtype_sizes[e->dtype])
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': %lld elements of %s need more than 2^64 "
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': %lld elements of %s need more than 2^64 "
                              "bytes", e->name, (long long)e->numel, mmix__st_dtype_names[e->dtype]);
     bytes = (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype];
     if (e->end - e->begin != bytes)
-        return mmix__st_fail(p, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] hold %llu "
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] hold %llu "
                              "bytes, but %lld elements of %s need %llu", e->name, (unsigned long long)e->begin,
                              (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
                              (long long)e->numel, mmix__st_dtype_names[e->dtype], (unsigned long long)bytes);
@@ -1904,40 +2103,35 @@ static int mmix__st_entry(mmix__st_parser *p, mmix_st_entry *e, uint64_t data_si
 
 /* __metadata__: {"key": "value", ...}, strings only. */
 static int mmix__st_metadata(mmix__st_parser *p, mmix_safetensors *st, int64_t *capacity) {
-    int first = 1;
+    int members = 0, more;
     char what[128];
-    if (!mmix__st_expect(p, '{', "(__metadata__ is an object of strings)")) return 0;
-    while (mmix__st_peek(p) != '}') {
+    if (!mmix__json_expect(&p->j, '{', "(__metadata__ is an object of strings)")) return 0;
+    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in __metadata__")) > 0) {
         char *key;
-        if (!first && !mmix__st_expect(p, ',', "or '}' in __metadata__")) return 0;
-        first = 0;
         if (!mmix__st_string(p, "a __metadata__ key")) return 0;
         if (st->n_meta == *capacity) { /* keys and values grow together */
-            int64_t cap = *capacity ? 2 * *capacity : 8;
-            char **keys = (char **)MMIX_REALLOC(st->meta_keys, (size_t)cap * sizeof(char *)), **values;
-            if (!keys) goto oom;
-            st->meta_keys = keys;
-            values = (char **)MMIX_REALLOC(st->meta_values, (size_t)cap * sizeof(char *));
-            if (!values) goto oom;
-            st->meta_values = values;
+            int64_t cap = *capacity;
+            void *grown = mmix__grow(st->meta_keys, &cap, st->n_meta + 1, sizeof(char *));
+            if (!grown) return mmix__json_oom(&p->j);
+            st->meta_keys = (char **)grown;
+            cap = *capacity;
+            if (!(grown = mmix__grow(st->meta_values, &cap, st->n_meta + 1, sizeof(char *))))
+                return mmix__json_oom(&p->j);
+            st->meta_values = (char **)grown;
             *capacity = cap;
         }
-        key = mmix__st_strdup(p->str, p->str_len);
-        if (!key) goto oom;
+        key = mmix__st_strdup(mmix__st_str(p), p->str.size);
+        if (!key) return mmix__json_oom(&p->j);
         st->meta_keys[st->n_meta] = key;
         st->meta_values[st->n_meta] = NULL;
         st->n_meta++; /* counted now, so that close frees the key if the value fails */
-        if (!mmix__st_expect(p, ':', "after a __metadata__ key")) return 0;
+        if (!mmix__json_expect(&p->j, ':', "after a __metadata__ key")) return 0;
         snprintf(what, sizeof what, "the value of __metadata__ key '%.60s'", key);
         if (!mmix__st_string(p, what)) return 0;
-        st->meta_values[st->n_meta - 1] = mmix__st_strdup(p->str, p->str_len);
-        if (!st->meta_values[st->n_meta - 1]) goto oom;
+        st->meta_values[st->n_meta - 1] = mmix__st_strdup(mmix__st_str(p), p->str.size);
+        if (!st->meta_values[st->n_meta - 1]) return mmix__json_oom(&p->j);
     }
-    p->i++;
-    return 1;
-oom:
-    p->code = mmix_set_error(p->ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory reading the header", p->path);
-    return 0;
+    return more == 0;
 }
 
 /* Sorting helpers: names (for duplicates) and byte ranges (for overlaps). */
@@ -2005,77 +2199,72 @@ done:
 /* The whole header: {"name": entry, "__metadata__": {...}, ...} then spaces up to n. */
 static mmix_result mmix__st_parse(mmix_ctx *ctx, mmix_safetensors *st, const unsigned char *s, size_t n) {
     mmix__st_parser p;
+    mmix__json *j = &p.j;
     int64_t capacity = 0, meta_capacity = 0;
-    int first = 1, have_meta = 0;
-    memset(&p, 0, sizeof p);
-    p.ctx = ctx;
-    p.path = st->path;
-    p.s = s;
-    p.n = n;
-    p.code = MMIX_ERR_FORMAT;
-    p.str = (char *)MMIX_MALLOC(n + 1);
-    if (!p.str) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", st->path);
+    int members = 0, more, have_meta = 0;
+    mmix__json_init(j, s, n, "the end of the header");
+    j->c_strings = 1;
+    memset(&p.str, 0, sizeof p.str);
+    if (!mmix__bytes_reserve(&p.str, n))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", st->path);
     if (n == 0 || s[0] != '{') {
-        mmix__st_fail(&p, MMIX_ERR_FORMAT, 0, "the header must be a JSON object, starting with '{' (not a "
-                      "safetensors file?)");
+        mmix__json_fail(j, MMIX_ERR_FORMAT, 0, "the header must be a JSON object, starting with '{' (not a "
+                        "safetensors file?)");
         goto fail;
     }
-    p.i = 1;
-    while (mmix__st_peek(&p) != '}') {
+    j->i = 1;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' between the header's entries")) > 0) {
         size_t key_at;
-        if (!first && !mmix__st_expect(&p, ',', "or '}' between the header's entries")) goto fail;
-        first = 0;
-        mmix__st_peek(&p);
-        key_at = p.i;
+        mmix__json_peek(j);
+        key_at = j->i;
         if (!mmix__st_string(&p, "a tensor name or __metadata__")) goto fail;
-        if (strcmp(p.str, "__metadata__") == 0) {
+        if (strcmp(mmix__st_str(&p), "__metadata__") == 0) {
             if (have_meta) {
-                mmix__st_fail(&p, MMIX_ERR_FORMAT, key_at, "a second __metadata__");
+                mmix__json_fail(j, MMIX_ERR_FORMAT, key_at, "a second __metadata__");
                 goto fail;
             }
             have_meta = 1;
-            if (!mmix__st_expect(&p, ':', "after __metadata__") || !mmix__st_metadata(&p, st, &meta_capacity))
+            if (!mmix__json_expect(j, ':', "after __metadata__") || !mmix__st_metadata(&p, st, &meta_capacity))
                 goto fail;
         } else {
             mmix_st_entry *e;
-            if (p.str_len >= MMIX_NAME_MAX) {
-                mmix__st_fail(&p, MMIX_ERR_UNSUPPORTED, key_at, "tensor name '%.40s...' is %llu bytes; this build "
-                              "holds names of at most %d (MMIX_NAME_MAX - 1)", p.str, (unsigned long long)p.str_len,
-                              MMIX_NAME_MAX - 1);
+            if (p.str.size >= MMIX_NAME_MAX) {
+                mmix__json_fail(j, MMIX_ERR_UNSUPPORTED, key_at, "tensor name '%.40s...' is %llu bytes; this build "
+                                "holds names of at most %d (MMIX_NAME_MAX - 1)", mmix__st_str(&p),
+                                (unsigned long long)p.str.size, MMIX_NAME_MAX - 1);
                 goto fail;
             }
             if (st->n_entries == capacity) { /* (the header's size bounds the count: no overflow) */
-                int64_t cap = capacity ? 2 * capacity : 16;
-                mmix_st_entry *grown = (mmix_st_entry *)MMIX_REALLOC(st->entries, (size_t)cap * sizeof *grown);
+                void *grown = mmix__grow(st->entries, &capacity, st->n_entries + 1, sizeof *e);
                 if (!grown) {
-                    p.code = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory reading the header",
-                                            st->path);
+                    mmix__json_oom(j);
                     goto fail;
                 }
-                st->entries = grown;
-                capacity = cap;
+                st->entries = (mmix_st_entry *)grown;
             }
             e = &st->entries[st->n_entries];
             memset(e, 0, sizeof *e);
-            memcpy(e->name, p.str, p.str_len + 1);
-            if (!mmix__st_expect(&p, ':', "after a tensor name") || !mmix__st_entry(&p, e, st->data_size)) goto fail;
+            memcpy(e->name, p.str.data, p.str.size + 1);
+            if (!mmix__json_expect(j, ':', "after a tensor name") || !mmix__st_entry(&p, e, st->data_size)) goto fail;
             st->n_entries++;
         }
     }
-    p.i++;
+    if (more < 0) goto fail;
     /* Only the format's padding may follow: spaces, up to the header length. */
-    for (; p.i < n; p.i++)
-        if (s[p.i] != ' ') {
+    for (; j->i < n; j->i++)
+        if (s[j->i] != ' ') {
             char found[32];
-            mmix__st_fail(&p, MMIX_ERR_FORMAT, p.i, "%s after the header's closing '}': only spaces may pad it",
-                          mmix__st_found(&p, found, sizeof found));
+            mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "%s after the header's closing '}': only spaces may pad it",
+                            mmix__json_found(j, found, sizeof found));
             goto fail;
         }
-    MMIX_FREE(p.str);
+    mmix_bpe_bytes_free(&p.str);
     return mmix__st_check_entries(ctx, st);
 fail:
-    MMIX_FREE(p.str);
-    return p.code;
+    mmix_bpe_bytes_free(&p.str);
+    if (j->code == MMIX_ERR_OUT_OF_MEMORY)
+        return mmix_set_error(ctx, j->code, "%s: out of memory reading the header", st->path);
+    return mmix_set_error(ctx, j->code, "%s: header byte %llu: %s", st->path, (unsigned long long)j->err_at, j->err);
 }
 
 MMIXDEF void mmix_safetensors_close(mmix_safetensors *st) {
@@ -2284,63 +2473,6 @@ MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safeten
 }
 
 /* ---- The writer ---- */
-typedef struct mmix__st_text {
-    char *data;
-    size_t size, capacity;
-    int failed;                 /* out of memory: later appends do nothing */
-} mmix__st_text;
-
-static void mmix__st_append(mmix__st_text *t, const char *s, size_t n) {
-    if (t->failed) return;
-    if (n > SIZE_MAX / 2 - t->size) { t->failed = 1; return; }
-    if (t->size + n > t->capacity) {
-        size_t cap = t->capacity ? t->capacity : 256;
-        char *grown;
-        while (cap < t->size + n) cap *= 2;
-        grown = (char *)MMIX_REALLOC(t->data, cap);
-        if (!grown) { t->failed = 1; return; }
-        t->data = grown;
-        t->capacity = cap;
-    }
-    memcpy(t->data + t->size, s, n);
-    t->size += n;
-}
-static void mmix__st_appends(mmix__st_text *t, const char *s) { mmix__st_append(t, s, strlen(s)); }
-static void mmix__st_appendf(mmix__st_text *t, const char *fmt, ...) {
-    char buf[128];
-    va_list args;
-    int len;
-    va_start(args, fmt);
-    len = vsnprintf(buf, sizeof buf, fmt, args);
-    va_end(args);
-    if (len < 0 || (size_t)len >= sizeof buf) { t->failed = 1; return; } /* only short numbers come here */
-    mmix__st_append(t, buf, (size_t)len);
-}
-/* A JSON string: '"' and '\' escaped, control bytes as \n \t ... or \u00XX; UTF-8 as is. */
-static void mmix__st_append_json(mmix__st_text *t, const char *s) {
-    mmix__st_append(t, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"') mmix__st_append(t, "\\\"", 2);
-        else if (c == '\\') mmix__st_append(t, "\\\\", 2);
-        else if (c == '\n') mmix__st_append(t, "\\n", 2);
-        else if (c == '\t') mmix__st_append(t, "\\t", 2);
-        else if (c == '\r') mmix__st_append(t, "\\r", 2);
-        else if (c < 0x20) mmix__st_appendf(t, "\\u%04x", c);
-        else mmix__st_append(t, s, 1);
-    }
-    mmix__st_append(t, "\"", 1);
-}
-/* Whether s is valid UTF-8 (the header is JSON, so what we write must be). */
-static int mmix__utf8_valid(const char *s) {
-    size_t n = strlen(s), i = 0, len;
-    while (i < n) {
-        if (!(len = mmix__utf8_len((const unsigned char *)s + i, n - i))) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* Data as little-endian float32: straight from memory on little-endian hosts. */
 static int mmix__st_write_floats(FILE *f, const float *x, int64_t n) {
     unsigned char buf[4096];
@@ -2366,7 +2498,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
                                            const char *const *names, int64_t n,
                                            const char *const *meta_keys, const char *const *meta_values,
                                            int64_t n_meta) {
-    mmix__st_text h;
+    mmix_bpe_bytes h = {NULL, 0, 0};
     mmix__st_sorted *v = NULL;
     mmix__atomic_file file;
     unsigned char len8[8];
@@ -2375,7 +2507,6 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     const char *dup;
     mmix_result r = MMIX_OK;
     int k, ok;
-    memset(&h, 0, sizeof h);
     if (!path || n < 0 || n_meta < 0 || (n > 0 && !tensors) || (n_meta > 0 && (!meta_keys || !meta_values)))
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors write: NULL or negative argument");
     /* Everything is checked before the file is touched. */
@@ -2424,53 +2555,53 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     }
 
     /* The header, in memory (it is small); the data is streamed after it. */
-    mmix__st_append(&h, "{", 1);
+    ok = mmix__bytes_append(&h, "{", 1);
     if (n_meta > 0) {
-        mmix__st_appends(&h, "\"__metadata__\":{");
-        for (i = 0; i < n_meta; i++) {
-            if (i) mmix__st_append(&h, ",", 1);
-            mmix__st_append_json(&h, meta_keys[i]);
-            mmix__st_append(&h, ":", 1);
-            mmix__st_append_json(&h, meta_values[i]);
-        }
-        mmix__st_append(&h, "}", 1);
+        ok = ok && mmix__bytes_printf(&h, "\"__metadata__\":{");
+        for (i = 0; ok && i < n_meta; i++)
+            ok = (i == 0 || mmix__bytes_append(&h, ",", 1)) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_keys[i], strlen(meta_keys[i]), 1) &&
+                 mmix__bytes_append(&h, ":", 1) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_values[i], strlen(meta_values[i]), 1);
+        ok = ok && mmix__bytes_append(&h, "}", 1);
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; ok && i < n; i++) {
         const mmix_tensor *t = tensors[i];
+        const char *name = names ? names[i] : t->name;
         uint64_t bytes = (uint64_t)t->n * sizeof(float);
         if ((uint64_t)t->n > UINT64_MAX / sizeof(float) || bytes > UINT64_MAX - offset) {
-            MMIX_FREE(h.data);
+            mmix_bpe_bytes_free(&h);
             return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the tensors hold more than 2^64 bytes",
                                   path);
         }
-        if (i || n_meta > 0) mmix__st_append(&h, ",", 1);
-        mmix__st_append_json(&h, names ? names[i] : t->name);
-        mmix__st_appends(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (k = 0; k < t->shape.ndim; k++) mmix__st_appendf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
-        mmix__st_appendf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                         (unsigned long long)(offset + bytes));
+        ok = (i == 0 && n_meta == 0) || mmix__bytes_append(&h, ",", 1);
+        ok = ok && mmix__bytes_append_quoted(&h, (const unsigned char *)name, strlen(name), 1) &&
+             mmix__bytes_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (k = 0; ok && k < t->shape.ndim; k++) ok = mmix__bytes_printf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
+        ok = ok && mmix__bytes_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                                      (unsigned long long)(offset + bytes));
         offset += bytes;
     }
-    mmix__st_append(&h, "}", 1);
-    while (!h.failed && h.size % 8 != 0) mmix__st_append(&h, " ", 1); /* the data starts 8-aligned */
-    if (h.failed) {
-        MMIX_FREE(h.data);
+    ok = ok && mmix__bytes_append(&h, "}", 1);
+    while (ok && h.size % 8 != 0) ok = mmix__bytes_append(&h, " ", 1); /* the data starts 8-aligned */
+    if (!ok) {
+        mmix_bpe_bytes_free(&h);
         return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory for the header", path);
     }
     if ((uint64_t)h.size > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER) {
-        MMIX_FREE(h.data);
+        mmix_bpe_bytes_free(&h);
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the header would be %llu bytes, above "
                               "MMIX_SAFETENSORS_MAX_HEADER", path, (unsigned long long)h.size);
     }
     for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.size >> (8 * k));
 
     if ((r = mmix__atomic_open(ctx, path, &file)) != MMIX_OK) {
-        MMIX_FREE(h.data);
+        mmix_bpe_bytes_free(&h);
         return r;
     }
     ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
     for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]->data, tensors[i]->n);
-    MMIX_FREE(h.data);
+    mmix_bpe_bytes_free(&h);
     if (!ok) {
         mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
                        file.tmp, path);
@@ -6376,20 +6507,9 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 // The text is read whole into memory and validated as UTF-8 first, so the splitters below
 // work on checked bytes and only report structure errors.
 // ----------------------------------------------------------------------------------------
-/* Helpers of >>bpe used here (growable buffers, whole-file reads, the JSON reader). */
-typedef struct mmix__json {    /* a JSON reader's position (also used by >>bpe) */
-    const unsigned char *s;
-    size_t n, i;
-    int depth;
-} mmix__json;
-static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n);
+/* Helpers of >>bpe used here (the buffer and the JSON reader are in >>json). */
 static int mmix__ids_reserve(mmix_bpe_ids *ids, int64_t extra);
-static mmix_result mmix__bpe_read_file(mmix_ctx *ctx, const char *what, const char *path, mmix_bpe_bytes *out);
 static uint64_t mmix__hash_u64(uint64_t x);
-static int mmix__json_eat(mmix__json *j, char c);
-static void mmix__json_ws(mmix__json *j);
-static int mmix__json_string(mmix__json *j, mmix_bpe_bytes *out);
-static int mmix__json_skip(mmix__json *j, mmix_bpe_bytes *scratch);
 
 #define MMIX__DATA_MAX_CTX ((int64_t)1 << 30)
 #define MMIX__DATA_HEADER 168
@@ -6430,29 +6550,6 @@ static mmix_result mmix__data_check_options(mmix_ctx *ctx, const mmix_data_optio
     return MMIX_OK;
 }
 
-/* The offset of the first byte that does not start a valid UTF-8 sequence, or n. Rejects
-   overlong forms, surrogates and code points above U+10FFFF, as the standard demands. */
-static size_t mmix__utf8_invalid_at(const unsigned char *s, size_t n) {
-    size_t i = 0, len, k;
-    while (i < n) {
-        unsigned char c = s[i];
-        uint32_t cp, min;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1Fu; min = 0x80; }
-        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0Fu; min = 0x800; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07u; min = 0x10000; }
-        else return i;
-        if (n - i < len) return i;
-        for (k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + k] & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) return i;
-        i += len;
-    }
-    return n;
-}
-
 static int64_t mmix__line_of(const unsigned char *s, size_t pos) {
     int64_t line = 1;
     size_t i;
@@ -6473,47 +6570,38 @@ static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *ca
     int64_t end = (int64_t)text->size;
     if (end == d->offsets[d->n]) return 1;
     if (d->n + 2 > *cap) {
-        int64_t c = 2 * *cap;
-        int64_t *p = (int64_t *)MMIX_REALLOC(d->offsets, (size_t)c * sizeof(int64_t));
+        void *p = mmix__grow(d->offsets, cap, d->n + 2, sizeof(int64_t));
         if (!p) return 0;
-        d->offsets = p;
-        *cap = c;
+        d->offsets = (int64_t *)p;
     }
     d->offsets[++d->n] = end;
     return 1;
 }
 
 /* One JSONL line [s, s + n): appends the field's string to text. 0 = ok, else the column of
-   the error (1-based) with *why set. */
-static size_t mmix__data_jsonl_line(const unsigned char *s, size_t n, const char *field, mmix_bpe_bytes *text,
-                                    mmix_bpe_bytes *key, mmix_bpe_bytes *value, const char **why) {
-    mmix__json j;
-    int found = 0;
+   the error (1-based) with *why set; a JSON error is *why = NULL, described in *j. */
+static size_t mmix__data_jsonl_line(mmix__json *j, const unsigned char *s, size_t n, const char *field,
+                                    mmix_bpe_bytes *text, mmix_bpe_bytes *key, mmix_bpe_bytes *value,
+                                    const char **why) {
+    int found = 0, members = 0, more;
     size_t field_len = strlen(field);
-    j.s = s; j.n = n; j.i = 0; j.depth = 0;
-    /* Room for the longest string the line can hold, so that the JSON reader (which returns
-       0 for bad syntax and for a failed allocation alike) never allocates below. */
-    key->size = value->size = 0;
-    if (!mmix__bytes_append(key, s, n) || !mmix__bytes_append(value, s, n)) { *why = mmix__data_oom; return 1; }
-    *why = "malformed JSON";
-    if (!mmix__json_eat(&j, '{')) return j.i + 1;
-    if (!mmix__json_eat(&j, '}')) {
-        do {
-            if (!mmix__json_string(&j, key) || !mmix__json_eat(&j, ':')) return j.i + 1;
-            if (key->size == field_len && memcmp(key->data, field, field_len) == 0) {
-                if (found) { *why = "the text field appears twice"; return j.i + 1; }
-                mmix__json_ws(&j);
-                if (j.i >= j.n || j.s[j.i] != '"') { *why = "the text field is not a string"; return j.i + 1; }
-                if (!mmix__json_string(&j, value)) return j.i + 1;
-                found = 1;
-            } else if (!mmix__json_skip(&j, key)) {
-                return j.i + 1;
-            }
-        } while (mmix__json_eat(&j, ','));
-        if (!mmix__json_eat(&j, '}')) return j.i + 1;
+    mmix__json_init(j, s, n, "the end of the line");
+    *why = NULL;
+    if (!mmix__json_expect(j, '{', "(a JSONL line is an object)")) return j->err_at + 1;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in an object")) > 0) {
+        if (!mmix__json_string(j, "a key", key) || !mmix__json_expect(j, ':', "after a key")) return j->err_at + 1;
+        if (key->size == field_len && memcmp(key->data, field, field_len) == 0) {
+            if (found) { *why = "the text field appears twice"; return j->i + 1; }
+            if (mmix__json_peek(j) != '"') { *why = "the text field is not a string"; return j->i + 1; }
+            if (!mmix__json_string(j, "the text field", value)) return j->err_at + 1;
+            found = 1;
+        } else if (!mmix__json_skip(j)) {
+            return j->err_at + 1;
+        }
     }
-    mmix__json_ws(&j);
-    if (j.i != j.n) { *why = "text after the JSON object"; return j.i + 1; }
+    if (more < 0) return j->err_at + 1;
+    mmix__json_ws(j);
+    if (j->i != j->n) { *why = "text after the JSON object"; return j->i + 1; }
     if (!found) { *why = "no text field"; return 1; }
     if (!mmix__bytes_append(text, value->data, value->size)) { *why = mmix__data_oom; return 1; }
     return 0;
@@ -6532,6 +6620,7 @@ MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t
                                          const mmix_data_options *opt, mmix_data_docs *out) {
     const unsigned char *s = (const unsigned char *)data;
     mmix_bpe_bytes text = {NULL, 0, 0}, key = {NULL, 0, 0}, value = {NULL, 0, 0};
+    mmix__json j;
     int64_t cap = 64;
     size_t bad, pos = 0;
     mmix_result r = mmix__data_check_options(ctx, opt);
@@ -6579,11 +6668,13 @@ MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t
                 }
             } else if (!mmix__data_blank(s + pos, n)) { /* JSONL */
                 const char *why;
-                size_t col = mmix__data_jsonl_line(s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
+                size_t col = mmix__data_jsonl_line(&j, s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
+                if (col && !why && j.code == MMIX_ERR_OUT_OF_MEMORY) why = mmix__data_oom;
                 if (col) {
                     r = mmix_set_error(ctx, why == mmix__data_oom ? MMIX_ERR_OUT_OF_MEMORY : MMIX_ERR_FORMAT,
-                                       "%s:%lld: %s (JSONL text field \"%s\", column %lld)", name, (long long)line,
-                                       why, opt->jsonl_field, (long long)col);
+                                       "%s:%lld: %s%s (JSONL text field \"%s\", column %lld)", name, (long long)line,
+                                       why ? why : "malformed JSON: ", why ? "" : j.err, opt->jsonl_field,
+                                       (long long)col);
                     goto fail;
                 }
                 if (!mmix__docs_close(out, &text, &cap)) goto oom;
@@ -6609,7 +6700,7 @@ fail:
 MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
                                         mmix_data_docs *out) {
     mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     out->text = NULL;
     out->offsets = NULL;
     out->n = 0;
@@ -6647,7 +6738,7 @@ static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, 
 MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
                                           const mmix_data_options *opt, mmix_data_identity *out) {
     mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     memset(out, 0, sizeof *out);
     if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, out);
     mmix_bpe_bytes_free(&src);
@@ -6752,7 +6843,7 @@ static mmix_result mmix__data_build_source(mmix_ctx *ctx, const char *name, cons
 MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
                                     const mmix_data_options *opt, mmix_dataset *out) {
     mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     memset(out, 0, sizeof *out);
     if (r == MMIX_OK) r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
     mmix_bpe_bytes_free(&src);
@@ -6760,15 +6851,10 @@ MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *b
 }
 
 /* ---- The cache file (layout in the declaration) ---- */
-static void mmix__put_u64(unsigned char *p, uint64_t v) {
+/* (u64 fields are read with mmix__load_le64 of >>safetensors) */
+static void mmix__store_le64(unsigned char *p, uint64_t v) {
     int k;
     for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
-}
-static uint64_t mmix__get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    int k;
-    for (k = 7; k >= 0; k--) v = (v << 8) | p[k];
-    return v;
 }
 static uint64_t mmix__double_bits(double x) {
     uint64_t b;
@@ -6800,14 +6886,14 @@ MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, 
     field[13] = (uint64_t)d->val_documents; field[14] = (uint64_t)d->tokens;
     field[15] = (uint64_t)d->train_rows; field[16] = (uint64_t)d->val_rows; field[17] = 0; field[18] = 0;
     memcpy(buf, "MMIXDATA", 8);
-    mmix__put_u64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
-    for (i = 0; i < 19; i++) mmix__put_u64(buf + 16 + 8 * i, field[i]);
+    mmix__store_le64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
+    for (i = 0; i < 19; i++) mmix__store_le64(buf + 16 + 8 * i, field[i]);
     p = buf + MMIX__DATA_HEADER;
     for (i = 0; i < ids; i++, p += 4) {
         uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
         p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
     }
-    mmix__put_u64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
+    mmix__store_le64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
     r = mmix_write_file_atomic(ctx, cache_path, buf, size);
     MMIX_FREE(buf);
     return r;
@@ -6855,17 +6941,17 @@ MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, 
     int64_t i, ids, n_train;
     mmix_result r;
     memset(out, 0, sizeof *out);
-    if ((r = mmix__bpe_read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
+    if ((r = mmix__read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
     b = file.data;
 #define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
     if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
         MMIX__CACHE_BAD("%s: not a dataset cache (too short or no MMIXDATA magic)", cache_path);
-    if (mmix__get_u64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
+    if (mmix__load_le64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
         MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
                         cache_path, MMIX__DATA_HEADER);
-    if (mmix__get_u64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
+    if (mmix__load_le64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
         MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
-    for (i = 0; i < 19; i++) f[i] = mmix__get_u64(b + 16 + 8 * i);
+    for (i = 0; i < 19; i++) f[i] = mmix__load_le64(b + 16 + 8 * i);
     c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];
     c.vocab_size = (int64_t)f[3]; c.n_ctx = (int64_t)f[4]; c.format = (int32_t)f[5];
     c.rows = (int32_t)f[6]; c.pad_left = (int32_t)f[7]; c.jsonl_field_hash = f[8];
@@ -6933,7 +7019,7 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
                                             mmix_dataset *out, int *reused) {
     mmix_bpe_bytes src = {NULL, 0, 0};
     mmix_data_identity id;
-    mmix_result r = mmix__bpe_read_file(ctx, "data", path, &src);
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
     memset(out, 0, sizeof *out);
     *reused = 0;
     if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, &id);
@@ -7159,10 +7245,8 @@ MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos) {
 }
 
 /* ---- Hash tables ---- */
-static uint64_t mmix__hash_bytes(const unsigned char *p, size_t n) { /* FNV-1a */
-    uint64_t h = 14695981039346656037ULL;
-    size_t i;
-    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+static uint64_t mmix__hash_bytes(const unsigned char *p, size_t n) { /* FNV-1a, its high bits folded in */
+    uint64_t h = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, p, n);
     return h ^ (h >> 29);
 }
 static uint64_t mmix__hash_u64(uint64_t x) { /* the splitmix64 finalizer */
@@ -7265,17 +7349,6 @@ static int64_t mmix__strtab_find(const mmix__strtab *t, const unsigned char *key
             memcmp(t->pool + t->start[e], key, len) == 0)
             return e;
     return -1;
-}
-/* Returns `array` grown to hold at least `need` elements of `size` bytes, updating
-   *capacity; NULL when out of memory (`array` is then untouched and still owned). */
-static void *mmix__grow(void *array, int64_t *capacity, int64_t need, size_t size) {
-    int64_t cap = *capacity;
-    void *p;
-    if (need <= cap) return array;
-    while (cap < need) cap = cap ? 2 * cap : 64;
-    p = MMIX_REALLOC(array, (size_t)cap * size);
-    if (p) *capacity = cap;
-    return p;
 }
 /* Adds a key known to be absent; returns its entry number, or -1 when out of memory. */
 static int64_t mmix__strtab_add(mmix__strtab *t, const unsigned char *key, size_t len, uint64_t hash) {
@@ -7831,26 +7904,6 @@ MMIXDEF mmix_result mmix_bpe_ids_push(mmix_ctx *ctx, mmix_bpe_ids *ids, int32_t 
     ids->ids[ids->n++] = id;
     return MMIX_OK;
 }
-MMIXDEF void mmix_bpe_bytes_free(mmix_bpe_bytes *bytes) {
-    if (!bytes) return;
-    MMIX_FREE(bytes->data);
-    memset(bytes, 0, sizeof *bytes);
-}
-static int mmix__bytes_append(mmix_bpe_bytes *b, const void *data, size_t n) {
-    if (b->size + n + 1 > b->capacity) {
-        size_t cap = b->capacity ? b->capacity : 256;
-        void *p;
-        while (cap < b->size + n + 1) cap *= 2;
-        p = MMIX_REALLOC(b->data, cap);
-        if (!p) return 0;
-        b->data = (unsigned char *)p;
-        b->capacity = cap;
-    }
-    if (n) memcpy(b->data + b->size, data, n);
-    b->size += n;
-    b->data[b->size] = 0; /* always terminated, for convenience; not counted in size */
-    return 1;
-}
 
 /* Pushes the pair of tokens at positions p and q (q follows p) when it has a merge. */
 static void mmix__bpe_push_pair(const mmix_bpe *bpe, mmix__rank_entry *heap, int64_t *heap_n,
@@ -8057,32 +8110,6 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 #define MMIX__BPE_MAGIC "mmix-bpe"
 #define MMIX__BPE_VERSION 1
 
-static int mmix__bytes_printf(mmix_bpe_bytes *b, const char *fmt, ...) {
-    char line[256];
-    va_list args;
-    int n;
-    va_start(args, fmt);
-    n = vsnprintf(line, sizeof line, fmt, args);
-    va_end(args);
-    return n >= 0 && (size_t)n < sizeof line && mmix__bytes_append(b, line, (size_t)n);
-}
-
-/* A token's bytes as a C-style string literal, for the human-only comment of a merge. */
-static int mmix__bytes_append_quoted(mmix_bpe_bytes *b, const unsigned char *p, size_t n) {
-    size_t i;
-    int ok = mmix__bytes_append(b, "\"", 1);
-    for (i = 0; ok && i < n; i++) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') { char e[2]; e[0] = '\\'; e[1] = (char)c; ok = mmix__bytes_append(b, e, 2); }
-        else if (c == '\n') ok = mmix__bytes_append(b, "\\n", 2);
-        else if (c == '\t') ok = mmix__bytes_append(b, "\\t", 2);
-        else if (c == '\r') ok = mmix__bytes_append(b, "\\r", 2);
-        else if (c >= ' ' && c <= '~') ok = mmix__bytes_append(b, &c, 1);
-        else ok = mmix__bytes_printf(b, "\\x%02x", c);
-    }
-    return ok && mmix__bytes_append(b, "\"", 1);
-}
-
 MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmix_bpe_bytes *out) {
     int64_t i;
     int ok;
@@ -8098,7 +8125,7 @@ MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmi
         ok = mmix__bytes_printf(out, "merge %ld %ld %ld # ", (long)id, (long)bpe->merges[2 * i],
                                 (long)bpe->merges[2 * i + 1]) &&
              mmix__bytes_append_quoted(out, bpe->token_bytes + bpe->token_start[id],
-                                       (size_t)(bpe->token_start[id + 1] - bpe->token_start[id])) &&
+                                       (size_t)(bpe->token_start[id + 1] - bpe->token_start[id]), 0) &&
              mmix__bytes_append(out, "\n", 1);
     }
     for (i = 0; ok && i < bpe->n_special; i++)
@@ -8117,29 +8144,6 @@ MMIXDEF mmix_result mmix_bpe_save(mmix_ctx *ctx, const mmix_bpe *bpe, const char
     if (r == MMIX_OK) r = mmix_write_file_atomic(ctx, path, text.data, text.size);
     mmix_bpe_bytes_free(&text);
     return r;
-}
-
-/* Reads a whole file into memory (NUL-terminated, for convenience). */
-static mmix_result mmix__bpe_read_file(mmix_ctx *ctx, const char *what, const char *path,
-                                       mmix_bpe_bytes *out) {
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    unsigned char buf[65536];
-    size_t n;
-    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open '%s'", what,
-                                  path ? path : "(null)");
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        if (!mmix__bytes_append(out, buf, n)) {
-            fclose(f);
-            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: '%s' does not fit in memory", what, path);
-        }
-    if (ferror(f)) {
-        fclose(f);
-        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading '%s'", what, path);
-    }
-    fclose(f);
-    if (!mmix__bytes_append(out, "", 0))
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
-    return MMIX_OK;
 }
 
 /* The fields of one line: split at spaces and tabs, up to a field starting with '#'. */
@@ -8393,7 +8397,7 @@ MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **ou
     mmix_result r;
     if (out) *out = NULL;
     memset(&text, 0, sizeof text);
-    r = mmix__bpe_read_file(ctx, "bpe load", path, &text);
+    r = mmix__read_file(ctx, "bpe load", path, &text);
     if (r == MMIX_OK) r = mmix_bpe_load_memory(ctx, text.data, text.size, path, out);
     mmix_bpe_bytes_free(&text);
     return r;
@@ -8405,119 +8409,6 @@ MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **ou
    bytes for U+0100 onward, in byte order). We read model.type, model.merges (as "A B"
    strings or ["A", "B"] pairs, in rank order) and added_tokens; everything else is
    skipped. A token of a merge must be a byte or the result of an earlier merge. */
-/* mmix__json, the reader's position, is defined in >>data, which comes first. */
-
-static void mmix__json_ws(mmix__json *j) {
-    while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r'))
-        j->i++;
-}
-static int mmix__json_eat(mmix__json *j, char c) {
-    mmix__json_ws(j);
-    if (j->i < j->n && j->s[j->i] == (unsigned char)c) { j->i++; return 1; }
-    return 0;
-}
-static int mmix__json_hex4(mmix__json *j, uint32_t *v) {
-    int k;
-    *v = 0;
-    if (j->i + 4 > j->n) return 0;
-    for (k = 0; k < 4; k++) {
-        unsigned char c = j->s[j->i++];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return 0;
-        *v = *v * 16 + (uint32_t)d;
-    }
-    return 1;
-}
-static int mmix__utf8_put(mmix_bpe_bytes *b, uint32_t cp) {
-    unsigned char u[4];
-    size_t n;
-    if (cp < 0x80) { u[0] = (unsigned char)cp; n = 1; }
-    else if (cp < 0x800) { u[0] = (unsigned char)(0xC0 | (cp >> 6)); u[1] = (unsigned char)(0x80 | (cp & 63)); n = 2; }
-    else if (cp < 0x10000) { u[0] = (unsigned char)(0xE0 | (cp >> 12)); u[1] = (unsigned char)(0x80 | ((cp >> 6) & 63)); u[2] = (unsigned char)(0x80 | (cp & 63)); n = 3; }
-    else { u[0] = (unsigned char)(0xF0 | (cp >> 18)); u[1] = (unsigned char)(0x80 | ((cp >> 12) & 63)); u[2] = (unsigned char)(0x80 | ((cp >> 6) & 63)); u[3] = (unsigned char)(0x80 | (cp & 63)); n = 4; }
-    return mmix__bytes_append(b, u, n);
-}
-/* A JSON string into out (replacing its contents), escapes resolved to UTF-8. */
-static int mmix__json_string(mmix__json *j, mmix_bpe_bytes *out) {
-    out->size = 0;
-    if (!mmix__json_eat(j, '"')) return 0;
-    while (j->i < j->n) {
-        unsigned char c = j->s[j->i++];
-        if (c == '"') return mmix__bytes_append(out, "", 0);
-        if (c < 0x20) return 0;
-        if (c != '\\') { if (!mmix__bytes_append(out, &c, 1)) return 0; continue; }
-        if (j->i >= j->n) return 0;
-        c = j->s[j->i++];
-        switch (c) {
-        case '"': case '\\': case '/': if (!mmix__bytes_append(out, &c, 1)) return 0; break;
-        case 'b': if (!mmix__bytes_append(out, "\b", 1)) return 0; break;
-        case 'f': if (!mmix__bytes_append(out, "\f", 1)) return 0; break;
-        case 'n': if (!mmix__bytes_append(out, "\n", 1)) return 0; break;
-        case 'r': if (!mmix__bytes_append(out, "\r", 1)) return 0; break;
-        case 't': if (!mmix__bytes_append(out, "\t", 1)) return 0; break;
-        case 'u': {
-            uint32_t cp, lo;
-            if (!mmix__json_hex4(j, &cp)) return 0;
-            if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
-                if (j->i + 2 > j->n || j->s[j->i] != '\\' || j->s[j->i + 1] != 'u') return 0;
-                j->i += 2;
-                if (!mmix__json_hex4(j, &lo) || lo < 0xDC00 || lo > 0xDFFF) return 0;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp < 0xE000) {
-                return 0;
-            }
-            if (!mmix__utf8_put(out, cp)) return 0;
-            break;
-        }
-        default: return 0;
-        }
-    }
-    return 0;
-}
-/* Skips any JSON value (nesting limited, so hostile input cannot exhaust the stack). */
-static int mmix__json_skip(mmix__json *j, mmix_bpe_bytes *scratch) {
-    mmix__json_ws(j);
-    if (j->i >= j->n) return 0;
-    if (j->s[j->i] == '"') return mmix__json_string(j, scratch);
-    if (j->s[j->i] == '{' || j->s[j->i] == '[') {
-        char close = j->s[j->i] == '{' ? '}' : ']';
-        int object = close == '}';
-        if (++j->depth > 64) return 0;
-        j->i++;
-        if (mmix__json_eat(j, close)) { j->depth--; return 1; }
-        do {
-            if (object && (!mmix__json_string(j, scratch) || !mmix__json_eat(j, ':'))) return 0;
-            if (!mmix__json_skip(j, scratch)) return 0;
-        } while (mmix__json_eat(j, ','));
-        j->depth--;
-        return mmix__json_eat(j, close);
-    }
-    { /* a number, true, false or null, checked against JSON's grammar */
-        size_t start = j->i, k, len;
-        const unsigned char *t = j->s + start;
-        while (j->i < j->n && (mmix__bpe_class(j->s[j->i]) == MMIX__BPE_LETTER || mmix__bpe_class(j->s[j->i]) == MMIX__BPE_DIGIT ||
-                                j->s[j->i] == '-' || j->s[j->i] == '+' || j->s[j->i] == '.'))
-            j->i++;
-        len = j->i - start;
-        if ((len == 4 && (memcmp(t, "true", 4) == 0 || memcmp(t, "null", 4) == 0)) || (len == 5 && memcmp(t, "false", 5) == 0))
-            return 1;
-        k = len > 0 && t[0] == '-';                      /* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-        if (k >= len || t[k] < '0' || t[k] > '9') return 0;
-        if (t[k] == '0') k++;
-        else while (k < len && t[k] >= '0' && t[k] <= '9') k++;
-        if (k < len && t[k] == '.') {
-            if (++k >= len || t[k] < '0' || t[k] > '9') return 0;
-            while (k < len && t[k] >= '0' && t[k] <= '9') k++;
-        }
-        if (k < len && (t[k] == 'e' || t[k] == 'E')) {
-            if (++k < len && (t[k] == '+' || t[k] == '-')) k++;
-            if (k >= len || t[k] < '0' || t[k] > '9') return 0;
-            while (k < len && t[k] >= '0' && t[k] <= '9') k++;
-        }
-        return k == len;
-    }
-}
-
 /* GPT-2's byte <-> character table: the code point that stands for each byte. */
 static uint32_t mmix__bytelevel_char(int byte) {
     int k, extra = 0;
@@ -8607,43 +8498,34 @@ static mmix_result mmix__hf_add_merge(mmix_ctx *ctx, mmix__hf_import *h, const c
     return MMIX_OK;
 }
 
-/* Steps through the members of an object or array whose opening bracket was read:
-   1 when another member follows (its comma read), 0 at the closing bracket (read),
-   -1 on a syntax error. *count starts at 0. */
-static int mmix__json_next(mmix__json *j, char close, int *count) {
-    if (mmix__json_eat(j, close)) return 0;
-    if (*count > 0 && !mmix__json_eat(j, ',')) return -1;
-    (*count)++;
-    return 1;
-}
-
 /* "model": {"type": "BPE", "merges": ["A B" or ["A", "B"], ...], ...}. MMIX_ERR_FORMAT
-   without h->error_set is a syntax error, reported by the caller with the position. */
+   without h->error_set is a JSON error, described in *j and reported by the caller. */
 static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
     int members = 0, merges, more, more_merges;
     mmix_result r;
-    if (!mmix__json_eat(j, '{')) return MMIX_ERR_FORMAT;
-    while ((more = mmix__json_next(j, '}', &members)) > 0) {
-        if (!mmix__json_string(j, &h->key) || !mmix__json_eat(j, ':')) return MMIX_ERR_FORMAT;
+    if (!mmix__json_expect(j, '{', "(model is an object)")) return MMIX_ERR_FORMAT;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in model")) > 0) {
+        if (!mmix__json_string(j, "a key of model", &h->key) || !mmix__json_expect(j, ':', "after a key"))
+            return MMIX_ERR_FORMAT;
         if (strcmp((const char *)h->key.data, "type") == 0) {
-            if (!mmix__json_string(j, &h->key)) return MMIX_ERR_FORMAT;
+            if (!mmix__json_string(j, "model.type", &h->key)) return MMIX_ERR_FORMAT;
             if (strcmp((const char *)h->key.data, "BPE") != 0)
                 return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe import '%s': model type '%.40s', only "
                                       "'BPE' can be imported", name, (const char *)h->key.data);
             h->have_bpe_type = 1;
         } else if (strcmp((const char *)h->key.data, "merges") == 0) {
-            if (!mmix__json_eat(j, '[')) return MMIX_ERR_FORMAT;
+            if (!mmix__json_expect(j, '[', "(merges is an array)")) return MMIX_ERR_FORMAT;
             merges = 0;
-            while ((more_merges = mmix__json_next(j, ']', &merges)) > 0) {
-                mmix__json_ws(j);
-                if (j->i < j->n && j->s[j->i] == '[') { /* ["A", "B"] */
-                    j->i++;
-                    if (!mmix__json_string(j, &h->a) || !mmix__json_eat(j, ',') || !mmix__json_string(j, &h->b) ||
-                        !mmix__json_eat(j, ']'))
+            while ((more_merges = mmix__json_next(j, ']', &merges, "or ']' in merges")) > 0) {
+                if (mmix__json_eat(j, '[')) { /* ["A", "B"] */
+                    if (!mmix__json_string(j, "a merge's first token", &h->a) ||
+                        !mmix__json_expect(j, ',', "(a merge is a pair of tokens)") ||
+                        !mmix__json_string(j, "a merge's second token", &h->b) ||
+                        !mmix__json_expect(j, ']', "(a merge is a pair of tokens)"))
                         return MMIX_ERR_FORMAT;
                 } else { /* "A B" */
                     const unsigned char *sp;
-                    if (!mmix__json_string(j, &h->scratch)) return MMIX_ERR_FORMAT;
+                    if (!mmix__json_string(j, "a merge", &h->scratch)) return MMIX_ERR_FORMAT;
                     sp = (const unsigned char *)memchr(h->scratch.data, ' ', h->scratch.size);
                     if (!sp || memchr(sp + 1, ' ', h->scratch.size - (size_t)(sp + 1 - h->scratch.data))) {
                         h->error_set = 1;
@@ -8662,7 +8544,7 @@ static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__
                 }
             }
             if (more_merges < 0) return MMIX_ERR_FORMAT;
-        } else if (!mmix__json_skip(j, &h->scratch)) {
+        } else if (!mmix__json_skip(j)) {
             return MMIX_ERR_FORMAT;
         }
     }
@@ -8673,19 +8555,20 @@ static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__
    order: our special tokens, in the same order. */
 static mmix_result mmix__hf_read_added(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
     int tokens = 0, more, k;
-    if (!mmix__json_eat(j, '[')) return MMIX_ERR_FORMAT;
-    while ((more = mmix__json_next(j, ']', &tokens)) > 0) {
+    if (!mmix__json_expect(j, '[', "(added_tokens is an array)")) return MMIX_ERR_FORMAT;
+    while ((more = mmix__json_next(j, ']', &tokens, "or ']' in added_tokens")) > 0) {
         int members = 0, more_members, role = MMIX__BPE_ROLE_OTHER;
         const char *bad, *nm;
-        if (!mmix__json_eat(j, '{')) return MMIX_ERR_FORMAT;
+        if (!mmix__json_expect(j, '{', "(an added token is an object)")) return MMIX_ERR_FORMAT;
         h->b.size = 0;
         if (!mmix__bytes_append(&h->b, "", 0))
             return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
-        while ((more_members = mmix__json_next(j, '}', &members)) > 0) {
-            if (!mmix__json_string(j, &h->key) || !mmix__json_eat(j, ':')) return MMIX_ERR_FORMAT;
+        while ((more_members = mmix__json_next(j, '}', &members, "or '}' in an added token")) > 0) {
+            if (!mmix__json_string(j, "a key of an added token", &h->key) || !mmix__json_expect(j, ':', "after a key"))
+                return MMIX_ERR_FORMAT;
             if (strcmp((const char *)h->key.data, "content") == 0) {
-                if (!mmix__json_string(j, &h->b)) return MMIX_ERR_FORMAT;
-            } else if (!mmix__json_skip(j, &h->scratch)) {
+                if (!mmix__json_string(j, "an added token's content", &h->b)) return MMIX_ERR_FORMAT;
+            } else if (!mmix__json_skip(j)) {
                 return MMIX_ERR_FORMAT;
             }
         }
@@ -8721,10 +8604,8 @@ MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, s
     *out = NULL;
     memset(&h, 0, sizeof h);
     memset(&key, 0, sizeof key);
-    j.s = (const unsigned char *)json;
-    j.n = json ? size : 0;
-    j.i = 0;
-    j.depth = 0;
+    mmix__json_init(&j, json, size, "the end of the file");
+    j.raw_bytes = 1; /* as this import always was: a string's bytes are not checked as UTF-8 */
     h.bpe = mmix__bpe_new();
     if (!h.bpe || !mmix__pairmap_alloc(&h.bpe->rank, 1024)) goto oom;
     for (i = 0; i < 512; i++) h.byte_of_char[i] = -1;
@@ -8736,18 +8617,21 @@ MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, s
         h.byte_of_char[mmix__bytelevel_char(b)] = b;
     }
     /* { "model": { "type": "BPE", "merges": [...], ... }, "added_tokens": [...], ... } */
-    if (!mmix__json_eat(&j, '{')) goto syntax;
-    while ((more = mmix__json_next(&j, '}', &members)) > 0) {
-        if (!mmix__json_string(&j, &key) || !mmix__json_eat(&j, ':')) goto syntax;
+    if (!mmix__json_expect(&j, '{', "(tokenizer.json is an object)")) goto syntax;
+    while ((more = mmix__json_next(&j, '}', &members, "or '}' in the top-level object")) > 0) {
+        if (!mmix__json_string(&j, "a top-level key", &key) || !mmix__json_expect(&j, ':', "after a key")) goto syntax;
         if (strcmp((const char *)key.data, "model") == 0) r = mmix__hf_read_model(ctx, &h, &j, name);
         else if (strcmp((const char *)key.data, "added_tokens") == 0) r = mmix__hf_read_added(ctx, &h, &j, name);
-        else if (!mmix__json_skip(&j, &h.scratch)) goto syntax;
+        else if (!mmix__json_skip(&j)) goto syntax;
         if (r == MMIX_ERR_FORMAT && !h.error_set) goto syntax;
         if (r != MMIX_OK) goto fail;
     }
     if (more < 0) goto syntax;
-    mmix__json_ws(&j);
-    if (j.i != j.n) goto syntax;
+    if (mmix__json_peek(&j) >= 0) {
+        char found[32];
+        mmix__json_fail(&j, MMIX_ERR_FORMAT, j.i, "%s after the top-level object", mmix__json_found(&j, found, sizeof found));
+        goto syntax;
+    }
     if (!h.have_bpe_type) {
         r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': no \"model\": {\"type\": \"BPE\"} found", name);
         goto fail;
@@ -8758,8 +8642,9 @@ MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, s
     h.bpe = NULL;
     goto done;
 syntax:
+    if (j.code == MMIX_ERR_OUT_OF_MEMORY) goto oom;
     r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': not valid JSON (or not a tokenizer.json) near byte "
-                       "%llu", name, (unsigned long long)j.i);
+                       "%llu: %s", name, (unsigned long long)j.err_at, j.err);
     goto fail;
 oom:
     r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
@@ -8781,7 +8666,7 @@ MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe
     mmix_result r;
     if (out) *out = NULL;
     memset(&text, 0, sizeof text);
-    r = mmix__bpe_read_file(ctx, "bpe import", path, &text);
+    r = mmix__read_file(ctx, "bpe import", path, &text);
     if (r == MMIX_OK) r = mmix_bpe_import_hf_memory(ctx, text.data, text.size, path, out);
     mmix_bpe_bytes_free(&text);
     return r;

@@ -581,9 +581,11 @@ static void test_hf_import(void) {
             {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"abc\"]}}", MMIX_ERR_FORMAT, "two tokens"},
             {"{\"model\": {\"type\": \"WordPiece\"}}", MMIX_ERR_UNSUPPORTED, "WordPiece"},
             {"{\"model\": {\"merges\": []}}", MMIX_ERR_FORMAT, "no \"model\""},
-            {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"a b\"]}", MMIX_ERR_FORMAT, "not valid JSON"},
+            {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"a b\"]}", MMIX_ERR_FORMAT,
+             "not valid JSON (or not a tokenizer.json) near byte 44: expected ',' or '}' in the top-level object, found the end of the file"},
             {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", MMIX_ERR_FORMAT, "not valid JSON"},
-            {"{\"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]}", MMIX_ERR_FORMAT, "not valid JSON"},
+            {"{\"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]}", MMIX_ERR_FORMAT,
+             "near byte 70: nested deeper than 64 levels"},
             {"{\"added_tokens\": [{\"content\": \"has space\"}], \"model\": {\"type\": \"BPE\"}}", MMIX_ERR_UNSUPPORTED, "has space"},
         };
         size_t c;

@@ -108,17 +108,21 @@ static void test_documents(void) {
     CHECK_FAILS(split("cut \xE2\x82", MMIX_TEXT_BLANK_LINES, NULL, &d), MMIX_ERR_FORMAT, "invalid UTF-8");
     CHECK_FAILS(split("\xF4\x90\x80\x80", MMIX_TEXT_BLANK_LINES, NULL, &d), MMIX_ERR_FORMAT, "invalid UTF-8");
     CHECK_FAILS(split("{\"text\": \"a\"}\n{\"text\": \"b\",}\n", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT,
-                "in.txt:2: malformed JSON");
+                "in.txt:2: malformed JSON: expected a key (a string), found '}' (JSONL text field \"text\", column 14)");
     CHECK_FAILS(split("{\"text\": \"a\"} x", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "in.txt:1: text after");
     CHECK_FAILS(split("{\"id\": 1}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "in.txt:1: no text field");
     CHECK_FAILS(split("{\"text\": 5}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "not a string");
     CHECK_FAILS(split("{\"text\": \"a\", \"text\": \"b\"}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "twice");
-    CHECK_FAILS(split("{\"text\": \"a\", \"n\": 01}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "malformed");
+    CHECK_FAILS(split("{\"text\": \"a\", \"n\": 01}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT,
+                "malformed JSON: a number with a leading zero (not JSON) (JSONL text field \"text\", column 20)");
     CHECK_FAILS(split("{\"text\": \"a\", \"n\": nope}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "malformed");
-    CHECK_FAILS(split("{\"text\": \"bad \\x escape\"}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "malformed");
-    CHECK_FAILS(split("{\"text\": \"lone \\ud800\"}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "malformed");
+    CHECK_FAILS(split("{\"text\": \"bad \\x escape\"}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT,
+                "malformed JSON: invalid escape '\\x' in the text field");
+    CHECK_FAILS(split("{\"text\": \"lone \\ud800\"}", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT,
+                "malformed JSON: unpaired UTF-16 surrogate \\uD800 in the text field");
     CHECK_FAILS(split("[\"text\"]", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "malformed");
-    CHECK_FAILS(split("{\"text\": \"unterminated", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT, "malformed");
+    CHECK_FAILS(split("{\"text\": \"unterminated", MMIX_TEXT_JSONL, NULL, &d), MMIX_ERR_FORMAT,
+                "malformed JSON: unterminated string (the text field) (JSONL text field \"text\", column 10)");
     CHECK(d.n == 0 && d.text == NULL && d.offsets == NULL, "a failed split leaves nothing");
     CHECK_FAILS(mmix_data_read_docs(ctx, "tests/data/no_such_file.txt", &o, &d), MMIX_ERR_FILE_NOT_FOUND, "no_such_file");
     o.n_ctx = 0;
