@@ -109,4 +109,16 @@ check "a resumed --grad-accum run keeps its micro-batches" has "$out" "2 micro-b
 check "and ends with the straight run's weights, byte for byte" cmp -s "$tmp/a2-mixer.safetensors" "$tmp/a3.safetensors"
 err=$("$mm" train --resume "$tmp/a3.state.safetensors" --grad-accum 4 --save "$tmp/a3.safetensors" 2>&1); rc=$?
 check "a resumed run refuses another --grad-accum" fails_with "$rc" "$err" "drop --grad-accum"
+# --gemm: the built-in GEMM gives the reference loss too; a BLAS a build lacks is one line
+out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 --gemm builtin 2>&1); rc=$?
+check "--gemm builtin gives the reference loss: got '$out'" close_to "$out" "$(expect mixer_k1)"
+err=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --gemm fast 2>&1); rc=$?
+check "a bad --gemm" fails_with "$rc" "$err" "--gemm is builtin or blas"
+if "$mm" --version | grep -q 'GEMM: cblas'; then
+    out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 --gemm blas 2>&1); rc=$?
+    check "--gemm blas gives the reference loss: got '$out'" close_to "$out" "$(expect mixer_k1)"
+else
+    err=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --gemm blas 2>&1); rc=$?
+    check "--gemm blas without a BLAS in the build" fails_with "$rc" "$err" "no BLAS"
+fi
 finish
