@@ -279,7 +279,7 @@ static void command_help(const command *c, FILE *out) {
 
 /* The shared groups. */
 static const opt_spec load_opts[] = {   /* what a weights file cannot tell */
-    {"--heads", OPT_INT, "H", NULL, 1, NO_MAX, "attention heads of a transformer whose file does not say"},
+    {"--heads", OPT_INT, "H", NULL, 1, NO_MAX, "attention heads, where the weights file does not say"},
     {"--norm-eps", OPT_NUM, "E", NULL, 1e-30, NO_MAX, "the norm's epsilon, over the file's"},
     {"--rope-theta", OPT_NUM, "T", NULL, 1e-30, NO_MAX, "the RoPE base, over the file's"},
     OPT_END};
@@ -616,7 +616,7 @@ static int64_t counted_targets(const mmix_tensor *ids, int32_t pad) {
 
 static const opt_spec forward_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
-    {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "one sequence per line, all lines of one length (n_ctx for a mixer)"},
+    {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "one sequence per line, all of one length (n_ctx where the weights fix it)"},
     {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX, "targets not counted (default: the file's pad_token_id)"},
     {"--logits", OPT_TEXT, "OUT.f32", NULL, 0, 0, "float32 little-endian logits in [line, position, vocab] order"},
     {"--batch", OPT_INT, "B", "16", 1, NO_MAX, "lines per forward pass (at most 64 are used)"},
@@ -1586,7 +1586,7 @@ static const opt_spec train_model_opts[] = {
     {"--dim", OPT_INT, "D", NULL, 1, NO_MAX, "width of a new model"},
     {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of a new model"},
     {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of a new model, and the rows' length with --data"},
-    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "a new mixer's convolution kernel (default 1)"},
+    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
     OPT_END};
 static const opt_spec train_opts[] = {   /* the paper's recipe (SPEC 11): AdamW, warmup, linear decay */
@@ -1612,7 +1612,7 @@ static const opt_spec progress_opts[] = {
     OPT_END};
 static const opt_group train_groups[] = {
     {"what to train", train_model_opts}, {"data", data_opts}, {"training", train_opts},
-    {"progress, evaluation, checkpoints", progress_opts}, {"loading (also a new transformer's --heads, default 4)", load_opts},
+    {"progress, evaluation, checkpoints", progress_opts}, {"loading (--heads is also a new model's, default 4)", load_opts},
     {"runtime", runtime_opts}, GROUP_END};
 
 static void train_more_help(FILE *out) {
@@ -1890,7 +1890,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     job.train = &train_src;
     job.val = &val_src;
     job.loss = lm_loss;
-    job.loss_user = &lm_train;
+    job.loss_user = &lm_train;   /* the loss reads only the pad, the same for both */
     job.save = save;
     job.title = title;
     job.source = src_meta;
