@@ -700,6 +700,8 @@ typedef struct mmix_arch_info {
     const char *paper;          /* where the paper describes it */
     int fixed_window;           /* 1: inputs are exactly n_ctx tokens (the mixer's L x L mixing) */
     int can_generate;           /* 0: the architecture is not a causal language model */
+    double lr;                  /* the paper's AdamW peak learning rate for it (SPEC 11) */
+    const char *own_settings;   /* the size only it reads: "kernel", "heads" */
 } mmix_arch_info;
 /* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
    [0, MMIX_ARCH_COUNT). Listing them all: for (a = 0; a < MMIX_ARCH_COUNT; a++) ... */
@@ -719,6 +721,11 @@ typedef struct mmix_model_config {
     float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
     float rope_theta;           /* 10000 */
 } mmix_model_config;
+
+/* The values of c's own settings into buf: one "name: value" line each ("kernel: 1\n
+   layer_norm_eps: 1e-05\n"), or with one_line a phrase for a summary (", 4 heads"; "" when
+   they are the defaults that need no mention). */
+MMIXDEF void mmix_arch_settings(const mmix_model_config *c, int one_line, char *buf, size_t size);
 
 /* The paper's TinyStories models (SPEC 1.9, 3.1): the mixer V 4096, D 1024, n 8, L 512,
    k 1; the transformer V 4096, D 512, n 8, H 4, L 512. */
@@ -5412,6 +5419,8 @@ typedef struct mmix__arch {
     mmix_result (*read_config)(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                mmix_model_config *c);
     void (*write_meta)(const mmix_model_config *c, mmix__meta *meta);
+    /* mmix_arch_settings */
+    void (*settings)(const mmix_model_config *c, int one_line, char *buf, size_t size);
 } mmix__arch;
 
 #define MMIX__ARCH_DECLARE(id, name, describe) static void describe(mmix__arch *d);
@@ -5448,6 +5457,12 @@ MMIXDEF int mmix_arch_find(const char *name, mmix_arch *arch) {
             return 1;
         }
     return 0;
+}
+
+MMIXDEF void mmix_arch_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    mmix__arch d;
+    if (size) buf[0] = '\0';
+    if (size && mmix__arch_describe(c->arch, &d)) d.settings(c, one_line, buf, size);
 }
 
 /* The descriptor of a model: its config's architecture, known since mmix_model_create. */
@@ -5699,12 +5714,19 @@ static void mmix__mixer_write_meta(const mmix_model_config *c, mmix__meta *meta)
     mmix__meta_add(meta, "layer_norm_eps", "%.9g", (double)c->norm_eps);
 }
 
+static void mmix__mixer_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (!one_line) snprintf(buf, size, "kernel: %lld\nlayer_norm_eps: %g\n", (long long)c->kernel, (double)c->norm_eps);
+    else if (c->kernel != 1) snprintf(buf, size, ", kernel %lld", (long long)c->kernel);
+}
+
 static void mmix__mixer_describe(mmix__arch *d) {
     d->info.title = "masked mixer";
     d->info.reference = "LanguageMixer";
     d->info.paper = "Section 3.2, Figure 2";
     d->info.fixed_window = 1;
     d->info.can_generate = 1;
+    d->info.lr = 5e-4;
+    d->info.own_settings = "kernel";
     d->defaults = mmix__mixer_defaults;
     d->check = mmix__mixer_check;
     d->param_count = mmix__mixer_param_count;
@@ -5720,6 +5742,7 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->detect = mmix__mixer_detect;
     d->read_config = mmix__mixer_read_config;
     d->write_meta = mmix__mixer_write_meta;
+    d->settings = mmix__mixer_settings;
 }
 
 // ---- The Llama-style transformer (SPEC 3.1): LlamaForCausalLM ----------------------------
@@ -5867,12 +5890,20 @@ static void mmix__llama_write_meta(const mmix_model_config *c, mmix__meta *meta)
     mmix__meta_add(meta, "rope_theta", "%.9g", (double)c->rope_theta);
 }
 
+static void mmix__llama_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (one_line) snprintf(buf, size, ", %lld heads", (long long)c->heads);
+    else snprintf(buf, size, "heads: %lld\nrms_norm_eps: %g\nrope_theta: %g\n", (long long)c->heads,
+                  (double)c->norm_eps, (double)c->rope_theta);
+}
+
 static void mmix__llama_describe(mmix__arch *d) {
     d->info.title = "Llama-style transformer";
     d->info.reference = "LlamaForCausalLM";
-    d->info.paper = "Section 4 (the Llama-style transformer the mixer is compared with)";
+    d->info.paper = "Sections 3.3 and 4, the baseline";
     d->info.fixed_window = 0;
     d->info.can_generate = 1;
+    d->info.lr = 2e-4;
+    d->info.own_settings = "heads";
     d->defaults = mmix__llama_defaults;
     d->check = mmix__llama_check;
     d->param_count = mmix__llama_param_count;
@@ -5888,6 +5919,7 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->detect = mmix__llama_detect;
     d->read_config = mmix__llama_read_config;
     d->write_meta = mmix__llama_write_meta;
+    d->settings = mmix__llama_settings;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------

@@ -1,6 +1,11 @@
 /* examples/mm.c - the maskedmixer command-line tool: the BPE tokenizer, and the two models
-   of the paper (forward, train, info). Every error is one line on stderr and a non-zero
-   exit status. */
+   of the paper (forward, train, info, generate). Every error is one line on stderr and a
+   non-zero exit status.
+
+   How it reads, top to bottom: what mm knows about the architectures (one small table);
+   the option machinery (each command lists its options in tables, parsed once, which also
+   write --help and the error messages); the commands; the training loop, which any task can
+   reuse with its own batches and loss; and at the end the command table and main(). */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 
@@ -18,43 +23,320 @@
 #include <unistd.h>
 #endif
 
-static void print_usage(FILE *out) {
-    fprintf(out,
-            "usage: mm <command> [options]\n"
-            "\n"
-            "maskedmixer %s - masked mixers (arXiv 2409.01482) in one C header.\n"
-            "\n"
-            "commands:\n"
-            "  --version, version   print the version and how this binary was built\n"
-            "  --help, help         print this help\n"
-            "  tokenizer train --data FILE --vocab N --out TOK\n"
-            "                       learn a byte-level BPE; N = 256 bytes + merges + 2 specials\n"
-            "  tokenizer encode --tokenizer TOK [--allow-special] < text > ids\n"
-            "                       whitespace-separated ids; with --allow-special, the names\n"
-            "                       <|endoftext|> and <|pad|> in the text become their ids\n"
-            "  tokenizer decode --tokenizer TOK < ids > text   the byte-exact inverse\n"
-            "  tokenizer import-hf --json tokenizer.json --out TOK\n"
-            "                       convert a Hugging Face byte-level BPE\n"
-            "  forward --model W.safetensors --tokens IDS.txt [--pad-id P] [--logits OUT.f32]\n"
-            "                       the causal-LM loss (and logits) of a model on token lines\n"
-            "  train (--preset NAME | --arch mixer|llama ... | --init W | --resume STATE)\n"
-            "        (--data TEXT | --tokens IDS.txt) --save OUT.safetensors [--steps T --batch B]\n"
-            "                       train with AdamW on text or token lines, with validation,\n"
-            "                       checkpoints, a CSV log and a loss plot (mm train --help)\n"
-            "  info W.safetensors   architecture, sizes, parameter count, metadata\n"
-            "  generate --model W.safetensors --prompt TEXT [--max-new N] [--temperature T] ...\n"
-            "                       continue a prompt (greedy by default; mm generate --help)\n"
-            "Each command takes --help.\n",
-            MMIX_VERSION_STRING);
+/* Prefixes every message: "mm train", "mm tokenizer encode"; set by main() from the command. */
+static const char *command_name = "mm";
+
+/* ==== the architectures: all from the library's table (MMIX_ARCHITECTURES) ====
+   Nothing below this section names an architecture. */
+static mmix_arch_info arch_of(mmix_arch a) {
+    mmix_arch_info info;
+    mmix_arch_get(a, &info);
+    return info;
+}
+/* "mixer|llama": the words --arch takes (an OPT_CHOICE: the index is the mmix_arch). */
+static char arch_choices[256];
+static void arch_choices_init(void) {
+    int i;
+    size_t n = 0;
+    for (i = 0; i < MMIX_ARCH_COUNT && n < sizeof arch_choices; i++)
+        n += (size_t)snprintf(arch_choices + n, sizeof arch_choices - n, "%s%s", i ? "|" : "",
+                              arch_of((mmix_arch)i).name);
+}
+/* info's lines for what only one architecture has. */
+static void arch_print_config(const mmix_model_config *c) {
+    char lines[512];
+    mmix_arch_settings(c, 0, lines, sizeof lines);
+    fputs(lines, stdout);
+}
+/* The sizes beyond width, depth and window that a preset's line in --help names. */
+static const char *arch_preset_sizes(mmix_arch a, long long kernel, long long heads, char *buf, size_t size) {
+    mmix_model_config c = mmix_model_config_default(a);
+    c.kernel = kernel;
+    c.heads = heads;
+    mmix_arch_settings(&c, 1, buf, size);
+    return buf;
+}
+/* train --help: the default learning rate of each and the settings that only one reads. */
+static void arch_help(FILE *out) {
+    int i;
+    fprintf(out, "Architectures (--arch):\n");
+    for (i = 0; i < MMIX_ARCH_COUNT; i++) {
+        mmix_arch_info info = arch_of((mmix_arch)i);
+        fprintf(out, "  %-8s %s (%s; %s): default --lr %g; also reads --%s\n", info.name, info.title,
+                info.reference, info.paper, info.lr, info.own_settings);
+    }
 }
 
-static void print_version(void) {
-    printf("maskedmixer %s\n", MMIX_VERSION_STRING);
-    printf("GEMM: %s\n", mmix_has_cblas() ? "cblas_sgemm (BLAS)"
-                                         : "built-in (install libopenblas-openmp-dev and rebuild "
-                                           "for the faster BLAS path)");
-    printf("OpenMP: %s, %d thread(s)\n", mmix_has_openmp() ? "on" : "off", mmix_get_num_threads());
+/* ==== options: tables per command, parsed once ==== */
+
+typedef enum opt_kind {
+    OPT_FLAG,                   /* no value: present or not */
+    OPT_INT,                    /* a whole number in [lo, hi] */
+    OPT_NUM,                    /* a number in [lo, hi] */
+    OPT_TEXT,                   /* any word: a path, a name */
+    OPT_CHOICE                  /* one of the words of `value` ("linear|constant"); its index is the value */
+} opt_kind;
+#define NO_MAX 1e300            /* the top of a range that has none */
+
+typedef struct opt_spec {
+    const char *name;           /* "--steps" */
+    opt_kind kind;
+    const char *value;          /* what --help shows after the name ("T"); the words of an OPT_CHOICE */
+    const char *def;            /* the value when the option is absent, as text, also shown by --help;
+                                   NULL: none, or one the command works out (its help says how) */
+    double lo, hi;              /* the range of OPT_INT and OPT_NUM, both ends included */
+    const char *help;           /* one line */
+} opt_spec;
+#define OPT_END {NULL, OPT_FLAG, NULL, NULL, 0, 0, NULL}
+
+/* Options several commands share (model loading, data, sampling, runtime) sit in one group. */
+typedef struct opt_group {
+    const char *title;
+    const opt_spec *opts;       /* ends with OPT_END */
+} opt_group;
+#define GROUP_END {NULL, NULL}
+
+typedef struct opt_value {
+    int given;                  /* on the command line, not just the default */
+    const char *text;           /* the word (or the default's); NULL for none */
+    long long i;                /* OPT_INT; the word's index for OPT_CHOICE; 1 for a given OPT_FLAG */
+    double x;                   /* OPT_NUM */
+} opt_value;
+
+/* A command line parsed against a command's tables. */
+#define MAX_OPTS 64
+typedef struct args {
+    const opt_spec *spec[MAX_OPTS];
+    opt_value val[MAX_OPTS];
+    int n;
+    const char *word;           /* the plain word of a command that takes one (mm info FILE) */
+} args;
+
+typedef struct command {
+    const char *name;           /* "train", "tokenizer encode" */
+    int (*run)(mmix_ctx *ctx, const args *a);
+    const char *synopsis;       /* what follows the name in the usage lines */
+    const char *summary;        /* one line for mm --help */
+    const char *about;          /* more for the command's --help, or NULL */
+    const opt_group *groups;    /* ends with GROUP_END */
+    const char *word;           /* the plain word it takes ("W.safetensors"), or NULL */
+    void (*more_help)(FILE *out);   /* printed after the options, or NULL */
+} command;
+
+/* The index of `s` among the words of "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *s) {
+    size_t n = strlen(s);
+    int k;
+    for (k = 0;; k++) {
+        const char *bar = strchr(choices, '|');
+        size_t len = bar ? (size_t)(bar - choices) : strlen(choices);
+        if (len == n && strncmp(choices, s, n) == 0) return k;
+        if (!bar) return -1;
+        choices = bar + 1;
+    }
 }
+/* "a|b|c" as "a, b or c", for messages. */
+static const char *choice_list(const char *choices, char *out, size_t size) {
+    size_t n = 0;
+    const char *bar, *last = strrchr(choices, '|');
+    for (; (bar = strchr(choices, '|')) != NULL && n < size; choices = bar + 1)
+        n += (size_t)snprintf(out + n, size - n, "%.*s%s", (int)(bar - choices), choices, bar == last ? " or " : ", ");
+    if (n < size) snprintf(out + n, size - n, "%s", choices);
+    return out;
+}
+
+/* Reads `text` as a value of option `o`; 0 after a one-line error naming the option. */
+static int opt_read(const opt_spec *o, const char *text, opt_value *v) {
+    char *end, words[256];
+    v->text = text;
+    switch (o->kind) {
+    case OPT_FLAG:
+        v->i = 1;
+        return 1;
+    case OPT_TEXT:
+        return 1;
+    case OPT_INT:
+        v->i = strtoll(text, &end, 10);
+        if (end != text && !*end && (double)v->i >= o->lo && (double)v->i <= o->hi) return 1;
+        if (o->hi < NO_MAX)
+            fprintf(stderr, "%s: %s wants an integer from %.0f to %.0f, not '%s'\n", command_name, o->name, o->lo,
+                    o->hi, text);
+        else fprintf(stderr, "%s: %s wants an integer >= %.0f, not '%s'\n", command_name, o->name, o->lo, text);
+        return 0;
+    case OPT_NUM:
+        v->x = strtod(text, &end);
+        if (end != text && !*end && v->x >= o->lo && v->x <= o->hi) return 1;   /* NaN fails both */
+        fprintf(stderr, "%s: %s wants a number >= %g, not '%s'\n", command_name, o->name, o->lo, text);
+        return 0;
+    case OPT_CHOICE:
+        v->i = choice_index(o->value, text);
+        if (v->i >= 0) return 1;
+        fprintf(stderr, "%s: %s is %s, not '%s'\n", command_name, o->name, choice_list(o->value, words, sizeof words),
+                text);
+        return 0;
+    }
+    return 0;
+}
+
+static int find_opt(const args *a, const char *name) {
+    int s;
+    for (s = 0; s < a->n; s++)
+        if (strcmp(a->spec[s]->name, name) == 0) return s;
+    return -1;
+}
+
+/* Parses argv[from..] against a command's tables: every word must be one of its options
+   (with a valid value) or, for a command that takes one, its plain word. A later option
+   overrides an earlier one. 0 after a one-line error. */
+static int parse_args(const command *c, int argc, char **argv, int from, args *a) {
+    int g, k, i;
+    memset(a, 0, sizeof *a);
+    for (g = 0; c->groups[g].title; g++)
+        for (k = 0; c->groups[g].opts[k].name; k++) {
+            const opt_spec *o = &c->groups[g].opts[k];
+            if (a->n == MAX_OPTS) {
+                fprintf(stderr, "%s: internal error: more than %d options\n", command_name, MAX_OPTS);
+                return 0;
+            }
+            a->spec[a->n] = o;
+            if (o->def && !opt_read(o, o->def, &a->val[a->n])) return 0;
+            a->n++;
+        }
+    for (i = from; i < argc; i++) {
+        int s = find_opt(a, argv[i]);
+        const char *value = NULL;
+        if (s < 0) {
+            if (c->word && !a->word && strncmp(argv[i], "--", 2) != 0) {
+                a->word = argv[i];
+                continue;
+            }
+            fprintf(stderr, "%s: unknown argument '%s' (see '%s --help')\n", command_name, argv[i], command_name);
+            return 0;
+        }
+        if (a->spec[s]->kind != OPT_FLAG) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: %s needs a value\n", command_name, argv[i]);
+                return 0;
+            }
+            value = argv[++i];
+        }
+        a->val[s].given = 1;
+        if (!opt_read(a->spec[s], value, &a->val[s])) return 0;
+    }
+    return 1;
+}
+
+/* An option of the running command by name. Asking for one the command does not list is a
+   mistake in this file, reported as such. */
+static const opt_value *arg(const args *a, const char *name) {
+    int s = find_opt(a, name);
+    if (s < 0) {
+        fprintf(stderr, "%s: internal error: no option %s\n", command_name, name);
+        exit(70);
+    }
+    return &a->val[s];
+}
+static int given(const args *a, const char *name) { return arg(a, name)->given; }
+static const char *text_arg(const args *a, const char *name) { return arg(a, name)->text; }
+static long long int_arg(const args *a, const char *name) { return arg(a, name)->i; }
+static double num_arg(const args *a, const char *name) { return arg(a, name)->x; }
+/* An integer option, or `fallback` when it is not given (a default that depends on others). */
+static long long int_or(const args *a, const char *name, long long fallback) {
+    return given(a, name) ? int_arg(a, name) : fallback;
+}
+
+/* A command's --help: its usage line, what it does, then each group of options with its
+   value, help and default, all from the tables. */
+static void command_help(const command *c, FILE *out) {
+    int g, k;
+    fprintf(out, "usage: mm %s %s\n%s\n", c->name, c->synopsis, c->summary);
+    if (c->about) fprintf(out, "%s", c->about);
+    for (g = 0; c->groups[g].title; g++) {
+        fprintf(out, "%s:\n", c->groups[g].title);
+        for (k = 0; c->groups[g].opts[k].name; k++) {
+            const opt_spec *o = &c->groups[g].opts[k];
+            char left[64];
+            snprintf(left, sizeof left, "%s%s%s", o->name, o->value ? " " : "", o->value ? o->value : "");
+            fprintf(out, "  %-26s %s", left, o->help);
+            if (o->def) fprintf(out, " (default %s)", o->def);
+            fprintf(out, "\n");
+        }
+    }
+    if (c->more_help) c->more_help(out);
+}
+
+/* The shared groups. */
+static const opt_spec load_opts[] = {   /* what a weights file cannot tell */
+    {"--heads", OPT_INT, "H", NULL, 1, NO_MAX, "attention heads, where the weights file does not say"},
+    {"--norm-eps", OPT_NUM, "E", NULL, 1e-30, NO_MAX, "the norm's epsilon, over the file's"},
+    {"--rope-theta", OPT_NUM, "T", NULL, 1e-30, NO_MAX, "the RoPE base, over the file's"},
+    OPT_END};
+static const opt_spec data_opts[] = {   /* where training rows come from */
+    {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "token lines: one row per line, whitespace-separated ids"},
+    {"--val-tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "validation token lines (with --tokens)"},
+    {"--data", OPT_TEXT, "TEXT", NULL, 0, 0, "a text file of documents, tokenized into a cached dataset"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer (--data; default: learn --vocab ids from it)"},
+    {"--format", OPT_CHOICE, "blank-lines|eot|jsonl", "blank-lines", 0, 0,
+     "documents separated by blank lines, by <|endoftext|>, or JSONL"},
+    {"--jsonl-field", OPT_TEXT, "NAME", "text", 0, 0, "the JSONL field holding the text"},
+    {"--rows", OPT_CHOICE, "packed|padded", NULL, 0, 0,
+     "documents joined by end-of-text and cut into full rows, or one per row (default: the preset's, else packed)"},
+    {"--pad-left", OPT_FLAG, NULL, NULL, 0, 0, "pad padded rows on the left"},
+    {"--val-fraction", OPT_NUM, "F", "0.01", 0, NO_MAX, "the fraction of documents held out for validation, below 1"},
+    {"--split-seed", OPT_INT, "S", "0", 0, NO_MAX, "picks the held-out documents"},
+    {"--cache", OPT_TEXT, "PATH", NULL, 0, 0, "the tokenized rows (default DIR/TEXT.cache beside --save)"},
+    {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX,
+     "targets not counted in the loss (default: the tokenizer's pad with padded rows, else the file's or none)"},
+    OPT_END};
+static const opt_spec sampling_opts[] = {   /* how a continuation is drawn */
+    {"--max-new", OPT_INT, "N", "64", 1, NO_MAX, "new tokens at most (the window bounds them too)"},
+    {"--temperature", OPT_NUM, "T", "0", 0, NO_MAX, "0: greedy; else sample from softmax(logits / T)"},
+    {"--top-k", OPT_INT, "K", "0", 0, NO_MAX, "sample among the K likeliest; 0: all"},
+    {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the same seed repeats a sample"},
+    {"--method", OPT_CHOICE, "cached|index-walking", "cached", 0, 0,
+     "index-walking reruns the whole window per token, as the paper (SPEC 9.1); same tokens, slower"},
+    OPT_END};
+static const opt_spec runtime_opts[] = {   /* how the arithmetic runs; never what it computes */
+    {"--gemm", OPT_CHOICE, "builtin|blas", NULL, 0, 0, "the matrix multiply (default: blas in a build with it)"},
+    OPT_END};
+
+/* --heads, --norm-eps, --rope-theta as the library's load options. */
+static mmix_load_options load_options(const args *a) {
+    mmix_load_options o = mmix_load_options_default();
+    o.heads = int_or(a, "--heads", 0);
+    o.norm_eps = given(a, "--norm-eps") ? (float)num_arg(a, "--norm-eps") : 0.0f;
+    o.rope_theta = given(a, "--rope-theta") ? (float)num_arg(a, "--rope-theta") : 0.0f;
+    return o;
+}
+
+/* --gemm: applied before a command runs. 0 after an error. */
+static int apply_runtime(const args *a) {
+    mmix_gemm want;
+    if (find_opt(a, "--gemm") < 0 || !given(a, "--gemm")) return 1;
+    want = int_arg(a, "--gemm") == 0 ? MMIX_GEMM_BUILTIN : MMIX_GEMM_CBLAS;
+    if (mmix_set_gemm(want) != want) {
+        fprintf(stderr, "%s: --gemm blas: this build has no BLAS (install libopenblas-openmp-dev and rebuild)\n",
+                command_name);
+        return 0;
+    }
+    return 1;
+}
+
+static int fail(mmix_ctx *ctx) {
+    fprintf(stderr, "%s: %s\n", command_name, mmix_last_error(ctx));
+    return 1;
+}
+/* A usage error: one line, status 2. */
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: ", command_name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
 
 /* ---- mm tokenizer ---- */
 
@@ -76,120 +358,63 @@ static unsigned char *read_stream(FILE *f, size_t *size) {
     return data;
 }
 
-/* Options start after the command words: argv[args_from] ("mm forward ..." from 2,
-   "mm tokenizer train ..." from 3). command_name prefixes messages. */
-static int args_from = 2;
-static const char *command_name = "mm";
 
-/* The value after the last --name in argv (a later flag overrides an earlier one), or NULL. */
-static const char *option(int argc, char **argv, const char *name) {
-    int i;
-    const char *value = NULL;
-    for (i = args_from; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) value = argv[++i];
-    return value;
-}
-static int flag(int argc, char **argv, const char *name) {
-    int i;
-    for (i = args_from; i < argc; i++)
-        if (strcmp(argv[i], name) == 0) return 1;
-    return 0;
-}
-/* Every argument must be a known option (with its value) or flag; `positional` of them
-   may be plain words (mm info FILE). */
-static int check_args_positional(int argc, char **argv, const char *const *with_value, const char *const *flags,
-                                 int positional) {
-    int i, k;
-    for (i = args_from; i < argc; i++) {
-        int known = 0;
-        for (k = 0; with_value[k]; k++)
-            if (strcmp(argv[i], with_value[k]) == 0) {
-                if (i + 1 >= argc) {
-                    fprintf(stderr, "%s: %s needs a value\n", command_name, argv[i]);
-                    return 0;
-                }
-                known = 1;
-                i++;
-                break;
-            }
-        for (k = 0; !known && flags[k]; k++)
-            if (strcmp(argv[i], flags[k]) == 0) known = 1;
-        if (!known && positional > 0 && strncmp(argv[i], "--", 2) != 0) {
-            positional--;
-            known = 1;
-        }
-        if (!known) {
-            fprintf(stderr, "%s: unknown argument '%s' (see '%s --help')\n", command_name, argv[i], command_name);
-            return 0;
-        }
-    }
-    return 1;
-}
-static int check_args(int argc, char **argv, const char *const *with_value, const char *const *flags) {
-    return check_args_positional(argc, argv, with_value, flags, 0);
-}
+static const opt_spec tokenizer_train_opts[] = {
+    {"--data", OPT_TEXT, "FILE", NULL, 0, 0, "the text to learn from"},
+    {"--vocab", OPT_INT, "N", NULL, 0, NO_MAX, "the whole vocabulary: 256 bytes + merges + 2 specials"},
+    {"--out", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file to write"},
+    OPT_END};
+static const opt_group tokenizer_train_groups[] = {{"options", tokenizer_train_opts}, GROUP_END};
 
-static int fail(mmix_ctx *ctx, const char *what) {
-    (void)what;
-    fprintf(stderr, "%s: %s\n", command_name, mmix_last_error(ctx));
-    return 1;
-}
-
-static int tokenizer_train(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {"--data", "--vocab", "--out", NULL}, *const flags[] = {NULL};
-    const char *data_path = option(argc, argv, "--data"), *out = option(argc, argv, "--out");
-    const char *vocab_text = option(argc, argv, "--vocab");
+static int tokenizer_train(mmix_ctx *ctx, const args *a) {
+    const char *data_path = text_arg(a, "--data"), *out = text_arg(a, "--out");
     mmix_bpe_train_options opt = mmix_bpe_train_options_default();
     mmix_bpe *bpe = NULL;
     unsigned char *text;
     size_t size;
-    char *end = NULL;
     FILE *f;
     double t0;
-    if (!check_args(argc, argv, with_value, flags)) return 2;
-    if (!data_path || !out || !vocab_text) {
-        fprintf(stderr, "mm tokenizer train: needs --data FILE --vocab N --out TOK\n");
-        return 2;
-    }
-    opt.vocab_size = strtoll(vocab_text, &end, 10);
-    if (!*vocab_text || *end) {
-        fprintf(stderr, "mm tokenizer train: --vocab '%s' is not a whole number\n", vocab_text);
-        return 2;
-    }
+    if (!data_path || !out || !given(a, "--vocab")) return usage_error("needs --data FILE --vocab N --out TOK");
+    opt.vocab_size = int_arg(a, "--vocab");
     f = fopen(data_path, "rb");
     if (!f) {
-        fprintf(stderr, "mm tokenizer train: cannot open --data '%s'\n", data_path);
+        fprintf(stderr, "%s: cannot open --data '%s'\n", command_name, data_path);
         return 1;
     }
     text = read_stream(f, &size);
     fclose(f);
     if (!text) {
-        fprintf(stderr, "mm tokenizer train: cannot read '%s' into memory\n", data_path);
+        fprintf(stderr, "%s: cannot read '%s' into memory\n", command_name, data_path);
         return 1;
     }
     t0 = mmix_time_seconds();
     if (mmix_bpe_train(ctx, text, size, &opt, &bpe) != MMIX_OK) {
         free(text);
-        return fail(ctx, "train");
+        return fail(ctx);
     }
     free(text);
-    fprintf(stderr, "mm tokenizer train: %.2f s for %llu bytes: %lld merges, vocabulary %lld (eot %d, pad %d)\n",
+    fprintf(stderr, "%s: %.2f s for %llu bytes: %lld merges, vocabulary %lld (eot %d, pad %d)\n", command_name,
             mmix_time_seconds() - t0, (unsigned long long)size, (long long)mmix_bpe_merge_count(bpe),
             (long long)mmix_bpe_vocab_size(bpe), mmix_bpe_eot_id(bpe), mmix_bpe_pad_id(bpe));
     if (mmix_bpe_vocab_size(bpe) < opt.vocab_size)
-        fprintf(stderr, "mm tokenizer train: note: the text ran out of pairs to merge before --vocab %lld\n",
+        fprintf(stderr, "%s: note: the text ran out of pairs to merge before --vocab %lld\n", command_name,
                 (long long)opt.vocab_size);
     if (mmix_bpe_save(ctx, bpe, out) != MMIX_OK) {
         mmix_bpe_free(bpe);
-        return fail(ctx, "train");
+        return fail(ctx);
     }
     mmix_bpe_free(bpe);
     return 0;
 }
 
-static int tokenizer_encode(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {"--tokenizer", NULL}, *const flags[] = {"--allow-special", NULL};
-    const char *path = option(argc, argv, "--tokenizer");
+static const opt_spec tokenizer_encode_opts[] = {
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file"},
+    {"--allow-special", OPT_FLAG, NULL, NULL, 0, 0, "<|endoftext|> and <|pad|> in the text become their ids"},
+    OPT_END};
+static const opt_group tokenizer_encode_groups[] = {{"options", tokenizer_encode_opts}, GROUP_END};
+
+static int tokenizer_encode(mmix_ctx *ctx, const args *a) {
+    const char *path = text_arg(a, "--tokenizer");
     mmix_bpe *bpe = NULL;
     mmix_bpe_ids ids;
     unsigned char *text;
@@ -197,24 +422,20 @@ static int tokenizer_encode(mmix_ctx *ctx, int argc, char **argv) {
     char *line;
     int64_t i;
     size_t used = 0;
-    if (!check_args(argc, argv, with_value, flags)) return 2;
-    if (!path) {
-        fprintf(stderr, "mm tokenizer encode: needs --tokenizer TOK\n");
-        return 2;
-    }
-    if (mmix_bpe_load(ctx, path, &bpe) != MMIX_OK) return fail(ctx, "encode");
+    if (!path) return usage_error("needs --tokenizer TOK");
+    if (mmix_bpe_load(ctx, path, &bpe) != MMIX_OK) return fail(ctx);
     text = read_stream(stdin, &size);
     if (!text) {
         mmix_bpe_free(bpe);
-        fprintf(stderr, "mm tokenizer encode: cannot read stdin\n");
+        fprintf(stderr, "%s: cannot read stdin\n", command_name);
         return 1;
     }
     memset(&ids, 0, sizeof ids);
-    if (mmix_bpe_encode(ctx, bpe, text, size, flag(argc, argv, "--allow-special") ? MMIX_BPE_ALLOW_SPECIAL : 0,
+    if (mmix_bpe_encode(ctx, bpe, text, size, given(a, "--allow-special") ? MMIX_BPE_ALLOW_SPECIAL : 0,
                         &ids) != MMIX_OK) {
         free(text);
         mmix_bpe_free(bpe);
-        return fail(ctx, "encode");
+        return fail(ctx);
     }
     free(text);
     /* ids separated by spaces, a newline at the end; formatted by hand (printf is slow) */
@@ -233,30 +454,30 @@ static int tokenizer_encode(mmix_ctx *ctx, int argc, char **argv) {
     mmix_bpe_ids_free(&ids);
     mmix_bpe_free(bpe);
     if (fflush(stdout) != 0) {
-        fprintf(stderr, "mm tokenizer encode: error writing stdout\n");
+        fprintf(stderr, "%s: error writing stdout\n", command_name);
         return 1;
     }
     return 0;
 }
 
-static int tokenizer_decode(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {"--tokenizer", NULL}, *const flags[] = {NULL};
-    const char *path = option(argc, argv, "--tokenizer");
+static const opt_spec tokenizer_decode_opts[] = {
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file"},
+    OPT_END};
+static const opt_group tokenizer_decode_groups[] = {{"options", tokenizer_decode_opts}, GROUP_END};
+
+static int tokenizer_decode(mmix_ctx *ctx, const args *a) {
+    const char *path = text_arg(a, "--tokenizer");
     mmix_bpe *bpe = NULL;
     mmix_bpe_ids ids;
     mmix_bpe_bytes out;
     unsigned char *text;
     size_t size, pos = 0;
-    if (!check_args(argc, argv, with_value, flags)) return 2;
-    if (!path) {
-        fprintf(stderr, "mm tokenizer decode: needs --tokenizer TOK\n");
-        return 2;
-    }
-    if (mmix_bpe_load(ctx, path, &bpe) != MMIX_OK) return fail(ctx, "decode");
+    if (!path) return usage_error("needs --tokenizer TOK");
+    if (mmix_bpe_load(ctx, path, &bpe) != MMIX_OK) return fail(ctx);
     text = read_stream(stdin, &size);
     if (!text) {
         mmix_bpe_free(bpe);
-        fprintf(stderr, "mm tokenizer decode: cannot read stdin\n");
+        fprintf(stderr, "%s: cannot read stdin\n", command_name);
         return 1;
     }
     memset(&ids, 0, sizeof ids);
@@ -272,7 +493,7 @@ static int tokenizer_decode(mmix_ctx *ctx, int argc, char **argv) {
             (pos < size && text[pos] != ' ' && text[pos] != '\n' && text[pos] != '\t' && text[pos] != '\r')) {
             size_t end = start;   /* quote the word, not the line break after it */
             while (end < size && end - start < 20 && !isspace(text[end])) end++;
-            fprintf(stderr, "mm tokenizer decode: stdin byte %llu: expected a token id (a whole number), found '%.*s'\n",
+            fprintf(stderr, "%s: stdin byte %llu: expected a token id (a whole number), found '%.*s'\n", command_name,
                     (unsigned long long)start, (int)(end - start), (const char *)text + start);
             free(text);
             mmix_bpe_ids_free(&ids);
@@ -286,153 +507,76 @@ static int tokenizer_decode(mmix_ctx *ctx, int argc, char **argv) {
         mmix_bpe_bytes_free(&out);   /* a failed decode may have appended some bytes */
         mmix_bpe_ids_free(&ids);
         mmix_bpe_free(bpe);
-        return fail(ctx, "decode");
+        return fail(ctx);
     }
     if (out.size) fwrite(out.data, 1, out.size, stdout);
     mmix_bpe_bytes_free(&out);
     mmix_bpe_ids_free(&ids);
     mmix_bpe_free(bpe);
     if (fflush(stdout) != 0) {
-        fprintf(stderr, "mm tokenizer decode: error writing stdout\n");
+        fprintf(stderr, "%s: error writing stdout\n", command_name);
         return 1;
     }
     return 0;
 }
 
-static int tokenizer_import_hf(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {"--json", "--out", NULL}, *const flags[] = {NULL};
-    const char *json = option(argc, argv, "--json"), *out = option(argc, argv, "--out");
+static const opt_spec tokenizer_import_hf_opts[] = {
+    {"--json", OPT_TEXT, "tokenizer.json", NULL, 0, 0, "a Hugging Face byte-level BPE"},
+    {"--out", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file to write"},
+    OPT_END};
+static const opt_group tokenizer_import_hf_groups[] = {{"options", tokenizer_import_hf_opts}, GROUP_END};
+
+static int tokenizer_import_hf(mmix_ctx *ctx, const args *a) {
+    const char *json = text_arg(a, "--json"), *out = text_arg(a, "--out");
     mmix_bpe *bpe = NULL;
-    if (!check_args(argc, argv, with_value, flags)) return 2;
-    if (!json || !out) {
-        fprintf(stderr, "mm tokenizer import-hf: needs --json tokenizer.json --out TOK\n");
-        return 2;
-    }
-    if (mmix_bpe_import_hf(ctx, json, &bpe) != MMIX_OK) return fail(ctx, "import-hf");
+    if (!json || !out) return usage_error("needs --json tokenizer.json --out TOK");
+    if (mmix_bpe_import_hf(ctx, json, &bpe) != MMIX_OK) return fail(ctx);
     if (mmix_bpe_save(ctx, bpe, out) != MMIX_OK) {
         mmix_bpe_free(bpe);
-        return fail(ctx, "import-hf");
+        return fail(ctx);
     }
-    fprintf(stderr, "mm tokenizer import-hf: %lld merges, vocabulary %lld\n", (long long)mmix_bpe_merge_count(bpe),
+    fprintf(stderr, "%s: %lld merges, vocabulary %lld\n", command_name, (long long)mmix_bpe_merge_count(bpe),
             (long long)mmix_bpe_vocab_size(bpe));
     mmix_bpe_free(bpe);
     return 0;
 }
 
-static int cmd_tokenizer(int argc, char **argv) {
-    mmix_ctx *ctx;
-    const char *sub = argc > 2 ? argv[2] : "";
-    static char name[64];
-    int rc;
-    args_from = 3;
-    snprintf(name, sizeof name, "mm tokenizer %s", sub);
-    command_name = name;
-    if (flag(argc, argv, "--help") || strcmp(sub, "--help") == 0) {
-        printf("usage: mm tokenizer train --data FILE --vocab N --out TOK\n"
-               "       mm tokenizer encode --tokenizer TOK [--allow-special] < text > ids\n"
-               "       mm tokenizer decode --tokenizer TOK < ids > text\n"
-               "       mm tokenizer import-hf --json tokenizer.json --out TOK\n"
-               "N is the whole vocabulary: 256 bytes + merges + <|endoftext|> and <|pad|>. Ids are\n"
-               "whitespace-separated; decode is the byte-exact inverse of encode.\n");
-        return 0;
-    }
-    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) {
-        fprintf(stderr, "mm: out of memory\n");
-        return 1;
-    }
-    if (strcmp(sub, "train") == 0) rc = tokenizer_train(ctx, argc, argv);
-    else if (strcmp(sub, "encode") == 0) rc = tokenizer_encode(ctx, argc, argv);
-    else if (strcmp(sub, "decode") == 0) rc = tokenizer_decode(ctx, argc, argv);
-    else if (strcmp(sub, "import-hf") == 0) rc = tokenizer_import_hf(ctx, argc, argv);
-    else {
-        fprintf(stderr, "mm tokenizer: unknown subcommand '%s' (train, encode, decode or import-hf)\n", sub);
-        rc = 2;
-    }
-    mmix_ctx_destroy(ctx);
-    return rc;
-}
-
-/* ---- mm forward / info / train: the two models ---- */
+/* ---- mm forward / info: the two models ---- */
 
 static void log_to_stderr(void *user, const char *message) {
     (void)user;
     fprintf(stderr, "%s: warning: %s\n", command_name, message);
 }
 
-/* Parses an integer or float option; a malformed value is an error naming the flag. */
-static int int_option(int argc, char **argv, const char *name, long long fallback, long long lo, long long *out) {
-    const char *v = option(argc, argv, name);
-    char *end;
-    *out = fallback;
-    if (!v) return 1;
-    *out = strtoll(v, &end, 10);
-    if (end == v || *end || *out < lo) {
-        fprintf(stderr, "%s: %s wants an integer >= %lld, not '%s'\n", command_name, name, lo, v);
-        return 0;
-    }
-    return 1;
+/* The line length mmix_read_token_lines must check: the model's window when its weights
+   fix one, else 0 (any one length). */
+static int64_t fixed_line_length(const mmix_model *m) {
+    return arch_of(m->config.arch).fixed_window ? m->config.n_ctx : 0;
 }
-static int float_option(int argc, char **argv, const char *name, double fallback, double lo, double *out) {
-    const char *v = option(argc, argv, name);
-    char *end;
-    *out = fallback;
-    if (!v) return 1;
-    *out = strtod(v, &end);
-    if (end == v || *end || !(*out >= lo)) {
-        fprintf(stderr, "%s: %s wants a number >= %g, not '%s'\n", command_name, name, lo, v);
-        return 0;
-    }
-    return 1;
-}
-
-/* --heads, --norm-eps, --rope-theta: what a weights file cannot tell. */
-static int load_options(int argc, char **argv, mmix_load_options *o) {
-    long long heads;
-    double eps, theta;
-    *o = mmix_load_options_default();
-    if (!int_option(argc, argv, "--heads", 0, 1, &heads) || !float_option(argc, argv, "--norm-eps", 0, 1e-30, &eps) ||
-        !float_option(argc, argv, "--rope-theta", 0, 1e-30, &theta))
-        return 0;
-    o->heads = heads;
-    o->norm_eps = (float)eps;
-    o->rope_theta = (float)theta;
-    return 1;
-}
-
-/* A transformer's window is not in its weights: without n_ctx metadata it is the token
-   file's line length (the mixer's comes from its conv weight). */
+/* A window that is not in the weights nor in n_ctx metadata is the token file's line length. */
 static void window_from_lines(mmix_ctx *ctx, mmix_model *m, const char *weights, int64_t len) {
     mmix_safetensors st;
-    if (m->config.arch != MMIX_ARCH_LLAMA || mmix_safetensors_open(ctx, weights, &st) != MMIX_OK) return;
+    if (arch_of(m->config.arch).fixed_window || mmix_safetensors_open(ctx, weights, &st) != MMIX_OK) return;
     if (!mmix_safetensors_meta(&st, "n_ctx")) m->config.n_ctx = len;
     mmix_safetensors_close(&st);
 }
 
-static const char *arch_name(mmix_arch a) { return a == MMIX_ARCH_MIXER ? "masked mixer" : "Llama-style transformer"; }
+static const opt_group info_groups[] = {{"loading", load_opts}, GROUP_END};
 
-static int cmd_info(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {"--heads", "--norm-eps", "--rope-theta", NULL};
-    static const char *const flags[] = {NULL};
-    const char *path = argc > 2 && strncmp(argv[2], "--", 2) != 0 ? argv[2] : NULL;
-    mmix_load_options lo;
+static int cmd_info(mmix_ctx *ctx, const args *a) {
+    const char *path = a->word;
+    mmix_load_options lo = load_options(a);
     mmix_model m;
     mmix_safetensors st;
     int32_t pad;
     int64_t i;
     const mmix_model_config *c = &m.config;
-    if (flag(argc, argv, "--help") || !path) {
-        int asked = flag(argc, argv, "--help");
-        fprintf(asked ? stdout : stderr, "usage: mm info W.safetensors [--heads H] [--norm-eps E] [--rope-theta T]\n"
-                "Prints the architecture, sizes, parameter count and metadata of a weights file.\n");
-        return asked ? 0 : 2;
-    }
-    if (!check_args_positional(argc, argv, with_value, flags, 1) || !load_options(argc, argv, &lo)) return 2;
-    if (mmix_model_load(ctx, &m, path, &lo, &pad) != MMIX_OK) return fail(ctx, "info");
-    printf("file: %s\narchitecture: %s\n", path, arch_name(c->arch));
+    if (!path) return usage_error("give a weights file (see 'mm info --help')");
+    if (mmix_model_load(ctx, &m, path, &lo, &pad) != MMIX_OK) return fail(ctx);
+    printf("file: %s\narch: %s\narchitecture: %s\n", path, arch_of(c->arch).name, arch_of(c->arch).title);
     printf("vocab: %lld\ndim: %lld\ndepth: %lld\nffn: %lld\nn_ctx: %lld\n", (long long)c->vocab, (long long)c->dim,
            (long long)c->depth, (long long)c->ffn_dim, (long long)c->n_ctx);
-    if (c->arch == MMIX_ARCH_MIXER) printf("kernel: %lld\nlayer_norm_eps: %g\n", (long long)c->kernel, (double)c->norm_eps);
-    else printf("heads: %lld\nrms_norm_eps: %g\nrope_theta: %g\n", (long long)c->heads, (double)c->norm_eps, (double)c->rope_theta);
+    arch_print_config(c);
     printf("parameters: %lld in %lld tensors\npad_token_id: %ld\n", (long long)mmix_model_param_count(&m),
            (long long)m.params.count, (long)pad);
     if (mmix_safetensors_open(ctx, path, &st) == MMIX_OK) {
@@ -442,58 +586,51 @@ static int cmd_info(mmix_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-/* A batch of token lines as an int32 tensor [rows, len] in the step arena. */
+/* A batch of token lines as an int32 tensor [rows, len] in the step arena, uploaded
+   through the backend (the tensor's data may not be host memory). */
 static mmix_tensor *batch_tensor(mmix_ctx *ctx, const int32_t *lines, const int64_t *rows, int64_t n, int64_t len) {
     mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(n, len));
     int64_t r;
-    for (r = 0; ids && r < n; r++) memcpy(ids->ids + r * len, lines + rows[r] * len, (size_t)len * sizeof(int32_t));
+    for (r = 0; ids && r < n; r++) mmix_tensor_upload(ctx, ids, r * len, lines + rows[r] * len, len);
     return ids;
 }
 
-/* Targets the causal-LM loss counts in a batch: tokens 1..L-1 that are not the pad. */
-static int64_t counted_targets(const mmix_tensor *ids, int32_t pad) {
-    int64_t B = ids->shape.d[0], L = ids->shape.d[1], b, t, n = 0;
-    for (b = 0; b < B; b++)
-        for (t = 1; t < L; t++) n += pad < 0 || ids->ids[b * L + t] != pad;
-    return n;
+/* Targets the causal-LM loss counts in some lines: tokens 1..L-1 that are not the pad. */
+static int64_t counted_targets(const int32_t *lines, const int64_t *rows, int64_t n, int64_t L, int32_t pad) {
+    int64_t b, t, count = 0;
+    for (b = 0; b < n; b++)
+        for (t = 1; t < L; t++) count += pad < 0 || lines[rows[b] * L + t] != pad;
+    return count;
 }
 
-static int cmd_forward(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {"--model", "--tokens", "--pad-id", "--logits", "--heads", "--norm-eps",
-                                             "--rope-theta", "--batch", NULL};
-    static const char *const flags[] = {NULL};
-    const char *model_path = option(argc, argv, "--model"), *tokens_path = option(argc, argv, "--tokens");
-    const char *logits_path = option(argc, argv, "--logits");
-    mmix_load_options lo;
+static const opt_spec forward_opts[] = {
+    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
+    {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "one sequence per line, all of one length (n_ctx where the weights fix it)"},
+    {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX, "targets not counted (default: the file's pad_token_id)"},
+    {"--logits", OPT_TEXT, "OUT.f32", NULL, 0, 0, "float32 little-endian logits in [line, position, vocab] order"},
+    {"--batch", OPT_INT, "B", "16", 1, NO_MAX, "lines per forward pass (at most 64 are used)"},
+    OPT_END};
+static const opt_group forward_groups[] = {
+    {"options", forward_opts}, {"loading", load_opts}, {"runtime", runtime_opts}, GROUP_END};
+
+static int cmd_forward(mmix_ctx *ctx, const args *a) {
+    const char *model_path = text_arg(a, "--model"), *tokens_path = text_arg(a, "--tokens");
+    const char *logits_path = text_arg(a, "--logits");
+    mmix_load_options lo = load_options(a);
     mmix_model m;
     int32_t *lines = NULL, file_pad;
     int64_t n_lines, len, first, rows[64], r, counted = 0;
-    long long pad_opt, batch;
+    long long pad_opt, batch = int_arg(a, "--batch");
     float *all_logits = NULL;
     double total = 0.0;
     int rc = 1;
-    if (flag(argc, argv, "--help")) {
-        printf("usage: mm forward --model W.safetensors --tokens IDS.txt [--pad-id P] [--logits OUT.f32]\n"
-               "                  [--batch B] [--heads H] [--norm-eps E] [--rope-theta T]\n"
-               "IDS.txt: one sequence per line, whitespace-separated ids, all lines of one length (n_ctx for\n"
-               "a mixer). Prints the causal-LM loss (SPEC 1.5) over the file, token-weighted; pad targets\n"
-               "(--pad-id, or the file's pad_token_id) are not counted. --logits writes float32 little-\n"
-               "endian logits in [line, position, vocab] order. --batch: lines per forward pass (16).\n");
-        return 0;
-    }
-    if (!check_args(argc, argv, with_value, flags) || !load_options(argc, argv, &lo) ||
-        !int_option(argc, argv, "--pad-id", -1, 0, &pad_opt) || !int_option(argc, argv, "--batch", 16, 1, &batch))
-        return 2;
     if (batch > 64) batch = 64;
-    if (!model_path || !tokens_path) {
-        fprintf(stderr, "%s: --model and --tokens are required (see 'mm forward --help')\n", command_name);
-        return 2;
-    }
-    if (mmix_model_load(ctx, &m, model_path, &lo, &file_pad) != MMIX_OK) return fail(ctx, "forward");
-    if (!option(argc, argv, "--pad-id")) pad_opt = file_pad;
-    if (mmix_read_token_lines(ctx, tokens_path, m.config.vocab, m.config.arch == MMIX_ARCH_MIXER ? m.config.n_ctx : 0,
-                              &lines, &n_lines, &len) != MMIX_OK)
-        return fail(ctx, "forward");
+    if (!model_path || !tokens_path) return usage_error("--model and --tokens are required (see 'mm forward --help')");
+    if (mmix_model_load(ctx, &m, model_path, &lo, &file_pad) != MMIX_OK) return fail(ctx);
+    pad_opt = int_or(a, "--pad-id", file_pad);
+    if (mmix_read_token_lines(ctx, tokens_path, m.config.vocab, fixed_line_length(&m), &lines, &n_lines, &len) !=
+        MMIX_OK)
+        return fail(ctx);
     window_from_lines(ctx, &m, model_path, len);
     if (logits_path) {
         all_logits = (float *)malloc((size_t)(n_lines * len * m.config.vocab) * sizeof(float));
@@ -510,13 +647,13 @@ static int cmd_forward(mmix_ctx *ctx, int argc, char **argv) {
         for (r = 0; r < n; r++) rows[r] = first + r;
         ids = batch_tensor(ctx, lines, rows, n, len);
         if (!ids) goto done_error;
-        count = counted_targets(ids, (int32_t)pad_opt);
+        count = counted_targets(lines, rows, n, len, (int32_t)pad_opt);
         if (count > 0) loss = mmix_model_loss(ctx, &m, ids, (int32_t)pad_opt, &logits);
         else logits = mmix_model_logits(ctx, &m, ids);
         if (!logits || (count > 0 && !loss)) goto done_error;
-        if (loss) total += (double)loss->data[0] * (double)count; /* token-weighted over the whole file */
+        if (loss) total += (double)mmix_tensor_item(loss, 0) * (double)count; /* token-weighted over the file */
         counted += count;
-        if (all_logits) memcpy(all_logits + first * len * m.config.vocab, logits->data, (size_t)logits->n * sizeof(float));
+        if (all_logits) mmix_tensor_download(ctx, logits, 0, all_logits + first * len * m.config.vocab, logits->n);
         mmix_step_reset(ctx);
     }
     if (counted == 0) {
@@ -531,7 +668,7 @@ static int cmd_forward(mmix_ctx *ctx, int argc, char **argv) {
     rc = 0;
     goto done;
 done_error:
-    fail(ctx, "forward");
+    fail(ctx);
 done:
     free(all_logits);
     mmix_free(lines);
@@ -643,10 +780,19 @@ static const train_preset *find_preset(const char *name) {
 
 typedef struct train_settings {
     long long steps, batch, warmup, seed, pad, stop_at;
+    long long grad_accum;       /* micro-batches of `batch` rows per optimizer step */
     long long eval_every, save_every, eval_rows, log_every;
     double lr, weight_decay, clip;
     int shuffle, schedule;      /* schedule: 0 linear, 1 constant */
 } train_settings;
+
+/* Where a run is, beside its optimizer: what a checkpoint saves and a resumed run restores. */
+typedef struct train_position {
+    long long data_position;    /* rows served so far */
+    double interval_loss;       /* the sum of the step losses since the last evaluation, */
+    long long interval_n;       /* over this many steps */
+    double elapsed;             /* seconds of the run before this process */
+} train_position;
 
 /* Where a run's rows come from: token lines (--tokens, --val-tokens) or a text file
    (--data) tokenized by the run's tokenizer into a cached dataset. */
@@ -948,31 +1094,6 @@ static void on_stop_signal(int sig) {
     signal(sig, SIG_DFL);
 }
 
-/* The token-weighted mean loss over the first max_rows rows (0: all), in batches. */
-static int evaluate(mmix_ctx *ctx, const mmix_model *m, const int32_t *rows, int64_t n, int64_t len, int64_t batch,
-                    int32_t pad, double *out) {
-    double sum = 0.0;
-    int64_t counted = 0, r0, idx[4096], k;
-    int was_training = mmix_is_training(ctx), had_grad = mmix_grad_enabled(ctx);
-    mmix_set_training(ctx, 0);
-    mmix_set_grad_enabled(ctx, 0);
-    for (r0 = 0; r0 < n; r0 += batch) {
-        int64_t nb = n - r0 < batch ? n - r0 : batch, c;
-        mmix_tensor *ids, *loss;
-        for (k = 0; k < nb; k++) idx[k] = r0 + k;
-        ids = batch_tensor(ctx, rows, idx, nb, len);
-        c = ids ? counted_targets(ids, pad) : 0;
-        loss = c > 0 ? mmix_model_loss(ctx, m, ids, pad, NULL) : NULL;
-        if (loss) sum += (double)loss->data[0] * (double)c, counted += c;
-        mmix_step_reset(ctx);
-        if (!ids || (c > 0 && !loss)) break;
-    }
-    mmix_set_training(ctx, was_training);
-    mmix_set_grad_enabled(ctx, had_grad);
-    if (mmix_last_result(ctx) != MMIX_OK) return 0;
-    *out = counted ? sum / (double)counted : NAN;
-    return 1;
-}
 
 /* ---- the run's data ---- */
 
@@ -1074,45 +1195,8 @@ static int load_text_rows(mmix_ctx *ctx, train_source *src, const char *save, lo
     return 1;
 }
 
-/* Writes the weights, then the state (optimizer, schedule, data position, where the data
-   comes from, and the hash of the weights it goes with). */
-static int save_checkpoint(mmix_ctx *ctx, const mmix_model *m, const mmix_adamw *opt, const train_settings *t,
-                           const train_source *src, long long data_position, double interval_loss,
-                           long long interval_n, double elapsed, const char *save) {
-    char state_path[PATH_CAP];
-    uint64_t weights_hash = 0;
-    meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
-    int ok;
-    if (!meta) {
-        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "saving: out of memory");
-        return 0;
-    }
-    companion_path(save, ".state.safetensors", state_path);
-    ok = mmix_model_save(ctx, m, save, (int32_t)t->pad) == MMIX_OK;
-    if (ok && !file_fnv1a(save, &weights_hash)) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", save);
-        ok = 0;
-    }
-    meta_add(meta, "train_steps", "%lld", t->steps);
-    meta_add(meta, "train_batch", "%lld", t->batch);
-    meta_add(meta, "train_warmup", "%lld", t->warmup);
-    meta_add(meta, "train_seed", "%lld", t->seed);
-    meta_add(meta, "train_pad_id", "%lld", t->pad);
-    meta_add(meta, "train_lr", "%.9g", t->lr);
-    meta_add(meta, "train_weight_decay", "%.9g", t->weight_decay);
-    meta_add(meta, "train_clip", "%.9g", t->clip);
-    meta_add(meta, "train_shuffle", "%d", t->shuffle);
-    meta_add(meta, "train_schedule", "%s", t->schedule ? "constant" : "linear");
-    meta_add(meta, "train_eval_every", "%lld", t->eval_every);
-    meta_add(meta, "train_save_every", "%lld", t->save_every);
-    meta_add(meta, "train_eval_rows", "%lld", t->eval_rows);
-    meta_add(meta, "train_log_every", "%lld", t->log_every);
-    meta_add(meta, "train_data_position", "%lld", data_position);
-    meta_add(meta, "train_interval_loss", "%.17g", interval_loss);   /* the next evaluation's training loss */
-    meta_add(meta, "train_interval_steps", "%lld", interval_n);
-    meta_add(meta, "train_elapsed_seconds", "%.3f", elapsed);
-    meta_add(meta, "train_weights", "%s", base_name(save));
-    meta_add(meta, "train_weights_fnv1a", "%016llx", (unsigned long long)weights_hash);
+/* Where a run's data comes from, as state-file metadata (written with every checkpoint). */
+static void source_meta(const train_source *src, meta_list *meta) {
     if (src->tokens[0]) meta_add(meta, "train_tokens", "%s", src->tokens);
     if (src->val_tokens[0]) meta_add(meta, "train_val_tokens", "%s", src->val_tokens);
     if (src->data[0]) {
@@ -1127,6 +1211,49 @@ static int save_checkpoint(mmix_ctx *ctx, const mmix_model *m, const mmix_adamw 
         meta_add(meta, "train_val_fraction", "%.17g", src->opt.val_fraction);
         meta_add(meta, "train_split_seed", "%llu", (unsigned long long)src->opt.split_seed);
     }
+}
+
+/* Writes the weights, then the state (optimizer, schedule, data position, where the data
+   comes from, and the hash of the weights it goes with). */
+static int save_checkpoint(mmix_ctx *ctx, const mmix_model *m, const mmix_adamw *opt, const train_settings *t,
+                           const train_position *pos, double elapsed, const meta_list *source, const char *save) {
+    char state_path[PATH_CAP];
+    uint64_t weights_hash = 0;
+    meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
+    int64_t i;
+    int ok;
+    if (!meta) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "saving: out of memory");
+        return 0;
+    }
+    companion_path(save, ".state.safetensors", state_path);
+    ok = mmix_model_save(ctx, m, save, (int32_t)t->pad) == MMIX_OK;
+    if (ok && !file_fnv1a(save, &weights_hash)) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", save);
+        ok = 0;
+    }
+    meta_add(meta, "train_steps", "%lld", t->steps);
+    meta_add(meta, "train_batch", "%lld", t->batch);
+    if (t->grad_accum != 1) meta_add(meta, "train_grad_accum", "%lld", t->grad_accum);   /* absent: 1 */
+    meta_add(meta, "train_warmup", "%lld", t->warmup);
+    meta_add(meta, "train_seed", "%lld", t->seed);
+    meta_add(meta, "train_pad_id", "%lld", t->pad);
+    meta_add(meta, "train_lr", "%.9g", t->lr);
+    meta_add(meta, "train_weight_decay", "%.9g", t->weight_decay);
+    meta_add(meta, "train_clip", "%.9g", t->clip);
+    meta_add(meta, "train_shuffle", "%d", t->shuffle);
+    meta_add(meta, "train_schedule", "%s", t->schedule ? "constant" : "linear");
+    meta_add(meta, "train_eval_every", "%lld", t->eval_every);
+    meta_add(meta, "train_save_every", "%lld", t->save_every);
+    meta_add(meta, "train_eval_rows", "%lld", t->eval_rows);
+    meta_add(meta, "train_log_every", "%lld", t->log_every);
+    meta_add(meta, "train_data_position", "%lld", pos->data_position);
+    meta_add(meta, "train_interval_loss", "%.17g", pos->interval_loss);   /* the next evaluation's training loss */
+    meta_add(meta, "train_interval_steps", "%lld", pos->interval_n);
+    meta_add(meta, "train_elapsed_seconds", "%.3f", elapsed);
+    meta_add(meta, "train_weights", "%s", base_name(save));
+    meta_add(meta, "train_weights_fnv1a", "%016llx", (unsigned long long)weights_hash);
+    for (i = 0; i < source->n; i++) meta_add(meta, source->keys[i], "%s", source->vals[i]);
     ok = ok && mmix_adamw_save(ctx, opt, state_path, meta->keys, meta->vals, meta->n) == MMIX_OK;
     free(meta);
     return ok;
@@ -1134,8 +1261,7 @@ static int save_checkpoint(mmix_ctx *ctx, const mmix_model *m, const mmix_adamw 
 
 /* --resume STATE: the settings, data source and weights name of the run it continues. */
 static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *t, train_source *src,
-                             long long *data_position, double *interval_loss, long long *interval_n,
-                             double *elapsed, char *weights, uint64_t *weights_hash) {
+                             train_position *pos, char *weights, uint64_t *weights_hash) {
     mmix_safetensors st;
     char text[PATH_CAP];
     const char *w;
@@ -1146,9 +1272,12 @@ static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *
          meta_ll(ctx, &st, "train_pad_id", &t->pad) && meta_number(ctx, &st, "train_lr", &t->lr) &&
          meta_number(ctx, &st, "train_weight_decay", &t->weight_decay) &&
          meta_number(ctx, &st, "train_clip", &t->clip) &&
-         meta_ll(ctx, &st, "train_data_position", data_position);
+         meta_ll(ctx, &st, "train_data_position", &pos->data_position);
+    t->grad_accum = 1;
+    if (ok && mmix_safetensors_meta(&st, "train_grad_accum")) ok = meta_ll(ctx, &st, "train_grad_accum", &t->grad_accum);
     w = mmix_safetensors_meta(&st, "train_weights");
-    if (ok && (!w || t->batch < 1 || t->batch > 4096 || t->steps < 1 || !path_beside(resume, w, weights))) {
+    if (ok && (!w || t->batch < 1 || t->batch > 4096 || t->steps < 1 || t->grad_accum < 1 || t->grad_accum > 4096 ||
+               !path_beside(resume, w, weights))) {
         mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: bad training state (weights name, batch or steps)", resume);
         ok = 0;
     }
@@ -1162,9 +1291,9 @@ static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *
                  meta_ll(ctx, &st, "train_save_every", &t->save_every) &&
                  meta_ll(ctx, &st, "train_eval_rows", &t->eval_rows) &&
                  meta_ll(ctx, &st, "train_log_every", &t->log_every) &&
-                 meta_number(ctx, &st, "train_interval_loss", interval_loss) &&
-                 meta_ll(ctx, &st, "train_interval_steps", interval_n) &&
-                 meta_number(ctx, &st, "train_elapsed_seconds", elapsed);
+                 meta_number(ctx, &st, "train_interval_loss", &pos->interval_loss) &&
+                 meta_ll(ctx, &st, "train_interval_steps", &pos->interval_n) &&
+                 meta_number(ctx, &st, "train_elapsed_seconds", &pos->elapsed);
         meta_text(&st, "train_weights_fnv1a", text, sizeof text);
         *weights_hash = text[0] ? strtoull(text, NULL, 16) : 0;
         meta_text(&st, "train_tokens", src->tokens, PATH_CAP);
@@ -1197,203 +1326,441 @@ static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *
     return ok;
 }
 
-static void train_help(void) {
+
+/* ==== the training loop: any task, given its batches and its loss ==== */
+
+/* The rows a task trains or evaluates on, and how to make a batch of some of them. The
+   loop picks the rows (shuffled per epoch); the source turns them into tensors. */
+typedef struct batch_source batch_source;
+struct batch_source {
+    int64_t n;                  /* rows */
+    int64_t row_tokens;         /* tokens per row, for "tokens seen" and tokens/s */
+    /* The batch of these rows, in the step arena (NULL with the error set). */
+    mmix_tensor *(*batch)(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n);
+    /* How many targets the loss of these rows averages over: its weight in a mean of batches. */
+    int64_t (*counted)(const batch_source *s, const int64_t *rows, int64_t n);
+    const void *user;
+};
+/* A loss: the mean over the counted targets of a batch, a scalar on the tape. */
+typedef mmix_tensor *(*loss_fn)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user);
+
+/* Language modelling on token rows: the batch is the rows, the loss the causal-LM loss,
+   the targets counted those that are not the pad. */
+typedef struct lm_rows {
+    const int32_t *rows;        /* [n x len] */
+    int64_t len;
+    int32_t pad;                /* -1: none */
+} lm_rows;
+static mmix_tensor *lm_batch(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n) {
+    const lm_rows *lm = (const lm_rows *)s->user;
+    return batch_tensor(ctx, lm->rows, rows, n, lm->len);
+}
+static int64_t lm_counted(const batch_source *s, const int64_t *rows, int64_t n) {
+    const lm_rows *lm = (const lm_rows *)s->user;
+    int64_t r, t, c = 0;
+    for (r = 0; r < n; r++)
+        for (t = 1; t < lm->len; t++) c += lm->pad < 0 || lm->rows[rows[r] * lm->len + t] != lm->pad;
+    return c;
+}
+static mmix_tensor *lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user) {
+    return mmix_model_loss(ctx, m, batch, ((const lm_rows *)user)->pad, NULL);
+}
+static batch_source lm_source(const lm_rows *lm, int64_t n) {
+    batch_source s;
+    s.n = n;
+    s.row_tokens = lm->len;
+    s.batch = lm_batch;
+    s.counted = lm_counted;
+    s.user = lm;
+    return s;
+}
+
+/* The token-weighted mean loss over all of a source's rows, in batches; NaN when no
+   target counts. */
+static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
+                    const void *loss_user, int64_t batch, double *out) {
+    double sum = 0.0;
+    int64_t counted = 0, r0, idx[4096], k;
+    int was_training = mmix_is_training(ctx), had_grad = mmix_grad_enabled(ctx);
+    mmix_set_training(ctx, 0);
+    mmix_set_grad_enabled(ctx, 0);
+    for (r0 = 0; r0 < src->n; r0 += batch) {
+        int64_t nb = src->n - r0 < batch ? src->n - r0 : batch, c;
+        mmix_tensor *ids, *loss;
+        for (k = 0; k < nb; k++) idx[k] = r0 + k;
+        ids = src->batch(ctx, src, idx, nb);
+        c = ids ? src->counted(src, idx, nb) : 0;
+        loss = c > 0 ? loss_of(ctx, m, ids, loss_user) : NULL;
+        if (loss) sum += (double)mmix_tensor_item(loss, 0) * (double)c, counted += c;
+        mmix_step_reset(ctx);
+        if (!ids || (c > 0 && !loss)) break;
+    }
+    mmix_set_training(ctx, was_training);
+    mmix_set_grad_enabled(ctx, had_grad);
+    if (mmix_last_result(ctx) != MMIX_OK) return 0;
+    *out = counted ? sum / (double)counted : NAN;
+    return 1;
+}
+
+/* One optimizer step's gradient over grad_accum micro-batches of `batch` rows each, as if
+   they were one batch: each micro-batch's mean loss is weighted by its share of the step's
+   counted targets, and the gradients add up (mmix_backward accumulates until
+   mmix_zero_grad), so the step sees the token-weighted mean over all of them, not a mean
+   of means. Returns the step's loss, or NaN with the error set. */
+static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
+                                  const void *loss_user, const int64_t *rows, int64_t batch, int64_t n_micro,
+                                  int64_t *counts) {
+    int64_t k, total = 0;
+    double step_loss = 0.0;
+    for (k = 0; k < n_micro; k++) total += counts[k] = src->counted(src, rows + k * batch, batch);
+    mmix_zero_grad(ctx, &m->params);
+    for (k = 0; k < n_micro; k++) {
+        mmix_tensor *ids, *loss;
+        float share;
+        /* rows whose targets are all pads add nothing; when none counts at all, the loss
+           itself says so (no position to average over) */
+        if (counts[k] == 0 && total > 0) continue;
+        share = total > 0 ? (float)((double)counts[k] / (double)total) : 1.0f;   /* 1 with one micro-batch */
+        ids = src->batch(ctx, src, rows + k * batch, batch);
+        loss = ids ? loss_of(ctx, m, ids, loss_user) : NULL;
+        if (!loss || mmix_backward_from(ctx, loss, &share) != MMIX_OK) return NAN;
+        step_loss += (double)mmix_tensor_item(loss, 0) * (double)share;
+        if (k + 1 < n_micro) mmix_step_reset(ctx);   /* the gradients are kept; the activations are not */
+    }
+    return step_loss;
+}
+
+/* What train_loop runs: a model and its optimizer, the settings, the data and the loss,
+   and where the run's files go. */
+typedef struct train_job {
+    mmix_model *model;
+    mmix_adamw *opt;
+    const train_settings *t;
+    const batch_source *train, *val;    /* val->n == 0: no validation */
+    loss_fn loss;
+    const void *loss_user;
+    const char *save;                   /* the weights; the state, CSV and plot go beside them */
+    const char *title;                  /* the plot's */
+    const meta_list *source;            /* where the data comes from, for the state file */
+    train_position *pos;                /* restored by a resumed run */
+    eval_log *log;                      /* the evaluations so far, appended to */
+    int evaluate_first;                 /* a new run: the step-0 evaluation, the "before" of the plot */
+} train_job;
+
+/* The run: the schedule, a progress line, evaluations logged to the CSV and the plot,
+   checkpoints, and Ctrl-C. Returns 0 when the run (or this session of it) ended, 130 when
+   interrupted (both saved), 1 on an error (set on ctx). */
+static int train_loop(mmix_ctx *ctx, train_job *job) {
+    const train_settings *t = job->t;
+    train_position *pos = job->pos;
+    mmix_adamw *opt = job->opt;
+    const int64_t rows_per_step = t->batch * t->grad_accum;
+    const long long step_tokens = t->batch * t->grad_accum * job->train->row_tokens;
+    char csv_path[PATH_CAP], svg_path[PATH_CAP], state_path[PATH_CAP], clock_a[32], clock_b[32];
+    int64_t *order = (int64_t *)malloc((size_t)job->train->n * sizeof(int64_t)), order_epoch = -1, r;
+    int64_t *idx = (int64_t *)malloc((size_t)rows_per_step * sizeof(int64_t));
+    int64_t *counts = (int64_t *)malloc((size_t)t->grad_accum * sizeof(int64_t));
+    double start_time = mmix_time_seconds(), train_seconds = 0.0, last_draw = 0.0;
+    long long first_step = opt->step;
+    int tty = stdout_is_terminal(), opened_line = 0, rc = 1;
+    if (!order || !idx || !counts) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for the row order");
+        goto done;
+    }
+    companion_path(job->save, ".log.csv", csv_path);   /* fits: --save was checked to leave room for a suffix */
+    companion_path(job->save, ".loss.svg", svg_path);
+    companion_path(job->save, ".state.safetensors", state_path);
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    if (job->evaluate_first && job->val->n > 0) {
+        eval_record e = {0, 0, NAN, NAN, 0.0, 0.0};
+        if (!evaluate(ctx, job->model, job->val, job->loss, job->loss_user, t->batch, &e.val_loss) ||
+            !eval_log_push(job->log, e) || !eval_log_write(ctx, job->log, csv_path, svg_path, job->title))
+            goto done;
+        printf("eval step 0 tokens 0 val-loss %.6f\n", e.val_loss);
+        fflush(stdout);
+    }
+    while (opt->step < t->stop_at && !stop_requested) {
+        double norm = 0.0, t0 = mmix_time_seconds(), now, step_loss;
+        long long step;
+        float lr = mmix_schedule_lr(t->schedule ? MMIX_SCHEDULE_CONSTANT : MMIX_SCHEDULE_LINEAR, (float)t->lr,
+                                    opt->step, t->warmup, t->steps);
+        for (r = 0; r < rows_per_step; r++, pos->data_position++) { /* the data position counts rows served */
+            int64_t epoch = pos->data_position / job->train->n;
+            if (epoch != order_epoch) {
+                epoch_order(order, job->train->n, (uint64_t)t->seed, epoch, t->shuffle);
+                order_epoch = epoch;
+            }
+            idx[r] = order[pos->data_position % job->train->n];
+        }
+        step_loss = accumulate_gradient(ctx, job->model, job->train, job->loss, job->loss_user, idx, t->batch,
+                                        t->grad_accum, counts);
+        if (mmix_last_result(ctx) != MMIX_OK || mmix_clip_grad_norm(ctx, &job->model->params, (float)t->clip, &norm) != MMIX_OK ||
+            mmix_adamw_step(ctx, opt, lr) != MMIX_OK)
+            goto done;
+        step = opt->step;
+        pos->interval_loss += step_loss;
+        pos->interval_n++;
+        mmix_step_reset(ctx);
+        now = mmix_time_seconds();
+        train_seconds += now - t0;
+
+        /* progress: tokens/s and time left from this run's training steps alone */
+        if ((tty && (now - last_draw > 0.2 || step == t->stop_at)) ||
+            (!tty && (step % t->log_every == 0 || step == t->stop_at))) {
+            double per_step = train_seconds / (double)(step - first_step);
+            printf("%sstep %lld/%lld loss %.6f lr %.3g grad-norm %.4g %.0f tok/s elapsed %s left %s%s",
+                   tty ? "\r" : "", step, t->steps, step_loss, (double)lr, norm, (double)step_tokens / per_step,
+                   clock_text(pos->elapsed + now - start_time, clock_a),
+                   clock_text(per_step * (double)(t->stop_at - step), clock_b), tty ? "\x1b[K" : "\n");
+            fflush(stdout);
+            opened_line = tty;
+            last_draw = now;
+        }
+        if (step % t->eval_every == 0 || step == t->steps) {
+            eval_record e;
+            e.step = step;
+            e.tokens = step * step_tokens;
+            e.train_loss = pos->interval_loss / (double)pos->interval_n;
+            e.val_loss = NAN;
+            e.lr = (double)lr;
+            e.seconds = pos->elapsed + now - start_time;
+            if ((job->val->n > 0 &&
+                 !evaluate(ctx, job->model, job->val, job->loss, job->loss_user, t->batch, &e.val_loss)) ||
+                !eval_log_push(job->log, e) || !eval_log_write(ctx, job->log, csv_path, svg_path, job->title))
+                goto done;
+            printf("%seval step %lld tokens %lld train-loss %.6f", opened_line ? "\n" : "", step, e.tokens,
+                   e.train_loss);
+            if (job->val->n > 0) printf(" val-loss %.6f", e.val_loss);
+            printf("\n");
+            fflush(stdout);
+            opened_line = 0;
+            pos->interval_loss = 0.0;
+            pos->interval_n = 0;
+        }
+        if (step % t->save_every == 0 && step != t->stop_at &&
+            !save_checkpoint(ctx, job->model, opt, t, pos, pos->elapsed + mmix_time_seconds() - start_time,
+                             job->source, job->save))
+            goto done;
+    }
+    if (opened_line) printf("\n");
+    if (!save_checkpoint(ctx, job->model, opt, t, pos, pos->elapsed + mmix_time_seconds() - start_time, job->source,
+                         job->save))
+        goto done;
+    if (stop_requested) {
+        printf("interrupted after step %lld of %lld: saved %s and %s; continue with mm train --resume %s\n",
+               (long long)opt->step, t->steps, job->save, state_path, state_path);
+        rc = 130;
+    } else {
+        printf("saved %s and %s\n", job->save, state_path);
+        rc = 0;
+    }
+done:
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    free(order);
+    free(idx);
+    free(counts);
+    return rc;
+}
+
+/* ---- mm train ---- */
+
+static const opt_spec train_model_opts[] = {
+    {"--preset", OPT_TEXT, "NAME", NULL, 0, 0, "a configuration by name (below); the flags override its settings"},
+    {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0, "a new model of this architecture (below)"},
+    {"--init", OPT_TEXT, "W.safetensors", NULL, 0, 0, "start from these weights"},
+    {"--resume", OPT_TEXT, "STATE", NULL, 0, 0, "continue the run of OUT.state.safetensors, bit for bit"},
+    {"--vocab", OPT_INT, "V", NULL, 1, NO_MAX, "the model's vocabulary with --tokens; the tokenizer's to learn with --data"},
+    {"--dim", OPT_INT, "D", NULL, 1, NO_MAX, "width of a new model"},
+    {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of a new model"},
+    {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of a new model, and the rows' length with --data"},
+    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
+    {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
+    OPT_END};
+static const opt_spec train_opts[] = {   /* the paper's recipe (SPEC 11): AdamW, warmup, linear decay */
+    {"--save", OPT_TEXT, "OUT.safetensors", NULL, 0, 0, "the weights; the run's other files go beside them"},
+    {"--steps", OPT_INT, "T", NULL, 1, NO_MAX, "optimizer steps (required without a preset)"},
+    {"--batch", OPT_INT, "B", NULL, 1, 4096, "rows per micro-batch (required without a preset)"},
+    {"--grad-accum", OPT_INT, "N", "1", 1, 4096,
+     "micro-batches per step: one step sees N x B rows, as one batch N times as large"},
+    {"--lr", OPT_NUM, "LR", NULL, 0, NO_MAX, "the peak learning rate (default: the preset's, else the architecture's)"},
+    {"--warmup", OPT_INT, "W", NULL, 0, NO_MAX, "warmup steps (default min(500, T/10))"},
+    {"--schedule", OPT_CHOICE, "linear|constant", "linear", 0, 0, "after the warmup: decay to 0 at T, or keep lr"},
+    {"--weight-decay", OPT_NUM, "WD", "0", 0, NO_MAX, "AdamW's decoupled weight decay"},
+    {"--clip", OPT_NUM, "C", "1.0", 0, NO_MAX, "the gradient norm is clipped to C; 0: no clipping"},
+    {"--no-shuffle", OPT_FLAG, NULL, NULL, 0, 0, "rows in file order (default: shuffled per epoch)"},
+    {"--reference-masked-grads", OPT_FLAG, NULL, NULL, 0, 0, "the paper code's phantom gradients of masked weights"},
+    {"--stop-at", OPT_INT, "S", NULL, 0, NO_MAX, "end this session after step S of T (0: evaluate and save only)"},
+    OPT_END};
+static const opt_spec progress_opts[] = {
+    {"--eval-every", OPT_INT, "N", NULL, 1, NO_MAX, "the validation loss every N steps and at the end (default T/10)"},
+    {"--save-every", OPT_INT, "N", NULL, 1, NO_MAX, "weights and state every N steps and at the end (default --eval-every)"},
+    {"--eval-rows", OPT_INT, "N", "0", 0, NO_MAX, "validate on the first N rows; 0: all"},
+    {"--log-every", OPT_INT, "N", NULL, 1, NO_MAX, "a progress line every N steps when not on a terminal (default T/100)"},
+    OPT_END};
+static const opt_group train_groups[] = {
+    {"what to train", train_model_opts}, {"data", data_opts}, {"training", train_opts},
+    {"progress, evaluation, checkpoints", progress_opts}, {"loading (--heads is also a new model's, default 4)", load_opts},
+    {"runtime", runtime_opts}, GROUP_END};
+
+static void train_more_help(FILE *out) {
     size_t i;
-    printf("usage: mm train (--preset NAME | --arch mixer|llama [sizes] | --init W | --resume STATE)\n"
-           "                (--data TEXT [data options] | --tokens IDS.txt [--val-tokens IDS.txt])\n"
-           "                --save OUT.safetensors [--steps T] [--batch B] [training options]\n"
-           "A new model: --arch with --dim D --depth N --ctx L [--kernel K] [--heads H] [--vocab V] [--seed S],\n"
-           "  or --preset NAME, whose settings any of these flags (and --batch, --steps, --lr, --warmup,\n"
-           "  --eval-every) override. --vocab: the model's vocabulary with --tokens, the tokenizer's\n"
-           "  size to learn with --data.\n"
-           "Text (--data FILE): documents separated by blank lines (--format blank-lines), by\n"
-           "  <|endoftext|> (--format eot) or JSONL (--format jsonl [--jsonl-field text]). Without\n"
-           "  --tokenizer TOK a BPE of --vocab ids is learned from the file's documents. The tokenizer\n"
-           "  is saved as OUT.tokenizer.txt; the tokenized rows are cached in DIR/FILE.cache beside\n"
-           "  OUT (--cache PATH), reused while the file, tokenizer and settings match. --rows packed\n"
-           "  (default: documents joined by end-of-text and cut into full rows) or padded (one\n"
-           "  document per row, --pad-left to pad on the left); --val-fraction F (0.01) of the\n"
-           "  documents, picked by --split-seed S (0), are held out for validation.\n"
-           "Training (the paper's recipe, SPEC 11): AdamW, lr 5e-4 for mixers, 2e-4 for transformers;\n"
-           "  --warmup min(500, T/10) then --schedule linear (or constant) decay; --weight-decay 0;\n"
-           "  --clip 1.0 (0 = off); rows shuffled per epoch (--no-shuffle: in order).\n"
-           "  --reference-masked-grads: the paper code's phantom gradients of masked weights.\n"
-           "Progress, evaluation, checkpoints: a progress line (updated in place on a terminal, else\n"
-           "  every --log-every steps); the validation loss every --eval-every steps (T/10) and at\n"
-           "  the end, over the first --eval-rows rows (0 = all), logged to OUT.log.csv and plotted\n"
-           "  against tokens seen in OUT.loss.svg; weights and OUT.state.safetensors every\n"
-           "  --save-every steps (= --eval-every) and at the end. --stop-at S ends this session after\n"
-           "  step S of T (0: evaluate and save the new model without training). Ctrl-C saves a checkpoint after the current step and exits with status\n"
-           "  130; --resume OUT.state.safetensors continues the same run bit for bit.\n"
-           "Presets:\n");
+    char sizes[64];
+    fprintf(out, "Files beside OUT: OUT.state.safetensors (optimizer, schedule, data position), OUT.tokenizer.txt,\n"
+                 "OUT.log.csv (every evaluation) and OUT.loss.svg (the losses against tokens seen). Ctrl-C saves a\n"
+                 "checkpoint after the current step and exits with status 130.\n");
+    arch_help(out);
+    fprintf(out, "Presets:\n");
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         const train_preset *p = &presets[i];
-        printf("  %-18s %s\n  %-18s %s V %lld D %lld n %lld L %lld%s, batch %lld, %lld steps, lr %g, %s rows\n",
-               p->name, p->about, "", p->arch == MMIX_ARCH_MIXER ? "mixer" : "llama", p->vocab, p->dim, p->depth,
-               p->ctx, p->arch == MMIX_ARCH_LLAMA ? ", 4 heads" : "", p->batch, p->steps, p->lr,
-               p->padded ? "padded" : "packed");
+        fprintf(out, "  %-18s %s\n  %-18s %s V %lld D %lld n %lld L %lld%s, batch %lld, %lld steps, lr %g, %s rows\n",
+                p->name, p->about, "", arch_of(p->arch).name, p->vocab, p->dim, p->depth, p->ctx,
+                arch_preset_sizes(p->arch, p->kernel, p->heads, sizes, sizeof sizes), p->batch, p->steps, p->lr,
+                p->padded ? "padded" : "packed");
     }
 }
 
 /* A new model from --arch or --preset and the size flags; vocab from the tokenizer when
-   there is one. */
-static int new_model(mmix_ctx *ctx, int argc, char **argv, const train_preset *p, const char *arch, long long vocab,
-                     long long seed, mmix_model *m) {
+   there is one. 0 made, 1 failed (error set), 2 a usage error. */
+static int new_model(mmix_ctx *ctx, const args *a, const train_preset *p, long long vocab, long long seed,
+                     mmix_model *m) {
     mmix_model_config c;
     mmix_rng rng;
-    long long v;
-    if (arch && strcmp(arch, "mixer") != 0 && strcmp(arch, "llama") != 0) {
-        fprintf(stderr, "%s: --arch is mixer or llama, not '%s'\n", command_name, arch);
-        return 2;
-    }
-    c = mmix_model_config_default(arch ? (strcmp(arch, "mixer") == 0 ? MMIX_ARCH_MIXER : MMIX_ARCH_LLAMA) : p->arch);
-    if (!p && (!option(argc, argv, "--dim") || !option(argc, argv, "--depth") || !option(argc, argv, "--ctx"))) {
-        fprintf(stderr, "%s: a new model needs --dim, --depth and --ctx (or a --preset)\n", command_name);
-        return 2;
-    }
+    c = mmix_model_config_default(given(a, "--arch") ? (mmix_arch)int_arg(a, "--arch") : p->arch);
+    if (!p && (!given(a, "--dim") || !given(a, "--depth") || !given(a, "--ctx")))
+        return usage_error("a new model needs --dim, --depth and --ctx (or a --preset)");
     c.vocab = vocab;
-    if (!int_option(argc, argv, "--dim", p ? p->dim : 0, 1, &v)) return 2;
-    c.dim = v;
-    c.ffn_dim = 4 * v;
-    if (!int_option(argc, argv, "--depth", p ? p->depth : 0, 1, &v)) return 2;
-    c.depth = v;
-    if (!int_option(argc, argv, "--ctx", p ? p->ctx : 0, 2, &v)) return 2;
-    c.n_ctx = v;
-    if (!int_option(argc, argv, "--kernel", p ? p->kernel : 1, 1, &v)) return 2;
-    c.kernel = v;
-    if (!int_option(argc, argv, "--heads", p ? p->heads : 4, 1, &v)) return 2;
-    c.heads = v;
-    if (mmix_model_create(ctx, m, c) != MMIX_OK) return fail(ctx, "train");
+    c.dim = int_or(a, "--dim", p ? p->dim : 0);
+    c.ffn_dim = 4 * c.dim;
+    c.depth = int_or(a, "--depth", p ? p->depth : 0);
+    c.n_ctx = int_or(a, "--ctx", p ? p->ctx : 0);
+    c.kernel = int_or(a, "--kernel", p ? p->kernel : 1);
+    c.heads = int_or(a, "--heads", p ? p->heads : 4);
+    if (mmix_model_create(ctx, m, c) != MMIX_OK) return fail(ctx);
     mmix_rng_seed(&rng, (uint64_t)seed);
     mmix_model_init(m, &rng);
     return 0;
 }
 
-static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {
-        "--init", "--resume", "--arch", "--preset", "--vocab", "--dim", "--depth", "--ctx", "--kernel", "--heads",
-        "--seed", "--tokens", "--val-tokens", "--data", "--tokenizer", "--format", "--jsonl-field", "--rows",
-        "--val-fraction", "--split-seed", "--cache", "--steps", "--batch", "--lr", "--warmup", "--schedule",
-        "--weight-decay", "--clip", "--pad-id", "--save", "--stop-at", "--norm-eps", "--rope-theta",
-        "--eval-every", "--save-every", "--eval-rows", "--log-every", NULL};
-    static const char *const flags[] = {"--no-shuffle", "--reference-masked-grads", "--pad-left", NULL};
-    const char *init = option(argc, argv, "--init"), *resume = option(argc, argv, "--resume");
-    const char *arch = option(argc, argv, "--arch"), *preset_name = option(argc, argv, "--preset");
-    const char *save = option(argc, argv, "--save"), *schedule = option(argc, argv, "--schedule");
+/* A new run's settings: the flags over the preset over the defaults. 0 after an error. */
+static int settings_from_args(const args *a, const train_preset *preset, train_settings *t) {
+    t->steps = int_or(a, "--steps", preset ? preset->steps : 0);
+    t->batch = int_or(a, "--batch", preset ? preset->batch : 0);
+    if (!t->steps || !t->batch) {
+        usage_error("--steps and --batch are required");
+        return 0;
+    }
+    t->warmup = int_or(a, "--warmup", preset ? preset->warmup : (t->steps / 10 < 500 ? t->steps / 10 : 500));
+    t->eval_every = int_or(a, "--eval-every", preset ? preset->eval_every : (t->steps / 10 > 1 ? t->steps / 10 : 1));
+    t->save_every = int_or(a, "--save-every", t->eval_every);
+    t->eval_rows = int_arg(a, "--eval-rows");
+    t->log_every = int_or(a, "--log-every", t->steps / 100 > 1 ? t->steps / 100 : 1);
+    t->grad_accum = int_arg(a, "--grad-accum");
+    t->schedule = (int)int_arg(a, "--schedule");
+    t->weight_decay = num_arg(a, "--weight-decay");
+    t->clip = num_arg(a, "--clip");
+    t->shuffle = !given(a, "--no-shuffle");
+    return 1;
+}
+
+/* Where a run's rows come from, from the data flags. 0 after an error. */
+static int source_from_args(const args *a, const train_preset *preset, train_source *src) {
+    static const char *const text_only[] = {"--tokenizer", "--format", "--rows", "--jsonl-field", "--cache", NULL};
+    int k;
+    src->opt = mmix_data_options_default();
+    snprintf(src->tokens, PATH_CAP, "%s", given(a, "--tokens") ? text_arg(a, "--tokens") : "");
+    snprintf(src->val_tokens, PATH_CAP, "%s", given(a, "--val-tokens") ? text_arg(a, "--val-tokens") : "");
+    snprintf(src->data, PATH_CAP, "%s", given(a, "--data") ? text_arg(a, "--data") : "");
+    snprintf(src->tokenizer, PATH_CAP, "%s", given(a, "--tokenizer") ? text_arg(a, "--tokenizer") : "");
+    snprintf(src->cache, PATH_CAP, "%s", given(a, "--cache") ? text_arg(a, "--cache") : "");
+    snprintf(src->jsonl_field, sizeof src->jsonl_field, "%s", text_arg(a, "--jsonl-field"));
+    parse_format(text_arg(a, "--format"), &src->opt.format);
+    src->opt.rows = (given(a, "--rows") ? int_arg(a, "--rows") == 1 : preset && preset->padded) ? MMIX_ROWS_PADDED
+                                                                                               : MMIX_ROWS_PACKED;
+    src->opt.pad_left = given(a, "--pad-left");
+    src->opt.val_fraction = num_arg(a, "--val-fraction");
+    src->opt.split_seed = (uint64_t)int_arg(a, "--split-seed");
+    if (src->opt.val_fraction >= 1.0) {
+        usage_error("--val-fraction must be below 1");
+        return 0;
+    }
+    for (k = 0; !src->data[0] && text_only[k]; k++)
+        if (given(a, text_only[k])) {
+            usage_error("--tokenizer, --format, --rows, --jsonl-field and --cache go with --data");
+            return 0;
+        }
+    return 1;
+}
+
+/* A resumed run keeps its own settings and data: these flags would change them. */
+static const char *const fixed_on_resume[] = {
+    "--steps", "--batch", "--lr", "--warmup", "--schedule", "--seed", "--eval-every", "--save-every",
+    "--eval-rows", "--log-every", "--weight-decay", "--clip", "--data", "--tokenizer", "--format", "--rows",
+    "--val-fraction", "--split-seed", "--preset", "--grad-accum", NULL};
+
+static int cmd_train(mmix_ctx *ctx, const args *a) {
+    const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
+    const char *preset_name = text_arg(a, "--preset");
     const train_preset *preset = NULL;
-    char resume_weights[PATH_CAP] = "", csv_path[PATH_CAP], svg_path[PATH_CAP], clock_a[32], clock_b[32];
+    char resume_weights[PATH_CAP] = "";
     char title[PATH_CAP + 128];   /* the plot's: what was trained, how */
     train_settings t;
+    train_position pos = {0, 0.0, 0, 0.0};
     train_source *src = (train_source *)calloc(1, sizeof *src);
+    meta_list *src_meta = (meta_list *)calloc(1, sizeof *src_meta);
     train_rows rows;
     eval_log log = {NULL, 0, 0};
+    lm_rows lm_train, lm_val;
+    batch_source train_src, val_src;
+    train_job job;
     mmix_model m;
     mmix_adamw opt;
     mmix_adamw_config acfg = mmix_adamw_config_default();
     mmix_bpe *bpe = NULL;
     int32_t file_pad = -1;
-    int64_t *order = NULL, idx[4096], order_epoch = -1, r;
-    long long data_position = 0, vocab = 0, first_step, interval_n = 0;
+    long long vocab = 0;
     uint64_t weights_hash = 0;
-    double start_time = mmix_time_seconds(), elapsed_before = 0.0; /* seconds of the run before this process */
-    double train_seconds = 0.0, interval_loss = 0.0, last_draw = 0.0;
-    int rc = 1, tty = stdout_is_terminal(), opened_line = 0, model_made = 0;   /* rc: 1 failed, 2 usage */
-    int sources = (init != NULL) + (resume != NULL) + (arch != NULL || preset_name != NULL);
+    int rc = 1, model_made = 0, k, made;   /* rc: 1 failed, 2 usage */
+    int sources = (init != NULL) + (resume != NULL) + (given(a, "--arch") || preset_name != NULL);
     memset(&t, 0, sizeof t);
     memset(&rows, 0, sizeof rows);
-    if (!src) return fail(ctx, "train");
-    if (flag(argc, argv, "--help")) {
-        train_help();
-        free(src);
-        return 0;
+    if (!src || !src_meta) {
+        fprintf(stderr, "%s: out of memory\n", command_name);
+        goto done;
     }
-    if (!check_args(argc, argv, with_value, flags)) goto usage;
     if (preset_name && !(preset = find_preset(preset_name))) {
-        fprintf(stderr, "%s: unknown --preset '%s' (see 'mm train --help')\n", command_name, preset_name);
-        goto usage;
+        rc = usage_error("unknown --preset '%s' (see 'mm train --help')", preset_name);
+        goto done;
     }
-    if (sources != 1 || !save || (!resume && !option(argc, argv, "--tokens") == !option(argc, argv, "--data"))) {
-        fprintf(stderr, "%s: give one of --preset/--arch, --init, --resume; one of --data, --tokens; and --save "
-                "(see 'mm train --help')\n", command_name);
-        goto usage;
+    if (sources != 1 || !save || (!resume && !given(a, "--tokens") == !given(a, "--data"))) {
+        rc = usage_error("give one of --preset/--arch, --init, --resume; one of --data, --tokens; and --save "
+                         "(see 'mm train --help')");
+        goto done;
     }
     if (strlen(save) >= PATH_CAP - 32) {
-        fprintf(stderr, "%s: --save path is too long\n", command_name);
-        goto usage;
+        rc = usage_error("--save path is too long");
+        goto done;
     }
     make_parent_dirs(save);
-    if (!int_option(argc, argv, "--seed", 0, 0, &t.seed) || !int_option(argc, argv, "--pad-id", -1, 0, &t.pad) ||
-        !float_option(argc, argv, "--weight-decay", 0.0, 0.0, &t.weight_decay) ||
-        !float_option(argc, argv, "--clip", 1.0, 0.0, &t.clip) || !int_option(argc, argv, "--stop-at", -1, 0, &t.stop_at))
-        goto usage;
-    if (schedule && strcmp(schedule, "linear") != 0 && strcmp(schedule, "constant") != 0) {
-        fprintf(stderr, "%s: --schedule is linear or constant, not '%s'\n", command_name, schedule);
-        goto usage;
-    }
-    t.schedule = schedule && strcmp(schedule, "constant") == 0;
-    t.shuffle = !flag(argc, argv, "--no-shuffle");
-    if (flag(argc, argv, "--reference-masked-grads")) mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_REFERENCE);
-
-    /* where the rows come from */
-    {
-        const char *format = option(argc, argv, "--format"), *row_mode = option(argc, argv, "--rows");
-        const char *field = option(argc, argv, "--jsonl-field");
-        long long split_seed;
-        src->opt = mmix_data_options_default();
-        snprintf(src->tokens, PATH_CAP, "%s", option(argc, argv, "--tokens") ? option(argc, argv, "--tokens") : "");
-        snprintf(src->val_tokens, PATH_CAP, "%s", option(argc, argv, "--val-tokens") ? option(argc, argv, "--val-tokens") : "");
-        snprintf(src->data, PATH_CAP, "%s", option(argc, argv, "--data") ? option(argc, argv, "--data") : "");
-        snprintf(src->tokenizer, PATH_CAP, "%s", option(argc, argv, "--tokenizer") ? option(argc, argv, "--tokenizer") : "");
-        snprintf(src->cache, PATH_CAP, "%s", option(argc, argv, "--cache") ? option(argc, argv, "--cache") : "");
-        snprintf(src->jsonl_field, sizeof src->jsonl_field, "%s", field ? field : "text");
-        if (format && !parse_format(format, &src->opt.format)) {
-            fprintf(stderr, "%s: --format is blank-lines, eot or jsonl, not '%s'\n", command_name, format);
-            goto usage;
-        }
-        if (row_mode && strcmp(row_mode, "packed") != 0 && strcmp(row_mode, "padded") != 0) {
-            fprintf(stderr, "%s: --rows is packed or padded, not '%s'\n", command_name, row_mode);
-            goto usage;
-        }
-        src->opt.rows = (row_mode ? strcmp(row_mode, "padded") == 0 : preset && preset->padded) ? MMIX_ROWS_PADDED
-                                                                                              : MMIX_ROWS_PACKED;
-        src->opt.pad_left = flag(argc, argv, "--pad-left");
-        if (!float_option(argc, argv, "--val-fraction", 0.01, 0.0, &src->opt.val_fraction) ||
-            !int_option(argc, argv, "--split-seed", 0, 0, &split_seed))
-            goto usage;
-        if (src->opt.val_fraction >= 1.0) {
-            fprintf(stderr, "%s: --val-fraction must be below 1\n", command_name);
-            goto usage;
-        }
-        src->opt.split_seed = (uint64_t)split_seed;
-        if (!src->data[0] && (src->tokenizer[0] || format || row_mode || field || src->cache[0])) {
-            fprintf(stderr, "%s: --tokenizer, --format, --rows, --jsonl-field and --cache go with --data\n",
-                    command_name);
-            goto usage;
-        }
-    }
+    t.seed = int_arg(a, "--seed");
+    t.pad = int_or(a, "--pad-id", -1);
+    t.stop_at = int_or(a, "--stop-at", -1);
+    if (given(a, "--reference-masked-grads")) mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_REFERENCE);
+    if (!source_from_args(a, preset, src)) goto usage;
 
     /* the settings: a resumed run's own, or the flags over the preset over the defaults */
     if (resume) {
-        static const char *const fixed[] = {"--steps", "--batch", "--lr", "--warmup", "--schedule", "--seed",
-                                            "--eval-every", "--save-every", "--eval-rows", "--log-every",
-                                            "--weight-decay", "--clip", "--data", "--tokenizer", "--format",
-                                            "--rows", "--val-fraction", "--split-seed", "--preset", NULL};
-        int k;
-        for (k = 0; fixed[k]; k++)
-            if (option(argc, argv, fixed[k])) {
-                fprintf(stderr, "%s: a resumed run keeps its own settings and data: drop %s\n", command_name,
-                        fixed[k]);
-                goto usage;
+        for (k = 0; fixed_on_resume[k]; k++)
+            if (given(a, fixed_on_resume[k])) {
+                rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed_on_resume[k]);
+                goto done;
             }
-        if (!read_resume_state(ctx, resume, &t, src, &data_position, &interval_loss, &interval_n, &elapsed_before,
-                               resume_weights,
-                               &weights_hash)) {
-            goto failed;
-        }
-        if (option(argc, argv, "--tokens")) snprintf(src->tokens, PATH_CAP, "%s", option(argc, argv, "--tokens"));
+        if (!read_resume_state(ctx, resume, &t, src, &pos, resume_weights, &weights_hash)) goto failed;
+        if (given(a, "--tokens")) snprintf(src->tokens, PATH_CAP, "%s", text_arg(a, "--tokens"));
         if (!src->tokens[0] && !src->data[0]) {
-            fprintf(stderr, "%s: %s does not say what it trained on: give --tokens\n", command_name, resume);
-            goto usage;
+            rc = usage_error("%s does not say what it trained on: give --tokens", resume);
+            goto done;
         }
         if (weights_hash) {
             uint64_t h = 0;
@@ -1403,42 +1770,17 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
                 goto done;
             }
         }
-        if (mmix_model_load(ctx, &m, resume_weights, NULL, NULL) != MMIX_OK) {
-            goto failed;
-        }
+        if (mmix_model_load(ctx, &m, resume_weights, NULL, NULL) != MMIX_OK) goto failed;
         model_made = 1;
-    } else {
-        if (!int_option(argc, argv, "--steps", preset ? preset->steps : 0, 1, &t.steps) ||
-            !int_option(argc, argv, "--batch", preset ? preset->batch : 0, 1, &t.batch))
-            goto usage;
-        if (!t.steps || !t.batch) {
-            fprintf(stderr, "%s: --steps and --batch are required\n", command_name);
-            goto usage;
-        }
-        if (!int_option(argc, argv, "--warmup", preset ? preset->warmup : (t.steps / 10 < 500 ? t.steps / 10 : 500), 0,
-                        &t.warmup) ||
-            !int_option(argc, argv, "--eval-every", preset ? preset->eval_every : (t.steps / 10 > 1 ? t.steps / 10 : 1),
-                        1, &t.eval_every) ||
-            !int_option(argc, argv, "--save-every", t.eval_every, 1, &t.save_every) ||
-            !int_option(argc, argv, "--eval-rows", 0, 0, &t.eval_rows) ||
-            !int_option(argc, argv, "--log-every", t.steps / 100 > 1 ? t.steps / 100 : 1, 1, &t.log_every))
-            goto usage;
-    }
-    if (t.batch > 4096) {
-        fprintf(stderr, "%s: --batch is at most 4096\n", command_name);
+    } else if (!settings_from_args(a, preset, &t)) {
         goto usage;
     }
-    if (!int_option(argc, argv, "--vocab", preset ? preset->vocab : 0, 1, &vocab)) goto usage;
+    vocab = int_or(a, "--vocab", preset ? preset->vocab : 0);
 
     /* the model and the rows; a new model's vocabulary is its tokenizer's */
     if (init) {
-        mmix_load_options lo;
-        if (!load_options(argc, argv, &lo)) {
-            goto usage;
-        }
-        if (mmix_model_load(ctx, &m, init, &lo, &file_pad) != MMIX_OK) {
-            goto failed;
-        }
+        mmix_load_options lo = load_options(a);
+        if (mmix_model_load(ctx, &m, init, &lo, &file_pad) != MMIX_OK) goto failed;
         model_made = 1;
         if (src->data[0] && !src->tokenizer[0]) {   /* the tokenizer the weights were trained with */
             if (!companion_path(init, ".tokenizer.txt", src->tokenizer) || !file_exists(src->tokenizer)) {
@@ -1448,28 +1790,19 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
         }
     }
     if (src->data[0]) {
-        int64_t n_ctx = model_made ? m.config.n_ctx : 0;
-        long long v = 0;
-        if (!model_made && !int_option(argc, argv, "--ctx", preset ? preset->ctx : 0, 2, &v)) {
-            goto usage;
-        }
-        if (!model_made) n_ctx = v;
-        if (!model_made && !n_ctx) {
-            fprintf(stderr, "%s: a new model needs --ctx (or a --preset)\n", command_name);
-            goto usage;
+        int64_t n_ctx = model_made ? m.config.n_ctx : int_or(a, "--ctx", preset ? preset->ctx : 0);
+        if (!n_ctx) {
+            rc = usage_error("a new model needs --ctx (or a --preset)");
+            goto done;
         }
         if (!src->tokenizer[0] && !vocab) {
-            fprintf(stderr, "%s: give --tokenizer TOK, or --vocab V to learn one from %s\n", command_name, src->data);
-            goto usage;
+            rc = usage_error("give --tokenizer TOK, or --vocab V to learn one from %s", src->data);
+            goto done;
         }
-        if (!load_text_rows(ctx, src, save, vocab, n_ctx, &bpe, &rows)) {
-            goto failed;
-        }
-        if (!model_made && option(argc, argv, "--vocab") && option(argc, argv, "--tokenizer") &&
-            vocab != mmix_bpe_vocab_size(bpe)) {
-            fprintf(stderr, "%s: --vocab %lld differs from the tokenizer's %lld\n", command_name, vocab,
-                    (long long)mmix_bpe_vocab_size(bpe));
-            goto usage;
+        if (!load_text_rows(ctx, src, save, vocab, n_ctx, &bpe, &rows)) goto failed;
+        if (!model_made && given(a, "--vocab") && given(a, "--tokenizer") && vocab != mmix_bpe_vocab_size(bpe)) {
+            rc = usage_error("--vocab %lld differs from the tokenizer's %lld", vocab, (long long)mmix_bpe_vocab_size(bpe));
+            goto done;
         }
         vocab = mmix_bpe_vocab_size(bpe);
         if (model_made && m.config.vocab < vocab) {
@@ -1481,32 +1814,29 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     }
     if (!model_made) {
         if (!vocab) {
-            fprintf(stderr, "%s: a new model needs --vocab (or a --preset)\n", command_name);
-            goto usage;
+            rc = usage_error("a new model needs --vocab (or a --preset)");
+            goto done;
         }
-        int made = new_model(ctx, argc, argv, preset, arch, vocab, t.seed, &m);   /* 2: usage, 1: failed */
-        if (made == 2) goto usage;
-        if (made) goto done;
+        made = new_model(ctx, a, preset, vocab, t.seed, &m);   /* 2: usage, 1: failed */
+        if (made) {
+            rc = made;
+            goto done;
+        }
         model_made = 1;
     }
     if (src->tokens[0]) {
-        if (mmix_read_token_lines(ctx, src->tokens, m.config.vocab,
-                                  m.config.arch == MMIX_ARCH_MIXER ? m.config.n_ctx : 0, &rows.own_train,
+        if (mmix_read_token_lines(ctx, src->tokens, m.config.vocab, fixed_line_length(&m), &rows.own_train,
                                   &rows.n_train, &rows.len) != MMIX_OK ||
             (src->val_tokens[0] && mmix_read_token_lines(ctx, src->val_tokens, m.config.vocab, rows.len,
-                                                         &rows.own_val, &rows.n_val, &rows.len) != MMIX_OK)) {
+                                                         &rows.own_val, &rows.n_val, &rows.len) != MMIX_OK))
             goto failed;
-        }
         rows.train = rows.own_train;
         rows.val = rows.own_val;
         if (init) window_from_lines(ctx, &m, init, rows.len);
     }
     if (!resume) {
-        if (!float_option(argc, argv, "--lr", preset ? preset->lr : m.config.arch == MMIX_ARCH_MIXER ? 5e-4 : 2e-4,
-                          0.0, &t.lr)) {
-            goto usage;
-        }
-        if (src->tokens[0] && !option(argc, argv, "--pad-id")) t.pad = file_pad;
+        t.lr = given(a, "--lr") ? num_arg(a, "--lr") : preset ? preset->lr : arch_of(m.config.arch).lr;
+        if (src->tokens[0] && !given(a, "--pad-id")) t.pad = file_pad;
     }
     if (t.stop_at < 0 || t.stop_at > t.steps) t.stop_at = t.steps;
     if (t.eval_every < 1) t.eval_every = t.steps;   /* a state file from before evaluations */
@@ -1514,15 +1844,8 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     if (t.log_every < 1) t.log_every = 1;
     acfg.lr = (float)t.lr;
     acfg.weight_decay = (float)t.weight_decay;
-    order = (int64_t *)malloc((size_t)rows.n_train * sizeof(int64_t));
-    if (!order || mmix_adamw_init(ctx, &opt, &m.params, acfg) != MMIX_OK) {
-        goto failed;
-    }
-    if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) {
-        goto failed;
-    }
-    companion_path(save, ".log.csv", csv_path);   /* fits: --save was checked to leave room for a suffix */
-    companion_path(save, ".loss.svg", svg_path);
+    if (mmix_adamw_init(ctx, &opt, &m.params, acfg) != MMIX_OK) goto failed;
+    if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) goto failed;
     if (resume) {
         char old_csv[PATH_CAP];
         companion_path(resume_weights, ".log.csv", old_csv);
@@ -1530,184 +1853,84 @@ static int cmd_train(mmix_ctx *ctx, int argc, char **argv) {
     }
     if (t.eval_rows > 0 && rows.n_val > t.eval_rows) rows.n_val = t.eval_rows;
     printf("%s: %s, %lld parameters; %lld training rows of %lld tokens, %lld validation rows; steps %lld..%lld of "
-           "%lld, batch %lld, lr %g, warmup %lld, %s schedule, weight decay %g, clip %g, pad id %lld, seed %lld, %s\n",
-           command_name, arch_name(m.config.arch), (long long)mmix_model_param_count(&m), (long long)rows.n_train,
+           "%lld, batch %lld, lr %g, warmup %lld, %s schedule, weight decay %g, clip %g, pad id %lld, seed %lld, %s",
+           command_name, arch_of(m.config.arch).title, (long long)mmix_model_param_count(&m), (long long)rows.n_train,
            (long long)rows.len, (long long)rows.n_val, (long long)opt.step + 1, t.stop_at, t.steps, t.batch, t.lr,
            t.warmup, t.schedule ? "constant" : "linear", t.weight_decay, t.clip, t.pad, t.seed,
            t.shuffle ? "shuffled" : "in file order");
+    if (t.grad_accum > 1) printf(", %lld micro-batches per step", t.grad_accum);
+    printf("\n");
     fflush(stdout);
-
     snprintf(title, sizeof title, "%s: %s, %lld parameters, batch %lld x %lld tokens, lr %g", base_name(save),
-             arch_name(m.config.arch), (long long)mmix_model_param_count(&m), t.batch, (long long)rows.len, t.lr);
+             arch_of(m.config.arch).title, (long long)mmix_model_param_count(&m), t.batch * t.grad_accum,
+             (long long)rows.len, t.lr);
 
-    /* the run */
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
-    start_time = mmix_time_seconds();
-    first_step = opt.step;
-    if (!resume && rows.n_val > 0) {   /* where the run starts: the "before" of the plot */
-        eval_record e = {0, 0, NAN, NAN, 0.0, 0.0};
-        if (!evaluate(ctx, &m, rows.val, rows.n_val, rows.len, t.batch, (int32_t)t.pad, &e.val_loss) ||
-            !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, title)) {
-            goto failed;
-        }
-        printf("eval step 0 tokens 0 val-loss %.6f\n", e.val_loss);
-        fflush(stdout);
-    }
-    while (opt.step < t.stop_at && !stop_requested) {
-        mmix_tensor *ids, *loss;
-        double norm = 0.0, t0 = mmix_time_seconds(), now, step_loss;
-        long long step;
-        float lr = mmix_schedule_lr(t.schedule ? MMIX_SCHEDULE_CONSTANT : MMIX_SCHEDULE_LINEAR, (float)t.lr, opt.step,
-                                    t.warmup, t.steps);
-        for (r = 0; r < t.batch; r++, data_position++) { /* the data position counts rows served */
-            int64_t epoch = data_position / rows.n_train;
-            if (epoch != order_epoch) {
-                epoch_order(order, rows.n_train, (uint64_t)t.seed, epoch, t.shuffle);
-                order_epoch = epoch;
-            }
-            idx[r] = order[data_position % rows.n_train];
-        }
-        ids = batch_tensor(ctx, rows.train, idx, t.batch, rows.len);
-        mmix_zero_grad(ctx, &m.params);
-        loss = mmix_model_loss(ctx, &m, ids, (int32_t)t.pad, NULL);
-        if (!loss || mmix_backward(ctx, loss) != MMIX_OK || mmix_clip_grad_norm(ctx, &m.params, (float)t.clip, &norm) != MMIX_OK ||
-            mmix_adamw_step(ctx, &opt, lr) != MMIX_OK) {
-            goto failed;
-        }
-        step = opt.step;
-        step_loss = (double)loss->data[0];
-        interval_loss += step_loss;
-        interval_n++;
-        mmix_step_reset(ctx);
-        now = mmix_time_seconds();
-        train_seconds += now - t0;
-
-        /* progress: tokens/s and time left from this run's training steps alone */
-        if ((tty && (now - last_draw > 0.2 || step == t.stop_at)) || (!tty && (step % t.log_every == 0 ||
-                                                                              step == t.stop_at))) {
-            double per_step = train_seconds / (double)(step - first_step);
-            printf("%sstep %lld/%lld loss %.6f lr %.3g grad-norm %.4g %.0f tok/s elapsed %s left %s%s",
-                   tty ? "\r" : "", step, t.steps, step_loss, (double)lr, norm,
-                   (double)(t.batch * rows.len) / per_step, clock_text(elapsed_before + now - start_time, clock_a),
-                   clock_text(per_step * (double)(t.stop_at - step), clock_b), tty ? "\x1b[K" : "\n");
-            fflush(stdout);
-            opened_line = tty;
-            last_draw = now;
-        }
-        if (step % t.eval_every == 0 || step == t.steps) {
-            eval_record e;
-            e.step = step;
-            e.tokens = step * t.batch * rows.len;
-            e.train_loss = interval_loss / (double)interval_n;
-            e.val_loss = NAN;
-            e.lr = (double)lr;
-            e.seconds = elapsed_before + now - start_time;
-            if ((rows.n_val > 0 &&
-                 !evaluate(ctx, &m, rows.val, rows.n_val, rows.len, t.batch, (int32_t)t.pad, &e.val_loss)) ||
-                !eval_log_push(&log, e) || !eval_log_write(ctx, &log, csv_path, svg_path, title)) {
-                goto failed;
-            }
-            printf("%seval step %lld tokens %lld train-loss %.6f", opened_line ? "\n" : "", step, e.tokens,
-                   e.train_loss);
-            if (rows.n_val > 0) printf(" val-loss %.6f", e.val_loss);
-            printf("\n");
-            fflush(stdout);
-            opened_line = 0;
-            interval_loss = 0.0;
-            interval_n = 0;
-        }
-        if (step % t.save_every == 0 && step != t.stop_at) {
-            if (!save_checkpoint(ctx, &m, &opt, &t, src, data_position, interval_loss, interval_n,
-                                 elapsed_before + mmix_time_seconds() - start_time, save)) {
-                goto failed;
-            }
-        }
-    }
-    if (opened_line) printf("\n");
-    if (!save_checkpoint(ctx, &m, &opt, &t, src, data_position, interval_loss, interval_n,
-                                 elapsed_before + mmix_time_seconds() - start_time, save)) {
-        goto failed;
-    }
-    {
-        char state_path[PATH_CAP];
-        companion_path(save, ".state.safetensors", state_path);
-        if (stop_requested) {
-            printf("interrupted after step %lld of %lld: saved %s and %s; continue with mm train --resume %s\n",
-                   (long long)opt.step, t.steps, save, state_path, state_path);
-            rc = 130;
-        } else {
-            printf("saved %s and %s\n", save, state_path);
-            rc = 0;
-        }
-    }
+    /* the run: language modelling on the rows */
+    lm_train.rows = rows.train;
+    lm_val.rows = rows.val;
+    lm_train.len = lm_val.len = rows.len;
+    lm_train.pad = lm_val.pad = (int32_t)t.pad;
+    train_src = lm_source(&lm_train, rows.n_train);
+    val_src = lm_source(&lm_val, rows.n_val);
+    source_meta(src, src_meta);
+    job.model = &m;
+    job.opt = &opt;
+    job.t = &t;
+    job.train = &train_src;
+    job.val = &val_src;
+    job.loss = lm_loss;
+    job.loss_user = &lm_train;   /* the loss reads only the pad, the same for both */
+    job.save = save;
+    job.title = title;
+    job.source = src_meta;
+    job.pos = &pos;
+    job.log = &log;
+    job.evaluate_first = !resume;
+    rc = train_loop(ctx, &job);
+    if (rc == 1) goto failed;
     goto done;
 usage:
     rc = 2;
     goto done;
 failed:
-    fail(ctx, "train");
+    fail(ctx);
 done:
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    free(order);
     free(log.r);
     train_rows_free(&rows);
     mmix_bpe_free(bpe);
     free(src);
+    free(src_meta);
     return rc;
 }
 
-/* mm generate: text after a prompt (SPEC 9), greedy unless --temperature says otherwise. */
-static int cmd_generate(mmix_ctx *ctx, int argc, char **argv) {
-    static const char *const with_value[] = {"--model", "--tokenizer", "--prompt", "--max-new", "--temperature",
-                                             "--top-k", "--seed", "--method", "--heads", "--norm-eps",
-                                             "--rope-theta", NULL};
-    static const char *const flags[] = {NULL};
-    const char *model_path = option(argc, argv, "--model"), *tok_path = option(argc, argv, "--tokenizer");
-    const char *prompt = option(argc, argv, "--prompt"), *method_name = option(argc, argv, "--method");
-    mmix_generate_method method = MMIX_GENERATE_CACHED;
+/* ---- mm generate: text after a prompt (SPEC 9), greedy unless --temperature says otherwise ---- */
+
+static const opt_spec generate_opts[] = {
+    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
+    {"--prompt", OPT_TEXT, "TEXT", NULL, 0, 0, "the text to continue"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: W.tokenizer.txt (what mm train writes), else tokenizer.txt beside W"},
+    OPT_END};
+static const opt_group generate_groups[] = {
+    {"options", generate_opts}, {"sampling", sampling_opts}, {"loading", load_opts}, {"runtime", runtime_opts},
+    GROUP_END};
+
+static int cmd_generate(mmix_ctx *ctx, const args *a) {
+    const char *model_path = text_arg(a, "--model"), *tok_path = text_arg(a, "--tokenizer");
+    const char *prompt = text_arg(a, "--prompt");
+    mmix_generate_method method = int_arg(a, "--method") == 0 ? MMIX_GENERATE_CACHED : MMIX_GENERATE_INDEX_WALKING;
     mmix_sampler sampler = mmix_sampler_default();
-    mmix_load_options lo;
+    mmix_load_options lo = load_options(a);
     mmix_model m;
     mmix_bpe *bpe = NULL;
     mmix_bpe_ids ids = {NULL, 0, 0};
     mmix_bpe_bytes text = {NULL, 0, 0};
-    long long max_new, top_k, seed;
-    double temperature, t0, seconds;
+    long long max_new = int_arg(a, "--max-new");
+    double t0, seconds;
     int64_t n_new = 0, i, n_prompt;
     int32_t *out = NULL;
     char tok_beside[PATH_CAP];
     int rc = 1;
-    if (flag(argc, argv, "--help")) {
-        printf("usage: mm generate --model W.safetensors --prompt TEXT [--tokenizer TOK] [--max-new N]\n"
-               "                   [--temperature T] [--top-k K] [--seed S] [--method cached|index-walking]\n"
-               "                   [--heads H] [--norm-eps E] [--rope-theta T]\n"
-               "Prints the prompt and its continuation. Greedy by default (temperature 0); --temperature T\n"
-               "samples from softmax(logits / T), among the K largest with --top-k K (0: all); --seed S\n"
-               "repeats a sample. Stops at end-of-text, after N new tokens (64), or when the model's window\n"
-               "is full. The tokenizer defaults to W.tokenizer.txt (what mm train writes), else tokenizer.txt\n"
-               "in the folder of the weights. --method index-walking\n"
-               "reruns the whole window per token as the paper does (SPEC 9.1); cached (the default) gives\n"
-               "the same tokens faster. Speed goes to stderr.\n");
-        return 0;
-    }
-    if (!check_args(argc, argv, with_value, flags) || !load_options(argc, argv, &lo) ||
-        !int_option(argc, argv, "--max-new", 64, 1, &max_new) || !int_option(argc, argv, "--top-k", 0, 0, &top_k) ||
-        !int_option(argc, argv, "--seed", 0, 0, &seed) ||
-        !float_option(argc, argv, "--temperature", 0.0, 0.0, &temperature))
-        return 2;
-    if (method_name && strcmp(method_name, "cached") != 0) {
-        if (strcmp(method_name, "index-walking") != 0) {
-            fprintf(stderr, "%s: --method wants cached or index-walking, not '%s'\n", command_name, method_name);
-            return 2;
-        }
-        method = MMIX_GENERATE_INDEX_WALKING;
-    }
-    if (!model_path || !prompt) {
-        fprintf(stderr, "%s: --model and --prompt are required (see 'mm generate --help')\n", command_name);
-        return 2;
-    }
+    if (!model_path || !prompt) return usage_error("--model and --prompt are required (see 'mm generate --help')");
     if (!tok_path) { /* OUT.tokenizer.txt, where mm train puts it, else tokenizer.txt in its folder */
         if (!companion_path(model_path, ".tokenizer.txt", tok_beside) || !file_exists(tok_beside)) {
             char other[PATH_CAP];
@@ -1720,9 +1943,9 @@ static int cmd_generate(mmix_ctx *ctx, int argc, char **argv) {
         }
         tok_path = tok_beside;
     }
-    sampler.temperature = (float)temperature;
-    sampler.top_k = top_k;
-    sampler.seed = (uint64_t)seed;
+    sampler.temperature = (float)num_arg(a, "--temperature");
+    sampler.top_k = int_arg(a, "--top-k");
+    sampler.seed = (uint64_t)int_arg(a, "--seed");
     if (mmix_bpe_load(ctx, tok_path, &bpe) != MMIX_OK || mmix_model_load(ctx, &m, model_path, &lo, NULL) != MMIX_OK)
         goto done_error;
     if (mmix_bpe_vocab_size(bpe) > m.config.vocab) {
@@ -1759,7 +1982,7 @@ static int cmd_generate(mmix_ctx *ctx, int argc, char **argv) {
     rc = 0;
     goto done;
 done_error:
-    fail(ctx, "generate");
+    fail(ctx);
 done:
     free(out);
     mmix_bpe_bytes_free(&text);
@@ -1768,41 +1991,134 @@ done:
     return rc;
 }
 
-static int cmd_model(int argc, char **argv, int (*run)(mmix_ctx *, int, char **), const char *name) {
+/* ==== the commands: what mm --help lists, and main() ==== */
+
+static const command commands[] = {
+    {"tokenizer train", tokenizer_train, "--data FILE --vocab N --out TOK",
+     "learn a byte-level BPE; N = 256 bytes + merges + 2 specials", NULL, tokenizer_train_groups, NULL, NULL},
+    {"tokenizer encode", tokenizer_encode, "--tokenizer TOK [--allow-special] < text > ids",
+     "whitespace-separated ids; with --allow-special, the names <|endoftext|> and <|pad|> become their ids", NULL,
+     tokenizer_encode_groups, NULL, NULL},
+    {"tokenizer decode", tokenizer_decode, "--tokenizer TOK < ids > text", "the byte-exact inverse of encode", NULL,
+     tokenizer_decode_groups, NULL, NULL},
+    {"tokenizer import-hf", tokenizer_import_hf, "--json tokenizer.json --out TOK",
+     "convert a Hugging Face byte-level BPE", NULL, tokenizer_import_hf_groups, NULL, NULL},
+    {"forward", cmd_forward, "--model W.safetensors --tokens IDS.txt [--pad-id P] [--logits OUT.f32]",
+     "the causal-LM loss (and logits) of a model on token lines",
+     "The loss (SPEC 1.5) is over the whole file, token-weighted; pad targets are not counted.\n", forward_groups,
+     NULL, NULL},
+    {"train", cmd_train,
+     "(--preset NAME | --arch ARCH ... | --init W | --resume STATE)\n"
+     "                (--data TEXT | --tokens IDS.txt) --save OUT.safetensors [--steps T --batch B]",
+     "train with AdamW on text or token lines, with validation, checkpoints, a CSV log and a loss plot",
+     "A new model: --arch with --dim, --depth, --ctx and --vocab, or a --preset. With --data the text is\n"
+     "tokenized (a BPE of --vocab ids is learned from it without --tokenizer) and cached beside OUT.\n",
+     train_groups, NULL, train_more_help},
+    {"info", cmd_info, "W.safetensors [--heads H] [--norm-eps E] [--rope-theta T]",
+     "architecture, sizes, parameter count, metadata", NULL, info_groups, "W.safetensors", NULL},
+    {"generate", cmd_generate, "--model W.safetensors --prompt TEXT [--max-new N] [--temperature T] ...",
+     "continue a prompt (greedy by default); speed goes to stderr", NULL, generate_groups, NULL, NULL},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void print_usage(FILE *out) {
+    int i;
+    fprintf(out, "usage: mm <command> [options]\n\n"
+                 "maskedmixer %s - masked mixers (arXiv 2409.01482) in one C header.\n\n"
+                 "commands:\n"
+                 "  --version, version   print the version and how this binary was built\n"
+                 "  --help, help         print this help\n",
+            MMIX_VERSION_STRING);
+    for (i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %s %s\n%23s%s\n", commands[i].name, commands[i].synopsis, "", commands[i].summary);
+    fprintf(out, "Each command takes --help.\n");
+}
+
+static void print_version(void) {
+    printf("maskedmixer %s\n", MMIX_VERSION_STRING);
+    printf("GEMM: %s\n", mmix_has_cblas() ? "cblas_sgemm (BLAS)"
+                                         : "built-in (install libopenblas-openmp-dev and rebuild "
+                                           "for the faster BLAS path)");
+    printf("OpenMP: %s, %d thread(s)\n", mmix_has_openmp() ? "on" : "off", mmix_get_num_threads());
+}
+
+/* How many words of argv (from argv[1]) spell the command's name ("tokenizer encode": 2),
+   or 0 when they do not. */
+static int name_words(const char *name, int argc, char **argv) {
+    int w;
+    for (w = 1;; w++) {
+        const char *space = strchr(name, ' ');
+        size_t len = space ? (size_t)(space - name) : strlen(name);
+        if (w >= argc || strlen(argv[w]) != len || strncmp(argv[w], name, len) != 0) return 0;
+        if (!space) return w;
+        name = space + 1;
+    }
+}
+
+/* "mm tokenizer" without a known second word: the family's usage lines on --help, else
+   an error listing its subcommands. -1 when argv[1] starts no family. */
+static int command_family(int argc, char **argv) {
+    size_t n = strlen(argv[1]);
+    int i, found = 0, help = argc < 3 || strcmp(argv[2], "--help") == 0;
+    char choices[256] = "", list[256];
+    for (i = 0; i < N_COMMANDS; i++) {
+        const char *name = commands[i].name;
+        if (strncmp(name, argv[1], n) != 0 || name[n] != ' ') continue;
+        if (help && argc >= 3) printf("%s mm %s %s\n", found ? "      " : "usage:", name, commands[i].synopsis);
+        snprintf(choices + strlen(choices), sizeof choices - strlen(choices), "%s%s", found ? "|" : "", name + n + 1);
+        found++;
+    }
+    if (!found) return -1;
+    if (help && argc >= 3) {
+        printf("Each takes --help.\n");
+        return 0;
+    }
+    fprintf(stderr, "mm %s: unknown subcommand '%s' (%s)\n", argv[1], argc > 2 ? argv[2] : "",
+            choice_list(choices, list, sizeof list));
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    static char name[64];
+    const command *c = NULL;
     mmix_ctx *ctx;
-    int rc;
-    args_from = 2;
+    args a;
+    int i, words = 0, rc;
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        print_version();
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    for (i = 0; i < N_COMMANDS && !c; i++)
+        if ((words = name_words(commands[i].name, argc, argv)) > 0) c = &commands[i];
+    if (!c) {
+        rc = command_family(argc, argv);
+        if (rc >= 0) return rc;
+        fprintf(stderr, "mm: unknown command '%s' (see 'mm --help')\n", argv[1]);
+        return 2;
+    }
+    snprintf(name, sizeof name, "mm %s", c->name);
     command_name = name;
+    arch_choices_init();
+    for (i = 1 + words; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0) {
+            command_help(c, stdout);
+            return 0;
+        }
+    if (!parse_args(c, argc, argv, 1 + words, &a) || !apply_runtime(&a)) return 2;
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) {
         fprintf(stderr, "mm: out of memory\n");
         return 1;
     }
     mmix_set_log(ctx, log_to_stderr, NULL);
-    rc = run(ctx, argc, argv);
+    rc = c->run(ctx, &a);
     mmix_ctx_destroy(ctx);
     return rc;
-}
-
-int main(int argc, char **argv) {
-    const char *cmd;
-    if (argc < 2) {
-        print_usage(stderr);
-        return 2;
-    }
-    cmd = argv[1];
-    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        print_version();
-        return 0;
-    }
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        print_usage(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "tokenizer") == 0) return cmd_tokenizer(argc, argv);
-    if (strcmp(cmd, "forward") == 0) return cmd_model(argc, argv, cmd_forward, "mm forward");
-    if (strcmp(cmd, "train") == 0) return cmd_model(argc, argv, cmd_train, "mm train");
-    if (strcmp(cmd, "info") == 0) return cmd_model(argc, argv, cmd_info, "mm info");
-    if (strcmp(cmd, "generate") == 0) return cmd_model(argc, argv, cmd_generate, "mm generate");
-    fprintf(stderr, "mm: unknown command '%s' (see 'mm --help')\n", cmd);
-    return 2;
 }

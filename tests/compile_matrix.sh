@@ -39,6 +39,10 @@ for omp in "" "-fopenmp"; do
     done
 done
 build_run "clangxx-cpp" clang++ "-x c++ tests/compile_all.c -lm"
+# The command-line tool is read as C99 by both compilers and as C++ (it builds with make mm).
+check "gcc-c99-mm" gcc -std=c99 $warn -fopenmp -I. -fsyntax-only examples/mm.c
+check "clang-c99-mm" clang -std=c99 $warn -I. -fsyntax-only examples/mm.c
+check "gxx-cpp-mm" g++ -x c++ $warn -I. -fsyntax-only examples/mm.c
 build_run "gcc-c99-static-two-tus" gcc "-std=c99 tests/static_a.c tests/static_b.c -lm"
 build_run "gxx-cpp-static-two-tus" g++ "-x c++ tests/static_a.c tests/static_b.c -lm"
 build_run "gcc-c99-allocator-hooks" gcc "-std=c99 tests/alloc_hooks.c -lm"

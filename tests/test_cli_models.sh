@@ -29,7 +29,7 @@ out=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_token
 check "forward on the reference transformer gives its loss ($(expect llama_h4)): got '$out'" close_to "$out" "$(expect llama_h4)"
 check "--logits writes lines x positions x vocab float32 (3 x 8 x 37 x 4 bytes)" test "$(wc -c <"$tmp/logits.f32")" = 3552
 out=$("$mm" info "$fx/mixer_k1.safetensors" 2>&1); rc=$?
-check "info names the architecture and sizes" bash -c "test $rc = 0 && grep -q 'architecture: masked mixer' <<<'$out' \
+check "info names the architecture and sizes" bash -c "test $rc = 0 && grep -q 'architecture: masked mixer' <<<'$out' && grep -qx 'arch: mixer' <<<'$out' \
     && grep -q '^n_ctx: 8' <<<'$out' && grep -q '^depth: 2' <<<'$out' && grep -q '^parameters: ' <<<'$out'"
 
 for c in "forward" "train" "info" "tokenizer train" "tokenizer encode" "tokenizer decode" "tokenizer import-hf"; do
@@ -76,4 +76,49 @@ check "train --init from the reference transformer" ok_with "$rc" "$out" 'Llama-
 out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
 check "our transformer file carries its head count" ok_with "$rc" "$out" '^heads: 4'
 check "a transformer's n_ctx comes from the token lines when its file has none" ok_with "$rc" "$out" '^n_ctx: 8'
+# --grad-accum: N micro-batches of B rows per step are one batch of N x B rows. The rows hold 5,
+# 7 and 6 counted targets (pads at either end), so only a token-weighted sum over the micro-batches
+# matches (a mean of the micro-batch means does not). Float rounding aside: within 1e-5 relative
+# (of |x|, or 1 below it).
+worst() { # worst FILE_A FILE_B: the largest relative difference of two files' numbers, one a line
+    paste "$1" "$2" | awk '{ d = $1 - $2; d = d < 0 ? -d : d; m = $1 < 0 ? -$1 : $1; m = m < 1 ? 1 : m;
+        if (d / m > w) w = d / m } END { printf "%.2g\n", (NR > 0 ? w + 0 : 1) }'
+}
+small() { test -n "$1" && awk -v w="$1" 'BEGIN { exit !(w <= 1e-5) }'; }
+floats() { od -An -v -f "$1" | tr -s ' ' '\n' | awk 'NF'; }
+accum() { "$mm" train --arch "$1" --vocab 37 --dim 16 --depth 2 --ctx 8 --kernel 2 --heads 4 --tokens "$fx/model_tokens.txt" \
+          --steps 6 --lr 1e-2 --warmup 1 --pad-id 1 --seed 3 "${@:2}"; }
+for arch in mixer llama; do
+    accum $arch --batch 2 --save "$tmp/b2-$arch.safetensors" >"$tmp/b2.out" 2>&1
+    accum $arch --batch 1 --grad-accum 2 --save "$tmp/a2-$arch.safetensors" >"$tmp/a2.out" 2>&1; rc=$?
+    check "$arch: --grad-accum 2 --batch 1 trains" test "$rc" = 0
+    grep '^step ' "$tmp/b2.out" | awk '{ print $4 }' >"$tmp/b2.loss"
+    grep '^step ' "$tmp/a2.out" | awk '{ print $4 }' >"$tmp/a2.loss"
+    w=$(worst "$tmp/b2.loss" "$tmp/a2.loss")
+    check "$arch: ... with the step losses of --batch 2 (worst relative difference $w)" small "$w"
+    for run in b2 a2; do
+        "$mm" forward --model "$tmp/$run-$arch.safetensors" --tokens "$fx/model_tokens.txt" --logits "$tmp/$run.f32" >/dev/null
+        floats "$tmp/$run.f32" >"$tmp/$run.logits"
+    done
+    w=$(worst "$tmp/b2.logits" "$tmp/a2.logits")
+    check "$arch: ... and its weights: the same logits (worst relative difference $w)" small "$w"
+done
+accum mixer --batch 1 --grad-accum 2 --stop-at 3 --save "$tmp/a3.safetensors" >/dev/null 2>&1
+out=$("$mm" train --resume "$tmp/a3.state.safetensors" --save "$tmp/a3.safetensors" 2>&1); rc=$?
+check "a resumed --grad-accum run keeps its micro-batches" has "$out" "2 micro-batches per step"
+check "and ends with the straight run's weights, byte for byte" cmp -s "$tmp/a2-mixer.safetensors" "$tmp/a3.safetensors"
+err=$("$mm" train --resume "$tmp/a3.state.safetensors" --grad-accum 4 --save "$tmp/a3.safetensors" 2>&1); rc=$?
+check "a resumed run refuses another --grad-accum" fails_with "$rc" "$err" "drop --grad-accum"
+# --gemm: the built-in GEMM gives the reference loss too; a BLAS a build lacks is one line
+out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 --gemm builtin 2>&1); rc=$?
+check "--gemm builtin gives the reference loss: got '$out'" close_to "$out" "$(expect mixer_k1)"
+err=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --gemm fast 2>&1); rc=$?
+check "a bad --gemm" fails_with "$rc" "$err" "--gemm is builtin or blas"
+if "$mm" --version | grep -q 'GEMM: cblas'; then
+    out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 --gemm blas 2>&1); rc=$?
+    check "--gemm blas gives the reference loss: got '$out'" close_to "$out" "$(expect mixer_k1)"
+else
+    err=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --gemm blas 2>&1); rc=$?
+    check "--gemm blas without a BLAS in the build" fails_with "$rc" "$err" "no BLAS"
+fi
 finish

@@ -212,7 +212,7 @@ static void arch_table(void) {
               "architecture %d has a descriptor", a);
         CHECK(d.info.name && d.info.title && d.info.reference && d.info.paper && d.defaults && d.check &&
               d.param_count && d.create && d.init && d.hidden && d.logits && d.loss && d.detect && d.read_config &&
-              d.write_meta, "%s: every required slot is set", d.info.name ? d.info.name : "?");
+              d.write_meta && d.settings && d.info.lr > 0.0 && d.info.own_settings, "%s: every required slot is set", d.info.name ? d.info.name : "?");
         CHECK(!d.info.can_generate || (d.cache_floats && d.block),
               "%s: an architecture that can generate has a cache size and a block forward", d.info.name);
         CHECK(mmix_arch_find(d.info.name, &found) && (int)found == a, "%s is found by its name", d.info.name);
