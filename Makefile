@@ -29,7 +29,7 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend
 HEADER  := maskedmixer.h
 
 .PHONY: all demo test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
@@ -39,7 +39,7 @@ all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
+build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/hello: examples/hello.c $(HEADER) | build
@@ -55,7 +55,7 @@ build/bench_generate: bench/bench_generate.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
-build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
+build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h $(HEADER) | build
 	@mkdir -p build/plain
 	clang -std=c99 -O2 -g $(WARN) -I. $< -o $@ -lm
 
@@ -64,7 +64,7 @@ build/asan/mm: examples/mm.c $(HEADER) | build
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
 
-build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h $(HEADER) | build
+build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h $(HEADER) | build
 	@mkdir -p build/asan
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)

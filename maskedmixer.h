@@ -2462,12 +2462,14 @@ MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors 
 MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
                                                mmix_tensor *t) {
     mmix_shape file_shape;
+    mmix_result r;
+    float *host;
     int i, same;
     char a[96], b[96];
     if (!st || !e || !t) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read_into: NULL argument");
     if (t->dtype != MMIX_F32 || !t->data)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%s': read_into needs a float tensor on "
-                              "the CPU", st->path, e->name);
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%s': read_into needs a float tensor",
+                              st->path, e->name);
     file_shape = mmix_shape0();
     file_shape.ndim = e->ndim;
     for (i = 0; i < e->ndim && i < MMIX_MAX_DIMS; i++) file_shape.d[i] = e->shape[i];
@@ -2476,27 +2478,39 @@ MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safeten
         return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, the model expects %s",
                               st->path, e->name, mmix_shape_str(file_shape, a, sizeof a),
                               mmix_shape_str(t->shape, b, sizeof b));
-    return mmix_safetensors_read(ctx, st, e, t->data);
+    /* decoded on the host, then uploaded to wherever the tensor lives */
+    host = (float *)MMIX_MALLOC((size_t)(t->n ? t->n : 1) * sizeof(float));
+    if (!host) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of memory", st->path, e->name);
+    r = mmix_safetensors_read(ctx, st, e, host);
+    if (r == MMIX_OK) mmix_tensor_upload(ctx, t, 0, host, t->n);
+    MMIX_FREE(host);
+    return r;
 }
 
 /* ---- The writer ---- */
 /* Data as little-endian float32: straight from memory on little-endian hosts. */
-static int mmix__st_write_floats(FILE *f, const float *x, int64_t n) {
-    unsigned char buf[4096];
-    int64_t i = 0;
-    if (n == 0) return 1;
-    if (mmix__little_endian()) return fwrite(x, sizeof(float), (size_t)n, f) == (size_t)n;
-    while (i < n) {
-        size_t k = 0;
-        for (; i < n && k + 4 <= sizeof buf; i++, k += 4) {
-            uint32_t bits;
-            memcpy(&bits, &x[i], 4);
-            buf[k] = (unsigned char)bits;
-            buf[k + 1] = (unsigned char)(bits >> 8);
-            buf[k + 2] = (unsigned char)(bits >> 16);
-            buf[k + 3] = (unsigned char)(bits >> 24);
+/* A tensor's floats, little-endian, fetched from its backend a chunk at a time. */
+static int mmix__st_write_floats(FILE *f, const mmix_tensor *t) {
+    float chunk[1024];
+    unsigned char buf[4 * 1024];
+    int64_t first, i, m;
+    int le = mmix__little_endian();
+    for (first = 0; first < t->n; first += m) {
+        m = t->n - first < 1024 ? t->n - first : 1024;
+        t->backend->download(chunk, t->data + first, (size_t)m * sizeof(float));
+        if (le) {
+            if (fwrite(chunk, sizeof(float), (size_t)m, f) != (size_t)m) return 0;
+            continue;
         }
-        if (fwrite(buf, 1, k, f) != k) return 0;
+        for (i = 0; i < m; i++) {
+            uint32_t bits;
+            memcpy(&bits, &chunk[i], 4);
+            buf[4 * i] = (unsigned char)bits;
+            buf[4 * i + 1] = (unsigned char)(bits >> 8);
+            buf[4 * i + 2] = (unsigned char)(bits >> 16);
+            buf[4 * i + 3] = (unsigned char)(bits >> 24);
+        }
+        if (fwrite(buf, 4, (size_t)m, f) != (size_t)m) return 0;
     }
     return 1;
 }
@@ -2607,7 +2621,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
         return r;
     }
     ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
-    for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]->data, tensors[i]->n);
+    for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]);
     mmix_bpe_bytes_free(&h);
     if (!ok) {
         mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
@@ -5015,7 +5029,7 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
     case MMIX_OP_CROSS_ENTROPY: {
         int64_t V = mmix__last_dim(a);
         if (da) be->cross_entropy_backward(da, a->data, node->saved[0], b->ids, a->n / V, V,
-                                           (int32_t)node->iparam[0], dout[0] * node->fparam);
+                                           (int32_t)node->iparam[0], mmix__scalar_grad(be, dout) * node->fparam);
         break;
     }
     case MMIX_OP_CUSTOM:
@@ -5137,13 +5151,22 @@ MMIXDEF mmix_gradcheck_options mmix_gradcheck_options_default(void) {
     return o;
 }
 
-/* sum(out * R) in double, for the perturbed forward passes. */
-static double mmix__projected(const mmix_tensor *out, const float *R) {
+/* sum(out * R) in double, for the perturbed forward passes; out is fetched into host. */
+static double mmix__projected(const mmix_tensor *out, const float *R, float *host) {
     double s = 0.0;
     int64_t i;
-    for (i = 0; i < out->n; i++) s += (double)out->data[i] * R[i];
+    out->backend->download(host, out->data, (size_t)out->n * sizeof(float));
+    for (i = 0; i < out->n; i++) s += (double)host[i] * R[i];
     return s;
 }
+
+/* One float of backend memory, read or written (gradcheck perturbs one element at a time). */
+static float mmix__get_float(const mmix_backend *be, const float *p) {
+    float v;
+    be->download(&v, p, sizeof v);
+    return v;
+}
+static void mmix__put_float(const mmix_backend *be, float *p, float v) { be->upload(p, &v, sizeof v); }
 
 MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user,
                                    mmix_tensor *const *inputs, int n_inputs,
@@ -5154,7 +5177,7 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
     mmix_step_mark mark;
     mmix_rng rng;
     mmix_tensor *out;
-    float *R = NULL;
+    float *R = NULL, *host = NULL;
     double *numeric = NULL;
     int64_t *picked = NULL, n_out, e, i;
     int k, s, was_enabled = ctx->grad_enabled;
@@ -5169,8 +5192,14 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
     /* Inputs on the 2^-12 grid, with zeroed gradient buffers made before the mark. */
     for (k = 0; k < n_inputs; k++) {
         mmix_tensor *t = inputs[k];
+        float *values;
         if (!t || t->dtype != MMIX_F32 || !t->requires_grad) continue;
-        for (i = 0; i < t->n; i++) t->data[i] = (float)(floor((double)t->data[i] * 4096.0 + 0.5) / 4096.0);
+        values = (float *)MMIX_MALLOC((size_t)t->n * sizeof(float));
+        if (!values) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "gradcheck: out of memory");
+        mmix_tensor_download(ctx, t, 0, values, t->n);
+        for (i = 0; i < t->n; i++) values[i] = (float)(floor((double)values[i] * 4096.0 + 0.5) / 4096.0);
+        mmix_tensor_upload(ctx, t, 0, values, t->n);
+        MMIX_FREE(values);
         if (!mmix__ensure_grad(ctx, t)) return ctx->last_result;
         ctx->backend->fill(t->grad, t->n, 0.0f);
     }
@@ -5180,9 +5209,10 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
     if (!out) { result = ctx->last_result; goto done; }
     n_out = out->n;
     R = (float *)MMIX_MALLOC((size_t)n_out * sizeof(float));
+    host = (float *)MMIX_MALLOC((size_t)n_out * sizeof(float));
     numeric = (double *)MMIX_MALLOC((size_t)opt.max_elements * sizeof(double));
     picked = (int64_t *)MMIX_MALLOC((size_t)opt.max_elements * sizeof(int64_t));
-    if (!R || !numeric || !picked) {
+    if (!R || !host || !numeric || !picked) {
         result = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "gradcheck: out of memory");
         goto done;
     }
@@ -5201,21 +5231,21 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
         for (e = 0; e < n_pick; e++)
             picked[e] = t->n <= opt.max_elements ? e : (int64_t)mmix_rng_below(&rng, (uint32_t)t->n);
         for (e = 0; e < n_pick; e++) {
-            float original = t->data[picked[e]];
+            float *x = t->data + picked[e], original = mmix__get_float(t->backend, x);
             double d = 0.0;
             for (s = 0; s < 4; s++) {
-                t->data[picked[e]] = (float)((double)original + offsets[s] * opt.step);
+                mmix__put_float(t->backend, x, (float)((double)original + offsets[s] * opt.step));
                 out = fn(ctx, inputs, user);
                 if (!out || out->n != n_out) {
-                    t->data[picked[e]] = original;
+                    mmix__put_float(t->backend, x, original);
                     result = out ? mmix_set_error(ctx, MMIX_ERR_SHAPE, "gradcheck: the output size changed")
                                  : ctx->last_result;
                     goto done;
                 }
-                d += weights[s] * mmix__projected(out, R);
+                d += weights[s] * mmix__projected(out, R, host);
                 mmix_step_rewind(ctx, mark);
             }
-            t->data[picked[e]] = original;
+            mmix__put_float(t->backend, x, original);
             numeric[e] = d / (12.0 * opt.step);
             if (fabs(numeric[e]) > scale) scale = fabs(numeric[e]);
         }
@@ -5223,10 +5253,11 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
            gradient is near zero is not held to an impossible relative standard. */
         if (scale == 0.0)
             for (e = 0; e < n_pick; e++)
-                if (fabs(t->grad[picked[e]]) > scale) scale = fabs(t->grad[picked[e]]);
+                if (fabs(mmix__get_float(t->backend, t->grad + picked[e])) > scale)
+                    scale = fabs(mmix__get_float(t->backend, t->grad + picked[e]));
         if (scale == 0.0) scale = 1.0;
         for (e = 0; e < n_pick; e++) {
-            double analytic = t->grad[picked[e]];
+            double analytic = mmix__get_float(t->backend, t->grad + picked[e]);
             double err = fabs(analytic - numeric[e]) / scale;
             rep.checked++;
             if (!(err <= opt.tolerance)) { /* NaN fails too */
@@ -5246,6 +5277,7 @@ done:
     mmix_step_rewind(ctx, mark);
     ctx->grad_enabled = was_enabled;
     MMIX_FREE(R);
+    MMIX_FREE(host);
     MMIX_FREE(numeric);
     MMIX_FREE(picked);
     if (report) *report = rep;
