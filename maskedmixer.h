@@ -5519,10 +5519,14 @@ MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch) {
     return c;
 }
 
-/* The model's next parameter, named printf-style ("mixerblocks.%lld.conv.weight"). */
-static mmix_tensor *mmix__named_param(mmix_ctx *ctx, mmix_model *m, mmix_shape shape, const char *fmt, int64_t i) {
+/* The model's next parameter, named after its block: prefix, the block's index, the
+   tensor's own name ("mixerblocks", 3, "conv.weight": "mixerblocks.3.conv.weight"). Blocks
+   take the prefix from their caller, so an encoder and a decoder (the autoencoders) or two
+   streams build the same block under their own reference names. */
+static mmix_tensor *mmix__block_param(mmix_ctx *ctx, mmix_model *m, mmix_shape shape, const char *prefix, int64_t i,
+                                      const char *suffix) {
     char name[MMIX_NAME_MAX];
-    snprintf(name, sizeof name, fmt, (long long)i);
+    snprintf(name, sizeof name, "%s.%lld.%s", prefix, (long long)i, suffix);
     return mmix_params_add(ctx, &m->params, name, shape);
 }
 
@@ -5611,20 +5615,36 @@ static mmix_result mmix__read_lm_sizes(mmix_ctx *ctx, const mmix_safetensors *st
 }
 
 // ---- The flat masked mixer (SPEC 1): LanguageMixer ---------------------------------------
-static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_model *m, int64_t i) {
-    mmix_mixer_block *b = &m->mixer[i];
+/* Mixer block i as `prefix`.i.*, in the reference's registration order. With `shared` the
+   block reuses that block's patch_layernorm and patch_ff instead of making its own (two
+   streams that share them, as the bidirectional mixer's do) and makes only its norms and
+   conv for the token axis. */
+static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i,
+                                    const mmix_mixer_block *shared) {
     const mmix_model_config *c = &m->config;
     int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
-    b->patch_norm_w = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.weight", i);
-    b->patch_norm_b = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.patch_layernorm.bias", i);
-    b->seq_norm_w = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.weight", i);
-    b->seq_norm_b = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.seq_layernorm.bias", i);
-    b->ff_in_w = mmix__named_param(ctx, m, mmix_shape2(F, D), "mixerblocks.%lld.patch_ff.0.weight", i);
-    b->ff_in_b = mmix__named_param(ctx, m, mmix_shape1(F), "mixerblocks.%lld.patch_ff.0.bias", i);
-    b->ff_out_w = mmix__named_param(ctx, m, mmix_shape2(D, F), "mixerblocks.%lld.patch_ff.2.weight", i);
-    b->ff_out_b = mmix__named_param(ctx, m, mmix_shape1(D), "mixerblocks.%lld.patch_ff.2.bias", i);
-    b->conv_w = mmix__named_param(ctx, m, mmix_shape3(L, L, c->kernel), "mixerblocks.%lld.conv.weight", i);
-    b->conv_b = mmix__named_param(ctx, m, mmix_shape1(L), "mixerblocks.%lld.conv.bias", i);
+    if (shared) {
+        b->patch_norm_w = shared->patch_norm_w;
+        b->patch_norm_b = shared->patch_norm_b;
+    } else {
+        b->patch_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "patch_layernorm.weight");
+        b->patch_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "patch_layernorm.bias");
+    }
+    b->seq_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "seq_layernorm.weight");
+    b->seq_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "seq_layernorm.bias");
+    if (shared) {
+        b->ff_in_w = shared->ff_in_w;
+        b->ff_in_b = shared->ff_in_b;
+        b->ff_out_w = shared->ff_out_w;
+        b->ff_out_b = shared->ff_out_b;
+    } else {
+        b->ff_in_w = mmix__block_param(ctx, m, mmix_shape2(F, D), prefix, i, "patch_ff.0.weight");
+        b->ff_in_b = mmix__block_param(ctx, m, mmix_shape1(F), prefix, i, "patch_ff.0.bias");
+        b->ff_out_w = mmix__block_param(ctx, m, mmix_shape2(D, F), prefix, i, "patch_ff.2.weight");
+        b->ff_out_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "patch_ff.2.bias");
+    }
+    b->conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, c->kernel), prefix, i, "conv.weight");
+    b->conv_b = mmix__block_param(ctx, m, mmix_shape1(L), prefix, i, "conv.bias");
     return b->conv_b != NULL;
 }
 
@@ -5686,7 +5706,7 @@ static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) {
     m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
     m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
     for (i = 0; m->mixer && m->embed && i < c->depth; i++)
-        if (!mmix__mixer_block_create(ctx, m, i)) return 0;
+        if (!mmix__mixer_block_create(ctx, m, &m->mixer[i], "mixerblocks", i, NULL)) return 0;
     return m->mixer && m->embed;
 }
 
@@ -5778,19 +5798,19 @@ static void mmix__mixer_describe(mmix__arch *d) {
 }
 
 // ---- The Llama-style transformer (SPEC 3.1): LlamaForCausalLM ----------------------------
-static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_model *m, int64_t i) {
-    mmix_llama_layer *l = &m->llama[i];
+/* Llama layer i as `prefix`.i.* ("model.layers" in LlamaForCausalLM), in HF's order. */
+static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_llama_layer *l, const char *prefix, int64_t i) {
     const mmix_model_config *c = &m->config;
     int64_t D = c->dim, F = c->ffn_dim;
-    l->q = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.q_proj.weight", i);
-    l->k = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.k_proj.weight", i);
-    l->v = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.v_proj.weight", i);
-    l->o = mmix__named_param(ctx, m, mmix_shape2(D, D), "model.layers.%lld.self_attn.o_proj.weight", i);
-    l->gate = mmix__named_param(ctx, m, mmix_shape2(F, D), "model.layers.%lld.mlp.gate_proj.weight", i);
-    l->up = mmix__named_param(ctx, m, mmix_shape2(F, D), "model.layers.%lld.mlp.up_proj.weight", i);
-    l->down = mmix__named_param(ctx, m, mmix_shape2(D, F), "model.layers.%lld.mlp.down_proj.weight", i);
-    l->attn_norm = mmix__named_param(ctx, m, mmix_shape1(D), "model.layers.%lld.input_layernorm.weight", i);
-    l->mlp_norm = mmix__named_param(ctx, m, mmix_shape1(D), "model.layers.%lld.post_attention_layernorm.weight", i);
+    l->q = mmix__block_param(ctx, m, mmix_shape2(D, D), prefix, i, "self_attn.q_proj.weight");
+    l->k = mmix__block_param(ctx, m, mmix_shape2(D, D), prefix, i, "self_attn.k_proj.weight");
+    l->v = mmix__block_param(ctx, m, mmix_shape2(D, D), prefix, i, "self_attn.v_proj.weight");
+    l->o = mmix__block_param(ctx, m, mmix_shape2(D, D), prefix, i, "self_attn.o_proj.weight");
+    l->gate = mmix__block_param(ctx, m, mmix_shape2(F, D), prefix, i, "mlp.gate_proj.weight");
+    l->up = mmix__block_param(ctx, m, mmix_shape2(F, D), prefix, i, "mlp.up_proj.weight");
+    l->down = mmix__block_param(ctx, m, mmix_shape2(D, F), prefix, i, "mlp.down_proj.weight");
+    l->attn_norm = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "input_layernorm.weight");
+    l->mlp_norm = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "post_attention_layernorm.weight");
     return l->mlp_norm != NULL;
 }
 
@@ -5861,7 +5881,7 @@ static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) {
     m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_llama_layer));
     m->embed = mmix_params_add(ctx, &m->params, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
     for (i = 0; m->llama && m->embed && i < c->depth; i++)
-        if (!mmix__llama_layer_create(ctx, m, i)) return 0;
+        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], "model.layers", i)) return 0;
     if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, "model.norm.weight", mmix_shape1(c->dim));
     return m->final_norm != NULL;
 }

@@ -311,6 +311,31 @@ static void param_sets(void) {
     mmix_ctx_destroy(ctx);
 }
 
+/* A block takes its names from its caller's prefix, and a second stream can share the
+   first one's patch_layernorm and patch_ff (the bidirectional mixer's streams do). */
+static void block_names_and_sharing(void) {
+    mmix_ctx *ctx;
+    mmix_model m, stream;
+    mmix_mixer_block second;
+    mmix_model_config c = small_config(MMIX_ARCH_MIXER, 1);
+    int64_t own = 2 * c.dim + c.n_ctx * c.n_ctx * c.kernel + c.n_ctx; /* seq_layernorm and conv only */
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK_OK(ctx, mmix_model_create(ctx, &m, c));
+    memset(&stream, 0, sizeof stream);
+    stream.config = c;
+    CHECK_OK(ctx, mmix_params_create(ctx, &stream.params, own));
+    CHECK(m.lm_head && mmix__mixer_block_create(ctx, &stream, &second, "backward_blocks", 0, &m.mixer[0]) &&
+              stream.params.used == own && stream.params.count == 4,
+          "a sharing block makes only its own 4 tensors (%lld of %lld floats)", (long long)stream.params.used,
+          (long long)own);
+    CHECK(stream.params.count == 4 && strcmp(stream.params.tensors[0]->name, "backward_blocks.0.seq_layernorm.weight") == 0 &&
+              strcmp(stream.params.tensors[3]->name, "backward_blocks.0.conv.bias") == 0,
+          "its names come from the caller's prefix");
+    CHECK(second.ff_in_w == m.mixer[0].ff_in_w && second.patch_norm_b == m.mixer[0].patch_norm_b &&
+              second.conv_w != m.mixer[0].conv_w, "patch_layernorm and patch_ff are shared, the conv is not");
+    mmix_ctx_destroy(ctx);
+}
+
 static const char *param_name(const mmix_model *m, int64_t i) {
     return i >= 0 && i < m->params.count ? m->params.tensors[i]->name : "";
 }
@@ -391,6 +416,7 @@ int main(void) {
     causality("mixer k=4", small_config(MMIX_ARCH_MIXER, 4));
     arch_table();
     param_sets();
+    block_names_and_sharing();
     sizes_and_errors();
     fixture_free(&fx);
     return test_summary("test_models");
