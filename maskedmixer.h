@@ -7,6 +7,12 @@
    library: tensors, an autograd tape, the ops, and (as the project grows) the models,
    the optimizer, the tokenizer, retrieval and inversion.
 
+   Comments cite the paper for what it says: "paper Sec. 3.2", "paper Eq. 2", "paper Fig. 2",
+   "paper Table S3" (arXiv 2409.01482v4). What only the author's reference code shows
+   (github.com/blbadger/maskedmixers), what comes from PyTorch or Hugging Face transformers,
+   and the choices we made where the paper is silent are in docs/reference-notes.md, cited
+   as "reference-notes Sec. N".
+
    =========================================================================================
    1. QUICK START
    =========================================================================================
@@ -48,12 +54,12 @@
            mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(4, 32));
            ... fill ids->ids with 4 rows of 32 token ids ...
            mmix_zero_grad(ctx, &m.params);
-           mmix_backward(ctx, mmix_model_loss(ctx, &m, ids, pad_id, NULL));     // SPEC 1.5
+           mmix_backward(ctx, mmix_model_loss(ctx, &m, ids, pad_id, NULL));     // paper Sec. 3.2
            mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 3e-3f, step, 20, 200));
            mmix_step_reset(ctx);
        }
        mmix_generate(ctx, &m, prompt, n_prompt, max_new, stop_id, NULL,        // greedy
-                     MMIX_GENERATE_CACHED, out, &n_out);                      // SPEC 9
+                     MMIX_GENERATE_CACHED, out, &n_out);                      // paper Sec. 4.2
 
    =========================================================================================
    2. BUILD OPTIONS (define before including the implementation)
@@ -103,43 +109,58 @@
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
 
    =========================================================================================
-   4. PAPER-TO-CODE MAP (grows with the code; SPEC = the project's specification)
+   4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
+      docs/reference-notes.md, section N: what only the reference code shows, and our choices)
    =========================================================================================
-     Embedding wte (paper Sec. 2, SPEC 1.4)        mmix_embedding
-     Masked token mixing, Conv1d over token        mmix_token_mix, mmix_mask_causal
-       channels (paper Sec. 2, SPEC 1.2, 1.7)
-     Kernel k > 1, padding 'same' (SPEC 2.3)       mmix_token_mix (W [L, L, k])
-     Expanded mixer's rectangular masks (2.1)      mmix_token_mix with MMIX_MASK_LOWER
-     Bidirectional reverse stream, triu(2) (6.1)   mmix_token_mix with MMIX_MASK_UPPER, 2
+     Embedding wte, no positional embedding        mmix_embedding
+       (paper Sec. 3.2; notes 3)
+     Masked token mixing: a Conv1d whose channels  mmix_token_mix, mmix_mask_causal
+       are tokens, weights lower-triangular
+       masked (paper Sec. 3.2, Fig. 2)
+     Kernel k > 1, padding 'same' (paper Sec. 9.2, mmix_token_mix (W [L, L, k])
+       Fig. S5; notes 2)
+     Expanded mixer's rectangular masks (paper     mmix_token_mix with MMIX_MASK_LOWER
+       Sec. 9.1, Fig. S2)
+     Bidirectional reverse stream, triu(2) (paper  mmix_token_mix with MMIX_MASK_UPPER, 2
+       Sec. 5.1, Fig. S11; notes 12)
      In-place re-masking, phantom gradients        mmix_set_masked_grad_mode(ctx,
-       of the reference code (SPEC 0.3.2)            MMIX_MASKED_GRADS_REFERENCE)
-     Linear layers, lm_head (SPEC 1.3, 1.4)        mmix_linear
-     LayerNorm, eps 1e-5 (SPEC 0.3.4)              mmix_layernorm
-     Exact erf GELU (SPEC 0.3.5)                   mmix_gelu
-     Causal-LM cross-entropy, ignore label (1.5)   mmix_cross_entropy
-     Llama RMSNorm, SiLU MLP (SPEC 3.1)            mmix_rmsnorm, mmix_silu
-     RoPE, rotate-half, theta 10000 (SPEC 3.1)     mmix_rope
-     Causal multi-head attention (SPEC 3.1)        mmix_attention
-     Autoencoder: repeat the last token (5.1)      mmix_tokens_select, mmix_tokens_repeat
-     Bidirectional transformer flips (6.2)         mmix_tokens_flip, mmix_tokens_concat
-     Many-token prediction, zeroed half (6.4)      mmix_tokens_zero
-     Retrieval embedding at position -2 (7.3)      mmix_tokens_select(ctx, h, -2)
-     InfoNCE: cosine / tau, logsumexp (7.6)        mmix_cosine_similarity, mmix_logsumexp
-     Inversion objective, L1 sum (SPEC 8.2)        mmix_l1_distance
-     AdamW, linear warmup/decay, clipping (11)     mmix_adamw_step, mmix_schedule_lr,
-                                                   mmix_clip_grad_norm
-     PyTorch default init (SPEC 0.3.3, 3.1)        mmix_init_uniform/_normal/_pytorch_linear
-     Flat masked mixer, LanguageMixer (SPEC 1)     mmix_model_create(MMIX_ARCH_MIXER),
-                                                   mmix__mixer_block_forward
-     Llama-style transformer (SPEC 3.1)            mmix_model_create(MMIX_ARCH_LLAMA),
-                                                   mmix__llama_layer_forward
-     Shifted causal-LM loss, pads ignored (1.5)    mmix_model_loss
-     Reference state_dict files (SPEC 1.8, 3.1)    mmix_model_load, mmix_model_save
-     Generation, index-walking (SPEC 9.1),         mmix_generate, mmix_generator_feed
-       greedy decoding (9.2); cached rows, KV cache  (MMIX_GENERATE_INDEX_WALKING / _CACHED)
-     BPE tokenizer (SPEC 10.1)                     mmix_bpe_*
-     Checkpoints, safetensors (SPEC 1.8, 3.1)      mmix_safetensors_*
-     Datasets, packing, padding (SPEC 10.3)        mmix_data_*
+       of the reference code (notes 1)               MMIX_MASKED_GRADS_REFERENCE)
+     Linear layers, the untied lm_head (notes 3)   mmix_linear
+     LayerNorm, eps 1e-5 (notes 3)                 mmix_layernorm
+     Exact erf GELU (notes 3)                      mmix_gelu
+     Causal-LM cross-entropy, ignore label         mmix_cross_entropy
+       (paper Sec. 3.2, Sec. 9.5; notes 5)
+     Llama RMSNorm, SiLU MLP (HF LlamaForCausalLM) mmix_rmsnorm, mmix_silu
+     RoPE, rotate-half, theta 10000 (notes 8)      mmix_rope
+     Causal multi-head attention (HF Llama)        mmix_attention
+     Autoencoder: repeat the last token (paper     mmix_tokens_select, mmix_tokens_repeat
+       Sec. 5.3, Fig. 8)
+     Bidirectional transformer flips (paper        mmix_tokens_flip, mmix_tokens_concat
+       Sec. 5.1, Fig. 6; notes 12)
+     Many-token prediction, zeroed half (paper     mmix_tokens_zero
+       Sec. 5.2, Fig. 7)
+     Retrieval embedding at position -2 (paper     mmix_tokens_select(ctx, h, -2)
+       Sec. 6.1)
+     InfoNCE: cosine / tau, logsumexp (paper       mmix_cosine_similarity, mmix_logsumexp
+       Eqs. 7-8; retrieval by cosine, Eq. 9)
+     Inversion objective, L1 sum (paper Eq. 2)     mmix_l1_distance
+     AdamW, linear warmup/decay, clipping (paper   mmix_adamw_step, mmix_schedule_lr,
+       Sec. 9.5; torch.optim.AdamW, notes 6)       mmix_clip_grad_norm
+     PyTorch default init, N(0, 0.02) for Llama    mmix_init_uniform/_normal/_pytorch_linear
+       (notes 4)
+     Flat masked mixer, LanguageMixer (paper       mmix_model_create(MMIX_ARCH_MIXER),
+       Sec. 3.2, Sec. 4.1; notes 3)                mmix__mixer_block_forward
+     Llama-style transformer (paper Sec. 4,        mmix_model_create(MMIX_ARCH_LLAMA),
+       Sec. 9.4; HF LlamaForCausalLM, notes 8)     mmix__llama_layer_forward
+     Shifted causal-LM loss, pads ignored (paper   mmix_model_loss
+       Sec. 3.2, Sec. 9.5; notes 5)
+     Reference state_dict files (notes 9)          mmix_model_load, mmix_model_save
+     Generation, index-walking, greedy (paper      mmix_generate, mmix_generator_feed
+       Sec. 4.2); cached rows, KV cache (notes 7)    (MMIX_GENERATE_INDEX_WALKING / _CACHED)
+     BPE tokenizer (notes 10)                      mmix_bpe_*
+     Checkpoints, safetensors (notes 9)            mmix_safetensors_*
+     Datasets, packing, padding (paper Sec. 9.5,   mmix_data_*
+       Sec. 6.1; notes 11)
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
@@ -186,7 +207,7 @@
    concatenation of two earlier tokens. The special tokens come last: training makes an
    end-of-text token ("<|endoftext|>") and a pad token ("<|pad|>"), kept separate: documents
    end with end-of-text, which the model is trained on so it can learn to stop, while pad
-   positions are ignored in the loss. (The paper's tokenizers used pad = eos; SPEC 10.1-2.)
+   positions are ignored in the loss. (The paper's tokenizers used pad = eos; reference-notes Sec. 10.)
    `vocab_size` counts all three: 256 + merges + 2. With too little text to fill it,
    training stops early and the vocabulary is smaller (mmix_bpe_vocab_size tells).
 
@@ -453,7 +474,7 @@ MMIXDEF uint32_t mmix_rng_below(mmix_rng *rng, uint32_t bound);  /* uniform in [
 MMIXDEF void mmix_init_constant(mmix_tensor *t, float value);
 MMIXDEF void mmix_init_uniform(mmix_tensor *t, mmix_rng *rng, float lo, float hi);
 MMIXDEF void mmix_init_normal(mmix_tensor *t, mmix_rng *rng, float mean, float std);
-/* PyTorch's default for nn.Linear / nn.Conv1d (SPEC 0.3.3): weight and bias uniform in
+/* PyTorch's default for nn.Linear / nn.Conv1d (reference-notes Sec. 4): weight and bias uniform in
    +-1/sqrt(fan_in), fan_in = product of the weight's dims after the first (in_features,
    or in_channels * kernel). bias may be NULL. */
 MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mmix_rng *rng);
@@ -508,7 +529,7 @@ typedef struct mmix_mask {
 } mmix_mask;
 MMIXDEF mmix_mask mmix_mask_causal(void);   /* {MMIX_MASK_LOWER, 0, NULL} */
 
-/* The masked mixer's token mixing (paper Sec. 2, SPEC 1.2 and 2.3): a Conv1d whose
+/* The masked mixer's token mixing (paper Sec. 3.2, Fig. 2; k > 1: Fig. S5): a Conv1d whose
    channels are token positions, so its kernel slides over the feature axis.
      x [B, L_in, D], W [L_out, L_in, k] (PyTorch Conv1d layout), bias [L_out] or NULL:
      out[b, o, j] = bias[o] + sum_{i kept} sum_{m<k} W[o, i, m] x[b, i, j + m - left]
@@ -521,11 +542,11 @@ MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *
 /* How the masked entries of token-mixing weights are treated. */
 typedef enum mmix_masked_grad_mode {
     MMIX_MASKED_GRADS_ZERO,     /* default: zero gradient, not counted by the clip norm */
-    MMIX_MASKED_GRADS_REFERENCE /* as the paper's code (SPEC 0.3.2): each forward zeroes the
-                                   masked entries of W in place, and backward gives them the
-                                   gradient they would have unmasked ("phantom" gradients,
-                                   which count in the clip norm and move AdamW's moments).
-                                   For replicating a reference run exactly. */
+    MMIX_MASKED_GRADS_REFERENCE /* as the reference code (reference-notes Sec. 1): each
+                                   forward zeroes the masked entries of W in place, and
+                                   backward gives them the gradient they would have unmasked
+                                   ("phantom" gradients, which count in the clip norm and move
+                                   AdamW's moments). For replicating a reference run exactly. */
 } mmix_masked_grad_mode;
 MMIXDEF void mmix_set_masked_grad_mode(mmix_ctx *ctx, mmix_masked_grad_mode mode);
 MMIXDEF mmix_masked_grad_mode mmix_get_masked_grad_mode(const mmix_ctx *ctx);
@@ -534,7 +555,7 @@ MMIXDEF mmix_masked_grad_mode mmix_get_masked_grad_mode(const mmix_ctx *ctx);
 MMIXDEF mmix_tensor *mmix_rmsnorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, float eps);
 /* SiLU: x * sigmoid(x). */
 MMIXDEF mmix_tensor *mmix_silu(mmix_ctx *ctx, mmix_tensor *x);
-/* Rotary position embedding, Hugging Face convention (rotate-half, SPEC 3.1): x [B, L, H*hd]
+/* Rotary position embedding, Hugging Face convention (rotate-half, HF LlamaForCausalLM): x [B, L, H*hd]
    holds H heads of hd dims; in each head, dims t and t + hd/2 rotate together by the angle
    pos * theta^(-2t/hd), pos = pos0 + token index. */
 MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, float theta, int64_t pos0);
@@ -551,21 +572,24 @@ MMIXDEF mmix_tensor *mmix_l2_normalize(mmix_ctx *ctx, mmix_tensor *x, float eps)
 MMIXDEF mmix_tensor *mmix_cosine_similarity(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b, float eps);
 /* log(sum(exp(x))) over the last dim: [...]. */
 MMIXDEF mmix_tensor *mmix_logsumexp(mmix_ctx *ctx, mmix_tensor *x);
-/* Sum of |a - b| over all elements (the inversion objective, SPEC 8.2): a scalar. */
+/* Sum of |a - b| over all elements (the inversion objective, paper Eq. 2): a scalar. */
 MMIXDEF mmix_tensor *mmix_l1_distance(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
 
 /* Token-axis ops on x [..., L, D] (the token axis is the second-to-last). A negative
-   position counts from the end (-1 = the last token, -2 the one before, SPEC 7.3). */
+   position counts from the end (-1 = the last token, -2 the one before: the retrieval
+   embedding of paper Sec. 6.1). */
 MMIXDEF mmix_tensor *mmix_tokens_slice(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t count);
 /* One position, with the token axis dropped: [..., D]. */
 MMIXDEF mmix_tensor *mmix_tokens_select(mmix_ctx *ctx, mmix_tensor *x, int64_t pos);
 /* a [..., La, D] then b [..., Lb, D]: [..., La + Lb, D]. */
 MMIXDEF mmix_tensor *mmix_tokens_concat(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
-/* x [..., D] repeated n times along a new token axis: [..., n, D] (SPEC 5.1). */
+/* x [..., D] repeated n times along a new token axis: [..., n, D] (the autoencoder's
+   decoder input, paper Sec. 5.3, Fig. 8). */
 MMIXDEF mmix_tensor *mmix_tokens_repeat(mmix_ctx *ctx, mmix_tensor *x, int64_t n);
-/* Token order reversed (SPEC 6.2). */
+/* Token order reversed (the bidirectional transformer, paper Sec. 5.1, Fig. 6). */
 MMIXDEF mmix_tensor *mmix_tokens_flip(mmix_ctx *ctx, mmix_tensor *x);
-/* A copy with positions [start, end) set to zero (SPEC 6.4). */
+/* A copy with positions [start, end) set to zero (parallel many-token prediction, paper
+   Sec. 5.2, Fig. 7). */
 MMIXDEF mmix_tensor *mmix_tokens_zero(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t end);
 
 /* A user-defined op with a hand-written backward: for experiments, and for testing the
@@ -626,7 +650,8 @@ typedef enum mmix_op {
 MMIXDEF const char *mmix_op_name(mmix_op op);
 
 // ----------------------------------------------------------------------------------------
-// >>api_optim  AdamW, learning-rate schedules, gradient clipping (SPEC 11).
+// >>api_optim  AdamW, learning-rate schedules, gradient clipping (paper Sec. 9.5;
+// reference-notes Sec. 6).
 // ----------------------------------------------------------------------------------------
 typedef struct mmix_adamw_config {
     float lr;                   /* peak learning rate; a schedule scales it per step */
@@ -673,7 +698,7 @@ MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, i
 MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, float max_norm, double *norm);
 
 // ----------------------------------------------------------------------------------------
-// >>api_model  The two models the paper compares (SPEC 1, 3.1), built from shared blocks.
+// >>api_model  The two models the paper compares (paper Sec. 3.2, Sec. 4), built from shared blocks.
 // ----------------------------------------------------------------------------------------
 /* The architecture table: one row per model. The row gives the enum value (MMIX_ARCH_id),
    the name used by `mm train --arch`, the `mmix_arch` metadata of our files and `mm info`,
@@ -681,8 +706,8 @@ MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, f
    forwards, loss, generation, file names and metadata, in its own section of >>models.
    Adding an architecture is one row here plus that section. */
 #define MMIX_ARCHITECTURES(X)                                                        \
-    X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (SPEC 1) */       \
-    X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (SPEC 3.1) */
+    X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
+    X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -700,7 +725,7 @@ typedef struct mmix_arch_info {
     const char *paper;          /* where the paper describes it */
     int fixed_window;           /* 1: inputs are exactly n_ctx tokens (the mixer's L x L mixing) */
     int can_generate;           /* 0: the architecture is not a causal language model */
-    double lr;                  /* the paper's AdamW peak learning rate for it (SPEC 11) */
+    double lr;                  /* the paper's AdamW peak learning rate for it (paper Sec. 9.5) */
     const char *own_settings;   /* the size only it reads: "kernel", "heads" */
 } mmix_arch_info;
 /* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
@@ -727,11 +752,11 @@ typedef struct mmix_model_config {
    they are the defaults that need no mention). */
 MMIXDEF void mmix_arch_settings(const mmix_model_config *c, int one_line, char *buf, size_t size);
 
-/* The paper's TinyStories models (SPEC 1.9, 3.1): the mixer V 4096, D 1024, n 8, L 512,
-   k 1; the transformer V 4096, D 512, n 8, H 4, L 512. */
+/* The paper's TinyStories models (paper Sec. 4, Sec. 4.1, Sec. 9.4): the mixer V 4096,
+   D 1024, n 8, L 512, k 1; the transformer V 4096, D 512, n 8, H 4, L 512. */
 MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch);
 
-/* One pre-LayerNorm mixer block (SPEC 1.3), in the reference's registration order. */
+/* One pre-LayerNorm mixer block (reference-notes Sec. 3), in the reference's registration order. */
 typedef struct mmix_mixer_block {
     mmix_tensor *patch_norm_w, *patch_norm_b;   /* patch_layernorm: before the feed-forward */
     mmix_tensor *seq_norm_w, *seq_norm_b;       /* seq_layernorm: before token mixing */
@@ -740,7 +765,7 @@ typedef struct mmix_mixer_block {
     mmix_tensor *conv_w, *conv_b;               /* conv: [L, L, k] and [L] */
 } mmix_mixer_block;
 
-/* One Llama decoder layer (SPEC 3.1), in HF's state_dict order. */
+/* One Llama decoder layer (HF LlamaDecoderLayer), in HF's state_dict order. */
 typedef struct mmix_llama_layer {
     mmix_tensor *q, *k, *v, *o;                 /* self_attn.{q,k,v,o}_proj, [D, D], no bias */
     mmix_tensor *gate, *up, *down;              /* mlp: [4D, D], [4D, D], [D, 4D] */
@@ -760,8 +785,9 @@ typedef struct mmix_model {
 /* Creates the parameters (named as the reference state_dict, in its order) on ctx's
    persistent arena, uninitialized. Checks the config: a bad size is MMIX_ERR_INVALID_ARGUMENT. */
 MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config config);
-/* The reference initialization: PyTorch defaults for the mixer (SPEC 0.3.3), N(0, 0.02)
-   for the transformer. The mixer's masked token-mixing entries are set to zero. */
+/* The reference initialization: PyTorch defaults for the mixer, N(0, 0.02)
+   for the transformer (reference-notes Sec. 4). The mixer's masked token-mixing entries
+   are set to zero. */
 MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng);
 /* Sets the masked (upper-triangle) token-mixing entries to zero, as the reference does
    before every use: for weights loaded from reference files. */
@@ -772,13 +798,14 @@ MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of 
 MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
 /* Logits [B, L, V]. */
 MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
-/* The causal-LM loss (SPEC 1.5): cross-entropy of the logits at positions 0..L-2 against
-   the tokens at 1..L-1, skipping targets equal to pad_id (pad_id < 0: none skipped), the
-   mean over all counted positions of the batch. *logits receives the logits if not NULL. */
+/* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): cross-entropy of the logits
+   at positions 0..L-2 against the tokens at 1..L-1, skipping targets equal to pad_id
+   (pad_id < 0: none skipped), the mean over all counted positions of the batch. *logits
+   receives the logits if not NULL. */
 MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
                                      int32_t pad_id, mmix_tensor **logits);
 
-/* What a weights file cannot tell (SPEC 3.1): given values override the file's
+/* What a weights file cannot tell (reference-notes Sec. 8): given values override the file's
    __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
 typedef struct mmix_load_options {
     int64_t heads;              /* 0: from metadata; a transformer without either fails */
@@ -792,7 +819,7 @@ MMIXDEF mmix_load_options mmix_load_options_default(void);
    (F32, F16 or BF16): the architecture and sizes come from the tensor names and shapes.
    Known non-parameter buffers (rotary_emb.inv_freq) are skipped with a warning; any other
    unknown or missing tensor, or a wrong shape, is an error naming it. Masked token-mixing
-   entries are zeroed (reference files carry non-zero upper triangles, SPEC 0.3.2).
+   entries are zeroed (reference files carry non-zero upper triangles, reference-notes Sec. 1).
    *pad_id receives the file's pad_token_id, or -1 (pad_id may be NULL). */
 MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
                                     const mmix_load_options *options, int32_t *pad_id);
@@ -820,7 +847,8 @@ MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64
 MMIXDEF void mmix_free(void *p);
 
 // ----------------------------------------------------------------------------------------
-// >>api_generate  Generation (SPEC 9): a generator per sequence, sampling, a whole loop.
+// >>api_generate  Generation (paper Sec. 4.2; reference-notes Sec. 7): a generator per
+// sequence, sampling, a whole loop.
 // ----------------------------------------------------------------------------------------
 /* How a generator computes the logits of each new position. Both models are causal
    (position t depends on tokens 0..t only), so both methods give the same logits, up to
@@ -831,12 +859,12 @@ typedef enum mmix_generate_method {
                                    transformer their keys (after RoPE) and values. A new token
                                    at position t costs one row per layer: O(t D k) token mixing
                                    or attention, plus its norms and feed-forward. */
-    MMIX_GENERATE_INDEX_WALKING /* the paper's method (SPEC 9.1): a whole forward for every new
+    MMIX_GENERATE_INDEX_WALKING /* the paper's method (paper Sec. 4.2): a whole forward for every new
                                    token, the mixer over its full window (positions not yet fed
                                    hold 0), the transformer over the tokens so far */
 } mmix_generate_method;
 
-/* How the next token is picked from a logits row. The paper decodes greedily (SPEC 9.2). */
+/* How the next token is picked from a logits row. The paper decodes greedily (paper Sec. 4.2). */
 typedef struct mmix_sampler {
     float temperature;          /* 0: greedy, the largest logit (ties: the lowest id, as
                                    torch.argmax); > 0: sample from softmax(logits / T) */
@@ -1150,7 +1178,7 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
 
 // ----------------------------------------------------------------------------------------
-// >>api_safetensors  Weights files in the safetensors format (SPEC 1.8, 3.1; see >>safetensors):
+// >>api_safetensors  Weights files in the safetensors format (reference-notes Sec. 9; see >>safetensors):
 // an 8-byte little-endian header length, a JSON header, then raw little-endian data.
 // ----------------------------------------------------------------------------------------
 #ifndef MMIX_SAFETENSORS_MAX_HEADER
@@ -1214,7 +1242,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
                                            int64_t n_meta);
 
 // ----------------------------------------------------------------------------------------
-// >>api_data  Text datasets (SPEC 10.3): documents from text files, tokenized into rows of
+// >>api_data  Text datasets (reference-notes Sec. 11): documents from text files, tokenized into rows of
 // n_ctx ids (packed or padded), a deterministic train/validation split, a checked cache.
 // ----------------------------------------------------------------------------------------
 /* Input formats. Every file must be valid UTF-8 (an invalid byte sequence, an overlong form,
@@ -1951,7 +1979,7 @@ static int mmix__json_skip(mmix__json *j) {
 }
 
 // ----------------------------------------------------------------------------------------
-// >>safetensors  Weights files (SPEC 1.8, 3.1): the safetensors format of Hugging Face.
+// >>safetensors  Weights files (reference-notes Sec. 9): the safetensors format of Hugging Face.
 //
 //   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
 //   {"__metadata__": {"key": "value", ...},
@@ -3492,7 +3520,7 @@ static void mmix__cpu_layernorm_backward(float *dx, float *dw, float *db, const 
     }
 }
 
-/* Exact GELU (SPEC 0.3.5): 0.5 x (1 + erf(x / sqrt 2)); its derivative is
+/* Exact GELU (torch.nn.GELU(), reference-notes Sec. 3): 0.5 x (1 + erf(x / sqrt 2)); its derivative is
    0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi). Evaluated in double. */
 static void mmix__cpu_gelu_forward(float *out, const float *x, int64_t n) {
     int64_t i;
@@ -3588,9 +3616,10 @@ static void mmix__cpu_cross_entropy_backward(float *dlogits, const float *logits
     }
 }
 
-/* Token mixing (SPEC 1.2, 2.3). For each kernel tap m the contribution is one GEMM,
-   Wt[m] (L_out x L_in) times the columns of x shifted by m - left; columns that would
-   read outside 0..D-1 read the zero padding, i.e. are left out of that tap's GEMM. */
+/* Token mixing (paper Sec. 3.2, Fig. 2; k > 1: Fig. S5). For each kernel tap m the
+   contribution is one GEMM, Wt[m] (L_out x L_in) times the columns of x shifted by
+   m - left; columns that would read outside 0..D-1 read the zero padding, i.e. are left out
+   of that tap's GEMM. */
 static void mmix__token_mix_columns(int64_t D, int64_t k, int64_t m, int64_t *shift, int64_t *j0,
                                     int64_t *j1) {
     int64_t left = (k - 1) / 2;
@@ -3740,9 +3769,10 @@ static void mmix__cpu_silu_backward(float *dx, const float *dout, const float *x
     }
 }
 
-/* RoPE, HF rotate-half (SPEC 3.1). The frequencies follow HF's float32 arithmetic step by
-   step (inv_freq = 1 / theta^(2t/hd) rounded to float, angle = float(pos) * inv_freq in
-   float), so the angles are the very floats the reference uses. */
+/* RoPE, HF rotate-half (HF LlamaForCausalLM, reference-notes Sec. 8). The frequencies
+   follow HF's float32 arithmetic step by step (inv_freq = 1 / theta^(2t/hd) rounded to
+   float, angle = float(pos) * inv_freq in float), so the angles are the very floats the
+   reference uses. */
 #define MMIX__ROPE_MAX_HALF 1024
 static void mmix__cpu_rope(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
                            float theta, int64_t pos0, int inverse) {
@@ -4485,7 +4515,7 @@ MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix
     if (!out || !row_loss || !row_lse) return NULL;
     ctx->backend->cross_entropy_forward(row_loss, row_lse, logits->data, targets->ids, rows, V,
                                         ignore_index);
-    /* The mean over counted positions of the whole batch (token-weighted, SPEC 1.5). */
+    /* The mean over counted positions of the whole batch (token-weighted, reference-notes Sec. 5). */
     mmix__set_scalar(out, ctx->backend->sum_forward(row_loss, rows) / (double)counted);
     if (mmix__wants_grad(ctx, logits, NULL, NULL)) {
         node = mmix__record(ctx, MMIX_OP_CROSS_ENTROPY, out, logits, targets, NULL);
@@ -4604,7 +4634,7 @@ MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *
         if (mmix__op_can_run(ctx)) mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "token_mix: out of memory");
         return NULL;
     }
-    /* The reference code zeroes masked weights in place at every forward (SPEC 0.3.2). */
+    /* The reference code zeroes masked weights in place at every forward (reference-notes Sec. 1). */
     if (ctx->masked_grad_mode == MMIX_MASKED_GRADS_REFERENCE && keep)
         ctx->backend->token_mix_mask_inplace(W->data, keep, L_out, L_in, k);
     ctx->backend->token_mix_pack(Wt, W->data, keep, L_out, L_in, k);
@@ -5286,7 +5316,7 @@ done:
 
 // ----------------------------------------------------------------------------------------
 // >>adamw  AdamW, schedules and clipping, as torch and the Hugging Face Trainer do them
-// (SPEC 11). An optimizer step is a plain pass over the parameter list.
+// (reference-notes Sec. 6). An optimizer step is a plain pass over the parameter list.
 // ----------------------------------------------------------------------------------------
 MMIXDEF mmix_adamw_config mmix_adamw_config_default(void) {
     mmix_adamw_config c;
@@ -5544,7 +5574,8 @@ static mmix_tensor *mmix__lm_logits(mmix_ctx *ctx, const mmix_model *m, mmix_ten
     return mmix_linear(ctx, mmix_model_hidden(ctx, m, ids), m->lm_head, NULL);
 }
 
-/* The causal-LM loss (SPEC 1.5): position t predicts token t + 1; pad targets ignored. */
+/* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): position t predicts token
+   t + 1; pad targets ignored. */
 static mmix_tensor *mmix__causal_lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
                                          mmix_tensor **logits_out) {
     mmix_tensor *logits = mmix_model_logits(ctx, m, ids), *targets;
@@ -5614,7 +5645,7 @@ static mmix_result mmix__read_lm_sizes(mmix_ctx *ctx, const mmix_safetensors *st
     return MMIX_OK;
 }
 
-// ---- The flat masked mixer (SPEC 1): LanguageMixer ---------------------------------------
+// ---- The flat masked mixer (paper Sec. 3.2, Fig. 2): LanguageMixer -----------------------
 /* Mixer block i as `prefix`.i.*, in the reference's registration order. With `shared` the
    block reuses that block's patch_layernorm and patch_ff instead of making its own (two
    streams that share them, as the bidirectional mixer's do) and makes only its norms and
@@ -5656,7 +5687,8 @@ static mmix_tensor *mmix__mixer_ff_forward(mmix_ctx *ctx, const mmix_mixer_block
     return mmix_add(ctx, h, ff);
 }
 
-/* SPEC 1.3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)), for x [B, L, D] (cache NULL).
+/* Paper Sec. 3.2, reference-notes Sec. 3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)),
+   for x [B, L, D] (cache NULL).
    With a cache [n_ctx, D] (generation, see >>generate): x is n new tokens [1, n, D] at
    positions p..P-1, P = p + n. Their seq_layernorm rows join the cache; conv rows p..P-1
    (weights W[p..P-1, 0..P-1, :], the causal mask shifted by p) read cache rows 0..P-1, as
@@ -5694,7 +5726,7 @@ static const char *mmix__mixer_check(const mmix_model_config *c) {
     return c->kernel < 1 ? "the token-mixing kernel must be at least 1" : NULL;
 }
 
-/* SPEC 1.8: 2VD + n (4D + 2DF + F + D + L^2 k + L) */
+/* reference-notes Sec. 3: 2VD + n (4D + 2DF + F + D + L^2 k + L) */
 static int64_t mmix__mixer_param_count(const mmix_model_config *c) {
     int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
     return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
@@ -5720,7 +5752,7 @@ static void mmix__mixer_apply_masks(mmix_model *m) {
     }
 }
 
-/* PyTorch defaults, in registration order (SPEC 0.3.3); then the masked entries zeroed. */
+/* PyTorch defaults, in registration order (reference-notes Sec. 4); then the masked entries zeroed. */
 static void mmix__mixer_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
@@ -5797,7 +5829,7 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->settings = mmix__mixer_settings;
 }
 
-// ---- The Llama-style transformer (SPEC 3.1): LlamaForCausalLM ----------------------------
+// ---- The Llama-style transformer (paper Sec. 4, Sec. 9.4): LlamaForCausalLM --------------
 /* Llama layer i as `prefix`.i.* ("model.layers" in LlamaForCausalLM), in HF's order. */
 static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_llama_layer *l, const char *prefix, int64_t i) {
     const mmix_model_config *c = &m->config;
@@ -5822,7 +5854,7 @@ static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_laye
     return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
 }
 
-/* SPEC 3.1: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
+/* HF LlamaDecoderLayer: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
    of RMSNorm(x). Causal mask only: pads are not masked out of attention. With a cache
    (keys then values, [2, n_ctx, D]; see >>generate) x holds n new tokens at positions
    p..P-1: their keys (RoPE at their positions) and values join the cache, and their queries
@@ -5869,7 +5901,7 @@ static const char *mmix__llama_check(const mmix_model_config *c) {
     return c->rope_theta > 0.0f ? NULL : "rope_theta must be positive";
 }
 
-/* SPEC 3.1: 2VD + n (4D^2 + 3DF + 2D) + D */
+/* HF LlamaForCausalLM's parameters: 2VD + n (4D^2 + 3DF + 2D) + D */
 static int64_t mmix__llama_param_count(const mmix_model_config *c) {
     int64_t D = c->dim, F = c->ffn_dim;
     return 2 * c->vocab * D + c->depth * (4 * D * D + 3 * D * F + 2 * D) + D;
@@ -5913,8 +5945,8 @@ static int mmix__llama_detect(const mmix_safetensors *st) {
     return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL;
 }
 
-/* Sizes from the names and shapes; H, eps, theta and the window from metadata (SPEC 3.1:
-   the weights cannot tell the head count) or the options. */
+/* Sizes from the names and shapes; H, eps, theta and the window from metadata (reference-notes
+   Sec. 8: the weights cannot tell the head count) or the options. */
 static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                            mmix_model_config *c) {
     double v;
@@ -6010,7 +6042,7 @@ MMIXDEF void mmix_model_apply_masks(mmix_model *model) {
 MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng) { mmix__arch_of(model).init(model, rng); }
 
 MMIXDEF int64_t mmix_model_param_count(const mmix_model *model) {
-    /* From the configuration, by the formulas of SPEC 1.8 and 3.1 (tested against the
+    /* From the configuration, by each architecture's formula (tested against the
        element count of the created parameters). */
     return mmix__arch_of(model).param_count(&model->config);
 }
@@ -6039,7 +6071,7 @@ MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmi
 }
 
 // ----------------------------------------------------------------------------------------
-// >>checkpoint  Models and optimizer state in safetensors files (SPEC 1.8, 3.1).
+// >>checkpoint  Models and optimizer state in safetensors files (reference-notes Sec. 9).
 // ----------------------------------------------------------------------------------------
 MMIXDEF void mmix_set_log(mmix_ctx *ctx, mmix_log_fn fn, void *user) {
     ctx->log = fn;
@@ -6306,16 +6338,17 @@ MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64
 }
 
 // ----------------------------------------------------------------------------------------
-// >>generate  Generation (SPEC 9): the cached and index-walking forwards, sampling.
+// >>generate  Generation (paper Sec. 4.2; reference-notes Sec. 7): the cached and
+// index-walking forwards, sampling.
 //
 // Why the cache is valid. Every per-token piece of either model (embedding, the norms, the
 // feed-forward, q/k/v projections, RoPE at a fixed position) reads one position only, and
 // the only mixing across positions is causal: the mixer's conv row t reads its input rows
-// 0..t (the lower-triangular mask, SPEC 1.2, 2.3; 'same' padding runs along D, within a
+// 0..t (the lower-triangular mask, paper Sec. 3.2; 'same' padding runs along D, within a
 // row), attention's query t reads keys and values 0..t. So by induction over the layers,
 // everything a layer computes at position t depends on tokens 0..t alone, and what was
 // computed when those tokens were fed is what a full forward of any longer sequence would
-// compute again (SPEC 9.1: "whatever occupies later positions is irrelevant"). The cache
+// compute again (paper Sec. 4.2: the mask keeps "right-positioned tokens" out). The cache
 // keeps exactly what later rows read: the mixer's seq_layernorm outputs (the conv's input),
 // the transformer's keys after RoPE and its values.
 //
@@ -6428,7 +6461,7 @@ static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t 
     int64_t i, per_layer = d.cache_floats(&m->config);
     mmix_tensor *ids, *x;
     if (g->method == MMIX_GENERATE_INDEX_WALKING) {
-        int64_t T = d.info.fixed_window ? m->config.n_ctx : P; /* the mixer's window is fixed (SPEC 9.1) */
+        int64_t T = d.info.fixed_window ? m->config.n_ctx : P; /* the mixer's window is fixed (paper Sec. 4.2) */
         ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, T));
         if (!ids) return NULL;
         mmix_tensor_upload(ctx, ids, 0, g->tokens, T);
@@ -6587,7 +6620,7 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 }
 
 // ----------------------------------------------------------------------------------------
-// >>data  Text datasets (SPEC 10.3): documents, tokenized rows, the split, the cache.
+// >>data  Text datasets (reference-notes Sec. 11): documents, tokenized rows, the split, the cache.
 // The text is read whole into memory and validated as UTF-8 first, so the splitters below
 // work on checked bytes and only report structure errors.
 // ----------------------------------------------------------------------------------------
