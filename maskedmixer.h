@@ -82,17 +82,24 @@
    The core needs only C99 and the C standard library; OpenMP and a BLAS are accelerators.
 
    =========================================================================================
-   3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
+   3. CONTENTS (each section starts with a searchable tag, e.g. ">>arena")
    =========================================================================================
-     Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
-                    >>api_optim >>api_model >>api_generate >>api_backend >>api_gradcheck
-                    >>api_bpe >>api_safetensors >>api_data >>api_platform
+   Both parts run in dependency order: each section uses only what comes before it. The
+   exceptions are said where they occur: the context's struct points at the tape's node type
+   of >>ops (a pointer to a struct completed there), and mmix_ctx_create fills the CPU
+   backend table of >>cpu_kernels (through its declaration in >>api_backend).
+     Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
+                    >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
+                    >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
-       >>errors      result codes, the per-context error message
+       >>errors      the texts of result codes and op names
+       >>arena       chained bump allocators: the block and arena types
+       >>ctx         the context's struct and its error state (the per-context message)
+       >>alloc       counted system allocations, arena blocks, bump allocation and reset
+       >>ctx_create  context creation, threads, training mode, step memory
        >>platform    the only OS-specific code: wall clock, durable file replacement
-       >>safetensors weights files: the strict header parser, reading, the atomic writer
-       >>arena       chained bump allocators (persistent and per-step)
+       >>json        one growable buffer and one JSON reader for every text format
        >>tensor      shapes, tensor creation, parameters
        >>rng         the PCG32 generator and PyTorch-default initializers
        >>gemm        built-in blocked sgemm and the cblas path
@@ -101,12 +108,12 @@
        >>autograd    the tape walk and the backward dispatch
        >>gradcheck   finite-difference gradient checking
        >>adamw       AdamW, learning-rate schedules, gradient clipping
+       >>safetensors weights files: the strict header parser, reading, the atomic writer
        >>models      the flat masked mixer and the Llama-style transformer
        >>checkpoint  models and optimizer state in safetensors files, token files
        >>generate    generation: cached and index-walking forwards, greedy and sampling
-       >>data        text datasets: documents, packing, padding, the split, the cache
-       >>ctx         context creation, threads, training mode
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
+       >>data        text datasets: documents, packing, padding, the split, the cache
 
    =========================================================================================
    4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
@@ -458,6 +465,16 @@ MMIXDEF mmix_params *mmix_ctx_params(mmix_ctx *ctx);
 MMIXDEF mmix_tensor *mmix_param(mmix_ctx *ctx, const char *name, mmix_shape shape);
 
 // ----------------------------------------------------------------------------------------
+// >>api_platform  The few OS services the library needs.
+// ----------------------------------------------------------------------------------------
+MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
+/* Writes `size` bytes to `path` atomically: to "path.tmp", flushed and synced, then
+   renamed over `path`. On any failure the temporary file is removed and `path` is left as
+   it was. */
+MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
+                                           size_t size);
+
+// ----------------------------------------------------------------------------------------
 // >>api_rng  A seeded generator of our own (PCG32, O'Neill 2014) and initializers.
 // ----------------------------------------------------------------------------------------
 typedef struct mmix_rng {
@@ -478,6 +495,150 @@ MMIXDEF void mmix_init_normal(mmix_tensor *t, mmix_rng *rng, float mean, float s
    +-1/sqrt(fan_in), fan_in = product of the weight's dims after the first (in_features,
    or in_channels * kernel). bias may be NULL. */
 MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mmix_rng *rng);
+
+// ----------------------------------------------------------------------------------------
+// >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
+// so a CUDA backend can replace them without touching op or model code. Sizes are
+// element counts; "rows x cols" are row-major matrices; gradients (d*) are accumulated
+// (+=) and may be NULL when not needed.
+// ----------------------------------------------------------------------------------------
+typedef struct mmix_backend {
+    const char *name;
+    /* Memory. Tensor data lives where the backend keeps it: front-end code (ops, models, the
+       generator, the optimizer, checkpoints) only hands pointers on to kernels and moves
+       bytes with these, so that a device backend can hold every tensor. Sizes in bytes. */
+    void *(*alloc)(size_t bytes);                          /* 64-byte aligned; NULL: none left */
+    void (*release)(void *p);                              /* p from alloc, or NULL */
+    void (*upload)(void *dst, const void *host_src, size_t bytes);     /* host -> backend */
+    void (*download)(void *host_dst, const void *src, size_t bytes);   /* backend -> host */
+    void (*copy)(void *dst, const void *src, size_t bytes);            /* within the backend */
+    void (*zero)(void *dst, size_t bytes);
+    void (*synchronize)(void);                             /* waits for queued kernels */
+    /* C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
+       beta = 0 means C is not read. */
+    void (*sgemm)(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                  int64_t ldc);
+    void (*fill)(float *x, int64_t n, float value);
+    void (*axpy)(float *y, const float *x, float alpha, int64_t n);          /* y += a x */
+    void (*add_forward)(float *out, const float *a, const float *b, int64_t n);
+    void (*mul_forward)(float *out, const float *a, const float *b, int64_t n);
+    void (*mul_acc)(float *y, const float *a, const float *b, int64_t n);   /* y += a b */
+    void (*scale_forward)(float *out, const float *x, float s, int64_t n);
+    double (*sum_forward)(const float *x, int64_t n);
+    void (*add_scalar_acc)(float *y, float value, int64_t n);               /* y += v */
+    void (*embedding_forward)(float *out, const float *table, const int32_t *ids, int64_t n_ids,
+                              int64_t D);
+    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids,
+                               int64_t n_ids, int64_t D);
+    void (*add_bias_rows)(float *out, const float *bias, int64_t rows, int64_t cols);
+    void (*sum_rows_acc)(float *dbias, const float *dout, int64_t rows, int64_t cols);
+    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *x, const float *w,
+                              const float *b, int64_t rows, int64_t cols, float eps);
+    void (*layernorm_backward)(float *dx, float *dw, float *db, const float *dout, const float *x,
+                               const float *mean, const float *rstd, const float *w, int64_t rows,
+                               int64_t cols);
+    void (*gelu_forward)(float *out, const float *x, int64_t n);
+    void (*gelu_backward)(float *dx, const float *dout, const float *x, int64_t n);
+    void (*softmax_forward)(float *out, const float *x, int64_t rows, int64_t cols);
+    void (*softmax_backward)(float *dx, const float *dout, const float *y, int64_t rows,
+                             int64_t cols);
+    /* Per-row loss (0 for ignored rows) and per-row logsumexp; targets already checked. */
+    void (*cross_entropy_forward)(float *row_loss, float *row_lse, const float *logits,
+                                  const int32_t *targets, int64_t rows, int64_t V,
+                                  int32_t ignore_index);
+    /* dlogits += scale (softmax(logits) - onehot(target)) for counted rows. */
+    void (*cross_entropy_backward)(float *dlogits, const float *logits, const float *row_lse,
+                                   const int32_t *targets, int64_t rows, int64_t V,
+                                   int32_t ignore_index, float scale);
+    /* Token mixing. Wt is the masked weight rearranged tap-major, [k][L_out][L_in]. */
+    /* Wt[m][o][i] = W[o][i][m] where keep[o * L_in + i] (all when keep is NULL), else 0. */
+    void (*token_mix_pack)(float *Wt, const float *W, const uint8_t *keep, int64_t L_out,
+                           int64_t L_in, int64_t k);
+    /* dW[o][i][m] += dWt[m][o][i] where kept (all when keep is NULL). */
+    void (*token_mix_unpack_grad)(float *dW, const float *dWt, const uint8_t *keep,
+                                  int64_t L_out, int64_t L_in, int64_t k);
+    /* W[o][i][m] = 0 where not kept: the reference code's in-place masking. */
+    void (*token_mix_mask_inplace)(float *W, const uint8_t *keep, int64_t L_out, int64_t L_in,
+                                   int64_t k);
+    void (*token_mix_forward)(float *out, const float *x, const float *Wt, const float *bias,
+                              int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k);
+    /* dWt [k][L_out][L_in] is accumulated unmasked; masking is the caller's business. */
+    void (*token_mix_backward)(float *dx, float *dWt, float *dbias, const float *dout,
+                               const float *x, const float *Wt, int64_t B, int64_t L_out,
+                               int64_t L_in, int64_t D, int64_t k);
+    void (*rmsnorm_forward)(float *out, float *rrms, const float *x, const float *w, int64_t rows,
+                            int64_t cols, float eps);
+    void (*rmsnorm_backward)(float *dx, float *dw, const float *dout, const float *x,
+                             const float *rrms, const float *w, int64_t rows, int64_t cols);
+    void (*silu_forward)(float *out, const float *x, int64_t n);
+    void (*silu_backward)(float *dx, const float *dout, const float *x, int64_t n);
+    /* inverse = 1 rotates backwards and accumulates: the backward pass. */
+    void (*rope)(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
+                 float theta, int64_t pos0, int inverse);
+    /* probs [B][H][Lq][Lk] are saved for the backward pass, which also takes a scratch
+       buffer of the same size. */
+    void (*attention_forward)(float *out, float *probs, const float *q, const float *k,
+                              const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                              int64_t hd, int causal);
+    void (*attention_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                               const float *q, const float *k, const float *v,
+                               const float *probs, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
+                               int64_t hd);
+    /* Row norms are saved: norm[r] = ||x_r||. */
+    void (*l2_normalize_forward)(float *out, float *norm, const float *x, int64_t rows,
+                                 int64_t cols, float eps);
+    void (*l2_normalize_backward)(float *dx, const float *dout, const float *x, const float *norm,
+                                  int64_t rows, int64_t cols, float eps);
+    void (*cosine_forward)(float *out, float *norm_a, float *norm_b, const float *a,
+                           const float *b, int64_t rows, int64_t cols, float eps);
+    void (*cosine_backward)(float *da, float *db, const float *dout, const float *a,
+                            const float *b, const float *norm_a, const float *norm_b,
+                            int64_t rows, int64_t cols, float eps);
+    void (*logsumexp_forward)(float *out, const float *x, int64_t rows, int64_t cols);
+    void (*logsumexp_backward)(float *dx, const float *dout, const float *x, const float *out,
+                               int64_t rows, int64_t cols);
+    double (*l1_forward)(const float *a, const float *b, int64_t n);
+    void (*l1_backward)(float *da, float *db, float dout, const float *a, const float *b,
+                        int64_t n);
+    /* out[g, r, :] = source row map[r] of group g: a[g, map[r]] when map[r] < La,
+       b[g, map[r] - La] when map[r] >= La, zeros when map[r] < 0. */
+    void (*token_gather_forward)(float *out, const float *a, const float *b, const int64_t *map,
+                                 int64_t groups, int64_t L_out, int64_t La, int64_t Lb, int64_t D);
+    void (*token_gather_backward)(float *da, float *db, const float *dout, const int64_t *map,
+                                  int64_t groups, int64_t L_out, int64_t La, int64_t Lb,
+                                  int64_t D);
+    /* AdamW on n elements (torch.optim.AdamW's update, see >>adamw). */
+    void (*adamw_update)(float *param, const float *grad, float *m, float *v, int64_t n,
+                         float lr, float beta1, float beta2, float eps, float weight_decay,
+                         double bias_correction1, double bias_correction2);
+    double (*sum_squares)(const float *x, int64_t n);
+} mmix_backend;
+
+/* Fills every slot of *b, by name, with the reference CPU backend (host memory, OpenMP
+   loops, built-in GEMM or cblas). A backend of one's own starts from it and replaces slots. */
+MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b);
+/* The backend a context uses (its own copy of the CPU one by default; NULL restores that);
+   set it before creating tensors, and keep it alive while the context uses it. */
+MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend);
+MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx);
+/* The built-in GEMM on its own (the test oracle for the cblas path and vice versa). */
+MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K,
+                                float alpha, const float *A, int64_t lda, const float *B,
+                                int64_t ldb, float beta, float *C, int64_t ldc);
+/* 1 when built with MMIX_USE_CBLAS, 1 when built with OpenMP. */
+MMIXDEF int mmix_has_cblas(void);
+MMIXDEF int mmix_has_openmp(void);
+
+/* Which GEMM the CPU backend calls, process-wide (like the thread count). A build with
+   MMIX_USE_CBLAS uses the BLAS by default; MMIX_GEMM_BUILTIN switches to the built-in GEMM,
+   whose results do not depend on the thread count (see "Threads and reproducibility" in
+   section 5), e.g. to compare runs on different machines or core counts. Returns the GEMM
+   now in use: asking for MMIX_GEMM_CBLAS in a build without it keeps MMIX_GEMM_BUILTIN.
+   Set it between steps, not while another thread is computing. */
+typedef enum mmix_gemm { MMIX_GEMM_BUILTIN, MMIX_GEMM_CBLAS } mmix_gemm;
+MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which);
+MMIXDEF mmix_gemm mmix_get_gemm(void);
 
 // ----------------------------------------------------------------------------------------
 // >>api_ops  Op constructors. Each computes its output now and, when recording, appends
@@ -650,6 +811,44 @@ typedef enum mmix_op {
 MMIXDEF const char *mmix_op_name(mmix_op op);
 
 // ----------------------------------------------------------------------------------------
+// >>api_gradcheck  Central finite differences against the tape's gradients.
+// ----------------------------------------------------------------------------------------
+/* Builds the output from the inputs with ops (called once with the tape, then with
+   gradients off for every perturbed element). */
+typedef mmix_tensor *(*mmix_forward_fn)(mmix_ctx *ctx, mmix_tensor *const *inputs, void *user);
+
+typedef struct mmix_gradcheck_options {
+    float step;                 /* finite-difference step h (default 2^-7) */
+    double tolerance;           /* pass if |analytic - numeric| <= tolerance * max|numeric|
+                                   over the input's elements (default 1e-3) */
+    int64_t max_elements;       /* per input; larger inputs are sampled (default 4096) */
+    uint64_t seed;              /* for the random projection and the sampling */
+} mmix_gradcheck_options;
+
+typedef struct mmix_gradcheck_report {
+    int ok;                     /* every checked element passed */
+    int64_t checked, failed;    /* element counts over all inputs */
+    double worst_error;         /* max |analytic - numeric| / max|numeric|, over inputs */
+    int worst_input;            /* where the worst error was (input index, element) */
+    int64_t worst_element;
+    double worst_analytic, worst_numeric;
+} mmix_gradcheck_report;
+
+MMIXDEF mmix_gradcheck_options mmix_gradcheck_options_default(void);
+/* Checks d(sum(out * R))/d(input) for a fixed random R, for each input that requires a
+   gradient. Float inputs are first rounded to multiples of 2^-12 so that x +- h and
+   x +- 2h are exact in float32; the numeric derivative is the 4-point stencil
+   (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / 12h, with sum(out * R) accumulated in
+   double, so float rounding stays far below the tolerance. Returns MMIX_OK when the check
+   ran (report->ok tells whether it passed), or an error if fn failed. The checked inputs'
+   gradients are overwritten with the analytic ones; other tensors fn uses that require
+   a gradient (parameters, say) receive one backward pass's gradient, as after any backward. */
+MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user,
+                                   mmix_tensor *const *inputs, int n_inputs,
+                                   const mmix_gradcheck_options *options,
+                                   mmix_gradcheck_report *report);
+
+// ----------------------------------------------------------------------------------------
 // >>api_optim  AdamW, learning-rate schedules, gradient clipping (paper Sec. 9.5;
 // reference-notes Sec. 6).
 // ----------------------------------------------------------------------------------------
@@ -696,6 +895,70 @@ MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, i
    clipping. Returns the norm before clipping in *norm (may be NULL). A NaN or infinite
    norm is MMIX_ERR_NUMERIC (gradients are left untouched). */
 MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, float max_norm, double *norm);
+
+// ----------------------------------------------------------------------------------------
+// >>api_safetensors  Weights files in the safetensors format (reference-notes Sec. 9; see >>safetensors):
+// an 8-byte little-endian header length, a JSON header, then raw little-endian data.
+// ----------------------------------------------------------------------------------------
+#ifndef MMIX_SAFETENSORS_MAX_HEADER
+#define MMIX_SAFETENSORS_MAX_HEADER ((uint64_t)100 << 20)   /* 100 MiB */
+#endif
+
+typedef enum mmix_st_dtype {
+    MMIX_ST_F32, MMIX_ST_F16, MMIX_ST_BF16, MMIX_ST_F64,
+    MMIX_ST_I64, MMIX_ST_I32, MMIX_ST_I16, MMIX_ST_I8, MMIX_ST_U64, MMIX_ST_U32, MMIX_ST_U16, MMIX_ST_U8, MMIX_ST_BOOL
+} mmix_st_dtype;            /* every dtype the format names is parsed; F32/F16/BF16 (and F64) can be read as floats */
+
+typedef struct mmix_st_entry {
+    char name[MMIX_NAME_MAX];   /* a longer name is an error naming it (truncated in the message) */
+    mmix_st_dtype dtype;
+    int ndim;                   /* 0..MMIX_MAX_DIMS; more dims is MMIX_ERR_UNSUPPORTED */
+    int64_t shape[MMIX_MAX_DIMS];
+    int64_t numel;
+    uint64_t begin, end;        /* byte offsets relative to the start of the data section */
+} mmix_st_entry;
+
+typedef struct mmix_safetensors {
+    void *file;                 /* FILE *, open until close */
+    char path[1024];            /* for messages */
+    uint64_t data_start;        /* 8 + header length */
+    uint64_t data_size;         /* file size - data_start */
+    int64_t n_entries;
+    mmix_st_entry *entries;     /* in file order */
+    int64_t n_meta;
+    char **meta_keys, **meta_values;   /* __metadata__, UTF-8, unescaped */
+} mmix_safetensors;
+
+/* Opens and validates: header length within the file and below MMIX_SAFETENSORS_MAX_HEADER,
+   strict JSON, every entry's dtype/shape/offsets checked (end - begin == numel * dtype size,
+   end <= data_size, no two entries overlap). A missing file is MMIX_ERR_FILE_NOT_FOUND;
+   malformed content MMIX_ERR_FORMAT; I/O MMIX_ERR_IO; what the format allows but this
+   build cannot hold (more than MMIX_MAX_DIMS dims, a name of MMIX_NAME_MAX bytes or more,
+   a NUL in a string, a newer dtype such as F8_E4M3) MMIX_ERR_UNSUPPORTED. On failure *st
+   is zeroed. One mmix_safetensors must not be read from two threads at once (one FILE). */
+MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st);
+MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name);
+MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key);   /* NULL if absent */
+/* Reads one entry as float32 into out (entry->numel floats), converting F16, BF16, F64
+   exactly as IEEE/torch do (F16 subnormals, inf, NaN included). Integer dtypes:
+   MMIX_ERR_UNSUPPORTED naming the tensor and dtype. A short read is MMIX_ERR_IO. */
+MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, float *out);
+/* Reads into a float tensor after checking its shape equals the entry's: a mismatch is
+   MMIX_ERR_SHAPE with the message "FILE: tensor 'NAME' has shape [..] in the file, the model expects [..]". */
+MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, mmix_tensor *t);
+MMIXDEF void mmix_safetensors_close(mmix_safetensors *st);   /* frees everything; safe on a zeroed struct */
+MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d);     /* "F32", ... */
+
+/* Writes float32 tensors (each tensor's t->name, or names[i] when names != NULL) and
+   string metadata (n_meta pairs; may be 0) to path atomically: streamed to "path.tmp",
+   flushed, synced, renamed; on failure the temp file is removed and path is untouched.
+   Header JSON: {"__metadata__":{...}, "name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]}, ...}
+   padded with spaces to a multiple of 8 bytes; tensors in the given order; names and
+   metadata JSON-escaped. Duplicate names are MMIX_ERR_INVALID_ARGUMENT. */
+MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
+                                           const char *const *names, int64_t n,
+                                           const char *const *meta_keys, const char *const *meta_values,
+                                           int64_t n_meta);
 
 // ----------------------------------------------------------------------------------------
 // >>api_model  The two models the paper compares (paper Sec. 3.2, Sec. 4), built from shared blocks.
@@ -918,188 +1181,6 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
                                   mmix_generate_method method, int32_t *out, int64_t *n_out);
 
 // ----------------------------------------------------------------------------------------
-// >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
-// so a CUDA backend can replace them without touching op or model code. Sizes are
-// element counts; "rows x cols" are row-major matrices; gradients (d*) are accumulated
-// (+=) and may be NULL when not needed.
-// ----------------------------------------------------------------------------------------
-typedef struct mmix_backend {
-    const char *name;
-    /* Memory. Tensor data lives where the backend keeps it: front-end code (ops, models, the
-       generator, the optimizer, checkpoints) only hands pointers on to kernels and moves
-       bytes with these, so that a device backend can hold every tensor. Sizes in bytes. */
-    void *(*alloc)(size_t bytes);                          /* 64-byte aligned; NULL: none left */
-    void (*release)(void *p);                              /* p from alloc, or NULL */
-    void (*upload)(void *dst, const void *host_src, size_t bytes);     /* host -> backend */
-    void (*download)(void *host_dst, const void *src, size_t bytes);   /* backend -> host */
-    void (*copy)(void *dst, const void *src, size_t bytes);            /* within the backend */
-    void (*zero)(void *dst, size_t bytes);
-    void (*synchronize)(void);                             /* waits for queued kernels */
-    /* C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.
-       beta = 0 means C is not read. */
-    void (*sgemm)(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-                  int64_t ldc);
-    void (*fill)(float *x, int64_t n, float value);
-    void (*axpy)(float *y, const float *x, float alpha, int64_t n);          /* y += a x */
-    void (*add_forward)(float *out, const float *a, const float *b, int64_t n);
-    void (*mul_forward)(float *out, const float *a, const float *b, int64_t n);
-    void (*mul_acc)(float *y, const float *a, const float *b, int64_t n);   /* y += a b */
-    void (*scale_forward)(float *out, const float *x, float s, int64_t n);
-    double (*sum_forward)(const float *x, int64_t n);
-    void (*add_scalar_acc)(float *y, float value, int64_t n);               /* y += v */
-    void (*embedding_forward)(float *out, const float *table, const int32_t *ids, int64_t n_ids,
-                              int64_t D);
-    void (*embedding_backward)(float *dtable, const float *dout, const int32_t *ids,
-                               int64_t n_ids, int64_t D);
-    void (*add_bias_rows)(float *out, const float *bias, int64_t rows, int64_t cols);
-    void (*sum_rows_acc)(float *dbias, const float *dout, int64_t rows, int64_t cols);
-    void (*layernorm_forward)(float *out, float *mean, float *rstd, const float *x, const float *w,
-                              const float *b, int64_t rows, int64_t cols, float eps);
-    void (*layernorm_backward)(float *dx, float *dw, float *db, const float *dout, const float *x,
-                               const float *mean, const float *rstd, const float *w, int64_t rows,
-                               int64_t cols);
-    void (*gelu_forward)(float *out, const float *x, int64_t n);
-    void (*gelu_backward)(float *dx, const float *dout, const float *x, int64_t n);
-    void (*softmax_forward)(float *out, const float *x, int64_t rows, int64_t cols);
-    void (*softmax_backward)(float *dx, const float *dout, const float *y, int64_t rows,
-                             int64_t cols);
-    /* Per-row loss (0 for ignored rows) and per-row logsumexp; targets already checked. */
-    void (*cross_entropy_forward)(float *row_loss, float *row_lse, const float *logits,
-                                  const int32_t *targets, int64_t rows, int64_t V,
-                                  int32_t ignore_index);
-    /* dlogits += scale (softmax(logits) - onehot(target)) for counted rows. */
-    void (*cross_entropy_backward)(float *dlogits, const float *logits, const float *row_lse,
-                                   const int32_t *targets, int64_t rows, int64_t V,
-                                   int32_t ignore_index, float scale);
-    /* Token mixing. Wt is the masked weight rearranged tap-major, [k][L_out][L_in]. */
-    /* Wt[m][o][i] = W[o][i][m] where keep[o * L_in + i] (all when keep is NULL), else 0. */
-    void (*token_mix_pack)(float *Wt, const float *W, const uint8_t *keep, int64_t L_out,
-                           int64_t L_in, int64_t k);
-    /* dW[o][i][m] += dWt[m][o][i] where kept (all when keep is NULL). */
-    void (*token_mix_unpack_grad)(float *dW, const float *dWt, const uint8_t *keep,
-                                  int64_t L_out, int64_t L_in, int64_t k);
-    /* W[o][i][m] = 0 where not kept: the reference code's in-place masking. */
-    void (*token_mix_mask_inplace)(float *W, const uint8_t *keep, int64_t L_out, int64_t L_in,
-                                   int64_t k);
-    void (*token_mix_forward)(float *out, const float *x, const float *Wt, const float *bias,
-                              int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k);
-    /* dWt [k][L_out][L_in] is accumulated unmasked; masking is the caller's business. */
-    void (*token_mix_backward)(float *dx, float *dWt, float *dbias, const float *dout,
-                               const float *x, const float *Wt, int64_t B, int64_t L_out,
-                               int64_t L_in, int64_t D, int64_t k);
-    void (*rmsnorm_forward)(float *out, float *rrms, const float *x, const float *w, int64_t rows,
-                            int64_t cols, float eps);
-    void (*rmsnorm_backward)(float *dx, float *dw, const float *dout, const float *x,
-                             const float *rrms, const float *w, int64_t rows, int64_t cols);
-    void (*silu_forward)(float *out, const float *x, int64_t n);
-    void (*silu_backward)(float *dx, const float *dout, const float *x, int64_t n);
-    /* inverse = 1 rotates backwards and accumulates: the backward pass. */
-    void (*rope)(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
-                 float theta, int64_t pos0, int inverse);
-    /* probs [B][H][Lq][Lk] are saved for the backward pass, which also takes a scratch
-       buffer of the same size. */
-    void (*attention_forward)(float *out, float *probs, const float *q, const float *k,
-                              const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                              int64_t hd, int causal);
-    void (*attention_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout,
-                               const float *q, const float *k, const float *v,
-                               const float *probs, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                               int64_t hd);
-    /* Row norms are saved: norm[r] = ||x_r||. */
-    void (*l2_normalize_forward)(float *out, float *norm, const float *x, int64_t rows,
-                                 int64_t cols, float eps);
-    void (*l2_normalize_backward)(float *dx, const float *dout, const float *x, const float *norm,
-                                  int64_t rows, int64_t cols, float eps);
-    void (*cosine_forward)(float *out, float *norm_a, float *norm_b, const float *a,
-                           const float *b, int64_t rows, int64_t cols, float eps);
-    void (*cosine_backward)(float *da, float *db, const float *dout, const float *a,
-                            const float *b, const float *norm_a, const float *norm_b,
-                            int64_t rows, int64_t cols, float eps);
-    void (*logsumexp_forward)(float *out, const float *x, int64_t rows, int64_t cols);
-    void (*logsumexp_backward)(float *dx, const float *dout, const float *x, const float *out,
-                               int64_t rows, int64_t cols);
-    double (*l1_forward)(const float *a, const float *b, int64_t n);
-    void (*l1_backward)(float *da, float *db, float dout, const float *a, const float *b,
-                        int64_t n);
-    /* out[g, r, :] = source row map[r] of group g: a[g, map[r]] when map[r] < La,
-       b[g, map[r] - La] when map[r] >= La, zeros when map[r] < 0. */
-    void (*token_gather_forward)(float *out, const float *a, const float *b, const int64_t *map,
-                                 int64_t groups, int64_t L_out, int64_t La, int64_t Lb, int64_t D);
-    void (*token_gather_backward)(float *da, float *db, const float *dout, const int64_t *map,
-                                  int64_t groups, int64_t L_out, int64_t La, int64_t Lb,
-                                  int64_t D);
-    /* AdamW on n elements (torch.optim.AdamW's update, see >>adamw). */
-    void (*adamw_update)(float *param, const float *grad, float *m, float *v, int64_t n,
-                         float lr, float beta1, float beta2, float eps, float weight_decay,
-                         double bias_correction1, double bias_correction2);
-    double (*sum_squares)(const float *x, int64_t n);
-} mmix_backend;
-
-/* Fills every slot of *b, by name, with the reference CPU backend (host memory, OpenMP
-   loops, built-in GEMM or cblas). A backend of one's own starts from it and replaces slots. */
-MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b);
-/* The backend a context uses (its own copy of the CPU one by default; NULL restores that);
-   set it before creating tensors, and keep it alive while the context uses it. */
-MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend);
-MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx);
-/* The built-in GEMM on its own (the test oracle for the cblas path and vice versa). */
-MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K,
-                                float alpha, const float *A, int64_t lda, const float *B,
-                                int64_t ldb, float beta, float *C, int64_t ldc);
-/* 1 when built with MMIX_USE_CBLAS, 1 when built with OpenMP. */
-MMIXDEF int mmix_has_cblas(void);
-MMIXDEF int mmix_has_openmp(void);
-
-/* Which GEMM the CPU backend calls, process-wide (like the thread count). A build with
-   MMIX_USE_CBLAS uses the BLAS by default; MMIX_GEMM_BUILTIN switches to the built-in GEMM,
-   whose results do not depend on the thread count (see "Threads and reproducibility" in
-   section 5), e.g. to compare runs on different machines or core counts. Returns the GEMM
-   now in use: asking for MMIX_GEMM_CBLAS in a build without it keeps MMIX_GEMM_BUILTIN.
-   Set it between steps, not while another thread is computing. */
-typedef enum mmix_gemm { MMIX_GEMM_BUILTIN, MMIX_GEMM_CBLAS } mmix_gemm;
-MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which);
-MMIXDEF mmix_gemm mmix_get_gemm(void);
-
-// ----------------------------------------------------------------------------------------
-// >>api_gradcheck  Central finite differences against the tape's gradients.
-// ----------------------------------------------------------------------------------------
-/* Builds the output from the inputs with ops (called once with the tape, then with
-   gradients off for every perturbed element). */
-typedef mmix_tensor *(*mmix_forward_fn)(mmix_ctx *ctx, mmix_tensor *const *inputs, void *user);
-
-typedef struct mmix_gradcheck_options {
-    float step;                 /* finite-difference step h (default 2^-7) */
-    double tolerance;           /* pass if |analytic - numeric| <= tolerance * max|numeric|
-                                   over the input's elements (default 1e-3) */
-    int64_t max_elements;       /* per input; larger inputs are sampled (default 4096) */
-    uint64_t seed;              /* for the random projection and the sampling */
-} mmix_gradcheck_options;
-
-typedef struct mmix_gradcheck_report {
-    int ok;                     /* every checked element passed */
-    int64_t checked, failed;    /* element counts over all inputs */
-    double worst_error;         /* max |analytic - numeric| / max|numeric|, over inputs */
-    int worst_input;            /* where the worst error was (input index, element) */
-    int64_t worst_element;
-    double worst_analytic, worst_numeric;
-} mmix_gradcheck_report;
-
-MMIXDEF mmix_gradcheck_options mmix_gradcheck_options_default(void);
-/* Checks d(sum(out * R))/d(input) for a fixed random R, for each input that requires a
-   gradient. Float inputs are first rounded to multiples of 2^-12 so that x +- h and
-   x +- 2h are exact in float32; the numeric derivative is the 4-point stencil
-   (f(x-2h) - 8 f(x-h) + 8 f(x+h) - f(x+2h)) / 12h, with sum(out * R) accumulated in
-   double, so float rounding stays far below the tolerance. Returns MMIX_OK when the check
-   ran (report->ok tells whether it passed), or an error if fn failed. The checked inputs'
-   gradients are overwritten with the analytic ones; other tensors fn uses that require
-   a gradient (parameters, say) receive one backward pass's gradient, as after any backward. */
-MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user,
-                                   mmix_tensor *const *inputs, int n_inputs,
-                                   const mmix_gradcheck_options *options,
-                                   mmix_gradcheck_report *report);
-
-// ----------------------------------------------------------------------------------------
 // >>api_bpe  The byte-level BPE tokenizer (section 6): train, encode, decode, save, load.
 // ----------------------------------------------------------------------------------------
 /* Ids 0..255 are the bytes; id 256 + i is merge i (the concatenation of two earlier
@@ -1176,70 +1257,6 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 /* The pre-split (section 6): the end of the word that starts at `pos` (< size). Words
    partition the text; merges never cross them. */
 MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
-
-// ----------------------------------------------------------------------------------------
-// >>api_safetensors  Weights files in the safetensors format (reference-notes Sec. 9; see >>safetensors):
-// an 8-byte little-endian header length, a JSON header, then raw little-endian data.
-// ----------------------------------------------------------------------------------------
-#ifndef MMIX_SAFETENSORS_MAX_HEADER
-#define MMIX_SAFETENSORS_MAX_HEADER ((uint64_t)100 << 20)   /* 100 MiB */
-#endif
-
-typedef enum mmix_st_dtype {
-    MMIX_ST_F32, MMIX_ST_F16, MMIX_ST_BF16, MMIX_ST_F64,
-    MMIX_ST_I64, MMIX_ST_I32, MMIX_ST_I16, MMIX_ST_I8, MMIX_ST_U64, MMIX_ST_U32, MMIX_ST_U16, MMIX_ST_U8, MMIX_ST_BOOL
-} mmix_st_dtype;            /* every dtype the format names is parsed; F32/F16/BF16 (and F64) can be read as floats */
-
-typedef struct mmix_st_entry {
-    char name[MMIX_NAME_MAX];   /* a longer name is an error naming it (truncated in the message) */
-    mmix_st_dtype dtype;
-    int ndim;                   /* 0..MMIX_MAX_DIMS; more dims is MMIX_ERR_UNSUPPORTED */
-    int64_t shape[MMIX_MAX_DIMS];
-    int64_t numel;
-    uint64_t begin, end;        /* byte offsets relative to the start of the data section */
-} mmix_st_entry;
-
-typedef struct mmix_safetensors {
-    void *file;                 /* FILE *, open until close */
-    char path[1024];            /* for messages */
-    uint64_t data_start;        /* 8 + header length */
-    uint64_t data_size;         /* file size - data_start */
-    int64_t n_entries;
-    mmix_st_entry *entries;     /* in file order */
-    int64_t n_meta;
-    char **meta_keys, **meta_values;   /* __metadata__, UTF-8, unescaped */
-} mmix_safetensors;
-
-/* Opens and validates: header length within the file and below MMIX_SAFETENSORS_MAX_HEADER,
-   strict JSON, every entry's dtype/shape/offsets checked (end - begin == numel * dtype size,
-   end <= data_size, no two entries overlap). A missing file is MMIX_ERR_FILE_NOT_FOUND;
-   malformed content MMIX_ERR_FORMAT; I/O MMIX_ERR_IO; what the format allows but this
-   build cannot hold (more than MMIX_MAX_DIMS dims, a name of MMIX_NAME_MAX bytes or more,
-   a NUL in a string, a newer dtype such as F8_E4M3) MMIX_ERR_UNSUPPORTED. On failure *st
-   is zeroed. One mmix_safetensors must not be read from two threads at once (one FILE). */
-MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st);
-MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name);
-MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key);   /* NULL if absent */
-/* Reads one entry as float32 into out (entry->numel floats), converting F16, BF16, F64
-   exactly as IEEE/torch do (F16 subnormals, inf, NaN included). Integer dtypes:
-   MMIX_ERR_UNSUPPORTED naming the tensor and dtype. A short read is MMIX_ERR_IO. */
-MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, float *out);
-/* Reads into a float tensor after checking its shape equals the entry's: a mismatch is
-   MMIX_ERR_SHAPE with the message "FILE: tensor 'NAME' has shape [..] in the file, the model expects [..]". */
-MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, mmix_tensor *t);
-MMIXDEF void mmix_safetensors_close(mmix_safetensors *st);   /* frees everything; safe on a zeroed struct */
-MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d);     /* "F32", ... */
-
-/* Writes float32 tensors (each tensor's t->name, or names[i] when names != NULL) and
-   string metadata (n_meta pairs; may be 0) to path atomically: streamed to "path.tmp",
-   flushed, synced, renamed; on failure the temp file is removed and path is untouched.
-   Header JSON: {"__metadata__":{...}, "name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]}, ...}
-   padded with spaces to a multiple of 8 bytes; tensors in the given order; names and
-   metadata JSON-escaped. Duplicate names are MMIX_ERR_INVALID_ARGUMENT. */
-MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
-                                           const char *const *names, int64_t n,
-                                           const char *const *meta_keys, const char *const *meta_values,
-                                           int64_t n_meta);
 
 // ----------------------------------------------------------------------------------------
 // >>api_data  Text datasets (reference-notes Sec. 11): documents from text files, tokenized into rows of
@@ -1362,16 +1379,6 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
                                             mmix_dataset *out, int *reused);
 MMIXDEF void mmix_data_free(mmix_dataset *d);             /* zeroes it; safe on a zeroed one */
 
-// ----------------------------------------------------------------------------------------
-// >>api_platform  The few OS services the library needs.
-// ----------------------------------------------------------------------------------------
-MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
-/* Writes `size` bytes to `path` atomically: to "path.tmp", flushed and synced, then
-   renamed over `path`. On any failure the temporary file is removed and `path` is left as
-   it was. */
-MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
-                                           size_t size);
-
 #ifdef __cplusplus
 }
 #endif
@@ -1430,7 +1437,7 @@ MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, cons
 #define MMIX__STATIC_CHECK(cond, name) typedef char mmix__static_check_##name[(cond) ? 1 : -1]
 
 // ----------------------------------------------------------------------------------------
-// >>errors  Result codes and the per-context message.
+// >>errors  The texts of result codes and op names (the per-context message is in >>ctx).
 // ----------------------------------------------------------------------------------------
 static const char *const mmix__result_text[] = {
 #define MMIX__RESULT_TEXT(name, text) text,
@@ -1459,6 +1466,320 @@ MMIX__STATIC_CHECK(sizeof(mmix__op_text) / sizeof(mmix__op_text[0]) == MMIX_OP_C
 MMIXDEF const char *mmix_op_name(mmix_op op) {
     if ((int)op < 0 || op >= MMIX_OP_COUNT) return "unknown op";
     return mmix__op_text[op];
+}
+
+// ----------------------------------------------------------------------------------------
+// >>arena  Chained bump allocators.
+//
+// An arena hands out 64-byte aligned pieces of its current block. When a request does
+// not fit, a new block (at least double the capacity so far) is chained on. Resetting
+// folds a chain into a single block of the total size, so the next step of the same
+// shape fits without asking the system for memory. Each lifetime has two arenas: one of
+// host memory for what the front end reads (tensor headers, the tape, parameter lists)
+// and one whose blocks come from the backend's alloc for tensor data, which only
+// kernels and the backend's memory entries touch.
+//
+// Only the types are here: the context (>>ctx) holds its arenas by value, and the
+// allocators (>>alloc) charge every allocation to a context, so they follow its struct.
+// ----------------------------------------------------------------------------------------
+#define MMIX__ALIGN 64
+
+typedef struct mmix__block {
+    struct mmix__block *prev;   /* the block chained before this one */
+    size_t size;                /* usable bytes in data */
+    size_t used;
+    unsigned char *data;        /* aligned start of the usable bytes */
+    const struct mmix_backend *owner; /* data arenas: the backend whose alloc gave data */
+} mmix__block;
+
+typedef struct mmix__arena {
+    mmix__block *head;          /* newest block; allocations come from here */
+    size_t capacity;            /* sum of block sizes */
+    size_t used_before_head;    /* bytes used in blocks older than head */
+    size_t high_water;          /* most bytes ever in use since creation */
+    int holds_data;             /* 1: blocks from the context's backend (tensor data) */
+} mmix__arena;
+
+// ----------------------------------------------------------------------------------------
+// >>ctx  The context's struct and its error state. Every later section reads the struct;
+// it holds its arenas by value, so it follows their types. Creating a context comes in
+// the section >>ctx_create, after the allocators it uses.
+// ----------------------------------------------------------------------------------------
+struct mmix_ctx {
+    mmix__arena persist, step;  /* host memory: headers, lists, the generator's bookkeeping */
+    mmix__arena persist_data, step_data; /* tensor data, in the backend's memory */
+    struct mmix__node *tape;    /* defined in >>ops */
+    int64_t tape_len, tape_capacity;
+    mmix_params own;            /* the context's own parameters (mmix_param) */
+    const mmix_backend *backend;
+    mmix_backend cpu_backend;   /* the default, filled at creation */
+    int training, grad_enabled;
+    mmix_masked_grad_mode masked_grad_mode;
+    int64_t system_allocations;
+    mmix_result last_result;
+    char error[512];
+    mmix_log_fn log;
+    void *log_user;
+};
+
+MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *fmt, ...) {
+    va_list args;
+    if (!ctx) return code;
+    ctx->last_result = code;
+    va_start(args, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, args);
+    va_end(args);
+    return code;
+}
+MMIXDEF mmix_result mmix_last_result(const mmix_ctx *ctx) { return ctx ? ctx->last_result : MMIX_ERR_INVALID_ARGUMENT; }
+MMIXDEF const char *mmix_last_error(const mmix_ctx *ctx) { return ctx ? ctx->error : "no context"; }
+MMIXDEF void mmix_clear_error(mmix_ctx *ctx) {
+    ctx->last_result = MMIX_OK;
+    ctx->error[0] = '\0';
+}
+
+// ----------------------------------------------------------------------------------------
+// >>alloc  Allocation: counted system allocations, the blocks of an arena (host memory, or
+// the backend's for a data arena), bump allocation and reset.
+// ----------------------------------------------------------------------------------------
+static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size) {
+    if (ctx) ctx->system_allocations++;
+    return MMIX_MALLOC(size);
+}
+static void *mmix__sys_realloc(mmix_ctx *ctx, void *ptr, size_t size) {
+    if (ctx) ctx->system_allocations++;
+    return MMIX_REALLOC(ptr, size);
+}
+
+/* A block for arena a: host memory right after its header, or (a data arena) the header
+   on the host and the bytes from the backend. */
+static mmix__block *mmix__block_new(mmix_ctx *ctx, const mmix__arena *a, size_t size) {
+    size_t extra = a->holds_data ? 0 : size + MMIX__ALIGN;
+    unsigned char *raw = (unsigned char *)mmix__sys_malloc(ctx, sizeof(mmix__block) + extra);
+    mmix__block *b;
+    uintptr_t start;
+    if (!raw) return NULL;
+    b = (mmix__block *)raw;
+    b->prev = NULL;
+    b->size = size;
+    b->used = 0;
+    b->owner = NULL;
+    if (a->holds_data) {
+        ctx->system_allocations++;
+        b->data = (unsigned char *)ctx->backend->alloc(size);
+        if (!b->data) {
+            MMIX_FREE(raw);
+            return NULL;
+        }
+        b->owner = ctx->backend;
+        return b;
+    }
+    start = (uintptr_t)(raw + sizeof(mmix__block));
+    start = (start + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
+    b->data = (unsigned char *)start;
+    return b;
+}
+
+static void mmix__block_free(mmix__block *b) {
+    if (b->owner) b->owner->release(b->data);
+    MMIX_FREE(b);
+}
+
+static void mmix__arena_free(mmix__arena *a) {
+    while (a->head) {
+        mmix__block *prev = a->head->prev;
+        mmix__block_free(a->head);
+        a->head = prev;
+    }
+    a->capacity = a->used_before_head = 0;
+}
+
+static size_t mmix__arena_used(const mmix__arena *a) {
+    return a->used_before_head + (a->head ? a->head->used : 0);
+}
+
+/* Returns zeroed, aligned memory, or NULL when the system has none. */
+static void *mmix__arena_alloc(mmix_ctx *ctx, mmix__arena *a, size_t size) {
+    size_t rounded = (size + MMIX__ALIGN - 1) & ~(size_t)(MMIX__ALIGN - 1);
+    void *p;
+    if (rounded < size) return NULL; /* overflow */
+    if (!a->head || a->head->size - a->head->used < rounded) {
+        size_t grow = a->capacity > rounded ? a->capacity : rounded;
+        mmix__block *b = mmix__block_new(ctx, a, grow < ((size_t)1 << 20) ? ((size_t)1 << 20) : grow);
+        if (!b) return NULL;
+        b->prev = a->head;
+        if (a->head) a->used_before_head += a->head->used;
+        a->head = b;
+        a->capacity += b->size;
+    }
+    p = a->head->data + a->head->used;
+    a->head->used += rounded;
+    if (mmix__arena_used(a) > a->high_water) a->high_water = mmix__arena_used(a);
+    if (a->head->owner) a->head->owner->zero(p, size);
+    else memset(p, 0, size);
+    return p;
+}
+
+/* Empties the arena; a chain of blocks becomes one block of the chain's total size. */
+static void mmix__arena_reset(mmix_ctx *ctx, mmix__arena *a) {
+    if (a->head && a->head->prev) {
+        size_t total = a->capacity;
+        mmix__arena_free(a);
+        a->head = mmix__block_new(ctx, a, total);
+        if (a->head) a->capacity = total;
+        /* If that failed, the next allocation simply starts a new chain. */
+    }
+    if (a->head) a->head->used = 0;
+    a->used_before_head = 0;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>ctx_create  Context creation, modes, threads, step memory.
+//
+// The one use of a later section: mmix_ctx_create fills the context's CPU backend table
+// with mmix_cpu_backend_fill, defined in >>cpu_kernels and called here through its
+// declaration in >>api_backend.
+// ----------------------------------------------------------------------------------------
+MMIXDEF mmix_ctx_config mmix_ctx_config_default(void) {
+    mmix_ctx_config c;
+    c.persist_bytes = (size_t)1 << 20;
+    c.step_bytes = (size_t)1 << 20;
+    c.num_threads = 0;
+    return c;
+}
+
+MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg) {
+    mmix_ctx_config c = cfg ? *cfg : mmix_ctx_config_default();
+    mmix_ctx *ctx;
+    if (!out) return MMIX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    ctx = (mmix_ctx *)MMIX_MALLOC(sizeof(mmix_ctx));
+    if (!ctx) return MMIX_ERR_OUT_OF_MEMORY;
+    memset(ctx, 0, sizeof *ctx);
+    mmix_cpu_backend_fill(&ctx->cpu_backend);
+    ctx->backend = &ctx->cpu_backend;
+    ctx->training = 1;
+    ctx->grad_enabled = 1;
+    ctx->persist_data.holds_data = ctx->step_data.holds_data = 1;
+    /* the data arenas make their first block when first used, from the backend then set */
+    ctx->persist.head = mmix__block_new(ctx, &ctx->persist, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
+    ctx->step.head = mmix__block_new(ctx, &ctx->step, c.step_bytes ? c.step_bytes : ((size_t)1 << 20));
+    if (!ctx->persist.head || !ctx->step.head) {
+        mmix_ctx_destroy(ctx);
+        return MMIX_ERR_OUT_OF_MEMORY;
+    }
+    ctx->persist.capacity = ctx->persist.head->size;
+    ctx->step.capacity = ctx->step.head->size;
+    if (c.num_threads > 0) mmix_set_num_threads(c.num_threads);
+    *out = ctx;
+    return MMIX_OK;
+}
+
+MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
+    if (!ctx) return;
+    mmix__arena_free(&ctx->persist);
+    mmix__arena_free(&ctx->step);
+    mmix__arena_free(&ctx->persist_data);
+    mmix__arena_free(&ctx->step_data);
+    MMIX_FREE(ctx->tape);
+    MMIX_FREE(ctx);
+}
+
+MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = training ? 1 : 0; }
+MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
+MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
+MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
+MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
+    ctx->backend = backend ? backend : &ctx->cpu_backend;
+    /* empty data arenas start again in the new backend's memory */
+    if (mmix__arena_used(&ctx->persist_data) == 0) mmix__arena_free(&ctx->persist_data);
+    if (mmix__arena_used(&ctx->step_data) == 0) mmix__arena_free(&ctx->step_data);
+}
+MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx) { return ctx->backend; }
+
+MMIXDEF int mmix_set_num_threads(int n) {
+#if MMIX__OPENMP
+    if (n > 0) omp_set_num_threads(n);
+    return omp_get_max_threads();
+#else
+    (void)n;
+    return 1;
+#endif
+}
+MMIXDEF int mmix_get_num_threads(void) {
+#if MMIX__OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+MMIXDEF void mmix_step_reset(mmix_ctx *ctx) {
+    mmix__arena_reset(ctx, &ctx->step);
+    mmix__arena_reset(ctx, &ctx->step_data);
+    ctx->tape_len = 0;
+}
+
+/* Step memory is mostly tensor data: the reservation is for the step's data arena. */
+MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes) {
+    mmix__arena *a = &ctx->step_data;
+    if (a->capacity >= bytes) return MMIX_OK;
+    if (mmix__arena_used(a) == 0) { /* nothing in use: swap for one block of the new size */
+        mmix__arena_free(a);
+        a->head = mmix__block_new(ctx, a, bytes);
+        if (!a->head) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: cannot allocate "
+                                            "%llu bytes", (unsigned long long)bytes);
+        a->capacity = bytes;
+        return MMIX_OK;
+    }
+    /* In use: chain a block now; the next reset folds the chain into one. */
+    {
+        mmix__block *b = mmix__block_new(ctx, a, bytes - a->capacity);
+        if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: out of memory");
+        b->prev = a->head;
+        a->used_before_head += a->head ? a->head->used : 0;
+        a->head = b;
+        a->capacity += b->size;
+    }
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx) {
+    mmix_step_mark m;
+    m.block = ctx->step.head;
+    m.used = ctx->step.head ? ctx->step.head->used : 0;
+    m.data_block = ctx->step_data.head;
+    m.data_used = ctx->step_data.head ? ctx->step_data.head->used : 0;
+    m.tape_len = ctx->tape_len;
+    return m;
+}
+static void mmix__arena_rewind(mmix__arena *a, const void *block, size_t used) {
+    while (a->head && (const void *)a->head != block) { /* drop blocks chained after the mark */
+        mmix__block *prev = a->head->prev;
+        a->capacity -= a->head->size;
+        if (prev) a->used_before_head -= prev->used;
+        mmix__block_free(a->head);
+        a->head = prev;
+    }
+    if (a->head) a->head->used = used;
+}
+MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark) {
+    mmix__arena_rewind(&ctx->step, mark.block, mark.used);
+    mmix__arena_rewind(&ctx->step_data, mark.data_block, mark.data_used);
+    if (mark.tape_len < ctx->tape_len) ctx->tape_len = mark.tape_len;
+}
+
+MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx) {
+    mmix_memory_stats s;
+    s.persist_used = mmix__arena_used(&ctx->persist) + mmix__arena_used(&ctx->persist_data);
+    s.persist_capacity = ctx->persist.capacity + ctx->persist_data.capacity;
+    s.step_used = mmix__arena_used(&ctx->step) + mmix__arena_used(&ctx->step_data);
+    s.step_capacity = ctx->step.capacity + ctx->step_data.capacity;
+    s.step_high_water = ctx->step.high_water + ctx->step_data.high_water;
+    s.system_allocations = ctx->system_allocations;
+    s.tape_len = ctx->tape_len;
+    s.tape_capacity = ctx->tape_capacity;
+    return s;
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1546,8 +1867,6 @@ typedef struct mmix__atomic_file {
     const char *path;
 } mmix__atomic_file;
 
-static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size); /* >>arena: counted allocations */
-
 static mmix_result mmix__atomic_open(mmix_ctx *ctx, const char *path, mmix__atomic_file *a) {
     size_t len = strlen(path);
     a->f = NULL;
@@ -1592,6 +1911,14 @@ static mmix_result mmix__atomic_commit(mmix_ctx *ctx, mmix__atomic_file *a, int 
     MMIX_FREE(a->tmp);
     a->tmp = NULL;
     return ok ? MMIX_OK : MMIX_ERR_IO;
+}
+
+MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
+                                           size_t size) {
+    mmix__atomic_file a;
+    mmix_result r = mmix__atomic_open(ctx, path, &a);
+    if (r != MMIX_OK) return r;
+    return mmix__atomic_commit(ctx, &a, fwrite(data, 1, size, a.f) == size);
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1979,826 +2306,7 @@ static int mmix__json_skip(mmix__json *j) {
 }
 
 // ----------------------------------------------------------------------------------------
-// >>safetensors  Weights files (reference-notes Sec. 9): the safetensors format of Hugging Face.
-//
-//   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
-//   {"__metadata__": {"key": "value", ...},
-//    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...}
-//
-// Offsets are relative to the start of the data. The header is read with the JSON reader
-// (see >>json) walking this one schema, without building a tree: any byte the schema does
-// not expect is an error at that byte ("PATH: header byte I: ..."). The schema fixes the nesting
-// at three levels (header, entry, shape), so a "[[[[..." bomb fails at its second bracket
-// and deep input costs nothing. What the format allows is accepted: entries in any order,
-// gaps between tensors, zero-sized dims, a missing __metadata__, whitespace between
-// tokens, spaces (only) after the object up to N (the format's padding). The header must
-// begin with '{', as the format says. Everything is checked against the file before any
-// data is read, so a corrupt or truncated file is an error at open, never a wrong read.
-// ----------------------------------------------------------------------------------------
-static const char *const mmix__st_dtype_names[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16",
-                                                   "I8", "U64", "U32", "U16", "U8", "BOOL"};
-static const unsigned char mmix__st_dtype_sizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 8, 4, 2, 1, 1};
-MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_names) / sizeof(mmix__st_dtype_names[0]) == MMIX_ST_BOOL + 1,
-                   st_dtype_names);
-MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_sizes) == MMIX_ST_BOOL + 1, st_dtype_sizes);
-
-/* Dtypes newer versions of the format name, which this build cannot hold: a file using one
-   is valid but unsupported (MMIX_ERR_UNSUPPORTED), not corrupt. */
-static const char *const mmix__st_newer_dtypes[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
-                                                    "F6_E3M2", "F4", "C64", "U4", "I4"};
-
-MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d) {
-    if ((int)d < 0 || (int)d > (int)MMIX_ST_BOOL) return "unknown dtype";
-    return mmix__st_dtype_names[d];
-}
-
-/* Host byte order, asked at run time (no macro says it portably). */
-static int mmix__little_endian(void) {
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-static uint64_t mmix__load_le64(const unsigned char *p) {
-    uint64_t v = 0;
-    int i;
-    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-/* ---- The header parser: the schema, on the reader of >>json ---- */
-/* The reader and the last string it read. The buffer gets room for the whole header up
-   front (a string never grows when unescaped), so reading a string never allocates. */
-typedef struct mmix__st_parser {
-    mmix__json j;
-    mmix_bpe_bytes str;
-} mmix__st_parser;
-
-static int mmix__st_string(mmix__st_parser *p, const char *what) { return mmix__json_string(&p->j, what, &p->str); }
-static const char *mmix__st_str(const mmix__st_parser *p) { return (const char *)p->str.data; }
-
-static char *mmix__st_strdup(const char *s, size_t len) {
-    char *c = (char *)MMIX_MALLOC(len + 1);
-    if (c) { memcpy(c, s, len); c[len] = '\0'; }
-    return c;
-}
-
-/* One tensor entry, its name already in e->name: {"dtype":..,"shape":[..],"data_offsets":[b,e]},
-   keys in any order, each exactly once. */
-static int mmix__st_entry(mmix__st_parser *p, mmix_st_entry *e, uint64_t data_size) {
-    int seen[3] = {0, 0, 0}, k, members = 0, more;
-    static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
-    size_t entry_at = p->j.i, key_at, value_at;
-    char what[MMIX_NAME_MAX + 64];
-    uint64_t v, numel = 1, bytes;
-    if (!mmix__json_expect(&p->j, '{', "(a tensor entry is an object)")) return 0;
-    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in a tensor entry")) > 0) {
-        mmix__json_peek(&p->j);
-        key_at = p->j.i;
-        if (!mmix__st_string(p, "a key of a tensor entry")) return 0;
-        for (k = 0; k < 3; k++)
-            if (strcmp(mmix__st_str(p), keys[k]) == 0) break;
-        if (k == 3)
-            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': unknown key '%.60s' (an entry has "
-                                 "exactly dtype, shape and data_offsets)", e->name, mmix__st_str(p));
-        if (seen[k]) return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': duplicate key '%s'", e->name, keys[k]);
-        seen[k] = 1;
-        if (!mmix__json_expect(&p->j, ':', "after a key")) return 0;
-        mmix__json_peek(&p->j);
-        value_at = p->j.i;
-        if (k == 0) { /* dtype */
-            int d;
-            snprintf(what, sizeof what, "the dtype of tensor '%s'", e->name);
-            if (!mmix__st_string(p, what)) return 0;
-            for (d = 0; d <= (int)MMIX_ST_BOOL; d++)
-                if (strcmp(mmix__st_str(p), mmix__st_dtype_names[d]) == 0) break;
-            if (d > (int)MMIX_ST_BOOL) {
-                size_t u;
-                for (u = 0; u < sizeof mmix__st_newer_dtypes / sizeof mmix__st_newer_dtypes[0]; u++)
-                    if (strcmp(mmix__st_str(p), mmix__st_newer_dtypes[u]) == 0)
-                        return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s': dtype %s is not supported "
-                                             "by this build", e->name, mmix__st_str(p));
-                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': unknown dtype '%.40s'", e->name, mmix__st_str(p));
-            }
-            e->dtype = (mmix_st_dtype)d;
-        } else if (k == 1) { /* shape: all dims are read, so that the message can say how many */
-            int ndim = 0, dims = 0, more_dims;
-            if (!mmix__json_expect(&p->j, '[', "(a shape is an array of integers)")) return 0;
-            numel = 1;
-            while ((more_dims = mmix__json_next(&p->j, ']', &dims, "or ']' in a shape")) > 0) {
-                snprintf(what, sizeof what, "dim %d of tensor '%s''s shape", ndim, e->name);
-                if (!mmix__json_uint(&p->j, (uint64_t)INT64_MAX, &v, what)) return 0;
-                if (ndim < MMIX_MAX_DIMS) e->shape[ndim] = (int64_t)v;
-                /* the element count, saturated: overflow is reported below with the shape */
-                numel = (v != 0 && numel > (uint64_t)INT64_MAX / v) ? (uint64_t)INT64_MAX + 1 : numel * v;
-                ndim++;
-            }
-            if (more_dims < 0) return 0;
-            if (ndim > MMIX_MAX_DIMS)
-                return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s' has %d dims; this build holds at "
-                                     "most %d", e->name, ndim, MMIX_MAX_DIMS);
-            if (numel > (uint64_t)INT64_MAX)
-                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': its shape has more than 2^63 elements",
-                                     e->name);
-            e->ndim = ndim;
-            e->numel = (int64_t)numel;
-        } else { /* data_offsets: exactly [begin, end] */
-            if (!mmix__json_expect(&p->j, '[', "(data_offsets is an array of two integers)")) return 0;
-            snprintf(what, sizeof what, "the begin offset of tensor '%s'", e->name);
-            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->begin, what)) return 0;
-            if (!mmix__json_expect(&p->j, ',', "(data_offsets is an array of exactly two integers)")) return 0;
-            snprintf(what, sizeof what, "the end offset of tensor '%s'", e->name);
-            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->end, what)) return 0;
-            if (!mmix__json_expect(&p->j, ']', "(data_offsets is an array of exactly two integers)")) return 0;
-        }
-    }
-    if (more < 0) return 0;
-    for (k = 0; k < 3; k++)
-        if (!seen[k])
-            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': the key '%s' is missing", e->name, keys[k]);
-    /* The offsets against the shape and the file. */
-    if (e->begin > e->end)
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] are reversed",
-                             e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
-    if (e->end > data_size)
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] end beyond "
-                             "the data section (%llu bytes): truncated file?", e->name,
-                             (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_size);
-    if ((uint64_t)e->numel > UINT64_MAX / mmix__st_dtype_sizes[e->dtype])
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': %lld elements of %s need more than 2^64 "
-                             "bytes", e->name, (long long)e->numel, mmix__st_dtype_names[e->dtype]);
-    bytes = (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype];
-    if (e->end - e->begin != bytes)
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] hold %llu "
-                             "bytes, but %lld elements of %s need %llu", e->name, (unsigned long long)e->begin,
-                             (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
-                             (long long)e->numel, mmix__st_dtype_names[e->dtype], (unsigned long long)bytes);
-    return 1;
-}
-
-/* __metadata__: {"key": "value", ...}, strings only. */
-static int mmix__st_metadata(mmix__st_parser *p, mmix_safetensors *st, int64_t *capacity) {
-    int members = 0, more;
-    char what[128];
-    if (!mmix__json_expect(&p->j, '{', "(__metadata__ is an object of strings)")) return 0;
-    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in __metadata__")) > 0) {
-        char *key;
-        if (!mmix__st_string(p, "a __metadata__ key")) return 0;
-        if (st->n_meta == *capacity) { /* keys and values grow together */
-            int64_t cap = *capacity;
-            void *grown = mmix__grow(st->meta_keys, &cap, st->n_meta + 1, sizeof(char *));
-            if (!grown) return mmix__json_oom(&p->j);
-            st->meta_keys = (char **)grown;
-            cap = *capacity;
-            if (!(grown = mmix__grow(st->meta_values, &cap, st->n_meta + 1, sizeof(char *))))
-                return mmix__json_oom(&p->j);
-            st->meta_values = (char **)grown;
-            *capacity = cap;
-        }
-        key = mmix__st_strdup(mmix__st_str(p), p->str.size);
-        if (!key) return mmix__json_oom(&p->j);
-        st->meta_keys[st->n_meta] = key;
-        st->meta_values[st->n_meta] = NULL;
-        st->n_meta++; /* counted now, so that close frees the key if the value fails */
-        if (!mmix__json_expect(&p->j, ':', "after a __metadata__ key")) return 0;
-        snprintf(what, sizeof what, "the value of __metadata__ key '%.60s'", key);
-        if (!mmix__st_string(p, what)) return 0;
-        st->meta_values[st->n_meta - 1] = mmix__st_strdup(mmix__st_str(p), p->str.size);
-        if (!st->meta_values[st->n_meta - 1]) return mmix__json_oom(&p->j);
-    }
-    return more == 0;
-}
-
-/* Sorting helpers: names (for duplicates) and byte ranges (for overlaps). */
-typedef struct mmix__st_sorted {
-    const char *name;
-    uint64_t begin, end;
-} mmix__st_sorted;
-static int mmix__st_cmp_name(const void *a, const void *b) {
-    return strcmp(((const mmix__st_sorted *)a)->name, ((const mmix__st_sorted *)b)->name);
-}
-static int mmix__st_cmp_begin(const void *a, const void *b) {
-    uint64_t x = ((const mmix__st_sorted *)a)->begin, y = ((const mmix__st_sorted *)b)->begin;
-    return x < y ? -1 : x > y;
-}
-/* The first name that occurs twice among n, or NULL. O(n log n), so that a header with
-   many entries is not quadratic. */
-static const char *mmix__st_duplicate(mmix__st_sorted *v, int64_t n) {
-    int64_t i;
-    qsort(v, (size_t)n, sizeof *v, mmix__st_cmp_name);
-    for (i = 1; i < n; i++)
-        if (strcmp(v[i - 1].name, v[i].name) == 0) return v[i].name;
-    return NULL;
-}
-
-/* Duplicate tensor names, duplicate metadata keys, overlapping tensors. */
-static mmix_result mmix__st_check_entries(mmix_ctx *ctx, mmix_safetensors *st) {
-    int64_t n = st->n_entries > st->n_meta ? st->n_entries : st->n_meta, i, prev = -1;
-    mmix__st_sorted *v;
-    const char *dup;
-    mmix_result r = MMIX_OK;
-    if (n == 0) return MMIX_OK;
-    v = (mmix__st_sorted *)MMIX_MALLOC((size_t)n * sizeof *v);
-    if (!v) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", st->path);
-    for (i = 0; i < st->n_entries; i++) {
-        v[i].name = st->entries[i].name;
-        v[i].begin = st->entries[i].begin;
-        v[i].end = st->entries[i].end;
-    }
-    if ((dup = mmix__st_duplicate(v, st->n_entries)) != NULL) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the header names tensor '%s' twice", st->path, dup);
-        goto done;
-    }
-    /* Sorted by begin, ranges overlap only if one begins before the previous non-empty one
-       ends. Empty tensors occupy no bytes and overlap nothing. */
-    qsort(v, (size_t)st->n_entries, sizeof *v, mmix__st_cmp_begin);
-    for (i = 0; i < st->n_entries; i++) {
-        if (v[i].begin == v[i].end) continue;
-        if (prev >= 0 && v[i].begin < v[prev].end) {
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap "
-                               "in the data section", st->path, v[prev].name, (unsigned long long)v[prev].begin,
-                               (unsigned long long)v[prev].end, v[i].name, (unsigned long long)v[i].begin,
-                               (unsigned long long)v[i].end);
-            goto done;
-        }
-        prev = i;
-    }
-    for (i = 0; i < st->n_meta; i++) v[i].name = st->meta_keys[i];
-    if ((dup = mmix__st_duplicate(v, st->n_meta)) != NULL)
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: __metadata__ has the key '%.60s' twice", st->path, dup);
-done:
-    MMIX_FREE(v);
-    return r;
-}
-
-/* The whole header: {"name": entry, "__metadata__": {...}, ...} then spaces up to n. */
-static mmix_result mmix__st_parse(mmix_ctx *ctx, mmix_safetensors *st, const unsigned char *s, size_t n) {
-    mmix__st_parser p;
-    mmix__json *j = &p.j;
-    int64_t capacity = 0, meta_capacity = 0;
-    int members = 0, more, have_meta = 0;
-    mmix__json_init(j, s, n, "the end of the header");
-    j->c_strings = 1;
-    memset(&p.str, 0, sizeof p.str);
-    if (!mmix__bytes_reserve(&p.str, n))
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", st->path);
-    if (n == 0 || s[0] != '{') {
-        mmix__json_fail(j, MMIX_ERR_FORMAT, 0, "the header must be a JSON object, starting with '{' (not a "
-                        "safetensors file?)");
-        goto fail;
-    }
-    j->i = 1;
-    while ((more = mmix__json_next(j, '}', &members, "or '}' between the header's entries")) > 0) {
-        size_t key_at;
-        mmix__json_peek(j);
-        key_at = j->i;
-        if (!mmix__st_string(&p, "a tensor name or __metadata__")) goto fail;
-        if (strcmp(mmix__st_str(&p), "__metadata__") == 0) {
-            if (have_meta) {
-                mmix__json_fail(j, MMIX_ERR_FORMAT, key_at, "a second __metadata__");
-                goto fail;
-            }
-            have_meta = 1;
-            if (!mmix__json_expect(j, ':', "after __metadata__") || !mmix__st_metadata(&p, st, &meta_capacity))
-                goto fail;
-        } else {
-            mmix_st_entry *e;
-            if (p.str.size >= MMIX_NAME_MAX) {
-                mmix__json_fail(j, MMIX_ERR_UNSUPPORTED, key_at, "tensor name '%.40s...' is %llu bytes; this build "
-                                "holds names of at most %d (MMIX_NAME_MAX - 1)", mmix__st_str(&p),
-                                (unsigned long long)p.str.size, MMIX_NAME_MAX - 1);
-                goto fail;
-            }
-            if (st->n_entries == capacity) { /* (the header's size bounds the count: no overflow) */
-                void *grown = mmix__grow(st->entries, &capacity, st->n_entries + 1, sizeof *e);
-                if (!grown) {
-                    mmix__json_oom(j);
-                    goto fail;
-                }
-                st->entries = (mmix_st_entry *)grown;
-            }
-            e = &st->entries[st->n_entries];
-            memset(e, 0, sizeof *e);
-            memcpy(e->name, p.str.data, p.str.size + 1);
-            if (!mmix__json_expect(j, ':', "after a tensor name") || !mmix__st_entry(&p, e, st->data_size)) goto fail;
-            st->n_entries++;
-        }
-    }
-    if (more < 0) goto fail;
-    /* Only the format's padding may follow: spaces, up to the header length. */
-    for (; j->i < n; j->i++)
-        if (s[j->i] != ' ') {
-            char found[32];
-            mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "%s after the header's closing '}': only spaces may pad it",
-                            mmix__json_found(j, found, sizeof found));
-            goto fail;
-        }
-    mmix_bpe_bytes_free(&p.str);
-    return mmix__st_check_entries(ctx, st);
-fail:
-    mmix_bpe_bytes_free(&p.str);
-    if (j->code == MMIX_ERR_OUT_OF_MEMORY)
-        return mmix_set_error(ctx, j->code, "%s: out of memory reading the header", st->path);
-    return mmix_set_error(ctx, j->code, "%s: header byte %llu: %s", st->path, (unsigned long long)j->err_at, j->err);
-}
-
-MMIXDEF void mmix_safetensors_close(mmix_safetensors *st) {
-    int64_t i;
-    if (!st) return;
-    if (st->file) fclose((FILE *)st->file);
-    for (i = 0; i < st->n_meta; i++) {
-        MMIX_FREE(st->meta_keys[i]);
-        MMIX_FREE(st->meta_values[i]);
-    }
-    MMIX_FREE(st->meta_keys);
-    MMIX_FREE(st->meta_values);
-    MMIX_FREE(st->entries);
-    memset(st, 0, sizeof *st);
-}
-
-MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st) {
-    unsigned char len8[8];
-    unsigned char *header = NULL;
-    uint64_t file_size, n;
-    FILE *f;
-    mmix_result r;
-    if (!st) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: st is NULL");
-    memset(st, 0, sizeof *st);
-    if (!path) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: path is NULL");
-    snprintf(st->path, sizeof st->path, "%s", path);
-    f = fopen(path, "rb");
-    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open the file", st->path);
-    st->file = f;
-    if (mmix__file_size(f, &file_size) != 0 || mmix__file_seek(f, 0) != 0) {
-        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot find the file's size (not a regular file?)", st->path);
-        goto fail;
-    }
-    if (file_size < 8) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the file has %llu bytes, fewer than the 8 of the header "
-                           "length: truncated, or not a safetensors file", st->path, (unsigned long long)file_size);
-        goto fail;
-    }
-    if (fread(len8, 1, 8, f) != 8) {
-        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the header length (a directory?)", st->path);
-        goto fail;
-    }
-    n = mmix__load_le64(len8);
-    if (n > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER || (uint64_t)(size_t)n != n) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu is above the limit of %llu bytes "
-                           "(MMIX_SAFETENSORS_MAX_HEADER): corrupt, or not a safetensors file", st->path,
-                           (unsigned long long)n, (unsigned long long)MMIX_SAFETENSORS_MAX_HEADER);
-        goto fail;
-    }
-    if (n > file_size - 8) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%llu "
-                           "bytes): truncated or corrupt", st->path, (unsigned long long)n,
-                           (unsigned long long)file_size);
-        goto fail;
-    }
-    st->data_start = 8 + n;
-    st->data_size = file_size - st->data_start;
-    header = (unsigned char *)MMIX_MALLOC(n ? (size_t)n : 1);
-    if (!header) {
-        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for a %llu-byte header", st->path,
-                           (unsigned long long)n);
-        goto fail;
-    }
-    if (fread(header, 1, (size_t)n, f) != (size_t)n) {
-        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the %llu-byte header", st->path, (unsigned long long)n);
-        goto fail;
-    }
-    r = mmix__st_parse(ctx, st, header, (size_t)n);
-    if (r != MMIX_OK) goto fail;
-    MMIX_FREE(header);
-    return MMIX_OK;
-fail:
-    MMIX_FREE(header);
-    mmix_safetensors_close(st);
-    return r;
-}
-
-MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name) {
-    int64_t i;
-    if (!st || !name) return NULL;
-    for (i = 0; i < st->n_entries; i++)
-        if (strcmp(st->entries[i].name, name) == 0) return &st->entries[i];
-    return NULL;
-}
-
-MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key) {
-    int64_t i;
-    if (!st || !key) return NULL;
-    for (i = 0; i < st->n_meta; i++)
-        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
-    return NULL;
-}
-
-/* IEEE half to float, exactly (every half is a float): subnormals are normalized, inf stays
-   inf, a NaN keeps its payload and comes out quiet, as a hardware conversion (and torch)
-   gives it. */
-static float mmix__f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
-    float f;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (mant << 13); /* rebias 15 -> 127 */
-    } else if (mant == 0) {
-        bits = sign; /* +-0 */
-    } else { /* subnormal: mant * 2^-24; shift the leading 1 up to the implicit bit */
-        uint32_t e = 113;
-        while (!(mant & 0x400u)) { mant <<= 1; e--; }
-        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-    }
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-static float mmix__bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16; /* bfloat16 is the top half of a float */
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-/* Round to nearest even, as a cast does; beyond the float range it is +-inf (C leaves the
-   out-of-range cast undefined, so it is not left to the compiler). */
-static float mmix__f64_to_f32(double d) {
-    const double overflow = 340282356779733661637539395458142568448.0; /* FLT_MAX + half an ulp */
-    if (d >= overflow) return (float)HUGE_VAL;
-    if (d <= -overflow) return -(float)HUGE_VAL;
-    return (float)d;
-}
-
-MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
-                                          float *out) {
-    unsigned char buf[1 << 15];
-    FILE *f;
-    uint64_t size, done = 0;
-    int64_t k = 0;
-    unsigned dsize;
-    int le = mmix__little_endian();
-    if (!st || !st->file || !e || (!out && e->numel > 0))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read: NULL argument or a closed file");
-    if ((int)e->dtype < 0 || (int)e->dtype > (int)MMIX_ST_BOOL || e->numel < 0 || e->begin > e->end ||
-        e->end > st->data_size || e->end - e->begin != (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype])
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%.60s': the entry does not belong to "
-                              "this file", st->path, e->name);
-    if (e->dtype != MMIX_ST_F32 && e->dtype != MMIX_ST_F16 && e->dtype != MMIX_ST_BF16 && e->dtype != MMIX_ST_F64)
-        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16, BF16 and "
-                              "F64 can be read as floats", st->path, e->name, mmix__st_dtype_names[e->dtype]);
-    f = (FILE *)st->file;
-    size = e->end - e->begin;
-    dsize = mmix__st_dtype_sizes[e->dtype];
-    if (size == 0) return MMIX_OK;
-    if ((uint64_t)(size_t)size != size)
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s' does not fit in memory", st->path, e->name);
-    if (mmix__file_seek(f, st->data_start + e->begin) != 0)
-        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': cannot seek to byte %llu", st->path, e->name,
-                              (unsigned long long)(st->data_start + e->begin));
-    if (e->dtype == MMIX_ST_F32 && le) { /* the common case: straight into out */
-        done = fread(out, 1, (size_t)size, f);
-    } else {
-        while (done < size) {
-            size_t want = size - done < sizeof buf ? (size_t)(size - done) : sizeof buf, got, j;
-            got = fread(buf, 1, want, f);
-            done += got;
-            for (j = 0; j + dsize <= got; j += dsize, k++) {
-                const unsigned char *b = buf + j;
-                if (e->dtype == MMIX_ST_F32) {
-                    uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-                    memcpy(&out[k], &bits, 4);
-                } else if (e->dtype == MMIX_ST_F16) {
-                    out[k] = mmix__f16_to_f32((uint16_t)(b[0] | b[1] << 8));
-                } else if (e->dtype == MMIX_ST_BF16) {
-                    out[k] = mmix__bf16_to_f32((uint16_t)(b[0] | b[1] << 8));
-                } else {
-                    uint64_t bits = mmix__load_le64(b);
-                    double d;
-                    memcpy(&d, &bits, 8);
-                    out[k] = mmix__f64_to_f32(d);
-                }
-            }
-            if (got < want) break; /* (chunks are a multiple of every dtype size: none splits one) */
-        }
-    }
-    if (done != size)
-        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': read %llu of %llu bytes (the file was truncated "
-                              "or changed since it was opened?)", st->path, e->name, (unsigned long long)done,
-                              (unsigned long long)size);
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
-                                               mmix_tensor *t) {
-    mmix_shape file_shape;
-    mmix_result r;
-    float *host;
-    int i, same;
-    char a[96], b[96];
-    if (!st || !e || !t) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read_into: NULL argument");
-    if (t->dtype != MMIX_F32 || !t->data)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%s': read_into needs a float tensor",
-                              st->path, e->name);
-    file_shape = mmix_shape0();
-    file_shape.ndim = e->ndim;
-    for (i = 0; i < e->ndim && i < MMIX_MAX_DIMS; i++) file_shape.d[i] = e->shape[i];
-    same = mmix_shape_equal(file_shape, t->shape) && e->numel == t->n;
-    if (!same)
-        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, the model expects %s",
-                              st->path, e->name, mmix_shape_str(file_shape, a, sizeof a),
-                              mmix_shape_str(t->shape, b, sizeof b));
-    /* decoded on the host, then uploaded to wherever the tensor lives */
-    host = (float *)MMIX_MALLOC((size_t)(t->n ? t->n : 1) * sizeof(float));
-    if (!host) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of memory", st->path, e->name);
-    r = mmix_safetensors_read(ctx, st, e, host);
-    if (r == MMIX_OK) mmix_tensor_upload(ctx, t, 0, host, t->n);
-    MMIX_FREE(host);
-    return r;
-}
-
-/* ---- The writer ---- */
-/* Data as little-endian float32: straight from memory on little-endian hosts. */
-/* A tensor's floats, little-endian, fetched from its backend a chunk at a time. */
-static int mmix__st_write_floats(FILE *f, const mmix_tensor *t) {
-    float chunk[1024];
-    unsigned char buf[4 * 1024];
-    int64_t first, i, m;
-    int le = mmix__little_endian();
-    for (first = 0; first < t->n; first += m) {
-        m = t->n - first < 1024 ? t->n - first : 1024;
-        t->backend->download(chunk, t->data + first, (size_t)m * sizeof(float));
-        if (le) {
-            if (fwrite(chunk, sizeof(float), (size_t)m, f) != (size_t)m) return 0;
-            continue;
-        }
-        for (i = 0; i < m; i++) {
-            uint32_t bits;
-            memcpy(&bits, &chunk[i], 4);
-            buf[4 * i] = (unsigned char)bits;
-            buf[4 * i + 1] = (unsigned char)(bits >> 8);
-            buf[4 * i + 2] = (unsigned char)(bits >> 16);
-            buf[4 * i + 3] = (unsigned char)(bits >> 24);
-        }
-        if (fwrite(buf, 4, (size_t)m, f) != (size_t)m) return 0;
-    }
-    return 1;
-}
-
-MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
-                                           const char *const *names, int64_t n,
-                                           const char *const *meta_keys, const char *const *meta_values,
-                                           int64_t n_meta) {
-    mmix_bpe_bytes h = {NULL, 0, 0};
-    mmix__st_sorted *v = NULL;
-    mmix__atomic_file file;
-    unsigned char len8[8];
-    uint64_t offset = 0;
-    int64_t i, most = n > n_meta ? n : n_meta;
-    const char *dup;
-    mmix_result r = MMIX_OK;
-    int k, ok;
-    if (!path || n < 0 || n_meta < 0 || (n > 0 && !tensors) || (n_meta > 0 && (!meta_keys || !meta_values)))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors write: NULL or negative argument");
-    /* Everything is checked before the file is touched. */
-    for (i = 0; i < n; i++) {
-        const mmix_tensor *t = tensors[i];
-        const char *name = names ? names[i] : (t ? t->name : NULL);
-        if (!t || !name)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld or its name is NULL",
-                                  path, (long long)i);
-        if (t->dtype != MMIX_F32 || (!t->data && t->n > 0))
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' is not a float tensor "
-                                  "on the CPU", path, name);
-        if (strcmp(name, "__metadata__") == 0)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name __metadata__ "
-                                  "is reserved by the format", path, (long long)i);
-        if (!mmix__utf8_valid(name))
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name '%.60s' is "
-                                  "not valid UTF-8", path, (long long)i, name);
-        if (strlen(name) >= MMIX_NAME_MAX)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor name '%.40s...' is longer "
-                                  "than %d bytes, which could not be read back", path, name, MMIX_NAME_MAX - 1);
-        if (t->shape.ndim < 0 || t->shape.ndim > MMIX_MAX_DIMS || t->n < 0)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' has an invalid shape",
-                                  path, name);
-    }
-    for (i = 0; i < n_meta; i++) {
-        if (!meta_keys[i] || !meta_values[i])
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata pair %lld is NULL", path,
-                                  (long long)i);
-        if (!mmix__utf8_valid(meta_keys[i]) || !mmix__utf8_valid(meta_values[i]))
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata '%.60s' is not valid "
-                                  "UTF-8", path, meta_keys[i]);
-    }
-    if (most > 0) {
-        if ((uint64_t)most > SIZE_MAX / sizeof *v ||
-            !(v = (mmix__st_sorted *)MMIX_MALLOC((size_t)most * sizeof *v)))
-            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
-        for (i = 0; i < n; i++) v[i].name = names ? names[i] : tensors[i]->name;
-        if ((dup = mmix__st_duplicate(v, n)) != NULL)
-            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two tensors are named '%s'", path, dup);
-        for (i = 0; r == MMIX_OK && i < n_meta; i++) v[i].name = meta_keys[i];
-        if (r == MMIX_OK && (dup = mmix__st_duplicate(v, n_meta)) != NULL)
-            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two metadata keys are '%.60s'", path, dup);
-        MMIX_FREE(v);
-        if (r != MMIX_OK) return r;
-    }
-
-    /* The header, in memory (it is small); the data is streamed after it. */
-    ok = mmix__bytes_append(&h, "{", 1);
-    if (n_meta > 0) {
-        ok = ok && mmix__bytes_printf(&h, "\"__metadata__\":{");
-        for (i = 0; ok && i < n_meta; i++)
-            ok = (i == 0 || mmix__bytes_append(&h, ",", 1)) &&
-                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_keys[i], strlen(meta_keys[i]), 1) &&
-                 mmix__bytes_append(&h, ":", 1) &&
-                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_values[i], strlen(meta_values[i]), 1);
-        ok = ok && mmix__bytes_append(&h, "}", 1);
-    }
-    for (i = 0; ok && i < n; i++) {
-        const mmix_tensor *t = tensors[i];
-        const char *name = names ? names[i] : t->name;
-        uint64_t bytes = (uint64_t)t->n * sizeof(float);
-        if ((uint64_t)t->n > UINT64_MAX / sizeof(float) || bytes > UINT64_MAX - offset) {
-            mmix_bpe_bytes_free(&h);
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the tensors hold more than 2^64 bytes",
-                                  path);
-        }
-        ok = (i == 0 && n_meta == 0) || mmix__bytes_append(&h, ",", 1);
-        ok = ok && mmix__bytes_append_quoted(&h, (const unsigned char *)name, strlen(name), 1) &&
-             mmix__bytes_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (k = 0; ok && k < t->shape.ndim; k++) ok = mmix__bytes_printf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
-        ok = ok && mmix__bytes_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                                      (unsigned long long)(offset + bytes));
-        offset += bytes;
-    }
-    ok = ok && mmix__bytes_append(&h, "}", 1);
-    while (ok && h.size % 8 != 0) ok = mmix__bytes_append(&h, " ", 1); /* the data starts 8-aligned */
-    if (!ok) {
-        mmix_bpe_bytes_free(&h);
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory for the header", path);
-    }
-    if ((uint64_t)h.size > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER) {
-        mmix_bpe_bytes_free(&h);
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the header would be %llu bytes, above "
-                              "MMIX_SAFETENSORS_MAX_HEADER", path, (unsigned long long)h.size);
-    }
-    for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.size >> (8 * k));
-
-    if ((r = mmix__atomic_open(ctx, path, &file)) != MMIX_OK) {
-        mmix_bpe_bytes_free(&h);
-        return r;
-    }
-    ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
-    for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]);
-    mmix_bpe_bytes_free(&h);
-    if (!ok) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
-                       file.tmp, path);
-        mmix__atomic_abort(&file);
-        return MMIX_ERR_IO;
-    }
-    return mmix__atomic_commit(ctx, &file, 1);
-}
-
-// ----------------------------------------------------------------------------------------
-// >>arena  Chained bump allocators.
-//
-// An arena hands out 64-byte aligned pieces of its current block. When a request does
-// not fit, a new block (at least double the capacity so far) is chained on. Resetting
-// folds a chain into a single block of the total size, so the next step of the same
-// shape fits without asking the system for memory. Each lifetime has two arenas: one of
-// host memory for what the front end reads (tensor headers, the tape, parameter lists)
-// and one whose blocks come from the backend's alloc for tensor data, which only
-// kernels and the backend's memory entries touch.
-// ----------------------------------------------------------------------------------------
-#define MMIX__ALIGN 64
-
-typedef struct mmix__block {
-    struct mmix__block *prev;   /* the block chained before this one */
-    size_t size;                /* usable bytes in data */
-    size_t used;
-    unsigned char *data;        /* aligned start of the usable bytes */
-    const struct mmix_backend *owner; /* data arenas: the backend whose alloc gave data */
-} mmix__block;
-
-typedef struct mmix__arena {
-    mmix__block *head;          /* newest block; allocations come from here */
-    size_t capacity;            /* sum of block sizes */
-    size_t used_before_head;    /* bytes used in blocks older than head */
-    size_t high_water;          /* most bytes ever in use since creation */
-    int holds_data;             /* 1: blocks from the context's backend (tensor data) */
-} mmix__arena;
-
-struct mmix_ctx {
-    mmix__arena persist, step;  /* host memory: headers, lists, the generator's bookkeeping */
-    mmix__arena persist_data, step_data; /* tensor data, in the backend's memory */
-    struct mmix__node *tape;    /* defined in >>ops */
-    int64_t tape_len, tape_capacity;
-    mmix_params own;            /* the context's own parameters (mmix_param) */
-    const mmix_backend *backend;
-    mmix_backend cpu_backend;   /* the default, filled at creation */
-    int training, grad_enabled;
-    mmix_masked_grad_mode masked_grad_mode;
-    int64_t system_allocations;
-    mmix_result last_result;
-    char error[512];
-    mmix_log_fn log;
-    void *log_user;
-};
-
-static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size) {
-    if (ctx) ctx->system_allocations++;
-    return MMIX_MALLOC(size);
-}
-static void *mmix__sys_realloc(mmix_ctx *ctx, void *ptr, size_t size) {
-    if (ctx) ctx->system_allocations++;
-    return MMIX_REALLOC(ptr, size);
-}
-
-/* A block for arena a: host memory right after its header, or (a data arena) the header
-   on the host and the bytes from the backend. */
-static mmix__block *mmix__block_new(mmix_ctx *ctx, const mmix__arena *a, size_t size) {
-    size_t extra = a->holds_data ? 0 : size + MMIX__ALIGN;
-    unsigned char *raw = (unsigned char *)mmix__sys_malloc(ctx, sizeof(mmix__block) + extra);
-    mmix__block *b;
-    uintptr_t start;
-    if (!raw) return NULL;
-    b = (mmix__block *)raw;
-    b->prev = NULL;
-    b->size = size;
-    b->used = 0;
-    b->owner = NULL;
-    if (a->holds_data) {
-        ctx->system_allocations++;
-        b->data = (unsigned char *)ctx->backend->alloc(size);
-        if (!b->data) {
-            MMIX_FREE(raw);
-            return NULL;
-        }
-        b->owner = ctx->backend;
-        return b;
-    }
-    start = (uintptr_t)(raw + sizeof(mmix__block));
-    start = (start + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
-    b->data = (unsigned char *)start;
-    return b;
-}
-
-static void mmix__block_free(mmix__block *b) {
-    if (b->owner) b->owner->release(b->data);
-    MMIX_FREE(b);
-}
-
-static void mmix__arena_free(mmix__arena *a) {
-    while (a->head) {
-        mmix__block *prev = a->head->prev;
-        mmix__block_free(a->head);
-        a->head = prev;
-    }
-    a->capacity = a->used_before_head = 0;
-}
-
-static size_t mmix__arena_used(const mmix__arena *a) {
-    return a->used_before_head + (a->head ? a->head->used : 0);
-}
-
-/* Returns zeroed, aligned memory, or NULL when the system has none. */
-static void *mmix__arena_alloc(mmix_ctx *ctx, mmix__arena *a, size_t size) {
-    size_t rounded = (size + MMIX__ALIGN - 1) & ~(size_t)(MMIX__ALIGN - 1);
-    void *p;
-    if (rounded < size) return NULL; /* overflow */
-    if (!a->head || a->head->size - a->head->used < rounded) {
-        size_t grow = a->capacity > rounded ? a->capacity : rounded;
-        mmix__block *b = mmix__block_new(ctx, a, grow < ((size_t)1 << 20) ? ((size_t)1 << 20) : grow);
-        if (!b) return NULL;
-        b->prev = a->head;
-        if (a->head) a->used_before_head += a->head->used;
-        a->head = b;
-        a->capacity += b->size;
-    }
-    p = a->head->data + a->head->used;
-    a->head->used += rounded;
-    if (mmix__arena_used(a) > a->high_water) a->high_water = mmix__arena_used(a);
-    if (a->head->owner) a->head->owner->zero(p, size);
-    else memset(p, 0, size);
-    return p;
-}
-
-/* Empties the arena; a chain of blocks becomes one block of the chain's total size. */
-static void mmix__arena_reset(mmix_ctx *ctx, mmix__arena *a) {
-    if (a->head && a->head->prev) {
-        size_t total = a->capacity;
-        mmix__arena_free(a);
-        a->head = mmix__block_new(ctx, a, total);
-        if (a->head) a->capacity = total;
-        /* If that failed, the next allocation simply starts a new chain. */
-    }
-    if (a->head) a->head->used = 0;
-    a->used_before_head = 0;
-}
-
-// ----------------------------------------------------------------------------------------
-// >>tensor  Shapes, tensors, parameters, the context.
+// >>tensor  Shapes, tensors, parameters.
 // ----------------------------------------------------------------------------------------
 MMIXDEF mmix_shape mmix_shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     mmix_shape s;
@@ -2848,22 +2356,6 @@ static int64_t mmix__shape_numel(mmix_shape s) {
 /* The last dim, or 1 for a scalar; rows = everything before it. */
 static int64_t mmix__last_dim(const mmix_tensor *t) { return t->shape.ndim ? t->shape.d[t->shape.ndim - 1] : 1; }
 static int64_t mmix__rows(const mmix_tensor *t) { return t->n / mmix__last_dim(t); }
-
-MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *fmt, ...) {
-    va_list args;
-    if (!ctx) return code;
-    ctx->last_result = code;
-    va_start(args, fmt);
-    vsnprintf(ctx->error, sizeof ctx->error, fmt, args);
-    va_end(args);
-    return code;
-}
-MMIXDEF mmix_result mmix_last_result(const mmix_ctx *ctx) { return ctx ? ctx->last_result : MMIX_ERR_INVALID_ARGUMENT; }
-MMIXDEF const char *mmix_last_error(const mmix_ctx *ctx) { return ctx ? ctx->error : "no context"; }
-MMIXDEF void mmix_clear_error(mmix_ctx *ctx) {
-    ctx->last_result = MMIX_OK;
-    ctx->error[0] = '\0';
-}
 
 static mmix__arena *mmix__arena_of(mmix_ctx *ctx, mmix_lifetime where) {
     return where == MMIX_PERSIST ? &ctx->persist : &ctx->step;
@@ -5426,6 +4918,688 @@ MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, f
 }
 
 // ----------------------------------------------------------------------------------------
+// >>safetensors  Weights files (reference-notes Sec. 9): the safetensors format of Hugging Face.
+//
+//   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
+//   {"__metadata__": {"key": "value", ...},
+//    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...}
+//
+// Offsets are relative to the start of the data. The header is read with the JSON reader
+// (see >>json) walking this one schema, without building a tree: any byte the schema does
+// not expect is an error at that byte ("PATH: header byte I: ..."). The schema fixes the nesting
+// at three levels (header, entry, shape), so a "[[[[..." bomb fails at its second bracket
+// and deep input costs nothing. What the format allows is accepted: entries in any order,
+// gaps between tensors, zero-sized dims, a missing __metadata__, whitespace between
+// tokens, spaces (only) after the object up to N (the format's padding). The header must
+// begin with '{', as the format says. Everything is checked against the file before any
+// data is read, so a corrupt or truncated file is an error at open, never a wrong read.
+// ----------------------------------------------------------------------------------------
+static const char *const mmix__st_dtype_names[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16",
+                                                   "I8", "U64", "U32", "U16", "U8", "BOOL"};
+static const unsigned char mmix__st_dtype_sizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 8, 4, 2, 1, 1};
+MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_names) / sizeof(mmix__st_dtype_names[0]) == MMIX_ST_BOOL + 1,
+                   st_dtype_names);
+MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_sizes) == MMIX_ST_BOOL + 1, st_dtype_sizes);
+
+/* Dtypes newer versions of the format name, which this build cannot hold: a file using one
+   is valid but unsupported (MMIX_ERR_UNSUPPORTED), not corrupt. */
+static const char *const mmix__st_newer_dtypes[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
+                                                    "F6_E3M2", "F4", "C64", "U4", "I4"};
+
+MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d) {
+    if ((int)d < 0 || (int)d > (int)MMIX_ST_BOOL) return "unknown dtype";
+    return mmix__st_dtype_names[d];
+}
+
+/* Host byte order, asked at run time (no macro says it portably). */
+static int mmix__little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+static uint64_t mmix__load_le64(const unsigned char *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- The header parser: the schema, on the reader of >>json ---- */
+/* The reader and the last string it read. The buffer gets room for the whole header up
+   front (a string never grows when unescaped), so reading a string never allocates. */
+typedef struct mmix__st_parser {
+    mmix__json j;
+    mmix_bpe_bytes str;
+} mmix__st_parser;
+
+static int mmix__st_string(mmix__st_parser *p, const char *what) { return mmix__json_string(&p->j, what, &p->str); }
+static const char *mmix__st_str(const mmix__st_parser *p) { return (const char *)p->str.data; }
+
+static char *mmix__st_strdup(const char *s, size_t len) {
+    char *c = (char *)MMIX_MALLOC(len + 1);
+    if (c) { memcpy(c, s, len); c[len] = '\0'; }
+    return c;
+}
+
+/* One tensor entry, its name already in e->name: {"dtype":..,"shape":[..],"data_offsets":[b,e]},
+   keys in any order, each exactly once. */
+static int mmix__st_entry(mmix__st_parser *p, mmix_st_entry *e, uint64_t data_size) {
+    int seen[3] = {0, 0, 0}, k, members = 0, more;
+    static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
+    size_t entry_at = p->j.i, key_at, value_at;
+    char what[MMIX_NAME_MAX + 64];
+    uint64_t v, numel = 1, bytes;
+    if (!mmix__json_expect(&p->j, '{', "(a tensor entry is an object)")) return 0;
+    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in a tensor entry")) > 0) {
+        mmix__json_peek(&p->j);
+        key_at = p->j.i;
+        if (!mmix__st_string(p, "a key of a tensor entry")) return 0;
+        for (k = 0; k < 3; k++)
+            if (strcmp(mmix__st_str(p), keys[k]) == 0) break;
+        if (k == 3)
+            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': unknown key '%.60s' (an entry has "
+                                 "exactly dtype, shape and data_offsets)", e->name, mmix__st_str(p));
+        if (seen[k]) return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': duplicate key '%s'", e->name, keys[k]);
+        seen[k] = 1;
+        if (!mmix__json_expect(&p->j, ':', "after a key")) return 0;
+        mmix__json_peek(&p->j);
+        value_at = p->j.i;
+        if (k == 0) { /* dtype */
+            int d;
+            snprintf(what, sizeof what, "the dtype of tensor '%s'", e->name);
+            if (!mmix__st_string(p, what)) return 0;
+            for (d = 0; d <= (int)MMIX_ST_BOOL; d++)
+                if (strcmp(mmix__st_str(p), mmix__st_dtype_names[d]) == 0) break;
+            if (d > (int)MMIX_ST_BOOL) {
+                size_t u;
+                for (u = 0; u < sizeof mmix__st_newer_dtypes / sizeof mmix__st_newer_dtypes[0]; u++)
+                    if (strcmp(mmix__st_str(p), mmix__st_newer_dtypes[u]) == 0)
+                        return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s': dtype %s is not supported "
+                                             "by this build", e->name, mmix__st_str(p));
+                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': unknown dtype '%.40s'", e->name, mmix__st_str(p));
+            }
+            e->dtype = (mmix_st_dtype)d;
+        } else if (k == 1) { /* shape: all dims are read, so that the message can say how many */
+            int ndim = 0, dims = 0, more_dims;
+            if (!mmix__json_expect(&p->j, '[', "(a shape is an array of integers)")) return 0;
+            numel = 1;
+            while ((more_dims = mmix__json_next(&p->j, ']', &dims, "or ']' in a shape")) > 0) {
+                snprintf(what, sizeof what, "dim %d of tensor '%s''s shape", ndim, e->name);
+                if (!mmix__json_uint(&p->j, (uint64_t)INT64_MAX, &v, what)) return 0;
+                if (ndim < MMIX_MAX_DIMS) e->shape[ndim] = (int64_t)v;
+                /* the element count, saturated: overflow is reported below with the shape */
+                numel = (v != 0 && numel > (uint64_t)INT64_MAX / v) ? (uint64_t)INT64_MAX + 1 : numel * v;
+                ndim++;
+            }
+            if (more_dims < 0) return 0;
+            if (ndim > MMIX_MAX_DIMS)
+                return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s' has %d dims; this build holds at "
+                                     "most %d", e->name, ndim, MMIX_MAX_DIMS);
+            if (numel > (uint64_t)INT64_MAX)
+                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': its shape has more than 2^63 elements",
+                                     e->name);
+            e->ndim = ndim;
+            e->numel = (int64_t)numel;
+        } else { /* data_offsets: exactly [begin, end] */
+            if (!mmix__json_expect(&p->j, '[', "(data_offsets is an array of two integers)")) return 0;
+            snprintf(what, sizeof what, "the begin offset of tensor '%s'", e->name);
+            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->begin, what)) return 0;
+            if (!mmix__json_expect(&p->j, ',', "(data_offsets is an array of exactly two integers)")) return 0;
+            snprintf(what, sizeof what, "the end offset of tensor '%s'", e->name);
+            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->end, what)) return 0;
+            if (!mmix__json_expect(&p->j, ']', "(data_offsets is an array of exactly two integers)")) return 0;
+        }
+    }
+    if (more < 0) return 0;
+    for (k = 0; k < 3; k++)
+        if (!seen[k])
+            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': the key '%s' is missing", e->name, keys[k]);
+    /* The offsets against the shape and the file. */
+    if (e->begin > e->end)
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] are reversed",
+                             e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
+    if (e->end > data_size)
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] end beyond "
+                             "the data section (%llu bytes): truncated file?", e->name,
+                             (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_size);
+    if ((uint64_t)e->numel > UINT64_MAX / mmix__st_dtype_sizes[e->dtype])
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': %lld elements of %s need more than 2^64 "
+                             "bytes", e->name, (long long)e->numel, mmix__st_dtype_names[e->dtype]);
+    bytes = (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype];
+    if (e->end - e->begin != bytes)
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] hold %llu "
+                             "bytes, but %lld elements of %s need %llu", e->name, (unsigned long long)e->begin,
+                             (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
+                             (long long)e->numel, mmix__st_dtype_names[e->dtype], (unsigned long long)bytes);
+    return 1;
+}
+
+/* __metadata__: {"key": "value", ...}, strings only. */
+static int mmix__st_metadata(mmix__st_parser *p, mmix_safetensors *st, int64_t *capacity) {
+    int members = 0, more;
+    char what[128];
+    if (!mmix__json_expect(&p->j, '{', "(__metadata__ is an object of strings)")) return 0;
+    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in __metadata__")) > 0) {
+        char *key;
+        if (!mmix__st_string(p, "a __metadata__ key")) return 0;
+        if (st->n_meta == *capacity) { /* keys and values grow together */
+            int64_t cap = *capacity;
+            void *grown = mmix__grow(st->meta_keys, &cap, st->n_meta + 1, sizeof(char *));
+            if (!grown) return mmix__json_oom(&p->j);
+            st->meta_keys = (char **)grown;
+            cap = *capacity;
+            if (!(grown = mmix__grow(st->meta_values, &cap, st->n_meta + 1, sizeof(char *))))
+                return mmix__json_oom(&p->j);
+            st->meta_values = (char **)grown;
+            *capacity = cap;
+        }
+        key = mmix__st_strdup(mmix__st_str(p), p->str.size);
+        if (!key) return mmix__json_oom(&p->j);
+        st->meta_keys[st->n_meta] = key;
+        st->meta_values[st->n_meta] = NULL;
+        st->n_meta++; /* counted now, so that close frees the key if the value fails */
+        if (!mmix__json_expect(&p->j, ':', "after a __metadata__ key")) return 0;
+        snprintf(what, sizeof what, "the value of __metadata__ key '%.60s'", key);
+        if (!mmix__st_string(p, what)) return 0;
+        st->meta_values[st->n_meta - 1] = mmix__st_strdup(mmix__st_str(p), p->str.size);
+        if (!st->meta_values[st->n_meta - 1]) return mmix__json_oom(&p->j);
+    }
+    return more == 0;
+}
+
+/* Sorting helpers: names (for duplicates) and byte ranges (for overlaps). */
+typedef struct mmix__st_sorted {
+    const char *name;
+    uint64_t begin, end;
+} mmix__st_sorted;
+static int mmix__st_cmp_name(const void *a, const void *b) {
+    return strcmp(((const mmix__st_sorted *)a)->name, ((const mmix__st_sorted *)b)->name);
+}
+static int mmix__st_cmp_begin(const void *a, const void *b) {
+    uint64_t x = ((const mmix__st_sorted *)a)->begin, y = ((const mmix__st_sorted *)b)->begin;
+    return x < y ? -1 : x > y;
+}
+/* The first name that occurs twice among n, or NULL. O(n log n), so that a header with
+   many entries is not quadratic. */
+static const char *mmix__st_duplicate(mmix__st_sorted *v, int64_t n) {
+    int64_t i;
+    qsort(v, (size_t)n, sizeof *v, mmix__st_cmp_name);
+    for (i = 1; i < n; i++)
+        if (strcmp(v[i - 1].name, v[i].name) == 0) return v[i].name;
+    return NULL;
+}
+
+/* Duplicate tensor names, duplicate metadata keys, overlapping tensors. */
+static mmix_result mmix__st_check_entries(mmix_ctx *ctx, mmix_safetensors *st) {
+    int64_t n = st->n_entries > st->n_meta ? st->n_entries : st->n_meta, i, prev = -1;
+    mmix__st_sorted *v;
+    const char *dup;
+    mmix_result r = MMIX_OK;
+    if (n == 0) return MMIX_OK;
+    v = (mmix__st_sorted *)MMIX_MALLOC((size_t)n * sizeof *v);
+    if (!v) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", st->path);
+    for (i = 0; i < st->n_entries; i++) {
+        v[i].name = st->entries[i].name;
+        v[i].begin = st->entries[i].begin;
+        v[i].end = st->entries[i].end;
+    }
+    if ((dup = mmix__st_duplicate(v, st->n_entries)) != NULL) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the header names tensor '%s' twice", st->path, dup);
+        goto done;
+    }
+    /* Sorted by begin, ranges overlap only if one begins before the previous non-empty one
+       ends. Empty tensors occupy no bytes and overlap nothing. */
+    qsort(v, (size_t)st->n_entries, sizeof *v, mmix__st_cmp_begin);
+    for (i = 0; i < st->n_entries; i++) {
+        if (v[i].begin == v[i].end) continue;
+        if (prev >= 0 && v[i].begin < v[prev].end) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap "
+                               "in the data section", st->path, v[prev].name, (unsigned long long)v[prev].begin,
+                               (unsigned long long)v[prev].end, v[i].name, (unsigned long long)v[i].begin,
+                               (unsigned long long)v[i].end);
+            goto done;
+        }
+        prev = i;
+    }
+    for (i = 0; i < st->n_meta; i++) v[i].name = st->meta_keys[i];
+    if ((dup = mmix__st_duplicate(v, st->n_meta)) != NULL)
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: __metadata__ has the key '%.60s' twice", st->path, dup);
+done:
+    MMIX_FREE(v);
+    return r;
+}
+
+/* The whole header: {"name": entry, "__metadata__": {...}, ...} then spaces up to n. */
+static mmix_result mmix__st_parse(mmix_ctx *ctx, mmix_safetensors *st, const unsigned char *s, size_t n) {
+    mmix__st_parser p;
+    mmix__json *j = &p.j;
+    int64_t capacity = 0, meta_capacity = 0;
+    int members = 0, more, have_meta = 0;
+    mmix__json_init(j, s, n, "the end of the header");
+    j->c_strings = 1;
+    memset(&p.str, 0, sizeof p.str);
+    if (!mmix__bytes_reserve(&p.str, n))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", st->path);
+    if (n == 0 || s[0] != '{') {
+        mmix__json_fail(j, MMIX_ERR_FORMAT, 0, "the header must be a JSON object, starting with '{' (not a "
+                        "safetensors file?)");
+        goto fail;
+    }
+    j->i = 1;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' between the header's entries")) > 0) {
+        size_t key_at;
+        mmix__json_peek(j);
+        key_at = j->i;
+        if (!mmix__st_string(&p, "a tensor name or __metadata__")) goto fail;
+        if (strcmp(mmix__st_str(&p), "__metadata__") == 0) {
+            if (have_meta) {
+                mmix__json_fail(j, MMIX_ERR_FORMAT, key_at, "a second __metadata__");
+                goto fail;
+            }
+            have_meta = 1;
+            if (!mmix__json_expect(j, ':', "after __metadata__") || !mmix__st_metadata(&p, st, &meta_capacity))
+                goto fail;
+        } else {
+            mmix_st_entry *e;
+            if (p.str.size >= MMIX_NAME_MAX) {
+                mmix__json_fail(j, MMIX_ERR_UNSUPPORTED, key_at, "tensor name '%.40s...' is %llu bytes; this build "
+                                "holds names of at most %d (MMIX_NAME_MAX - 1)", mmix__st_str(&p),
+                                (unsigned long long)p.str.size, MMIX_NAME_MAX - 1);
+                goto fail;
+            }
+            if (st->n_entries == capacity) { /* (the header's size bounds the count: no overflow) */
+                void *grown = mmix__grow(st->entries, &capacity, st->n_entries + 1, sizeof *e);
+                if (!grown) {
+                    mmix__json_oom(j);
+                    goto fail;
+                }
+                st->entries = (mmix_st_entry *)grown;
+            }
+            e = &st->entries[st->n_entries];
+            memset(e, 0, sizeof *e);
+            memcpy(e->name, p.str.data, p.str.size + 1);
+            if (!mmix__json_expect(j, ':', "after a tensor name") || !mmix__st_entry(&p, e, st->data_size)) goto fail;
+            st->n_entries++;
+        }
+    }
+    if (more < 0) goto fail;
+    /* Only the format's padding may follow: spaces, up to the header length. */
+    for (; j->i < n; j->i++)
+        if (s[j->i] != ' ') {
+            char found[32];
+            mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "%s after the header's closing '}': only spaces may pad it",
+                            mmix__json_found(j, found, sizeof found));
+            goto fail;
+        }
+    mmix_bpe_bytes_free(&p.str);
+    return mmix__st_check_entries(ctx, st);
+fail:
+    mmix_bpe_bytes_free(&p.str);
+    if (j->code == MMIX_ERR_OUT_OF_MEMORY)
+        return mmix_set_error(ctx, j->code, "%s: out of memory reading the header", st->path);
+    return mmix_set_error(ctx, j->code, "%s: header byte %llu: %s", st->path, (unsigned long long)j->err_at, j->err);
+}
+
+MMIXDEF void mmix_safetensors_close(mmix_safetensors *st) {
+    int64_t i;
+    if (!st) return;
+    if (st->file) fclose((FILE *)st->file);
+    for (i = 0; i < st->n_meta; i++) {
+        MMIX_FREE(st->meta_keys[i]);
+        MMIX_FREE(st->meta_values[i]);
+    }
+    MMIX_FREE(st->meta_keys);
+    MMIX_FREE(st->meta_values);
+    MMIX_FREE(st->entries);
+    memset(st, 0, sizeof *st);
+}
+
+MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st) {
+    unsigned char len8[8];
+    unsigned char *header = NULL;
+    uint64_t file_size, n;
+    FILE *f;
+    mmix_result r;
+    if (!st) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: st is NULL");
+    memset(st, 0, sizeof *st);
+    if (!path) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: path is NULL");
+    snprintf(st->path, sizeof st->path, "%s", path);
+    f = fopen(path, "rb");
+    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open the file", st->path);
+    st->file = f;
+    if (mmix__file_size(f, &file_size) != 0 || mmix__file_seek(f, 0) != 0) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot find the file's size (not a regular file?)", st->path);
+        goto fail;
+    }
+    if (file_size < 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the file has %llu bytes, fewer than the 8 of the header "
+                           "length: truncated, or not a safetensors file", st->path, (unsigned long long)file_size);
+        goto fail;
+    }
+    if (fread(len8, 1, 8, f) != 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the header length (a directory?)", st->path);
+        goto fail;
+    }
+    n = mmix__load_le64(len8);
+    if (n > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER || (uint64_t)(size_t)n != n) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu is above the limit of %llu bytes "
+                           "(MMIX_SAFETENSORS_MAX_HEADER): corrupt, or not a safetensors file", st->path,
+                           (unsigned long long)n, (unsigned long long)MMIX_SAFETENSORS_MAX_HEADER);
+        goto fail;
+    }
+    if (n > file_size - 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%llu "
+                           "bytes): truncated or corrupt", st->path, (unsigned long long)n,
+                           (unsigned long long)file_size);
+        goto fail;
+    }
+    st->data_start = 8 + n;
+    st->data_size = file_size - st->data_start;
+    header = (unsigned char *)MMIX_MALLOC(n ? (size_t)n : 1);
+    if (!header) {
+        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for a %llu-byte header", st->path,
+                           (unsigned long long)n);
+        goto fail;
+    }
+    if (fread(header, 1, (size_t)n, f) != (size_t)n) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the %llu-byte header", st->path, (unsigned long long)n);
+        goto fail;
+    }
+    r = mmix__st_parse(ctx, st, header, (size_t)n);
+    if (r != MMIX_OK) goto fail;
+    MMIX_FREE(header);
+    return MMIX_OK;
+fail:
+    MMIX_FREE(header);
+    mmix_safetensors_close(st);
+    return r;
+}
+
+MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name) {
+    int64_t i;
+    if (!st || !name) return NULL;
+    for (i = 0; i < st->n_entries; i++)
+        if (strcmp(st->entries[i].name, name) == 0) return &st->entries[i];
+    return NULL;
+}
+
+MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key) {
+    int64_t i;
+    if (!st || !key) return NULL;
+    for (i = 0; i < st->n_meta; i++)
+        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
+    return NULL;
+}
+
+/* IEEE half to float, exactly (every half is a float): subnormals are normalized, inf stays
+   inf, a NaN keeps its payload and comes out quiet, as a hardware conversion (and torch)
+   gives it. */
+static float mmix__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
+    float f;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (mant << 13); /* rebias 15 -> 127 */
+    } else if (mant == 0) {
+        bits = sign; /* +-0 */
+    } else { /* subnormal: mant * 2^-24; shift the leading 1 up to the implicit bit */
+        uint32_t e = 113;
+        while (!(mant & 0x400u)) { mant <<= 1; e--; }
+        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+    }
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+static float mmix__bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16; /* bfloat16 is the top half of a float */
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+/* Round to nearest even, as a cast does; beyond the float range it is +-inf (C leaves the
+   out-of-range cast undefined, so it is not left to the compiler). */
+static float mmix__f64_to_f32(double d) {
+    const double overflow = 340282356779733661637539395458142568448.0; /* FLT_MAX + half an ulp */
+    if (d >= overflow) return (float)HUGE_VAL;
+    if (d <= -overflow) return -(float)HUGE_VAL;
+    return (float)d;
+}
+
+MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
+                                          float *out) {
+    unsigned char buf[1 << 15];
+    FILE *f;
+    uint64_t size, done = 0;
+    int64_t k = 0;
+    unsigned dsize;
+    int le = mmix__little_endian();
+    if (!st || !st->file || !e || (!out && e->numel > 0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read: NULL argument or a closed file");
+    if ((int)e->dtype < 0 || (int)e->dtype > (int)MMIX_ST_BOOL || e->numel < 0 || e->begin > e->end ||
+        e->end > st->data_size || e->end - e->begin != (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype])
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%.60s': the entry does not belong to "
+                              "this file", st->path, e->name);
+    if (e->dtype != MMIX_ST_F32 && e->dtype != MMIX_ST_F16 && e->dtype != MMIX_ST_BF16 && e->dtype != MMIX_ST_F64)
+        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16, BF16 and "
+                              "F64 can be read as floats", st->path, e->name, mmix__st_dtype_names[e->dtype]);
+    f = (FILE *)st->file;
+    size = e->end - e->begin;
+    dsize = mmix__st_dtype_sizes[e->dtype];
+    if (size == 0) return MMIX_OK;
+    if ((uint64_t)(size_t)size != size)
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s' does not fit in memory", st->path, e->name);
+    if (mmix__file_seek(f, st->data_start + e->begin) != 0)
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': cannot seek to byte %llu", st->path, e->name,
+                              (unsigned long long)(st->data_start + e->begin));
+    if (e->dtype == MMIX_ST_F32 && le) { /* the common case: straight into out */
+        done = fread(out, 1, (size_t)size, f);
+    } else {
+        while (done < size) {
+            size_t want = size - done < sizeof buf ? (size_t)(size - done) : sizeof buf, got, j;
+            got = fread(buf, 1, want, f);
+            done += got;
+            for (j = 0; j + dsize <= got; j += dsize, k++) {
+                const unsigned char *b = buf + j;
+                if (e->dtype == MMIX_ST_F32) {
+                    uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+                    memcpy(&out[k], &bits, 4);
+                } else if (e->dtype == MMIX_ST_F16) {
+                    out[k] = mmix__f16_to_f32((uint16_t)(b[0] | b[1] << 8));
+                } else if (e->dtype == MMIX_ST_BF16) {
+                    out[k] = mmix__bf16_to_f32((uint16_t)(b[0] | b[1] << 8));
+                } else {
+                    uint64_t bits = mmix__load_le64(b);
+                    double d;
+                    memcpy(&d, &bits, 8);
+                    out[k] = mmix__f64_to_f32(d);
+                }
+            }
+            if (got < want) break; /* (chunks are a multiple of every dtype size: none splits one) */
+        }
+    }
+    if (done != size)
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': read %llu of %llu bytes (the file was truncated "
+                              "or changed since it was opened?)", st->path, e->name, (unsigned long long)done,
+                              (unsigned long long)size);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
+                                               mmix_tensor *t) {
+    mmix_shape file_shape;
+    mmix_result r;
+    float *host;
+    int i, same;
+    char a[96], b[96];
+    if (!st || !e || !t) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read_into: NULL argument");
+    if (t->dtype != MMIX_F32 || !t->data)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%s': read_into needs a float tensor",
+                              st->path, e->name);
+    file_shape = mmix_shape0();
+    file_shape.ndim = e->ndim;
+    for (i = 0; i < e->ndim && i < MMIX_MAX_DIMS; i++) file_shape.d[i] = e->shape[i];
+    same = mmix_shape_equal(file_shape, t->shape) && e->numel == t->n;
+    if (!same)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, the model expects %s",
+                              st->path, e->name, mmix_shape_str(file_shape, a, sizeof a),
+                              mmix_shape_str(t->shape, b, sizeof b));
+    /* decoded on the host, then uploaded to wherever the tensor lives */
+    host = (float *)MMIX_MALLOC((size_t)(t->n ? t->n : 1) * sizeof(float));
+    if (!host) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of memory", st->path, e->name);
+    r = mmix_safetensors_read(ctx, st, e, host);
+    if (r == MMIX_OK) mmix_tensor_upload(ctx, t, 0, host, t->n);
+    MMIX_FREE(host);
+    return r;
+}
+
+/* ---- The writer ---- */
+/* Data as little-endian float32: straight from memory on little-endian hosts. */
+/* A tensor's floats, little-endian, fetched from its backend a chunk at a time. */
+static int mmix__st_write_floats(FILE *f, const mmix_tensor *t) {
+    float chunk[1024];
+    unsigned char buf[4 * 1024];
+    int64_t first, i, m;
+    int le = mmix__little_endian();
+    for (first = 0; first < t->n; first += m) {
+        m = t->n - first < 1024 ? t->n - first : 1024;
+        t->backend->download(chunk, t->data + first, (size_t)m * sizeof(float));
+        if (le) {
+            if (fwrite(chunk, sizeof(float), (size_t)m, f) != (size_t)m) return 0;
+            continue;
+        }
+        for (i = 0; i < m; i++) {
+            uint32_t bits;
+            memcpy(&bits, &chunk[i], 4);
+            buf[4 * i] = (unsigned char)bits;
+            buf[4 * i + 1] = (unsigned char)(bits >> 8);
+            buf[4 * i + 2] = (unsigned char)(bits >> 16);
+            buf[4 * i + 3] = (unsigned char)(bits >> 24);
+        }
+        if (fwrite(buf, 4, (size_t)m, f) != (size_t)m) return 0;
+    }
+    return 1;
+}
+
+MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
+                                           const char *const *names, int64_t n,
+                                           const char *const *meta_keys, const char *const *meta_values,
+                                           int64_t n_meta) {
+    mmix_bpe_bytes h = {NULL, 0, 0};
+    mmix__st_sorted *v = NULL;
+    mmix__atomic_file file;
+    unsigned char len8[8];
+    uint64_t offset = 0;
+    int64_t i, most = n > n_meta ? n : n_meta;
+    const char *dup;
+    mmix_result r = MMIX_OK;
+    int k, ok;
+    if (!path || n < 0 || n_meta < 0 || (n > 0 && !tensors) || (n_meta > 0 && (!meta_keys || !meta_values)))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors write: NULL or negative argument");
+    /* Everything is checked before the file is touched. */
+    for (i = 0; i < n; i++) {
+        const mmix_tensor *t = tensors[i];
+        const char *name = names ? names[i] : (t ? t->name : NULL);
+        if (!t || !name)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld or its name is NULL",
+                                  path, (long long)i);
+        if (t->dtype != MMIX_F32 || (!t->data && t->n > 0))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' is not a float tensor "
+                                  "on the CPU", path, name);
+        if (strcmp(name, "__metadata__") == 0)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name __metadata__ "
+                                  "is reserved by the format", path, (long long)i);
+        if (!mmix__utf8_valid(name))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name '%.60s' is "
+                                  "not valid UTF-8", path, (long long)i, name);
+        if (strlen(name) >= MMIX_NAME_MAX)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor name '%.40s...' is longer "
+                                  "than %d bytes, which could not be read back", path, name, MMIX_NAME_MAX - 1);
+        if (t->shape.ndim < 0 || t->shape.ndim > MMIX_MAX_DIMS || t->n < 0)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' has an invalid shape",
+                                  path, name);
+    }
+    for (i = 0; i < n_meta; i++) {
+        if (!meta_keys[i] || !meta_values[i])
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata pair %lld is NULL", path,
+                                  (long long)i);
+        if (!mmix__utf8_valid(meta_keys[i]) || !mmix__utf8_valid(meta_values[i]))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata '%.60s' is not valid "
+                                  "UTF-8", path, meta_keys[i]);
+    }
+    if (most > 0) {
+        if ((uint64_t)most > SIZE_MAX / sizeof *v ||
+            !(v = (mmix__st_sorted *)MMIX_MALLOC((size_t)most * sizeof *v)))
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
+        for (i = 0; i < n; i++) v[i].name = names ? names[i] : tensors[i]->name;
+        if ((dup = mmix__st_duplicate(v, n)) != NULL)
+            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two tensors are named '%s'", path, dup);
+        for (i = 0; r == MMIX_OK && i < n_meta; i++) v[i].name = meta_keys[i];
+        if (r == MMIX_OK && (dup = mmix__st_duplicate(v, n_meta)) != NULL)
+            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two metadata keys are '%.60s'", path, dup);
+        MMIX_FREE(v);
+        if (r != MMIX_OK) return r;
+    }
+
+    /* The header, in memory (it is small); the data is streamed after it. */
+    ok = mmix__bytes_append(&h, "{", 1);
+    if (n_meta > 0) {
+        ok = ok && mmix__bytes_printf(&h, "\"__metadata__\":{");
+        for (i = 0; ok && i < n_meta; i++)
+            ok = (i == 0 || mmix__bytes_append(&h, ",", 1)) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_keys[i], strlen(meta_keys[i]), 1) &&
+                 mmix__bytes_append(&h, ":", 1) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_values[i], strlen(meta_values[i]), 1);
+        ok = ok && mmix__bytes_append(&h, "}", 1);
+    }
+    for (i = 0; ok && i < n; i++) {
+        const mmix_tensor *t = tensors[i];
+        const char *name = names ? names[i] : t->name;
+        uint64_t bytes = (uint64_t)t->n * sizeof(float);
+        if ((uint64_t)t->n > UINT64_MAX / sizeof(float) || bytes > UINT64_MAX - offset) {
+            mmix_bpe_bytes_free(&h);
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the tensors hold more than 2^64 bytes",
+                                  path);
+        }
+        ok = (i == 0 && n_meta == 0) || mmix__bytes_append(&h, ",", 1);
+        ok = ok && mmix__bytes_append_quoted(&h, (const unsigned char *)name, strlen(name), 1) &&
+             mmix__bytes_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (k = 0; ok && k < t->shape.ndim; k++) ok = mmix__bytes_printf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
+        ok = ok && mmix__bytes_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                                      (unsigned long long)(offset + bytes));
+        offset += bytes;
+    }
+    ok = ok && mmix__bytes_append(&h, "}", 1);
+    while (ok && h.size % 8 != 0) ok = mmix__bytes_append(&h, " ", 1); /* the data starts 8-aligned */
+    if (!ok) {
+        mmix_bpe_bytes_free(&h);
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory for the header", path);
+    }
+    if ((uint64_t)h.size > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER) {
+        mmix_bpe_bytes_free(&h);
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the header would be %llu bytes, above "
+                              "MMIX_SAFETENSORS_MAX_HEADER", path, (unsigned long long)h.size);
+    }
+    for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.size >> (8 * k));
+
+    if ((r = mmix__atomic_open(ctx, path, &file)) != MMIX_OK) {
+        mmix_bpe_bytes_free(&h);
+        return r;
+    }
+    ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
+    for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]);
+    mmix_bpe_bytes_free(&h);
+    if (!ok) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
+                       file.tmp, path);
+        mmix__atomic_abort(&file);
+        return MMIX_ERR_IO;
+    }
+    return mmix__atomic_commit(ctx, &file, 1);
+}
+
+// ----------------------------------------------------------------------------------------
 // >>models  The flat masked mixer and the Llama-style transformer. Each model is a list of
 // blocks; a block owns its parameters (named as the reference state_dict) and has one
 // forward function, used by training, full forwards and the generator alike. Each
@@ -6620,698 +6794,6 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 }
 
 // ----------------------------------------------------------------------------------------
-// >>data  Text datasets (reference-notes Sec. 11): documents, tokenized rows, the split, the cache.
-// The text is read whole into memory and validated as UTF-8 first, so the splitters below
-// work on checked bytes and only report structure errors.
-// ----------------------------------------------------------------------------------------
-/* Helpers of >>bpe used here (the buffer and the JSON reader are in >>json). */
-static int mmix__ids_reserve(mmix_bpe_ids *ids, int64_t extra);
-static uint64_t mmix__hash_u64(uint64_t x);
-
-#define MMIX__DATA_MAX_CTX ((int64_t)1 << 30)
-#define MMIX__DATA_HEADER 168
-static const char mmix__data_eot_text[] = "<|endoftext|>";
-static const char mmix__data_oom[] = "out of memory";    /* told apart from format errors by address */
-
-MMIXDEF mmix_data_options mmix_data_options_default(void) {
-    mmix_data_options o;
-    o.format = MMIX_TEXT_BLANK_LINES;
-    o.jsonl_field = "text";
-    o.rows = MMIX_ROWS_PACKED;
-    o.pad_left = 0;
-    o.n_ctx = 512;
-    o.val_fraction = 0.01;
-    o.split_seed = 0;
-    return o;
-}
-
-MMIXDEF uint64_t mmix_fnv1a64(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    size_t i;
-    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
-static mmix_result mmix__data_check_options(mmix_ctx *ctx, const mmix_data_options *o) {
-    if (!o) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: options are NULL");
-    if ((int)o->format < 0 || o->format > MMIX_TEXT_JSONL || (int)o->rows < 0 || o->rows > MMIX_ROWS_PADDED)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: unknown text format or row mode");
-    if (o->format == MMIX_TEXT_JSONL && (!o->jsonl_field || !o->jsonl_field[0]))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: JSONL needs a field name");
-    if (o->n_ctx < 1 || o->n_ctx > MMIX__DATA_MAX_CTX)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: n_ctx %lld is outside [1, 2^30]",
-                              (long long)o->n_ctx);
-    if (!(o->val_fraction >= 0.0 && o->val_fraction <= 1.0))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: val_fraction %g is outside [0, 1]",
-                              o->val_fraction);
-    return MMIX_OK;
-}
-
-static int64_t mmix__line_of(const unsigned char *s, size_t pos) {
-    int64_t line = 1;
-    size_t i;
-    for (i = 0; i < pos; i++) line += s[i] == '\n';
-    return line;
-}
-
-static int mmix__data_blank(const unsigned char *s, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
-    return 1;
-}
-
-/* Ends the document that began at the last offset: its bytes are text's since then (none:
-   the empty document is dropped). */
-static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *cap) {
-    int64_t end = (int64_t)text->size;
-    if (end == d->offsets[d->n]) return 1;
-    if (d->n + 2 > *cap) {
-        void *p = mmix__grow(d->offsets, cap, d->n + 2, sizeof(int64_t));
-        if (!p) return 0;
-        d->offsets = (int64_t *)p;
-    }
-    d->offsets[++d->n] = end;
-    return 1;
-}
-
-/* One JSONL line [s, s + n): appends the field's string to text. 0 = ok, else the column of
-   the error (1-based) with *why set; a JSON error is *why = NULL, described in *j. */
-static size_t mmix__data_jsonl_line(mmix__json *j, const unsigned char *s, size_t n, const char *field,
-                                    mmix_bpe_bytes *text, mmix_bpe_bytes *key, mmix_bpe_bytes *value,
-                                    const char **why) {
-    int found = 0, members = 0, more;
-    size_t field_len = strlen(field);
-    mmix__json_init(j, s, n, "the end of the line");
-    *why = NULL;
-    if (!mmix__json_expect(j, '{', "(a JSONL line is an object)")) return j->err_at + 1;
-    while ((more = mmix__json_next(j, '}', &members, "or '}' in an object")) > 0) {
-        if (!mmix__json_string(j, "a key", key) || !mmix__json_expect(j, ':', "after a key")) return j->err_at + 1;
-        if (key->size == field_len && memcmp(key->data, field, field_len) == 0) {
-            if (found) { *why = "the text field appears twice"; return j->i + 1; }
-            if (mmix__json_peek(j) != '"') { *why = "the text field is not a string"; return j->i + 1; }
-            if (!mmix__json_string(j, "the text field", value)) return j->err_at + 1;
-            found = 1;
-        } else if (!mmix__json_skip(j)) {
-            return j->err_at + 1;
-        }
-    }
-    if (more < 0) return j->err_at + 1;
-    mmix__json_ws(j);
-    if (j->i != j->n) { *why = "text after the JSON object"; return j->i + 1; }
-    if (!found) { *why = "no text field"; return 1; }
-    if (!mmix__bytes_append(text, value->data, value->size)) { *why = mmix__data_oom; return 1; }
-    return 0;
-}
-
-MMIXDEF void mmix_data_docs_free(mmix_data_docs *docs) {
-    if (!docs) return;
-    MMIX_FREE(docs->text);
-    MMIX_FREE(docs->offsets);
-    docs->text = NULL;
-    docs->offsets = NULL;
-    docs->n = 0;
-}
-
-MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t size, const char *name,
-                                         const mmix_data_options *opt, mmix_data_docs *out) {
-    const unsigned char *s = (const unsigned char *)data;
-    mmix_bpe_bytes text = {NULL, 0, 0}, key = {NULL, 0, 0}, value = {NULL, 0, 0};
-    mmix__json j;
-    int64_t cap = 64;
-    size_t bad, pos = 0;
-    mmix_result r = mmix__data_check_options(ctx, opt);
-    out->text = NULL;
-    out->n = 0;
-    out->offsets = NULL;
-    if (r != MMIX_OK) return r;
-    if (!name) name = "(text)";
-    if (size >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) pos = 3; /* a byte-order mark */
-    bad = mmix__utf8_invalid_at(s, size);
-    if (bad < size)
-        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s:%lld: invalid UTF-8 (byte 0x%02x); the text must be UTF-8",
-                              name, (long long)mmix__line_of(s, bad), (unsigned)s[bad]);
-    out->offsets = (int64_t *)MMIX_MALLOC((size_t)cap * sizeof(int64_t));
-    if (!out->offsets || !mmix__bytes_append(&text, "", 0)) goto oom;
-    out->offsets[0] = 0;
-
-    if (opt->format == MMIX_TEXT_EOT_SEPARATED) {
-        const size_t sep = sizeof mmix__data_eot_text - 1;
-        while (pos <= size) {
-            size_t end = pos, a, b;
-            while (end < size && !(s[end] == '<' && size - end >= sep && memcmp(s + end, mmix__data_eot_text, sep) == 0))
-                end++;
-            for (a = pos; a < end && mmix__data_blank(s + a, 1); a++) {}
-            for (b = end; b > a && mmix__data_blank(s + b - 1, 1); b--) {}
-            if (!mmix__bytes_append(&text, s + a, b - a) || !mmix__docs_close(out, &text, &cap)) goto oom;
-            pos = end + sep;
-        }
-    } else {
-        int64_t line = 0;
-        int open = 0;
-        while (pos < size) { /* line by line */
-            size_t end = pos, n;
-            while (end < size && s[end] != '\n') end++;
-            n = end - pos;
-            if (n > 0 && s[end - 1] == '\r') n--;
-            line++;
-            if (opt->format == MMIX_TEXT_BLANK_LINES) {
-                if (mmix__data_blank(s + pos, n)) {
-                    if (!mmix__docs_close(out, &text, &cap)) goto oom;
-                    open = 0;
-                } else {
-                    if ((open && !mmix__bytes_append(&text, "\n", 1)) || !mmix__bytes_append(&text, s + pos, n)) goto oom;
-                    open = 1;
-                }
-            } else if (!mmix__data_blank(s + pos, n)) { /* JSONL */
-                const char *why;
-                size_t col = mmix__data_jsonl_line(&j, s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
-                if (col && !why && j.code == MMIX_ERR_OUT_OF_MEMORY) why = mmix__data_oom;
-                if (col) {
-                    r = mmix_set_error(ctx, why == mmix__data_oom ? MMIX_ERR_OUT_OF_MEMORY : MMIX_ERR_FORMAT,
-                                       "%s:%lld: %s%s (JSONL text field \"%s\", column %lld)", name, (long long)line,
-                                       why ? why : "malformed JSON: ", why ? "" : j.err, opt->jsonl_field,
-                                       (long long)col);
-                    goto fail;
-                }
-                if (!mmix__docs_close(out, &text, &cap)) goto oom;
-            }
-            pos = end + 1;
-        }
-        if (!mmix__docs_close(out, &text, &cap)) goto oom;
-    }
-    mmix_bpe_bytes_free(&key);
-    mmix_bpe_bytes_free(&value);
-    out->text = text.data;
-    return MMIX_OK;
-oom:
-    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory splitting documents", name);
-fail:
-    mmix_bpe_bytes_free(&text);
-    mmix_bpe_bytes_free(&key);
-    mmix_bpe_bytes_free(&value);
-    mmix_data_docs_free(out);
-    return r;
-}
-
-MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
-                                        mmix_data_docs *out) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    out->text = NULL;
-    out->offsets = NULL;
-    out->n = 0;
-    if (r == MMIX_OK) r = mmix_data_split_docs(ctx, src.data, src.size, path, opt, out);
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, size_t size, const mmix_bpe *bpe,
-                                       const mmix_data_options *opt, mmix_data_identity *id) {
-    mmix_bpe_bytes saved = {NULL, 0, 0};
-    mmix_result r = mmix__data_check_options(ctx, opt);
-    memset(id, 0, sizeof *id);
-    if (r != MMIX_OK) return r;
-    if ((r = mmix_bpe_save_memory(ctx, bpe, &saved)) != MMIX_OK) {
-        mmix_bpe_bytes_free(&saved);
-        return r;
-    }
-    id->source_size = (uint64_t)size;
-    id->source_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, src, size);
-    id->tokenizer_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, saved.data, saved.size);
-    id->vocab_size = mmix_bpe_vocab_size(bpe);
-    id->n_ctx = opt->n_ctx;
-    id->format = (int32_t)opt->format;
-    id->rows = (int32_t)opt->rows;
-    id->pad_left = opt->rows == MMIX_ROWS_PADDED && opt->pad_left ? 1 : 0;
-    id->jsonl_field_hash = opt->format == MMIX_TEXT_JSONL
-        ? mmix_fnv1a64(MMIX_FNV1A64_OFFSET, opt->jsonl_field, strlen(opt->jsonl_field)) : 0;
-    id->val_fraction = opt->val_fraction;
-    id->split_seed = opt->split_seed;
-    mmix_bpe_bytes_free(&saved);
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
-                                          const mmix_data_options *opt, mmix_data_identity *out) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    memset(out, 0, sizeof *out);
-    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, out);
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-MMIXDEF void mmix_data_free(mmix_dataset *d) {
-    if (!d) return;
-    MMIX_FREE(d->train);
-    MMIX_FREE(d->val);
-    memset(d, 0, sizeof *d);
-}
-
-/* The split rule of mmix_data_options: u(i) in [0, 1) from 53 bits of a mixed hash. */
-static double mmix__data_split_u(int64_t i, uint64_t seed) {
-    return (double)(mmix__hash_u64(mmix__hash_u64((uint64_t)i) ^ seed) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Tokenizes documents into the two splits' rows (the identity is the caller's). */
-static mmix_result mmix__data_build_docs(mmix_ctx *ctx, const char *name, const mmix_data_docs *docs, mmix_bpe *bpe,
-                                         const mmix_data_options *opt, mmix_dataset *out) {
-    mmix_bpe_ids doc = {NULL, 0, 0}, split[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
-    int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
-    int64_t i, n_ctx = opt->n_ctx, first_val = -1, k;
-    double u_min = 2.0;
-    unsigned char *is_val = NULL;
-    mmix_result r = MMIX_OK;
-    memset(out, 0, sizeof *out);
-    if (eot < 0) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the tokenizer has no end-of-text token", name);
-    if (opt->rows == MMIX_ROWS_PADDED && pad < 0)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: padded rows need a tokenizer with a pad token", name);
-    is_val = (unsigned char *)MMIX_MALLOC((size_t)docs->n + 1);
-    if (!is_val) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
-    for (i = 0; i < docs->n; i++) {
-        double u = mmix__data_split_u(i, opt->split_seed);
-        is_val[i] = u < opt->val_fraction;
-        out->val_documents += is_val[i];
-        if (u < u_min) { u_min = u; first_val = i; }
-    }
-    if (opt->val_fraction > 0 && out->val_documents == 0 && first_val >= 0) { /* a tiny corpus */
-        is_val[first_val] = 1;
-        out->val_documents = 1;
-    }
-    for (i = 0; r == MMIX_OK && i < docs->n; i++) {
-        mmix_bpe_ids *dst = &split[is_val[i]];
-        doc.n = 0;
-        r = mmix_bpe_encode(ctx, bpe, docs->text + docs->offsets[i], (size_t)(docs->offsets[i + 1] - docs->offsets[i]),
-                            0, &doc);
-        if (r == MMIX_OK) r = mmix_bpe_ids_push(ctx, &doc, eot);
-        if (r != MMIX_OK) break;
-        out->tokens += doc.n;
-        if (opt->rows == MMIX_ROWS_PACKED) {
-            if (!mmix__ids_reserve(dst, doc.n)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
-            memcpy(dst->ids + dst->n, doc.ids, (size_t)doc.n * sizeof(int32_t));
-            dst->n += doc.n;
-        } else {
-            int64_t len = doc.n < n_ctx ? doc.n : n_ctx, lead = opt->pad_left ? n_ctx - len : 0;
-            int32_t *row;
-            if (!mmix__ids_reserve(dst, n_ctx)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
-            row = dst->ids + dst->n;
-            for (k = 0; k < n_ctx; k++) row[k] = pad;
-            memcpy(row + lead, doc.ids, (size_t)len * sizeof(int32_t));
-            dst->n += n_ctx;
-        }
-    }
-    MMIX_FREE(is_val);
-    mmix_bpe_ids_free(&doc);
-    if (r == MMIX_ERR_OUT_OF_MEMORY) mmix_set_error(ctx, r, "%s: out of memory tokenizing", name);
-    if (r != MMIX_OK) {
-        mmix_bpe_ids_free(&split[0]);
-        mmix_bpe_ids_free(&split[1]);
-        memset(out, 0, sizeof *out);
-        return r;
-    }
-    out->n_ctx = n_ctx;
-    out->documents = docs->n;
-    out->train_documents = docs->n - out->val_documents;
-    out->train_rows = split[0].n / n_ctx; /* packed: the tail is dropped here */
-    out->val_rows = split[1].n / n_ctx;
-    out->train = out->train_rows ? split[0].ids : NULL;
-    out->val = out->val_rows ? split[1].ids : NULL;
-    if (!out->train) mmix_bpe_ids_free(&split[0]);
-    if (!out->val) mmix_bpe_ids_free(&split[1]);
-    return MMIX_OK;
-}
-
-/* Splits, tokenizes and stamps the identity, from the file's bytes in memory. */
-static mmix_result mmix__data_build_source(mmix_ctx *ctx, const char *name, const mmix_bpe_bytes *src, mmix_bpe *bpe,
-                                           const mmix_data_options *opt, mmix_dataset *out) {
-    mmix_data_docs docs;
-    mmix_data_identity id;
-    mmix_result r = mmix__data_identity(ctx, src->data, src->size, bpe, opt, &id);
-    memset(out, 0, sizeof *out);
-    if (r != MMIX_OK) return r;
-    if ((r = mmix_data_split_docs(ctx, src->data, src->size, name, opt, &docs)) != MMIX_OK) return r;
-    r = mmix__data_build_docs(ctx, name, &docs, bpe, opt, out);
-    mmix_data_docs_free(&docs);
-    if (r == MMIX_OK) out->identity = id;
-    return r;
-}
-
-MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
-                                    const mmix_data_options *opt, mmix_dataset *out) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    memset(out, 0, sizeof *out);
-    if (r == MMIX_OK) r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-/* ---- The cache file (layout in the declaration) ---- */
-/* (u64 fields are read with mmix__load_le64 of >>safetensors) */
-static void mmix__store_le64(unsigned char *p, uint64_t v) {
-    int k;
-    for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
-}
-static uint64_t mmix__double_bits(double x) {
-    uint64_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, const mmix_dataset *d) {
-    const mmix_data_identity *id = &d->identity;
-    uint64_t field[19];
-    int64_t ids = 0, i;
-    size_t size;
-    unsigned char *buf, *p;
-    mmix_result r;
-    if (d->n_ctx < 1 || d->train_rows < 0 || d->val_rows < 0 || d->n_ctx != id->n_ctx ||
-        d->train_rows > (INT64_MAX / 8) / d->n_ctx - d->val_rows)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the dataset's sizes are inconsistent", cache_path);
-    ids = (d->train_rows + d->val_rows) * d->n_ctx;
-    if ((uint64_t)ids > (SIZE_MAX - MMIX__DATA_HEADER - 8) / 4)
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: the dataset is too large for memory", cache_path);
-    size = MMIX__DATA_HEADER + (size_t)ids * 4 + 8;
-    buf = (unsigned char *)MMIX_MALLOC(size);
-    if (!buf) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
-    field[0] = id->source_size; field[1] = id->source_hash; field[2] = id->tokenizer_hash;
-    field[3] = (uint64_t)id->vocab_size; field[4] = (uint64_t)id->n_ctx; field[5] = (uint64_t)id->format;
-    field[6] = (uint64_t)id->rows; field[7] = (uint64_t)id->pad_left; field[8] = id->jsonl_field_hash;
-    field[9] = mmix__double_bits(id->val_fraction); field[10] = id->split_seed;
-    field[11] = (uint64_t)d->documents; field[12] = (uint64_t)d->train_documents;
-    field[13] = (uint64_t)d->val_documents; field[14] = (uint64_t)d->tokens;
-    field[15] = (uint64_t)d->train_rows; field[16] = (uint64_t)d->val_rows; field[17] = 0; field[18] = 0;
-    memcpy(buf, "MMIXDATA", 8);
-    mmix__store_le64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
-    for (i = 0; i < 19; i++) mmix__store_le64(buf + 16 + 8 * i, field[i]);
-    p = buf + MMIX__DATA_HEADER;
-    for (i = 0; i < ids; i++, p += 4) {
-        uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
-        p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
-    }
-    mmix__store_le64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
-    r = mmix_write_file_atomic(ctx, cache_path, buf, size);
-    MMIX_FREE(buf);
-    return r;
-}
-
-/* The first identity field that differs, as a message; MMIX_OK when all match. */
-static mmix_result mmix__data_compare(mmix_ctx *ctx, const char *path, const mmix_data_identity *c,
-                                      const mmix_data_identity *e) {
-    static const char *const rows[] = {"packed", "padded"}, *const sides[] = {"right", "left"};
-    const char *why = "stale cache (rebuild it)";
-    if (c->source_size != e->source_size)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's size is %llu bytes in the cache, %llu now",
-                              path, why, (unsigned long long)c->source_size, (unsigned long long)e->source_size);
-    if (c->source_hash != e->source_hash)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's content hash differs", path, why);
-    if (c->tokenizer_hash != e->tokenizer_hash || c->vocab_size != e->vocab_size)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the tokenizer differs (vocab %lld in the cache, %lld now)",
-                              path, why, (long long)c->vocab_size, (long long)e->vocab_size);
-    if (c->n_ctx != e->n_ctx)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: n_ctx is %lld in the cache, %lld requested", path, why,
-                              (long long)c->n_ctx, (long long)e->n_ctx);
-    if (c->format != e->format || c->jsonl_field_hash != e->jsonl_field_hash)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the text format or JSONL field differs", path, why);
-    if (c->rows != e->rows)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the row mode is %s in the cache, %s requested", path, why,
-                              rows[c->rows != 0], rows[e->rows != 0]);
-    if (c->pad_left != e->pad_left)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the padding side is %s in the cache, %s requested", path,
-                              why, sides[c->pad_left != 0], sides[e->pad_left != 0]);
-    if (mmix__double_bits(c->val_fraction) != mmix__double_bits(e->val_fraction))
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split's val_fraction is %g in the cache, %g requested",
-                              path, why, c->val_fraction, e->val_fraction);
-    if (c->split_seed != e->split_seed)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split_seed is %llu in the cache, %llu requested", path,
-                              why, (unsigned long long)c->split_seed, (unsigned long long)e->split_seed);
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, const mmix_data_identity *expected,
-                                         mmix_dataset *out) {
-    mmix_bpe_bytes file = {NULL, 0, 0};
-    mmix_data_identity c;
-    uint64_t f[19];
-    const unsigned char *b;
-    int64_t i, ids, n_train;
-    mmix_result r;
-    memset(out, 0, sizeof *out);
-    if ((r = mmix__read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
-    b = file.data;
-#define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
-    if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
-        MMIX__CACHE_BAD("%s: not a dataset cache (too short or no MMIXDATA magic)", cache_path);
-    if (mmix__load_le64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
-        MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
-                        cache_path, MMIX__DATA_HEADER);
-    if (mmix__load_le64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
-        MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
-    for (i = 0; i < 19; i++) f[i] = mmix__load_le64(b + 16 + 8 * i);
-    c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];
-    c.vocab_size = (int64_t)f[3]; c.n_ctx = (int64_t)f[4]; c.format = (int32_t)f[5];
-    c.rows = (int32_t)f[6]; c.pad_left = (int32_t)f[7]; c.jsonl_field_hash = f[8];
-    memcpy(&c.val_fraction, &f[9], sizeof c.val_fraction);
-    c.split_seed = f[10];
-    /* A checksum that matches can still guard a file another program wrote: check every
-       count, then the sizes, before reading any id. */
-    if (f[3] < 1 || f[3] > INT32_MAX || f[4] < 1 || f[4] > (uint64_t)MMIX__DATA_MAX_CTX || f[5] > 2 || f[6] > 1 ||
-        f[7] > 1 || f[15] > file.size || f[16] > file.size || f[11] != f[12] + f[13] || f[12] > f[11] ||
-        f[17] != 0 || f[18] != 0)
-        MMIX__CACHE_BAD("%s: the cache header holds impossible values", cache_path);
-    ids = (int64_t)(f[15] + f[16]);
-    if ((uint64_t)ids > (file.size - MMIX__DATA_HEADER - 8) / 4 / f[4] ||
-        (uint64_t)ids * f[4] * 4 != file.size - MMIX__DATA_HEADER - 8)
-        MMIX__CACHE_BAD("%s: the cache's size does not match its row counts", cache_path);
-    if ((r = mmix__data_compare(ctx, cache_path, &c, expected)) != MMIX_OK) goto done;
-    ids *= c.n_ctx;
-    n_train = (int64_t)f[15] * c.n_ctx;
-    for (i = 0; i < ids; i++) {
-        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
-        uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-        if (v >= (uint64_t)c.vocab_size) MMIX__CACHE_BAD("%s: token id %lu outside the vocabulary", cache_path, (unsigned long)v);
-    }
-    out->train = n_train ? (int32_t *)MMIX_MALLOC((size_t)n_train * 4) : NULL;
-    out->val = ids > n_train ? (int32_t *)MMIX_MALLOC((size_t)(ids - n_train) * 4) : NULL;
-    if ((n_train && !out->train) || (ids > n_train && !out->val)) {
-        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
-        goto done;
-    }
-    for (i = 0; i < ids; i++) {
-        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
-        int32_t v = (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));
-        if (i < n_train) out->train[i] = v;
-        else out->val[i - n_train] = v;
-    }
-#undef MMIX__CACHE_BAD
-    out->n_ctx = c.n_ctx;
-    out->documents = (int64_t)f[11];
-    out->train_documents = (int64_t)f[12];
-    out->val_documents = (int64_t)f[13];
-    out->tokens = (int64_t)f[14];
-    out->train_rows = (int64_t)f[15];
-    out->val_rows = (int64_t)f[16];
-    out->identity = c;
-done:
-    if (r != MMIX_OK) mmix_data_free(out);
-    mmix_bpe_bytes_free(&file);
-    return r;
-}
-
-/* Whether a file we cannot load may be replaced: only when it is a (truncated or corrupt)
-   cache of ours, so a wrong path never destroys someone's data. */
-static int mmix__data_replaceable(const char *path) {
-    unsigned char head[8];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 1;
-    n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    return memcmp(head, "MMIXDATA", n) == 0; /* the magic, or a prefix of it */
-}
-
-MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
-                                            const mmix_data_options *opt, const char *cache_path,
-                                            mmix_dataset *out, int *reused) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_data_identity id;
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    memset(out, 0, sizeof *out);
-    *reused = 0;
-    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, &id);
-    if (r == MMIX_OK) {
-        r = mmix_data_load_cache(ctx, cache_path, &id, out);
-        if (r == MMIX_OK) {
-            *reused = 1;
-        } else if (r == MMIX_ERR_FORMAT && !mmix__data_replaceable(cache_path)) {
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not a dataset cache (no MMIXDATA magic); not replacing it",
-                               cache_path);
-        } else if (r == MMIX_ERR_FILE_NOT_FOUND || r == MMIX_ERR_STALE || r == MMIX_ERR_FORMAT) {
-            mmix_clear_error(ctx); /* a cache we cannot use is rebuilt, not an error */
-            r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
-            if (r == MMIX_OK) r = mmix_data_save_cache(ctx, cache_path, out);
-            if (r != MMIX_OK) mmix_data_free(out);
-        }
-    }
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-// ----------------------------------------------------------------------------------------
-// >>ctx  Context creation, modes, threads, step memory.
-// ----------------------------------------------------------------------------------------
-MMIXDEF mmix_ctx_config mmix_ctx_config_default(void) {
-    mmix_ctx_config c;
-    c.persist_bytes = (size_t)1 << 20;
-    c.step_bytes = (size_t)1 << 20;
-    c.num_threads = 0;
-    return c;
-}
-
-MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg) {
-    mmix_ctx_config c = cfg ? *cfg : mmix_ctx_config_default();
-    mmix_ctx *ctx;
-    if (!out) return MMIX_ERR_INVALID_ARGUMENT;
-    *out = NULL;
-    ctx = (mmix_ctx *)MMIX_MALLOC(sizeof(mmix_ctx));
-    if (!ctx) return MMIX_ERR_OUT_OF_MEMORY;
-    memset(ctx, 0, sizeof *ctx);
-    mmix_cpu_backend_fill(&ctx->cpu_backend);
-    ctx->backend = &ctx->cpu_backend;
-    ctx->training = 1;
-    ctx->grad_enabled = 1;
-    ctx->persist_data.holds_data = ctx->step_data.holds_data = 1;
-    /* the data arenas make their first block when first used, from the backend then set */
-    ctx->persist.head = mmix__block_new(ctx, &ctx->persist, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
-    ctx->step.head = mmix__block_new(ctx, &ctx->step, c.step_bytes ? c.step_bytes : ((size_t)1 << 20));
-    if (!ctx->persist.head || !ctx->step.head) {
-        mmix_ctx_destroy(ctx);
-        return MMIX_ERR_OUT_OF_MEMORY;
-    }
-    ctx->persist.capacity = ctx->persist.head->size;
-    ctx->step.capacity = ctx->step.head->size;
-    if (c.num_threads > 0) mmix_set_num_threads(c.num_threads);
-    *out = ctx;
-    return MMIX_OK;
-}
-
-MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
-    if (!ctx) return;
-    mmix__arena_free(&ctx->persist);
-    mmix__arena_free(&ctx->step);
-    mmix__arena_free(&ctx->persist_data);
-    mmix__arena_free(&ctx->step_data);
-    MMIX_FREE(ctx->tape);
-    MMIX_FREE(ctx);
-}
-
-MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = training ? 1 : 0; }
-MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
-MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
-MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
-MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
-    ctx->backend = backend ? backend : &ctx->cpu_backend;
-    /* empty data arenas start again in the new backend's memory */
-    if (mmix__arena_used(&ctx->persist_data) == 0) mmix__arena_free(&ctx->persist_data);
-    if (mmix__arena_used(&ctx->step_data) == 0) mmix__arena_free(&ctx->step_data);
-}
-MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx) { return ctx->backend; }
-
-MMIXDEF int mmix_set_num_threads(int n) {
-#if MMIX__OPENMP
-    if (n > 0) omp_set_num_threads(n);
-    return omp_get_max_threads();
-#else
-    (void)n;
-    return 1;
-#endif
-}
-MMIXDEF int mmix_get_num_threads(void) {
-#if MMIX__OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-MMIXDEF void mmix_step_reset(mmix_ctx *ctx) {
-    mmix__arena_reset(ctx, &ctx->step);
-    mmix__arena_reset(ctx, &ctx->step_data);
-    ctx->tape_len = 0;
-}
-
-/* Step memory is mostly tensor data: the reservation is for the step's data arena. */
-MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes) {
-    mmix__arena *a = &ctx->step_data;
-    if (a->capacity >= bytes) return MMIX_OK;
-    if (mmix__arena_used(a) == 0) { /* nothing in use: swap for one block of the new size */
-        mmix__arena_free(a);
-        a->head = mmix__block_new(ctx, a, bytes);
-        if (!a->head) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: cannot allocate "
-                                            "%llu bytes", (unsigned long long)bytes);
-        a->capacity = bytes;
-        return MMIX_OK;
-    }
-    /* In use: chain a block now; the next reset folds the chain into one. */
-    {
-        mmix__block *b = mmix__block_new(ctx, a, bytes - a->capacity);
-        if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: out of memory");
-        b->prev = a->head;
-        a->used_before_head += a->head ? a->head->used : 0;
-        a->head = b;
-        a->capacity += b->size;
-    }
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx) {
-    mmix_step_mark m;
-    m.block = ctx->step.head;
-    m.used = ctx->step.head ? ctx->step.head->used : 0;
-    m.data_block = ctx->step_data.head;
-    m.data_used = ctx->step_data.head ? ctx->step_data.head->used : 0;
-    m.tape_len = ctx->tape_len;
-    return m;
-}
-static void mmix__arena_rewind(mmix__arena *a, const void *block, size_t used) {
-    while (a->head && (const void *)a->head != block) { /* drop blocks chained after the mark */
-        mmix__block *prev = a->head->prev;
-        a->capacity -= a->head->size;
-        if (prev) a->used_before_head -= prev->used;
-        mmix__block_free(a->head);
-        a->head = prev;
-    }
-    if (a->head) a->head->used = used;
-}
-MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark) {
-    mmix__arena_rewind(&ctx->step, mark.block, mark.used);
-    mmix__arena_rewind(&ctx->step_data, mark.data_block, mark.data_used);
-    if (mark.tape_len < ctx->tape_len) ctx->tape_len = mark.tape_len;
-}
-
-MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx) {
-    mmix_memory_stats s;
-    s.persist_used = mmix__arena_used(&ctx->persist) + mmix__arena_used(&ctx->persist_data);
-    s.persist_capacity = ctx->persist.capacity + ctx->persist_data.capacity;
-    s.step_used = mmix__arena_used(&ctx->step) + mmix__arena_used(&ctx->step_data);
-    s.step_capacity = ctx->step.capacity + ctx->step_data.capacity;
-    s.step_high_water = ctx->step.high_water + ctx->step_data.high_water;
-    s.system_allocations = ctx->system_allocations;
-    s.tape_len = ctx->tape_len;
-    s.tape_capacity = ctx->tape_capacity;
-    return s;
-}
-
-MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
-                                           size_t size) {
-    mmix__atomic_file a;
-    mmix_result r = mmix__atomic_open(ctx, path, &a);
-    if (r != MMIX_OK) return r;
-    return mmix__atomic_commit(ctx, &a, fwrite(data, 1, size, a.f) == size);
-}
-
-// ----------------------------------------------------------------------------------------
 // >>bpe  The byte-level BPE tokenizer (section 6).
 //
 // Reading order: the pre-split (words), two hash tables, training (word counts, pair
@@ -7362,6 +6844,13 @@ MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos) {
 }
 
 /* ---- Hash tables ---- */
+/* 64-bit FNV-1a (see >>api_data); >>data also hashes sources, tokenizers and caches with it. */
+MMIXDEF uint64_t mmix_fnv1a64(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
 static uint64_t mmix__hash_bytes(const unsigned char *p, size_t n) { /* FNV-1a, its high bits folded in */
     uint64_t h = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, p, n);
     return h ^ (h >> 29);
@@ -8786,6 +8275,534 @@ MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe
     r = mmix__read_file(ctx, "bpe import", path, &text);
     if (r == MMIX_OK) r = mmix_bpe_import_hf_memory(ctx, text.data, text.size, path, out);
     mmix_bpe_bytes_free(&text);
+    return r;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>data  Text datasets (reference-notes Sec. 11): documents, tokenized rows, the split, the cache.
+// The text is read whole into memory and validated as UTF-8 first, so the splitters below
+// work on checked bytes and only report structure errors.
+// ----------------------------------------------------------------------------------------
+#define MMIX__DATA_MAX_CTX ((int64_t)1 << 30)
+#define MMIX__DATA_HEADER 168
+static const char mmix__data_eot_text[] = "<|endoftext|>";
+static const char mmix__data_oom[] = "out of memory";    /* told apart from format errors by address */
+
+MMIXDEF mmix_data_options mmix_data_options_default(void) {
+    mmix_data_options o;
+    o.format = MMIX_TEXT_BLANK_LINES;
+    o.jsonl_field = "text";
+    o.rows = MMIX_ROWS_PACKED;
+    o.pad_left = 0;
+    o.n_ctx = 512;
+    o.val_fraction = 0.01;
+    o.split_seed = 0;
+    return o;
+}
+
+static mmix_result mmix__data_check_options(mmix_ctx *ctx, const mmix_data_options *o) {
+    if (!o) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: options are NULL");
+    if ((int)o->format < 0 || o->format > MMIX_TEXT_JSONL || (int)o->rows < 0 || o->rows > MMIX_ROWS_PADDED)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: unknown text format or row mode");
+    if (o->format == MMIX_TEXT_JSONL && (!o->jsonl_field || !o->jsonl_field[0]))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: JSONL needs a field name");
+    if (o->n_ctx < 1 || o->n_ctx > MMIX__DATA_MAX_CTX)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: n_ctx %lld is outside [1, 2^30]",
+                              (long long)o->n_ctx);
+    if (!(o->val_fraction >= 0.0 && o->val_fraction <= 1.0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: val_fraction %g is outside [0, 1]",
+                              o->val_fraction);
+    return MMIX_OK;
+}
+
+static int64_t mmix__line_of(const unsigned char *s, size_t pos) {
+    int64_t line = 1;
+    size_t i;
+    for (i = 0; i < pos; i++) line += s[i] == '\n';
+    return line;
+}
+
+static int mmix__data_blank(const unsigned char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
+    return 1;
+}
+
+/* Ends the document that began at the last offset: its bytes are text's since then (none:
+   the empty document is dropped). */
+static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *cap) {
+    int64_t end = (int64_t)text->size;
+    if (end == d->offsets[d->n]) return 1;
+    if (d->n + 2 > *cap) {
+        void *p = mmix__grow(d->offsets, cap, d->n + 2, sizeof(int64_t));
+        if (!p) return 0;
+        d->offsets = (int64_t *)p;
+    }
+    d->offsets[++d->n] = end;
+    return 1;
+}
+
+/* One JSONL line [s, s + n): appends the field's string to text. 0 = ok, else the column of
+   the error (1-based) with *why set; a JSON error is *why = NULL, described in *j. */
+static size_t mmix__data_jsonl_line(mmix__json *j, const unsigned char *s, size_t n, const char *field,
+                                    mmix_bpe_bytes *text, mmix_bpe_bytes *key, mmix_bpe_bytes *value,
+                                    const char **why) {
+    int found = 0, members = 0, more;
+    size_t field_len = strlen(field);
+    mmix__json_init(j, s, n, "the end of the line");
+    *why = NULL;
+    if (!mmix__json_expect(j, '{', "(a JSONL line is an object)")) return j->err_at + 1;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in an object")) > 0) {
+        if (!mmix__json_string(j, "a key", key) || !mmix__json_expect(j, ':', "after a key")) return j->err_at + 1;
+        if (key->size == field_len && memcmp(key->data, field, field_len) == 0) {
+            if (found) { *why = "the text field appears twice"; return j->i + 1; }
+            if (mmix__json_peek(j) != '"') { *why = "the text field is not a string"; return j->i + 1; }
+            if (!mmix__json_string(j, "the text field", value)) return j->err_at + 1;
+            found = 1;
+        } else if (!mmix__json_skip(j)) {
+            return j->err_at + 1;
+        }
+    }
+    if (more < 0) return j->err_at + 1;
+    mmix__json_ws(j);
+    if (j->i != j->n) { *why = "text after the JSON object"; return j->i + 1; }
+    if (!found) { *why = "no text field"; return 1; }
+    if (!mmix__bytes_append(text, value->data, value->size)) { *why = mmix__data_oom; return 1; }
+    return 0;
+}
+
+MMIXDEF void mmix_data_docs_free(mmix_data_docs *docs) {
+    if (!docs) return;
+    MMIX_FREE(docs->text);
+    MMIX_FREE(docs->offsets);
+    docs->text = NULL;
+    docs->offsets = NULL;
+    docs->n = 0;
+}
+
+MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t size, const char *name,
+                                         const mmix_data_options *opt, mmix_data_docs *out) {
+    const unsigned char *s = (const unsigned char *)data;
+    mmix_bpe_bytes text = {NULL, 0, 0}, key = {NULL, 0, 0}, value = {NULL, 0, 0};
+    mmix__json j;
+    int64_t cap = 64;
+    size_t bad, pos = 0;
+    mmix_result r = mmix__data_check_options(ctx, opt);
+    out->text = NULL;
+    out->n = 0;
+    out->offsets = NULL;
+    if (r != MMIX_OK) return r;
+    if (!name) name = "(text)";
+    if (size >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) pos = 3; /* a byte-order mark */
+    bad = mmix__utf8_invalid_at(s, size);
+    if (bad < size)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s:%lld: invalid UTF-8 (byte 0x%02x); the text must be UTF-8",
+                              name, (long long)mmix__line_of(s, bad), (unsigned)s[bad]);
+    out->offsets = (int64_t *)MMIX_MALLOC((size_t)cap * sizeof(int64_t));
+    if (!out->offsets || !mmix__bytes_append(&text, "", 0)) goto oom;
+    out->offsets[0] = 0;
+
+    if (opt->format == MMIX_TEXT_EOT_SEPARATED) {
+        const size_t sep = sizeof mmix__data_eot_text - 1;
+        while (pos <= size) {
+            size_t end = pos, a, b;
+            while (end < size && !(s[end] == '<' && size - end >= sep && memcmp(s + end, mmix__data_eot_text, sep) == 0))
+                end++;
+            for (a = pos; a < end && mmix__data_blank(s + a, 1); a++) {}
+            for (b = end; b > a && mmix__data_blank(s + b - 1, 1); b--) {}
+            if (!mmix__bytes_append(&text, s + a, b - a) || !mmix__docs_close(out, &text, &cap)) goto oom;
+            pos = end + sep;
+        }
+    } else {
+        int64_t line = 0;
+        int open = 0;
+        while (pos < size) { /* line by line */
+            size_t end = pos, n;
+            while (end < size && s[end] != '\n') end++;
+            n = end - pos;
+            if (n > 0 && s[end - 1] == '\r') n--;
+            line++;
+            if (opt->format == MMIX_TEXT_BLANK_LINES) {
+                if (mmix__data_blank(s + pos, n)) {
+                    if (!mmix__docs_close(out, &text, &cap)) goto oom;
+                    open = 0;
+                } else {
+                    if ((open && !mmix__bytes_append(&text, "\n", 1)) || !mmix__bytes_append(&text, s + pos, n)) goto oom;
+                    open = 1;
+                }
+            } else if (!mmix__data_blank(s + pos, n)) { /* JSONL */
+                const char *why;
+                size_t col = mmix__data_jsonl_line(&j, s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
+                if (col && !why && j.code == MMIX_ERR_OUT_OF_MEMORY) why = mmix__data_oom;
+                if (col) {
+                    r = mmix_set_error(ctx, why == mmix__data_oom ? MMIX_ERR_OUT_OF_MEMORY : MMIX_ERR_FORMAT,
+                                       "%s:%lld: %s%s (JSONL text field \"%s\", column %lld)", name, (long long)line,
+                                       why ? why : "malformed JSON: ", why ? "" : j.err, opt->jsonl_field,
+                                       (long long)col);
+                    goto fail;
+                }
+                if (!mmix__docs_close(out, &text, &cap)) goto oom;
+            }
+            pos = end + 1;
+        }
+        if (!mmix__docs_close(out, &text, &cap)) goto oom;
+    }
+    mmix_bpe_bytes_free(&key);
+    mmix_bpe_bytes_free(&value);
+    out->text = text.data;
+    return MMIX_OK;
+oom:
+    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory splitting documents", name);
+fail:
+    mmix_bpe_bytes_free(&text);
+    mmix_bpe_bytes_free(&key);
+    mmix_bpe_bytes_free(&value);
+    mmix_data_docs_free(out);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
+                                        mmix_data_docs *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    out->text = NULL;
+    out->offsets = NULL;
+    out->n = 0;
+    if (r == MMIX_OK) r = mmix_data_split_docs(ctx, src.data, src.size, path, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, size_t size, const mmix_bpe *bpe,
+                                       const mmix_data_options *opt, mmix_data_identity *id) {
+    mmix_bpe_bytes saved = {NULL, 0, 0};
+    mmix_result r = mmix__data_check_options(ctx, opt);
+    memset(id, 0, sizeof *id);
+    if (r != MMIX_OK) return r;
+    if ((r = mmix_bpe_save_memory(ctx, bpe, &saved)) != MMIX_OK) {
+        mmix_bpe_bytes_free(&saved);
+        return r;
+    }
+    id->source_size = (uint64_t)size;
+    id->source_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, src, size);
+    id->tokenizer_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, saved.data, saved.size);
+    id->vocab_size = mmix_bpe_vocab_size(bpe);
+    id->n_ctx = opt->n_ctx;
+    id->format = (int32_t)opt->format;
+    id->rows = (int32_t)opt->rows;
+    id->pad_left = opt->rows == MMIX_ROWS_PADDED && opt->pad_left ? 1 : 0;
+    id->jsonl_field_hash = opt->format == MMIX_TEXT_JSONL
+        ? mmix_fnv1a64(MMIX_FNV1A64_OFFSET, opt->jsonl_field, strlen(opt->jsonl_field)) : 0;
+    id->val_fraction = opt->val_fraction;
+    id->split_seed = opt->split_seed;
+    mmix_bpe_bytes_free(&saved);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
+                                          const mmix_data_options *opt, mmix_data_identity *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+MMIXDEF void mmix_data_free(mmix_dataset *d) {
+    if (!d) return;
+    MMIX_FREE(d->train);
+    MMIX_FREE(d->val);
+    memset(d, 0, sizeof *d);
+}
+
+/* The split rule of mmix_data_options: u(i) in [0, 1) from 53 bits of a mixed hash. */
+static double mmix__data_split_u(int64_t i, uint64_t seed) {
+    return (double)(mmix__hash_u64(mmix__hash_u64((uint64_t)i) ^ seed) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Tokenizes documents into the two splits' rows (the identity is the caller's). */
+static mmix_result mmix__data_build_docs(mmix_ctx *ctx, const char *name, const mmix_data_docs *docs, mmix_bpe *bpe,
+                                         const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_bpe_ids doc = {NULL, 0, 0}, split[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
+    int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
+    int64_t i, n_ctx = opt->n_ctx, first_val = -1, k;
+    double u_min = 2.0;
+    unsigned char *is_val = NULL;
+    mmix_result r = MMIX_OK;
+    memset(out, 0, sizeof *out);
+    if (eot < 0) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the tokenizer has no end-of-text token", name);
+    if (opt->rows == MMIX_ROWS_PADDED && pad < 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: padded rows need a tokenizer with a pad token", name);
+    is_val = (unsigned char *)MMIX_MALLOC((size_t)docs->n + 1);
+    if (!is_val) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    for (i = 0; i < docs->n; i++) {
+        double u = mmix__data_split_u(i, opt->split_seed);
+        is_val[i] = u < opt->val_fraction;
+        out->val_documents += is_val[i];
+        if (u < u_min) { u_min = u; first_val = i; }
+    }
+    if (opt->val_fraction > 0 && out->val_documents == 0 && first_val >= 0) { /* a tiny corpus */
+        is_val[first_val] = 1;
+        out->val_documents = 1;
+    }
+    for (i = 0; r == MMIX_OK && i < docs->n; i++) {
+        mmix_bpe_ids *dst = &split[is_val[i]];
+        doc.n = 0;
+        r = mmix_bpe_encode(ctx, bpe, docs->text + docs->offsets[i], (size_t)(docs->offsets[i + 1] - docs->offsets[i]),
+                            0, &doc);
+        if (r == MMIX_OK) r = mmix_bpe_ids_push(ctx, &doc, eot);
+        if (r != MMIX_OK) break;
+        out->tokens += doc.n;
+        if (opt->rows == MMIX_ROWS_PACKED) {
+            if (!mmix__ids_reserve(dst, doc.n)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
+            memcpy(dst->ids + dst->n, doc.ids, (size_t)doc.n * sizeof(int32_t));
+            dst->n += doc.n;
+        } else {
+            int64_t len = doc.n < n_ctx ? doc.n : n_ctx, lead = opt->pad_left ? n_ctx - len : 0;
+            int32_t *row;
+            if (!mmix__ids_reserve(dst, n_ctx)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
+            row = dst->ids + dst->n;
+            for (k = 0; k < n_ctx; k++) row[k] = pad;
+            memcpy(row + lead, doc.ids, (size_t)len * sizeof(int32_t));
+            dst->n += n_ctx;
+        }
+    }
+    MMIX_FREE(is_val);
+    mmix_bpe_ids_free(&doc);
+    if (r == MMIX_ERR_OUT_OF_MEMORY) mmix_set_error(ctx, r, "%s: out of memory tokenizing", name);
+    if (r != MMIX_OK) {
+        mmix_bpe_ids_free(&split[0]);
+        mmix_bpe_ids_free(&split[1]);
+        memset(out, 0, sizeof *out);
+        return r;
+    }
+    out->n_ctx = n_ctx;
+    out->documents = docs->n;
+    out->train_documents = docs->n - out->val_documents;
+    out->train_rows = split[0].n / n_ctx; /* packed: the tail is dropped here */
+    out->val_rows = split[1].n / n_ctx;
+    out->train = out->train_rows ? split[0].ids : NULL;
+    out->val = out->val_rows ? split[1].ids : NULL;
+    if (!out->train) mmix_bpe_ids_free(&split[0]);
+    if (!out->val) mmix_bpe_ids_free(&split[1]);
+    return MMIX_OK;
+}
+
+/* Splits, tokenizes and stamps the identity, from the file's bytes in memory. */
+static mmix_result mmix__data_build_source(mmix_ctx *ctx, const char *name, const mmix_bpe_bytes *src, mmix_bpe *bpe,
+                                           const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_data_docs docs;
+    mmix_data_identity id;
+    mmix_result r = mmix__data_identity(ctx, src->data, src->size, bpe, opt, &id);
+    memset(out, 0, sizeof *out);
+    if (r != MMIX_OK) return r;
+    if ((r = mmix_data_split_docs(ctx, src->data, src->size, name, opt, &docs)) != MMIX_OK) return r;
+    r = mmix__data_build_docs(ctx, name, &docs, bpe, opt, out);
+    mmix_data_docs_free(&docs);
+    if (r == MMIX_OK) out->identity = id;
+    return r;
+}
+
+MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                    const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    if (r == MMIX_OK) r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+/* ---- The cache file (layout in the declaration) ---- */
+/* (u64 fields are read with mmix__load_le64 of >>safetensors) */
+static void mmix__store_le64(unsigned char *p, uint64_t v) {
+    int k;
+    for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+static uint64_t mmix__double_bits(double x) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, const mmix_dataset *d) {
+    const mmix_data_identity *id = &d->identity;
+    uint64_t field[19];
+    int64_t ids = 0, i;
+    size_t size;
+    unsigned char *buf, *p;
+    mmix_result r;
+    if (d->n_ctx < 1 || d->train_rows < 0 || d->val_rows < 0 || d->n_ctx != id->n_ctx ||
+        d->train_rows > (INT64_MAX / 8) / d->n_ctx - d->val_rows)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the dataset's sizes are inconsistent", cache_path);
+    ids = (d->train_rows + d->val_rows) * d->n_ctx;
+    if ((uint64_t)ids > (SIZE_MAX - MMIX__DATA_HEADER - 8) / 4)
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: the dataset is too large for memory", cache_path);
+    size = MMIX__DATA_HEADER + (size_t)ids * 4 + 8;
+    buf = (unsigned char *)MMIX_MALLOC(size);
+    if (!buf) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
+    field[0] = id->source_size; field[1] = id->source_hash; field[2] = id->tokenizer_hash;
+    field[3] = (uint64_t)id->vocab_size; field[4] = (uint64_t)id->n_ctx; field[5] = (uint64_t)id->format;
+    field[6] = (uint64_t)id->rows; field[7] = (uint64_t)id->pad_left; field[8] = id->jsonl_field_hash;
+    field[9] = mmix__double_bits(id->val_fraction); field[10] = id->split_seed;
+    field[11] = (uint64_t)d->documents; field[12] = (uint64_t)d->train_documents;
+    field[13] = (uint64_t)d->val_documents; field[14] = (uint64_t)d->tokens;
+    field[15] = (uint64_t)d->train_rows; field[16] = (uint64_t)d->val_rows; field[17] = 0; field[18] = 0;
+    memcpy(buf, "MMIXDATA", 8);
+    mmix__store_le64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
+    for (i = 0; i < 19; i++) mmix__store_le64(buf + 16 + 8 * i, field[i]);
+    p = buf + MMIX__DATA_HEADER;
+    for (i = 0; i < ids; i++, p += 4) {
+        uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
+        p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+    }
+    mmix__store_le64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
+    r = mmix_write_file_atomic(ctx, cache_path, buf, size);
+    MMIX_FREE(buf);
+    return r;
+}
+
+/* The first identity field that differs, as a message; MMIX_OK when all match. */
+static mmix_result mmix__data_compare(mmix_ctx *ctx, const char *path, const mmix_data_identity *c,
+                                      const mmix_data_identity *e) {
+    static const char *const rows[] = {"packed", "padded"}, *const sides[] = {"right", "left"};
+    const char *why = "stale cache (rebuild it)";
+    if (c->source_size != e->source_size)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's size is %llu bytes in the cache, %llu now",
+                              path, why, (unsigned long long)c->source_size, (unsigned long long)e->source_size);
+    if (c->source_hash != e->source_hash)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's content hash differs", path, why);
+    if (c->tokenizer_hash != e->tokenizer_hash || c->vocab_size != e->vocab_size)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the tokenizer differs (vocab %lld in the cache, %lld now)",
+                              path, why, (long long)c->vocab_size, (long long)e->vocab_size);
+    if (c->n_ctx != e->n_ctx)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: n_ctx is %lld in the cache, %lld requested", path, why,
+                              (long long)c->n_ctx, (long long)e->n_ctx);
+    if (c->format != e->format || c->jsonl_field_hash != e->jsonl_field_hash)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the text format or JSONL field differs", path, why);
+    if (c->rows != e->rows)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the row mode is %s in the cache, %s requested", path, why,
+                              rows[c->rows != 0], rows[e->rows != 0]);
+    if (c->pad_left != e->pad_left)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the padding side is %s in the cache, %s requested", path,
+                              why, sides[c->pad_left != 0], sides[e->pad_left != 0]);
+    if (mmix__double_bits(c->val_fraction) != mmix__double_bits(e->val_fraction))
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split's val_fraction is %g in the cache, %g requested",
+                              path, why, c->val_fraction, e->val_fraction);
+    if (c->split_seed != e->split_seed)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split_seed is %llu in the cache, %llu requested", path,
+                              why, (unsigned long long)c->split_seed, (unsigned long long)e->split_seed);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, const mmix_data_identity *expected,
+                                         mmix_dataset *out) {
+    mmix_bpe_bytes file = {NULL, 0, 0};
+    mmix_data_identity c;
+    uint64_t f[19];
+    const unsigned char *b;
+    int64_t i, ids, n_train;
+    mmix_result r;
+    memset(out, 0, sizeof *out);
+    if ((r = mmix__read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
+    b = file.data;
+#define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
+    if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
+        MMIX__CACHE_BAD("%s: not a dataset cache (too short or no MMIXDATA magic)", cache_path);
+    if (mmix__load_le64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
+        MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
+                        cache_path, MMIX__DATA_HEADER);
+    if (mmix__load_le64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
+        MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
+    for (i = 0; i < 19; i++) f[i] = mmix__load_le64(b + 16 + 8 * i);
+    c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];
+    c.vocab_size = (int64_t)f[3]; c.n_ctx = (int64_t)f[4]; c.format = (int32_t)f[5];
+    c.rows = (int32_t)f[6]; c.pad_left = (int32_t)f[7]; c.jsonl_field_hash = f[8];
+    memcpy(&c.val_fraction, &f[9], sizeof c.val_fraction);
+    c.split_seed = f[10];
+    /* A checksum that matches can still guard a file another program wrote: check every
+       count, then the sizes, before reading any id. */
+    if (f[3] < 1 || f[3] > INT32_MAX || f[4] < 1 || f[4] > (uint64_t)MMIX__DATA_MAX_CTX || f[5] > 2 || f[6] > 1 ||
+        f[7] > 1 || f[15] > file.size || f[16] > file.size || f[11] != f[12] + f[13] || f[12] > f[11] ||
+        f[17] != 0 || f[18] != 0)
+        MMIX__CACHE_BAD("%s: the cache header holds impossible values", cache_path);
+    ids = (int64_t)(f[15] + f[16]);
+    if ((uint64_t)ids > (file.size - MMIX__DATA_HEADER - 8) / 4 / f[4] ||
+        (uint64_t)ids * f[4] * 4 != file.size - MMIX__DATA_HEADER - 8)
+        MMIX__CACHE_BAD("%s: the cache's size does not match its row counts", cache_path);
+    if ((r = mmix__data_compare(ctx, cache_path, &c, expected)) != MMIX_OK) goto done;
+    ids *= c.n_ctx;
+    n_train = (int64_t)f[15] * c.n_ctx;
+    for (i = 0; i < ids; i++) {
+        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
+        uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+        if (v >= (uint64_t)c.vocab_size) MMIX__CACHE_BAD("%s: token id %lu outside the vocabulary", cache_path, (unsigned long)v);
+    }
+    out->train = n_train ? (int32_t *)MMIX_MALLOC((size_t)n_train * 4) : NULL;
+    out->val = ids > n_train ? (int32_t *)MMIX_MALLOC((size_t)(ids - n_train) * 4) : NULL;
+    if ((n_train && !out->train) || (ids > n_train && !out->val)) {
+        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
+        goto done;
+    }
+    for (i = 0; i < ids; i++) {
+        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
+        int32_t v = (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));
+        if (i < n_train) out->train[i] = v;
+        else out->val[i - n_train] = v;
+    }
+#undef MMIX__CACHE_BAD
+    out->n_ctx = c.n_ctx;
+    out->documents = (int64_t)f[11];
+    out->train_documents = (int64_t)f[12];
+    out->val_documents = (int64_t)f[13];
+    out->tokens = (int64_t)f[14];
+    out->train_rows = (int64_t)f[15];
+    out->val_rows = (int64_t)f[16];
+    out->identity = c;
+done:
+    if (r != MMIX_OK) mmix_data_free(out);
+    mmix_bpe_bytes_free(&file);
+    return r;
+}
+
+/* Whether a file we cannot load may be replaced: only when it is a (truncated or corrupt)
+   cache of ours, so a wrong path never destroys someone's data. */
+static int mmix__data_replaceable(const char *path) {
+    unsigned char head[8];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return memcmp(head, "MMIXDATA", n) == 0; /* the magic, or a prefix of it */
+}
+
+MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                            const mmix_data_options *opt, const char *cache_path,
+                                            mmix_dataset *out, int *reused) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_data_identity id;
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    *reused = 0;
+    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, &id);
+    if (r == MMIX_OK) {
+        r = mmix_data_load_cache(ctx, cache_path, &id, out);
+        if (r == MMIX_OK) {
+            *reused = 1;
+        } else if (r == MMIX_ERR_FORMAT && !mmix__data_replaceable(cache_path)) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not a dataset cache (no MMIXDATA magic); not replacing it",
+                               cache_path);
+        } else if (r == MMIX_ERR_FILE_NOT_FOUND || r == MMIX_ERR_STALE || r == MMIX_ERR_FORMAT) {
+            mmix_clear_error(ctx); /* a cache we cannot use is rebuilt, not an error */
+            r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
+            if (r == MMIX_OK) r = mmix_data_save_cache(ctx, cache_path, out);
+            if (r != MMIX_OK) mmix_data_free(out);
+        }
+    }
+    mmix_bpe_bytes_free(&src);
     return r;
 }
 
