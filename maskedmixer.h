@@ -7,6 +7,12 @@
    library: tensors, an autograd tape, the ops, and (as the project grows) the models,
    the optimizer, the tokenizer, retrieval and inversion.
 
+   Comments cite the paper for what it says: "paper Sec. 3.2", "paper Eq. 2", "paper Fig. 2",
+   "paper Table S3" (arXiv 2409.01482v4). What only the author's reference code shows
+   (github.com/blbadger/maskedmixers), what comes from PyTorch or Hugging Face transformers,
+   and the choices we made where the paper is silent are in docs/reference-notes.md, cited
+   as "reference-notes Sec. N".
+
    =========================================================================================
    1. QUICK START
    =========================================================================================
@@ -48,12 +54,12 @@
            mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(4, 32));
            ... fill ids->ids with 4 rows of 32 token ids ...
            mmix_zero_grad(ctx, &m.params);
-           mmix_backward(ctx, mmix_model_loss(ctx, &m, ids, pad_id, NULL));     // SPEC 1.5
+           mmix_backward(ctx, mmix_model_loss(ctx, &m, ids, pad_id, NULL));     // paper Sec. 3.2
            mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, 3e-3f, step, 20, 200));
            mmix_step_reset(ctx);
        }
        mmix_generate(ctx, &m, prompt, n_prompt, max_new, stop_id, NULL,        // greedy
-                     MMIX_GENERATE_CACHED, out, &n_out);                      // SPEC 9
+                     MMIX_GENERATE_CACHED, out, &n_out);                      // paper Sec. 4.2
 
    =========================================================================================
    2. BUILD OPTIONS (define before including the implementation)
@@ -76,17 +82,24 @@
    The core needs only C99 and the C standard library; OpenMP and a BLAS are accelerators.
 
    =========================================================================================
-   3. CONTENTS (each implementation section starts with a searchable tag, e.g. ">>arena")
+   3. CONTENTS (each section starts with a searchable tag, e.g. ">>arena")
    =========================================================================================
-     Declarations:  >>api_result >>api_tensor >>api_ctx >>api_rng >>api_ops >>api_autograd
-                    >>api_optim >>api_model >>api_generate >>api_backend >>api_gradcheck
-                    >>api_bpe >>api_safetensors >>api_data >>api_platform
+   Both parts run in dependency order: each section uses only what comes before it. The
+   exceptions are said where they occur: the context's struct points at the tape's node type
+   of >>ops (a pointer to a struct completed there), and mmix_ctx_create fills the CPU
+   backend table of >>cpu_kernels (through its declaration in >>api_backend).
+     Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
+                    >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
+                    >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
-       >>errors      result codes, the per-context error message
+       >>errors      the texts of result codes and op names
+       >>arena       chained bump allocators: the block and arena types
+       >>ctx         the context's struct and its error state (the per-context message)
+       >>alloc       counted system allocations, arena blocks, bump allocation and reset
+       >>ctx_create  context creation, threads, training mode, step memory
        >>platform    the only OS-specific code: wall clock, durable file replacement
-       >>safetensors weights files: the strict header parser, reading, the atomic writer
-       >>arena       chained bump allocators (persistent and per-step)
+       >>json        one growable buffer and one JSON reader for every text format
        >>tensor      shapes, tensor creation, parameters
        >>rng         the PCG32 generator and PyTorch-default initializers
        >>gemm        built-in blocked sgemm and the cblas path
@@ -95,51 +108,66 @@
        >>autograd    the tape walk and the backward dispatch
        >>gradcheck   finite-difference gradient checking
        >>adamw       AdamW, learning-rate schedules, gradient clipping
+       >>safetensors weights files: the strict header parser, reading, the atomic writer
        >>models      the flat masked mixer and the Llama-style transformer
        >>checkpoint  models and optimizer state in safetensors files, token files
        >>generate    generation: cached and index-walking forwards, greedy and sampling
-       >>data        text datasets: documents, packing, padding, the split, the cache
-       >>ctx         context creation, threads, training mode
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
+       >>data        text datasets: documents, packing, padding, the split, the cache
 
    =========================================================================================
-   4. PAPER-TO-CODE MAP (grows with the code; SPEC = the project's specification)
+   4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
+      docs/reference-notes.md, section N: what only the reference code shows, and our choices)
    =========================================================================================
-     Embedding wte (paper Sec. 2, SPEC 1.4)        mmix_embedding
-     Masked token mixing, Conv1d over token        mmix_token_mix, mmix_mask_causal
-       channels (paper Sec. 2, SPEC 1.2, 1.7)
-     Kernel k > 1, padding 'same' (SPEC 2.3)       mmix_token_mix (W [L, L, k])
-     Expanded mixer's rectangular masks (2.1)      mmix_token_mix with MMIX_MASK_LOWER
-     Bidirectional reverse stream, triu(2) (6.1)   mmix_token_mix with MMIX_MASK_UPPER, 2
+     Embedding wte, no positional embedding        mmix_embedding
+       (paper Sec. 3.2; notes 3)
+     Masked token mixing: a Conv1d whose channels  mmix_token_mix, mmix_mask_causal
+       are tokens, weights lower-triangular
+       masked (paper Sec. 3.2, Fig. 2)
+     Kernel k > 1, padding 'same' (paper Sec. 9.2, mmix_token_mix (W [L, L, k])
+       Fig. S5; notes 2)
+     Expanded mixer's rectangular masks (paper     mmix_token_mix with MMIX_MASK_LOWER
+       Sec. 9.1, Fig. S2)
+     Bidirectional reverse stream, triu(2) (paper  mmix_token_mix with MMIX_MASK_UPPER, 2
+       Sec. 5.1, Fig. S11; notes 12)
      In-place re-masking, phantom gradients        mmix_set_masked_grad_mode(ctx,
-       of the reference code (SPEC 0.3.2)            MMIX_MASKED_GRADS_REFERENCE)
-     Linear layers, lm_head (SPEC 1.3, 1.4)        mmix_linear
-     LayerNorm, eps 1e-5 (SPEC 0.3.4)              mmix_layernorm
-     Exact erf GELU (SPEC 0.3.5)                   mmix_gelu
-     Causal-LM cross-entropy, ignore label (1.5)   mmix_cross_entropy
-     Llama RMSNorm, SiLU MLP (SPEC 3.1)            mmix_rmsnorm, mmix_silu
-     RoPE, rotate-half, theta 10000 (SPEC 3.1)     mmix_rope
-     Causal multi-head attention (SPEC 3.1)        mmix_attention
-     Autoencoder: repeat the last token (5.1)      mmix_tokens_select, mmix_tokens_repeat
-     Bidirectional transformer flips (6.2)         mmix_tokens_flip, mmix_tokens_concat
-     Many-token prediction, zeroed half (6.4)      mmix_tokens_zero
-     Retrieval embedding at position -2 (7.3)      mmix_tokens_select(ctx, h, -2)
-     InfoNCE: cosine / tau, logsumexp (7.6)        mmix_cosine_similarity, mmix_logsumexp
-     Inversion objective, L1 sum (SPEC 8.2)        mmix_l1_distance
-     AdamW, linear warmup/decay, clipping (11)     mmix_adamw_step, mmix_schedule_lr,
-                                                   mmix_clip_grad_norm
-     PyTorch default init (SPEC 0.3.3, 3.1)        mmix_init_uniform/_normal/_pytorch_linear
-     Flat masked mixer, LanguageMixer (SPEC 1)     mmix_model_create(MMIX_ARCH_MIXER),
-                                                   mmix__mixer_block_forward
-     Llama-style transformer (SPEC 3.1)            mmix_model_create(MMIX_ARCH_LLAMA),
-                                                   mmix__llama_layer_forward
-     Shifted causal-LM loss, pads ignored (1.5)    mmix_model_loss
-     Reference state_dict files (SPEC 1.8, 3.1)    mmix_model_load, mmix_model_save
-     Generation, index-walking (SPEC 9.1),         mmix_generate, mmix_generator_feed
-       greedy decoding (9.2); cached rows, KV cache  (MMIX_GENERATE_INDEX_WALKING / _CACHED)
-     BPE tokenizer (SPEC 10.1)                     mmix_bpe_*
-     Checkpoints, safetensors (SPEC 1.8, 3.1)      mmix_safetensors_*
-     Datasets, packing, padding (SPEC 10.3)        mmix_data_*
+       of the reference code (notes 1)               MMIX_MASKED_GRADS_REFERENCE)
+     Linear layers, the untied lm_head (notes 3)   mmix_linear
+     LayerNorm, eps 1e-5 (notes 3)                 mmix_layernorm
+     Exact erf GELU (notes 3)                      mmix_gelu
+     Causal-LM cross-entropy, ignore label         mmix_cross_entropy
+       (paper Sec. 3.2, Sec. 9.5; notes 5)
+     Llama RMSNorm, SiLU MLP (HF LlamaForCausalLM) mmix_rmsnorm, mmix_silu
+     RoPE, rotate-half, theta 10000 (notes 8)      mmix_rope
+     Causal multi-head attention (HF Llama)        mmix_attention
+     Autoencoder: repeat the last token (paper     mmix_tokens_select, mmix_tokens_repeat
+       Sec. 5.3, Fig. 8)
+     Bidirectional transformer flips (paper        mmix_tokens_flip, mmix_tokens_concat
+       Sec. 5.1, Fig. 6; notes 12)
+     Many-token prediction, zeroed half (paper     mmix_tokens_zero
+       Sec. 5.2, Fig. 7)
+     Retrieval embedding at position -2 (paper     mmix_tokens_select(ctx, h, -2)
+       Sec. 6.1)
+     InfoNCE: cosine / tau, logsumexp (paper       mmix_cosine_similarity, mmix_logsumexp
+       Eqs. 7-8; retrieval by cosine, Eq. 9)
+     Inversion objective, L1 sum (paper Eq. 2)     mmix_l1_distance
+     AdamW, linear warmup/decay, clipping (paper   mmix_adamw_step, mmix_schedule_lr,
+       Sec. 9.5; torch.optim.AdamW, notes 6)       mmix_clip_grad_norm
+     PyTorch default init, N(0, 0.02) for Llama    mmix_init_uniform/_normal/_pytorch_linear
+       (notes 4)
+     Flat masked mixer, LanguageMixer (paper       mmix_model_create(MMIX_ARCH_MIXER),
+       Sec. 3.2, Sec. 4.1; notes 3)                mmix__mixer_block_forward
+     Llama-style transformer (paper Sec. 4,        mmix_model_create(MMIX_ARCH_LLAMA),
+       Sec. 9.4; HF LlamaForCausalLM, notes 8)     mmix__llama_layer_forward
+     Shifted causal-LM loss, pads ignored (paper   mmix_model_loss
+       Sec. 3.2, Sec. 9.5; notes 5)
+     Reference state_dict files (notes 9)          mmix_model_load, mmix_model_save
+     Generation, index-walking, greedy (paper      mmix_generate, mmix_generator_feed
+       Sec. 4.2); cached rows, KV cache (notes 7)    (MMIX_GENERATE_INDEX_WALKING / _CACHED)
+     BPE tokenizer (notes 10)                      mmix_bpe_*
+     Checkpoints, safetensors (notes 9)            mmix_safetensors_*
+     Datasets, packing, padding (paper Sec. 9.5,   mmix_data_*
+       Sec. 6.1; notes 11)
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
@@ -186,7 +214,7 @@
    concatenation of two earlier tokens. The special tokens come last: training makes an
    end-of-text token ("<|endoftext|>") and a pad token ("<|pad|>"), kept separate: documents
    end with end-of-text, which the model is trained on so it can learn to stop, while pad
-   positions are ignored in the loss. (The paper's tokenizers used pad = eos; SPEC 10.1-2.)
+   positions are ignored in the loss. (The paper's tokenizers used pad = eos; reference-notes Sec. 10.)
    `vocab_size` counts all three: 256 + merges + 2. With too little text to fill it,
    training stops early and the vocabulary is smaller (mmix_bpe_vocab_size tells).
 
@@ -437,6 +465,16 @@ MMIXDEF mmix_params *mmix_ctx_params(mmix_ctx *ctx);
 MMIXDEF mmix_tensor *mmix_param(mmix_ctx *ctx, const char *name, mmix_shape shape);
 
 // ----------------------------------------------------------------------------------------
+// >>api_platform  The few OS services the library needs.
+// ----------------------------------------------------------------------------------------
+MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
+/* Writes `size` bytes to `path` atomically: to "path.tmp", flushed and synced, then
+   renamed over `path`. On any failure the temporary file is removed and `path` is left as
+   it was. */
+MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
+                                           size_t size);
+
+// ----------------------------------------------------------------------------------------
 // >>api_rng  A seeded generator of our own (PCG32, O'Neill 2014) and initializers.
 // ----------------------------------------------------------------------------------------
 typedef struct mmix_rng {
@@ -453,441 +491,10 @@ MMIXDEF uint32_t mmix_rng_below(mmix_rng *rng, uint32_t bound);  /* uniform in [
 MMIXDEF void mmix_init_constant(mmix_tensor *t, float value);
 MMIXDEF void mmix_init_uniform(mmix_tensor *t, mmix_rng *rng, float lo, float hi);
 MMIXDEF void mmix_init_normal(mmix_tensor *t, mmix_rng *rng, float mean, float std);
-/* PyTorch's default for nn.Linear / nn.Conv1d (SPEC 0.3.3): weight and bias uniform in
+/* PyTorch's default for nn.Linear / nn.Conv1d (reference-notes Sec. 4): weight and bias uniform in
    +-1/sqrt(fan_in), fan_in = product of the weight's dims after the first (in_features,
    or in_channels * kernel). bias may be NULL. */
 MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mmix_rng *rng);
-
-// ----------------------------------------------------------------------------------------
-// >>api_ops  Op constructors. Each computes its output now and, when recording, appends
-// a tape node. Outputs live in the step arena. NULL on error (see section 5).
-// ----------------------------------------------------------------------------------------
-
-/* Rows of table [V, D] picked by ids (int32, any shape S): out [S..., D].
-   An id outside [0, V) is an error (MMIX_ERR_RANGE). */
-MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tensor *ids);
-/* x [..., in] times W [out, in] transposed, plus b [out] (b may be NULL): [..., out]. */
-MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b);
-/* Batched matrix product op(A) op(B), where op transposes the last two dims when asked.
-   A [..., M, K], B [..., K, N] with equal leading dims; either may instead be 2-D, and is
-   then shared by every batch entry. Out [..., M, N]. */
-MMIXDEF mmix_tensor *mmix_matmul(mmix_ctx *ctx, mmix_tensor *A, mmix_tensor *B, int transpose_a,
-                                 int transpose_b);
-MMIXDEF mmix_tensor *mmix_add(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);  /* same shape */
-MMIXDEF mmix_tensor *mmix_mul(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);  /* same shape */
-MMIXDEF mmix_tensor *mmix_scale(mmix_ctx *ctx, mmix_tensor *x, float s);
-MMIXDEF mmix_tensor *mmix_sum(mmix_ctx *ctx, mmix_tensor *x);    /* scalar: all elements */
-MMIXDEF mmix_tensor *mmix_mean(mmix_ctx *ctx, mmix_tensor *x);   /* scalar: all elements */
-/* Same data, another shape with the same element count. */
-MMIXDEF mmix_tensor *mmix_reshape(mmix_ctx *ctx, mmix_tensor *x, mmix_shape shape);
-/* LayerNorm over the last dim (nn.LayerNorm: biased variance); w, b [D] may be NULL. */
-MMIXDEF mmix_tensor *mmix_layernorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, mmix_tensor *b,
-                                    float eps);
-/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)) (nn.GELU(), approximate='none'). */
-MMIXDEF mmix_tensor *mmix_gelu(mmix_ctx *ctx, mmix_tensor *x);
-/* Softmax over the last dim. */
-MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x);
-/* Mean cross-entropy of logits [..., V] against int32 targets [...], skipping positions
-   whose target equals ignore_index (PyTorch: reduction='mean', ignore_index). A scalar.
-   A target outside [0, V) that is not ignore_index, or no counted position, is an error. */
-MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *targets,
-                                        int32_t ignore_index);
-
-/* Which (output token o, input token i) pairs of a token-mixing weight are kept. */
-typedef enum mmix_mask_kind {
-    MMIX_MASK_NONE,             /* every pair */
-    MMIX_MASK_LOWER,            /* i <= o + diagonal: causal with diagonal 0 (torch.tril) */
-    MMIX_MASK_UPPER,            /* i >= o + diagonal: the reverse stream of the bidirectional
-                                   mixer uses diagonal 2 (torch.triu(diagonal=2)) */
-    MMIX_MASK_CUSTOM            /* keep[o * L_in + i] != 0; the array must outlive backward */
-} mmix_mask_kind;
-typedef struct mmix_mask {
-    mmix_mask_kind kind;
-    int64_t diagonal;
-    const uint8_t *keep;
-} mmix_mask;
-MMIXDEF mmix_mask mmix_mask_causal(void);   /* {MMIX_MASK_LOWER, 0, NULL} */
-
-/* The masked mixer's token mixing (paper Sec. 2, SPEC 1.2 and 2.3): a Conv1d whose
-   channels are token positions, so its kernel slides over the feature axis.
-     x [B, L_in, D], W [L_out, L_in, k] (PyTorch Conv1d layout), bias [L_out] or NULL:
-     out[b, o, j] = bias[o] + sum_{i kept} sum_{m<k} W[o, i, m] x[b, i, j + m - left]
-   with zero padding outside 0..D-1 and PyTorch's padding='same': left = (k - 1) / 2.
-   The mask applies to the weight; by default the weight gradient is masked too (masked
-   entries get exactly zero gradient, so they stay zero). See mmix_set_masked_grad_mode. */
-MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *bias,
-                                    mmix_mask mask);
-
-/* How the masked entries of token-mixing weights are treated. */
-typedef enum mmix_masked_grad_mode {
-    MMIX_MASKED_GRADS_ZERO,     /* default: zero gradient, not counted by the clip norm */
-    MMIX_MASKED_GRADS_REFERENCE /* as the paper's code (SPEC 0.3.2): each forward zeroes the
-                                   masked entries of W in place, and backward gives them the
-                                   gradient they would have unmasked ("phantom" gradients,
-                                   which count in the clip norm and move AdamW's moments).
-                                   For replicating a reference run exactly. */
-} mmix_masked_grad_mode;
-MMIXDEF void mmix_set_masked_grad_mode(mmix_ctx *ctx, mmix_masked_grad_mode mode);
-MMIXDEF mmix_masked_grad_mode mmix_get_masked_grad_mode(const mmix_ctx *ctx);
-
-/* RMSNorm over the last dim, as HF LlamaRMSNorm: w * x / sqrt(mean(x^2) + eps); w [D]. */
-MMIXDEF mmix_tensor *mmix_rmsnorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, float eps);
-/* SiLU: x * sigmoid(x). */
-MMIXDEF mmix_tensor *mmix_silu(mmix_ctx *ctx, mmix_tensor *x);
-/* Rotary position embedding, Hugging Face convention (rotate-half, SPEC 3.1): x [B, L, H*hd]
-   holds H heads of hd dims; in each head, dims t and t + hd/2 rotate together by the angle
-   pos * theta^(-2t/hd), pos = pos0 + token index. */
-MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, float theta, int64_t pos0);
-/* Multi-head scaled dot-product attention. q [B, Lq, H*hd], k and v [B, Lk, H*hd] with
-   Lk >= Lq; query i sits at position Lk - Lq + i (so a query can follow cached keys).
-   Scores are scaled by 1/sqrt(hd); causal = 1 lets query i see keys j <= its position.
-   Out [B, Lq, H*hd], heads concatenated as in HF (before o_proj). */
-MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
-                                    int64_t n_heads, int causal);
-/* x / max(||x||, eps) over the last dim (torch.nn.functional.normalize). */
-MMIXDEF mmix_tensor *mmix_l2_normalize(mmix_ctx *ctx, mmix_tensor *x, float eps);
-/* Cosine similarity over the last dim of a and b (same shape [..., D]): [...]. As torch
-   (1.13+): sum(a / max(||a||, eps) * b / max(||b||, eps)); torch's default eps is 1e-8. */
-MMIXDEF mmix_tensor *mmix_cosine_similarity(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b, float eps);
-/* log(sum(exp(x))) over the last dim: [...]. */
-MMIXDEF mmix_tensor *mmix_logsumexp(mmix_ctx *ctx, mmix_tensor *x);
-/* Sum of |a - b| over all elements (the inversion objective, SPEC 8.2): a scalar. */
-MMIXDEF mmix_tensor *mmix_l1_distance(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
-
-/* Token-axis ops on x [..., L, D] (the token axis is the second-to-last). A negative
-   position counts from the end (-1 = the last token, -2 the one before, SPEC 7.3). */
-MMIXDEF mmix_tensor *mmix_tokens_slice(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t count);
-/* One position, with the token axis dropped: [..., D]. */
-MMIXDEF mmix_tensor *mmix_tokens_select(mmix_ctx *ctx, mmix_tensor *x, int64_t pos);
-/* a [..., La, D] then b [..., Lb, D]: [..., La + Lb, D]. */
-MMIXDEF mmix_tensor *mmix_tokens_concat(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
-/* x [..., D] repeated n times along a new token axis: [..., n, D] (SPEC 5.1). */
-MMIXDEF mmix_tensor *mmix_tokens_repeat(mmix_ctx *ctx, mmix_tensor *x, int64_t n);
-/* Token order reversed (SPEC 6.2). */
-MMIXDEF mmix_tensor *mmix_tokens_flip(mmix_ctx *ctx, mmix_tensor *x);
-/* A copy with positions [start, end) set to zero (SPEC 6.4). */
-MMIXDEF mmix_tensor *mmix_tokens_zero(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t end);
-
-/* A user-defined op with a hand-written backward: for experiments, and for testing the
-   gradient checker itself. forward fills out->data; backward adds into in[i]->grad for
-   each input whose grad is not NULL, from out->grad. */
-typedef struct mmix_custom_op {
-    const char *name;
-    void (*forward)(mmix_tensor *out, mmix_tensor *const *in, int n_in, void *user);
-    void (*backward)(const mmix_tensor *out, mmix_tensor *const *in, int n_in, void *user);
-} mmix_custom_op;
-#define MMIX_MAX_INPUTS 3
-MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *user,
-                                 mmix_shape out_shape, mmix_tensor *const *in, int n_in);
-
-// ----------------------------------------------------------------------------------------
-// >>api_autograd  Backward.
-// ----------------------------------------------------------------------------------------
-/* Gradients of the scalar `loss` with respect to everything on the tape that requires
-   one, accumulated (+=) into their grad buffers. */
-MMIXDEF mmix_result mmix_backward(mmix_ctx *ctx, mmix_tensor *loss);
-/* The same with an explicit upstream gradient for `out` (same element count). */
-MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const float *out_grad);
-
-/* Op metadata, from one X-macro table: name, number of tensor inputs. */
-#define MMIX_OPS(X)                        \
-    X(EMBEDDING, "embedding", 2)           \
-    X(LINEAR, "linear", 3)                 \
-    X(MATMUL, "matmul", 2)                 \
-    X(ADD, "add", 2)                       \
-    X(MUL, "mul", 2)                       \
-    X(SCALE, "scale", 1)                   \
-    X(SUM, "sum", 1)                       \
-    X(MEAN, "mean", 1)                     \
-    X(RESHAPE, "reshape", 1)               \
-    X(LAYERNORM, "layernorm", 3)           \
-    X(GELU, "gelu", 1)                     \
-    X(SOFTMAX, "softmax", 1)               \
-    X(CROSS_ENTROPY, "cross_entropy", 2)   \
-    X(CUSTOM, "custom", 3)                 \
-    X(TOKEN_MIX, "token_mix", 3)           \
-    X(RMSNORM, "rmsnorm", 2)               \
-    X(SILU, "silu", 1)                     \
-    X(ROPE, "rope", 1)                     \
-    X(ATTENTION, "attention", 3)           \
-    X(L2_NORMALIZE, "l2_normalize", 1)     \
-    X(COSINE_SIMILARITY, "cosine_similarity", 2) \
-    X(LOGSUMEXP, "logsumexp", 1)           \
-    X(L1_DISTANCE, "l1_distance", 2)       \
-    X(TOKEN_GATHER, "token_gather", 2)
-
-typedef enum mmix_op {
-#define MMIX__OP_ENUM(name, text, n_inputs) MMIX_OP_##name,
-    MMIX_OPS(MMIX__OP_ENUM)
-#undef MMIX__OP_ENUM
-    MMIX_OP_COUNT
-} mmix_op;
-
-MMIXDEF const char *mmix_op_name(mmix_op op);
-
-// ----------------------------------------------------------------------------------------
-// >>api_optim  AdamW, learning-rate schedules, gradient clipping (SPEC 11).
-// ----------------------------------------------------------------------------------------
-typedef struct mmix_adamw_config {
-    float lr;                   /* peak learning rate; a schedule scales it per step */
-    float beta1, beta2, eps;    /* torch defaults: 0.9, 0.999, 1e-8 */
-    float weight_decay;         /* decoupled, applied to every parameter (torch: 0.01;
-                                   the paper's Trainer runs: 0) */
-} mmix_adamw_config;
-MMIXDEF mmix_adamw_config mmix_adamw_config_default(void);
-
-/* AdamW state: first and second moments of every parameter of one set, in the persistent
-   arena. For a contiguous set (mmix_params_create) the moments are contiguous too, m_all
-   and v_all, and m[i], v[i] are views into them. */
-typedef struct mmix_adamw {
-    mmix_adamw_config config;
-    int64_t step;               /* optimizer steps taken */
-    int64_t n_params;           /* tensors of the set */
-    mmix_tensor **params, **m, **v;
-    const mmix_params *set;     /* what it updates: the set must outlive the optimizer */
-    float *m_all, *v_all;       /* [set->numel] each for a contiguous set, else NULL */
-} mmix_adamw;
-
-/* Creates zeroed moments for every parameter of set (a model's: &model.params). */
-MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, const mmix_params *set,
-                                    mmix_adamw_config config);
-/* One update of every parameter of the set that requires a gradient, at learning rate lr
-   (already scheduled), exactly as torch.optim.AdamW: p -= lr*wd*p; m, v moving averages;
-   p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). A contiguous set whose
-   parameters all train is one kernel call over its buffers (the same arithmetic per element). */
-MMIXDEF mmix_result mmix_adamw_step(mmix_ctx *ctx, mmix_adamw *opt, float lr);
-
-typedef enum mmix_schedule { MMIX_SCHEDULE_LINEAR, MMIX_SCHEDULE_CONSTANT } mmix_schedule;
-/* The learning rate for optimizer step s (0-based, the step about to be taken) of T, with
-   W warmup steps, as the Hugging Face schedules: lr * s / W while s < W (the first update
-   uses 0 when W > 0); then lr * (T - s) / (T - W) for LINEAR (never below 0) or lr for
-   CONSTANT. */
-MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, int64_t warmup,
-                               int64_t total);
-
-/* Global-norm clipping as torch.nn.utils.clip_grad_norm_: the L2 norm over every gradient
-   of the set (each tensor's sum of squares, added in order, as torch does); when max_norm /
-   (norm + 1e-6) < 1 every gradient is scaled by that factor. max_norm = 0 disables
-   clipping. Returns the norm before clipping in *norm (may be NULL). A NaN or infinite
-   norm is MMIX_ERR_NUMERIC (gradients are left untouched). */
-MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, float max_norm, double *norm);
-
-// ----------------------------------------------------------------------------------------
-// >>api_model  The two models the paper compares (SPEC 1, 3.1), built from shared blocks.
-// ----------------------------------------------------------------------------------------
-/* The architecture table: one row per model. The row gives the enum value (MMIX_ARCH_id),
-   the name used by `mm train --arch`, the `mmix_arch` metadata of our files and `mm info`,
-   and the function that fills the architecture's descriptor: its config check, parameters,
-   forwards, loss, generation, file names and metadata, in its own section of >>models.
-   Adding an architecture is one row here plus that section. */
-#define MMIX_ARCHITECTURES(X)                                                        \
-    X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (SPEC 1) */       \
-    X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (SPEC 3.1) */
-
-typedef enum mmix_arch {
-#define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
-    MMIX_ARCHITECTURES(MMIX__ARCH_ENUM)
-#undef MMIX__ARCH_ENUM
-    MMIX_ARCH_COUNT
-} mmix_arch;
-
-/* What a program may ask about an architecture (the descriptor's public half). */
-typedef struct mmix_arch_info {
-    mmix_arch arch;
-    const char *name;           /* "mixer": --arch, the mmix_arch metadata value */
-    const char *title;          /* "masked mixer": for messages and `mm info` */
-    const char *reference;      /* the reference model's class: "LanguageMixer" */
-    const char *paper;          /* where the paper describes it */
-    int fixed_window;           /* 1: inputs are exactly n_ctx tokens (the mixer's L x L mixing) */
-    int can_generate;           /* 0: the architecture is not a causal language model */
-    double lr;                  /* the paper's AdamW peak learning rate for it (SPEC 11) */
-    const char *own_settings;   /* the size only it reads: "kernel", "heads" */
-} mmix_arch_info;
-/* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
-   [0, MMIX_ARCH_COUNT). Listing them all: for (a = 0; a < MMIX_ARCH_COUNT; a++) ... */
-MMIXDEF int mmix_arch_get(mmix_arch arch, mmix_arch_info *info);
-/* The architecture named `name` ("mixer", "llama"): 1 and *arch set, or 0 when unknown. */
-MMIXDEF int mmix_arch_find(const char *name, mmix_arch *arch);
-
-typedef struct mmix_model_config {
-    mmix_arch arch;
-    int64_t vocab;              /* V */
-    int64_t dim;                /* D, the model width */
-    int64_t depth;              /* n, the number of blocks */
-    int64_t n_ctx;              /* L: the mixer's token-mixing size, the transformer's window */
-    int64_t kernel;             /* mixer: token-mixing kernel size k (1 in the main runs) */
-    int64_t heads;              /* transformer: H (no default can be guessed from weights) */
-    int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
-    float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
-    float rope_theta;           /* 10000 */
-} mmix_model_config;
-
-/* The values of c's own settings into buf: one "name: value" line each ("kernel: 1\n
-   layer_norm_eps: 1e-05\n"), or with one_line a phrase for a summary (", 4 heads"; "" when
-   they are the defaults that need no mention). */
-MMIXDEF void mmix_arch_settings(const mmix_model_config *c, int one_line, char *buf, size_t size);
-
-/* The paper's TinyStories models (SPEC 1.9, 3.1): the mixer V 4096, D 1024, n 8, L 512,
-   k 1; the transformer V 4096, D 512, n 8, H 4, L 512. */
-MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch);
-
-/* One pre-LayerNorm mixer block (SPEC 1.3), in the reference's registration order. */
-typedef struct mmix_mixer_block {
-    mmix_tensor *patch_norm_w, *patch_norm_b;   /* patch_layernorm: before the feed-forward */
-    mmix_tensor *seq_norm_w, *seq_norm_b;       /* seq_layernorm: before token mixing */
-    mmix_tensor *ff_in_w, *ff_in_b;             /* patch_ff.0: D -> 4D */
-    mmix_tensor *ff_out_w, *ff_out_b;           /* patch_ff.2: 4D -> D */
-    mmix_tensor *conv_w, *conv_b;               /* conv: [L, L, k] and [L] */
-} mmix_mixer_block;
-
-/* One Llama decoder layer (SPEC 3.1), in HF's state_dict order. */
-typedef struct mmix_llama_layer {
-    mmix_tensor *q, *k, *v, *o;                 /* self_attn.{q,k,v,o}_proj, [D, D], no bias */
-    mmix_tensor *gate, *up, *down;              /* mlp: [4D, D], [4D, D], [D, 4D] */
-    mmix_tensor *attn_norm, *mlp_norm;          /* input_layernorm, post_attention_layernorm */
-} mmix_llama_layer;
-
-typedef struct mmix_model {
-    mmix_model_config config;
-    mmix_tensor *embed;                         /* wte.weight / model.embed_tokens.weight */
-    mmix_mixer_block *mixer;                    /* config.depth blocks (mixer) */
-    mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
-    mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
-    mmix_tensor *lm_head;                       /* [V, D], untied, no bias */
-    mmix_params params;                         /* every parameter, in one buffer (>>api_ctx) */
-} mmix_model;
-
-/* Creates the parameters (named as the reference state_dict, in its order) on ctx's
-   persistent arena, uninitialized. Checks the config: a bad size is MMIX_ERR_INVALID_ARGUMENT. */
-MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config config);
-/* The reference initialization: PyTorch defaults for the mixer (SPEC 0.3.3), N(0, 0.02)
-   for the transformer. The mixer's masked token-mixing entries are set to zero. */
-MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng);
-/* Sets the masked (upper-triangle) token-mixing entries to zero, as the reference does
-   before every use: for weights loaded from reference files. */
-MMIXDEF void mmix_model_apply_masks(mmix_model *model);
-MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of weights */
-/* The last hidden layer [B, L, D] for token ids [B, L] (int32): the mixer's last block
-   output, the transformer's output after its final norm. */
-MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
-/* Logits [B, L, V]. */
-MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
-/* The causal-LM loss (SPEC 1.5): cross-entropy of the logits at positions 0..L-2 against
-   the tokens at 1..L-1, skipping targets equal to pad_id (pad_id < 0: none skipped), the
-   mean over all counted positions of the batch. *logits receives the logits if not NULL. */
-MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
-                                     int32_t pad_id, mmix_tensor **logits);
-
-/* What a weights file cannot tell (SPEC 3.1): given values override the file's
-   __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
-typedef struct mmix_load_options {
-    int64_t heads;              /* 0: from metadata; a transformer without either fails */
-    float norm_eps;             /* 0: from metadata, else the architecture's default */
-    float rope_theta;           /* 0: from metadata, else 10000 */
-    int64_t n_ctx;              /* 0: from metadata (transformer) or the conv weight (mixer) */
-} mmix_load_options;
-MMIXDEF mmix_load_options mmix_load_options_default(void);
-
-/* Creates a model from a safetensors file holding exactly the reference state_dict
-   (F32, F16 or BF16): the architecture and sizes come from the tensor names and shapes.
-   Known non-parameter buffers (rotary_emb.inv_freq) are skipped with a warning; any other
-   unknown or missing tensor, or a wrong shape, is an error naming it. Masked token-mixing
-   entries are zeroed (reference files carry non-zero upper triangles, SPEC 0.3.2).
-   *pad_id receives the file's pad_token_id, or -1 (pad_id may be NULL). */
-MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
-                                    const mmix_load_options *options, int32_t *pad_id);
-/* Writes the model's weights (F32, reference names) with metadata describing it, so that
-   the file loads here without options and in PyTorch with a strict load_state_dict. */
-MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path,
-                                    int32_t pad_id);
-
-/* Optimizer state beside the weights: AdamW's moments ("exp_avg.NAME", "exp_avg_sq.NAME"),
-   its step and settings, and the caller's own metadata (schedule, data position, RNG). */
-MMIXDEF mmix_result mmix_adamw_save(mmix_ctx *ctx, const mmix_adamw *opt, const char *path,
-                                    const char *const *meta_keys, const char *const *meta_values,
-                                    int64_t n_meta);
-/* Restores moments, step and settings into an optimizer made by mmix_adamw_init for the same
-   model; every parameter must have its moments with its shape. */
-MMIXDEF mmix_result mmix_adamw_load(mmix_ctx *ctx, mmix_adamw *opt, const char *path);
-
-/* Reads a token file: one sequence per line, whitespace-separated ids, every line of the
-   same length (expect_len > 0 demands that length). *ids is allocated with MMIX_MALLOC
-   ([lines x len], row-major; free it with mmix_free). An id outside [0, vocab) or a line
-   of another length is an error naming the file and line. */
-MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64_t vocab,
-                                          int64_t expect_len, int32_t **ids, int64_t *lines,
-                                          int64_t *len);
-MMIXDEF void mmix_free(void *p);
-
-// ----------------------------------------------------------------------------------------
-// >>api_generate  Generation (SPEC 9): a generator per sequence, sampling, a whole loop.
-// ----------------------------------------------------------------------------------------
-/* How a generator computes the logits of each new position. Both models are causal
-   (position t depends on tokens 0..t only), so both methods give the same logits, up to
-   float rounding. A generator's window is the model's n_ctx. */
-typedef enum mmix_generate_method {
-    MMIX_GENERATE_CACHED,       /* default. Each layer keeps what later positions read: the
-                                   mixer the seq_layernorm outputs of the positions so far, the
-                                   transformer their keys (after RoPE) and values. A new token
-                                   at position t costs one row per layer: O(t D k) token mixing
-                                   or attention, plus its norms and feed-forward. */
-    MMIX_GENERATE_INDEX_WALKING /* the paper's method (SPEC 9.1): a whole forward for every new
-                                   token, the mixer over its full window (positions not yet fed
-                                   hold 0), the transformer over the tokens so far */
-} mmix_generate_method;
-
-/* How the next token is picked from a logits row. The paper decodes greedily (SPEC 9.2). */
-typedef struct mmix_sampler {
-    float temperature;          /* 0: greedy, the largest logit (ties: the lowest id, as
-                                   torch.argmax); > 0: sample from softmax(logits / T) */
-    int64_t top_k;              /* > 0: sample among the k largest logits only (ties at the
-                                   k-th: the lowest ids); 0: among all */
-    uint64_t seed;              /* mmix_generate seeds an mmix_rng with it: a seed reproduces
-                                   a sample */
-} mmix_sampler;
-MMIXDEF mmix_sampler mmix_sampler_default(void);   /* greedy: {0, 0, 0} */
-
-/* One sequence being generated: the model (not copied; it must outlive the generator),
-   the tokens fed so far and, for MMIX_GENERATE_CACHED, the per-layer caches (depth x n_ctx
-   x D floats for the mixer, twice that for the transformer): the caches in the backend's
-   memory (its alloc entry), the rest in one MMIX_MALLOC block.
-   A loop of one's own (error checks left out; mmix_generate is this loop):
-       mmix_generator *g;  mmix_generator_create(ctx, &model, MMIX_GENERATE_CACHED, &g);
-       mmix_generator_feed(g, prompt, n_prompt);             // the prompt in one pass
-       while (mmix_generator_position(g) < model.config.n_ctx) {
-           mmix_generator_sample(g, &sampler, &rng, &tok);   // from the last logits
-           if (tok == eot) break;
-           ... use tok ...
-           mmix_generator_feed(g, &tok, 1);
-       }
-       mmix_generator_destroy(g); */
-typedef struct mmix_generator mmix_generator;
-MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model, mmix_generate_method method,
-                                          mmix_generator **out);
-MMIXDEF void mmix_generator_destroy(mmix_generator *gen);
-/* Starts a new sequence at position 0 (the memory is kept). */
-MMIXDEF void mmix_generator_reset(mmix_generator *gen);
-/* Feeds n >= 1 tokens at the next n positions, in one pass (a prompt, or one sampled token),
-   and computes the logits at the last of them: the prediction of the token after it. Runs
-   without gradients or training mode and rewinds the step arena, so memory stays bounded.
-   Errors (the generator is unchanged): an id outside [0, vocab), n < 1, more tokens than the
-   window has room for. */
-MMIXDEF mmix_result mmix_generator_feed(mmix_generator *gen, const int32_t *ids, int64_t n);
-MMIXDEF const float *mmix_generator_logits(const mmix_generator *gen);  /* [vocab], after a feed */
-MMIXDEF int64_t mmix_generator_position(const mmix_generator *gen);     /* tokens fed so far */
-MMIXDEF const int32_t *mmix_generator_tokens(const mmix_generator *gen); /* those tokens */
-/* Picks the next token from the current logits (rng may be NULL when greedy). A bad sampler
-   is MMIX_ERR_INVALID_ARGUMENT; NaN or infinite logits are MMIX_ERR_NUMERIC. */
-MMIXDEF mmix_result mmix_generator_sample(mmix_generator *gen, const mmix_sampler *sampler, mmix_rng *rng,
-                                          int32_t *token);
-
-/* Generates up to max_new tokens after a prompt of 1..n_ctx-1 tokens into out (the new tokens
-   only; *n_out counts them). Stops after max_new, when the window is full (the last position
-   n_ctx - 1 is filled), or when stop_id is picked (not stored; stop_id < 0: never). sampler
-   NULL is greedy. An empty prompt, one that fills the window, or a bad id is an error. */
-MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const int32_t *prompt, int64_t n_prompt,
-                                  int64_t max_new, int32_t stop_id, const mmix_sampler *sampler,
-                                  mmix_generate_method method, int32_t *out, int64_t *n_out);
 
 // ----------------------------------------------------------------------------------------
 // >>api_backend  The kernel table. Every loop that touches tensor data goes through it,
@@ -1034,6 +641,176 @@ MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which);
 MMIXDEF mmix_gemm mmix_get_gemm(void);
 
 // ----------------------------------------------------------------------------------------
+// >>api_ops  Op constructors. Each computes its output now and, when recording, appends
+// a tape node. Outputs live in the step arena. NULL on error (see section 5).
+// ----------------------------------------------------------------------------------------
+
+/* Rows of table [V, D] picked by ids (int32, any shape S): out [S..., D].
+   An id outside [0, V) is an error (MMIX_ERR_RANGE). */
+MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tensor *ids);
+/* x [..., in] times W [out, in] transposed, plus b [out] (b may be NULL): [..., out]. */
+MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b);
+/* Batched matrix product op(A) op(B), where op transposes the last two dims when asked.
+   A [..., M, K], B [..., K, N] with equal leading dims; either may instead be 2-D, and is
+   then shared by every batch entry. Out [..., M, N]. */
+MMIXDEF mmix_tensor *mmix_matmul(mmix_ctx *ctx, mmix_tensor *A, mmix_tensor *B, int transpose_a,
+                                 int transpose_b);
+MMIXDEF mmix_tensor *mmix_add(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);  /* same shape */
+MMIXDEF mmix_tensor *mmix_mul(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);  /* same shape */
+MMIXDEF mmix_tensor *mmix_scale(mmix_ctx *ctx, mmix_tensor *x, float s);
+MMIXDEF mmix_tensor *mmix_sum(mmix_ctx *ctx, mmix_tensor *x);    /* scalar: all elements */
+MMIXDEF mmix_tensor *mmix_mean(mmix_ctx *ctx, mmix_tensor *x);   /* scalar: all elements */
+/* Same data, another shape with the same element count. */
+MMIXDEF mmix_tensor *mmix_reshape(mmix_ctx *ctx, mmix_tensor *x, mmix_shape shape);
+/* LayerNorm over the last dim (nn.LayerNorm: biased variance); w, b [D] may be NULL. */
+MMIXDEF mmix_tensor *mmix_layernorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, mmix_tensor *b,
+                                    float eps);
+/* Exact GELU: 0.5 x (1 + erf(x / sqrt 2)) (nn.GELU(), approximate='none'). */
+MMIXDEF mmix_tensor *mmix_gelu(mmix_ctx *ctx, mmix_tensor *x);
+/* Softmax over the last dim. */
+MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x);
+/* Mean cross-entropy of logits [..., V] against int32 targets [...], skipping positions
+   whose target equals ignore_index (PyTorch: reduction='mean', ignore_index). A scalar.
+   A target outside [0, V) that is not ignore_index, or no counted position, is an error. */
+MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *targets,
+                                        int32_t ignore_index);
+
+/* Which (output token o, input token i) pairs of a token-mixing weight are kept. */
+typedef enum mmix_mask_kind {
+    MMIX_MASK_NONE,             /* every pair */
+    MMIX_MASK_LOWER,            /* i <= o + diagonal: causal with diagonal 0 (torch.tril) */
+    MMIX_MASK_UPPER,            /* i >= o + diagonal: the reverse stream of the bidirectional
+                                   mixer uses diagonal 2 (torch.triu(diagonal=2)) */
+    MMIX_MASK_CUSTOM            /* keep[o * L_in + i] != 0; the array must outlive backward */
+} mmix_mask_kind;
+typedef struct mmix_mask {
+    mmix_mask_kind kind;
+    int64_t diagonal;
+    const uint8_t *keep;
+} mmix_mask;
+MMIXDEF mmix_mask mmix_mask_causal(void);   /* {MMIX_MASK_LOWER, 0, NULL} */
+
+/* The masked mixer's token mixing (paper Sec. 3.2, Fig. 2; k > 1: Fig. S5): a Conv1d whose
+   channels are token positions, so its kernel slides over the feature axis.
+     x [B, L_in, D], W [L_out, L_in, k] (PyTorch Conv1d layout), bias [L_out] or NULL:
+     out[b, o, j] = bias[o] + sum_{i kept} sum_{m<k} W[o, i, m] x[b, i, j + m - left]
+   with zero padding outside 0..D-1 and PyTorch's padding='same': left = (k - 1) / 2.
+   The mask applies to the weight; by default the weight gradient is masked too (masked
+   entries get exactly zero gradient, so they stay zero). See mmix_set_masked_grad_mode. */
+MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *bias,
+                                    mmix_mask mask);
+
+/* How the masked entries of token-mixing weights are treated. */
+typedef enum mmix_masked_grad_mode {
+    MMIX_MASKED_GRADS_ZERO,     /* default: zero gradient, not counted by the clip norm */
+    MMIX_MASKED_GRADS_REFERENCE /* as the reference code (reference-notes Sec. 1): each
+                                   forward zeroes the masked entries of W in place, and
+                                   backward gives them the gradient they would have unmasked
+                                   ("phantom" gradients, which count in the clip norm and move
+                                   AdamW's moments). For replicating a reference run exactly. */
+} mmix_masked_grad_mode;
+MMIXDEF void mmix_set_masked_grad_mode(mmix_ctx *ctx, mmix_masked_grad_mode mode);
+MMIXDEF mmix_masked_grad_mode mmix_get_masked_grad_mode(const mmix_ctx *ctx);
+
+/* RMSNorm over the last dim, as HF LlamaRMSNorm: w * x / sqrt(mean(x^2) + eps); w [D]. */
+MMIXDEF mmix_tensor *mmix_rmsnorm(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *w, float eps);
+/* SiLU: x * sigmoid(x). */
+MMIXDEF mmix_tensor *mmix_silu(mmix_ctx *ctx, mmix_tensor *x);
+/* Rotary position embedding, Hugging Face convention (rotate-half, HF LlamaForCausalLM): x [B, L, H*hd]
+   holds H heads of hd dims; in each head, dims t and t + hd/2 rotate together by the angle
+   pos * theta^(-2t/hd), pos = pos0 + token index. */
+MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, float theta, int64_t pos0);
+/* Multi-head scaled dot-product attention. q [B, Lq, H*hd], k and v [B, Lk, H*hd] with
+   Lk >= Lq; query i sits at position Lk - Lq + i (so a query can follow cached keys).
+   Scores are scaled by 1/sqrt(hd); causal = 1 lets query i see keys j <= its position.
+   Out [B, Lq, H*hd], heads concatenated as in HF (before o_proj). */
+MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
+                                    int64_t n_heads, int causal);
+/* x / max(||x||, eps) over the last dim (torch.nn.functional.normalize). */
+MMIXDEF mmix_tensor *mmix_l2_normalize(mmix_ctx *ctx, mmix_tensor *x, float eps);
+/* Cosine similarity over the last dim of a and b (same shape [..., D]): [...]. As torch
+   (1.13+): sum(a / max(||a||, eps) * b / max(||b||, eps)); torch's default eps is 1e-8. */
+MMIXDEF mmix_tensor *mmix_cosine_similarity(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b, float eps);
+/* log(sum(exp(x))) over the last dim: [...]. */
+MMIXDEF mmix_tensor *mmix_logsumexp(mmix_ctx *ctx, mmix_tensor *x);
+/* Sum of |a - b| over all elements (the inversion objective, paper Eq. 2): a scalar. */
+MMIXDEF mmix_tensor *mmix_l1_distance(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
+
+/* Token-axis ops on x [..., L, D] (the token axis is the second-to-last). A negative
+   position counts from the end (-1 = the last token, -2 the one before: the retrieval
+   embedding of paper Sec. 6.1). */
+MMIXDEF mmix_tensor *mmix_tokens_slice(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t count);
+/* One position, with the token axis dropped: [..., D]. */
+MMIXDEF mmix_tensor *mmix_tokens_select(mmix_ctx *ctx, mmix_tensor *x, int64_t pos);
+/* a [..., La, D] then b [..., Lb, D]: [..., La + Lb, D]. */
+MMIXDEF mmix_tensor *mmix_tokens_concat(mmix_ctx *ctx, mmix_tensor *a, mmix_tensor *b);
+/* x [..., D] repeated n times along a new token axis: [..., n, D] (the autoencoder's
+   decoder input, paper Sec. 5.3, Fig. 8). */
+MMIXDEF mmix_tensor *mmix_tokens_repeat(mmix_ctx *ctx, mmix_tensor *x, int64_t n);
+/* Token order reversed (the bidirectional transformer, paper Sec. 5.1, Fig. 6). */
+MMIXDEF mmix_tensor *mmix_tokens_flip(mmix_ctx *ctx, mmix_tensor *x);
+/* A copy with positions [start, end) set to zero (parallel many-token prediction, paper
+   Sec. 5.2, Fig. 7). */
+MMIXDEF mmix_tensor *mmix_tokens_zero(mmix_ctx *ctx, mmix_tensor *x, int64_t start, int64_t end);
+
+/* A user-defined op with a hand-written backward: for experiments, and for testing the
+   gradient checker itself. forward fills out->data; backward adds into in[i]->grad for
+   each input whose grad is not NULL, from out->grad. */
+typedef struct mmix_custom_op {
+    const char *name;
+    void (*forward)(mmix_tensor *out, mmix_tensor *const *in, int n_in, void *user);
+    void (*backward)(const mmix_tensor *out, mmix_tensor *const *in, int n_in, void *user);
+} mmix_custom_op;
+#define MMIX_MAX_INPUTS 3
+MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *user,
+                                 mmix_shape out_shape, mmix_tensor *const *in, int n_in);
+
+// ----------------------------------------------------------------------------------------
+// >>api_autograd  Backward.
+// ----------------------------------------------------------------------------------------
+/* Gradients of the scalar `loss` with respect to everything on the tape that requires
+   one, accumulated (+=) into their grad buffers. */
+MMIXDEF mmix_result mmix_backward(mmix_ctx *ctx, mmix_tensor *loss);
+/* The same with an explicit upstream gradient for `out` (same element count). */
+MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const float *out_grad);
+
+/* Op metadata, from one X-macro table: name, number of tensor inputs. */
+#define MMIX_OPS(X)                        \
+    X(EMBEDDING, "embedding", 2)           \
+    X(LINEAR, "linear", 3)                 \
+    X(MATMUL, "matmul", 2)                 \
+    X(ADD, "add", 2)                       \
+    X(MUL, "mul", 2)                       \
+    X(SCALE, "scale", 1)                   \
+    X(SUM, "sum", 1)                       \
+    X(MEAN, "mean", 1)                     \
+    X(RESHAPE, "reshape", 1)               \
+    X(LAYERNORM, "layernorm", 3)           \
+    X(GELU, "gelu", 1)                     \
+    X(SOFTMAX, "softmax", 1)               \
+    X(CROSS_ENTROPY, "cross_entropy", 2)   \
+    X(CUSTOM, "custom", 3)                 \
+    X(TOKEN_MIX, "token_mix", 3)           \
+    X(RMSNORM, "rmsnorm", 2)               \
+    X(SILU, "silu", 1)                     \
+    X(ROPE, "rope", 1)                     \
+    X(ATTENTION, "attention", 3)           \
+    X(L2_NORMALIZE, "l2_normalize", 1)     \
+    X(COSINE_SIMILARITY, "cosine_similarity", 2) \
+    X(LOGSUMEXP, "logsumexp", 1)           \
+    X(L1_DISTANCE, "l1_distance", 2)       \
+    X(TOKEN_GATHER, "token_gather", 2)
+
+typedef enum mmix_op {
+#define MMIX__OP_ENUM(name, text, n_inputs) MMIX_OP_##name,
+    MMIX_OPS(MMIX__OP_ENUM)
+#undef MMIX__OP_ENUM
+    MMIX_OP_COUNT
+} mmix_op;
+
+MMIXDEF const char *mmix_op_name(mmix_op op);
+
+// ----------------------------------------------------------------------------------------
 // >>api_gradcheck  Central finite differences against the tape's gradients.
 // ----------------------------------------------------------------------------------------
 /* Builds the output from the inputs with ops (called once with the tape, then with
@@ -1070,6 +847,338 @@ MMIXDEF mmix_result mmix_gradcheck(mmix_ctx *ctx, mmix_forward_fn fn, void *user
                                    mmix_tensor *const *inputs, int n_inputs,
                                    const mmix_gradcheck_options *options,
                                    mmix_gradcheck_report *report);
+
+// ----------------------------------------------------------------------------------------
+// >>api_optim  AdamW, learning-rate schedules, gradient clipping (paper Sec. 9.5;
+// reference-notes Sec. 6).
+// ----------------------------------------------------------------------------------------
+typedef struct mmix_adamw_config {
+    float lr;                   /* peak learning rate; a schedule scales it per step */
+    float beta1, beta2, eps;    /* torch defaults: 0.9, 0.999, 1e-8 */
+    float weight_decay;         /* decoupled, applied to every parameter (torch: 0.01;
+                                   the paper's Trainer runs: 0) */
+} mmix_adamw_config;
+MMIXDEF mmix_adamw_config mmix_adamw_config_default(void);
+
+/* AdamW state: first and second moments of every parameter of one set, in the persistent
+   arena. For a contiguous set (mmix_params_create) the moments are contiguous too, m_all
+   and v_all, and m[i], v[i] are views into them. */
+typedef struct mmix_adamw {
+    mmix_adamw_config config;
+    int64_t step;               /* optimizer steps taken */
+    int64_t n_params;           /* tensors of the set */
+    mmix_tensor **params, **m, **v;
+    const mmix_params *set;     /* what it updates: the set must outlive the optimizer */
+    float *m_all, *v_all;       /* [set->numel] each for a contiguous set, else NULL */
+} mmix_adamw;
+
+/* Creates zeroed moments for every parameter of set (a model's: &model.params). */
+MMIXDEF mmix_result mmix_adamw_init(mmix_ctx *ctx, mmix_adamw *opt, const mmix_params *set,
+                                    mmix_adamw_config config);
+/* One update of every parameter of the set that requires a gradient, at learning rate lr
+   (already scheduled), exactly as torch.optim.AdamW: p -= lr*wd*p; m, v moving averages;
+   p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps). A contiguous set whose
+   parameters all train is one kernel call over its buffers (the same arithmetic per element). */
+MMIXDEF mmix_result mmix_adamw_step(mmix_ctx *ctx, mmix_adamw *opt, float lr);
+
+typedef enum mmix_schedule { MMIX_SCHEDULE_LINEAR, MMIX_SCHEDULE_CONSTANT } mmix_schedule;
+/* The learning rate for optimizer step s (0-based, the step about to be taken) of T, with
+   W warmup steps, as the Hugging Face schedules: lr * s / W while s < W (the first update
+   uses 0 when W > 0); then lr * (T - s) / (T - W) for LINEAR (never below 0) or lr for
+   CONSTANT. */
+MMIXDEF float mmix_schedule_lr(mmix_schedule schedule, float lr, int64_t step, int64_t warmup,
+                               int64_t total);
+
+/* Global-norm clipping as torch.nn.utils.clip_grad_norm_: the L2 norm over every gradient
+   of the set (each tensor's sum of squares, added in order, as torch does); when max_norm /
+   (norm + 1e-6) < 1 every gradient is scaled by that factor. max_norm = 0 disables
+   clipping. Returns the norm before clipping in *norm (may be NULL). A NaN or infinite
+   norm is MMIX_ERR_NUMERIC (gradients are left untouched). */
+MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, float max_norm, double *norm);
+
+// ----------------------------------------------------------------------------------------
+// >>api_safetensors  Weights files in the safetensors format (reference-notes Sec. 9; see >>safetensors):
+// an 8-byte little-endian header length, a JSON header, then raw little-endian data.
+// ----------------------------------------------------------------------------------------
+#ifndef MMIX_SAFETENSORS_MAX_HEADER
+#define MMIX_SAFETENSORS_MAX_HEADER ((uint64_t)100 << 20)   /* 100 MiB */
+#endif
+
+typedef enum mmix_st_dtype {
+    MMIX_ST_F32, MMIX_ST_F16, MMIX_ST_BF16, MMIX_ST_F64,
+    MMIX_ST_I64, MMIX_ST_I32, MMIX_ST_I16, MMIX_ST_I8, MMIX_ST_U64, MMIX_ST_U32, MMIX_ST_U16, MMIX_ST_U8, MMIX_ST_BOOL
+} mmix_st_dtype;            /* every dtype the format names is parsed; F32/F16/BF16 (and F64) can be read as floats */
+
+typedef struct mmix_st_entry {
+    char name[MMIX_NAME_MAX];   /* a longer name is an error naming it (truncated in the message) */
+    mmix_st_dtype dtype;
+    int ndim;                   /* 0..MMIX_MAX_DIMS; more dims is MMIX_ERR_UNSUPPORTED */
+    int64_t shape[MMIX_MAX_DIMS];
+    int64_t numel;
+    uint64_t begin, end;        /* byte offsets relative to the start of the data section */
+} mmix_st_entry;
+
+typedef struct mmix_safetensors {
+    void *file;                 /* FILE *, open until close */
+    char path[1024];            /* for messages */
+    uint64_t data_start;        /* 8 + header length */
+    uint64_t data_size;         /* file size - data_start */
+    int64_t n_entries;
+    mmix_st_entry *entries;     /* in file order */
+    int64_t n_meta;
+    char **meta_keys, **meta_values;   /* __metadata__, UTF-8, unescaped */
+} mmix_safetensors;
+
+/* Opens and validates: header length within the file and below MMIX_SAFETENSORS_MAX_HEADER,
+   strict JSON, every entry's dtype/shape/offsets checked (end - begin == numel * dtype size,
+   end <= data_size, no two entries overlap). A missing file is MMIX_ERR_FILE_NOT_FOUND;
+   malformed content MMIX_ERR_FORMAT; I/O MMIX_ERR_IO; what the format allows but this
+   build cannot hold (more than MMIX_MAX_DIMS dims, a name of MMIX_NAME_MAX bytes or more,
+   a NUL in a string, a newer dtype such as F8_E4M3) MMIX_ERR_UNSUPPORTED. On failure *st
+   is zeroed. One mmix_safetensors must not be read from two threads at once (one FILE). */
+MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st);
+MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name);
+MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key);   /* NULL if absent */
+/* Reads one entry as float32 into out (entry->numel floats), converting F16, BF16, F64
+   exactly as IEEE/torch do (F16 subnormals, inf, NaN included). Integer dtypes:
+   MMIX_ERR_UNSUPPORTED naming the tensor and dtype. A short read is MMIX_ERR_IO. */
+MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, float *out);
+/* Reads into a float tensor after checking its shape equals the entry's: a mismatch is
+   MMIX_ERR_SHAPE with the message "FILE: tensor 'NAME' has shape [..] in the file, the model expects [..]". */
+MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, mmix_tensor *t);
+MMIXDEF void mmix_safetensors_close(mmix_safetensors *st);   /* frees everything; safe on a zeroed struct */
+MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d);     /* "F32", ... */
+
+/* Writes float32 tensors (each tensor's t->name, or names[i] when names != NULL) and
+   string metadata (n_meta pairs; may be 0) to path atomically: streamed to "path.tmp",
+   flushed, synced, renamed; on failure the temp file is removed and path is untouched.
+   Header JSON: {"__metadata__":{...}, "name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]}, ...}
+   padded with spaces to a multiple of 8 bytes; tensors in the given order; names and
+   metadata JSON-escaped. Duplicate names are MMIX_ERR_INVALID_ARGUMENT. */
+MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
+                                           const char *const *names, int64_t n,
+                                           const char *const *meta_keys, const char *const *meta_values,
+                                           int64_t n_meta);
+
+// ----------------------------------------------------------------------------------------
+// >>api_model  The two models the paper compares (paper Sec. 3.2, Sec. 4), built from shared blocks.
+// ----------------------------------------------------------------------------------------
+/* The architecture table: one row per model. The row gives the enum value (MMIX_ARCH_id),
+   the name used by `mm train --arch`, the `mmix_arch` metadata of our files and `mm info`,
+   and the function that fills the architecture's descriptor: its config check, parameters,
+   forwards, loss, generation, file names and metadata, in its own section of >>models.
+   Adding an architecture is one row here plus that section. */
+#define MMIX_ARCHITECTURES(X)                                                        \
+    X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
+    X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */
+
+typedef enum mmix_arch {
+#define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
+    MMIX_ARCHITECTURES(MMIX__ARCH_ENUM)
+#undef MMIX__ARCH_ENUM
+    MMIX_ARCH_COUNT
+} mmix_arch;
+
+/* What a program may ask about an architecture (the descriptor's public half). */
+typedef struct mmix_arch_info {
+    mmix_arch arch;
+    const char *name;           /* "mixer": --arch, the mmix_arch metadata value */
+    const char *title;          /* "masked mixer": for messages and `mm info` */
+    const char *reference;      /* the reference model's class: "LanguageMixer" */
+    const char *paper;          /* where the paper describes it */
+    int fixed_window;           /* 1: inputs are exactly n_ctx tokens (the mixer's L x L mixing) */
+    int can_generate;           /* 0: the architecture is not a causal language model */
+    double lr;                  /* the paper's AdamW peak learning rate for it (paper Sec. 9.5) */
+    const char *own_settings;   /* the size only it reads: "kernel", "heads" */
+} mmix_arch_info;
+/* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
+   [0, MMIX_ARCH_COUNT). Listing them all: for (a = 0; a < MMIX_ARCH_COUNT; a++) ... */
+MMIXDEF int mmix_arch_get(mmix_arch arch, mmix_arch_info *info);
+/* The architecture named `name` ("mixer", "llama"): 1 and *arch set, or 0 when unknown. */
+MMIXDEF int mmix_arch_find(const char *name, mmix_arch *arch);
+
+typedef struct mmix_model_config {
+    mmix_arch arch;
+    int64_t vocab;              /* V */
+    int64_t dim;                /* D, the model width */
+    int64_t depth;              /* n, the number of blocks */
+    int64_t n_ctx;              /* L: the mixer's token-mixing size, the transformer's window */
+    int64_t kernel;             /* mixer: token-mixing kernel size k (1 in the main runs) */
+    int64_t heads;              /* transformer: H (no default can be guessed from weights) */
+    int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
+    float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
+    float rope_theta;           /* 10000 */
+} mmix_model_config;
+
+/* The values of c's own settings into buf: one "name: value" line each ("kernel: 1\n
+   layer_norm_eps: 1e-05\n"), or with one_line a phrase for a summary (", 4 heads"; "" when
+   they are the defaults that need no mention). */
+MMIXDEF void mmix_arch_settings(const mmix_model_config *c, int one_line, char *buf, size_t size);
+
+/* The paper's TinyStories models (paper Sec. 4, Sec. 4.1, Sec. 9.4): the mixer V 4096,
+   D 1024, n 8, L 512, k 1; the transformer V 4096, D 512, n 8, H 4, L 512. */
+MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch);
+
+/* One pre-LayerNorm mixer block (reference-notes Sec. 3), in the reference's registration order. */
+typedef struct mmix_mixer_block {
+    mmix_tensor *patch_norm_w, *patch_norm_b;   /* patch_layernorm: before the feed-forward */
+    mmix_tensor *seq_norm_w, *seq_norm_b;       /* seq_layernorm: before token mixing */
+    mmix_tensor *ff_in_w, *ff_in_b;             /* patch_ff.0: D -> 4D */
+    mmix_tensor *ff_out_w, *ff_out_b;           /* patch_ff.2: 4D -> D */
+    mmix_tensor *conv_w, *conv_b;               /* conv: [L, L, k] and [L] */
+} mmix_mixer_block;
+
+/* One Llama decoder layer (HF LlamaDecoderLayer), in HF's state_dict order. */
+typedef struct mmix_llama_layer {
+    mmix_tensor *q, *k, *v, *o;                 /* self_attn.{q,k,v,o}_proj, [D, D], no bias */
+    mmix_tensor *gate, *up, *down;              /* mlp: [4D, D], [4D, D], [D, 4D] */
+    mmix_tensor *attn_norm, *mlp_norm;          /* input_layernorm, post_attention_layernorm */
+} mmix_llama_layer;
+
+typedef struct mmix_model {
+    mmix_model_config config;
+    mmix_tensor *embed;                         /* wte.weight / model.embed_tokens.weight */
+    mmix_mixer_block *mixer;                    /* config.depth blocks (mixer) */
+    mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
+    mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
+    mmix_tensor *lm_head;                       /* [V, D], untied, no bias */
+    mmix_params params;                         /* every parameter, in one buffer (>>api_ctx) */
+} mmix_model;
+
+/* Creates the parameters (named as the reference state_dict, in its order) on ctx's
+   persistent arena, uninitialized. Checks the config: a bad size is MMIX_ERR_INVALID_ARGUMENT. */
+MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config config);
+/* The reference initialization: PyTorch defaults for the mixer, N(0, 0.02)
+   for the transformer (reference-notes Sec. 4). The mixer's masked token-mixing entries
+   are set to zero. */
+MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng);
+/* Sets the masked (upper-triangle) token-mixing entries to zero, as the reference does
+   before every use: for weights loaded from reference files. */
+MMIXDEF void mmix_model_apply_masks(mmix_model *model);
+MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of weights */
+/* The last hidden layer [B, L, D] for token ids [B, L] (int32): the mixer's last block
+   output, the transformer's output after its final norm. */
+MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
+/* Logits [B, L, V]. */
+MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
+/* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): cross-entropy of the logits
+   at positions 0..L-2 against the tokens at 1..L-1, skipping targets equal to pad_id
+   (pad_id < 0: none skipped), the mean over all counted positions of the batch. *logits
+   receives the logits if not NULL. */
+MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
+                                     int32_t pad_id, mmix_tensor **logits);
+
+/* What a weights file cannot tell (reference-notes Sec. 8): given values override the file's
+   __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
+typedef struct mmix_load_options {
+    int64_t heads;              /* 0: from metadata; a transformer without either fails */
+    float norm_eps;             /* 0: from metadata, else the architecture's default */
+    float rope_theta;           /* 0: from metadata, else 10000 */
+    int64_t n_ctx;              /* 0: from metadata (transformer) or the conv weight (mixer) */
+} mmix_load_options;
+MMIXDEF mmix_load_options mmix_load_options_default(void);
+
+/* Creates a model from a safetensors file holding exactly the reference state_dict
+   (F32, F16 or BF16): the architecture and sizes come from the tensor names and shapes.
+   Known non-parameter buffers (rotary_emb.inv_freq) are skipped with a warning; any other
+   unknown or missing tensor, or a wrong shape, is an error naming it. Masked token-mixing
+   entries are zeroed (reference files carry non-zero upper triangles, reference-notes Sec. 1).
+   *pad_id receives the file's pad_token_id, or -1 (pad_id may be NULL). */
+MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
+                                    const mmix_load_options *options, int32_t *pad_id);
+/* Writes the model's weights (F32, reference names) with metadata describing it, so that
+   the file loads here without options and in PyTorch with a strict load_state_dict. */
+MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path,
+                                    int32_t pad_id);
+
+/* Optimizer state beside the weights: AdamW's moments ("exp_avg.NAME", "exp_avg_sq.NAME"),
+   its step and settings, and the caller's own metadata (schedule, data position, RNG). */
+MMIXDEF mmix_result mmix_adamw_save(mmix_ctx *ctx, const mmix_adamw *opt, const char *path,
+                                    const char *const *meta_keys, const char *const *meta_values,
+                                    int64_t n_meta);
+/* Restores moments, step and settings into an optimizer made by mmix_adamw_init for the same
+   model; every parameter must have its moments with its shape. */
+MMIXDEF mmix_result mmix_adamw_load(mmix_ctx *ctx, mmix_adamw *opt, const char *path);
+
+/* Reads a token file: one sequence per line, whitespace-separated ids, every line of the
+   same length (expect_len > 0 demands that length). *ids is allocated with MMIX_MALLOC
+   ([lines x len], row-major; free it with mmix_free). An id outside [0, vocab) or a line
+   of another length is an error naming the file and line. */
+MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64_t vocab,
+                                          int64_t expect_len, int32_t **ids, int64_t *lines,
+                                          int64_t *len);
+MMIXDEF void mmix_free(void *p);
+
+// ----------------------------------------------------------------------------------------
+// >>api_generate  Generation (paper Sec. 4.2; reference-notes Sec. 7): a generator per
+// sequence, sampling, a whole loop.
+// ----------------------------------------------------------------------------------------
+/* How a generator computes the logits of each new position. Both models are causal
+   (position t depends on tokens 0..t only), so both methods give the same logits, up to
+   float rounding. A generator's window is the model's n_ctx. */
+typedef enum mmix_generate_method {
+    MMIX_GENERATE_CACHED,       /* default. Each layer keeps what later positions read: the
+                                   mixer the seq_layernorm outputs of the positions so far, the
+                                   transformer their keys (after RoPE) and values. A new token
+                                   at position t costs one row per layer: O(t D k) token mixing
+                                   or attention, plus its norms and feed-forward. */
+    MMIX_GENERATE_INDEX_WALKING /* the paper's method (paper Sec. 4.2): a whole forward for every new
+                                   token, the mixer over its full window (positions not yet fed
+                                   hold 0), the transformer over the tokens so far */
+} mmix_generate_method;
+
+/* How the next token is picked from a logits row. The paper decodes greedily (paper Sec. 4.2). */
+typedef struct mmix_sampler {
+    float temperature;          /* 0: greedy, the largest logit (ties: the lowest id, as
+                                   torch.argmax); > 0: sample from softmax(logits / T) */
+    int64_t top_k;              /* > 0: sample among the k largest logits only (ties at the
+                                   k-th: the lowest ids); 0: among all */
+    uint64_t seed;              /* mmix_generate seeds an mmix_rng with it: a seed reproduces
+                                   a sample */
+} mmix_sampler;
+MMIXDEF mmix_sampler mmix_sampler_default(void);   /* greedy: {0, 0, 0} */
+
+/* One sequence being generated: the model (not copied; it must outlive the generator),
+   the tokens fed so far and, for MMIX_GENERATE_CACHED, the per-layer caches (depth x n_ctx
+   x D floats for the mixer, twice that for the transformer): the caches in the backend's
+   memory (its alloc entry), the rest in one MMIX_MALLOC block.
+   A loop of one's own (error checks left out; mmix_generate is this loop):
+       mmix_generator *g;  mmix_generator_create(ctx, &model, MMIX_GENERATE_CACHED, &g);
+       mmix_generator_feed(g, prompt, n_prompt);             // the prompt in one pass
+       while (mmix_generator_position(g) < model.config.n_ctx) {
+           mmix_generator_sample(g, &sampler, &rng, &tok);   // from the last logits
+           if (tok == eot) break;
+           ... use tok ...
+           mmix_generator_feed(g, &tok, 1);
+       }
+       mmix_generator_destroy(g); */
+typedef struct mmix_generator mmix_generator;
+MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model, mmix_generate_method method,
+                                          mmix_generator **out);
+MMIXDEF void mmix_generator_destroy(mmix_generator *gen);
+/* Starts a new sequence at position 0 (the memory is kept). */
+MMIXDEF void mmix_generator_reset(mmix_generator *gen);
+/* Feeds n >= 1 tokens at the next n positions, in one pass (a prompt, or one sampled token),
+   and computes the logits at the last of them: the prediction of the token after it. Runs
+   without gradients or training mode and rewinds the step arena, so memory stays bounded.
+   Errors (the generator is unchanged): an id outside [0, vocab), n < 1, more tokens than the
+   window has room for. */
+MMIXDEF mmix_result mmix_generator_feed(mmix_generator *gen, const int32_t *ids, int64_t n);
+MMIXDEF const float *mmix_generator_logits(const mmix_generator *gen);  /* [vocab], after a feed */
+MMIXDEF int64_t mmix_generator_position(const mmix_generator *gen);     /* tokens fed so far */
+MMIXDEF const int32_t *mmix_generator_tokens(const mmix_generator *gen); /* those tokens */
+/* Picks the next token from the current logits (rng may be NULL when greedy). A bad sampler
+   is MMIX_ERR_INVALID_ARGUMENT; NaN or infinite logits are MMIX_ERR_NUMERIC. */
+MMIXDEF mmix_result mmix_generator_sample(mmix_generator *gen, const mmix_sampler *sampler, mmix_rng *rng,
+                                          int32_t *token);
+
+/* Generates up to max_new tokens after a prompt of 1..n_ctx-1 tokens into out (the new tokens
+   only; *n_out counts them). Stops after max_new, when the window is full (the last position
+   n_ctx - 1 is filled), or when stop_id is picked (not stored; stop_id < 0: never). sampler
+   NULL is greedy. An empty prompt, one that fills the window, or a bad id is an error. */
+MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const int32_t *prompt, int64_t n_prompt,
+                                  int64_t max_new, int32_t stop_id, const mmix_sampler *sampler,
+                                  mmix_generate_method method, int32_t *out, int64_t *n_out);
 
 // ----------------------------------------------------------------------------------------
 // >>api_bpe  The byte-level BPE tokenizer (section 6): train, encode, decode, save, load.
@@ -1150,71 +1259,7 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
 
 // ----------------------------------------------------------------------------------------
-// >>api_safetensors  Weights files in the safetensors format (SPEC 1.8, 3.1; see >>safetensors):
-// an 8-byte little-endian header length, a JSON header, then raw little-endian data.
-// ----------------------------------------------------------------------------------------
-#ifndef MMIX_SAFETENSORS_MAX_HEADER
-#define MMIX_SAFETENSORS_MAX_HEADER ((uint64_t)100 << 20)   /* 100 MiB */
-#endif
-
-typedef enum mmix_st_dtype {
-    MMIX_ST_F32, MMIX_ST_F16, MMIX_ST_BF16, MMIX_ST_F64,
-    MMIX_ST_I64, MMIX_ST_I32, MMIX_ST_I16, MMIX_ST_I8, MMIX_ST_U64, MMIX_ST_U32, MMIX_ST_U16, MMIX_ST_U8, MMIX_ST_BOOL
-} mmix_st_dtype;            /* every dtype the format names is parsed; F32/F16/BF16 (and F64) can be read as floats */
-
-typedef struct mmix_st_entry {
-    char name[MMIX_NAME_MAX];   /* a longer name is an error naming it (truncated in the message) */
-    mmix_st_dtype dtype;
-    int ndim;                   /* 0..MMIX_MAX_DIMS; more dims is MMIX_ERR_UNSUPPORTED */
-    int64_t shape[MMIX_MAX_DIMS];
-    int64_t numel;
-    uint64_t begin, end;        /* byte offsets relative to the start of the data section */
-} mmix_st_entry;
-
-typedef struct mmix_safetensors {
-    void *file;                 /* FILE *, open until close */
-    char path[1024];            /* for messages */
-    uint64_t data_start;        /* 8 + header length */
-    uint64_t data_size;         /* file size - data_start */
-    int64_t n_entries;
-    mmix_st_entry *entries;     /* in file order */
-    int64_t n_meta;
-    char **meta_keys, **meta_values;   /* __metadata__, UTF-8, unescaped */
-} mmix_safetensors;
-
-/* Opens and validates: header length within the file and below MMIX_SAFETENSORS_MAX_HEADER,
-   strict JSON, every entry's dtype/shape/offsets checked (end - begin == numel * dtype size,
-   end <= data_size, no two entries overlap). A missing file is MMIX_ERR_FILE_NOT_FOUND;
-   malformed content MMIX_ERR_FORMAT; I/O MMIX_ERR_IO; what the format allows but this
-   build cannot hold (more than MMIX_MAX_DIMS dims, a name of MMIX_NAME_MAX bytes or more,
-   a NUL in a string, a newer dtype such as F8_E4M3) MMIX_ERR_UNSUPPORTED. On failure *st
-   is zeroed. One mmix_safetensors must not be read from two threads at once (one FILE). */
-MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st);
-MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name);
-MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key);   /* NULL if absent */
-/* Reads one entry as float32 into out (entry->numel floats), converting F16, BF16, F64
-   exactly as IEEE/torch do (F16 subnormals, inf, NaN included). Integer dtypes:
-   MMIX_ERR_UNSUPPORTED naming the tensor and dtype. A short read is MMIX_ERR_IO. */
-MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, float *out);
-/* Reads into a float tensor after checking its shape equals the entry's: a mismatch is
-   MMIX_ERR_SHAPE with the message "FILE: tensor 'NAME' has shape [..] in the file, the model expects [..]". */
-MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e, mmix_tensor *t);
-MMIXDEF void mmix_safetensors_close(mmix_safetensors *st);   /* frees everything; safe on a zeroed struct */
-MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d);     /* "F32", ... */
-
-/* Writes float32 tensors (each tensor's t->name, or names[i] when names != NULL) and
-   string metadata (n_meta pairs; may be 0) to path atomically: streamed to "path.tmp",
-   flushed, synced, renamed; on failure the temp file is removed and path is untouched.
-   Header JSON: {"__metadata__":{...}, "name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]}, ...}
-   padded with spaces to a multiple of 8 bytes; tensors in the given order; names and
-   metadata JSON-escaped. Duplicate names are MMIX_ERR_INVALID_ARGUMENT. */
-MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
-                                           const char *const *names, int64_t n,
-                                           const char *const *meta_keys, const char *const *meta_values,
-                                           int64_t n_meta);
-
-// ----------------------------------------------------------------------------------------
-// >>api_data  Text datasets (SPEC 10.3): documents from text files, tokenized into rows of
+// >>api_data  Text datasets (reference-notes Sec. 11): documents from text files, tokenized into rows of
 // n_ctx ids (packed or padded), a deterministic train/validation split, a checked cache.
 // ----------------------------------------------------------------------------------------
 /* Input formats. Every file must be valid UTF-8 (an invalid byte sequence, an overlong form,
@@ -1334,16 +1379,6 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
                                             mmix_dataset *out, int *reused);
 MMIXDEF void mmix_data_free(mmix_dataset *d);             /* zeroes it; safe on a zeroed one */
 
-// ----------------------------------------------------------------------------------------
-// >>api_platform  The few OS services the library needs.
-// ----------------------------------------------------------------------------------------
-MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
-/* Writes `size` bytes to `path` atomically: to "path.tmp", flushed and synced, then
-   renamed over `path`. On any failure the temporary file is removed and `path` is left as
-   it was. */
-MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
-                                           size_t size);
-
 #ifdef __cplusplus
 }
 #endif
@@ -1402,7 +1437,7 @@ MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, cons
 #define MMIX__STATIC_CHECK(cond, name) typedef char mmix__static_check_##name[(cond) ? 1 : -1]
 
 // ----------------------------------------------------------------------------------------
-// >>errors  Result codes and the per-context message.
+// >>errors  The texts of result codes and op names (the per-context message is in >>ctx).
 // ----------------------------------------------------------------------------------------
 static const char *const mmix__result_text[] = {
 #define MMIX__RESULT_TEXT(name, text) text,
@@ -1431,6 +1466,320 @@ MMIX__STATIC_CHECK(sizeof(mmix__op_text) / sizeof(mmix__op_text[0]) == MMIX_OP_C
 MMIXDEF const char *mmix_op_name(mmix_op op) {
     if ((int)op < 0 || op >= MMIX_OP_COUNT) return "unknown op";
     return mmix__op_text[op];
+}
+
+// ----------------------------------------------------------------------------------------
+// >>arena  Chained bump allocators.
+//
+// An arena hands out 64-byte aligned pieces of its current block. When a request does
+// not fit, a new block (at least double the capacity so far) is chained on. Resetting
+// folds a chain into a single block of the total size, so the next step of the same
+// shape fits without asking the system for memory. Each lifetime has two arenas: one of
+// host memory for what the front end reads (tensor headers, the tape, parameter lists)
+// and one whose blocks come from the backend's alloc for tensor data, which only
+// kernels and the backend's memory entries touch.
+//
+// Only the types are here: the context (>>ctx) holds its arenas by value, and the
+// allocators (>>alloc) charge every allocation to a context, so they follow its struct.
+// ----------------------------------------------------------------------------------------
+#define MMIX__ALIGN 64
+
+typedef struct mmix__block {
+    struct mmix__block *prev;   /* the block chained before this one */
+    size_t size;                /* usable bytes in data */
+    size_t used;
+    unsigned char *data;        /* aligned start of the usable bytes */
+    const struct mmix_backend *owner; /* data arenas: the backend whose alloc gave data */
+} mmix__block;
+
+typedef struct mmix__arena {
+    mmix__block *head;          /* newest block; allocations come from here */
+    size_t capacity;            /* sum of block sizes */
+    size_t used_before_head;    /* bytes used in blocks older than head */
+    size_t high_water;          /* most bytes ever in use since creation */
+    int holds_data;             /* 1: blocks from the context's backend (tensor data) */
+} mmix__arena;
+
+// ----------------------------------------------------------------------------------------
+// >>ctx  The context's struct and its error state. Every later section reads the struct;
+// it holds its arenas by value, so it follows their types. Creating a context comes in
+// the section >>ctx_create, after the allocators it uses.
+// ----------------------------------------------------------------------------------------
+struct mmix_ctx {
+    mmix__arena persist, step;  /* host memory: headers, lists, the generator's bookkeeping */
+    mmix__arena persist_data, step_data; /* tensor data, in the backend's memory */
+    struct mmix__node *tape;    /* defined in >>ops */
+    int64_t tape_len, tape_capacity;
+    mmix_params own;            /* the context's own parameters (mmix_param) */
+    const mmix_backend *backend;
+    mmix_backend cpu_backend;   /* the default, filled at creation */
+    int training, grad_enabled;
+    mmix_masked_grad_mode masked_grad_mode;
+    int64_t system_allocations;
+    mmix_result last_result;
+    char error[512];
+    mmix_log_fn log;
+    void *log_user;
+};
+
+MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *fmt, ...) {
+    va_list args;
+    if (!ctx) return code;
+    ctx->last_result = code;
+    va_start(args, fmt);
+    vsnprintf(ctx->error, sizeof ctx->error, fmt, args);
+    va_end(args);
+    return code;
+}
+MMIXDEF mmix_result mmix_last_result(const mmix_ctx *ctx) { return ctx ? ctx->last_result : MMIX_ERR_INVALID_ARGUMENT; }
+MMIXDEF const char *mmix_last_error(const mmix_ctx *ctx) { return ctx ? ctx->error : "no context"; }
+MMIXDEF void mmix_clear_error(mmix_ctx *ctx) {
+    ctx->last_result = MMIX_OK;
+    ctx->error[0] = '\0';
+}
+
+// ----------------------------------------------------------------------------------------
+// >>alloc  Allocation: counted system allocations, the blocks of an arena (host memory, or
+// the backend's for a data arena), bump allocation and reset.
+// ----------------------------------------------------------------------------------------
+static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size) {
+    if (ctx) ctx->system_allocations++;
+    return MMIX_MALLOC(size);
+}
+static void *mmix__sys_realloc(mmix_ctx *ctx, void *ptr, size_t size) {
+    if (ctx) ctx->system_allocations++;
+    return MMIX_REALLOC(ptr, size);
+}
+
+/* A block for arena a: host memory right after its header, or (a data arena) the header
+   on the host and the bytes from the backend. */
+static mmix__block *mmix__block_new(mmix_ctx *ctx, const mmix__arena *a, size_t size) {
+    size_t extra = a->holds_data ? 0 : size + MMIX__ALIGN;
+    unsigned char *raw = (unsigned char *)mmix__sys_malloc(ctx, sizeof(mmix__block) + extra);
+    mmix__block *b;
+    uintptr_t start;
+    if (!raw) return NULL;
+    b = (mmix__block *)raw;
+    b->prev = NULL;
+    b->size = size;
+    b->used = 0;
+    b->owner = NULL;
+    if (a->holds_data) {
+        ctx->system_allocations++;
+        b->data = (unsigned char *)ctx->backend->alloc(size);
+        if (!b->data) {
+            MMIX_FREE(raw);
+            return NULL;
+        }
+        b->owner = ctx->backend;
+        return b;
+    }
+    start = (uintptr_t)(raw + sizeof(mmix__block));
+    start = (start + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
+    b->data = (unsigned char *)start;
+    return b;
+}
+
+static void mmix__block_free(mmix__block *b) {
+    if (b->owner) b->owner->release(b->data);
+    MMIX_FREE(b);
+}
+
+static void mmix__arena_free(mmix__arena *a) {
+    while (a->head) {
+        mmix__block *prev = a->head->prev;
+        mmix__block_free(a->head);
+        a->head = prev;
+    }
+    a->capacity = a->used_before_head = 0;
+}
+
+static size_t mmix__arena_used(const mmix__arena *a) {
+    return a->used_before_head + (a->head ? a->head->used : 0);
+}
+
+/* Returns zeroed, aligned memory, or NULL when the system has none. */
+static void *mmix__arena_alloc(mmix_ctx *ctx, mmix__arena *a, size_t size) {
+    size_t rounded = (size + MMIX__ALIGN - 1) & ~(size_t)(MMIX__ALIGN - 1);
+    void *p;
+    if (rounded < size) return NULL; /* overflow */
+    if (!a->head || a->head->size - a->head->used < rounded) {
+        size_t grow = a->capacity > rounded ? a->capacity : rounded;
+        mmix__block *b = mmix__block_new(ctx, a, grow < ((size_t)1 << 20) ? ((size_t)1 << 20) : grow);
+        if (!b) return NULL;
+        b->prev = a->head;
+        if (a->head) a->used_before_head += a->head->used;
+        a->head = b;
+        a->capacity += b->size;
+    }
+    p = a->head->data + a->head->used;
+    a->head->used += rounded;
+    if (mmix__arena_used(a) > a->high_water) a->high_water = mmix__arena_used(a);
+    if (a->head->owner) a->head->owner->zero(p, size);
+    else memset(p, 0, size);
+    return p;
+}
+
+/* Empties the arena; a chain of blocks becomes one block of the chain's total size. */
+static void mmix__arena_reset(mmix_ctx *ctx, mmix__arena *a) {
+    if (a->head && a->head->prev) {
+        size_t total = a->capacity;
+        mmix__arena_free(a);
+        a->head = mmix__block_new(ctx, a, total);
+        if (a->head) a->capacity = total;
+        /* If that failed, the next allocation simply starts a new chain. */
+    }
+    if (a->head) a->head->used = 0;
+    a->used_before_head = 0;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>ctx_create  Context creation, modes, threads, step memory.
+//
+// The one use of a later section: mmix_ctx_create fills the context's CPU backend table
+// with mmix_cpu_backend_fill, defined in >>cpu_kernels and called here through its
+// declaration in >>api_backend.
+// ----------------------------------------------------------------------------------------
+MMIXDEF mmix_ctx_config mmix_ctx_config_default(void) {
+    mmix_ctx_config c;
+    c.persist_bytes = (size_t)1 << 20;
+    c.step_bytes = (size_t)1 << 20;
+    c.num_threads = 0;
+    return c;
+}
+
+MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg) {
+    mmix_ctx_config c = cfg ? *cfg : mmix_ctx_config_default();
+    mmix_ctx *ctx;
+    if (!out) return MMIX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    ctx = (mmix_ctx *)MMIX_MALLOC(sizeof(mmix_ctx));
+    if (!ctx) return MMIX_ERR_OUT_OF_MEMORY;
+    memset(ctx, 0, sizeof *ctx);
+    mmix_cpu_backend_fill(&ctx->cpu_backend);
+    ctx->backend = &ctx->cpu_backend;
+    ctx->training = 1;
+    ctx->grad_enabled = 1;
+    ctx->persist_data.holds_data = ctx->step_data.holds_data = 1;
+    /* the data arenas make their first block when first used, from the backend then set */
+    ctx->persist.head = mmix__block_new(ctx, &ctx->persist, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
+    ctx->step.head = mmix__block_new(ctx, &ctx->step, c.step_bytes ? c.step_bytes : ((size_t)1 << 20));
+    if (!ctx->persist.head || !ctx->step.head) {
+        mmix_ctx_destroy(ctx);
+        return MMIX_ERR_OUT_OF_MEMORY;
+    }
+    ctx->persist.capacity = ctx->persist.head->size;
+    ctx->step.capacity = ctx->step.head->size;
+    if (c.num_threads > 0) mmix_set_num_threads(c.num_threads);
+    *out = ctx;
+    return MMIX_OK;
+}
+
+MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
+    if (!ctx) return;
+    mmix__arena_free(&ctx->persist);
+    mmix__arena_free(&ctx->step);
+    mmix__arena_free(&ctx->persist_data);
+    mmix__arena_free(&ctx->step_data);
+    MMIX_FREE(ctx->tape);
+    MMIX_FREE(ctx);
+}
+
+MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = training ? 1 : 0; }
+MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
+MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
+MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
+MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
+    ctx->backend = backend ? backend : &ctx->cpu_backend;
+    /* empty data arenas start again in the new backend's memory */
+    if (mmix__arena_used(&ctx->persist_data) == 0) mmix__arena_free(&ctx->persist_data);
+    if (mmix__arena_used(&ctx->step_data) == 0) mmix__arena_free(&ctx->step_data);
+}
+MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx) { return ctx->backend; }
+
+MMIXDEF int mmix_set_num_threads(int n) {
+#if MMIX__OPENMP
+    if (n > 0) omp_set_num_threads(n);
+    return omp_get_max_threads();
+#else
+    (void)n;
+    return 1;
+#endif
+}
+MMIXDEF int mmix_get_num_threads(void) {
+#if MMIX__OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+MMIXDEF void mmix_step_reset(mmix_ctx *ctx) {
+    mmix__arena_reset(ctx, &ctx->step);
+    mmix__arena_reset(ctx, &ctx->step_data);
+    ctx->tape_len = 0;
+}
+
+/* Step memory is mostly tensor data: the reservation is for the step's data arena. */
+MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes) {
+    mmix__arena *a = &ctx->step_data;
+    if (a->capacity >= bytes) return MMIX_OK;
+    if (mmix__arena_used(a) == 0) { /* nothing in use: swap for one block of the new size */
+        mmix__arena_free(a);
+        a->head = mmix__block_new(ctx, a, bytes);
+        if (!a->head) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: cannot allocate "
+                                            "%llu bytes", (unsigned long long)bytes);
+        a->capacity = bytes;
+        return MMIX_OK;
+    }
+    /* In use: chain a block now; the next reset folds the chain into one. */
+    {
+        mmix__block *b = mmix__block_new(ctx, a, bytes - a->capacity);
+        if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: out of memory");
+        b->prev = a->head;
+        a->used_before_head += a->head ? a->head->used : 0;
+        a->head = b;
+        a->capacity += b->size;
+    }
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx) {
+    mmix_step_mark m;
+    m.block = ctx->step.head;
+    m.used = ctx->step.head ? ctx->step.head->used : 0;
+    m.data_block = ctx->step_data.head;
+    m.data_used = ctx->step_data.head ? ctx->step_data.head->used : 0;
+    m.tape_len = ctx->tape_len;
+    return m;
+}
+static void mmix__arena_rewind(mmix__arena *a, const void *block, size_t used) {
+    while (a->head && (const void *)a->head != block) { /* drop blocks chained after the mark */
+        mmix__block *prev = a->head->prev;
+        a->capacity -= a->head->size;
+        if (prev) a->used_before_head -= prev->used;
+        mmix__block_free(a->head);
+        a->head = prev;
+    }
+    if (a->head) a->head->used = used;
+}
+MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark) {
+    mmix__arena_rewind(&ctx->step, mark.block, mark.used);
+    mmix__arena_rewind(&ctx->step_data, mark.data_block, mark.data_used);
+    if (mark.tape_len < ctx->tape_len) ctx->tape_len = mark.tape_len;
+}
+
+MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx) {
+    mmix_memory_stats s;
+    s.persist_used = mmix__arena_used(&ctx->persist) + mmix__arena_used(&ctx->persist_data);
+    s.persist_capacity = ctx->persist.capacity + ctx->persist_data.capacity;
+    s.step_used = mmix__arena_used(&ctx->step) + mmix__arena_used(&ctx->step_data);
+    s.step_capacity = ctx->step.capacity + ctx->step_data.capacity;
+    s.step_high_water = ctx->step.high_water + ctx->step_data.high_water;
+    s.system_allocations = ctx->system_allocations;
+    s.tape_len = ctx->tape_len;
+    s.tape_capacity = ctx->tape_capacity;
+    return s;
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1518,8 +1867,6 @@ typedef struct mmix__atomic_file {
     const char *path;
 } mmix__atomic_file;
 
-static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size); /* >>arena: counted allocations */
-
 static mmix_result mmix__atomic_open(mmix_ctx *ctx, const char *path, mmix__atomic_file *a) {
     size_t len = strlen(path);
     a->f = NULL;
@@ -1564,6 +1911,14 @@ static mmix_result mmix__atomic_commit(mmix_ctx *ctx, mmix__atomic_file *a, int 
     MMIX_FREE(a->tmp);
     a->tmp = NULL;
     return ok ? MMIX_OK : MMIX_ERR_IO;
+}
+
+MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
+                                           size_t size) {
+    mmix__atomic_file a;
+    mmix_result r = mmix__atomic_open(ctx, path, &a);
+    if (r != MMIX_OK) return r;
+    return mmix__atomic_commit(ctx, &a, fwrite(data, 1, size, a.f) == size);
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1951,826 +2306,7 @@ static int mmix__json_skip(mmix__json *j) {
 }
 
 // ----------------------------------------------------------------------------------------
-// >>safetensors  Weights files (SPEC 1.8, 3.1): the safetensors format of Hugging Face.
-//
-//   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
-//   {"__metadata__": {"key": "value", ...},
-//    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...}
-//
-// Offsets are relative to the start of the data. The header is read with the JSON reader
-// (see >>json) walking this one schema, without building a tree: any byte the schema does
-// not expect is an error at that byte ("PATH: header byte I: ..."). The schema fixes the nesting
-// at three levels (header, entry, shape), so a "[[[[..." bomb fails at its second bracket
-// and deep input costs nothing. What the format allows is accepted: entries in any order,
-// gaps between tensors, zero-sized dims, a missing __metadata__, whitespace between
-// tokens, spaces (only) after the object up to N (the format's padding). The header must
-// begin with '{', as the format says. Everything is checked against the file before any
-// data is read, so a corrupt or truncated file is an error at open, never a wrong read.
-// ----------------------------------------------------------------------------------------
-static const char *const mmix__st_dtype_names[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16",
-                                                   "I8", "U64", "U32", "U16", "U8", "BOOL"};
-static const unsigned char mmix__st_dtype_sizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 8, 4, 2, 1, 1};
-MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_names) / sizeof(mmix__st_dtype_names[0]) == MMIX_ST_BOOL + 1,
-                   st_dtype_names);
-MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_sizes) == MMIX_ST_BOOL + 1, st_dtype_sizes);
-
-/* Dtypes newer versions of the format name, which this build cannot hold: a file using one
-   is valid but unsupported (MMIX_ERR_UNSUPPORTED), not corrupt. */
-static const char *const mmix__st_newer_dtypes[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
-                                                    "F6_E3M2", "F4", "C64", "U4", "I4"};
-
-MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d) {
-    if ((int)d < 0 || (int)d > (int)MMIX_ST_BOOL) return "unknown dtype";
-    return mmix__st_dtype_names[d];
-}
-
-/* Host byte order, asked at run time (no macro says it portably). */
-static int mmix__little_endian(void) {
-    const uint16_t one = 1;
-    unsigned char b;
-    memcpy(&b, &one, 1);
-    return b == 1;
-}
-static uint64_t mmix__load_le64(const unsigned char *p) {
-    uint64_t v = 0;
-    int i;
-    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-/* ---- The header parser: the schema, on the reader of >>json ---- */
-/* The reader and the last string it read. The buffer gets room for the whole header up
-   front (a string never grows when unescaped), so reading a string never allocates. */
-typedef struct mmix__st_parser {
-    mmix__json j;
-    mmix_bpe_bytes str;
-} mmix__st_parser;
-
-static int mmix__st_string(mmix__st_parser *p, const char *what) { return mmix__json_string(&p->j, what, &p->str); }
-static const char *mmix__st_str(const mmix__st_parser *p) { return (const char *)p->str.data; }
-
-static char *mmix__st_strdup(const char *s, size_t len) {
-    char *c = (char *)MMIX_MALLOC(len + 1);
-    if (c) { memcpy(c, s, len); c[len] = '\0'; }
-    return c;
-}
-
-/* One tensor entry, its name already in e->name: {"dtype":..,"shape":[..],"data_offsets":[b,e]},
-   keys in any order, each exactly once. */
-static int mmix__st_entry(mmix__st_parser *p, mmix_st_entry *e, uint64_t data_size) {
-    int seen[3] = {0, 0, 0}, k, members = 0, more;
-    static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
-    size_t entry_at = p->j.i, key_at, value_at;
-    char what[MMIX_NAME_MAX + 64];
-    uint64_t v, numel = 1, bytes;
-    if (!mmix__json_expect(&p->j, '{', "(a tensor entry is an object)")) return 0;
-    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in a tensor entry")) > 0) {
-        mmix__json_peek(&p->j);
-        key_at = p->j.i;
-        if (!mmix__st_string(p, "a key of a tensor entry")) return 0;
-        for (k = 0; k < 3; k++)
-            if (strcmp(mmix__st_str(p), keys[k]) == 0) break;
-        if (k == 3)
-            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': unknown key '%.60s' (an entry has "
-                                 "exactly dtype, shape and data_offsets)", e->name, mmix__st_str(p));
-        if (seen[k]) return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': duplicate key '%s'", e->name, keys[k]);
-        seen[k] = 1;
-        if (!mmix__json_expect(&p->j, ':', "after a key")) return 0;
-        mmix__json_peek(&p->j);
-        value_at = p->j.i;
-        if (k == 0) { /* dtype */
-            int d;
-            snprintf(what, sizeof what, "the dtype of tensor '%s'", e->name);
-            if (!mmix__st_string(p, what)) return 0;
-            for (d = 0; d <= (int)MMIX_ST_BOOL; d++)
-                if (strcmp(mmix__st_str(p), mmix__st_dtype_names[d]) == 0) break;
-            if (d > (int)MMIX_ST_BOOL) {
-                size_t u;
-                for (u = 0; u < sizeof mmix__st_newer_dtypes / sizeof mmix__st_newer_dtypes[0]; u++)
-                    if (strcmp(mmix__st_str(p), mmix__st_newer_dtypes[u]) == 0)
-                        return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s': dtype %s is not supported "
-                                             "by this build", e->name, mmix__st_str(p));
-                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': unknown dtype '%.40s'", e->name, mmix__st_str(p));
-            }
-            e->dtype = (mmix_st_dtype)d;
-        } else if (k == 1) { /* shape: all dims are read, so that the message can say how many */
-            int ndim = 0, dims = 0, more_dims;
-            if (!mmix__json_expect(&p->j, '[', "(a shape is an array of integers)")) return 0;
-            numel = 1;
-            while ((more_dims = mmix__json_next(&p->j, ']', &dims, "or ']' in a shape")) > 0) {
-                snprintf(what, sizeof what, "dim %d of tensor '%s''s shape", ndim, e->name);
-                if (!mmix__json_uint(&p->j, (uint64_t)INT64_MAX, &v, what)) return 0;
-                if (ndim < MMIX_MAX_DIMS) e->shape[ndim] = (int64_t)v;
-                /* the element count, saturated: overflow is reported below with the shape */
-                numel = (v != 0 && numel > (uint64_t)INT64_MAX / v) ? (uint64_t)INT64_MAX + 1 : numel * v;
-                ndim++;
-            }
-            if (more_dims < 0) return 0;
-            if (ndim > MMIX_MAX_DIMS)
-                return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s' has %d dims; this build holds at "
-                                     "most %d", e->name, ndim, MMIX_MAX_DIMS);
-            if (numel > (uint64_t)INT64_MAX)
-                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': its shape has more than 2^63 elements",
-                                     e->name);
-            e->ndim = ndim;
-            e->numel = (int64_t)numel;
-        } else { /* data_offsets: exactly [begin, end] */
-            if (!mmix__json_expect(&p->j, '[', "(data_offsets is an array of two integers)")) return 0;
-            snprintf(what, sizeof what, "the begin offset of tensor '%s'", e->name);
-            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->begin, what)) return 0;
-            if (!mmix__json_expect(&p->j, ',', "(data_offsets is an array of exactly two integers)")) return 0;
-            snprintf(what, sizeof what, "the end offset of tensor '%s'", e->name);
-            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->end, what)) return 0;
-            if (!mmix__json_expect(&p->j, ']', "(data_offsets is an array of exactly two integers)")) return 0;
-        }
-    }
-    if (more < 0) return 0;
-    for (k = 0; k < 3; k++)
-        if (!seen[k])
-            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': the key '%s' is missing", e->name, keys[k]);
-    /* The offsets against the shape and the file. */
-    if (e->begin > e->end)
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] are reversed",
-                             e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
-    if (e->end > data_size)
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] end beyond "
-                             "the data section (%llu bytes): truncated file?", e->name,
-                             (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_size);
-    if ((uint64_t)e->numel > UINT64_MAX / mmix__st_dtype_sizes[e->dtype])
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': %lld elements of %s need more than 2^64 "
-                             "bytes", e->name, (long long)e->numel, mmix__st_dtype_names[e->dtype]);
-    bytes = (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype];
-    if (e->end - e->begin != bytes)
-        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] hold %llu "
-                             "bytes, but %lld elements of %s need %llu", e->name, (unsigned long long)e->begin,
-                             (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
-                             (long long)e->numel, mmix__st_dtype_names[e->dtype], (unsigned long long)bytes);
-    return 1;
-}
-
-/* __metadata__: {"key": "value", ...}, strings only. */
-static int mmix__st_metadata(mmix__st_parser *p, mmix_safetensors *st, int64_t *capacity) {
-    int members = 0, more;
-    char what[128];
-    if (!mmix__json_expect(&p->j, '{', "(__metadata__ is an object of strings)")) return 0;
-    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in __metadata__")) > 0) {
-        char *key;
-        if (!mmix__st_string(p, "a __metadata__ key")) return 0;
-        if (st->n_meta == *capacity) { /* keys and values grow together */
-            int64_t cap = *capacity;
-            void *grown = mmix__grow(st->meta_keys, &cap, st->n_meta + 1, sizeof(char *));
-            if (!grown) return mmix__json_oom(&p->j);
-            st->meta_keys = (char **)grown;
-            cap = *capacity;
-            if (!(grown = mmix__grow(st->meta_values, &cap, st->n_meta + 1, sizeof(char *))))
-                return mmix__json_oom(&p->j);
-            st->meta_values = (char **)grown;
-            *capacity = cap;
-        }
-        key = mmix__st_strdup(mmix__st_str(p), p->str.size);
-        if (!key) return mmix__json_oom(&p->j);
-        st->meta_keys[st->n_meta] = key;
-        st->meta_values[st->n_meta] = NULL;
-        st->n_meta++; /* counted now, so that close frees the key if the value fails */
-        if (!mmix__json_expect(&p->j, ':', "after a __metadata__ key")) return 0;
-        snprintf(what, sizeof what, "the value of __metadata__ key '%.60s'", key);
-        if (!mmix__st_string(p, what)) return 0;
-        st->meta_values[st->n_meta - 1] = mmix__st_strdup(mmix__st_str(p), p->str.size);
-        if (!st->meta_values[st->n_meta - 1]) return mmix__json_oom(&p->j);
-    }
-    return more == 0;
-}
-
-/* Sorting helpers: names (for duplicates) and byte ranges (for overlaps). */
-typedef struct mmix__st_sorted {
-    const char *name;
-    uint64_t begin, end;
-} mmix__st_sorted;
-static int mmix__st_cmp_name(const void *a, const void *b) {
-    return strcmp(((const mmix__st_sorted *)a)->name, ((const mmix__st_sorted *)b)->name);
-}
-static int mmix__st_cmp_begin(const void *a, const void *b) {
-    uint64_t x = ((const mmix__st_sorted *)a)->begin, y = ((const mmix__st_sorted *)b)->begin;
-    return x < y ? -1 : x > y;
-}
-/* The first name that occurs twice among n, or NULL. O(n log n), so that a header with
-   many entries is not quadratic. */
-static const char *mmix__st_duplicate(mmix__st_sorted *v, int64_t n) {
-    int64_t i;
-    qsort(v, (size_t)n, sizeof *v, mmix__st_cmp_name);
-    for (i = 1; i < n; i++)
-        if (strcmp(v[i - 1].name, v[i].name) == 0) return v[i].name;
-    return NULL;
-}
-
-/* Duplicate tensor names, duplicate metadata keys, overlapping tensors. */
-static mmix_result mmix__st_check_entries(mmix_ctx *ctx, mmix_safetensors *st) {
-    int64_t n = st->n_entries > st->n_meta ? st->n_entries : st->n_meta, i, prev = -1;
-    mmix__st_sorted *v;
-    const char *dup;
-    mmix_result r = MMIX_OK;
-    if (n == 0) return MMIX_OK;
-    v = (mmix__st_sorted *)MMIX_MALLOC((size_t)n * sizeof *v);
-    if (!v) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", st->path);
-    for (i = 0; i < st->n_entries; i++) {
-        v[i].name = st->entries[i].name;
-        v[i].begin = st->entries[i].begin;
-        v[i].end = st->entries[i].end;
-    }
-    if ((dup = mmix__st_duplicate(v, st->n_entries)) != NULL) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the header names tensor '%s' twice", st->path, dup);
-        goto done;
-    }
-    /* Sorted by begin, ranges overlap only if one begins before the previous non-empty one
-       ends. Empty tensors occupy no bytes and overlap nothing. */
-    qsort(v, (size_t)st->n_entries, sizeof *v, mmix__st_cmp_begin);
-    for (i = 0; i < st->n_entries; i++) {
-        if (v[i].begin == v[i].end) continue;
-        if (prev >= 0 && v[i].begin < v[prev].end) {
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap "
-                               "in the data section", st->path, v[prev].name, (unsigned long long)v[prev].begin,
-                               (unsigned long long)v[prev].end, v[i].name, (unsigned long long)v[i].begin,
-                               (unsigned long long)v[i].end);
-            goto done;
-        }
-        prev = i;
-    }
-    for (i = 0; i < st->n_meta; i++) v[i].name = st->meta_keys[i];
-    if ((dup = mmix__st_duplicate(v, st->n_meta)) != NULL)
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: __metadata__ has the key '%.60s' twice", st->path, dup);
-done:
-    MMIX_FREE(v);
-    return r;
-}
-
-/* The whole header: {"name": entry, "__metadata__": {...}, ...} then spaces up to n. */
-static mmix_result mmix__st_parse(mmix_ctx *ctx, mmix_safetensors *st, const unsigned char *s, size_t n) {
-    mmix__st_parser p;
-    mmix__json *j = &p.j;
-    int64_t capacity = 0, meta_capacity = 0;
-    int members = 0, more, have_meta = 0;
-    mmix__json_init(j, s, n, "the end of the header");
-    j->c_strings = 1;
-    memset(&p.str, 0, sizeof p.str);
-    if (!mmix__bytes_reserve(&p.str, n))
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", st->path);
-    if (n == 0 || s[0] != '{') {
-        mmix__json_fail(j, MMIX_ERR_FORMAT, 0, "the header must be a JSON object, starting with '{' (not a "
-                        "safetensors file?)");
-        goto fail;
-    }
-    j->i = 1;
-    while ((more = mmix__json_next(j, '}', &members, "or '}' between the header's entries")) > 0) {
-        size_t key_at;
-        mmix__json_peek(j);
-        key_at = j->i;
-        if (!mmix__st_string(&p, "a tensor name or __metadata__")) goto fail;
-        if (strcmp(mmix__st_str(&p), "__metadata__") == 0) {
-            if (have_meta) {
-                mmix__json_fail(j, MMIX_ERR_FORMAT, key_at, "a second __metadata__");
-                goto fail;
-            }
-            have_meta = 1;
-            if (!mmix__json_expect(j, ':', "after __metadata__") || !mmix__st_metadata(&p, st, &meta_capacity))
-                goto fail;
-        } else {
-            mmix_st_entry *e;
-            if (p.str.size >= MMIX_NAME_MAX) {
-                mmix__json_fail(j, MMIX_ERR_UNSUPPORTED, key_at, "tensor name '%.40s...' is %llu bytes; this build "
-                                "holds names of at most %d (MMIX_NAME_MAX - 1)", mmix__st_str(&p),
-                                (unsigned long long)p.str.size, MMIX_NAME_MAX - 1);
-                goto fail;
-            }
-            if (st->n_entries == capacity) { /* (the header's size bounds the count: no overflow) */
-                void *grown = mmix__grow(st->entries, &capacity, st->n_entries + 1, sizeof *e);
-                if (!grown) {
-                    mmix__json_oom(j);
-                    goto fail;
-                }
-                st->entries = (mmix_st_entry *)grown;
-            }
-            e = &st->entries[st->n_entries];
-            memset(e, 0, sizeof *e);
-            memcpy(e->name, p.str.data, p.str.size + 1);
-            if (!mmix__json_expect(j, ':', "after a tensor name") || !mmix__st_entry(&p, e, st->data_size)) goto fail;
-            st->n_entries++;
-        }
-    }
-    if (more < 0) goto fail;
-    /* Only the format's padding may follow: spaces, up to the header length. */
-    for (; j->i < n; j->i++)
-        if (s[j->i] != ' ') {
-            char found[32];
-            mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "%s after the header's closing '}': only spaces may pad it",
-                            mmix__json_found(j, found, sizeof found));
-            goto fail;
-        }
-    mmix_bpe_bytes_free(&p.str);
-    return mmix__st_check_entries(ctx, st);
-fail:
-    mmix_bpe_bytes_free(&p.str);
-    if (j->code == MMIX_ERR_OUT_OF_MEMORY)
-        return mmix_set_error(ctx, j->code, "%s: out of memory reading the header", st->path);
-    return mmix_set_error(ctx, j->code, "%s: header byte %llu: %s", st->path, (unsigned long long)j->err_at, j->err);
-}
-
-MMIXDEF void mmix_safetensors_close(mmix_safetensors *st) {
-    int64_t i;
-    if (!st) return;
-    if (st->file) fclose((FILE *)st->file);
-    for (i = 0; i < st->n_meta; i++) {
-        MMIX_FREE(st->meta_keys[i]);
-        MMIX_FREE(st->meta_values[i]);
-    }
-    MMIX_FREE(st->meta_keys);
-    MMIX_FREE(st->meta_values);
-    MMIX_FREE(st->entries);
-    memset(st, 0, sizeof *st);
-}
-
-MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st) {
-    unsigned char len8[8];
-    unsigned char *header = NULL;
-    uint64_t file_size, n;
-    FILE *f;
-    mmix_result r;
-    if (!st) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: st is NULL");
-    memset(st, 0, sizeof *st);
-    if (!path) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: path is NULL");
-    snprintf(st->path, sizeof st->path, "%s", path);
-    f = fopen(path, "rb");
-    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open the file", st->path);
-    st->file = f;
-    if (mmix__file_size(f, &file_size) != 0 || mmix__file_seek(f, 0) != 0) {
-        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot find the file's size (not a regular file?)", st->path);
-        goto fail;
-    }
-    if (file_size < 8) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the file has %llu bytes, fewer than the 8 of the header "
-                           "length: truncated, or not a safetensors file", st->path, (unsigned long long)file_size);
-        goto fail;
-    }
-    if (fread(len8, 1, 8, f) != 8) {
-        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the header length (a directory?)", st->path);
-        goto fail;
-    }
-    n = mmix__load_le64(len8);
-    if (n > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER || (uint64_t)(size_t)n != n) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu is above the limit of %llu bytes "
-                           "(MMIX_SAFETENSORS_MAX_HEADER): corrupt, or not a safetensors file", st->path,
-                           (unsigned long long)n, (unsigned long long)MMIX_SAFETENSORS_MAX_HEADER);
-        goto fail;
-    }
-    if (n > file_size - 8) {
-        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%llu "
-                           "bytes): truncated or corrupt", st->path, (unsigned long long)n,
-                           (unsigned long long)file_size);
-        goto fail;
-    }
-    st->data_start = 8 + n;
-    st->data_size = file_size - st->data_start;
-    header = (unsigned char *)MMIX_MALLOC(n ? (size_t)n : 1);
-    if (!header) {
-        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for a %llu-byte header", st->path,
-                           (unsigned long long)n);
-        goto fail;
-    }
-    if (fread(header, 1, (size_t)n, f) != (size_t)n) {
-        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the %llu-byte header", st->path, (unsigned long long)n);
-        goto fail;
-    }
-    r = mmix__st_parse(ctx, st, header, (size_t)n);
-    if (r != MMIX_OK) goto fail;
-    MMIX_FREE(header);
-    return MMIX_OK;
-fail:
-    MMIX_FREE(header);
-    mmix_safetensors_close(st);
-    return r;
-}
-
-MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name) {
-    int64_t i;
-    if (!st || !name) return NULL;
-    for (i = 0; i < st->n_entries; i++)
-        if (strcmp(st->entries[i].name, name) == 0) return &st->entries[i];
-    return NULL;
-}
-
-MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key) {
-    int64_t i;
-    if (!st || !key) return NULL;
-    for (i = 0; i < st->n_meta; i++)
-        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
-    return NULL;
-}
-
-/* IEEE half to float, exactly (every half is a float): subnormals are normalized, inf stays
-   inf, a NaN keeps its payload and comes out quiet, as a hardware conversion (and torch)
-   gives it. */
-static float mmix__f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
-    float f;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (mant << 13); /* rebias 15 -> 127 */
-    } else if (mant == 0) {
-        bits = sign; /* +-0 */
-    } else { /* subnormal: mant * 2^-24; shift the leading 1 up to the implicit bit */
-        uint32_t e = 113;
-        while (!(mant & 0x400u)) { mant <<= 1; e--; }
-        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-    }
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-static float mmix__bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16; /* bfloat16 is the top half of a float */
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-/* Round to nearest even, as a cast does; beyond the float range it is +-inf (C leaves the
-   out-of-range cast undefined, so it is not left to the compiler). */
-static float mmix__f64_to_f32(double d) {
-    const double overflow = 340282356779733661637539395458142568448.0; /* FLT_MAX + half an ulp */
-    if (d >= overflow) return (float)HUGE_VAL;
-    if (d <= -overflow) return -(float)HUGE_VAL;
-    return (float)d;
-}
-
-MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
-                                          float *out) {
-    unsigned char buf[1 << 15];
-    FILE *f;
-    uint64_t size, done = 0;
-    int64_t k = 0;
-    unsigned dsize;
-    int le = mmix__little_endian();
-    if (!st || !st->file || !e || (!out && e->numel > 0))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read: NULL argument or a closed file");
-    if ((int)e->dtype < 0 || (int)e->dtype > (int)MMIX_ST_BOOL || e->numel < 0 || e->begin > e->end ||
-        e->end > st->data_size || e->end - e->begin != (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype])
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%.60s': the entry does not belong to "
-                              "this file", st->path, e->name);
-    if (e->dtype != MMIX_ST_F32 && e->dtype != MMIX_ST_F16 && e->dtype != MMIX_ST_BF16 && e->dtype != MMIX_ST_F64)
-        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16, BF16 and "
-                              "F64 can be read as floats", st->path, e->name, mmix__st_dtype_names[e->dtype]);
-    f = (FILE *)st->file;
-    size = e->end - e->begin;
-    dsize = mmix__st_dtype_sizes[e->dtype];
-    if (size == 0) return MMIX_OK;
-    if ((uint64_t)(size_t)size != size)
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s' does not fit in memory", st->path, e->name);
-    if (mmix__file_seek(f, st->data_start + e->begin) != 0)
-        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': cannot seek to byte %llu", st->path, e->name,
-                              (unsigned long long)(st->data_start + e->begin));
-    if (e->dtype == MMIX_ST_F32 && le) { /* the common case: straight into out */
-        done = fread(out, 1, (size_t)size, f);
-    } else {
-        while (done < size) {
-            size_t want = size - done < sizeof buf ? (size_t)(size - done) : sizeof buf, got, j;
-            got = fread(buf, 1, want, f);
-            done += got;
-            for (j = 0; j + dsize <= got; j += dsize, k++) {
-                const unsigned char *b = buf + j;
-                if (e->dtype == MMIX_ST_F32) {
-                    uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-                    memcpy(&out[k], &bits, 4);
-                } else if (e->dtype == MMIX_ST_F16) {
-                    out[k] = mmix__f16_to_f32((uint16_t)(b[0] | b[1] << 8));
-                } else if (e->dtype == MMIX_ST_BF16) {
-                    out[k] = mmix__bf16_to_f32((uint16_t)(b[0] | b[1] << 8));
-                } else {
-                    uint64_t bits = mmix__load_le64(b);
-                    double d;
-                    memcpy(&d, &bits, 8);
-                    out[k] = mmix__f64_to_f32(d);
-                }
-            }
-            if (got < want) break; /* (chunks are a multiple of every dtype size: none splits one) */
-        }
-    }
-    if (done != size)
-        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': read %llu of %llu bytes (the file was truncated "
-                              "or changed since it was opened?)", st->path, e->name, (unsigned long long)done,
-                              (unsigned long long)size);
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
-                                               mmix_tensor *t) {
-    mmix_shape file_shape;
-    mmix_result r;
-    float *host;
-    int i, same;
-    char a[96], b[96];
-    if (!st || !e || !t) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read_into: NULL argument");
-    if (t->dtype != MMIX_F32 || !t->data)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%s': read_into needs a float tensor",
-                              st->path, e->name);
-    file_shape = mmix_shape0();
-    file_shape.ndim = e->ndim;
-    for (i = 0; i < e->ndim && i < MMIX_MAX_DIMS; i++) file_shape.d[i] = e->shape[i];
-    same = mmix_shape_equal(file_shape, t->shape) && e->numel == t->n;
-    if (!same)
-        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, the model expects %s",
-                              st->path, e->name, mmix_shape_str(file_shape, a, sizeof a),
-                              mmix_shape_str(t->shape, b, sizeof b));
-    /* decoded on the host, then uploaded to wherever the tensor lives */
-    host = (float *)MMIX_MALLOC((size_t)(t->n ? t->n : 1) * sizeof(float));
-    if (!host) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of memory", st->path, e->name);
-    r = mmix_safetensors_read(ctx, st, e, host);
-    if (r == MMIX_OK) mmix_tensor_upload(ctx, t, 0, host, t->n);
-    MMIX_FREE(host);
-    return r;
-}
-
-/* ---- The writer ---- */
-/* Data as little-endian float32: straight from memory on little-endian hosts. */
-/* A tensor's floats, little-endian, fetched from its backend a chunk at a time. */
-static int mmix__st_write_floats(FILE *f, const mmix_tensor *t) {
-    float chunk[1024];
-    unsigned char buf[4 * 1024];
-    int64_t first, i, m;
-    int le = mmix__little_endian();
-    for (first = 0; first < t->n; first += m) {
-        m = t->n - first < 1024 ? t->n - first : 1024;
-        t->backend->download(chunk, t->data + first, (size_t)m * sizeof(float));
-        if (le) {
-            if (fwrite(chunk, sizeof(float), (size_t)m, f) != (size_t)m) return 0;
-            continue;
-        }
-        for (i = 0; i < m; i++) {
-            uint32_t bits;
-            memcpy(&bits, &chunk[i], 4);
-            buf[4 * i] = (unsigned char)bits;
-            buf[4 * i + 1] = (unsigned char)(bits >> 8);
-            buf[4 * i + 2] = (unsigned char)(bits >> 16);
-            buf[4 * i + 3] = (unsigned char)(bits >> 24);
-        }
-        if (fwrite(buf, 4, (size_t)m, f) != (size_t)m) return 0;
-    }
-    return 1;
-}
-
-MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
-                                           const char *const *names, int64_t n,
-                                           const char *const *meta_keys, const char *const *meta_values,
-                                           int64_t n_meta) {
-    mmix_bpe_bytes h = {NULL, 0, 0};
-    mmix__st_sorted *v = NULL;
-    mmix__atomic_file file;
-    unsigned char len8[8];
-    uint64_t offset = 0;
-    int64_t i, most = n > n_meta ? n : n_meta;
-    const char *dup;
-    mmix_result r = MMIX_OK;
-    int k, ok;
-    if (!path || n < 0 || n_meta < 0 || (n > 0 && !tensors) || (n_meta > 0 && (!meta_keys || !meta_values)))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors write: NULL or negative argument");
-    /* Everything is checked before the file is touched. */
-    for (i = 0; i < n; i++) {
-        const mmix_tensor *t = tensors[i];
-        const char *name = names ? names[i] : (t ? t->name : NULL);
-        if (!t || !name)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld or its name is NULL",
-                                  path, (long long)i);
-        if (t->dtype != MMIX_F32 || (!t->data && t->n > 0))
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' is not a float tensor "
-                                  "on the CPU", path, name);
-        if (strcmp(name, "__metadata__") == 0)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name __metadata__ "
-                                  "is reserved by the format", path, (long long)i);
-        if (!mmix__utf8_valid(name))
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name '%.60s' is "
-                                  "not valid UTF-8", path, (long long)i, name);
-        if (strlen(name) >= MMIX_NAME_MAX)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor name '%.40s...' is longer "
-                                  "than %d bytes, which could not be read back", path, name, MMIX_NAME_MAX - 1);
-        if (t->shape.ndim < 0 || t->shape.ndim > MMIX_MAX_DIMS || t->n < 0)
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' has an invalid shape",
-                                  path, name);
-    }
-    for (i = 0; i < n_meta; i++) {
-        if (!meta_keys[i] || !meta_values[i])
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata pair %lld is NULL", path,
-                                  (long long)i);
-        if (!mmix__utf8_valid(meta_keys[i]) || !mmix__utf8_valid(meta_values[i]))
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata '%.60s' is not valid "
-                                  "UTF-8", path, meta_keys[i]);
-    }
-    if (most > 0) {
-        if ((uint64_t)most > SIZE_MAX / sizeof *v ||
-            !(v = (mmix__st_sorted *)MMIX_MALLOC((size_t)most * sizeof *v)))
-            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
-        for (i = 0; i < n; i++) v[i].name = names ? names[i] : tensors[i]->name;
-        if ((dup = mmix__st_duplicate(v, n)) != NULL)
-            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two tensors are named '%s'", path, dup);
-        for (i = 0; r == MMIX_OK && i < n_meta; i++) v[i].name = meta_keys[i];
-        if (r == MMIX_OK && (dup = mmix__st_duplicate(v, n_meta)) != NULL)
-            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two metadata keys are '%.60s'", path, dup);
-        MMIX_FREE(v);
-        if (r != MMIX_OK) return r;
-    }
-
-    /* The header, in memory (it is small); the data is streamed after it. */
-    ok = mmix__bytes_append(&h, "{", 1);
-    if (n_meta > 0) {
-        ok = ok && mmix__bytes_printf(&h, "\"__metadata__\":{");
-        for (i = 0; ok && i < n_meta; i++)
-            ok = (i == 0 || mmix__bytes_append(&h, ",", 1)) &&
-                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_keys[i], strlen(meta_keys[i]), 1) &&
-                 mmix__bytes_append(&h, ":", 1) &&
-                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_values[i], strlen(meta_values[i]), 1);
-        ok = ok && mmix__bytes_append(&h, "}", 1);
-    }
-    for (i = 0; ok && i < n; i++) {
-        const mmix_tensor *t = tensors[i];
-        const char *name = names ? names[i] : t->name;
-        uint64_t bytes = (uint64_t)t->n * sizeof(float);
-        if ((uint64_t)t->n > UINT64_MAX / sizeof(float) || bytes > UINT64_MAX - offset) {
-            mmix_bpe_bytes_free(&h);
-            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the tensors hold more than 2^64 bytes",
-                                  path);
-        }
-        ok = (i == 0 && n_meta == 0) || mmix__bytes_append(&h, ",", 1);
-        ok = ok && mmix__bytes_append_quoted(&h, (const unsigned char *)name, strlen(name), 1) &&
-             mmix__bytes_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (k = 0; ok && k < t->shape.ndim; k++) ok = mmix__bytes_printf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
-        ok = ok && mmix__bytes_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                                      (unsigned long long)(offset + bytes));
-        offset += bytes;
-    }
-    ok = ok && mmix__bytes_append(&h, "}", 1);
-    while (ok && h.size % 8 != 0) ok = mmix__bytes_append(&h, " ", 1); /* the data starts 8-aligned */
-    if (!ok) {
-        mmix_bpe_bytes_free(&h);
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory for the header", path);
-    }
-    if ((uint64_t)h.size > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER) {
-        mmix_bpe_bytes_free(&h);
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the header would be %llu bytes, above "
-                              "MMIX_SAFETENSORS_MAX_HEADER", path, (unsigned long long)h.size);
-    }
-    for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.size >> (8 * k));
-
-    if ((r = mmix__atomic_open(ctx, path, &file)) != MMIX_OK) {
-        mmix_bpe_bytes_free(&h);
-        return r;
-    }
-    ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
-    for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]);
-    mmix_bpe_bytes_free(&h);
-    if (!ok) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
-                       file.tmp, path);
-        mmix__atomic_abort(&file);
-        return MMIX_ERR_IO;
-    }
-    return mmix__atomic_commit(ctx, &file, 1);
-}
-
-// ----------------------------------------------------------------------------------------
-// >>arena  Chained bump allocators.
-//
-// An arena hands out 64-byte aligned pieces of its current block. When a request does
-// not fit, a new block (at least double the capacity so far) is chained on. Resetting
-// folds a chain into a single block of the total size, so the next step of the same
-// shape fits without asking the system for memory. Each lifetime has two arenas: one of
-// host memory for what the front end reads (tensor headers, the tape, parameter lists)
-// and one whose blocks come from the backend's alloc for tensor data, which only
-// kernels and the backend's memory entries touch.
-// ----------------------------------------------------------------------------------------
-#define MMIX__ALIGN 64
-
-typedef struct mmix__block {
-    struct mmix__block *prev;   /* the block chained before this one */
-    size_t size;                /* usable bytes in data */
-    size_t used;
-    unsigned char *data;        /* aligned start of the usable bytes */
-    const struct mmix_backend *owner; /* data arenas: the backend whose alloc gave data */
-} mmix__block;
-
-typedef struct mmix__arena {
-    mmix__block *head;          /* newest block; allocations come from here */
-    size_t capacity;            /* sum of block sizes */
-    size_t used_before_head;    /* bytes used in blocks older than head */
-    size_t high_water;          /* most bytes ever in use since creation */
-    int holds_data;             /* 1: blocks from the context's backend (tensor data) */
-} mmix__arena;
-
-struct mmix_ctx {
-    mmix__arena persist, step;  /* host memory: headers, lists, the generator's bookkeeping */
-    mmix__arena persist_data, step_data; /* tensor data, in the backend's memory */
-    struct mmix__node *tape;    /* defined in >>ops */
-    int64_t tape_len, tape_capacity;
-    mmix_params own;            /* the context's own parameters (mmix_param) */
-    const mmix_backend *backend;
-    mmix_backend cpu_backend;   /* the default, filled at creation */
-    int training, grad_enabled;
-    mmix_masked_grad_mode masked_grad_mode;
-    int64_t system_allocations;
-    mmix_result last_result;
-    char error[512];
-    mmix_log_fn log;
-    void *log_user;
-};
-
-static void *mmix__sys_malloc(mmix_ctx *ctx, size_t size) {
-    if (ctx) ctx->system_allocations++;
-    return MMIX_MALLOC(size);
-}
-static void *mmix__sys_realloc(mmix_ctx *ctx, void *ptr, size_t size) {
-    if (ctx) ctx->system_allocations++;
-    return MMIX_REALLOC(ptr, size);
-}
-
-/* A block for arena a: host memory right after its header, or (a data arena) the header
-   on the host and the bytes from the backend. */
-static mmix__block *mmix__block_new(mmix_ctx *ctx, const mmix__arena *a, size_t size) {
-    size_t extra = a->holds_data ? 0 : size + MMIX__ALIGN;
-    unsigned char *raw = (unsigned char *)mmix__sys_malloc(ctx, sizeof(mmix__block) + extra);
-    mmix__block *b;
-    uintptr_t start;
-    if (!raw) return NULL;
-    b = (mmix__block *)raw;
-    b->prev = NULL;
-    b->size = size;
-    b->used = 0;
-    b->owner = NULL;
-    if (a->holds_data) {
-        ctx->system_allocations++;
-        b->data = (unsigned char *)ctx->backend->alloc(size);
-        if (!b->data) {
-            MMIX_FREE(raw);
-            return NULL;
-        }
-        b->owner = ctx->backend;
-        return b;
-    }
-    start = (uintptr_t)(raw + sizeof(mmix__block));
-    start = (start + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
-    b->data = (unsigned char *)start;
-    return b;
-}
-
-static void mmix__block_free(mmix__block *b) {
-    if (b->owner) b->owner->release(b->data);
-    MMIX_FREE(b);
-}
-
-static void mmix__arena_free(mmix__arena *a) {
-    while (a->head) {
-        mmix__block *prev = a->head->prev;
-        mmix__block_free(a->head);
-        a->head = prev;
-    }
-    a->capacity = a->used_before_head = 0;
-}
-
-static size_t mmix__arena_used(const mmix__arena *a) {
-    return a->used_before_head + (a->head ? a->head->used : 0);
-}
-
-/* Returns zeroed, aligned memory, or NULL when the system has none. */
-static void *mmix__arena_alloc(mmix_ctx *ctx, mmix__arena *a, size_t size) {
-    size_t rounded = (size + MMIX__ALIGN - 1) & ~(size_t)(MMIX__ALIGN - 1);
-    void *p;
-    if (rounded < size) return NULL; /* overflow */
-    if (!a->head || a->head->size - a->head->used < rounded) {
-        size_t grow = a->capacity > rounded ? a->capacity : rounded;
-        mmix__block *b = mmix__block_new(ctx, a, grow < ((size_t)1 << 20) ? ((size_t)1 << 20) : grow);
-        if (!b) return NULL;
-        b->prev = a->head;
-        if (a->head) a->used_before_head += a->head->used;
-        a->head = b;
-        a->capacity += b->size;
-    }
-    p = a->head->data + a->head->used;
-    a->head->used += rounded;
-    if (mmix__arena_used(a) > a->high_water) a->high_water = mmix__arena_used(a);
-    if (a->head->owner) a->head->owner->zero(p, size);
-    else memset(p, 0, size);
-    return p;
-}
-
-/* Empties the arena; a chain of blocks becomes one block of the chain's total size. */
-static void mmix__arena_reset(mmix_ctx *ctx, mmix__arena *a) {
-    if (a->head && a->head->prev) {
-        size_t total = a->capacity;
-        mmix__arena_free(a);
-        a->head = mmix__block_new(ctx, a, total);
-        if (a->head) a->capacity = total;
-        /* If that failed, the next allocation simply starts a new chain. */
-    }
-    if (a->head) a->head->used = 0;
-    a->used_before_head = 0;
-}
-
-// ----------------------------------------------------------------------------------------
-// >>tensor  Shapes, tensors, parameters, the context.
+// >>tensor  Shapes, tensors, parameters.
 // ----------------------------------------------------------------------------------------
 MMIXDEF mmix_shape mmix_shape4(int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     mmix_shape s;
@@ -2820,22 +2356,6 @@ static int64_t mmix__shape_numel(mmix_shape s) {
 /* The last dim, or 1 for a scalar; rows = everything before it. */
 static int64_t mmix__last_dim(const mmix_tensor *t) { return t->shape.ndim ? t->shape.d[t->shape.ndim - 1] : 1; }
 static int64_t mmix__rows(const mmix_tensor *t) { return t->n / mmix__last_dim(t); }
-
-MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *fmt, ...) {
-    va_list args;
-    if (!ctx) return code;
-    ctx->last_result = code;
-    va_start(args, fmt);
-    vsnprintf(ctx->error, sizeof ctx->error, fmt, args);
-    va_end(args);
-    return code;
-}
-MMIXDEF mmix_result mmix_last_result(const mmix_ctx *ctx) { return ctx ? ctx->last_result : MMIX_ERR_INVALID_ARGUMENT; }
-MMIXDEF const char *mmix_last_error(const mmix_ctx *ctx) { return ctx ? ctx->error : "no context"; }
-MMIXDEF void mmix_clear_error(mmix_ctx *ctx) {
-    ctx->last_result = MMIX_OK;
-    ctx->error[0] = '\0';
-}
 
 static mmix__arena *mmix__arena_of(mmix_ctx *ctx, mmix_lifetime where) {
     return where == MMIX_PERSIST ? &ctx->persist : &ctx->step;
@@ -3492,7 +3012,7 @@ static void mmix__cpu_layernorm_backward(float *dx, float *dw, float *db, const 
     }
 }
 
-/* Exact GELU (SPEC 0.3.5): 0.5 x (1 + erf(x / sqrt 2)); its derivative is
+/* Exact GELU (torch.nn.GELU(), reference-notes Sec. 3): 0.5 x (1 + erf(x / sqrt 2)); its derivative is
    0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi). Evaluated in double. */
 static void mmix__cpu_gelu_forward(float *out, const float *x, int64_t n) {
     int64_t i;
@@ -3588,9 +3108,10 @@ static void mmix__cpu_cross_entropy_backward(float *dlogits, const float *logits
     }
 }
 
-/* Token mixing (SPEC 1.2, 2.3). For each kernel tap m the contribution is one GEMM,
-   Wt[m] (L_out x L_in) times the columns of x shifted by m - left; columns that would
-   read outside 0..D-1 read the zero padding, i.e. are left out of that tap's GEMM. */
+/* Token mixing (paper Sec. 3.2, Fig. 2; k > 1: Fig. S5). For each kernel tap m the
+   contribution is one GEMM, Wt[m] (L_out x L_in) times the columns of x shifted by
+   m - left; columns that would read outside 0..D-1 read the zero padding, i.e. are left out
+   of that tap's GEMM. */
 static void mmix__token_mix_columns(int64_t D, int64_t k, int64_t m, int64_t *shift, int64_t *j0,
                                     int64_t *j1) {
     int64_t left = (k - 1) / 2;
@@ -3740,9 +3261,10 @@ static void mmix__cpu_silu_backward(float *dx, const float *dout, const float *x
     }
 }
 
-/* RoPE, HF rotate-half (SPEC 3.1). The frequencies follow HF's float32 arithmetic step by
-   step (inv_freq = 1 / theta^(2t/hd) rounded to float, angle = float(pos) * inv_freq in
-   float), so the angles are the very floats the reference uses. */
+/* RoPE, HF rotate-half (HF LlamaForCausalLM, reference-notes Sec. 8). The frequencies
+   follow HF's float32 arithmetic step by step (inv_freq = 1 / theta^(2t/hd) rounded to
+   float, angle = float(pos) * inv_freq in float), so the angles are the very floats the
+   reference uses. */
 #define MMIX__ROPE_MAX_HALF 1024
 static void mmix__cpu_rope(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
                            float theta, int64_t pos0, int inverse) {
@@ -4485,7 +4007,7 @@ MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix
     if (!out || !row_loss || !row_lse) return NULL;
     ctx->backend->cross_entropy_forward(row_loss, row_lse, logits->data, targets->ids, rows, V,
                                         ignore_index);
-    /* The mean over counted positions of the whole batch (token-weighted, SPEC 1.5). */
+    /* The mean over counted positions of the whole batch (token-weighted, reference-notes Sec. 5). */
     mmix__set_scalar(out, ctx->backend->sum_forward(row_loss, rows) / (double)counted);
     if (mmix__wants_grad(ctx, logits, NULL, NULL)) {
         node = mmix__record(ctx, MMIX_OP_CROSS_ENTROPY, out, logits, targets, NULL);
@@ -4604,7 +4126,7 @@ MMIXDEF mmix_tensor *mmix_token_mix(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *
         if (mmix__op_can_run(ctx)) mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "token_mix: out of memory");
         return NULL;
     }
-    /* The reference code zeroes masked weights in place at every forward (SPEC 0.3.2). */
+    /* The reference code zeroes masked weights in place at every forward (reference-notes Sec. 1). */
     if (ctx->masked_grad_mode == MMIX_MASKED_GRADS_REFERENCE && keep)
         ctx->backend->token_mix_mask_inplace(W->data, keep, L_out, L_in, k);
     ctx->backend->token_mix_pack(Wt, W->data, keep, L_out, L_in, k);
@@ -5286,7 +4808,7 @@ done:
 
 // ----------------------------------------------------------------------------------------
 // >>adamw  AdamW, schedules and clipping, as torch and the Hugging Face Trainer do them
-// (SPEC 11). An optimizer step is a plain pass over the parameter list.
+// (reference-notes Sec. 6). An optimizer step is a plain pass over the parameter list.
 // ----------------------------------------------------------------------------------------
 MMIXDEF mmix_adamw_config mmix_adamw_config_default(void) {
     mmix_adamw_config c;
@@ -5393,6 +4915,688 @@ MMIXDEF mmix_result mmix_clip_grad_norm(mmix_ctx *ctx, const mmix_params *set, f
                 ctx->backend->scale_forward(set->tensors[i]->grad, set->tensors[i]->grad, (float)coef,
                                             set->tensors[i]->n);
     return MMIX_OK;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>safetensors  Weights files (reference-notes Sec. 9): the safetensors format of Hugging Face.
+//
+//   [8 bytes: N, little-endian u64] [N bytes: JSON header] [data: raw little-endian]
+//   {"__metadata__": {"key": "value", ...},
+//    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}, ...}
+//
+// Offsets are relative to the start of the data. The header is read with the JSON reader
+// (see >>json) walking this one schema, without building a tree: any byte the schema does
+// not expect is an error at that byte ("PATH: header byte I: ..."). The schema fixes the nesting
+// at three levels (header, entry, shape), so a "[[[[..." bomb fails at its second bracket
+// and deep input costs nothing. What the format allows is accepted: entries in any order,
+// gaps between tensors, zero-sized dims, a missing __metadata__, whitespace between
+// tokens, spaces (only) after the object up to N (the format's padding). The header must
+// begin with '{', as the format says. Everything is checked against the file before any
+// data is read, so a corrupt or truncated file is an error at open, never a wrong read.
+// ----------------------------------------------------------------------------------------
+static const char *const mmix__st_dtype_names[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16",
+                                                   "I8", "U64", "U32", "U16", "U8", "BOOL"};
+static const unsigned char mmix__st_dtype_sizes[] = {4, 2, 2, 8, 8, 4, 2, 1, 8, 4, 2, 1, 1};
+MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_names) / sizeof(mmix__st_dtype_names[0]) == MMIX_ST_BOOL + 1,
+                   st_dtype_names);
+MMIX__STATIC_CHECK(sizeof(mmix__st_dtype_sizes) == MMIX_ST_BOOL + 1, st_dtype_sizes);
+
+/* Dtypes newer versions of the format name, which this build cannot hold: a file using one
+   is valid but unsupported (MMIX_ERR_UNSUPPORTED), not corrupt. */
+static const char *const mmix__st_newer_dtypes[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "F6_E2M3",
+                                                    "F6_E3M2", "F4", "C64", "U4", "I4"};
+
+MMIXDEF const char *mmix_st_dtype_name(mmix_st_dtype d) {
+    if ((int)d < 0 || (int)d > (int)MMIX_ST_BOOL) return "unknown dtype";
+    return mmix__st_dtype_names[d];
+}
+
+/* Host byte order, asked at run time (no macro says it portably). */
+static int mmix__little_endian(void) {
+    const uint16_t one = 1;
+    unsigned char b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+static uint64_t mmix__load_le64(const unsigned char *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* ---- The header parser: the schema, on the reader of >>json ---- */
+/* The reader and the last string it read. The buffer gets room for the whole header up
+   front (a string never grows when unescaped), so reading a string never allocates. */
+typedef struct mmix__st_parser {
+    mmix__json j;
+    mmix_bpe_bytes str;
+} mmix__st_parser;
+
+static int mmix__st_string(mmix__st_parser *p, const char *what) { return mmix__json_string(&p->j, what, &p->str); }
+static const char *mmix__st_str(const mmix__st_parser *p) { return (const char *)p->str.data; }
+
+static char *mmix__st_strdup(const char *s, size_t len) {
+    char *c = (char *)MMIX_MALLOC(len + 1);
+    if (c) { memcpy(c, s, len); c[len] = '\0'; }
+    return c;
+}
+
+/* One tensor entry, its name already in e->name: {"dtype":..,"shape":[..],"data_offsets":[b,e]},
+   keys in any order, each exactly once. */
+static int mmix__st_entry(mmix__st_parser *p, mmix_st_entry *e, uint64_t data_size) {
+    int seen[3] = {0, 0, 0}, k, members = 0, more;
+    static const char *const keys[3] = {"dtype", "shape", "data_offsets"};
+    size_t entry_at = p->j.i, key_at, value_at;
+    char what[MMIX_NAME_MAX + 64];
+    uint64_t v, numel = 1, bytes;
+    if (!mmix__json_expect(&p->j, '{', "(a tensor entry is an object)")) return 0;
+    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in a tensor entry")) > 0) {
+        mmix__json_peek(&p->j);
+        key_at = p->j.i;
+        if (!mmix__st_string(p, "a key of a tensor entry")) return 0;
+        for (k = 0; k < 3; k++)
+            if (strcmp(mmix__st_str(p), keys[k]) == 0) break;
+        if (k == 3)
+            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': unknown key '%.60s' (an entry has "
+                                 "exactly dtype, shape and data_offsets)", e->name, mmix__st_str(p));
+        if (seen[k]) return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, key_at, "tensor '%s': duplicate key '%s'", e->name, keys[k]);
+        seen[k] = 1;
+        if (!mmix__json_expect(&p->j, ':', "after a key")) return 0;
+        mmix__json_peek(&p->j);
+        value_at = p->j.i;
+        if (k == 0) { /* dtype */
+            int d;
+            snprintf(what, sizeof what, "the dtype of tensor '%s'", e->name);
+            if (!mmix__st_string(p, what)) return 0;
+            for (d = 0; d <= (int)MMIX_ST_BOOL; d++)
+                if (strcmp(mmix__st_str(p), mmix__st_dtype_names[d]) == 0) break;
+            if (d > (int)MMIX_ST_BOOL) {
+                size_t u;
+                for (u = 0; u < sizeof mmix__st_newer_dtypes / sizeof mmix__st_newer_dtypes[0]; u++)
+                    if (strcmp(mmix__st_str(p), mmix__st_newer_dtypes[u]) == 0)
+                        return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s': dtype %s is not supported "
+                                             "by this build", e->name, mmix__st_str(p));
+                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': unknown dtype '%.40s'", e->name, mmix__st_str(p));
+            }
+            e->dtype = (mmix_st_dtype)d;
+        } else if (k == 1) { /* shape: all dims are read, so that the message can say how many */
+            int ndim = 0, dims = 0, more_dims;
+            if (!mmix__json_expect(&p->j, '[', "(a shape is an array of integers)")) return 0;
+            numel = 1;
+            while ((more_dims = mmix__json_next(&p->j, ']', &dims, "or ']' in a shape")) > 0) {
+                snprintf(what, sizeof what, "dim %d of tensor '%s''s shape", ndim, e->name);
+                if (!mmix__json_uint(&p->j, (uint64_t)INT64_MAX, &v, what)) return 0;
+                if (ndim < MMIX_MAX_DIMS) e->shape[ndim] = (int64_t)v;
+                /* the element count, saturated: overflow is reported below with the shape */
+                numel = (v != 0 && numel > (uint64_t)INT64_MAX / v) ? (uint64_t)INT64_MAX + 1 : numel * v;
+                ndim++;
+            }
+            if (more_dims < 0) return 0;
+            if (ndim > MMIX_MAX_DIMS)
+                return mmix__json_fail(&p->j, MMIX_ERR_UNSUPPORTED, value_at, "tensor '%s' has %d dims; this build holds at "
+                                     "most %d", e->name, ndim, MMIX_MAX_DIMS);
+            if (numel > (uint64_t)INT64_MAX)
+                return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, value_at, "tensor '%s': its shape has more than 2^63 elements",
+                                     e->name);
+            e->ndim = ndim;
+            e->numel = (int64_t)numel;
+        } else { /* data_offsets: exactly [begin, end] */
+            if (!mmix__json_expect(&p->j, '[', "(data_offsets is an array of two integers)")) return 0;
+            snprintf(what, sizeof what, "the begin offset of tensor '%s'", e->name);
+            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->begin, what)) return 0;
+            if (!mmix__json_expect(&p->j, ',', "(data_offsets is an array of exactly two integers)")) return 0;
+            snprintf(what, sizeof what, "the end offset of tensor '%s'", e->name);
+            if (!mmix__json_uint(&p->j, UINT64_MAX, &e->end, what)) return 0;
+            if (!mmix__json_expect(&p->j, ']', "(data_offsets is an array of exactly two integers)")) return 0;
+        }
+    }
+    if (more < 0) return 0;
+    for (k = 0; k < 3; k++)
+        if (!seen[k])
+            return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': the key '%s' is missing", e->name, keys[k]);
+    /* The offsets against the shape and the file. */
+    if (e->begin > e->end)
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] are reversed",
+                             e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
+    if (e->end > data_size)
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] end beyond "
+                             "the data section (%llu bytes): truncated file?", e->name,
+                             (unsigned long long)e->begin, (unsigned long long)e->end, (unsigned long long)data_size);
+    if ((uint64_t)e->numel > UINT64_MAX / mmix__st_dtype_sizes[e->dtype])
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': %lld elements of %s need more than 2^64 "
+                             "bytes", e->name, (long long)e->numel, mmix__st_dtype_names[e->dtype]);
+    bytes = (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype];
+    if (e->end - e->begin != bytes)
+        return mmix__json_fail(&p->j, MMIX_ERR_FORMAT, entry_at, "tensor '%s': data_offsets [%llu, %llu] hold %llu "
+                             "bytes, but %lld elements of %s need %llu", e->name, (unsigned long long)e->begin,
+                             (unsigned long long)e->end, (unsigned long long)(e->end - e->begin),
+                             (long long)e->numel, mmix__st_dtype_names[e->dtype], (unsigned long long)bytes);
+    return 1;
+}
+
+/* __metadata__: {"key": "value", ...}, strings only. */
+static int mmix__st_metadata(mmix__st_parser *p, mmix_safetensors *st, int64_t *capacity) {
+    int members = 0, more;
+    char what[128];
+    if (!mmix__json_expect(&p->j, '{', "(__metadata__ is an object of strings)")) return 0;
+    while ((more = mmix__json_next(&p->j, '}', &members, "or '}' in __metadata__")) > 0) {
+        char *key;
+        if (!mmix__st_string(p, "a __metadata__ key")) return 0;
+        if (st->n_meta == *capacity) { /* keys and values grow together */
+            int64_t cap = *capacity;
+            void *grown = mmix__grow(st->meta_keys, &cap, st->n_meta + 1, sizeof(char *));
+            if (!grown) return mmix__json_oom(&p->j);
+            st->meta_keys = (char **)grown;
+            cap = *capacity;
+            if (!(grown = mmix__grow(st->meta_values, &cap, st->n_meta + 1, sizeof(char *))))
+                return mmix__json_oom(&p->j);
+            st->meta_values = (char **)grown;
+            *capacity = cap;
+        }
+        key = mmix__st_strdup(mmix__st_str(p), p->str.size);
+        if (!key) return mmix__json_oom(&p->j);
+        st->meta_keys[st->n_meta] = key;
+        st->meta_values[st->n_meta] = NULL;
+        st->n_meta++; /* counted now, so that close frees the key if the value fails */
+        if (!mmix__json_expect(&p->j, ':', "after a __metadata__ key")) return 0;
+        snprintf(what, sizeof what, "the value of __metadata__ key '%.60s'", key);
+        if (!mmix__st_string(p, what)) return 0;
+        st->meta_values[st->n_meta - 1] = mmix__st_strdup(mmix__st_str(p), p->str.size);
+        if (!st->meta_values[st->n_meta - 1]) return mmix__json_oom(&p->j);
+    }
+    return more == 0;
+}
+
+/* Sorting helpers: names (for duplicates) and byte ranges (for overlaps). */
+typedef struct mmix__st_sorted {
+    const char *name;
+    uint64_t begin, end;
+} mmix__st_sorted;
+static int mmix__st_cmp_name(const void *a, const void *b) {
+    return strcmp(((const mmix__st_sorted *)a)->name, ((const mmix__st_sorted *)b)->name);
+}
+static int mmix__st_cmp_begin(const void *a, const void *b) {
+    uint64_t x = ((const mmix__st_sorted *)a)->begin, y = ((const mmix__st_sorted *)b)->begin;
+    return x < y ? -1 : x > y;
+}
+/* The first name that occurs twice among n, or NULL. O(n log n), so that a header with
+   many entries is not quadratic. */
+static const char *mmix__st_duplicate(mmix__st_sorted *v, int64_t n) {
+    int64_t i;
+    qsort(v, (size_t)n, sizeof *v, mmix__st_cmp_name);
+    for (i = 1; i < n; i++)
+        if (strcmp(v[i - 1].name, v[i].name) == 0) return v[i].name;
+    return NULL;
+}
+
+/* Duplicate tensor names, duplicate metadata keys, overlapping tensors. */
+static mmix_result mmix__st_check_entries(mmix_ctx *ctx, mmix_safetensors *st) {
+    int64_t n = st->n_entries > st->n_meta ? st->n_entries : st->n_meta, i, prev = -1;
+    mmix__st_sorted *v;
+    const char *dup;
+    mmix_result r = MMIX_OK;
+    if (n == 0) return MMIX_OK;
+    v = (mmix__st_sorted *)MMIX_MALLOC((size_t)n * sizeof *v);
+    if (!v) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", st->path);
+    for (i = 0; i < st->n_entries; i++) {
+        v[i].name = st->entries[i].name;
+        v[i].begin = st->entries[i].begin;
+        v[i].end = st->entries[i].end;
+    }
+    if ((dup = mmix__st_duplicate(v, st->n_entries)) != NULL) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the header names tensor '%s' twice", st->path, dup);
+        goto done;
+    }
+    /* Sorted by begin, ranges overlap only if one begins before the previous non-empty one
+       ends. Empty tensors occupy no bytes and overlap nothing. */
+    qsort(v, (size_t)st->n_entries, sizeof *v, mmix__st_cmp_begin);
+    for (i = 0; i < st->n_entries; i++) {
+        if (v[i].begin == v[i].end) continue;
+        if (prev >= 0 && v[i].begin < v[prev].end) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensors '%s' [%llu, %llu] and '%s' [%llu, %llu] overlap "
+                               "in the data section", st->path, v[prev].name, (unsigned long long)v[prev].begin,
+                               (unsigned long long)v[prev].end, v[i].name, (unsigned long long)v[i].begin,
+                               (unsigned long long)v[i].end);
+            goto done;
+        }
+        prev = i;
+    }
+    for (i = 0; i < st->n_meta; i++) v[i].name = st->meta_keys[i];
+    if ((dup = mmix__st_duplicate(v, st->n_meta)) != NULL)
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: __metadata__ has the key '%.60s' twice", st->path, dup);
+done:
+    MMIX_FREE(v);
+    return r;
+}
+
+/* The whole header: {"name": entry, "__metadata__": {...}, ...} then spaces up to n. */
+static mmix_result mmix__st_parse(mmix_ctx *ctx, mmix_safetensors *st, const unsigned char *s, size_t n) {
+    mmix__st_parser p;
+    mmix__json *j = &p.j;
+    int64_t capacity = 0, meta_capacity = 0;
+    int members = 0, more, have_meta = 0;
+    mmix__json_init(j, s, n, "the end of the header");
+    j->c_strings = 1;
+    memset(&p.str, 0, sizeof p.str);
+    if (!mmix__bytes_reserve(&p.str, n))
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the header", st->path);
+    if (n == 0 || s[0] != '{') {
+        mmix__json_fail(j, MMIX_ERR_FORMAT, 0, "the header must be a JSON object, starting with '{' (not a "
+                        "safetensors file?)");
+        goto fail;
+    }
+    j->i = 1;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' between the header's entries")) > 0) {
+        size_t key_at;
+        mmix__json_peek(j);
+        key_at = j->i;
+        if (!mmix__st_string(&p, "a tensor name or __metadata__")) goto fail;
+        if (strcmp(mmix__st_str(&p), "__metadata__") == 0) {
+            if (have_meta) {
+                mmix__json_fail(j, MMIX_ERR_FORMAT, key_at, "a second __metadata__");
+                goto fail;
+            }
+            have_meta = 1;
+            if (!mmix__json_expect(j, ':', "after __metadata__") || !mmix__st_metadata(&p, st, &meta_capacity))
+                goto fail;
+        } else {
+            mmix_st_entry *e;
+            if (p.str.size >= MMIX_NAME_MAX) {
+                mmix__json_fail(j, MMIX_ERR_UNSUPPORTED, key_at, "tensor name '%.40s...' is %llu bytes; this build "
+                                "holds names of at most %d (MMIX_NAME_MAX - 1)", mmix__st_str(&p),
+                                (unsigned long long)p.str.size, MMIX_NAME_MAX - 1);
+                goto fail;
+            }
+            if (st->n_entries == capacity) { /* (the header's size bounds the count: no overflow) */
+                void *grown = mmix__grow(st->entries, &capacity, st->n_entries + 1, sizeof *e);
+                if (!grown) {
+                    mmix__json_oom(j);
+                    goto fail;
+                }
+                st->entries = (mmix_st_entry *)grown;
+            }
+            e = &st->entries[st->n_entries];
+            memset(e, 0, sizeof *e);
+            memcpy(e->name, p.str.data, p.str.size + 1);
+            if (!mmix__json_expect(j, ':', "after a tensor name") || !mmix__st_entry(&p, e, st->data_size)) goto fail;
+            st->n_entries++;
+        }
+    }
+    if (more < 0) goto fail;
+    /* Only the format's padding may follow: spaces, up to the header length. */
+    for (; j->i < n; j->i++)
+        if (s[j->i] != ' ') {
+            char found[32];
+            mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "%s after the header's closing '}': only spaces may pad it",
+                            mmix__json_found(j, found, sizeof found));
+            goto fail;
+        }
+    mmix_bpe_bytes_free(&p.str);
+    return mmix__st_check_entries(ctx, st);
+fail:
+    mmix_bpe_bytes_free(&p.str);
+    if (j->code == MMIX_ERR_OUT_OF_MEMORY)
+        return mmix_set_error(ctx, j->code, "%s: out of memory reading the header", st->path);
+    return mmix_set_error(ctx, j->code, "%s: header byte %llu: %s", st->path, (unsigned long long)j->err_at, j->err);
+}
+
+MMIXDEF void mmix_safetensors_close(mmix_safetensors *st) {
+    int64_t i;
+    if (!st) return;
+    if (st->file) fclose((FILE *)st->file);
+    for (i = 0; i < st->n_meta; i++) {
+        MMIX_FREE(st->meta_keys[i]);
+        MMIX_FREE(st->meta_values[i]);
+    }
+    MMIX_FREE(st->meta_keys);
+    MMIX_FREE(st->meta_values);
+    MMIX_FREE(st->entries);
+    memset(st, 0, sizeof *st);
+}
+
+MMIXDEF mmix_result mmix_safetensors_open(mmix_ctx *ctx, const char *path, mmix_safetensors *st) {
+    unsigned char len8[8];
+    unsigned char *header = NULL;
+    uint64_t file_size, n;
+    FILE *f;
+    mmix_result r;
+    if (!st) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: st is NULL");
+    memset(st, 0, sizeof *st);
+    if (!path) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors open: path is NULL");
+    snprintf(st->path, sizeof st->path, "%s", path);
+    f = fopen(path, "rb");
+    if (!f) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open the file", st->path);
+    st->file = f;
+    if (mmix__file_size(f, &file_size) != 0 || mmix__file_seek(f, 0) != 0) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot find the file's size (not a regular file?)", st->path);
+        goto fail;
+    }
+    if (file_size < 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the file has %llu bytes, fewer than the 8 of the header "
+                           "length: truncated, or not a safetensors file", st->path, (unsigned long long)file_size);
+        goto fail;
+    }
+    if (fread(len8, 1, 8, f) != 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the header length (a directory?)", st->path);
+        goto fail;
+    }
+    n = mmix__load_le64(len8);
+    if (n > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER || (uint64_t)(size_t)n != n) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu is above the limit of %llu bytes "
+                           "(MMIX_SAFETENSORS_MAX_HEADER): corrupt, or not a safetensors file", st->path,
+                           (unsigned long long)n, (unsigned long long)MMIX_SAFETENSORS_MAX_HEADER);
+        goto fail;
+    }
+    if (n > file_size - 8) {
+        r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: header length %llu runs past the end of the file (%llu "
+                           "bytes): truncated or corrupt", st->path, (unsigned long long)n,
+                           (unsigned long long)file_size);
+        goto fail;
+    }
+    st->data_start = 8 + n;
+    st->data_size = file_size - st->data_start;
+    header = (unsigned char *)MMIX_MALLOC(n ? (size_t)n : 1);
+    if (!header) {
+        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for a %llu-byte header", st->path,
+                           (unsigned long long)n);
+        goto fail;
+    }
+    if (fread(header, 1, (size_t)n, f) != (size_t)n) {
+        r = mmix_set_error(ctx, MMIX_ERR_IO, "%s: error reading the %llu-byte header", st->path, (unsigned long long)n);
+        goto fail;
+    }
+    r = mmix__st_parse(ctx, st, header, (size_t)n);
+    if (r != MMIX_OK) goto fail;
+    MMIX_FREE(header);
+    return MMIX_OK;
+fail:
+    MMIX_FREE(header);
+    mmix_safetensors_close(st);
+    return r;
+}
+
+MMIXDEF const mmix_st_entry *mmix_safetensors_find(const mmix_safetensors *st, const char *name) {
+    int64_t i;
+    if (!st || !name) return NULL;
+    for (i = 0; i < st->n_entries; i++)
+        if (strcmp(st->entries[i].name, name) == 0) return &st->entries[i];
+    return NULL;
+}
+
+MMIXDEF const char *mmix_safetensors_meta(const mmix_safetensors *st, const char *key) {
+    int64_t i;
+    if (!st || !key) return NULL;
+    for (i = 0; i < st->n_meta; i++)
+        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
+    return NULL;
+}
+
+/* IEEE half to float, exactly (every half is a float): subnormals are normalized, inf stays
+   inf, a NaN keeps its payload and comes out quiet, as a hardware conversion (and torch)
+   gives it. */
+static float mmix__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
+    float f;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x00400000u : 0u);
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (mant << 13); /* rebias 15 -> 127 */
+    } else if (mant == 0) {
+        bits = sign; /* +-0 */
+    } else { /* subnormal: mant * 2^-24; shift the leading 1 up to the implicit bit */
+        uint32_t e = 113;
+        while (!(mant & 0x400u)) { mant <<= 1; e--; }
+        bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
+    }
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+static float mmix__bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16; /* bfloat16 is the top half of a float */
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+/* Round to nearest even, as a cast does; beyond the float range it is +-inf (C leaves the
+   out-of-range cast undefined, so it is not left to the compiler). */
+static float mmix__f64_to_f32(double d) {
+    const double overflow = 340282356779733661637539395458142568448.0; /* FLT_MAX + half an ulp */
+    if (d >= overflow) return (float)HUGE_VAL;
+    if (d <= -overflow) return -(float)HUGE_VAL;
+    return (float)d;
+}
+
+MMIXDEF mmix_result mmix_safetensors_read(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
+                                          float *out) {
+    unsigned char buf[1 << 15];
+    FILE *f;
+    uint64_t size, done = 0;
+    int64_t k = 0;
+    unsigned dsize;
+    int le = mmix__little_endian();
+    if (!st || !st->file || !e || (!out && e->numel > 0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read: NULL argument or a closed file");
+    if ((int)e->dtype < 0 || (int)e->dtype > (int)MMIX_ST_BOOL || e->numel < 0 || e->begin > e->end ||
+        e->end > st->data_size || e->end - e->begin != (uint64_t)e->numel * mmix__st_dtype_sizes[e->dtype])
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%.60s': the entry does not belong to "
+                              "this file", st->path, e->name);
+    if (e->dtype != MMIX_ST_F32 && e->dtype != MMIX_ST_F16 && e->dtype != MMIX_ST_BF16 && e->dtype != MMIX_ST_F64)
+        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; only F32, F16, BF16 and "
+                              "F64 can be read as floats", st->path, e->name, mmix__st_dtype_names[e->dtype]);
+    f = (FILE *)st->file;
+    size = e->end - e->begin;
+    dsize = mmix__st_dtype_sizes[e->dtype];
+    if (size == 0) return MMIX_OK;
+    if ((uint64_t)(size_t)size != size)
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s' does not fit in memory", st->path, e->name);
+    if (mmix__file_seek(f, st->data_start + e->begin) != 0)
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': cannot seek to byte %llu", st->path, e->name,
+                              (unsigned long long)(st->data_start + e->begin));
+    if (e->dtype == MMIX_ST_F32 && le) { /* the common case: straight into out */
+        done = fread(out, 1, (size_t)size, f);
+    } else {
+        while (done < size) {
+            size_t want = size - done < sizeof buf ? (size_t)(size - done) : sizeof buf, got, j;
+            got = fread(buf, 1, want, f);
+            done += got;
+            for (j = 0; j + dsize <= got; j += dsize, k++) {
+                const unsigned char *b = buf + j;
+                if (e->dtype == MMIX_ST_F32) {
+                    uint32_t bits = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+                    memcpy(&out[k], &bits, 4);
+                } else if (e->dtype == MMIX_ST_F16) {
+                    out[k] = mmix__f16_to_f32((uint16_t)(b[0] | b[1] << 8));
+                } else if (e->dtype == MMIX_ST_BF16) {
+                    out[k] = mmix__bf16_to_f32((uint16_t)(b[0] | b[1] << 8));
+                } else {
+                    uint64_t bits = mmix__load_le64(b);
+                    double d;
+                    memcpy(&d, &bits, 8);
+                    out[k] = mmix__f64_to_f32(d);
+                }
+            }
+            if (got < want) break; /* (chunks are a multiple of every dtype size: none splits one) */
+        }
+    }
+    if (done != size)
+        return mmix_set_error(ctx, MMIX_ERR_IO, "%s: tensor '%s': read %llu of %llu bytes (the file was truncated "
+                              "or changed since it was opened?)", st->path, e->name, (unsigned long long)done,
+                              (unsigned long long)size);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_safetensors_read_into(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_st_entry *e,
+                                               mmix_tensor *t) {
+    mmix_shape file_shape;
+    mmix_result r;
+    float *host;
+    int i, same;
+    char a[96], b[96];
+    if (!st || !e || !t) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors read_into: NULL argument");
+    if (t->dtype != MMIX_F32 || !t->data)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: tensor '%s': read_into needs a float tensor",
+                              st->path, e->name);
+    file_shape = mmix_shape0();
+    file_shape.ndim = e->ndim;
+    for (i = 0; i < e->ndim && i < MMIX_MAX_DIMS; i++) file_shape.d[i] = e->shape[i];
+    same = mmix_shape_equal(file_shape, t->shape) && e->numel == t->n;
+    if (!same)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor '%s' has shape %s in the file, the model expects %s",
+                              st->path, e->name, mmix_shape_str(file_shape, a, sizeof a),
+                              mmix_shape_str(t->shape, b, sizeof b));
+    /* decoded on the host, then uploaded to wherever the tensor lives */
+    host = (float *)MMIX_MALLOC((size_t)(t->n ? t->n : 1) * sizeof(float));
+    if (!host) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: tensor '%s': out of memory", st->path, e->name);
+    r = mmix_safetensors_read(ctx, st, e, host);
+    if (r == MMIX_OK) mmix_tensor_upload(ctx, t, 0, host, t->n);
+    MMIX_FREE(host);
+    return r;
+}
+
+/* ---- The writer ---- */
+/* Data as little-endian float32: straight from memory on little-endian hosts. */
+/* A tensor's floats, little-endian, fetched from its backend a chunk at a time. */
+static int mmix__st_write_floats(FILE *f, const mmix_tensor *t) {
+    float chunk[1024];
+    unsigned char buf[4 * 1024];
+    int64_t first, i, m;
+    int le = mmix__little_endian();
+    for (first = 0; first < t->n; first += m) {
+        m = t->n - first < 1024 ? t->n - first : 1024;
+        t->backend->download(chunk, t->data + first, (size_t)m * sizeof(float));
+        if (le) {
+            if (fwrite(chunk, sizeof(float), (size_t)m, f) != (size_t)m) return 0;
+            continue;
+        }
+        for (i = 0; i < m; i++) {
+            uint32_t bits;
+            memcpy(&bits, &chunk[i], 4);
+            buf[4 * i] = (unsigned char)bits;
+            buf[4 * i + 1] = (unsigned char)(bits >> 8);
+            buf[4 * i + 2] = (unsigned char)(bits >> 16);
+            buf[4 * i + 3] = (unsigned char)(bits >> 24);
+        }
+        if (fwrite(buf, 4, (size_t)m, f) != (size_t)m) return 0;
+    }
+    return 1;
+}
+
+MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix_tensor *const *tensors,
+                                           const char *const *names, int64_t n,
+                                           const char *const *meta_keys, const char *const *meta_values,
+                                           int64_t n_meta) {
+    mmix_bpe_bytes h = {NULL, 0, 0};
+    mmix__st_sorted *v = NULL;
+    mmix__atomic_file file;
+    unsigned char len8[8];
+    uint64_t offset = 0;
+    int64_t i, most = n > n_meta ? n : n_meta;
+    const char *dup;
+    mmix_result r = MMIX_OK;
+    int k, ok;
+    if (!path || n < 0 || n_meta < 0 || (n > 0 && !tensors) || (n_meta > 0 && (!meta_keys || !meta_values)))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "safetensors write: NULL or negative argument");
+    /* Everything is checked before the file is touched. */
+    for (i = 0; i < n; i++) {
+        const mmix_tensor *t = tensors[i];
+        const char *name = names ? names[i] : (t ? t->name : NULL);
+        if (!t || !name)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld or its name is NULL",
+                                  path, (long long)i);
+        if (t->dtype != MMIX_F32 || (!t->data && t->n > 0))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' is not a float tensor "
+                                  "on the CPU", path, name);
+        if (strcmp(name, "__metadata__") == 0)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name __metadata__ "
+                                  "is reserved by the format", path, (long long)i);
+        if (!mmix__utf8_valid(name))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor %lld: the name '%.60s' is "
+                                  "not valid UTF-8", path, (long long)i, name);
+        if (strlen(name) >= MMIX_NAME_MAX)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor name '%.40s...' is longer "
+                                  "than %d bytes, which could not be read back", path, name, MMIX_NAME_MAX - 1);
+        if (t->shape.ndim < 0 || t->shape.ndim > MMIX_MAX_DIMS || t->n < 0)
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': tensor '%s' has an invalid shape",
+                                  path, name);
+    }
+    for (i = 0; i < n_meta; i++) {
+        if (!meta_keys[i] || !meta_values[i])
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata pair %lld is NULL", path,
+                                  (long long)i);
+        if (!mmix__utf8_valid(meta_keys[i]) || !mmix__utf8_valid(meta_values[i]))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': metadata '%.60s' is not valid "
+                                  "UTF-8", path, meta_keys[i]);
+    }
+    if (most > 0) {
+        if ((uint64_t)most > SIZE_MAX / sizeof *v ||
+            !(v = (mmix__st_sorted *)MMIX_MALLOC((size_t)most * sizeof *v)))
+            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory", path);
+        for (i = 0; i < n; i++) v[i].name = names ? names[i] : tensors[i]->name;
+        if ((dup = mmix__st_duplicate(v, n)) != NULL)
+            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two tensors are named '%s'", path, dup);
+        for (i = 0; r == MMIX_OK && i < n_meta; i++) v[i].name = meta_keys[i];
+        if (r == MMIX_OK && (dup = mmix__st_duplicate(v, n_meta)) != NULL)
+            r = mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': two metadata keys are '%.60s'", path, dup);
+        MMIX_FREE(v);
+        if (r != MMIX_OK) return r;
+    }
+
+    /* The header, in memory (it is small); the data is streamed after it. */
+    ok = mmix__bytes_append(&h, "{", 1);
+    if (n_meta > 0) {
+        ok = ok && mmix__bytes_printf(&h, "\"__metadata__\":{");
+        for (i = 0; ok && i < n_meta; i++)
+            ok = (i == 0 || mmix__bytes_append(&h, ",", 1)) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_keys[i], strlen(meta_keys[i]), 1) &&
+                 mmix__bytes_append(&h, ":", 1) &&
+                 mmix__bytes_append_quoted(&h, (const unsigned char *)meta_values[i], strlen(meta_values[i]), 1);
+        ok = ok && mmix__bytes_append(&h, "}", 1);
+    }
+    for (i = 0; ok && i < n; i++) {
+        const mmix_tensor *t = tensors[i];
+        const char *name = names ? names[i] : t->name;
+        uint64_t bytes = (uint64_t)t->n * sizeof(float);
+        if ((uint64_t)t->n > UINT64_MAX / sizeof(float) || bytes > UINT64_MAX - offset) {
+            mmix_bpe_bytes_free(&h);
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the tensors hold more than 2^64 bytes",
+                                  path);
+        }
+        ok = (i == 0 && n_meta == 0) || mmix__bytes_append(&h, ",", 1);
+        ok = ok && mmix__bytes_append_quoted(&h, (const unsigned char *)name, strlen(name), 1) &&
+             mmix__bytes_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (k = 0; ok && k < t->shape.ndim; k++) ok = mmix__bytes_printf(&h, k ? ",%lld" : "%lld", (long long)t->shape.d[k]);
+        ok = ok && mmix__bytes_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
+                                      (unsigned long long)(offset + bytes));
+        offset += bytes;
+    }
+    ok = ok && mmix__bytes_append(&h, "}", 1);
+    while (ok && h.size % 8 != 0) ok = mmix__bytes_append(&h, " ", 1); /* the data starts 8-aligned */
+    if (!ok) {
+        mmix_bpe_bytes_free(&h);
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "write '%s': out of memory for the header", path);
+    }
+    if ((uint64_t)h.size > (uint64_t)MMIX_SAFETENSORS_MAX_HEADER) {
+        mmix_bpe_bytes_free(&h);
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "write '%s': the header would be %llu bytes, above "
+                              "MMIX_SAFETENSORS_MAX_HEADER", path, (unsigned long long)h.size);
+    }
+    for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.size >> (8 * k));
+
+    if ((r = mmix__atomic_open(ctx, path, &file)) != MMIX_OK) {
+        mmix_bpe_bytes_free(&h);
+        return r;
+    }
+    ok = fwrite(len8, 1, 8, file.f) == 8 && fwrite(h.data, 1, h.size, file.f) == h.size;
+    for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]);
+    mmix_bpe_bytes_free(&h);
+    if (!ok) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
+                       file.tmp, path);
+        mmix__atomic_abort(&file);
+        return MMIX_ERR_IO;
+    }
+    return mmix__atomic_commit(ctx, &file, 1);
 }
 
 // ----------------------------------------------------------------------------------------
@@ -5544,7 +5748,8 @@ static mmix_tensor *mmix__lm_logits(mmix_ctx *ctx, const mmix_model *m, mmix_ten
     return mmix_linear(ctx, mmix_model_hidden(ctx, m, ids), m->lm_head, NULL);
 }
 
-/* The causal-LM loss (SPEC 1.5): position t predicts token t + 1; pad targets ignored. */
+/* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): position t predicts token
+   t + 1; pad targets ignored. */
 static mmix_tensor *mmix__causal_lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
                                          mmix_tensor **logits_out) {
     mmix_tensor *logits = mmix_model_logits(ctx, m, ids), *targets;
@@ -5614,7 +5819,7 @@ static mmix_result mmix__read_lm_sizes(mmix_ctx *ctx, const mmix_safetensors *st
     return MMIX_OK;
 }
 
-// ---- The flat masked mixer (SPEC 1): LanguageMixer ---------------------------------------
+// ---- The flat masked mixer (paper Sec. 3.2, Fig. 2): LanguageMixer -----------------------
 /* Mixer block i as `prefix`.i.*, in the reference's registration order. With `shared` the
    block reuses that block's patch_layernorm and patch_ff instead of making its own (two
    streams that share them, as the bidirectional mixer's do) and makes only its norms and
@@ -5656,7 +5861,8 @@ static mmix_tensor *mmix__mixer_ff_forward(mmix_ctx *ctx, const mmix_mixer_block
     return mmix_add(ctx, h, ff);
 }
 
-/* SPEC 1.3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)), for x [B, L, D] (cache NULL).
+/* Paper Sec. 3.2, reference-notes Sec. 3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)),
+   for x [B, L, D] (cache NULL).
    With a cache [n_ctx, D] (generation, see >>generate): x is n new tokens [1, n, D] at
    positions p..P-1, P = p + n. Their seq_layernorm rows join the cache; conv rows p..P-1
    (weights W[p..P-1, 0..P-1, :], the causal mask shifted by p) read cache rows 0..P-1, as
@@ -5694,7 +5900,7 @@ static const char *mmix__mixer_check(const mmix_model_config *c) {
     return c->kernel < 1 ? "the token-mixing kernel must be at least 1" : NULL;
 }
 
-/* SPEC 1.8: 2VD + n (4D + 2DF + F + D + L^2 k + L) */
+/* reference-notes Sec. 3: 2VD + n (4D + 2DF + F + D + L^2 k + L) */
 static int64_t mmix__mixer_param_count(const mmix_model_config *c) {
     int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
     return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
@@ -5720,7 +5926,7 @@ static void mmix__mixer_apply_masks(mmix_model *m) {
     }
 }
 
-/* PyTorch defaults, in registration order (SPEC 0.3.3); then the masked entries zeroed. */
+/* PyTorch defaults, in registration order (reference-notes Sec. 4); then the masked entries zeroed. */
 static void mmix__mixer_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
@@ -5797,7 +6003,7 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->settings = mmix__mixer_settings;
 }
 
-// ---- The Llama-style transformer (SPEC 3.1): LlamaForCausalLM ----------------------------
+// ---- The Llama-style transformer (paper Sec. 4, Sec. 9.4): LlamaForCausalLM --------------
 /* Llama layer i as `prefix`.i.* ("model.layers" in LlamaForCausalLM), in HF's order. */
 static int mmix__llama_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_llama_layer *l, const char *prefix, int64_t i) {
     const mmix_model_config *c = &m->config;
@@ -5822,7 +6028,7 @@ static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_laye
     return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
 }
 
-/* SPEC 3.1: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
+/* HF LlamaDecoderLayer: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
    of RMSNorm(x). Causal mask only: pads are not masked out of attention. With a cache
    (keys then values, [2, n_ctx, D]; see >>generate) x holds n new tokens at positions
    p..P-1: their keys (RoPE at their positions) and values join the cache, and their queries
@@ -5869,7 +6075,7 @@ static const char *mmix__llama_check(const mmix_model_config *c) {
     return c->rope_theta > 0.0f ? NULL : "rope_theta must be positive";
 }
 
-/* SPEC 3.1: 2VD + n (4D^2 + 3DF + 2D) + D */
+/* HF LlamaForCausalLM's parameters: 2VD + n (4D^2 + 3DF + 2D) + D */
 static int64_t mmix__llama_param_count(const mmix_model_config *c) {
     int64_t D = c->dim, F = c->ffn_dim;
     return 2 * c->vocab * D + c->depth * (4 * D * D + 3 * D * F + 2 * D) + D;
@@ -5913,8 +6119,8 @@ static int mmix__llama_detect(const mmix_safetensors *st) {
     return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL;
 }
 
-/* Sizes from the names and shapes; H, eps, theta and the window from metadata (SPEC 3.1:
-   the weights cannot tell the head count) or the options. */
+/* Sizes from the names and shapes; H, eps, theta and the window from metadata (reference-notes
+   Sec. 8: the weights cannot tell the head count) or the options. */
 static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                            mmix_model_config *c) {
     double v;
@@ -6010,7 +6216,7 @@ MMIXDEF void mmix_model_apply_masks(mmix_model *model) {
 MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng) { mmix__arch_of(model).init(model, rng); }
 
 MMIXDEF int64_t mmix_model_param_count(const mmix_model *model) {
-    /* From the configuration, by the formulas of SPEC 1.8 and 3.1 (tested against the
+    /* From the configuration, by each architecture's formula (tested against the
        element count of the created parameters). */
     return mmix__arch_of(model).param_count(&model->config);
 }
@@ -6039,7 +6245,7 @@ MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmi
 }
 
 // ----------------------------------------------------------------------------------------
-// >>checkpoint  Models and optimizer state in safetensors files (SPEC 1.8, 3.1).
+// >>checkpoint  Models and optimizer state in safetensors files (reference-notes Sec. 9).
 // ----------------------------------------------------------------------------------------
 MMIXDEF void mmix_set_log(mmix_ctx *ctx, mmix_log_fn fn, void *user) {
     ctx->log = fn;
@@ -6306,16 +6512,17 @@ MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64
 }
 
 // ----------------------------------------------------------------------------------------
-// >>generate  Generation (SPEC 9): the cached and index-walking forwards, sampling.
+// >>generate  Generation (paper Sec. 4.2; reference-notes Sec. 7): the cached and
+// index-walking forwards, sampling.
 //
 // Why the cache is valid. Every per-token piece of either model (embedding, the norms, the
 // feed-forward, q/k/v projections, RoPE at a fixed position) reads one position only, and
 // the only mixing across positions is causal: the mixer's conv row t reads its input rows
-// 0..t (the lower-triangular mask, SPEC 1.2, 2.3; 'same' padding runs along D, within a
+// 0..t (the lower-triangular mask, paper Sec. 3.2; 'same' padding runs along D, within a
 // row), attention's query t reads keys and values 0..t. So by induction over the layers,
 // everything a layer computes at position t depends on tokens 0..t alone, and what was
 // computed when those tokens were fed is what a full forward of any longer sequence would
-// compute again (SPEC 9.1: "whatever occupies later positions is irrelevant"). The cache
+// compute again (paper Sec. 4.2: the mask keeps "right-positioned tokens" out). The cache
 // keeps exactly what later rows read: the mixer's seq_layernorm outputs (the conv's input),
 // the transformer's keys after RoPE and its values.
 //
@@ -6428,7 +6635,7 @@ static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t 
     int64_t i, per_layer = d.cache_floats(&m->config);
     mmix_tensor *ids, *x;
     if (g->method == MMIX_GENERATE_INDEX_WALKING) {
-        int64_t T = d.info.fixed_window ? m->config.n_ctx : P; /* the mixer's window is fixed (SPEC 9.1) */
+        int64_t T = d.info.fixed_window ? m->config.n_ctx : P; /* the mixer's window is fixed (paper Sec. 4.2) */
         ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, T));
         if (!ids) return NULL;
         mmix_tensor_upload(ctx, ids, 0, g->tokens, T);
@@ -6587,698 +6794,6 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 }
 
 // ----------------------------------------------------------------------------------------
-// >>data  Text datasets (SPEC 10.3): documents, tokenized rows, the split, the cache.
-// The text is read whole into memory and validated as UTF-8 first, so the splitters below
-// work on checked bytes and only report structure errors.
-// ----------------------------------------------------------------------------------------
-/* Helpers of >>bpe used here (the buffer and the JSON reader are in >>json). */
-static int mmix__ids_reserve(mmix_bpe_ids *ids, int64_t extra);
-static uint64_t mmix__hash_u64(uint64_t x);
-
-#define MMIX__DATA_MAX_CTX ((int64_t)1 << 30)
-#define MMIX__DATA_HEADER 168
-static const char mmix__data_eot_text[] = "<|endoftext|>";
-static const char mmix__data_oom[] = "out of memory";    /* told apart from format errors by address */
-
-MMIXDEF mmix_data_options mmix_data_options_default(void) {
-    mmix_data_options o;
-    o.format = MMIX_TEXT_BLANK_LINES;
-    o.jsonl_field = "text";
-    o.rows = MMIX_ROWS_PACKED;
-    o.pad_left = 0;
-    o.n_ctx = 512;
-    o.val_fraction = 0.01;
-    o.split_seed = 0;
-    return o;
-}
-
-MMIXDEF uint64_t mmix_fnv1a64(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = (const unsigned char *)data;
-    size_t i;
-    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
-    return h;
-}
-
-static mmix_result mmix__data_check_options(mmix_ctx *ctx, const mmix_data_options *o) {
-    if (!o) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: options are NULL");
-    if ((int)o->format < 0 || o->format > MMIX_TEXT_JSONL || (int)o->rows < 0 || o->rows > MMIX_ROWS_PADDED)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: unknown text format or row mode");
-    if (o->format == MMIX_TEXT_JSONL && (!o->jsonl_field || !o->jsonl_field[0]))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: JSONL needs a field name");
-    if (o->n_ctx < 1 || o->n_ctx > MMIX__DATA_MAX_CTX)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: n_ctx %lld is outside [1, 2^30]",
-                              (long long)o->n_ctx);
-    if (!(o->val_fraction >= 0.0 && o->val_fraction <= 1.0))
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: val_fraction %g is outside [0, 1]",
-                              o->val_fraction);
-    return MMIX_OK;
-}
-
-static int64_t mmix__line_of(const unsigned char *s, size_t pos) {
-    int64_t line = 1;
-    size_t i;
-    for (i = 0; i < pos; i++) line += s[i] == '\n';
-    return line;
-}
-
-static int mmix__data_blank(const unsigned char *s, size_t n) {
-    size_t i;
-    for (i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
-    return 1;
-}
-
-/* Ends the document that began at the last offset: its bytes are text's since then (none:
-   the empty document is dropped). */
-static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *cap) {
-    int64_t end = (int64_t)text->size;
-    if (end == d->offsets[d->n]) return 1;
-    if (d->n + 2 > *cap) {
-        void *p = mmix__grow(d->offsets, cap, d->n + 2, sizeof(int64_t));
-        if (!p) return 0;
-        d->offsets = (int64_t *)p;
-    }
-    d->offsets[++d->n] = end;
-    return 1;
-}
-
-/* One JSONL line [s, s + n): appends the field's string to text. 0 = ok, else the column of
-   the error (1-based) with *why set; a JSON error is *why = NULL, described in *j. */
-static size_t mmix__data_jsonl_line(mmix__json *j, const unsigned char *s, size_t n, const char *field,
-                                    mmix_bpe_bytes *text, mmix_bpe_bytes *key, mmix_bpe_bytes *value,
-                                    const char **why) {
-    int found = 0, members = 0, more;
-    size_t field_len = strlen(field);
-    mmix__json_init(j, s, n, "the end of the line");
-    *why = NULL;
-    if (!mmix__json_expect(j, '{', "(a JSONL line is an object)")) return j->err_at + 1;
-    while ((more = mmix__json_next(j, '}', &members, "or '}' in an object")) > 0) {
-        if (!mmix__json_string(j, "a key", key) || !mmix__json_expect(j, ':', "after a key")) return j->err_at + 1;
-        if (key->size == field_len && memcmp(key->data, field, field_len) == 0) {
-            if (found) { *why = "the text field appears twice"; return j->i + 1; }
-            if (mmix__json_peek(j) != '"') { *why = "the text field is not a string"; return j->i + 1; }
-            if (!mmix__json_string(j, "the text field", value)) return j->err_at + 1;
-            found = 1;
-        } else if (!mmix__json_skip(j)) {
-            return j->err_at + 1;
-        }
-    }
-    if (more < 0) return j->err_at + 1;
-    mmix__json_ws(j);
-    if (j->i != j->n) { *why = "text after the JSON object"; return j->i + 1; }
-    if (!found) { *why = "no text field"; return 1; }
-    if (!mmix__bytes_append(text, value->data, value->size)) { *why = mmix__data_oom; return 1; }
-    return 0;
-}
-
-MMIXDEF void mmix_data_docs_free(mmix_data_docs *docs) {
-    if (!docs) return;
-    MMIX_FREE(docs->text);
-    MMIX_FREE(docs->offsets);
-    docs->text = NULL;
-    docs->offsets = NULL;
-    docs->n = 0;
-}
-
-MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t size, const char *name,
-                                         const mmix_data_options *opt, mmix_data_docs *out) {
-    const unsigned char *s = (const unsigned char *)data;
-    mmix_bpe_bytes text = {NULL, 0, 0}, key = {NULL, 0, 0}, value = {NULL, 0, 0};
-    mmix__json j;
-    int64_t cap = 64;
-    size_t bad, pos = 0;
-    mmix_result r = mmix__data_check_options(ctx, opt);
-    out->text = NULL;
-    out->n = 0;
-    out->offsets = NULL;
-    if (r != MMIX_OK) return r;
-    if (!name) name = "(text)";
-    if (size >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) pos = 3; /* a byte-order mark */
-    bad = mmix__utf8_invalid_at(s, size);
-    if (bad < size)
-        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s:%lld: invalid UTF-8 (byte 0x%02x); the text must be UTF-8",
-                              name, (long long)mmix__line_of(s, bad), (unsigned)s[bad]);
-    out->offsets = (int64_t *)MMIX_MALLOC((size_t)cap * sizeof(int64_t));
-    if (!out->offsets || !mmix__bytes_append(&text, "", 0)) goto oom;
-    out->offsets[0] = 0;
-
-    if (opt->format == MMIX_TEXT_EOT_SEPARATED) {
-        const size_t sep = sizeof mmix__data_eot_text - 1;
-        while (pos <= size) {
-            size_t end = pos, a, b;
-            while (end < size && !(s[end] == '<' && size - end >= sep && memcmp(s + end, mmix__data_eot_text, sep) == 0))
-                end++;
-            for (a = pos; a < end && mmix__data_blank(s + a, 1); a++) {}
-            for (b = end; b > a && mmix__data_blank(s + b - 1, 1); b--) {}
-            if (!mmix__bytes_append(&text, s + a, b - a) || !mmix__docs_close(out, &text, &cap)) goto oom;
-            pos = end + sep;
-        }
-    } else {
-        int64_t line = 0;
-        int open = 0;
-        while (pos < size) { /* line by line */
-            size_t end = pos, n;
-            while (end < size && s[end] != '\n') end++;
-            n = end - pos;
-            if (n > 0 && s[end - 1] == '\r') n--;
-            line++;
-            if (opt->format == MMIX_TEXT_BLANK_LINES) {
-                if (mmix__data_blank(s + pos, n)) {
-                    if (!mmix__docs_close(out, &text, &cap)) goto oom;
-                    open = 0;
-                } else {
-                    if ((open && !mmix__bytes_append(&text, "\n", 1)) || !mmix__bytes_append(&text, s + pos, n)) goto oom;
-                    open = 1;
-                }
-            } else if (!mmix__data_blank(s + pos, n)) { /* JSONL */
-                const char *why;
-                size_t col = mmix__data_jsonl_line(&j, s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
-                if (col && !why && j.code == MMIX_ERR_OUT_OF_MEMORY) why = mmix__data_oom;
-                if (col) {
-                    r = mmix_set_error(ctx, why == mmix__data_oom ? MMIX_ERR_OUT_OF_MEMORY : MMIX_ERR_FORMAT,
-                                       "%s:%lld: %s%s (JSONL text field \"%s\", column %lld)", name, (long long)line,
-                                       why ? why : "malformed JSON: ", why ? "" : j.err, opt->jsonl_field,
-                                       (long long)col);
-                    goto fail;
-                }
-                if (!mmix__docs_close(out, &text, &cap)) goto oom;
-            }
-            pos = end + 1;
-        }
-        if (!mmix__docs_close(out, &text, &cap)) goto oom;
-    }
-    mmix_bpe_bytes_free(&key);
-    mmix_bpe_bytes_free(&value);
-    out->text = text.data;
-    return MMIX_OK;
-oom:
-    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory splitting documents", name);
-fail:
-    mmix_bpe_bytes_free(&text);
-    mmix_bpe_bytes_free(&key);
-    mmix_bpe_bytes_free(&value);
-    mmix_data_docs_free(out);
-    return r;
-}
-
-MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
-                                        mmix_data_docs *out) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    out->text = NULL;
-    out->offsets = NULL;
-    out->n = 0;
-    if (r == MMIX_OK) r = mmix_data_split_docs(ctx, src.data, src.size, path, opt, out);
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, size_t size, const mmix_bpe *bpe,
-                                       const mmix_data_options *opt, mmix_data_identity *id) {
-    mmix_bpe_bytes saved = {NULL, 0, 0};
-    mmix_result r = mmix__data_check_options(ctx, opt);
-    memset(id, 0, sizeof *id);
-    if (r != MMIX_OK) return r;
-    if ((r = mmix_bpe_save_memory(ctx, bpe, &saved)) != MMIX_OK) {
-        mmix_bpe_bytes_free(&saved);
-        return r;
-    }
-    id->source_size = (uint64_t)size;
-    id->source_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, src, size);
-    id->tokenizer_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, saved.data, saved.size);
-    id->vocab_size = mmix_bpe_vocab_size(bpe);
-    id->n_ctx = opt->n_ctx;
-    id->format = (int32_t)opt->format;
-    id->rows = (int32_t)opt->rows;
-    id->pad_left = opt->rows == MMIX_ROWS_PADDED && opt->pad_left ? 1 : 0;
-    id->jsonl_field_hash = opt->format == MMIX_TEXT_JSONL
-        ? mmix_fnv1a64(MMIX_FNV1A64_OFFSET, opt->jsonl_field, strlen(opt->jsonl_field)) : 0;
-    id->val_fraction = opt->val_fraction;
-    id->split_seed = opt->split_seed;
-    mmix_bpe_bytes_free(&saved);
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
-                                          const mmix_data_options *opt, mmix_data_identity *out) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    memset(out, 0, sizeof *out);
-    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, out);
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-MMIXDEF void mmix_data_free(mmix_dataset *d) {
-    if (!d) return;
-    MMIX_FREE(d->train);
-    MMIX_FREE(d->val);
-    memset(d, 0, sizeof *d);
-}
-
-/* The split rule of mmix_data_options: u(i) in [0, 1) from 53 bits of a mixed hash. */
-static double mmix__data_split_u(int64_t i, uint64_t seed) {
-    return (double)(mmix__hash_u64(mmix__hash_u64((uint64_t)i) ^ seed) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Tokenizes documents into the two splits' rows (the identity is the caller's). */
-static mmix_result mmix__data_build_docs(mmix_ctx *ctx, const char *name, const mmix_data_docs *docs, mmix_bpe *bpe,
-                                         const mmix_data_options *opt, mmix_dataset *out) {
-    mmix_bpe_ids doc = {NULL, 0, 0}, split[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
-    int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
-    int64_t i, n_ctx = opt->n_ctx, first_val = -1, k;
-    double u_min = 2.0;
-    unsigned char *is_val = NULL;
-    mmix_result r = MMIX_OK;
-    memset(out, 0, sizeof *out);
-    if (eot < 0) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the tokenizer has no end-of-text token", name);
-    if (opt->rows == MMIX_ROWS_PADDED && pad < 0)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: padded rows need a tokenizer with a pad token", name);
-    is_val = (unsigned char *)MMIX_MALLOC((size_t)docs->n + 1);
-    if (!is_val) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
-    for (i = 0; i < docs->n; i++) {
-        double u = mmix__data_split_u(i, opt->split_seed);
-        is_val[i] = u < opt->val_fraction;
-        out->val_documents += is_val[i];
-        if (u < u_min) { u_min = u; first_val = i; }
-    }
-    if (opt->val_fraction > 0 && out->val_documents == 0 && first_val >= 0) { /* a tiny corpus */
-        is_val[first_val] = 1;
-        out->val_documents = 1;
-    }
-    for (i = 0; r == MMIX_OK && i < docs->n; i++) {
-        mmix_bpe_ids *dst = &split[is_val[i]];
-        doc.n = 0;
-        r = mmix_bpe_encode(ctx, bpe, docs->text + docs->offsets[i], (size_t)(docs->offsets[i + 1] - docs->offsets[i]),
-                            0, &doc);
-        if (r == MMIX_OK) r = mmix_bpe_ids_push(ctx, &doc, eot);
-        if (r != MMIX_OK) break;
-        out->tokens += doc.n;
-        if (opt->rows == MMIX_ROWS_PACKED) {
-            if (!mmix__ids_reserve(dst, doc.n)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
-            memcpy(dst->ids + dst->n, doc.ids, (size_t)doc.n * sizeof(int32_t));
-            dst->n += doc.n;
-        } else {
-            int64_t len = doc.n < n_ctx ? doc.n : n_ctx, lead = opt->pad_left ? n_ctx - len : 0;
-            int32_t *row;
-            if (!mmix__ids_reserve(dst, n_ctx)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
-            row = dst->ids + dst->n;
-            for (k = 0; k < n_ctx; k++) row[k] = pad;
-            memcpy(row + lead, doc.ids, (size_t)len * sizeof(int32_t));
-            dst->n += n_ctx;
-        }
-    }
-    MMIX_FREE(is_val);
-    mmix_bpe_ids_free(&doc);
-    if (r == MMIX_ERR_OUT_OF_MEMORY) mmix_set_error(ctx, r, "%s: out of memory tokenizing", name);
-    if (r != MMIX_OK) {
-        mmix_bpe_ids_free(&split[0]);
-        mmix_bpe_ids_free(&split[1]);
-        memset(out, 0, sizeof *out);
-        return r;
-    }
-    out->n_ctx = n_ctx;
-    out->documents = docs->n;
-    out->train_documents = docs->n - out->val_documents;
-    out->train_rows = split[0].n / n_ctx; /* packed: the tail is dropped here */
-    out->val_rows = split[1].n / n_ctx;
-    out->train = out->train_rows ? split[0].ids : NULL;
-    out->val = out->val_rows ? split[1].ids : NULL;
-    if (!out->train) mmix_bpe_ids_free(&split[0]);
-    if (!out->val) mmix_bpe_ids_free(&split[1]);
-    return MMIX_OK;
-}
-
-/* Splits, tokenizes and stamps the identity, from the file's bytes in memory. */
-static mmix_result mmix__data_build_source(mmix_ctx *ctx, const char *name, const mmix_bpe_bytes *src, mmix_bpe *bpe,
-                                           const mmix_data_options *opt, mmix_dataset *out) {
-    mmix_data_docs docs;
-    mmix_data_identity id;
-    mmix_result r = mmix__data_identity(ctx, src->data, src->size, bpe, opt, &id);
-    memset(out, 0, sizeof *out);
-    if (r != MMIX_OK) return r;
-    if ((r = mmix_data_split_docs(ctx, src->data, src->size, name, opt, &docs)) != MMIX_OK) return r;
-    r = mmix__data_build_docs(ctx, name, &docs, bpe, opt, out);
-    mmix_data_docs_free(&docs);
-    if (r == MMIX_OK) out->identity = id;
-    return r;
-}
-
-MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
-                                    const mmix_data_options *opt, mmix_dataset *out) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    memset(out, 0, sizeof *out);
-    if (r == MMIX_OK) r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-/* ---- The cache file (layout in the declaration) ---- */
-/* (u64 fields are read with mmix__load_le64 of >>safetensors) */
-static void mmix__store_le64(unsigned char *p, uint64_t v) {
-    int k;
-    for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
-}
-static uint64_t mmix__double_bits(double x) {
-    uint64_t b;
-    memcpy(&b, &x, sizeof b);
-    return b;
-}
-
-MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, const mmix_dataset *d) {
-    const mmix_data_identity *id = &d->identity;
-    uint64_t field[19];
-    int64_t ids = 0, i;
-    size_t size;
-    unsigned char *buf, *p;
-    mmix_result r;
-    if (d->n_ctx < 1 || d->train_rows < 0 || d->val_rows < 0 || d->n_ctx != id->n_ctx ||
-        d->train_rows > (INT64_MAX / 8) / d->n_ctx - d->val_rows)
-        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the dataset's sizes are inconsistent", cache_path);
-    ids = (d->train_rows + d->val_rows) * d->n_ctx;
-    if ((uint64_t)ids > (SIZE_MAX - MMIX__DATA_HEADER - 8) / 4)
-        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: the dataset is too large for memory", cache_path);
-    size = MMIX__DATA_HEADER + (size_t)ids * 4 + 8;
-    buf = (unsigned char *)MMIX_MALLOC(size);
-    if (!buf) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
-    field[0] = id->source_size; field[1] = id->source_hash; field[2] = id->tokenizer_hash;
-    field[3] = (uint64_t)id->vocab_size; field[4] = (uint64_t)id->n_ctx; field[5] = (uint64_t)id->format;
-    field[6] = (uint64_t)id->rows; field[7] = (uint64_t)id->pad_left; field[8] = id->jsonl_field_hash;
-    field[9] = mmix__double_bits(id->val_fraction); field[10] = id->split_seed;
-    field[11] = (uint64_t)d->documents; field[12] = (uint64_t)d->train_documents;
-    field[13] = (uint64_t)d->val_documents; field[14] = (uint64_t)d->tokens;
-    field[15] = (uint64_t)d->train_rows; field[16] = (uint64_t)d->val_rows; field[17] = 0; field[18] = 0;
-    memcpy(buf, "MMIXDATA", 8);
-    mmix__store_le64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
-    for (i = 0; i < 19; i++) mmix__store_le64(buf + 16 + 8 * i, field[i]);
-    p = buf + MMIX__DATA_HEADER;
-    for (i = 0; i < ids; i++, p += 4) {
-        uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
-        p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
-    }
-    mmix__store_le64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
-    r = mmix_write_file_atomic(ctx, cache_path, buf, size);
-    MMIX_FREE(buf);
-    return r;
-}
-
-/* The first identity field that differs, as a message; MMIX_OK when all match. */
-static mmix_result mmix__data_compare(mmix_ctx *ctx, const char *path, const mmix_data_identity *c,
-                                      const mmix_data_identity *e) {
-    static const char *const rows[] = {"packed", "padded"}, *const sides[] = {"right", "left"};
-    const char *why = "stale cache (rebuild it)";
-    if (c->source_size != e->source_size)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's size is %llu bytes in the cache, %llu now",
-                              path, why, (unsigned long long)c->source_size, (unsigned long long)e->source_size);
-    if (c->source_hash != e->source_hash)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's content hash differs", path, why);
-    if (c->tokenizer_hash != e->tokenizer_hash || c->vocab_size != e->vocab_size)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the tokenizer differs (vocab %lld in the cache, %lld now)",
-                              path, why, (long long)c->vocab_size, (long long)e->vocab_size);
-    if (c->n_ctx != e->n_ctx)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: n_ctx is %lld in the cache, %lld requested", path, why,
-                              (long long)c->n_ctx, (long long)e->n_ctx);
-    if (c->format != e->format || c->jsonl_field_hash != e->jsonl_field_hash)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the text format or JSONL field differs", path, why);
-    if (c->rows != e->rows)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the row mode is %s in the cache, %s requested", path, why,
-                              rows[c->rows != 0], rows[e->rows != 0]);
-    if (c->pad_left != e->pad_left)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the padding side is %s in the cache, %s requested", path,
-                              why, sides[c->pad_left != 0], sides[e->pad_left != 0]);
-    if (mmix__double_bits(c->val_fraction) != mmix__double_bits(e->val_fraction))
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split's val_fraction is %g in the cache, %g requested",
-                              path, why, c->val_fraction, e->val_fraction);
-    if (c->split_seed != e->split_seed)
-        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split_seed is %llu in the cache, %llu requested", path,
-                              why, (unsigned long long)c->split_seed, (unsigned long long)e->split_seed);
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, const mmix_data_identity *expected,
-                                         mmix_dataset *out) {
-    mmix_bpe_bytes file = {NULL, 0, 0};
-    mmix_data_identity c;
-    uint64_t f[19];
-    const unsigned char *b;
-    int64_t i, ids, n_train;
-    mmix_result r;
-    memset(out, 0, sizeof *out);
-    if ((r = mmix__read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
-    b = file.data;
-#define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
-    if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
-        MMIX__CACHE_BAD("%s: not a dataset cache (too short or no MMIXDATA magic)", cache_path);
-    if (mmix__load_le64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
-        MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
-                        cache_path, MMIX__DATA_HEADER);
-    if (mmix__load_le64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
-        MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
-    for (i = 0; i < 19; i++) f[i] = mmix__load_le64(b + 16 + 8 * i);
-    c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];
-    c.vocab_size = (int64_t)f[3]; c.n_ctx = (int64_t)f[4]; c.format = (int32_t)f[5];
-    c.rows = (int32_t)f[6]; c.pad_left = (int32_t)f[7]; c.jsonl_field_hash = f[8];
-    memcpy(&c.val_fraction, &f[9], sizeof c.val_fraction);
-    c.split_seed = f[10];
-    /* A checksum that matches can still guard a file another program wrote: check every
-       count, then the sizes, before reading any id. */
-    if (f[3] < 1 || f[3] > INT32_MAX || f[4] < 1 || f[4] > (uint64_t)MMIX__DATA_MAX_CTX || f[5] > 2 || f[6] > 1 ||
-        f[7] > 1 || f[15] > file.size || f[16] > file.size || f[11] != f[12] + f[13] || f[12] > f[11] ||
-        f[17] != 0 || f[18] != 0)
-        MMIX__CACHE_BAD("%s: the cache header holds impossible values", cache_path);
-    ids = (int64_t)(f[15] + f[16]);
-    if ((uint64_t)ids > (file.size - MMIX__DATA_HEADER - 8) / 4 / f[4] ||
-        (uint64_t)ids * f[4] * 4 != file.size - MMIX__DATA_HEADER - 8)
-        MMIX__CACHE_BAD("%s: the cache's size does not match its row counts", cache_path);
-    if ((r = mmix__data_compare(ctx, cache_path, &c, expected)) != MMIX_OK) goto done;
-    ids *= c.n_ctx;
-    n_train = (int64_t)f[15] * c.n_ctx;
-    for (i = 0; i < ids; i++) {
-        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
-        uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-        if (v >= (uint64_t)c.vocab_size) MMIX__CACHE_BAD("%s: token id %lu outside the vocabulary", cache_path, (unsigned long)v);
-    }
-    out->train = n_train ? (int32_t *)MMIX_MALLOC((size_t)n_train * 4) : NULL;
-    out->val = ids > n_train ? (int32_t *)MMIX_MALLOC((size_t)(ids - n_train) * 4) : NULL;
-    if ((n_train && !out->train) || (ids > n_train && !out->val)) {
-        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
-        goto done;
-    }
-    for (i = 0; i < ids; i++) {
-        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
-        int32_t v = (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));
-        if (i < n_train) out->train[i] = v;
-        else out->val[i - n_train] = v;
-    }
-#undef MMIX__CACHE_BAD
-    out->n_ctx = c.n_ctx;
-    out->documents = (int64_t)f[11];
-    out->train_documents = (int64_t)f[12];
-    out->val_documents = (int64_t)f[13];
-    out->tokens = (int64_t)f[14];
-    out->train_rows = (int64_t)f[15];
-    out->val_rows = (int64_t)f[16];
-    out->identity = c;
-done:
-    if (r != MMIX_OK) mmix_data_free(out);
-    mmix_bpe_bytes_free(&file);
-    return r;
-}
-
-/* Whether a file we cannot load may be replaced: only when it is a (truncated or corrupt)
-   cache of ours, so a wrong path never destroys someone's data. */
-static int mmix__data_replaceable(const char *path) {
-    unsigned char head[8];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 1;
-    n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    return memcmp(head, "MMIXDATA", n) == 0; /* the magic, or a prefix of it */
-}
-
-MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
-                                            const mmix_data_options *opt, const char *cache_path,
-                                            mmix_dataset *out, int *reused) {
-    mmix_bpe_bytes src = {NULL, 0, 0};
-    mmix_data_identity id;
-    mmix_result r = mmix__read_file(ctx, "data", path, &src);
-    memset(out, 0, sizeof *out);
-    *reused = 0;
-    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, &id);
-    if (r == MMIX_OK) {
-        r = mmix_data_load_cache(ctx, cache_path, &id, out);
-        if (r == MMIX_OK) {
-            *reused = 1;
-        } else if (r == MMIX_ERR_FORMAT && !mmix__data_replaceable(cache_path)) {
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not a dataset cache (no MMIXDATA magic); not replacing it",
-                               cache_path);
-        } else if (r == MMIX_ERR_FILE_NOT_FOUND || r == MMIX_ERR_STALE || r == MMIX_ERR_FORMAT) {
-            mmix_clear_error(ctx); /* a cache we cannot use is rebuilt, not an error */
-            r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
-            if (r == MMIX_OK) r = mmix_data_save_cache(ctx, cache_path, out);
-            if (r != MMIX_OK) mmix_data_free(out);
-        }
-    }
-    mmix_bpe_bytes_free(&src);
-    return r;
-}
-
-// ----------------------------------------------------------------------------------------
-// >>ctx  Context creation, modes, threads, step memory.
-// ----------------------------------------------------------------------------------------
-MMIXDEF mmix_ctx_config mmix_ctx_config_default(void) {
-    mmix_ctx_config c;
-    c.persist_bytes = (size_t)1 << 20;
-    c.step_bytes = (size_t)1 << 20;
-    c.num_threads = 0;
-    return c;
-}
-
-MMIXDEF mmix_result mmix_ctx_create(mmix_ctx **out, const mmix_ctx_config *cfg) {
-    mmix_ctx_config c = cfg ? *cfg : mmix_ctx_config_default();
-    mmix_ctx *ctx;
-    if (!out) return MMIX_ERR_INVALID_ARGUMENT;
-    *out = NULL;
-    ctx = (mmix_ctx *)MMIX_MALLOC(sizeof(mmix_ctx));
-    if (!ctx) return MMIX_ERR_OUT_OF_MEMORY;
-    memset(ctx, 0, sizeof *ctx);
-    mmix_cpu_backend_fill(&ctx->cpu_backend);
-    ctx->backend = &ctx->cpu_backend;
-    ctx->training = 1;
-    ctx->grad_enabled = 1;
-    ctx->persist_data.holds_data = ctx->step_data.holds_data = 1;
-    /* the data arenas make their first block when first used, from the backend then set */
-    ctx->persist.head = mmix__block_new(ctx, &ctx->persist, c.persist_bytes ? c.persist_bytes : ((size_t)1 << 20));
-    ctx->step.head = mmix__block_new(ctx, &ctx->step, c.step_bytes ? c.step_bytes : ((size_t)1 << 20));
-    if (!ctx->persist.head || !ctx->step.head) {
-        mmix_ctx_destroy(ctx);
-        return MMIX_ERR_OUT_OF_MEMORY;
-    }
-    ctx->persist.capacity = ctx->persist.head->size;
-    ctx->step.capacity = ctx->step.head->size;
-    if (c.num_threads > 0) mmix_set_num_threads(c.num_threads);
-    *out = ctx;
-    return MMIX_OK;
-}
-
-MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
-    if (!ctx) return;
-    mmix__arena_free(&ctx->persist);
-    mmix__arena_free(&ctx->step);
-    mmix__arena_free(&ctx->persist_data);
-    mmix__arena_free(&ctx->step_data);
-    MMIX_FREE(ctx->tape);
-    MMIX_FREE(ctx);
-}
-
-MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = training ? 1 : 0; }
-MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
-MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
-MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
-MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
-    ctx->backend = backend ? backend : &ctx->cpu_backend;
-    /* empty data arenas start again in the new backend's memory */
-    if (mmix__arena_used(&ctx->persist_data) == 0) mmix__arena_free(&ctx->persist_data);
-    if (mmix__arena_used(&ctx->step_data) == 0) mmix__arena_free(&ctx->step_data);
-}
-MMIXDEF const mmix_backend *mmix_get_backend(const mmix_ctx *ctx) { return ctx->backend; }
-
-MMIXDEF int mmix_set_num_threads(int n) {
-#if MMIX__OPENMP
-    if (n > 0) omp_set_num_threads(n);
-    return omp_get_max_threads();
-#else
-    (void)n;
-    return 1;
-#endif
-}
-MMIXDEF int mmix_get_num_threads(void) {
-#if MMIX__OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-MMIXDEF void mmix_step_reset(mmix_ctx *ctx) {
-    mmix__arena_reset(ctx, &ctx->step);
-    mmix__arena_reset(ctx, &ctx->step_data);
-    ctx->tape_len = 0;
-}
-
-/* Step memory is mostly tensor data: the reservation is for the step's data arena. */
-MMIXDEF mmix_result mmix_ctx_reserve_step(mmix_ctx *ctx, size_t bytes) {
-    mmix__arena *a = &ctx->step_data;
-    if (a->capacity >= bytes) return MMIX_OK;
-    if (mmix__arena_used(a) == 0) { /* nothing in use: swap for one block of the new size */
-        mmix__arena_free(a);
-        a->head = mmix__block_new(ctx, a, bytes);
-        if (!a->head) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: cannot allocate "
-                                            "%llu bytes", (unsigned long long)bytes);
-        a->capacity = bytes;
-        return MMIX_OK;
-    }
-    /* In use: chain a block now; the next reset folds the chain into one. */
-    {
-        mmix__block *b = mmix__block_new(ctx, a, bytes - a->capacity);
-        if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "reserve_step: out of memory");
-        b->prev = a->head;
-        a->used_before_head += a->head ? a->head->used : 0;
-        a->head = b;
-        a->capacity += b->size;
-    }
-    return MMIX_OK;
-}
-
-MMIXDEF mmix_step_mark mmix_step_mark_get(mmix_ctx *ctx) {
-    mmix_step_mark m;
-    m.block = ctx->step.head;
-    m.used = ctx->step.head ? ctx->step.head->used : 0;
-    m.data_block = ctx->step_data.head;
-    m.data_used = ctx->step_data.head ? ctx->step_data.head->used : 0;
-    m.tape_len = ctx->tape_len;
-    return m;
-}
-static void mmix__arena_rewind(mmix__arena *a, const void *block, size_t used) {
-    while (a->head && (const void *)a->head != block) { /* drop blocks chained after the mark */
-        mmix__block *prev = a->head->prev;
-        a->capacity -= a->head->size;
-        if (prev) a->used_before_head -= prev->used;
-        mmix__block_free(a->head);
-        a->head = prev;
-    }
-    if (a->head) a->head->used = used;
-}
-MMIXDEF void mmix_step_rewind(mmix_ctx *ctx, mmix_step_mark mark) {
-    mmix__arena_rewind(&ctx->step, mark.block, mark.used);
-    mmix__arena_rewind(&ctx->step_data, mark.data_block, mark.data_used);
-    if (mark.tape_len < ctx->tape_len) ctx->tape_len = mark.tape_len;
-}
-
-MMIXDEF mmix_memory_stats mmix_memory_usage(const mmix_ctx *ctx) {
-    mmix_memory_stats s;
-    s.persist_used = mmix__arena_used(&ctx->persist) + mmix__arena_used(&ctx->persist_data);
-    s.persist_capacity = ctx->persist.capacity + ctx->persist_data.capacity;
-    s.step_used = mmix__arena_used(&ctx->step) + mmix__arena_used(&ctx->step_data);
-    s.step_capacity = ctx->step.capacity + ctx->step_data.capacity;
-    s.step_high_water = ctx->step.high_water + ctx->step_data.high_water;
-    s.system_allocations = ctx->system_allocations;
-    s.tape_len = ctx->tape_len;
-    s.tape_capacity = ctx->tape_capacity;
-    return s;
-}
-
-MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
-                                           size_t size) {
-    mmix__atomic_file a;
-    mmix_result r = mmix__atomic_open(ctx, path, &a);
-    if (r != MMIX_OK) return r;
-    return mmix__atomic_commit(ctx, &a, fwrite(data, 1, size, a.f) == size);
-}
-
-// ----------------------------------------------------------------------------------------
 // >>bpe  The byte-level BPE tokenizer (section 6).
 //
 // Reading order: the pre-split (words), two hash tables, training (word counts, pair
@@ -7329,6 +6844,13 @@ MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos) {
 }
 
 /* ---- Hash tables ---- */
+/* 64-bit FNV-1a (see >>api_data); >>data also hashes sources, tokenizers and caches with it. */
+MMIXDEF uint64_t mmix_fnv1a64(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
 static uint64_t mmix__hash_bytes(const unsigned char *p, size_t n) { /* FNV-1a, its high bits folded in */
     uint64_t h = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, p, n);
     return h ^ (h >> 29);
@@ -8753,6 +8275,534 @@ MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe
     r = mmix__read_file(ctx, "bpe import", path, &text);
     if (r == MMIX_OK) r = mmix_bpe_import_hf_memory(ctx, text.data, text.size, path, out);
     mmix_bpe_bytes_free(&text);
+    return r;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>data  Text datasets (reference-notes Sec. 11): documents, tokenized rows, the split, the cache.
+// The text is read whole into memory and validated as UTF-8 first, so the splitters below
+// work on checked bytes and only report structure errors.
+// ----------------------------------------------------------------------------------------
+#define MMIX__DATA_MAX_CTX ((int64_t)1 << 30)
+#define MMIX__DATA_HEADER 168
+static const char mmix__data_eot_text[] = "<|endoftext|>";
+static const char mmix__data_oom[] = "out of memory";    /* told apart from format errors by address */
+
+MMIXDEF mmix_data_options mmix_data_options_default(void) {
+    mmix_data_options o;
+    o.format = MMIX_TEXT_BLANK_LINES;
+    o.jsonl_field = "text";
+    o.rows = MMIX_ROWS_PACKED;
+    o.pad_left = 0;
+    o.n_ctx = 512;
+    o.val_fraction = 0.01;
+    o.split_seed = 0;
+    return o;
+}
+
+static mmix_result mmix__data_check_options(mmix_ctx *ctx, const mmix_data_options *o) {
+    if (!o) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: options are NULL");
+    if ((int)o->format < 0 || o->format > MMIX_TEXT_JSONL || (int)o->rows < 0 || o->rows > MMIX_ROWS_PADDED)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: unknown text format or row mode");
+    if (o->format == MMIX_TEXT_JSONL && (!o->jsonl_field || !o->jsonl_field[0]))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: JSONL needs a field name");
+    if (o->n_ctx < 1 || o->n_ctx > MMIX__DATA_MAX_CTX)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: n_ctx %lld is outside [1, 2^30]",
+                              (long long)o->n_ctx);
+    if (!(o->val_fraction >= 0.0 && o->val_fraction <= 1.0))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "data: val_fraction %g is outside [0, 1]",
+                              o->val_fraction);
+    return MMIX_OK;
+}
+
+static int64_t mmix__line_of(const unsigned char *s, size_t pos) {
+    int64_t line = 1;
+    size_t i;
+    for (i = 0; i < pos; i++) line += s[i] == '\n';
+    return line;
+}
+
+static int mmix__data_blank(const unsigned char *s, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
+    return 1;
+}
+
+/* Ends the document that began at the last offset: its bytes are text's since then (none:
+   the empty document is dropped). */
+static int mmix__docs_close(mmix_data_docs *d, mmix_bpe_bytes *text, int64_t *cap) {
+    int64_t end = (int64_t)text->size;
+    if (end == d->offsets[d->n]) return 1;
+    if (d->n + 2 > *cap) {
+        void *p = mmix__grow(d->offsets, cap, d->n + 2, sizeof(int64_t));
+        if (!p) return 0;
+        d->offsets = (int64_t *)p;
+    }
+    d->offsets[++d->n] = end;
+    return 1;
+}
+
+/* One JSONL line [s, s + n): appends the field's string to text. 0 = ok, else the column of
+   the error (1-based) with *why set; a JSON error is *why = NULL, described in *j. */
+static size_t mmix__data_jsonl_line(mmix__json *j, const unsigned char *s, size_t n, const char *field,
+                                    mmix_bpe_bytes *text, mmix_bpe_bytes *key, mmix_bpe_bytes *value,
+                                    const char **why) {
+    int found = 0, members = 0, more;
+    size_t field_len = strlen(field);
+    mmix__json_init(j, s, n, "the end of the line");
+    *why = NULL;
+    if (!mmix__json_expect(j, '{', "(a JSONL line is an object)")) return j->err_at + 1;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in an object")) > 0) {
+        if (!mmix__json_string(j, "a key", key) || !mmix__json_expect(j, ':', "after a key")) return j->err_at + 1;
+        if (key->size == field_len && memcmp(key->data, field, field_len) == 0) {
+            if (found) { *why = "the text field appears twice"; return j->i + 1; }
+            if (mmix__json_peek(j) != '"') { *why = "the text field is not a string"; return j->i + 1; }
+            if (!mmix__json_string(j, "the text field", value)) return j->err_at + 1;
+            found = 1;
+        } else if (!mmix__json_skip(j)) {
+            return j->err_at + 1;
+        }
+    }
+    if (more < 0) return j->err_at + 1;
+    mmix__json_ws(j);
+    if (j->i != j->n) { *why = "text after the JSON object"; return j->i + 1; }
+    if (!found) { *why = "no text field"; return 1; }
+    if (!mmix__bytes_append(text, value->data, value->size)) { *why = mmix__data_oom; return 1; }
+    return 0;
+}
+
+MMIXDEF void mmix_data_docs_free(mmix_data_docs *docs) {
+    if (!docs) return;
+    MMIX_FREE(docs->text);
+    MMIX_FREE(docs->offsets);
+    docs->text = NULL;
+    docs->offsets = NULL;
+    docs->n = 0;
+}
+
+MMIXDEF mmix_result mmix_data_split_docs(mmix_ctx *ctx, const void *data, size_t size, const char *name,
+                                         const mmix_data_options *opt, mmix_data_docs *out) {
+    const unsigned char *s = (const unsigned char *)data;
+    mmix_bpe_bytes text = {NULL, 0, 0}, key = {NULL, 0, 0}, value = {NULL, 0, 0};
+    mmix__json j;
+    int64_t cap = 64;
+    size_t bad, pos = 0;
+    mmix_result r = mmix__data_check_options(ctx, opt);
+    out->text = NULL;
+    out->n = 0;
+    out->offsets = NULL;
+    if (r != MMIX_OK) return r;
+    if (!name) name = "(text)";
+    if (size >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) pos = 3; /* a byte-order mark */
+    bad = mmix__utf8_invalid_at(s, size);
+    if (bad < size)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s:%lld: invalid UTF-8 (byte 0x%02x); the text must be UTF-8",
+                              name, (long long)mmix__line_of(s, bad), (unsigned)s[bad]);
+    out->offsets = (int64_t *)MMIX_MALLOC((size_t)cap * sizeof(int64_t));
+    if (!out->offsets || !mmix__bytes_append(&text, "", 0)) goto oom;
+    out->offsets[0] = 0;
+
+    if (opt->format == MMIX_TEXT_EOT_SEPARATED) {
+        const size_t sep = sizeof mmix__data_eot_text - 1;
+        while (pos <= size) {
+            size_t end = pos, a, b;
+            while (end < size && !(s[end] == '<' && size - end >= sep && memcmp(s + end, mmix__data_eot_text, sep) == 0))
+                end++;
+            for (a = pos; a < end && mmix__data_blank(s + a, 1); a++) {}
+            for (b = end; b > a && mmix__data_blank(s + b - 1, 1); b--) {}
+            if (!mmix__bytes_append(&text, s + a, b - a) || !mmix__docs_close(out, &text, &cap)) goto oom;
+            pos = end + sep;
+        }
+    } else {
+        int64_t line = 0;
+        int open = 0;
+        while (pos < size) { /* line by line */
+            size_t end = pos, n;
+            while (end < size && s[end] != '\n') end++;
+            n = end - pos;
+            if (n > 0 && s[end - 1] == '\r') n--;
+            line++;
+            if (opt->format == MMIX_TEXT_BLANK_LINES) {
+                if (mmix__data_blank(s + pos, n)) {
+                    if (!mmix__docs_close(out, &text, &cap)) goto oom;
+                    open = 0;
+                } else {
+                    if ((open && !mmix__bytes_append(&text, "\n", 1)) || !mmix__bytes_append(&text, s + pos, n)) goto oom;
+                    open = 1;
+                }
+            } else if (!mmix__data_blank(s + pos, n)) { /* JSONL */
+                const char *why;
+                size_t col = mmix__data_jsonl_line(&j, s + pos, n, opt->jsonl_field, &text, &key, &value, &why);
+                if (col && !why && j.code == MMIX_ERR_OUT_OF_MEMORY) why = mmix__data_oom;
+                if (col) {
+                    r = mmix_set_error(ctx, why == mmix__data_oom ? MMIX_ERR_OUT_OF_MEMORY : MMIX_ERR_FORMAT,
+                                       "%s:%lld: %s%s (JSONL text field \"%s\", column %lld)", name, (long long)line,
+                                       why ? why : "malformed JSON: ", why ? "" : j.err, opt->jsonl_field,
+                                       (long long)col);
+                    goto fail;
+                }
+                if (!mmix__docs_close(out, &text, &cap)) goto oom;
+            }
+            pos = end + 1;
+        }
+        if (!mmix__docs_close(out, &text, &cap)) goto oom;
+    }
+    mmix_bpe_bytes_free(&key);
+    mmix_bpe_bytes_free(&value);
+    out->text = text.data;
+    return MMIX_OK;
+oom:
+    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory splitting documents", name);
+fail:
+    mmix_bpe_bytes_free(&text);
+    mmix_bpe_bytes_free(&key);
+    mmix_bpe_bytes_free(&value);
+    mmix_data_docs_free(out);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_data_read_docs(mmix_ctx *ctx, const char *path, const mmix_data_options *opt,
+                                        mmix_data_docs *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    out->text = NULL;
+    out->offsets = NULL;
+    out->n = 0;
+    if (r == MMIX_OK) r = mmix_data_split_docs(ctx, src.data, src.size, path, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+static mmix_result mmix__data_identity(mmix_ctx *ctx, const unsigned char *src, size_t size, const mmix_bpe *bpe,
+                                       const mmix_data_options *opt, mmix_data_identity *id) {
+    mmix_bpe_bytes saved = {NULL, 0, 0};
+    mmix_result r = mmix__data_check_options(ctx, opt);
+    memset(id, 0, sizeof *id);
+    if (r != MMIX_OK) return r;
+    if ((r = mmix_bpe_save_memory(ctx, bpe, &saved)) != MMIX_OK) {
+        mmix_bpe_bytes_free(&saved);
+        return r;
+    }
+    id->source_size = (uint64_t)size;
+    id->source_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, src, size);
+    id->tokenizer_hash = mmix_fnv1a64(MMIX_FNV1A64_OFFSET, saved.data, saved.size);
+    id->vocab_size = mmix_bpe_vocab_size(bpe);
+    id->n_ctx = opt->n_ctx;
+    id->format = (int32_t)opt->format;
+    id->rows = (int32_t)opt->rows;
+    id->pad_left = opt->rows == MMIX_ROWS_PADDED && opt->pad_left ? 1 : 0;
+    id->jsonl_field_hash = opt->format == MMIX_TEXT_JSONL
+        ? mmix_fnv1a64(MMIX_FNV1A64_OFFSET, opt->jsonl_field, strlen(opt->jsonl_field)) : 0;
+    id->val_fraction = opt->val_fraction;
+    id->split_seed = opt->split_seed;
+    mmix_bpe_bytes_free(&saved);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_data_identity_of(mmix_ctx *ctx, const char *path, const mmix_bpe *bpe,
+                                          const mmix_data_options *opt, mmix_data_identity *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+MMIXDEF void mmix_data_free(mmix_dataset *d) {
+    if (!d) return;
+    MMIX_FREE(d->train);
+    MMIX_FREE(d->val);
+    memset(d, 0, sizeof *d);
+}
+
+/* The split rule of mmix_data_options: u(i) in [0, 1) from 53 bits of a mixed hash. */
+static double mmix__data_split_u(int64_t i, uint64_t seed) {
+    return (double)(mmix__hash_u64(mmix__hash_u64((uint64_t)i) ^ seed) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Tokenizes documents into the two splits' rows (the identity is the caller's). */
+static mmix_result mmix__data_build_docs(mmix_ctx *ctx, const char *name, const mmix_data_docs *docs, mmix_bpe *bpe,
+                                         const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_bpe_ids doc = {NULL, 0, 0}, split[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
+    int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
+    int64_t i, n_ctx = opt->n_ctx, first_val = -1, k;
+    double u_min = 2.0;
+    unsigned char *is_val = NULL;
+    mmix_result r = MMIX_OK;
+    memset(out, 0, sizeof *out);
+    if (eot < 0) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the tokenizer has no end-of-text token", name);
+    if (opt->rows == MMIX_ROWS_PADDED && pad < 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: padded rows need a tokenizer with a pad token", name);
+    is_val = (unsigned char *)MMIX_MALLOC((size_t)docs->n + 1);
+    if (!is_val) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    for (i = 0; i < docs->n; i++) {
+        double u = mmix__data_split_u(i, opt->split_seed);
+        is_val[i] = u < opt->val_fraction;
+        out->val_documents += is_val[i];
+        if (u < u_min) { u_min = u; first_val = i; }
+    }
+    if (opt->val_fraction > 0 && out->val_documents == 0 && first_val >= 0) { /* a tiny corpus */
+        is_val[first_val] = 1;
+        out->val_documents = 1;
+    }
+    for (i = 0; r == MMIX_OK && i < docs->n; i++) {
+        mmix_bpe_ids *dst = &split[is_val[i]];
+        doc.n = 0;
+        r = mmix_bpe_encode(ctx, bpe, docs->text + docs->offsets[i], (size_t)(docs->offsets[i + 1] - docs->offsets[i]),
+                            0, &doc);
+        if (r == MMIX_OK) r = mmix_bpe_ids_push(ctx, &doc, eot);
+        if (r != MMIX_OK) break;
+        out->tokens += doc.n;
+        if (opt->rows == MMIX_ROWS_PACKED) {
+            if (!mmix__ids_reserve(dst, doc.n)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
+            memcpy(dst->ids + dst->n, doc.ids, (size_t)doc.n * sizeof(int32_t));
+            dst->n += doc.n;
+        } else {
+            int64_t len = doc.n < n_ctx ? doc.n : n_ctx, lead = opt->pad_left ? n_ctx - len : 0;
+            int32_t *row;
+            if (!mmix__ids_reserve(dst, n_ctx)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
+            row = dst->ids + dst->n;
+            for (k = 0; k < n_ctx; k++) row[k] = pad;
+            memcpy(row + lead, doc.ids, (size_t)len * sizeof(int32_t));
+            dst->n += n_ctx;
+        }
+    }
+    MMIX_FREE(is_val);
+    mmix_bpe_ids_free(&doc);
+    if (r == MMIX_ERR_OUT_OF_MEMORY) mmix_set_error(ctx, r, "%s: out of memory tokenizing", name);
+    if (r != MMIX_OK) {
+        mmix_bpe_ids_free(&split[0]);
+        mmix_bpe_ids_free(&split[1]);
+        memset(out, 0, sizeof *out);
+        return r;
+    }
+    out->n_ctx = n_ctx;
+    out->documents = docs->n;
+    out->train_documents = docs->n - out->val_documents;
+    out->train_rows = split[0].n / n_ctx; /* packed: the tail is dropped here */
+    out->val_rows = split[1].n / n_ctx;
+    out->train = out->train_rows ? split[0].ids : NULL;
+    out->val = out->val_rows ? split[1].ids : NULL;
+    if (!out->train) mmix_bpe_ids_free(&split[0]);
+    if (!out->val) mmix_bpe_ids_free(&split[1]);
+    return MMIX_OK;
+}
+
+/* Splits, tokenizes and stamps the identity, from the file's bytes in memory. */
+static mmix_result mmix__data_build_source(mmix_ctx *ctx, const char *name, const mmix_bpe_bytes *src, mmix_bpe *bpe,
+                                           const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_data_docs docs;
+    mmix_data_identity id;
+    mmix_result r = mmix__data_identity(ctx, src->data, src->size, bpe, opt, &id);
+    memset(out, 0, sizeof *out);
+    if (r != MMIX_OK) return r;
+    if ((r = mmix_data_split_docs(ctx, src->data, src->size, name, opt, &docs)) != MMIX_OK) return r;
+    r = mmix__data_build_docs(ctx, name, &docs, bpe, opt, out);
+    mmix_data_docs_free(&docs);
+    if (r == MMIX_OK) out->identity = id;
+    return r;
+}
+
+MMIXDEF mmix_result mmix_data_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                    const mmix_data_options *opt, mmix_dataset *out) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    if (r == MMIX_OK) r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
+    mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+/* ---- The cache file (layout in the declaration) ---- */
+/* (u64 fields are read with mmix__load_le64 of >>safetensors) */
+static void mmix__store_le64(unsigned char *p, uint64_t v) {
+    int k;
+    for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+static uint64_t mmix__double_bits(double x) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+MMIXDEF mmix_result mmix_data_save_cache(mmix_ctx *ctx, const char *cache_path, const mmix_dataset *d) {
+    const mmix_data_identity *id = &d->identity;
+    uint64_t field[19];
+    int64_t ids = 0, i;
+    size_t size;
+    unsigned char *buf, *p;
+    mmix_result r;
+    if (d->n_ctx < 1 || d->train_rows < 0 || d->val_rows < 0 || d->n_ctx != id->n_ctx ||
+        d->train_rows > (INT64_MAX / 8) / d->n_ctx - d->val_rows)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: the dataset's sizes are inconsistent", cache_path);
+    ids = (d->train_rows + d->val_rows) * d->n_ctx;
+    if ((uint64_t)ids > (SIZE_MAX - MMIX__DATA_HEADER - 8) / 4)
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: the dataset is too large for memory", cache_path);
+    size = MMIX__DATA_HEADER + (size_t)ids * 4 + 8;
+    buf = (unsigned char *)MMIX_MALLOC(size);
+    if (!buf) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
+    field[0] = id->source_size; field[1] = id->source_hash; field[2] = id->tokenizer_hash;
+    field[3] = (uint64_t)id->vocab_size; field[4] = (uint64_t)id->n_ctx; field[5] = (uint64_t)id->format;
+    field[6] = (uint64_t)id->rows; field[7] = (uint64_t)id->pad_left; field[8] = id->jsonl_field_hash;
+    field[9] = mmix__double_bits(id->val_fraction); field[10] = id->split_seed;
+    field[11] = (uint64_t)d->documents; field[12] = (uint64_t)d->train_documents;
+    field[13] = (uint64_t)d->val_documents; field[14] = (uint64_t)d->tokens;
+    field[15] = (uint64_t)d->train_rows; field[16] = (uint64_t)d->val_rows; field[17] = 0; field[18] = 0;
+    memcpy(buf, "MMIXDATA", 8);
+    mmix__store_le64(buf + 8, (uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)); /* u32 version, u32 header size */
+    for (i = 0; i < 19; i++) mmix__store_le64(buf + 16 + 8 * i, field[i]);
+    p = buf + MMIX__DATA_HEADER;
+    for (i = 0; i < ids; i++, p += 4) {
+        uint32_t v = (uint32_t)(i < d->train_rows * d->n_ctx ? d->train[i] : d->val[i - d->train_rows * d->n_ctx]);
+        p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+    }
+    mmix__store_le64(p, mmix_fnv1a64(MMIX_FNV1A64_OFFSET, buf, size - 8));
+    r = mmix_write_file_atomic(ctx, cache_path, buf, size);
+    MMIX_FREE(buf);
+    return r;
+}
+
+/* The first identity field that differs, as a message; MMIX_OK when all match. */
+static mmix_result mmix__data_compare(mmix_ctx *ctx, const char *path, const mmix_data_identity *c,
+                                      const mmix_data_identity *e) {
+    static const char *const rows[] = {"packed", "padded"}, *const sides[] = {"right", "left"};
+    const char *why = "stale cache (rebuild it)";
+    if (c->source_size != e->source_size)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's size is %llu bytes in the cache, %llu now",
+                              path, why, (unsigned long long)c->source_size, (unsigned long long)e->source_size);
+    if (c->source_hash != e->source_hash)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the source file's content hash differs", path, why);
+    if (c->tokenizer_hash != e->tokenizer_hash || c->vocab_size != e->vocab_size)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the tokenizer differs (vocab %lld in the cache, %lld now)",
+                              path, why, (long long)c->vocab_size, (long long)e->vocab_size);
+    if (c->n_ctx != e->n_ctx)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: n_ctx is %lld in the cache, %lld requested", path, why,
+                              (long long)c->n_ctx, (long long)e->n_ctx);
+    if (c->format != e->format || c->jsonl_field_hash != e->jsonl_field_hash)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the text format or JSONL field differs", path, why);
+    if (c->rows != e->rows)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the row mode is %s in the cache, %s requested", path, why,
+                              rows[c->rows != 0], rows[e->rows != 0]);
+    if (c->pad_left != e->pad_left)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the padding side is %s in the cache, %s requested", path,
+                              why, sides[c->pad_left != 0], sides[e->pad_left != 0]);
+    if (mmix__double_bits(c->val_fraction) != mmix__double_bits(e->val_fraction))
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split's val_fraction is %g in the cache, %g requested",
+                              path, why, c->val_fraction, e->val_fraction);
+    if (c->split_seed != e->split_seed)
+        return mmix_set_error(ctx, MMIX_ERR_STALE, "%s: %s: the split_seed is %llu in the cache, %llu requested", path,
+                              why, (unsigned long long)c->split_seed, (unsigned long long)e->split_seed);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_data_load_cache(mmix_ctx *ctx, const char *cache_path, const mmix_data_identity *expected,
+                                         mmix_dataset *out) {
+    mmix_bpe_bytes file = {NULL, 0, 0};
+    mmix_data_identity c;
+    uint64_t f[19];
+    const unsigned char *b;
+    int64_t i, ids, n_train;
+    mmix_result r;
+    memset(out, 0, sizeof *out);
+    if ((r = mmix__read_file(ctx, "data cache", cache_path, &file)) != MMIX_OK) return r;
+    b = file.data;
+#define MMIX__CACHE_BAD(...) do { r = mmix_set_error(ctx, MMIX_ERR_FORMAT, __VA_ARGS__); goto done; } while (0)
+    if (file.size < MMIX__DATA_HEADER + 8 || memcmp(b, "MMIXDATA", 8) != 0)
+        MMIX__CACHE_BAD("%s: not a dataset cache (too short or no MMIXDATA magic)", cache_path);
+    if (mmix__load_le64(b + 8) != ((uint64_t)1 | ((uint64_t)MMIX__DATA_HEADER << 32)))
+        MMIX__CACHE_BAD("%s: dataset cache version or header size is not the one this build writes (1, %d)",
+                        cache_path, MMIX__DATA_HEADER);
+    if (mmix__load_le64(b + file.size - 8) != mmix_fnv1a64(MMIX_FNV1A64_OFFSET, b, file.size - 8))
+        MMIX__CACHE_BAD("%s: checksum mismatch: the cache is truncated or corrupt", cache_path);
+    for (i = 0; i < 19; i++) f[i] = mmix__load_le64(b + 16 + 8 * i);
+    c.source_size = f[0]; c.source_hash = f[1]; c.tokenizer_hash = f[2];
+    c.vocab_size = (int64_t)f[3]; c.n_ctx = (int64_t)f[4]; c.format = (int32_t)f[5];
+    c.rows = (int32_t)f[6]; c.pad_left = (int32_t)f[7]; c.jsonl_field_hash = f[8];
+    memcpy(&c.val_fraction, &f[9], sizeof c.val_fraction);
+    c.split_seed = f[10];
+    /* A checksum that matches can still guard a file another program wrote: check every
+       count, then the sizes, before reading any id. */
+    if (f[3] < 1 || f[3] > INT32_MAX || f[4] < 1 || f[4] > (uint64_t)MMIX__DATA_MAX_CTX || f[5] > 2 || f[6] > 1 ||
+        f[7] > 1 || f[15] > file.size || f[16] > file.size || f[11] != f[12] + f[13] || f[12] > f[11] ||
+        f[17] != 0 || f[18] != 0)
+        MMIX__CACHE_BAD("%s: the cache header holds impossible values", cache_path);
+    ids = (int64_t)(f[15] + f[16]);
+    if ((uint64_t)ids > (file.size - MMIX__DATA_HEADER - 8) / 4 / f[4] ||
+        (uint64_t)ids * f[4] * 4 != file.size - MMIX__DATA_HEADER - 8)
+        MMIX__CACHE_BAD("%s: the cache's size does not match its row counts", cache_path);
+    if ((r = mmix__data_compare(ctx, cache_path, &c, expected)) != MMIX_OK) goto done;
+    ids *= c.n_ctx;
+    n_train = (int64_t)f[15] * c.n_ctx;
+    for (i = 0; i < ids; i++) {
+        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
+        uint32_t v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+        if (v >= (uint64_t)c.vocab_size) MMIX__CACHE_BAD("%s: token id %lu outside the vocabulary", cache_path, (unsigned long)v);
+    }
+    out->train = n_train ? (int32_t *)MMIX_MALLOC((size_t)n_train * 4) : NULL;
+    out->val = ids > n_train ? (int32_t *)MMIX_MALLOC((size_t)(ids - n_train) * 4) : NULL;
+    if ((n_train && !out->train) || (ids > n_train && !out->val)) {
+        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", cache_path);
+        goto done;
+    }
+    for (i = 0; i < ids; i++) {
+        const unsigned char *p = b + MMIX__DATA_HEADER + 4 * i;
+        int32_t v = (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24));
+        if (i < n_train) out->train[i] = v;
+        else out->val[i - n_train] = v;
+    }
+#undef MMIX__CACHE_BAD
+    out->n_ctx = c.n_ctx;
+    out->documents = (int64_t)f[11];
+    out->train_documents = (int64_t)f[12];
+    out->val_documents = (int64_t)f[13];
+    out->tokens = (int64_t)f[14];
+    out->train_rows = (int64_t)f[15];
+    out->val_rows = (int64_t)f[16];
+    out->identity = c;
+done:
+    if (r != MMIX_OK) mmix_data_free(out);
+    mmix_bpe_bytes_free(&file);
+    return r;
+}
+
+/* Whether a file we cannot load may be replaced: only when it is a (truncated or corrupt)
+   cache of ours, so a wrong path never destroys someone's data. */
+static int mmix__data_replaceable(const char *path) {
+    unsigned char head[8];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return memcmp(head, "MMIXDATA", n) == 0; /* the magic, or a prefix of it */
+}
+
+MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmix_bpe *bpe,
+                                            const mmix_data_options *opt, const char *cache_path,
+                                            mmix_dataset *out, int *reused) {
+    mmix_bpe_bytes src = {NULL, 0, 0};
+    mmix_data_identity id;
+    mmix_result r = mmix__read_file(ctx, "data", path, &src);
+    memset(out, 0, sizeof *out);
+    *reused = 0;
+    if (r == MMIX_OK) r = mmix__data_identity(ctx, src.data, src.size, bpe, opt, &id);
+    if (r == MMIX_OK) {
+        r = mmix_data_load_cache(ctx, cache_path, &id, out);
+        if (r == MMIX_OK) {
+            *reused = 1;
+        } else if (r == MMIX_ERR_FORMAT && !mmix__data_replaceable(cache_path)) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not a dataset cache (no MMIXDATA magic); not replacing it",
+                               cache_path);
+        } else if (r == MMIX_ERR_FILE_NOT_FOUND || r == MMIX_ERR_STALE || r == MMIX_ERR_FORMAT) {
+            mmix_clear_error(ctx); /* a cache we cannot use is rebuilt, not an error */
+            r = mmix__data_build_source(ctx, path, &src, bpe, opt, out);
+            if (r == MMIX_OK) r = mmix_data_save_cache(ctx, cache_path, out);
+            if (r != MMIX_OK) mmix_data_free(out);
+        }
+    }
+    mmix_bpe_bytes_free(&src);
     return r;
 }
 

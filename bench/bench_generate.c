@@ -1,5 +1,5 @@
-/* bench/bench_generate.c - generation speed (SPEC 9) at n_ctx = 512: the mixer's cached
-   rows against index-walking (a whole-window forward per token, SPEC 9.1), and the
+/* bench/bench_generate.c - generation speed (paper Sec. 4.2) at n_ctx = 512: the mixer's cached
+   rows against index-walking (a whole-window forward per token, paper Sec. 4.2), and the
    transformer's KV cache against recomputing the tokens so far. Random-init models (the
    speed does not depend on the weights), greedy decoding, one sequence.
    Usage: bench_generate [steps]   steps timed at the end of the window (default 16)

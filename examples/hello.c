@@ -30,7 +30,7 @@ int main(void) {
     float first_loss = 0.0f, loss_value = 0.0f;
 
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return 1;
-    /* A flat masked mixer (SPEC 1): bytes in, 32 dimensions, 2 blocks, a 32-token window. */
+    /* A flat masked mixer (paper Sec. 3.2): bytes in, 32 dimensions, 2 blocks, a 32-token window. */
     config.vocab = 256;
     config.dim = 32;
     config.ffn_dim = 4 * config.dim;
@@ -43,7 +43,7 @@ int main(void) {
     if (!check(ctx, mmix_adamw_init(ctx, &opt, &model.params, adamw))) return 1;
 
     /* Training: one row per sentence, its bytes then zeros; byte 0 is the pad, which the
-       next-token cross-entropy (SPEC 1.5) skips as a target. */
+       next-token cross-entropy (paper Sec. 3.2) skips as a target. */
     for (step = 0; step < steps; step++) {
         mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(batch, n_ctx)), *loss;
         for (b = 0; ids && b < batch; b++)
@@ -60,7 +60,7 @@ int main(void) {
     }
     printf("loss %.3f -> %.3f after %lld steps\n", first_loss, loss_value, (long long)steps);
 
-    /* Generation (SPEC 9): greedy continuations of two prompts, stopping at '.'. */
+    /* Generation (paper Sec. 4.2): greedy continuations of two prompts, stopping at '.'. */
     for (b = 0; b < 2; b++) {
         int64_t n_prompt = (int64_t)strlen(prompts[b]);
         for (t = 0; t < n_prompt; t++) prompt[t] = (unsigned char)prompts[b][t];

@@ -294,7 +294,7 @@ static const opt_spec sampling_opts[] = {   /* how a continuation is drawn */
     {"--top-k", OPT_INT, "K", "0", 0, NO_MAX, "sample among the K likeliest; 0: all"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the same seed repeats a sample"},
     {"--method", OPT_CHOICE, "cached|index-walking", "cached", 0, 0,
-     "index-walking reruns the whole window per token, as the paper (SPEC 9.1); same tokens, slower"},
+     "index-walking reruns the whole window per token, as the paper (Sec. 4.2); same tokens, slower"},
     OPT_END};
 static const opt_spec runtime_opts[] = {   /* how the arithmetic runs; never what it computes */
     {"--gemm", OPT_CHOICE, "builtin|blas", NULL, 0, 0, "the matrix multiply (default: blas in a build with it)"},
@@ -748,7 +748,7 @@ static int file_fnv1a(const char *path, uint64_t *hash) {
     return i == 0;
 }
 
-/* The presets: the paper's configurations by name (SPEC 1.9, 3.1, 11; far too large for a
+/* The presets: the paper's configurations by name (paper Sec. 4, 4.1, 9.4, 9.5; far too large for a
    CPU but selectable), and small ones that train in minutes on two cores. */
 typedef struct train_preset {
     const char *name, *about;
@@ -758,11 +758,11 @@ typedef struct train_preset {
     int padded;                 /* one document per row, as the paper's n_ctx = 512 datasets */
 } train_preset;
 static const train_preset presets[] = {
-    {"tinystories-mixer", "the paper's TinyStories mixer (SPEC 1.9): 4 epochs of 2M stories",
+    {"tinystories-mixer", "the paper's TinyStories mixer (paper Sec. 4): 4 epochs of 2M stories",
      MMIX_ARCH_MIXER, 4096, 1024, 8, 512, 1, 4, 32, 250000, 500, 4000, 5e-4, 1},
-    {"tinystories-llama", "the paper's 4-head Llama baseline (SPEC 3.1)",
+    {"tinystories-llama", "the paper's 4-head Llama baseline (paper Sec. 9.4)",
      MMIX_ARCH_LLAMA, 4096, 512, 8, 512, 1, 4, 32, 250000, 500, 4000, 2e-4, 1},
-    {"fineweb-mixer", "the paper's FineWeb-edu mixer (SPEC 1.9): global batch 128, 200k steps",
+    {"fineweb-mixer", "the paper's FineWeb-edu mixer (paper Sec. 4): global batch 128, 200k steps",
      MMIX_ARCH_MIXER, 8000, 1024, 16, 512, 1, 4, 128, 200000, 500, 4000, 5e-4, 1},
     {"cpu-mixer", "a 1.1M-parameter mixer, a few minutes on two cores (make demo)",
      MMIX_ARCH_MIXER, 2048, 128, 4, 128, 1, 4, 16, 800, 80, 100, 3e-3, 0},
@@ -1578,7 +1578,7 @@ static const opt_spec train_model_opts[] = {
     {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
     OPT_END};
-static const opt_spec train_opts[] = {   /* the paper's recipe (SPEC 11): AdamW, warmup, linear decay */
+static const opt_spec train_opts[] = {   /* the paper's recipe (paper Sec. 9.5): AdamW, warmup, linear decay */
     {"--save", OPT_TEXT, "OUT.safetensors", NULL, 0, 0, "the weights; the run's other files go beside them"},
     {"--steps", OPT_INT, "T", NULL, 1, NO_MAX, "optimizer steps (required without a preset)"},
     {"--batch", OPT_INT, "B", NULL, 1, 4096, "rows per micro-batch (required without a preset)"},
@@ -1903,7 +1903,7 @@ done:
     return rc;
 }
 
-/* ---- mm generate: text after a prompt (SPEC 9), greedy unless --temperature says otherwise ---- */
+/* ---- mm generate: text after a prompt (paper Sec. 4.2), greedy unless --temperature says otherwise -- */
 
 static const opt_spec generate_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
@@ -2005,7 +2005,7 @@ static const command commands[] = {
      "convert a Hugging Face byte-level BPE", NULL, tokenizer_import_hf_groups, NULL, NULL},
     {"forward", cmd_forward, "--model W.safetensors --tokens IDS.txt [--pad-id P] [--logits OUT.f32]",
      "the causal-LM loss (and logits) of a model on token lines",
-     "The loss (SPEC 1.5) is over the whole file, token-weighted; pad targets are not counted.\n", forward_groups,
+     "The loss (paper Sec. 3.2) is over the whole file, token-weighted; pad targets are not counted.\n", forward_groups,
      NULL, NULL},
     {"train", cmd_train,
      "(--preset NAME | --arch ARCH ... | --init W | --resume STATE)\n"

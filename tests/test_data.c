@@ -1,4 +1,4 @@
-/* tests/test_data.c - text datasets (SPEC 10.3): documents from the three input formats, with
+/* tests/test_data.c - text datasets (docs/reference-notes.md Sec. 11): documents from the three input formats, with
    errors naming file and line; packed rows are the token stream cut into full rows; padded
    rows are truncated and padded exactly; the split is deterministic; the cache round-trips,
    refuses to be reused for other inputs or settings (naming what changed), and a truncated

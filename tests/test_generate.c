@@ -1,7 +1,7 @@
-/* tests/test_generate.c - generation (SPEC 9): the cached forward (the mixer's per-layer
+/* tests/test_generate.c - generation (paper Sec. 4.2): the cached forward (the mixer's per-layer
    token-mixing inputs, the transformer's KV cache) against full forwards, row by row;
    greedy generation by both methods against an index-walking loop written here from
-   mmix_model_logits alone (SPEC 9.1); sampling (seeds, top-k, the distribution); errors;
+   mmix_model_logits alone (paper Sec. 4.2); sampling (seeds, top-k, the distribution); errors;
    bounded memory; PyTorch's greedy tokens (fixtures/generate_tokens.txt). Models: random
    mixers with k = 1 and k = 4, a random transformer, and the reference-written fixture files. Logits tolerance: 1e-5 relative to the row's
    largest magnitude. */
@@ -142,7 +142,8 @@ static void test_rows(mmix_ctx *ctx, const named_model *nm, mmix_generate_method
 }
 
 /* (b): greedy generation by both methods equals index-walking written from full forwards
-   (SPEC 9.1: for j = p..L-1, tokens[j] = argmax logits[j - 1]). */
+   (paper Sec. 4.2, as reference-notes Sec. 7 reads it: for j = p..L-1, tokens[j] =
+   argmax logits[j - 1]). */
 static void test_greedy(mmix_ctx *ctx, const named_model *nm) {
     const mmix_model *m = &nm->m;
     int64_t L = m->config.n_ctx, V = m->config.vocab, lens[4], li, j;

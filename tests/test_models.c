@@ -3,7 +3,8 @@
    loss, every parameter gradient, and three AdamW steps with warmup, linear decay, weight
    decay and clipping. Tolerances: loss 1e-5 relative; logits and gradients 1e-5 relative
    to the tensor's largest magnitude; weights after the steps 1e-5 absolute.
-   Also: causality of both models, parameter counts against SPEC 1.8 / 3.1, input errors. */
+   Also: causality of both models, parameter counts against the reference state_dicts
+   (docs/reference-notes.md Sec. 3, 8), input errors. */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 #include "test.h"
@@ -162,7 +163,7 @@ static int64_t plant_masked_entries(const mmix_model *m) {
     return planted;
 }
 
-/* Changing token t leaves every output at positions < t bit-identical (SPEC 13.5). */
+/* Changing token t leaves every output at positions < t bit-identical (the causal mask, paper Sec. 3.2). */
 static void causality(const char *name, mmix_model_config cfg) {
     mmix_ctx *ctx;
     mmix_model m;
@@ -349,10 +350,10 @@ static void sizes_and_errors(void) {
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     c = mmix_model_config_default(MMIX_ARCH_MIXER);
     c.dim = 256; c.depth = 2; c.n_ctx = 128; c.ffn_dim = 1024;
-    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "SPEC 1.8 mixer created");
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "reference-size mixer created");
     for (i = 0; i < m.params.count; i++) total += m.params.tensors[i]->n;
     CHECK(total == 3183360 && mmix_model_param_count(&m) == 3183360 && m.params.count == 2 + 2 * 10,
-          "SPEC 1.8: V 4096, D 256, n 2, L 128 has 3,183,360 parameters in 22 tensors (got %lld)", (long long)total);
+          "LanguageMixer V 4096, D 256, n 2, L 128 has 3,183,360 parameters in 22 tensors (got %lld)", (long long)total);
     CHECK(strcmp(param_name(&m, 0), "wte.weight") == 0 &&
           strcmp(param_name(&m, 1), "mixerblocks.0.patch_layernorm.weight") == 0 &&
           strcmp(param_name(&m, 10), "mixerblocks.0.conv.bias") == 0 &&
@@ -361,14 +362,14 @@ static void sizes_and_errors(void) {
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     c = mmix_model_config_default(MMIX_ARCH_LLAMA);
     c.dim = 256; c.depth = 2; c.ffn_dim = 1024;
-    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "SPEC 3.1 transformer created");
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK, "reference-size transformer created");
     total = 0;
     for (i = 0; i < m.params.count; i++) total += m.params.tensors[i]->n;
     CHECK(total == 4195584 && mmix_model_param_count(&m) == 4195584,
-          "SPEC 3.1: V 4096, D 256, n 2, H 4 has 4,195,584 parameters (got %lld)", (long long)total);
+          "LlamaForCausalLM V 4096, D 256, n 2, H 4 has 4,195,584 parameters (got %lld)", (long long)total);
     c = mmix_model_config_default(MMIX_ARCH_MIXER);
     CHECK(mmix_model_param_count(&m) > 0 && (c.dim = 1024, c.vocab = 8000, c.depth = 16, 1) &&
-          (m.config = c, mmix_model_param_count(&m) == 154951680), "SPEC 1.8 headline: 154,951,680 parameters");
+          (m.config = c, mmix_model_param_count(&m) == 154951680), "FineWeb mixer (V 8000, D 1024, n 16, L 512): 154,951,680 parameters");
     c = mmix_model_config_default(MMIX_ARCH_LLAMA);
     c.heads = 3;
     CHECK(mmix_model_create(ctx, &m, c) == MMIX_ERR_INVALID_ARGUMENT && strstr(mmix_last_error(ctx), "heads"),

@@ -8,7 +8,7 @@
 #include "test.h"
 #include "op_cases.h"
 
-/* the InfoNCE form of SPEC 7.6: -cos(q, d+)/tau + logsumexp over the candidates of cos/tau.
+/* the InfoNCE loss of paper Eqs. 7-8 in the form of reference-notes Sec. 12: -cos(q, d+)/tau + logsumexp over the candidates of cos/tau.
    tau = 0.5 here: at the paper's 0.02 the softmax saturates, the true gradient is ~1e-4 and
    float rounding of outputs near 1/tau = 50 would dominate the finite differences. */
 static mmix_tensor *fn_infonce(mmix_ctx *c, mmix_tensor *const *in, void *u) {
@@ -59,7 +59,7 @@ static void test_token_mix_forward(void) {
     double max_err = 0.0;
     int64_t b, o, i, j, m, same = 1;
     y = mmix_token_mix(ctx, x, W, bias, mmix_mask_causal());
-    /* direct formula (SPEC 2.3), padding 'same' for k = 4: left 1, right 2 */
+    /* direct formula (paper Fig. S5; reference-notes Sec. 2), padding 'same' for k = 4: left 1, right 2 */
     for (b = 0; y && b < 2; b++)
         for (o = 0; o < 4; o++)
             for (j = 0; j < 6; j++) {
@@ -87,7 +87,7 @@ static void test_token_mix_forward(void) {
 }
 
 /* Default mode: masked entries get exactly zero gradient. Reference mode: the forward zeroes
-   them in place and they get the gradient of the unmasked op (SPEC 0.3.2). */
+   them in place and they get the gradient of the unmasked op (reference-notes Sec. 1). */
 static void test_masked_grad_modes(void) {
     mmix_tensor *W = mmix_param(ctx, "mix.conv.weight", mmix_shape3(5, 5, 1));
     /* x must outlive the step resets below, so it lives in the persistent arena */

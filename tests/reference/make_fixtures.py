@@ -141,7 +141,7 @@ def mask_matrix(kind, diagonal, L_out, L_in):
 
 
 def token_mix_cases(fx, g):
-    """The masked Conv1d with tokens as channels, padding='same' (SPEC 1.2, 2.3). The
+    """The masked Conv1d with tokens as channels, padding='same' (paper Sec. 3.2, Fig. S5). The
     default gradient is that of conv1d(x, W * mask): masked entries get zero. The
     reference mode's gradient is the paper code's: W.data = tril(W) in place, then
     conv1d(x, W), so masked entries get the unmasked ("phantom") gradient."""
@@ -328,12 +328,12 @@ def optim(path):
 
 
 # ---------------------------------------------------------------------------------------
-# The two models, written by hand with the reference state_dict names (SPEC 1.8, 3.1)
+# The two models, written by hand with the reference state_dict names (docs/reference-notes.md Sec. 3, 8)
 # ---------------------------------------------------------------------------------------
 class RefMixerBlock(torch.nn.Module):
     """mixer_lm's MixerBlock(expand_conv=False): registration order patch_layernorm,
-    seq_layernorm, patch_ff, conv (SPEC 1.3); the conv weight is re-masked in place at
-    every forward, per kernel tap (SPEC 0.3.2, 1.7)."""
+    seq_layernorm, patch_ff, conv (reference-notes Sec. 3); the conv weight is re-masked in place at
+    every forward, per kernel tap (paper Sec. 3.2; reference-notes Sec. 1)."""
 
     def __init__(self, D, L, k):
         super().__init__()
@@ -421,7 +421,7 @@ class RefLlamaModel(torch.nn.Module):
 
 
 class RefLlama(torch.nn.Module):
-    """LlamaForCausalLM as SPEC 3.1 describes it (transformers 4.42 defaults, untied head)."""
+    """LlamaForCausalLM as reference-notes Sec. 8 describes it (transformers 4.42 defaults, untied head)."""
 
     def __init__(self, V, D, depth, H):
         super().__init__()
@@ -439,7 +439,7 @@ class RefLlama(torch.nn.Module):
 
 
 def clm_loss(logits, ids, pad_id):
-    """SPEC 1.5: position t predicts token t + 1; pad targets ignored; mean over counted."""
+    """Paper Sec. 3.2, reference-notes Sec. 5: position t predicts token t + 1; pad targets ignored; mean over counted."""
     labels = ids.clone()
     labels[labels == pad_id] = -100
     V = logits.shape[-1]
@@ -500,9 +500,9 @@ def model_case(fx, name, model, tokens, pad_id, out_dir):
 
 
 def generation(out_dir, states, tokens, V, D, depth, L):
-    """Greedy continuations of a few prompts by the fixture files' initial weights (SPEC 9):
-    the mixer by index-walking over its whole window, later positions 0 (SPEC 9.1); the
-    transformer by the manual loop that appends the argmax at the last position (SPEC 9.2).
+    """Greedy continuations of a few prompts by the fixture files' initial weights (paper Sec. 4.2):
+    the mixer by index-walking over its whole window, later positions 0 (reference-notes Sec. 7); the
+    transformer by the manual loop that appends the argmax at the last position (HF-style greedy decoding).
     torch.argmax takes the first of equal maxima. One line per case: name, prompt length,
     prompt ids, count of new tokens, new ids."""
     mixer = RefMixer(V, D, depth, L, 1)
