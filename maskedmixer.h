@@ -1,4 +1,4 @@
-/* maskedmixer.h - v0.1.0 - a single-header C reference implementation of masked mixers
+/* maskedmixer.h - v0.2.0 - a single-header C reference implementation of masked mixers
    (Badger, "Masked Mixers for Language Generation and Retrieval", arXiv 2409.01482).
    License: MIT, see the end of this file.
 
@@ -248,6 +248,18 @@
    up, and the 'end' line (a truncated file is an error). mmix_bpe_import_hf reads the
    merges of a Hugging Face byte-level tokenizer.json; its pre-split stays ours, so text
    whose words the two patterns cut differently encodes differently.
+
+   =========================================================================================
+   7. VERSION HISTORY (CHANGELOG.md has the details)
+   =========================================================================================
+     0.2.0  Architectures as a table (MMIX_ARCHITECTURES, mmix_arch_get/_find; files record
+            mmix_arch). A model owns its parameters in one value and one gradient buffer
+            (mmix_params); AdamW, clipping and zero-grad take a set. The backend owns
+            memory (alloc, upload, download, ...; mmix_cpu_backend_fill replaces
+            mmix_cpu_backend) and the front end moves data only through it
+            (mmix_tensor_upload/_download/_item). mmix_set_gemm. Citations of the paper.
+     0.1.0  The engine, the flat mixer and the Llama-style transformer, checkpoints, the
+            tokenizer, training on text, generation.
 */
 #ifndef MASKEDMIXER_H
 #define MASKEDMIXER_H
@@ -270,7 +282,7 @@
 extern "C" {
 #endif
 
-#define MMIX_VERSION_STRING "0.1.0"
+#define MMIX_VERSION_STRING "0.2.0"
 
 #ifndef MMIXDEF
 #ifdef MMIX_STATIC
