@@ -6493,16 +6493,12 @@ MMIXDEF mmix_result mmix_read_token_lines(mmix_ctx *ctx, const char *path, int64
                                    path, (long long)line, (long long)value, value > INT32_MAX ? "..." : "",
                                    (long long)vocab);
             } else {
-                if (count == cap) {
-                    int32_t *grown;
-                    cap = cap ? 2 * cap : 4096;
-                    grown = (int32_t *)MMIX_REALLOC(buf, (size_t)cap * sizeof(int32_t));
-                    if (!grown) {
-                        r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-                        break;
-                    }
-                    buf = grown;
+                int32_t *grown = (int32_t *)mmix__grow(buf, &cap, count + 1, sizeof(int32_t));
+                if (!grown) {
+                    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+                    break;
                 }
+                buf = grown;
                 buf[count++] = (int32_t)value;
                 in_line++;
             }
