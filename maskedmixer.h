@@ -982,7 +982,8 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
    Adding an architecture is one row here plus that section. */
 #define MMIX_ARCHITECTURES(X)                                                        \
     X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
-    X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */
+    X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
+    X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -1016,6 +1017,7 @@ typedef struct mmix_model_config {
     int64_t depth;              /* n, the number of blocks */
     int64_t n_ctx;              /* L: the mixer's token-mixing size, the transformer's window */
     int64_t kernel;             /* mixer: token-mixing kernel size k (1 in the main runs) */
+    int64_t expansion;          /* mixer-expanded: inner tokens per token, e (2 in the paper) */
     int64_t heads;              /* transformer: H (no default can be guessed from weights) */
     int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
     float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
@@ -1037,7 +1039,9 @@ typedef struct mmix_mixer_block {
     mmix_tensor *seq_norm_w, *seq_norm_b;       /* seq_layernorm: before token mixing */
     mmix_tensor *ff_in_w, *ff_in_b;             /* patch_ff.0: D -> 4D */
     mmix_tensor *ff_out_w, *ff_out_b;           /* patch_ff.2: 4D -> D */
-    mmix_tensor *conv_w, *conv_b;               /* conv: [L, L, k] and [L] */
+    mmix_tensor *conv_w, *conv_b;               /* conv: [L, L, k] and [L] (expanded: conv.0,
+                                                   [eL, L, 1] and [eL]) */
+    mmix_tensor *conv2_w, *conv2_b;             /* expanded mixer only: conv.2, [L, eL, 1], [L] */
 } mmix_mixer_block;
 
 /* One Llama decoder layer (HF LlamaDecoderLayer), in HF's state_dict order. */
@@ -5836,10 +5840,10 @@ static mmix_result mmix__read_lm_sizes(mmix_ctx *ctx, const mmix_safetensors *st
    block reuses that block's patch_layernorm and patch_ff instead of making its own (two
    streams that share them, as the bidirectional mixer's do) and makes only its norms and
    conv for the token axis. */
-static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i,
-                                    const mmix_mixer_block *shared) {
+static int mmix__mixer_block_norms_ff(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i,
+                                      const mmix_mixer_block *shared) {
     const mmix_model_config *c = &m->config;
-    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    int64_t D = c->dim, F = c->ffn_dim;
     if (shared) {
         b->patch_norm_w = shared->patch_norm_w;
         b->patch_norm_b = shared->patch_norm_b;
@@ -5860,7 +5864,14 @@ static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_blo
         b->ff_out_w = mmix__block_param(ctx, m, mmix_shape2(D, F), prefix, i, "patch_ff.2.weight");
         b->ff_out_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "patch_ff.2.bias");
     }
-    b->conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, c->kernel), prefix, i, "conv.weight");
+    return b->ff_out_b != NULL;
+}
+
+static int mmix__mixer_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i,
+                                    const mmix_mixer_block *shared) {
+    int64_t L = m->config.n_ctx;
+    if (!mmix__mixer_block_norms_ff(ctx, m, b, prefix, i, shared)) return 0;
+    b->conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, m->config.kernel), prefix, i, "conv.weight");
     b->conv_b = mmix__block_param(ctx, m, mmix_shape1(L), prefix, i, "conv.bias");
     return b->conv_b != NULL;
 }
@@ -5873,34 +5884,43 @@ static mmix_tensor *mmix__mixer_ff_forward(mmix_ctx *ctx, const mmix_mixer_block
     return mmix_add(ctx, h, ff);
 }
 
+/* Generation's token mixing (see >>generate): output rows p..P-1 of a causally masked
+   mixing W [R, C, k] with bias [R], for inputs whose rows 0..P-1 are in `seen` ([P, D],
+   the new ones included). Only W[p..P-1, 0..P-1, :] is read, the causal mask shifted by p:
+   inputs >= P are never needed. */
+static mmix_tensor *mmix__mix_new_rows(mmix_ctx *ctx, const mmix_tensor *W, const mmix_tensor *bias, float *seen,
+                                       int64_t p, int64_t n, int64_t D) {
+    int64_t P = p + n, C = W->shape.d[1], k = W->shape.d[2], r;
+    mmix_tensor *rows = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(n, P, k)), in, b;
+    mmix_mask mask;
+    if (!rows) return NULL;
+    for (r = 0; r < n; r++)
+        ctx->backend->copy(rows->data + r * P * k, W->data + (p + r) * C * k, (size_t)(P * k) * sizeof(float));
+    in = mmix__view(ctx->backend, seen, mmix_shape3(1, P, D));
+    b = mmix__view(ctx->backend, bias->data + p, mmix_shape1(n));
+    mask.kind = MMIX_MASK_LOWER; /* new row r is position p + r: it reads inputs i <= p + r */
+    mask.diagonal = p;
+    mask.keep = NULL;
+    return mmix_token_mix(ctx, &in, rows, &b, mask);
+}
+
 /* Paper Sec. 3.2, reference-notes Sec. 3: h = x + Conv(LN_seq(x)); y = h + FF(LN_patch(h)),
    for x [B, L, D] (cache NULL).
    With a cache [n_ctx, D] (generation, see >>generate): x is n new tokens [1, n, D] at
-   positions p..P-1, P = p + n. Their seq_layernorm rows join the cache; conv rows p..P-1
-   (weights W[p..P-1, 0..P-1, :], the causal mask shifted by p) read cache rows 0..P-1, as
-   rows >= P are never needed. */
+   positions p..P-1; their seq_layernorm rows join the cache, and conv rows p..P-1 read
+   cache rows 0..P-1. */
 static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
                                               float *cache, int64_t p) {
     const mmix_mixer_block *b = &m->mixer[i];
     const mmix_model_config *c = &m->config;
-    mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps), *rows, seen, bias;
-    int64_t n, P, D = c->dim, L = c->n_ctx, k = c->kernel, r;
-    mmix_mask mask;
+    mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps);
+    int64_t n, D = c->dim;
     if (!cache) return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, norm, b->conv_w, b->conv_b,
                                                                                           mmix_mask_causal())));
+    if (!norm) return NULL;
     n = x->shape.d[1];
-    P = p + n;
-    rows = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(n, P, k));
-    if (!norm || !rows) return NULL;
     ctx->backend->copy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
-    for (r = 0; r < n; r++)
-        ctx->backend->copy(rows->data + r * P * k, b->conv_w->data + (p + r) * L * k, (size_t)(P * k) * sizeof(float));
-    seen = mmix__view(ctx->backend, cache, mmix_shape3(1, P, D));
-    bias = mmix__view(ctx->backend, b->conv_b->data + p, mmix_shape1(n));
-    mask.kind = MMIX_MASK_LOWER; /* new row r is position p + r: it reads inputs i <= p + r */
-    mask.diagonal = p;
-    mask.keep = NULL;
-    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, &seen, rows, &bias, mask)));
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix__mix_new_rows(ctx, b->conv_w, b->conv_b, cache, p, n, D)));
 }
 
 static void mmix__mixer_defaults(mmix_model_config *c) {
@@ -5959,7 +5979,9 @@ static void mmix__mixer_init(mmix_model *m, mmix_rng *rng) {
 /* The cache keeps each layer's seq_layernorm outputs, the conv's input: [n_ctx, D]. */
 static int64_t mmix__mixer_cache_floats(const mmix_model_config *c) { return c->n_ctx * c->dim; }
 
-static int mmix__mixer_detect(const mmix_safetensors *st) { return mmix_safetensors_find(st, "wte.weight") != NULL; }
+static int mmix__mixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
+}
 
 /* Sizes from the names and shapes; L and k from the conv weight [L, L, k]. */
 static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
@@ -5992,7 +6014,7 @@ static void mmix__mixer_settings(const mmix_model_config *c, int one_line, char 
 static void mmix__mixer_describe(mmix__arch *d) {
     d->info.title = "masked mixer";
     d->info.reference = "LanguageMixer";
-    d->info.paper = "Section 3.2, Figure 2";
+    d->info.paper = "paper Sec. 3.2, Fig. 2";
     d->info.fixed_window = 1;
     d->info.can_generate = 1;
     d->info.lr = 5e-4;
@@ -6013,6 +6035,166 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->read_config = mmix__mixer_read_config;
     d->write_meta = mmix__mixer_write_meta;
     d->settings = mmix__mixer_settings;
+}
+
+// ---- The expanded mixer (paper Sec. 9.1, Table S2, Fig. S2): the original MLP-Mixer's -----
+// ---- two token-mixing layers, each causally masked ----------------------------------------
+/* Its token mixer is ConvForward(L, e): conv.0 mixes the L tokens into eL inner units (weight
+   [eL, L, 1], bias), GELU, and conv.2 mixes them back to L (weight [L, eL, 1], bias). Each
+   weight is masked lower-triangular as its own 2-D matrix: inner unit r reads tokens <= r,
+   output o reads inner units <= o, so output o depends on tokens <= o alone. Inner units
+   r >= L are never read (the paper's Fig. S2 "unused parameters"). */
+static int mmix__expanded_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i) {
+    int64_t L = m->config.n_ctx, E = m->config.expansion * L;
+    if (!mmix__mixer_block_norms_ff(ctx, m, b, prefix, i, NULL)) return 0;
+    b->conv_w = mmix__block_param(ctx, m, mmix_shape3(E, L, 1), prefix, i, "conv.0.weight");
+    b->conv_b = mmix__block_param(ctx, m, mmix_shape1(E), prefix, i, "conv.0.bias");
+    b->conv2_w = mmix__block_param(ctx, m, mmix_shape3(L, E, 1), prefix, i, "conv.2.weight");
+    b->conv2_b = mmix__block_param(ctx, m, mmix_shape1(L), prefix, i, "conv.2.bias");
+    return b->conv2_b != NULL;
+}
+
+/* h = x + W2 GELU(W1 LN_seq(x) + c1) + c2, both W masked; then the feed-forward half. With a
+   cache (two [n_ctx, D] halves: the seq_layernorm rows, then the inner units' rows), new
+   positions p..P-1 compute inner units p..P-1 from norm rows 0..P-1 and outputs p..P-1 from
+   inner units 0..P-1: every row they read is cached or new. */
+static mmix_tensor *mmix__expanded_block_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                                 float *cache, int64_t p) {
+    const mmix_mixer_block *b = &m->mixer[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps), *inner;
+    int64_t n, D = c->dim;
+    float *inner_cache;
+    if (!cache) {
+        inner = mmix_gelu(ctx, mmix_token_mix(ctx, norm, b->conv_w, b->conv_b, mmix_mask_causal()));
+        return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, inner, b->conv2_w, b->conv2_b,
+                                                                                  mmix_mask_causal())));
+    }
+    if (!norm) return NULL;
+    n = x->shape.d[1];
+    inner_cache = cache + c->n_ctx * D;
+    ctx->backend->copy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
+    inner = mmix_gelu(ctx, mmix__mix_new_rows(ctx, b->conv_w, b->conv_b, cache, p, n, D));
+    if (!inner) return NULL;
+    ctx->backend->copy(inner_cache + p * D, inner->data, (size_t)(n * D) * sizeof(float));
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix__mix_new_rows(ctx, b->conv2_w, b->conv2_b,
+                                                                                 inner_cache, p, n, D)));
+}
+
+static void mmix__expanded_defaults(mmix_model_config *c) {
+    mmix__mixer_defaults(c);
+    c->expansion = 2;
+}
+
+static const char *mmix__expanded_check(const mmix_model_config *c) {
+    if (c->expansion < 1) return "the expansion factor must be at least 1";
+    return c->kernel != 1 ? "the expanded mixer's convolutions have kernel 1" : NULL;
+}
+
+/* 2VD + n (4D + 2DF + F + D + 2 e L^2 + e L + L) */
+static int64_t mmix__expanded_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx, E = c->expansion * L;
+    return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + 2 * E * L + E + L);
+}
+
+static int mmix__expanded_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    int64_t i;
+    m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->mixer && m->embed && i < c->depth; i++)
+        if (!mmix__expanded_block_create(ctx, m, &m->mixer[i], "mixerblocks", i)) return 0;
+    return m->mixer && m->embed;
+}
+
+/* Zeroes the entries j > r of each row r of a [R, C, 1] weight (its masked upper triangle). */
+static void mmix__zero_upper(mmix_tensor *w) {
+    int64_t r, R = w->shape.d[0], C = w->shape.d[1];
+    for (r = 0; r < R && r + 1 < C; r++) w->backend->zero(w->data + r * C + r + 1, (size_t)(C - 1 - r) * sizeof(float));
+}
+
+static void mmix__expanded_apply_masks(mmix_model *m) {
+    int64_t i;
+    for (i = 0; i < m->config.depth; i++) {
+        mmix__zero_upper(m->mixer[i].conv_w);
+        mmix__zero_upper(m->mixer[i].conv2_w);
+    }
+}
+
+/* PyTorch defaults in registration order (reference-notes Sec. 4): conv.0, then conv.2. */
+static void mmix__expanded_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_mixer_block *b = &m->mixer[i];
+        mmix_init_constant(b->patch_norm_w, 1.0f);
+        mmix_init_constant(b->patch_norm_b, 0.0f);
+        mmix_init_constant(b->seq_norm_w, 1.0f);
+        mmix_init_constant(b->seq_norm_b, 0.0f);
+        mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
+        mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
+        mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
+        mmix_init_pytorch_linear(b->conv2_w, b->conv2_b, rng);
+    }
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+    mmix__expanded_apply_masks(m);
+}
+
+static int64_t mmix__expanded_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
+
+static int mmix__expanded_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.conv.0.weight");
+}
+
+/* L and e from conv.0's weight [eL, L, 1]. */
+static mmix_result mmix__expanded_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                              mmix_model_config *c) {
+    const mmix_st_entry *e;
+    double v;
+    mmix_result r = mmix__read_lm_sizes(ctx, st, "wte.weight", "mixerblocks.%lld.conv.0.weight",
+                                        "mixerblocks.0.patch_ff.0.weight", c);
+    (void)opt;
+    if (r != MMIX_OK) return r;
+    e = mmix_safetensors_find(st, "mixerblocks.0.conv.0.weight");
+    if (e->ndim != 3 || e->shape[2] != 1 || e->shape[1] < 1 || e->shape[0] % e->shape[1] != 0)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.0.weight must be [e L, L, 1]", st->path);
+    c->n_ctx = e->shape[1];
+    c->expansion = e->shape[0] / e->shape[1];
+    c->kernel = 1;
+    if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
+    c->norm_eps = (float)v;
+    return MMIX_OK;
+}
+
+static void mmix__expanded_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (!one_line) snprintf(buf, size, "expansion: %lld\nlayer_norm_eps: %g\n", (long long)c->expansion, (double)c->norm_eps);
+    else snprintf(buf, size, ", expansion %lld", (long long)c->expansion);
+}
+
+static void mmix__expanded_describe(mmix__arch *d) {
+    d->info.title = "expanded masked mixer";
+    d->info.reference = "LanguageMixer with expand_conv (ConvForward)";
+    d->info.paper = "paper Sec. 9.1, Table S2, Fig. S2";
+    d->info.fixed_window = 1;
+    d->info.can_generate = 1;
+    d->info.lr = 5e-4;
+    d->info.own_settings = "expansion";
+    d->defaults = mmix__expanded_defaults;
+    d->check = mmix__expanded_check;
+    d->param_count = mmix__expanded_param_count;
+    d->create = mmix__expanded_create;
+    d->init = mmix__expanded_init;
+    d->apply_masks = mmix__expanded_apply_masks;
+    d->hidden = mmix__stack_hidden;
+    d->logits = mmix__lm_logits;
+    d->loss = mmix__causal_lm_loss;
+    d->cache_floats = mmix__expanded_cache_floats;
+    d->block = mmix__expanded_block_forward;
+    d->final = NULL;
+    d->detect = mmix__expanded_detect;
+    d->read_config = mmix__expanded_read_config;
+    d->write_meta = mmix__mixer_write_meta;
+    d->settings = mmix__expanded_settings;
 }
 
 // ---- The Llama-style transformer (paper Sec. 4, Sec. 9.4): LlamaForCausalLM --------------
@@ -6169,7 +6351,7 @@ static void mmix__llama_settings(const mmix_model_config *c, int one_line, char 
 static void mmix__llama_describe(mmix__arch *d) {
     d->info.title = "Llama-style transformer";
     d->info.reference = "LlamaForCausalLM";
-    d->info.paper = "Sections 3.3 and 4, the baseline";
+    d->info.paper = "paper Secs. 3.3 and 4, the baseline";
     d->info.fixed_window = 0;
     d->info.can_generate = 1;
     d->info.lr = 2e-4;

@@ -62,7 +62,7 @@ static void arch_help(FILE *out) {
     fprintf(out, "Architectures (--arch):\n");
     for (i = 0; i < MMIX_ARCH_COUNT; i++) {
         mmix_arch_info info = arch_of((mmix_arch)i);
-        fprintf(out, "  %-8s %s (%s; %s): default --lr %g; also reads --%s\n", info.name, info.title,
+        fprintf(out, "  %-15s %s (%s; %s): default --lr %g; also reads --%s\n", info.name, info.title,
                 info.reference, info.paper, info.lr, info.own_settings);
     }
 }
@@ -1576,6 +1576,7 @@ static const opt_spec train_model_opts[] = {
     {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of a new model"},
     {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of a new model, and the rows' length with --data"},
     {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
+    {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of a new expanded mixer (default: the architecture's)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
     OPT_END};
 static const opt_spec train_opts[] = {   /* the paper's recipe (paper Sec. 9.5): AdamW, warmup, linear decay */
@@ -1636,6 +1637,7 @@ static int new_model(mmix_ctx *ctx, const args *a, const train_preset *p, long l
     c.depth = int_or(a, "--depth", p ? p->depth : 0);
     c.n_ctx = int_or(a, "--ctx", p ? p->ctx : 0);
     c.kernel = int_or(a, "--kernel", p ? p->kernel : 1);
+    c.expansion = int_or(a, "--expansion", c.expansion);
     c.heads = int_or(a, "--heads", p ? p->heads : 4);
     if (mmix_model_create(ctx, m, c) != MMIX_OK) return fail(ctx);
     mmix_rng_seed(&rng, (uint64_t)seed);

@@ -126,6 +126,8 @@ static void architecture(mmix_arch arch) {
         CHECK(memcmp(cpu.generated, sh.generated, sizeof cpu.generated) == 0 &&
                   memcmp(cpu.n_generated, sh.n_generated, sizeof cpu.n_generated) == 0 && cpu.n_generated[0] == 8,
               "%s: greedy generation, cached and index-walking, gives the same tokens", info.name);
+        CHECK(memcmp(cpu.generated[0], cpu.generated[1], sizeof cpu.generated[0]) == 0,
+              "%s: the cached generator picks the tokens a whole forward per token picks", info.name);
         CHECK(memcmp(cpu.first_logits, sh.first_logits, sizeof cpu.first_logits) == 0,
               "%s: a generator's logits bit-identical", info.name);
         CHECK(same_file("build/test_backend_cpu.safetensors", "build/test_backend_shadow.safetensors"),

@@ -363,6 +363,33 @@ class RefMixer(torch.nn.Module):
         return self.lm_head(x)                                   # [B, L, V]
 
 
+class RefExpandedMixerBlock(torch.nn.Module):
+    """mixer_lm's MixerBlock(expand_conv=True), the expanded mixer (paper Sec. 9.1, Table S2,
+    Fig. S2): the token mixer is ConvForward(L, e) = Conv1d(L, eL, 1), GELU, Conv1d(eL, L, 1),
+    both with biases, each weight's 2-D [out, in] matrix re-masked by tril in place at every
+    forward (reference-notes Sec. 1). Registration order as the flat block's."""
+
+    def __init__(self, D, L, e):
+        super().__init__()
+        self.patch_layernorm = torch.nn.LayerNorm(D)
+        self.seq_layernorm = torch.nn.LayerNorm(D)
+        self.patch_ff = torch.nn.Sequential(torch.nn.Linear(D, 4 * D), torch.nn.GELU(), torch.nn.Linear(4 * D, D))
+        self.conv = torch.nn.Sequential(torch.nn.Conv1d(L, e * L, 1), torch.nn.GELU(), torch.nn.Conv1d(e * L, L, 1))
+
+    def forward(self, x):
+        for i in (0, 2):
+            w = self.conv[i].weight.data
+            self.conv[i].weight.data = torch.tril(w[:, :, 0]).unsqueeze(-1).contiguous()
+        x = x + self.conv(self.seq_layernorm(x))
+        return x + self.patch_ff(self.patch_layernorm(x))
+
+
+class RefExpandedMixer(RefMixer):
+    def __init__(self, V, D, depth, L, e):
+        super().__init__(V, D, depth, L, 1)
+        self.mixerblocks = torch.nn.ModuleList([RefExpandedMixerBlock(D, L, e) for _ in range(depth)])
+
+
 class RefRMSNorm(torch.nn.Module):
     def __init__(self, D, eps):
         super().__init__()
@@ -571,6 +598,28 @@ def models(path, out_dir):
     generation(out_dir, initial, tokens, V, D, depth, L)  # last: its models draw random numbers nothing else sees
 
 
+def zoo(path, out_dir):
+    """The other models of the paper, one case each, on models()'s sizes and tokens."""
+    V, D, depth, L, B, pad = 37, 16, 2, 8, 3, 1
+    fx = Fixture("file: zoo\ntorch: %s\nseed: 5\n"
+                 "sizes: V %d, D %d, depth %d, L %d, batch %d, pad id %d (the tokens of models.bin)\n"
+                 "mixer_e2: RefExpandedMixer, expansion 2 (in-place masking of both convs: phantom gradients)\n"
+                 "training: as models.bin\nfiles: mixer_e2.safetensors (initial weights), zoo_losses.txt\n"
+                 % (torch.__version__, V, D, depth, L, B, pad))
+    g = torch.Generator().manual_seed(4)
+    tokens = torch.randint(2, V, (B, L), generator=g)             # the same draw as models()
+    tokens[0, 6:] = pad
+    tokens[2, :2] = pad
+    torch.manual_seed(5)
+    model = RefExpandedMixer(V, D, depth, L, 2)
+    write_safetensors(os.path.join(out_dir, "mixer_e2.safetensors"), list(model.state_dict().items()))
+    model_case(fx, "mixer_e2", model, tokens, pad, out_dir)
+    with open(os.path.join(out_dir, "zoo_losses.txt"), "w") as f:   # for the command-line test
+        for name in ("mixer_e2",):
+            f.write("%s %.9g\n" % (name, [t for n, t in fx.tensors if n == name + "/loss"][0].item()))
+    fx.write(path)
+
+
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fixtures")
     os.makedirs(out, exist_ok=True)
@@ -578,3 +627,4 @@ if __name__ == "__main__":
     core2(os.path.join(out, "ops_core2.bin"))
     optim(os.path.join(out, "adamw.bin"))
     models(os.path.join(out, "models.bin"), out)
+    zoo(os.path.join(out, "zoo.bin"), out)
