@@ -5938,28 +5938,49 @@ static int64_t mmix__mixer_param_count(const mmix_model_config *c) {
     return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
 }
 
-static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) {
+/* The flat block under the signature mmix__mixers_create takes. */
+static int mmix__flat_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i) {
+    return mmix__mixer_block_create(ctx, m, b, prefix, i, NULL);
+}
+
+/* Every mixer: wte, then the blocks "mixerblocks.i" that block_create makes (lm_head comes
+   after, from mmix_model_create). */
+
+
+
+static int mmix__mixers_create(mmix_ctx *ctx, mmix_model *m,
+                               int (*block_create)(mmix_ctx *, mmix_model *, mmix_mixer_block *, const char *, int64_t)) {
     const mmix_model_config *c = &m->config;
     int64_t i;
     m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
     m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
     for (i = 0; m->mixer && m->embed && i < c->depth; i++)
-        if (!mmix__mixer_block_create(ctx, m, &m->mixer[i], "mixerblocks", i, NULL)) return 0;
+        if (!block_create(ctx, m, &m->mixer[i], "mixerblocks", i)) return 0;
     return m->mixer && m->embed;
 }
 
-/* Sets the masked (upper-triangle) token-mixing entries to zero: in row o of W [L, L, k]
-   the entries j > o, one contiguous run of (L - 1 - o) k floats. */
-static void mmix__mixer_apply_masks(mmix_model *m) {
-    int64_t i, o, L = m->config.n_ctx, k = m->config.kernel;
+static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) { return mmix__mixers_create(ctx, m, mmix__flat_block_create); }
+
+/* Zeroes the masked entries of a token-mixing weight W [R, C, k] (lower-triangular masks of
+   every mixer): in row r the entries j > r, one contiguous run of (C - 1 - r) k floats. */
+static void mmix__zero_upper(mmix_tensor *w) {
+    int64_t r, R = w->shape.d[0], C = w->shape.d[1], k = w->shape.d[2];
+    for (r = 0; r < R && r + 1 < C; r++)
+        w->backend->zero(w->data + (r * C + r + 1) * k, (size_t)((C - 1 - r) * k) * sizeof(float));
+}
+
+/* Every mixer's masks: its conv, and the expanded mixer's second one. */
+static void mmix__mixers_apply_masks(mmix_model *m) {
+    int64_t i;
     for (i = 0; i < m->config.depth; i++) {
-        mmix_tensor *w = m->mixer[i].conv_w;
-        for (o = 0; o + 1 < L; o++) w->backend->zero(w->data + (o * L + o + 1) * k, (size_t)((L - 1 - o) * k) * sizeof(float));
+        mmix__zero_upper(m->mixer[i].conv_w);
+        if (m->mixer[i].conv2_w) mmix__zero_upper(m->mixer[i].conv2_w);
     }
 }
 
-/* PyTorch defaults, in registration order (reference-notes Sec. 4); then the masked entries zeroed. */
-static void mmix__mixer_init(mmix_model *m, mmix_rng *rng) {
+/* PyTorch defaults, in registration order (reference-notes Sec. 4); then the masked entries
+   zeroed. The expanded mixer's conv.2 follows its conv.0. */
+static void mmix__mixers_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
     for (i = 0; i < m->config.depth; i++) {
@@ -5971,9 +5992,10 @@ static void mmix__mixer_init(mmix_model *m, mmix_rng *rng) {
         mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
         mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
         mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
+        if (b->conv2_w) mmix_init_pytorch_linear(b->conv2_w, b->conv2_b, rng);
     }
     mmix_init_pytorch_linear(m->lm_head, NULL, rng);
-    mmix__mixer_apply_masks(m);
+    mmix__mixers_apply_masks(m);
 }
 
 /* The cache keeps each layer's seq_layernorm outputs, the conv's input: [n_ctx, D]. */
@@ -5983,22 +6005,35 @@ static int mmix__mixer_detect(const mmix_safetensors *st) {
     return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
 }
 
-/* Sizes from the names and shapes; L and k from the conv weight [L, L, k]. */
+/* What every mixer's file tells alike: the sizes from the names and shapes (block i is
+   there when its `conv` tensor is, "conv.weight" or "conv.0.weight"), the LayerNorm eps from
+   metadata; *conv receives block 0's conv tensor, whose shape the caller reads. */
+static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *conv,
+                                            mmix_model_config *c, const mmix_st_entry **conv0) {
+    char fmt[64], first[64];
+    double v;
+    mmix_result r;
+    snprintf(fmt, sizeof fmt, "mixerblocks.%%lld.%s", conv);
+    snprintf(first, sizeof first, "mixerblocks.0.%s", conv);
+    r = mmix__read_lm_sizes(ctx, st, "wte.weight", fmt, "mixerblocks.0.patch_ff.0.weight", c);
+    if (r != MMIX_OK) return r;
+    *conv0 = mmix_safetensors_find(st, first);
+    if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
+    c->norm_eps = (float)v;
+    return MMIX_OK;
+}
+
+/* L and k from the conv weight [L, L, k]. */
 static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                            mmix_model_config *c) {
     const mmix_st_entry *e;
-    double v;
-    mmix_result r = mmix__read_lm_sizes(ctx, st, "wte.weight", "mixerblocks.%lld.conv.weight",
-                                        "mixerblocks.0.patch_ff.0.weight", c);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "conv.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
-    e = mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
     if (e->ndim != 3 || e->shape[0] != e->shape[1])
         return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.weight must be [L, L, k]", st->path);
     c->n_ctx = e->shape[0];
     c->kernel = e->shape[2];
-    if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
-    c->norm_eps = (float)v;
     return MMIX_OK;
 }
 
@@ -6023,8 +6058,8 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->check = mmix__mixer_check;
     d->param_count = mmix__mixer_param_count;
     d->create = mmix__mixer_create;
-    d->init = mmix__mixer_init;
-    d->apply_masks = mmix__mixer_apply_masks;
+    d->init = mmix__mixers_init;
+    d->apply_masks = mmix__mixers_apply_masks;
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
     d->loss = mmix__causal_lm_loss;
@@ -6097,47 +6132,12 @@ static int64_t mmix__expanded_param_count(const mmix_model_config *c) {
     return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + 2 * E * L + E + L);
 }
 
+
+
+
+
 static int mmix__expanded_create(mmix_ctx *ctx, mmix_model *m) {
-    const mmix_model_config *c = &m->config;
-    int64_t i;
-    m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
-    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
-    for (i = 0; m->mixer && m->embed && i < c->depth; i++)
-        if (!mmix__expanded_block_create(ctx, m, &m->mixer[i], "mixerblocks", i)) return 0;
-    return m->mixer && m->embed;
-}
-
-/* Zeroes the entries j > r of each row r of a [R, C, 1] weight (its masked upper triangle). */
-static void mmix__zero_upper(mmix_tensor *w) {
-    int64_t r, R = w->shape.d[0], C = w->shape.d[1];
-    for (r = 0; r < R && r + 1 < C; r++) w->backend->zero(w->data + r * C + r + 1, (size_t)(C - 1 - r) * sizeof(float));
-}
-
-static void mmix__expanded_apply_masks(mmix_model *m) {
-    int64_t i;
-    for (i = 0; i < m->config.depth; i++) {
-        mmix__zero_upper(m->mixer[i].conv_w);
-        mmix__zero_upper(m->mixer[i].conv2_w);
-    }
-}
-
-/* PyTorch defaults in registration order (reference-notes Sec. 4): conv.0, then conv.2. */
-static void mmix__expanded_init(mmix_model *m, mmix_rng *rng) {
-    int64_t i;
-    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
-    for (i = 0; i < m->config.depth; i++) {
-        mmix_mixer_block *b = &m->mixer[i];
-        mmix_init_constant(b->patch_norm_w, 1.0f);
-        mmix_init_constant(b->patch_norm_b, 0.0f);
-        mmix_init_constant(b->seq_norm_w, 1.0f);
-        mmix_init_constant(b->seq_norm_b, 0.0f);
-        mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
-        mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
-        mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
-        mmix_init_pytorch_linear(b->conv2_w, b->conv2_b, rng);
-    }
-    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
-    mmix__expanded_apply_masks(m);
+    return mmix__mixers_create(ctx, m, mmix__expanded_block_create);
 }
 
 static int64_t mmix__expanded_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
@@ -6150,19 +6150,14 @@ static int mmix__expanded_detect(const mmix_safetensors *st) {
 static mmix_result mmix__expanded_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                               mmix_model_config *c) {
     const mmix_st_entry *e;
-    double v;
-    mmix_result r = mmix__read_lm_sizes(ctx, st, "wte.weight", "mixerblocks.%lld.conv.0.weight",
-                                        "mixerblocks.0.patch_ff.0.weight", c);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "conv.0.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
-    e = mmix_safetensors_find(st, "mixerblocks.0.conv.0.weight");
     if (e->ndim != 3 || e->shape[2] != 1 || e->shape[1] < 1 || e->shape[0] % e->shape[1] != 0)
         return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.0.weight must be [e L, L, 1]", st->path);
     c->n_ctx = e->shape[1];
     c->expansion = e->shape[0] / e->shape[1];
     c->kernel = 1;
-    if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
-    c->norm_eps = (float)v;
     return MMIX_OK;
 }
 
@@ -6183,8 +6178,8 @@ static void mmix__expanded_describe(mmix__arch *d) {
     d->check = mmix__expanded_check;
     d->param_count = mmix__expanded_param_count;
     d->create = mmix__expanded_create;
-    d->init = mmix__expanded_init;
-    d->apply_masks = mmix__expanded_apply_masks;
+    d->init = mmix__mixers_init;
+    d->apply_masks = mmix__mixers_apply_masks;
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
     d->loss = mmix__causal_lm_loss;

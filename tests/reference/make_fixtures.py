@@ -557,8 +557,20 @@ def generation(out_dir, states, tokens, V, D, depth, L):
         f.writelines(lines)
 
 
+MODEL_SIZES = (37, 16, 2, 8, 3, 1)                                # V, D, depth, L, batch, pad id
+
+
+def model_tokens(V, L, B, pad):
+    """The token rows every model case runs on: right padding in row 0, left padding in row 2."""
+    g = torch.Generator().manual_seed(4)
+    tokens = torch.randint(2, V, (B, L), generator=g)
+    tokens[0, 6:] = pad                                           # right padding
+    tokens[2, :2] = pad                                           # left padding: still attended to
+    return tokens
+
+
 def models(path, out_dir):
-    V, D, depth, L, B, pad = 37, 16, 2, 8, 3, 1
+    V, D, depth, L, B, pad = MODEL_SIZES
     fx = Fixture("file: models\ntorch: %s\nseed: 4\n"
                  "sizes: V %d, D %d, depth %d, L %d, batch %d, pad id %d\n"
                  "mixer_k1, mixer_k4: RefMixer (the paper code's in-place masking: phantom gradients in the "
@@ -567,10 +579,7 @@ def models(path, out_dir):
                  "files: mixer_k1.safetensors (initial weights, unmasked upper triangles as the reference "
                  "saves them), mixer_k1_bf16.safetensors, llama_h4.safetensors (no metadata: heads must be given), "
                  "model_tokens.txt\n" % (torch.__version__, V, D, depth, L, B, pad))
-    g = torch.Generator().manual_seed(4)
-    tokens = torch.randint(2, V, (B, L), generator=g)
-    tokens[0, 6:] = pad                                           # right padding
-    tokens[2, :2] = pad                                           # left padding: still attended to
+    tokens = model_tokens(V, L, B, pad)
     torch.manual_seed(4)
     for k in (1, 4):
         model = RefMixer(V, D, depth, L, k)
@@ -600,16 +609,13 @@ def models(path, out_dir):
 
 def zoo(path, out_dir):
     """The other models of the paper, one case each, on models()'s sizes and tokens."""
-    V, D, depth, L, B, pad = 37, 16, 2, 8, 3, 1
+    V, D, depth, L, B, pad = MODEL_SIZES
     fx = Fixture("file: zoo\ntorch: %s\nseed: 5\n"
                  "sizes: V %d, D %d, depth %d, L %d, batch %d, pad id %d (the tokens of models.bin)\n"
                  "mixer_e2: RefExpandedMixer, expansion 2 (in-place masking of both convs: phantom gradients)\n"
                  "training: as models.bin\nfiles: mixer_e2.safetensors (initial weights), zoo_losses.txt\n"
                  % (torch.__version__, V, D, depth, L, B, pad))
-    g = torch.Generator().manual_seed(4)
-    tokens = torch.randint(2, V, (B, L), generator=g)             # the same draw as models()
-    tokens[0, 6:] = pad
-    tokens[2, :2] = pad
+    tokens = model_tokens(V, L, B, pad)
     torch.manual_seed(5)
     model = RefExpandedMixer(V, D, depth, L, 2)
     write_safetensors(os.path.join(out_dir, "mixer_e2.safetensors"), list(model.state_dict().items()))
