@@ -992,6 +992,22 @@ typedef enum mmix_arch {
     MMIX_ARCH_COUNT
 } mmix_arch;
 
+/* What a model's outputs predict, and which tokens each output may see: the promise its
+   masks keep (tests/test_models.c checks each against planted masked weights). L is n_ctx. */
+typedef enum mmix_objective {
+    MMIX_OBJECTIVE_NEXT_TOKEN,  /* causal LM: output t predicts token t + 1, sees tokens <= t */
+    MMIX_OBJECTIVE_RECONSTRUCT, /* autoencoder: output t reproduces token t from one embedding
+                                   of the whole input (paper Sec. 5.3): no token is hidden */
+    MMIX_OBJECTIVE_NEXT_BIDI,   /* output t predicts token t + 1 and sees every other token
+                                   (the bidirectional mixer, paper Sec. 5.1) */
+    MMIX_OBJECTIVE_OWN_BIDI,    /* output t predicts token t and sees every other token (the
+                                   bidirectional transformer, paper Sec. 5.1) */
+    MMIX_OBJECTIVE_SECOND_HALF, /* outputs t >= L/2 predict token t from tokens < L/2 only;
+                                   outputs t < L/2 see tokens <= t (paper Sec. 5.2, Fig. 7b) */
+    MMIX_OBJECTIVE_TWO_TOKENS   /* output t predicts token t + 1, and a second pass fed the
+                                   first's guesses predicts t + 2; sees tokens <= t (Fig. 7a) */
+} mmix_objective;
+
 /* What a program may ask about an architecture (the descriptor's public half). */
 typedef struct mmix_arch_info {
     mmix_arch arch;
@@ -1003,6 +1019,7 @@ typedef struct mmix_arch_info {
     int can_generate;           /* 0: the architecture is not a causal language model */
     double lr;                  /* the paper's AdamW peak learning rate for it (paper Sec. 9.5) */
     const char *own_settings;   /* the size only it reads: "kernel", "heads" */
+    mmix_objective objective;   /* what its outputs predict, and from which tokens */
 } mmix_arch_info;
 /* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
    [0, MMIX_ARCH_COUNT). Listing them all: for (a = 0; a < MMIX_ARCH_COUNT; a++) ... */
@@ -1056,8 +1073,10 @@ typedef struct mmix_model {
     mmix_tensor *embed;                         /* wte.weight / model.embed_tokens.weight */
     mmix_mixer_block *mixer;                    /* config.depth blocks (mixer) */
     mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
+    mmix_mixer_block *mixer2;                   /* the second stack of a two-stack model: the */
+    mmix_llama_layer *llama2;                   /*   decoder, or the reverse stream */
     mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
-    mmix_tensor *lm_head;                       /* [V, D], untied, no bias */
+    mmix_tensor *lm_head;                       /* [V, D], no bias; a tied head is `embed` */
     mmix_params params;                         /* every parameter, in one buffer (>>api_ctx) */
 } mmix_model;
 
@@ -1084,6 +1103,26 @@ MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, m
 MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
                                      int32_t pad_id, mmix_tensor **logits);
 
+/* The terms of an architecture's training objective (mmix_arch_info.objective): one for a
+   causal LM, two for sequential two-token prediction. The loss is the sum of the terms'
+   means. Term j averages the cross-entropy over count[j] targets; a term with no target
+   (every one the pad) has mean NULL and count 0. */
+#define MMIX_LOSS_TERMS_MAX 4
+typedef struct mmix_loss_terms {
+    int n;
+    mmix_tensor *mean[MMIX_LOSS_TERMS_MAX];     /* [1], on the tape */
+    int64_t count[MMIX_LOSS_TERMS_MAX];
+} mmix_loss_terms;
+/* mmix_model_loss with its terms in *terms (may be NULL). Unlike mmix_model_loss, a batch
+   with nothing to count is no error: the loss is then 0 and every count 0. *logits: those
+   of the final pass, every position [B, L, V]. */
+MMIXDEF mmix_tensor *mmix_model_loss_terms(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids, int32_t pad_id,
+                                           mmix_loss_terms *terms, mmix_tensor **logits);
+/* How many targets the objective counts in n rows of len token ids (host memory): the sum
+   over its terms, the weight of these rows in a token-weighted mean of batches. */
+MMIXDEF int64_t mmix_model_counted_targets(const mmix_model *model, const int32_t *ids, int64_t n, int64_t len,
+                                           int32_t pad_id);
+
 /* What a weights file cannot tell (reference-notes Sec. 8): given values override the file's
    __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
 typedef struct mmix_load_options {
@@ -1091,6 +1130,9 @@ typedef struct mmix_load_options {
     float norm_eps;             /* 0: from metadata, else the architecture's default */
     float rope_theta;           /* 0: from metadata, else 10000 */
     int64_t n_ctx;              /* 0: from metadata (transformer) or the conv weight (mixer) */
+    const char *arch;           /* NULL: the file's mmix_arch metadata, else detected from its
+                                   names; a name picks among the architectures whose
+                                   reference files look alike (mmix_model_file_archs) */
 } mmix_load_options;
 MMIXDEF mmix_load_options mmix_load_options_default(void);
 
@@ -1102,6 +1144,11 @@ MMIXDEF mmix_load_options mmix_load_options_default(void);
    *pad_id receives the file's pad_token_id, or -1 (pad_id may be NULL). */
 MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
                                     const mmix_load_options *options, int32_t *pad_id);
+/* The architectures a weights file can load as, the default first: the one its mmix_arch
+   metadata records, else every architecture whose reference names and shapes it holds (some
+   reference files share every name: mixer and mixer-softmax, say). *n receives the count
+   (0: none; archs needs MMIX_ARCH_COUNT entries). */
+MMIXDEF mmix_result mmix_model_file_archs(mmix_ctx *ctx, const char *path, mmix_arch *archs, int *n);
 /* Writes the model's weights (F32, reference names) with metadata describing it, so that
    the file loads here without options and in PyTorch with a strict load_state_dict. */
 MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path,
@@ -5650,15 +5697,20 @@ typedef struct mmix__arch {
     /* NULL when c is valid for this architecture, else what is wrong (sizes are positive) */
     const char *(*check)(const mmix_model_config *c);
     int64_t (*param_count)(const mmix_model_config *c);
-    /* the parameters, named and ordered as the reference state_dict; 0 on failure */
+    /* the parameters, named and ordered as the reference state_dict, lm_head included (or
+       pointed at embed when tied); 0 on failure */
     int (*create)(mmix_ctx *ctx, mmix_model *m);
     void (*init)(mmix_model *m, mmix_rng *rng);
     void (*apply_masks)(mmix_model *m);                 /* may be NULL: nothing masked in the weights */
-    /* forwards: the last hidden layer [B, L, D], the logits [B, L, V], the training loss */
+    /* forwards: the last hidden layer [B, L, D], the logits [B, L, V] */
     mmix_tensor *(*hidden)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
     mmix_tensor *(*logits)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
-    mmix_tensor *(*loss)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
-                         mmix_tensor **logits);
+    /* the objective: its terms on ids into *t (mmix__add_term each; *logits those of the
+       final pass), 0 on failure; and where each term's targets start, first[j] (term j
+       counts the tokens first[j]..L-1 that are not the pad), returning the term count */
+    int (*terms)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id, mmix_loss_terms *t,
+                 mmix_tensor **logits);
+    int (*targets)(const mmix_model_config *c, int64_t *first);
     /* generation (all three NULL when info.can_generate is 0): floats of one layer's cache;
        layer i on rows x at positions p.. (cache NULL: a full forward from position 0);
        what follows the last layer (may be NULL: nothing) */
@@ -5671,6 +5723,9 @@ typedef struct mmix__arch {
     mmix_result (*read_config)(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                mmix_model_config *c);
     void (*write_meta)(const mmix_model_config *c, mmix__meta *meta);
+    /* whether a reference file's tensor is one the model does not use (the inner models'
+       embeddings of the transformer autoencoder, say): loaded with a warning. May be NULL */
+    int (*ignored)(const char *name);
     /* mmix_arch_settings */
     void (*settings)(const mmix_model_config *c, int one_line, char *buf, size_t size);
 } mmix__arch;
@@ -5764,33 +5819,58 @@ static mmix_tensor *mmix__lm_logits(mmix_ctx *ctx, const mmix_model *m, mmix_ten
     return mmix_linear(ctx, mmix_model_hidden(ctx, m, ids), m->lm_head, NULL);
 }
 
-/* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): position t predicts token
-   t + 1; pad targets ignored. */
-static mmix_tensor *mmix__causal_lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
-                                         mmix_tensor **logits_out) {
-    mmix_tensor *logits = mmix_model_logits(ctx, m, ids), *targets;
+/* One term of an objective (paper Sec. 3.2; reference-notes Sec. 5): the cross-entropy of
+   the logits [B, L, V] at positions first - shift .. L - 1 - shift against the tokens at
+   first .. L - 1, pad targets ignored, averaged over the counted ones. A causal LM's one term
+   is first 1, shift 1 (position t predicts token t + 1); an autoencoder's first 0, shift 0.
+   Appended to *t; a term with no counted target gets mean NULL and count 0. 0 on failure. */
+static int mmix__add_term(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *ids, int32_t pad_id, int64_t first,
+                          int64_t shift, mmix_loss_terms *t) {
+    mmix_tensor *targets;
     int32_t chunk[1024];
-    int64_t B, L, b, t, j, mlen;
-    if (logits_out) *logits_out = logits;
-    if (!logits) return NULL;
+    int64_t B, L, b, p, j, mlen, count = 0, n;
+    if (!logits || !ids) return 0;
     B = ids->shape.d[0];
     L = ids->shape.d[1];
-    if (L < 2) {
+    n = L - first;
+    MMIX_ASSERT(t->n < MMIX_LOSS_TERMS_MAX && first >= shift && shift >= 0);
+    if (n < 1) {
         mmix_set_error(ctx, MMIX_ERR_SHAPE, "model loss: sequences of %lld token(s) have nothing to predict", (long long)L);
-        return NULL;
+        return 0;
     }
-    targets = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(B, L - 1));
-    if (!targets) return NULL;
-    /* row b's targets are its ids 1..L-1, moved through the host a chunk at a time */
+    targets = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(B, n));
+    if (!targets) return 0;
+    /* row b's targets are its ids first..L-1, moved through the host a chunk at a time */
     for (b = 0; b < B; b++)
-        for (t = 0; t + 1 < L; t += mlen) {
-            mlen = L - 1 - t < 1024 ? L - 1 - t : 1024;
-            mmix_tensor_download(ctx, ids, b * L + t + 1, chunk, mlen);
-            for (j = 0; j < mlen; j++)
+        for (p = 0; p < n; p += mlen) {
+            mlen = n - p < 1024 ? n - p : 1024;
+            mmix_tensor_download(ctx, ids, b * L + first + p, chunk, mlen);
+            for (j = 0; j < mlen; j++) {
                 if (pad_id >= 0 && chunk[j] == pad_id) chunk[j] = -100;
-            mmix_tensor_upload(ctx, targets, b * (L - 1) + t, chunk, mlen);
+                count += chunk[j] != -100;
+            }
+            mmix_tensor_upload(ctx, targets, b * n + p, chunk, mlen);
         }
-    return mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, 0, L - 1), targets, -100);
+    t->count[t->n] = count;
+    t->mean[t->n] = NULL;
+    if (count > 0) {
+        t->mean[t->n] = mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, first - shift, L - shift), targets, -100);
+        if (!t->mean[t->n]) return 0;
+    }
+    t->n++;
+    return 1;
+}
+
+/* The causal-LM objective: one term, position t predicts token t + 1. */
+static int mmix__causal_lm_terms(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                 mmix_loss_terms *t, mmix_tensor **logits) {
+    *logits = mmix_model_logits(ctx, m, ids);
+    return mmix__add_term(ctx, *logits, ids, pad_id, 1, 1, t);
+}
+static int mmix__causal_lm_targets(const mmix_model_config *c, int64_t *first) {
+    (void)c;
+    first[0] = 1;
+    return 1;
 }
 
 /* A metadata number, or `fallback` when the key is absent; a value that is not a number
@@ -5956,7 +6036,8 @@ static int mmix__mixers_create(mmix_ctx *ctx, mmix_model *m,
     m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
     for (i = 0; m->mixer && m->embed && i < c->depth; i++)
         if (!block_create(ctx, m, &m->mixer[i], "mixerblocks", i)) return 0;
-    return m->mixer && m->embed;
+    if (m->mixer && m->embed) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
 }
 
 static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) { return mmix__mixers_create(ctx, m, mmix__flat_block_create); }
@@ -6052,6 +6133,7 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->info.paper = "paper Sec. 3.2, Fig. 2";
     d->info.fixed_window = 1;
     d->info.can_generate = 1;
+    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
     d->info.lr = 5e-4;
     d->info.own_settings = "kernel";
     d->defaults = mmix__mixer_defaults;
@@ -6062,13 +6144,15 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->apply_masks = mmix__mixers_apply_masks;
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
-    d->loss = mmix__causal_lm_loss;
+    d->terms = mmix__causal_lm_terms;
+    d->targets = mmix__causal_lm_targets;
     d->cache_floats = mmix__mixer_cache_floats;
     d->block = mmix__mixer_block_forward;
     d->final = NULL; /* the last block's output is the last hidden layer */
     d->detect = mmix__mixer_detect;
     d->read_config = mmix__mixer_read_config;
     d->write_meta = mmix__mixer_write_meta;
+    d->ignored = NULL;
     d->settings = mmix__mixer_settings;
 }
 
@@ -6172,6 +6256,7 @@ static void mmix__expanded_describe(mmix__arch *d) {
     d->info.paper = "paper Sec. 9.1, Table S2, Fig. S2";
     d->info.fixed_window = 1;
     d->info.can_generate = 1;
+    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
     d->info.lr = 5e-4;
     d->info.own_settings = "expansion";
     d->defaults = mmix__expanded_defaults;
@@ -6182,13 +6267,15 @@ static void mmix__expanded_describe(mmix__arch *d) {
     d->apply_masks = mmix__mixers_apply_masks;
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
-    d->loss = mmix__causal_lm_loss;
+    d->terms = mmix__causal_lm_terms;
+    d->targets = mmix__causal_lm_targets;
     d->cache_floats = mmix__expanded_cache_floats;
     d->block = mmix__expanded_block_forward;
     d->final = NULL;
     d->detect = mmix__expanded_detect;
     d->read_config = mmix__expanded_read_config;
     d->write_meta = mmix__mixer_write_meta;
+    d->ignored = NULL;
     d->settings = mmix__expanded_settings;
 }
 
@@ -6278,7 +6365,8 @@ static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) {
     for (i = 0; m->llama && m->embed && i < c->depth; i++)
         if (!mmix__llama_layer_create(ctx, m, &m->llama[i], "model.layers", i)) return 0;
     if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, "model.norm.weight", mmix_shape1(c->dim));
-    return m->final_norm != NULL;
+    if (m->final_norm) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
 }
 
 /* HF _init_weights: N(0, 0.02) for Linear and Embedding, norms 1. */
@@ -6349,6 +6437,7 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->info.paper = "paper Secs. 3.3 and 4, the baseline";
     d->info.fixed_window = 0;
     d->info.can_generate = 1;
+    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
     d->info.lr = 2e-4;
     d->info.own_settings = "heads";
     d->defaults = mmix__llama_defaults;
@@ -6359,13 +6448,15 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->apply_masks = NULL; /* the causal mask is on attention scores, not on weights */
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
-    d->loss = mmix__causal_lm_loss;
+    d->terms = mmix__causal_lm_terms;
+    d->targets = mmix__causal_lm_targets;
     d->cache_floats = mmix__llama_cache_floats;
     d->block = mmix__llama_layer_forward;
     d->final = mmix__llama_final;
     d->detect = mmix__llama_detect;
     d->read_config = mmix__llama_read_config;
     d->write_meta = mmix__llama_write_meta;
+    d->ignored = NULL;
     d->settings = mmix__llama_settings;
 }
 
@@ -6386,8 +6477,7 @@ MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_mod
     model->config = c;
     /* one buffer for every value, one for every gradient, sized by the count formula */
     if (mmix_params_create(ctx, &model->params, d.param_count(&c)) != MMIX_OK) return ctx->last_result;
-    if (d.create(ctx, model) && ctx->last_result == MMIX_OK)
-        model->lm_head = mmix_params_add(ctx, &model->params, "lm_head.weight", mmix_shape2(c.vocab, c.dim));
+    if (!d.create(ctx, model) || ctx->last_result != MMIX_OK) model->lm_head = NULL;
     if (!model->lm_head)
         return ctx->last_result != MMIX_OK ? ctx->last_result
                                            : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "model: out of memory");
@@ -6428,9 +6518,48 @@ MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, m
     return mmix__arch_of(model).logits(ctx, model, ids);
 }
 
+MMIXDEF mmix_tensor *mmix_model_loss_terms(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids, int32_t pad_id,
+                                           mmix_loss_terms *terms, mmix_tensor **logits_out) {
+    mmix__arch d = mmix__arch_of(model);
+    mmix_loss_terms own;
+    mmix_tensor *logits = NULL, *loss = NULL;
+    int j;
+    if (!terms) terms = &own;
+    memset(terms, 0, sizeof *terms);
+    if (logits_out) *logits_out = NULL;
+    if (!mmix__op_can_run(ctx) || !d.terms(ctx, model, ids, pad_id, terms, &logits)) return NULL;
+    if (logits_out) *logits_out = logits;
+    for (j = 0; j < terms->n; j++) /* the plain sum of the terms' means */
+        if (terms->mean[j]) loss = loss ? mmix_add(ctx, loss, terms->mean[j]) : terms->mean[j];
+    if (!loss) { /* nothing counted: a zero on the tape */
+        loss = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape1(1));
+        if (loss) ctx->backend->zero(loss->data, sizeof(float));
+    }
+    return loss;
+}
+
 MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids, int32_t pad_id,
                                      mmix_tensor **logits_out) {
-    return mmix__arch_of(model).loss(ctx, model, ids, pad_id, logits_out);
+    mmix_loss_terms t;
+    mmix_tensor *loss = mmix_model_loss_terms(ctx, model, ids, pad_id, &t, logits_out);
+    int j, counted = 0;
+    for (j = 0; loss && j < t.n; j++) counted += t.count[j] > 0;
+    if (loss && !counted) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "model loss: every target is the pad id %ld: nothing to "
+                       "average over", (long)pad_id);
+        return NULL;
+    }
+    return loss;
+}
+
+MMIXDEF int64_t mmix_model_counted_targets(const mmix_model *model, const int32_t *ids, int64_t n, int64_t len,
+                                           int32_t pad_id) {
+    int64_t first[MMIX_LOSS_TERMS_MAX], b, p, count = 0;
+    int j, terms = mmix__arch_of(model).targets(&model->config, first);
+    for (j = 0; j < terms; j++)
+        for (b = 0; b < n; b++)
+            for (p = first[j]; p < len; p++) count += pad_id < 0 || ids[b * len + p] != pad_id;
+    return count;
 }
 
 // ----------------------------------------------------------------------------------------
@@ -6465,30 +6594,55 @@ static int mmix__known_buffer(const char *name) {
     return n >= suffix && strcmp(name + n - suffix, "rotary_emb.inv_freq") == 0;
 }
 
-/* The architecture: the one our files record (mmix_arch metadata), else the first whose
-   reference names the file holds; then its sizes and settings. */
+/* The architectures a file can load as, the default first (mmix_model_file_archs). */
+static mmix_result mmix__file_archs(mmix_ctx *ctx, const mmix_safetensors *st, mmix_arch *archs, int *n,
+                                    char *known, size_t known_size) {
+    const char *recorded = mmix_safetensors_meta(st, "mmix_arch");
+    mmix__arch d;
+    int a;
+    *n = 0;
+    known[0] = '\0';
+    for (a = 0; a < MMIX_ARCH_COUNT; a++) /* "mixer, llama, ...", for the messages */
+        if (mmix__arch_describe((mmix_arch)a, &d))
+            snprintf(known + strlen(known), known_size - strlen(known), "%s%s", a ? ", " : "", d.info.name);
+    if (recorded) {
+        if (!mmix_arch_find(recorded, &archs[0]))
+            return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata mmix_arch = \"%s\" is no architecture this "
+                                  "library knows (%s)", st->path, recorded, known);
+        *n = 1;
+        return MMIX_OK;
+    }
+    for (a = 0; a < MMIX_ARCH_COUNT; a++)
+        if (mmix__arch_describe((mmix_arch)a, &d) && d.detect(st)) archs[(*n)++] = (mmix_arch)a;
+    return MMIX_OK;
+}
+
+/* The architecture: options->arch when given (it must be one the file can load as), else
+   the first of mmix__file_archs; then its sizes and settings. */
 static mmix_result mmix__infer_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                       mmix_model_config *c) {
-    const char *recorded = mmix_safetensors_meta(st, "mmix_arch");
-    mmix_arch arch = MMIX_ARCH_COUNT;
+    mmix_arch archs[MMIX_ARCH_COUNT], arch = MMIX_ARCH_COUNT;
     mmix__arch d;
     mmix_result r;
-    int a;
-    char known[256] = "";
-    for (a = 0; a < MMIX_ARCH_COUNT; a++) /* "mixer, llama", for the messages */
-        if (mmix__arch_describe((mmix_arch)a, &d))
-            snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", a ? ", " : "", d.info.name);
-    if (recorded && !mmix_arch_find(recorded, &arch))
-        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata mmix_arch = \"%s\" is no architecture this "
-                              "library knows (%s)", st->path, recorded, known);
-    for (a = 0; !recorded && a < MMIX_ARCH_COUNT; a++)
-        if (mmix__arch_describe((mmix_arch)a, &d) && d.detect(st)) {
-            arch = (mmix_arch)a;
-            break;
-        }
-    if (!mmix__arch_describe(arch, &d))
+    int n, a;
+    char known[512];
+    if ((r = mmix__file_archs(ctx, st, archs, &n, known, sizeof known)) != MMIX_OK) return r;
+    if (n == 0)
         return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: its tensor names are those of no architecture this "
                               "library knows (%s): not a model for this library", st->path, known);
+    arch = archs[0];
+    if (opt && opt->arch) {
+        if (!mmix_arch_find(opt->arch, &arch))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: architecture \"%s\" is not one of %s",
+                                  st->path, opt->arch, known);
+        for (a = 0; a < n && archs[a] != arch; a++) {}
+        if (a == n) {
+            mmix__arch_describe(archs[0], &d);
+            return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: the file is a %s (%s), not a %s", st->path,
+                                  d.info.name, d.info.title, opt->arch);
+        }
+    }
+    mmix__arch_describe(arch, &d);
     *c = mmix_model_config_default(arch);
     r = d.read_config(ctx, st, opt, c);
     if (r != MMIX_OK) return r;
@@ -6499,21 +6653,37 @@ static mmix_result mmix__infer_config(mmix_ctx *ctx, const mmix_safetensors *st,
     return MMIX_OK;
 }
 
+MMIXDEF mmix_result mmix_model_file_archs(mmix_ctx *ctx, const char *path, mmix_arch *archs, int *n) {
+    mmix_safetensors st;
+    char known[512];
+    mmix_result r = mmix_safetensors_open(ctx, path, &st);
+    *n = 0;
+    if (r != MMIX_OK) return r;
+    r = mmix__file_archs(ctx, &st, archs, n, known, sizeof known);
+    mmix_safetensors_close(&st);
+    return r;
+}
+
 MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
                                     const mmix_load_options *options, int32_t *pad_id) {
     mmix_safetensors st;
     mmix_model_config c;
     mmix_result r;
     const char *title = "";
+    mmix__arch arch;
     int64_t i;
     double v;
     memset(model, 0, sizeof *model);
+    memset(&arch, 0, sizeof arch);
     if (pad_id) *pad_id = -1;
     r = mmix_safetensors_open(ctx, path, &st);
     if (r != MMIX_OK) return r;
     r = mmix__infer_config(ctx, &st, options, &c);
     if (r == MMIX_OK) r = mmix_model_create(ctx, model, c);
-    if (r == MMIX_OK) title = mmix__arch_of(model).info.title;
+    if (r == MMIX_OK) {
+        arch = mmix__arch_of(model);
+        title = arch.info.title;
+    }
     for (i = 0; r == MMIX_OK && i < model->params.count; i++) {
         mmix_tensor *p = model->params.tensors[i];
         const mmix_st_entry *e = mmix_safetensors_find(&st, p->name);
@@ -6529,6 +6699,8 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
         if (mmix_params_find(&model->params, name)) continue;
         if (mmix__known_buffer(name))
             mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", path, name);
+        else if (arch.ignored && arch.ignored(name))
+            mmix__warn(ctx, "%s: skipping '%s' (the reference model has it but never uses it)", path, name);
         else
             r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", path, name, title);
     }

@@ -271,6 +271,10 @@ static const opt_spec load_opts[] = {   /* what a weights file cannot tell */
     {"--norm-eps", OPT_NUM, "E", NULL, 1e-30, NO_MAX, "the norm's epsilon, over the file's"},
     {"--rope-theta", OPT_NUM, "T", NULL, 1e-30, NO_MAX, "the RoPE base, over the file's"},
     OPT_END};
+static const opt_spec file_arch_opts[] = {   /* files that load as more than one architecture */
+    {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0,
+     "load as this architecture, where the file's names fit several (mm info lists them)"},
+    OPT_END};
 static const opt_spec data_opts[] = {   /* where training rows come from */
     {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "token lines: one row per line, whitespace-separated ids"},
     {"--val-tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "validation token lines (with --tokens)"},
@@ -306,6 +310,7 @@ static mmix_load_options load_options(const args *a) {
     o.heads = int_or(a, "--heads", 0);
     o.norm_eps = given(a, "--norm-eps") ? (float)num_arg(a, "--norm-eps") : 0.0f;
     o.rope_theta = given(a, "--rope-theta") ? (float)num_arg(a, "--rope-theta") : 0.0f;
+    if (find_opt(a, "--arch") >= 0 && given(a, "--arch")) o.arch = arch_of((mmix_arch)int_arg(a, "--arch")).name;
     return o;
 }
 
@@ -561,7 +566,7 @@ static void window_from_lines(mmix_ctx *ctx, mmix_model *m, const char *weights,
     mmix_safetensors_close(&st);
 }
 
-static const opt_group info_groups[] = {{"loading", load_opts}, GROUP_END};
+static const opt_group info_groups[] = {{"loading", load_opts}, {"architecture", file_arch_opts}, GROUP_END};
 
 static int cmd_info(mmix_ctx *ctx, const args *a) {
     const char *path = a->word;
@@ -571,9 +576,17 @@ static int cmd_info(mmix_ctx *ctx, const args *a) {
     int32_t pad;
     int64_t i;
     const mmix_model_config *c = &m.config;
+    mmix_arch archs[MMIX_ARCH_COUNT];
+    int n_archs = 0, k;
     if (!path) return usage_error("give a weights file (see 'mm info --help')");
-    if (mmix_model_load(ctx, &m, path, &lo, &pad) != MMIX_OK) return fail(ctx);
+    if (mmix_model_load(ctx, &m, path, &lo, &pad) != MMIX_OK || mmix_model_file_archs(ctx, path, archs, &n_archs) != MMIX_OK)
+        return fail(ctx);
     printf("file: %s\narch: %s\narchitecture: %s\n", path, arch_of(c->arch).name, arch_of(c->arch).title);
+    if (n_archs > 1) { /* reference files whose names fit several models: --arch chooses */
+        printf("ambiguous: the names fit");
+        for (k = 0; k < n_archs; k++) printf("%s %s", k ? "," : "", arch_of(archs[k]).name);
+        printf(" (the first is the default; --arch chooses)\n");
+    }
     printf("vocab: %lld\ndim: %lld\ndepth: %lld\nffn: %lld\nn_ctx: %lld\n", (long long)c->vocab, (long long)c->dim,
            (long long)c->depth, (long long)c->ffn_dim, (long long)c->n_ctx);
     arch_print_config(c);
@@ -595,14 +608,6 @@ static mmix_tensor *batch_tensor(mmix_ctx *ctx, const int32_t *lines, const int6
     return ids;
 }
 
-/* Targets the causal-LM loss counts in some lines: tokens 1..L-1 that are not the pad. */
-static int64_t counted_targets(const int32_t *lines, const int64_t *rows, int64_t n, int64_t L, int32_t pad) {
-    int64_t b, t, count = 0;
-    for (b = 0; b < n; b++)
-        for (t = 1; t < L; t++) count += pad < 0 || lines[rows[b] * L + t] != pad;
-    return count;
-}
-
 static const opt_spec forward_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
     {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "one sequence per line, all of one length (n_ctx where the weights fix it)"},
@@ -611,7 +616,8 @@ static const opt_spec forward_opts[] = {
     {"--batch", OPT_INT, "B", "16", 1, NO_MAX, "lines per forward pass (at most 64 are used)"},
     OPT_END};
 static const opt_group forward_groups[] = {
-    {"options", forward_opts}, {"loading", load_opts}, {"runtime", runtime_opts}, GROUP_END};
+    {"options", forward_opts}, {"loading", load_opts}, {"architecture", file_arch_opts}, {"runtime", runtime_opts},
+    GROUP_END};
 
 static int cmd_forward(mmix_ctx *ctx, const args *a) {
     const char *model_path = text_arg(a, "--model"), *tokens_path = text_arg(a, "--tokens");
@@ -619,11 +625,11 @@ static int cmd_forward(mmix_ctx *ctx, const args *a) {
     mmix_load_options lo = load_options(a);
     mmix_model m;
     int32_t *lines = NULL, file_pad;
-    int64_t n_lines, len, first, rows[64], r, counted = 0;
+    int64_t n_lines, len, first, rows[64], r, counted[MMIX_LOSS_TERMS_MAX] = {0};
     long long pad_opt, batch = int_arg(a, "--batch");
     float *all_logits = NULL;
-    double total = 0.0;
-    int rc = 1;
+    double sum[MMIX_LOSS_TERMS_MAX] = {0}, loss = 0.0;
+    int rc = 1, j, n_terms = 0, any = 0;
     if (batch > 64) batch = 64;
     if (!model_path || !tokens_path) return usage_error("--model and --tokens are required (see 'mm forward --help')");
     if (mmix_model_load(ctx, &m, model_path, &lo, &file_pad) != MMIX_OK) return fail(ctx);
@@ -642,21 +648,24 @@ static int cmd_forward(mmix_ctx *ctx, const args *a) {
     mmix_set_grad_enabled(ctx, 0);
     mmix_set_training(ctx, 0);
     for (first = 0; first < n_lines; first += batch) {
-        int64_t n = n_lines - first < batch ? n_lines - first : batch, count;
-        mmix_tensor *ids, *logits, *loss = NULL;
+        int64_t n = n_lines - first < batch ? n_lines - first : batch;
+        mmix_tensor *ids, *logits;
+        mmix_loss_terms terms;
         for (r = 0; r < n; r++) rows[r] = first + r;
         ids = batch_tensor(ctx, lines, rows, n, len);
-        if (!ids) goto done_error;
-        count = counted_targets(lines, rows, n, len, (int32_t)pad_opt);
-        if (count > 0) loss = mmix_model_loss(ctx, &m, ids, (int32_t)pad_opt, &logits);
-        else logits = mmix_model_logits(ctx, &m, ids);
-        if (!logits || (count > 0 && !loss)) goto done_error;
-        if (loss) total += (double)mmix_tensor_item(loss, 0) * (double)count; /* token-weighted over the file */
-        counted += count;
+        if (!ids || !mmix_model_loss_terms(ctx, &m, ids, (int32_t)pad_opt, &terms, &logits)) goto done_error;
+        n_terms = terms.n;
+        for (j = 0; j < terms.n; j++) /* each term token-weighted over the file */
+            if (terms.mean[j]) {
+                sum[j] += (double)mmix_tensor_item(terms.mean[j], 0) * (double)terms.count[j];
+                counted[j] += terms.count[j];
+            }
         if (all_logits) mmix_tensor_download(ctx, logits, 0, all_logits + first * len * m.config.vocab, logits->n);
         mmix_step_reset(ctx);
     }
-    if (counted == 0) {
+    for (j = 0; j < n_terms; j++) /* the objective: the sum of its terms' means */
+        if (counted[j] > 0) loss += sum[j] / (double)counted[j], any = 1;
+    if (!any) {
         fprintf(stderr, "%s: no position to predict in %s (every target is the pad id %lld)\n", command_name,
                 tokens_path, pad_opt);
         goto done;
@@ -664,7 +673,7 @@ static int cmd_forward(mmix_ctx *ctx, const args *a) {
     if (all_logits && mmix_write_file_atomic(ctx, logits_path, all_logits,
                                              (size_t)(n_lines * len * m.config.vocab) * sizeof(float)) != MMIX_OK)
         goto done_error;
-    printf("loss %.9g\n", total / (double)counted);
+    printf("loss %.9g\n", loss);
     rc = 0;
     goto done;
 done_error:
@@ -1350,6 +1359,7 @@ typedef struct lm_rows {
     const int32_t *rows;        /* [n x len] */
     int64_t len;
     int32_t pad;                /* -1: none */
+    const mmix_model *model;    /* whose objective counts the targets */
 } lm_rows;
 static mmix_tensor *lm_batch(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n) {
     const lm_rows *lm = (const lm_rows *)s->user;
@@ -1357,9 +1367,8 @@ static mmix_tensor *lm_batch(mmix_ctx *ctx, const batch_source *s, const int64_t
 }
 static int64_t lm_counted(const batch_source *s, const int64_t *rows, int64_t n) {
     const lm_rows *lm = (const lm_rows *)s->user;
-    int64_t r, t, c = 0;
-    for (r = 0; r < n; r++)
-        for (t = 1; t < lm->len; t++) c += lm->pad < 0 || lm->rows[rows[r] * lm->len + t] != lm->pad;
+    int64_t r, c = 0;
+    for (r = 0; r < n; r++) c += mmix_model_counted_targets(lm->model, lm->rows + rows[r] * lm->len, 1, lm->len, lm->pad);
     return c;
 }
 static mmix_tensor *lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user) {
@@ -1872,6 +1881,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     lm_val.rows = rows.val;
     lm_train.len = lm_val.len = rows.len;
     lm_train.pad = lm_val.pad = (int32_t)t.pad;
+    lm_train.model = lm_val.model = &m;
     train_src = lm_source(&lm_train, rows.n_train);
     val_src = lm_source(&lm_val, rows.n_val);
     source_meta(src, src_meta);
@@ -1913,8 +1923,8 @@ static const opt_spec generate_opts[] = {
     {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: W.tokenizer.txt (what mm train writes), else tokenizer.txt beside W"},
     OPT_END};
 static const opt_group generate_groups[] = {
-    {"options", generate_opts}, {"sampling", sampling_opts}, {"loading", load_opts}, {"runtime", runtime_opts},
-    GROUP_END};
+    {"options", generate_opts}, {"sampling", sampling_opts}, {"loading", load_opts},
+    {"architecture", file_arch_opts}, {"runtime", runtime_opts}, GROUP_END};
 
 static int cmd_generate(mmix_ctx *ctx, const args *a) {
     const char *model_path = text_arg(a, "--model"), *tok_path = text_arg(a, "--tokenizer");

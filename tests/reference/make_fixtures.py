@@ -496,14 +496,20 @@ def write_safetensors(path, tensors, metadata=None, dtype="F32"):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
-def model_case(fx, name, model, tokens, pad_id, out_dir):
+def causal_objective(model, tokens, pad_id):
+    """A causal LM's objective: (the loss, the logits [B, L, V] of every position)."""
+    logits = model(tokens)
+    return clm_loss(logits, tokens, pad_id), logits
+
+
+def model_case(fx, name, model, tokens, pad_id, out_dir, objective=causal_objective):
     """Forward, backward and 3 AdamW steps (lr 1e-2, warmup 1 then linear decay over 3 steps,
-    weight decay 0.01, clip 1.0) of one model, as the HF Trainer would run them."""
+    weight decay 0.01, clip 1.0) of one model, as the HF Trainer would run them. objective(model,
+    tokens, pad_id) gives the training loss and the logits of the final pass at every position."""
     fx.add("%s/tokens" % name, tokens)
     for pname, p in model.state_dict().items():
         fx.add("%s/param/%s" % (name, pname), p)
-    logits = model(tokens)
-    loss = clm_loss(logits, tokens, pad_id)
+    loss, logits = objective(model, tokens, pad_id)
     loss.backward()
     fx.add("%s/logits" % name, logits)
     fx.add("%s/loss" % name, loss.reshape(1))
@@ -515,7 +521,7 @@ def model_case(fx, name, model, tokens, pad_id, out_dir):
     for s in range(3):
         if s > 0:
             opt.zero_grad()
-            loss = clm_loss(model(tokens), tokens, pad_id)
+            loss = objective(model, tokens, pad_id)[0]
             loss.backward()
         fx.add("%s/step%d/loss" % (name, s), loss.reshape(1))
         norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
