@@ -6653,6 +6653,73 @@ static mmix_result mmix__infer_config(mmix_ctx *ctx, const mmix_safetensors *st,
     return MMIX_OK;
 }
 
+/* Hugging Face config.json keys that say what weights cannot, as the metadata keys our
+   read_config functions ask for (GPT-1's config spells them its own way). */
+static const char *mmix__hf_config_key(const char *key) {
+    static const char *const map[][2] = {
+        {"num_attention_heads", "num_attention_heads"}, {"n_head", "num_attention_heads"},
+        {"rms_norm_eps", "rms_norm_eps"}, {"layer_norm_eps", "layer_norm_eps"},
+        {"layer_norm_epsilon", "layer_norm_eps"}, {"rope_theta", "rope_theta"},
+        {"pad_token_id", "pad_token_id"}, {"n_positions", "n_positions"}};
+    size_t i;
+    for (i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i][0], key) == 0) return map[i][1];
+    return NULL;
+}
+
+/* A file's settings, third in line after the options and its own metadata: the numbers of
+   a Hugging Face config.json in the weights' folder, added to st's metadata where the file
+   has none (reference-notes Sec. 9). No config.json is no error; a malformed one is. */
+static mmix_result mmix__add_hf_config(mmix_ctx *ctx, mmix_safetensors *st, const char *path) {
+    char dir_config[1100];
+    const char *slash = strrchr(path, '/');
+    mmix_bpe_bytes text = {NULL, 0, 0}, key = {NULL, 0, 0};
+    mmix__json j;
+    mmix_result r = MMIX_OK;
+    FILE *probe;
+    int count = 0, more;
+    snprintf(dir_config, sizeof dir_config, "%.*sconfig.json", slash ? (int)(slash - path + 1) : 0, path);
+    if (!(probe = fopen(dir_config, "rb"))) return MMIX_OK;
+    fclose(probe);
+    if ((r = mmix__read_file(ctx, "model load", dir_config, &text)) != MMIX_OK) return r;
+    mmix__json_init(&j, text.data, text.size - 1, "the end of the file");
+    if (!mmix__json_expect(&j, '{', "at the start of a config.json")) more = -1;
+    else while ((more = mmix__json_next(&j, '}', &count, "or '}' in config.json")) > 0) {
+        const char *ours;
+        size_t start;
+        int c;
+        if (!mmix__json_string(&j, "a key", &key) || !mmix__json_expect(&j, ':', "after a key")) { more = -1; break; }
+        c = mmix__json_peek(&j);
+        start = j.i;
+        if (!mmix__json_skip(&j)) { more = -1; break; }
+        ours = mmix__hf_config_key((const char *)key.data);
+        if (ours && (c == '-' || (c >= '0' && c <= '9')) && !mmix_safetensors_meta(st, ours)) {
+            char **keys = (char **)MMIX_REALLOC(st->meta_keys, (size_t)(st->n_meta + 1) * sizeof(char *));
+            char **values = keys ? (char **)MMIX_REALLOC(st->meta_values, (size_t)(st->n_meta + 1) * sizeof(char *)) : NULL;
+            size_t n = j.i - start;
+            if (keys) st->meta_keys = keys;
+            if (values) st->meta_values = values;
+            if (!keys || !values ||
+                !(st->meta_keys[st->n_meta] = (char *)MMIX_MALLOC(strlen(ours) + 1)) ||
+                !(st->meta_values[st->n_meta] = (char *)MMIX_MALLOC(n + 1))) {
+                if (keys && values) MMIX_FREE(st->meta_keys[st->n_meta]);
+                r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "model load: out of memory reading %s", dir_config);
+                break;
+            }
+            strcpy(st->meta_keys[st->n_meta], ours);
+            memcpy(st->meta_values[st->n_meta], j.s + start, n);
+            st->meta_values[st->n_meta][n] = '\0';
+            st->n_meta++;
+        }
+    }
+    if (r == MMIX_OK && more < 0)
+        r = mmix_set_error(ctx, j.code == MMIX_OK ? MMIX_ERR_FORMAT : j.code, "%s: byte %llu: %s", dir_config,
+                           (unsigned long long)j.err_at, j.err);
+    mmix_bpe_bytes_free(&text);
+    mmix_bpe_bytes_free(&key);
+    return r;
+}
+
 MMIXDEF mmix_result mmix_model_file_archs(mmix_ctx *ctx, const char *path, mmix_arch *archs, int *n) {
     mmix_safetensors st;
     char known[512];
@@ -6678,7 +6745,8 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     if (pad_id) *pad_id = -1;
     r = mmix_safetensors_open(ctx, path, &st);
     if (r != MMIX_OK) return r;
-    r = mmix__infer_config(ctx, &st, options, &c);
+    r = mmix__add_hf_config(ctx, &st, path);
+    if (r == MMIX_OK) r = mmix__infer_config(ctx, &st, options, &c);
     if (r == MMIX_OK) r = mmix_model_create(ctx, model, c);
     if (r == MMIX_OK) {
         arch = mmix__arch_of(model);

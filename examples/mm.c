@@ -56,6 +56,33 @@ static const char *arch_preset_sizes(mmix_arch a, long long kernel, long long he
     mmix_arch_settings(&c, 1, buf, size);
     return buf;
 }
+/* What an architecture's outputs predict, in words (mmix_objective). */
+static const char *objective_words(mmix_objective o) {
+    switch (o) {
+    case MMIX_OBJECTIVE_NEXT_TOKEN: return "next token";
+    case MMIX_OBJECTIVE_RECONSTRUCT: return "reconstructs its input (unshifted)";
+    case MMIX_OBJECTIVE_NEXT_BIDI: return "next token, from both sides";
+    case MMIX_OBJECTIVE_OWN_BIDI: return "each token, from both sides";
+    case MMIX_OBJECTIVE_SECOND_HALF: return "the second half, from the first";
+    case MMIX_OBJECTIVE_TWO_TOKENS: return "next token, then the one after";
+    }
+    return "?";
+}
+/* train --list-archs: each architecture with its paper section and the paper's default
+   sizes (mmix_model_config_default), one block each. */
+static void arch_list(FILE *out) {
+    int i;
+    for (i = 0; i < MMIX_ARCH_COUNT; i++) {
+        mmix_arch_info info = arch_of((mmix_arch)i);
+        mmix_model_config c = mmix_model_config_default((mmix_arch)i);
+        char own[256];
+        mmix_arch_settings(&c, 1, own, sizeof own);
+        fprintf(out, "%s\n  %s, %s (%s)\n  defaults: V %lld, D %lld, n %lld, L %lld, ffn %lld%s; lr %g\n"
+                     "  objective: %s; %s\n", info.name, info.title, info.paper, info.reference, (long long)c.vocab,
+                (long long)c.dim, (long long)c.depth, (long long)c.n_ctx, (long long)c.ffn_dim, own, info.lr,
+                objective_words(info.objective), info.can_generate ? "generates text" : "cannot generate");
+    }
+}
 /* train --help: the default learning rate of each and the settings that only one reads. */
 static void arch_help(FILE *out) {
     int i;
@@ -1587,6 +1614,7 @@ static const opt_spec train_model_opts[] = {
     {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
     {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of a new expanded mixer (default: the architecture's)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
+    {"--list-archs", OPT_FLAG, NULL, NULL, 0, 0, "print every architecture, its paper section and defaults, and exit"},
     OPT_END};
 static const opt_spec train_opts[] = {   /* the paper's recipe (paper Sec. 9.5): AdamW, warmup, linear decay */
     {"--save", OPT_TEXT, "OUT.safetensors", NULL, 0, 0, "the weights; the run's other files go beside them"},
@@ -1736,6 +1764,11 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     int sources = (init != NULL) + (resume != NULL) + (given(a, "--arch") || preset_name != NULL);
     memset(&t, 0, sizeof t);
     memset(&rows, 0, sizeof rows);
+    if (given(a, "--list-archs")) {
+        arch_list(stdout);
+        rc = 0;
+        goto done;
+    }
     if (!src || !src_meta) {
         fprintf(stderr, "%s: out of memory\n", command_name);
         goto done;

@@ -34,10 +34,28 @@ out=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_token
       --logits "$tmp/logits.f32" 2>&1); rc=$?
 check "forward on the reference transformer gives its loss ($(expect llama_h4)): got '$out'" close_to "$out" "$(expect llama_h4)"
 check "--logits writes lines x positions x vocab float32 (3 x 8 x 37 x 4 bytes)" test "$(wc -c <"$tmp/logits.f32")" = 3552
+# what the weights cannot tell, from a Hugging Face config.json in their folder
+mkdir "$tmp/hf" && cp "$fx/llama_h4.safetensors" "$tmp/hf/model.safetensors"
+printf '{"architectures": ["LlamaForCausalLM"], "num_attention_heads": 4, "rms_norm_eps": 1e-06,\n "pad_token_id": 1, "bos_token_id": null, "rope_scaling": {"type": null}}\n' >"$tmp/hf/config.json"
+out=$("$mm" forward --model "$tmp/hf/model.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
+check "a config.json beside the weights gives the heads and the pad id: got '$out'" close_to "$out" "$(expect llama_h4)"
+printf '{"num_attention_heads": 4,' >"$tmp/hf/config.json"
+err=$("$mm" forward --model "$tmp/hf/model.safetensors" --tokens "$fx/model_tokens.txt" --heads 4 2>&1); rc=$?
+check "a malformed config.json is an error naming it" fails_with "$rc" "$err" "config.json"
 out=$("$mm" info "$fx/mixer_k1.safetensors" 2>&1); rc=$?
 check "info names the architecture and sizes" bash -c "test $rc = 0 && grep -q 'architecture: masked mixer' <<<'$out' && grep -qx 'arch: mixer' <<<'$out' \
     && grep -q '^n_ctx: 8' <<<'$out' && grep -q '^depth: 2' <<<'$out' && grep -q '^parameters: ' <<<'$out'"
 
+# --list-archs: every architecture --arch takes, each with its paper section and defaults
+archs=$("$mm" train --help 2>&1 | sed -n 's/^  --arch \([a-z0-9|-]*\) .*/\1/p' | tr '|' ' ')
+out=$("$mm" train --list-archs 2>&1); rc=$?
+listed=0
+for arch in $archs; do
+    grep -A3 -x "$arch" <<<"$out" | grep -q 'paper Sec' && grep -A3 -x "$arch" <<<"$out" | grep -q '^  defaults: V ' \
+        && listed=$((listed + 1))
+done
+check "train --list-archs shows all $(wc -w <<<"$archs") architectures with paper section and defaults ($listed)" \
+    bash -c "test $rc = 0 && test $listed -ge 3 && test $listed = $(wc -w <<<"$archs")"
 for c in "forward" "train" "info" "tokenizer train" "tokenizer encode" "tokenizer decode" "tokenizer import-hf"; do
     out=$("$mm" $c --help 2>&1); rc=$?
     check "mm $c --help exits 0 with a usage line" shows_usage "$rc" "$out"
