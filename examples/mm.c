@@ -1950,6 +1950,20 @@ done:
 
 /* ---- mm generate: text after a prompt (paper Sec. 4.2), greedy unless --temperature says otherwise -- */
 
+/* The tokenizer of a weights file: OUT.tokenizer.txt, where mm train puts it, else
+   tokenizer.txt in its folder; NULL (said on stderr) when neither is there. */
+static const char *tokenizer_beside(const char *model_path, char *buf) {
+    char other[PATH_CAP];
+    if (companion_path(model_path, ".tokenizer.txt", buf) && file_exists(buf)) return buf;
+    if (path_beside(model_path, "tokenizer.txt", other) && file_exists(other)) {
+        memcpy(buf, other, sizeof other);
+        return buf;
+    }
+    fprintf(stderr, "%s: no tokenizer beside the weights (neither %s nor %s); give --tokenizer TOK\n", command_name,
+            buf, other);
+    return NULL;
+}
+
 static const opt_spec generate_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
     {"--prompt", OPT_TEXT, "TEXT", NULL, 0, 0, "the text to continue"},
@@ -1976,18 +1990,7 @@ static int cmd_generate(mmix_ctx *ctx, const args *a) {
     char tok_beside[PATH_CAP];
     int rc = 1;
     if (!model_path || !prompt) return usage_error("--model and --prompt are required (see 'mm generate --help')");
-    if (!tok_path) { /* OUT.tokenizer.txt, where mm train puts it, else tokenizer.txt in its folder */
-        if (!companion_path(model_path, ".tokenizer.txt", tok_beside) || !file_exists(tok_beside)) {
-            char other[PATH_CAP];
-            if (!path_beside(model_path, "tokenizer.txt", other) || !file_exists(other)) {
-                fprintf(stderr, "%s: no tokenizer beside the weights (neither %s nor %s); give --tokenizer TOK\n",
-                        command_name, tok_beside, other);
-                return 1;
-            }
-            memcpy(tok_beside, other, sizeof other);
-        }
-        tok_path = tok_beside;
-    }
+    if (!tok_path && !(tok_path = tokenizer_beside(model_path, tok_beside))) return 1;
     sampler.temperature = (float)num_arg(a, "--temperature");
     sampler.top_k = int_arg(a, "--top-k");
     sampler.seed = (uint64_t)int_arg(a, "--seed");
@@ -2038,6 +2041,90 @@ done:
 
 /* ==== the commands: what mm --help lists, and main() ==== */
 
+/* ---- mm predict ---- */
+
+static const opt_spec predict_opts[] = {
+    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
+    {"--text", OPT_TEXT, "TEXT", NULL, 0, 0, "the input; a fixed window is filled with pads on the left"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: W.tokenizer.txt (what mm train writes), else tokenizer.txt beside W"},
+    OPT_END};
+static const opt_group predict_groups[] = {
+    {"options", predict_opts}, {"loading", load_opts}, {"architecture", file_arch_opts}, GROUP_END};
+
+/* One forward pass over a text and the model's likeliest token at every position, decoded:
+   for an autoencoder its reconstruction of the text (paper Sec. 5.3), for a causal model its
+   guess of each next token given the true ones before it. */
+static int cmd_predict(mmix_ctx *ctx, const args *a) {
+    const char *model_path = text_arg(a, "--model"), *tok_path = text_arg(a, "--tokenizer");
+    const char *input = text_arg(a, "--text");
+    mmix_load_options lo = load_options(a);
+    mmix_model m;
+    mmix_bpe *bpe = NULL;
+    mmix_bpe_ids ids = {NULL, 0, 0}, window = {NULL, 0, 0};
+    mmix_bpe_bytes text = {NULL, 0, 0};
+    mmix_tensor *t, *logits;
+    float *row = NULL;
+    char tok_beside[PATH_CAP];
+    int32_t file_pad = -1, pad;
+    int64_t L, n, first, i, v;
+    int rc = 1;
+    if (!model_path || !input) return usage_error("--model and --text are required (see 'mm predict --help')");
+    if (!tok_path && !(tok_path = tokenizer_beside(model_path, tok_beside))) return 1;
+    if (mmix_bpe_load(ctx, tok_path, &bpe) != MMIX_OK || mmix_model_load(ctx, &m, model_path, &lo, &file_pad) != MMIX_OK ||
+        mmix_bpe_encode(ctx, bpe, input, strlen(input), 0, &ids) != MMIX_OK)
+        goto done_error;
+    if (mmix_bpe_vocab_size(bpe) > m.config.vocab || ids.n == 0) {
+        fprintf(stderr, "%s: %s\n", command_name, ids.n == 0 ? "the text is empty"
+                : "the tokenizer has more tokens than the model's vocabulary");
+        goto done;
+    }
+    pad = mmix_bpe_pad_id(bpe) >= 0 ? mmix_bpe_pad_id(bpe) : file_pad;
+    n = ids.n < m.config.n_ctx ? ids.n : m.config.n_ctx;       /* the first n_ctx tokens */
+    L = arch_of(m.config.arch).fixed_window ? m.config.n_ctx : n;
+    if (L > n && pad < 0) {
+        fprintf(stderr, "%s: the text is shorter than the window of %lld and there is no pad id to fill it\n",
+                command_name, (long long)L);
+        goto done;
+    }
+    first = L - n;                                               /* pads on the left */
+    for (i = 0; i < L; i++)
+        if (mmix_bpe_ids_push(ctx, &window, i < first ? pad : ids.ids[i - first]) != MMIX_OK) goto done_error;
+    mmix_set_grad_enabled(ctx, 0);
+    mmix_set_training(ctx, 0);
+    t = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, L));
+    if (!t || mmix_tensor_upload(ctx, t, 0, window.ids, L) != MMIX_OK || !(logits = mmix_model_logits(ctx, &m, t)))
+        goto done_error;
+    row = (float *)malloc((size_t)m.config.vocab * sizeof(float));
+    if (!row) {
+        fprintf(stderr, "%s: out of memory\n", command_name);
+        goto done;
+    }
+    for (i = first; i < L; i++) { /* the argmax (the lowest id of ties) replaces each real token */
+        int32_t best = 0;
+        if (mmix_tensor_download(ctx, logits, i * m.config.vocab, row, m.config.vocab) != MMIX_OK) goto done_error;
+        for (v = 1; v < m.config.vocab; v++)
+            if (row[v] > row[best]) best = (int32_t)v;
+        window.ids[i] = best;
+    }
+    if (mmix_bpe_decode(ctx, bpe, window.ids + first, n, &text) != MMIX_OK) goto done_error;
+    printf("%s (%s), %lld tokens: the likeliest token at each position\n", arch_of(m.config.arch).name,
+           objective_words(arch_of(m.config.arch).objective), (long long)n);
+    printf("input:  %s\noutput: ", input);
+    fwrite(text.data, 1, text.size, stdout);
+    putchar('\n');
+    rc = 0;
+    goto done;
+done_error:
+    fail(ctx);
+done:
+    free(row);
+    mmix_bpe_free(bpe);
+    mmix_bpe_ids_free(&ids);
+    mmix_bpe_ids_free(&window);
+    mmix_bpe_bytes_free(&text);
+    return rc;
+}
+
 static const command commands[] = {
     {"tokenizer train", tokenizer_train, "--data FILE --vocab N --out TOK",
      "learn a byte-level BPE; N = 256 bytes + merges + 2 specials", NULL, tokenizer_train_groups, NULL, NULL},
@@ -2049,8 +2136,9 @@ static const command commands[] = {
     {"tokenizer import-hf", tokenizer_import_hf, "--json tokenizer.json --out TOK",
      "convert a Hugging Face byte-level BPE", NULL, tokenizer_import_hf_groups, NULL, NULL},
     {"forward", cmd_forward, "--model W.safetensors --tokens IDS.txt [--pad-id P] [--logits OUT.f32]",
-     "the causal-LM loss (and logits) of a model on token lines",
-     "The loss (paper Sec. 3.2) is over the whole file, token-weighted; pad targets are not counted.\n", forward_groups,
+     "the loss of the model's own objective (and its logits) on token lines",
+     "The loss (paper Sec. 3.2) is over the whole file, token-weighted; pad targets are not counted. An objective\n"
+     "of several terms (two-token prediction) is the sum of each term's token-weighted mean.\n", forward_groups,
      NULL, NULL},
     {"train", cmd_train,
      "(--preset NAME | --arch ARCH ... | --init W | --resume STATE)\n"
@@ -2063,6 +2151,9 @@ static const command commands[] = {
      "architecture, sizes, parameter count, metadata", NULL, info_groups, "W.safetensors", NULL},
     {"generate", cmd_generate, "--model W.safetensors --prompt TEXT [--max-new N] [--temperature T] ...",
      "continue a prompt (greedy by default); speed goes to stderr", NULL, generate_groups, NULL, NULL},
+    {"predict", cmd_predict, "--model W.safetensors --text TEXT",
+     "the likeliest token at each position of a text: an autoencoder's reconstruction", NULL, predict_groups, NULL,
+     NULL},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

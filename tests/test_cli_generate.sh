@@ -79,4 +79,18 @@ check "a missing weights file" fails_with "$rc" "$err" "none.safetensors"
 err=$("$mm" generate --model "$model" --tokenizer "$tmp/big.tok" --prompt "$prompt" 2>&1); rc=$?
 check "a tokenizer larger than the model's vocabulary" fails_with "$rc" "$err" "vocabulary"
 
+# mm predict: the likeliest token at each position; a causal model's last one is the token
+# greedy generation picks first after the same text
+for arch in mixer llama; do
+    out=$("$mm" predict --model "$tmp/$arch.safetensors" --text "$prompt" 2>&1); rc=$?
+    check "$arch: predict exits 0 and prints the input and its output" \
+        bash -c "test $rc = 0 && grep -q '^input:  $prompt\$' <<<\"\$1\" && grep -q '^output: ' <<<\"\$1\"" _ "$out"
+done
+out=$("$mm" predict --model "$tmp/llama.safetensors" --text "$prompt" 2>/dev/null | sed -n 's/^output: //p')
+first=$("$mm" generate --model "$tmp/llama.safetensors" --prompt "$prompt" --max-new 1 2>/dev/null)
+check "llama: predict's last token is generate's first ('${first#"$prompt"}' ends '$out')" \
+    bash -c "test -n \"\$2\" && [[ \"\$1\" == *\"\$2\" ]]" _ "$out" "${first#"$prompt"}"
+err=$("$mm" predict --model "$tmp/mixer.safetensors" 2>&1); rc=$?
+check "predict without --text is a usage error" fails_with "$rc" "$err" "--text"
+
 finish
