@@ -1,6 +1,7 @@
 # maskedmixer - build and test.
 #   make            ./mm, the tests and the benchmarks
 #   make demo       train a small masked mixer on the bundled fiction and generate from it
+#   make zoo        every architecture, tiny, about a minute each on the fiction: a loss table
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
@@ -32,7 +33,7 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend
 HEADER  := maskedmixer.h
 
-.PHONY: all demo test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
@@ -76,6 +77,11 @@ build:
 # sample before and after; everything is left in runs/demo/.
 demo: mm
 	@bash examples/demo.sh runs/demo
+
+# Every architecture of the table, a tiny instance each trained for about a minute on the same
+# corpus; a table of validation losses in runs/zoo/losses.txt.
+zoo: mm
+	@bash examples/zoo.sh runs/zoo
 
 test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
