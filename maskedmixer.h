@@ -7000,8 +7000,8 @@ MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model
     c = &model->config;
     arch = mmix__arch_of(model);
     if (!arch.info.can_generate)
-        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "generate: a %s is not a causal language model",
-                              arch.info.title);
+        return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "generate: a %s cannot generate: it is not a causal "
+                              "language model (mm train --list-archs says which are)", arch.info.title);
     head = mmix__round_up(sizeof(mmix_generator));
     tok = mmix__round_up((size_t)c->n_ctx * sizeof(int32_t));
     lg = mmix__round_up((size_t)c->vocab * sizeof(float));
