@@ -7,7 +7,7 @@ out=$("$mm" --version); rc=$?
 check "--version exits 0" test "$rc" = 0
 check "--version prints the header's version" grep -q "maskedmixer $(sed -n 's/^#define MMIX_VERSION_STRING "\(.*\)"/\1/p' maskedmixer.h)" <<<"$out"
 out=$("$mm" --help); rc=$?
-check "--help exits 0 and shows usage" bash -c "test $rc = 0 && grep -q 'usage: mm' <<<'$out'"
+check "--help exits 0 and shows usage" bash -c 'test "$1" = 0 && grep -q "usage: mm" <<<"$2"' _ "$rc" "$out"
 err=$("$mm" no-such-command 2>&1 >/dev/null); rc=$?
 check "an unknown command exits non-zero" test "$rc" != 0
 check "an unknown command is named in the error" grep -q "no-such-command" <<<"$err"
