@@ -397,6 +397,12 @@ MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *
 /* Training mode (dropout and the like consult it); on by default. */
 MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training);
 MMIXDEF int mmix_is_training(const mmix_ctx *ctx);
+/* Dropout's randomness (mmix_dropout): no generator state, but a hash of (seed, step, the
+   call's key, the element's index), so a mask never depends on the thread count, the backend
+   or what ran before it. A training loop sets the step before each forward (mm train: from
+   the optimizer step and the micro-batch), so masks change from step to step and a resumed
+   run draws the same ones again. Both are 0 in a new context. */
+MMIXDEF void mmix_set_dropout_step(mmix_ctx *ctx, uint64_t seed, uint64_t step);
 /* Gradient recording; on by default. Off = inference: ops append nothing to the tape. */
 MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled);
 MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx);
@@ -625,7 +631,18 @@ typedef struct mmix_backend {
                          float lr, float beta1, float beta2, float eps, float weight_decay,
                          double bias_correction1, double bias_correction2);
     double (*sum_squares)(const float *x, int64_t n);
+    /* Dropout (mmix_dropout): element i is dropped when the top 24 bits of
+       mmix_dropout_hash(key, i) fall below threshold (p 2^24), else multiplied by scale =
+       1 / (1 - p). The mask is recomputed from the hash in backward, never stored. */
+    void (*dropout_forward)(float *out, const float *x, int64_t n, uint64_t key, uint32_t threshold, float scale);
+    void (*dropout_backward)(float *dx, const float *dout, int64_t n, uint64_t key, uint32_t threshold,
+                             float scale);
 } mmix_backend;
+
+/* The counter-based draw behind dropout: splitmix64's finalizer (Steele, Lea, Flood 2014)
+   of key + (i + 1) * 0x9E3779B97F4A7C15, the i-th output of a splitmix64 stream seeded by
+   key. Any backend computes the same masks from it. */
+MMIXDEF uint64_t mmix_dropout_hash(uint64_t key, uint64_t i);
 
 /* Fills every slot of *b, by name, with the reference CPU backend (host memory, OpenMP
    loops, built-in GEMM or cblas). A backend of one's own starts from it and replaces slots. */
@@ -662,6 +679,15 @@ MMIXDEF mmix_gemm mmix_get_gemm(void);
 MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tensor *ids);
 /* x [..., in] times W [out, in] transposed, plus b [out] (b may be NULL): [..., out]. */
 MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b);
+/* x [..., in] times W [in, out], plus b [out] (b may be NULL): [..., out]. Hugging Face's
+   Conv1D (GPT-1's layers), whose weights are stored [in, out]: torch.addmm(b, x, W). */
+MMIXDEF mmix_tensor *mmix_linear_in_out(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b);
+/* Dropout (nn.Dropout): while training (mmix_is_training) and p > 0, each element is zeroed
+   with probability p and the rest scaled by 1 / (1 - p); otherwise x itself is returned.
+   key names the call site within one forward (the mask is a function of the context's
+   dropout seed and step, key and the element's index: see mmix_set_dropout_step), so two
+   sites of one forward must use different keys. p must be in [0, 1). */
+MMIXDEF mmix_tensor *mmix_dropout(mmix_ctx *ctx, mmix_tensor *x, float p, uint64_t key);
 /* Batched matrix product op(A) op(B), where op transposes the last two dims when asked.
    A [..., M, K], B [..., K, N] with equal leading dims; either may instead be 2-D, and is
    then shared by every batch entry. Out [..., M, N]. */
@@ -811,7 +837,9 @@ MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const fl
     X(COSINE_SIMILARITY, "cosine_similarity", 2) \
     X(LOGSUMEXP, "logsumexp", 1)           \
     X(L1_DISTANCE, "l1_distance", 2)       \
-    X(TOKEN_GATHER, "token_gather", 2)
+    X(TOKEN_GATHER, "token_gather", 2)     \
+    X(LINEAR_IN_OUT, "linear_in_out", 3)   \
+    X(DROPOUT, "dropout", 1)
 
 typedef enum mmix_op {
 #define MMIX__OP_ENUM(name, text, n_inputs) MMIX_OP_##name,
@@ -983,7 +1011,9 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
 #define MMIX_ARCHITECTURES(X)                                                        \
     X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
     X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
-    X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */
+    X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */\
+    X(GPT1, "gpt1", mmix__gpt_describe)        /* GPT-1 baseline (paper Sec. 4.4, Fig. 5) */\
+    X(TRANSFIXER, "transfixer", mmix__transfixer_describe) /* Llama + masked mixing (notes 8c) */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -1039,6 +1069,9 @@ typedef struct mmix_model_config {
     int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
     float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
     float rope_theta;           /* 10000 */
+    float dropout;              /* gpt1: dropout of the embeddings and residual branches while
+                                   training (HF resid_pdrop = embd_pdrop, 0.1 in the paper's
+                                   runs; reference-notes Sec. 8b); 0: none */
 } mmix_model_config;
 
 /* The values of c's own settings into buf: one "name: value" line each ("kernel: 1\n
@@ -1066,7 +1099,20 @@ typedef struct mmix_llama_layer {
     mmix_tensor *q, *k, *v, *o;                 /* self_attn.{q,k,v,o}_proj, [D, D], no bias */
     mmix_tensor *gate, *up, *down;              /* mlp: [4D, D], [4D, D], [D, 4D] */
     mmix_tensor *attn_norm, *mlp_norm;          /* input_layernorm, post_attention_layernorm */
+    mmix_tensor *mix_w, *mix_b;                 /* transfixer only: mixer_layer.conv, [L, L, 1] and
+                                                   [L], masked lower-triangular */
 } mmix_llama_layer;
+
+/* One GPT-1 block (HF OpenAIGPT Block), in HF's state_dict order. Weights are Conv1D's,
+   stored [in, out] (mmix_linear_in_out). */
+typedef struct mmix_gpt_layer {
+    mmix_tensor *attn_w, *attn_b;               /* attn.c_attn: [D, 3D], [3D] (q, k, v side by side) */
+    mmix_tensor *proj_w, *proj_b;               /* attn.c_proj: [D, D], [D] */
+    mmix_tensor *ln1_w, *ln1_b;                 /* ln_1, after attention (post-LN) */
+    mmix_tensor *fc_w, *fc_b;                   /* mlp.c_fc: [D, 4D], [4D] */
+    mmix_tensor *fc_proj_w, *fc_proj_b;         /* mlp.c_proj: [4D, D], [D] */
+    mmix_tensor *ln2_w, *ln2_b;                 /* ln_2, after the MLP */
+} mmix_gpt_layer;
 
 typedef struct mmix_model {
     mmix_model_config config;
@@ -1075,6 +1121,8 @@ typedef struct mmix_model {
     mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
     mmix_mixer_block *mixer2;                   /* the second stack of a two-stack model: the */
     mmix_llama_layer *llama2;                   /*   decoder, or the reverse stream */
+    mmix_gpt_layer *gpt;                        /* config.depth blocks (gpt1) */
+    mmix_tensor *positions;                     /* gpt1: learned positions, [n_ctx, D] */
     mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
     mmix_tensor *lm_head;                       /* [V, D], no bias; a tied head is `embed` */
     mmix_params params;                         /* every parameter, in one buffer (>>api_ctx) */
@@ -1522,7 +1570,7 @@ static const char *const mmix__op_text[] = {
 };
 /* Adding an op means: its constructor in >>ops, its kernels in >>cpu_kernels, its case in
    mmix__backward_node, and its gradient check in tests/. Then bump this number. */
-#define MMIX__OPS_IMPLEMENTED 24
+#define MMIX__OPS_IMPLEMENTED 26
 MMIX__STATIC_CHECK(MMIX_OP_COUNT == MMIX__OPS_IMPLEMENTED, op_count);
 MMIX__STATIC_CHECK(sizeof(mmix__op_text) / sizeof(mmix__op_text[0]) == MMIX_OP_COUNT, op_table);
 
@@ -1577,6 +1625,7 @@ struct mmix_ctx {
     const mmix_backend *backend;
     mmix_backend cpu_backend;   /* the default, filled at creation */
     int training, grad_enabled;
+    uint64_t dropout_seed, dropout_step; /* mmix_set_dropout_step */
     mmix_masked_grad_mode masked_grad_mode;
     int64_t system_allocations;
     mmix_result last_result;
@@ -1750,6 +1799,10 @@ MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
 
 MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = training ? 1 : 0; }
 MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
+MMIXDEF void mmix_set_dropout_step(mmix_ctx *ctx, uint64_t seed, uint64_t step) {
+    ctx->dropout_seed = seed;
+    ctx->dropout_step = step;
+}
 MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
 MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
 MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
@@ -3598,6 +3651,31 @@ static double mmix__cpu_sum_squares(const float *x, int64_t n) {
     return s;
 }
 
+MMIXDEF uint64_t mmix_dropout_hash(uint64_t key, uint64_t i) {
+    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Dropout: each element's fate is its own hash, so any split of the loop over threads
+   draws the same mask. The backward recomputes it (no mask is stored). */
+static void mmix__cpu_dropout_forward(float *out, const float *x, int64_t n, uint64_t key, uint32_t threshold,
+                                      float scale) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++)
+        out[i] = (uint32_t)(mmix_dropout_hash(key, (uint64_t)i) >> 40) < threshold ? 0.0f : x[i] * scale;
+}
+
+static void mmix__cpu_dropout_backward(float *dx, const float *dout, int64_t n, uint64_t key, uint32_t threshold,
+                                       float scale) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++)
+        if ((uint32_t)(mmix_dropout_hash(key, (uint64_t)i) >> 40) >= threshold) dx[i] += dout[i] * scale;
+}
+
 /* Host memory: the system allocator (MMIX_MALLOC), 64-byte aligned by hand, and memcpy. */
 static void *mmix__cpu_alloc(size_t bytes) {
     unsigned char *raw;
@@ -3677,6 +3755,8 @@ MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b) {
     b->token_gather_backward = mmix__cpu_token_gather_backward;
     b->adamw_update = mmix__cpu_adamw_update;
     b->sum_squares = mmix__cpu_sum_squares;
+    b->dropout_forward = mmix__cpu_dropout_forward;
+    b->dropout_backward = mmix__cpu_dropout_backward;
 }
 
 // ----------------------------------------------------------------------------------------
@@ -3835,6 +3915,65 @@ MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, 
                         out->data, out_dim);
     if (b) ctx->backend->add_bias_rows(out->data, b->data, rows, out_dim);
     if (mmix__wants_grad(ctx, x, W, b) && !mmix__record(ctx, MMIX_OP_LINEAR, out, x, W, b)) return NULL;
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_linear_in_out(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    int64_t in_dim, out_dim, rows;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "linear_in_out", "x", x) ||
+        !mmix__check_f32(ctx, "linear_in_out", "W", W) || (b && !mmix__check_f32(ctx, "linear_in_out", "b", b)))
+        return NULL;
+    if (W->shape.ndim != 2)
+        return mmix__shape_error(ctx, "linear_in_out", "x", x, "W", W, "W must be 2-D [in, out]");
+    if (x->shape.ndim < 1 || mmix__last_dim(x) != W->shape.d[0])
+        return mmix__shape_error(ctx, "linear_in_out", "x", x, "W", W, "x's last dim must equal W's dim 0");
+    in_dim = W->shape.d[0];
+    out_dim = W->shape.d[1];
+    if (b && (b->shape.ndim != 1 || b->shape.d[0] != out_dim))
+        return mmix__shape_error(ctx, "linear_in_out", "W", W, "b", b, "b must be 1-D [out]");
+    rows = x->n / in_dim;
+    shape = x->shape;
+    shape.d[shape.ndim - 1] = out_dim;
+    out = mmix__new_output(ctx, shape);
+    if (!out) return NULL;
+    /* out = x W (+ b) */
+    ctx->backend->sgemm(0, 0, rows, out_dim, in_dim, 1.0f, x->data, in_dim, W->data, out_dim, 0.0f,
+                        out->data, out_dim);
+    if (b) ctx->backend->add_bias_rows(out->data, b->data, rows, out_dim);
+    if (mmix__wants_grad(ctx, x, W, b) && !mmix__record(ctx, MMIX_OP_LINEAR_IN_OUT, out, x, W, b)) return NULL;
+    return out;
+}
+
+/* The dropout threshold on 24 random bits: p 2^24, rounded down. */
+static uint32_t mmix__dropout_threshold(float p) { return (uint32_t)((double)p * 16777216.0); }
+
+MMIXDEF mmix_tensor *mmix_dropout(mmix_ctx *ctx, mmix_tensor *x, float p, uint64_t key) {
+    mmix_tensor *out;
+    mmix__node *node;
+    uint64_t call;
+    float scale;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "dropout", "x", x)) return NULL;
+    if (!(p >= 0.0f && p < 1.0f)) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "dropout: p = %g must be in [0, 1)", (double)p);
+        return NULL;
+    }
+    if (!ctx->training || p == 0.0f) return x; /* eval mode: the identity, as nn.Dropout */
+    out = mmix__new_output(ctx, x->shape);
+    if (!out) return NULL;
+    /* the call's own stream: seed, then step, then the site's key, each hashed in */
+    call = mmix_dropout_hash(mmix_dropout_hash(mmix_dropout_hash(ctx->dropout_seed, 0), ctx->dropout_step), key);
+    scale = 1.0f / (1.0f - p); /* torch: the kept noise is 1 / (1 - p), then multiplied */
+    ctx->backend->dropout_forward(out->data, x->data, x->n, call, mmix__dropout_threshold(p), scale);
+    if (mmix__wants_grad(ctx, x, NULL, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_DROPOUT, out, x, NULL, NULL);
+        if (!node) return NULL;
+        node->fparam = scale;
+        node->iparam[0] = (int64_t)mmix__dropout_threshold(p);
+        node->iparam[1] = (int64_t)(call >> 32);
+        node->iparam[2] = (int64_t)(call & 0xFFFFFFFFu);
+    }
     return out;
 }
 
@@ -4559,6 +4698,17 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
         if (dc) be->sum_rows_acc(dc, dout, rows, out_dim);
         break;
     }
+    case MMIX_OP_LINEAR_IN_OUT: { /* out = x W + b, W [in, out]:  dx += dout W^T,  dW += x^T dout */
+        int64_t in_dim = b->shape.d[0], out_dim = b->shape.d[1], rows = a->n / in_dim;
+        if (da) be->sgemm(0, 1, rows, in_dim, out_dim, 1.0f, dout, out_dim, b->data, out_dim, 1.0f, da, in_dim);
+        if (db) be->sgemm(1, 0, in_dim, out_dim, rows, 1.0f, a->data, in_dim, dout, out_dim, 1.0f, db, out_dim);
+        if (dc) be->sum_rows_acc(dc, dout, rows, out_dim);
+        break;
+    }
+    case MMIX_OP_DROPOUT: /* the same mask again, from the call's key */
+        if (da) be->dropout_backward(da, dout, a->n, ((uint64_t)node->iparam[1] << 32) | (uint64_t)node->iparam[2],
+                                     (uint32_t)node->iparam[0], node->fparam);
+        break;
     case MMIX_OP_MATMUL: { /* out = op(A) op(B): d op(A) = dout op(B)^T, d op(B) = op(A)^T dout */
         int ta = (int)node->iparam[0], tb = (int)node->iparam[1];
         int64_t a_rows, a_cols, a_batch, b_rows, b_cols, b_batch, batch, i, M, N, K;
@@ -5705,6 +5855,9 @@ typedef struct mmix__arch {
     /* forwards: the last hidden layer [B, L, D], the logits [B, L, V] */
     mmix_tensor *(*hidden)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
     mmix_tensor *(*logits)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
+    /* the input of the first block for ids [B, n] at positions p..p+n-1 (may be NULL: the
+       token embedding alone; GPT-1 adds learned positions) */
+    mmix_tensor *(*embed)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int64_t p);
     /* the objective: its terms on ids into *t (mmix__add_term each; *logits those of the
        final pass), 0 on failure; and where each term's targets start, first[j] (term j
        counts the tokens first[j]..L-1 that are not the pad), returning the term count */
@@ -5805,10 +5958,15 @@ static mmix_tensor *mmix__block_param(mmix_ctx *ctx, mmix_model *m, mmix_shape s
     return mmix_params_add(ctx, &m->params, name, shape);
 }
 
+/* The first block's input: the architecture's embedding, or the token embedding alone. */
+static mmix_tensor *mmix__embed(mmix_ctx *ctx, const mmix_model *m, const mmix__arch *d, mmix_tensor *ids, int64_t p) {
+    return d->embed ? d->embed(ctx, m, ids, p) : mmix_embedding(ctx, m->embed, ids);
+}
+
 /* The shared stack of the language models: embedding, the blocks, the final piece. */
 static mmix_tensor *mmix__stack_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
     mmix__arch d = mmix__arch_of(m);
-    mmix_tensor *x = mmix_embedding(ctx, m->embed, ids);
+    mmix_tensor *x = mmix__embed(ctx, m, &d, ids, 0);
     int64_t i;
     for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, NULL, 0);
     return d.final ? d.final(ctx, m, x) : x;
@@ -6304,34 +6462,46 @@ static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_laye
     return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
 }
 
-/* HF LlamaDecoderLayer: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
-   of RMSNorm(x). Causal mask only: pads are not masked out of attention. With a cache
-   (keys then values, [2, n_ctx, D]; see >>generate) x holds n new tokens at positions
-   p..P-1: their keys (RoPE at their positions) and values join the cache, and their queries
-   attend to cache rows 0..P-1 (query r sits at p + r). */
-static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
-                                              float *cache, int64_t p) {
-    const mmix_llama_layer *l = &m->llama[i];
-    const mmix_model_config *c = &m->config;
-    mmix_tensor *norm, *q, *k, *v, *att, K, V;
+/* Causal multi-head attention of every transformer, with or without a cache. Without one,
+   q, k, v [B, n, D] attend among themselves. With one (keys then values, [2, n_ctx, D];
+   see >>generate) they are n new tokens at positions p..P-1: their keys and values join the
+   cache, and their queries attend to cache rows 0..P-1 (query r sits at p + r). */
+static mmix_tensor *mmix__cached_attention(mmix_ctx *ctx, const mmix_model_config *c, mmix_tensor *q, mmix_tensor *k,
+                                           mmix_tensor *v, float *cache, int64_t p) {
+    float *keys, *values;
+    mmix_tensor K, V;
     int64_t n, D = c->dim;
+    if (!cache) return mmix_attention(ctx, q, k, v, c->heads, 1);
+    if (!q || !k || !v) return NULL;
+    keys = cache;
+    values = cache + c->n_ctx * D;
+    n = q->shape.d[1];
+    ctx->backend->copy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
+    ctx->backend->copy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
+    K = mmix__view(ctx->backend, keys, mmix_shape3(1, p + n, D));
+    V = mmix__view(ctx->backend, values, mmix_shape3(1, p + n, D));
+    return mmix_attention(ctx, q, &K, &V, c->heads, 1);
+}
+
+/* HF LlamaAttention of RMSNorm(x): o_proj(Attn(RoPE(q), RoPE(k), v)), RoPE at positions
+   p.. (the cache as mmix__cached_attention's). Causal mask only: pads are not masked out. */
+static mmix_tensor *mmix__llama_attention(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
+                                          mmix_tensor *x, float *cache, int64_t p) {
+    mmix_tensor *norm, *q, *k, *v;
     norm = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps);
     q = mmix_rope(ctx, mmix_linear(ctx, norm, l->q, NULL), c->heads, c->rope_theta, p);
     k = mmix_rope(ctx, mmix_linear(ctx, norm, l->k, NULL), c->heads, c->rope_theta, p);
     v = mmix_linear(ctx, norm, l->v, NULL);
-    if (!cache) {
-        att = mmix_attention(ctx, q, k, v, c->heads, 1);
-    } else {
-        float *keys = cache, *values = cache + c->n_ctx * D;
-        if (!q || !k || !v) return NULL;
-        n = x->shape.d[1];
-        ctx->backend->copy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
-        ctx->backend->copy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
-        K = mmix__view(ctx->backend, keys, mmix_shape3(1, p + n, D));
-        V = mmix__view(ctx->backend, values, mmix_shape3(1, p + n, D));
-        att = mmix_attention(ctx, q, &K, &V, c->heads, 1);
-    }
-    return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, x, mmix_linear(ctx, att, l->o, NULL)));
+    return mmix_linear(ctx, mmix__cached_attention(ctx, c, q, k, v, cache, p), l->o, NULL);
+}
+
+/* HF LlamaDecoderLayer: x += o_proj(Attn(...)) of RMSNorm(x); x += down(silu(gate) * up) of
+   RMSNorm(x). With a cache, x holds the new tokens at positions p..P-1 (>>generate). */
+static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                              float *cache, int64_t p) {
+    const mmix_llama_layer *l = &m->llama[i];
+    return mmix__llama_mlp_forward(ctx, l, &m->config, mmix_add(ctx, x, mmix__llama_attention(ctx, l, &m->config, x,
+                                                                                           cache, p)));
 }
 
 /* model.norm: the RMSNorm after the last layer. */
@@ -6392,8 +6562,10 @@ static void mmix__llama_init(mmix_model *m, mmix_rng *rng) {
 /* The cache keeps each layer's keys (after RoPE) and values: [2, n_ctx, D]. */
 static int64_t mmix__llama_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
 
+/* A Llama file, but not a transfixer's (its layers have mixer_layer tensors besides). */
 static int mmix__llama_detect(const mmix_safetensors *st) {
-    return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL;
+    return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL &&
+           mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight") == NULL;
 }
 
 /* Sizes from the names and shapes; H, eps, theta and the window from metadata (reference-notes
@@ -6458,6 +6630,320 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->write_meta = mmix__llama_write_meta;
     d->ignored = NULL;
     d->settings = mmix__llama_settings;
+}
+
+// ---- GPT-1 (paper Sec. 4.4, Fig. 5, Table S6): HF OpenAIGPTLMHeadModel -------------------
+/* Block i as transformer.h.i.*, in HF's order: attn (c_attn, c_proj), ln_1, mlp (c_fc,
+   c_proj), ln_2. Conv1D weights are [in, out]. */
+static int mmix__gpt_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_gpt_layer *l, const char *prefix, int64_t i) {
+    int64_t D = m->config.dim, F = m->config.ffn_dim;
+    l->attn_w = mmix__block_param(ctx, m, mmix_shape2(D, 3 * D), prefix, i, "attn.c_attn.weight");
+    l->attn_b = mmix__block_param(ctx, m, mmix_shape1(3 * D), prefix, i, "attn.c_attn.bias");
+    l->proj_w = mmix__block_param(ctx, m, mmix_shape2(D, D), prefix, i, "attn.c_proj.weight");
+    l->proj_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "attn.c_proj.bias");
+    l->ln1_w = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_1.weight");
+    l->ln1_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_1.bias");
+    l->fc_w = mmix__block_param(ctx, m, mmix_shape2(D, F), prefix, i, "mlp.c_fc.weight");
+    l->fc_b = mmix__block_param(ctx, m, mmix_shape1(F), prefix, i, "mlp.c_fc.bias");
+    l->fc_proj_w = mmix__block_param(ctx, m, mmix_shape2(F, D), prefix, i, "mlp.c_proj.weight");
+    l->fc_proj_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "mlp.c_proj.bias");
+    l->ln2_w = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_2.weight");
+    l->ln2_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_2.bias");
+    return l->ln2_b != NULL;
+}
+
+/* Where each dropout of one forward draws from (mmix_dropout's key): 0 the embeddings,
+   then per block its attention output and its MLP output. */
+static uint64_t mmix__gpt_dropout_site(int64_t block, int which) { return (uint64_t)(1 + 2 * block + which); }
+
+/* OpenAIGPTModel's input: tokens_embed(ids) + positions_embed(p..p+n-1), then dropout. */
+static mmix_tensor *mmix__gpt_embed(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int64_t p) {
+    mmix_tensor *pos, *tok;
+    int32_t chunk[1024];
+    int64_t B, n, b, j, t, len;
+    if (!ids || ids->shape.ndim != 2) return mmix_embedding(ctx, m->embed, ids); /* its own error */
+    B = ids->shape.d[0];
+    n = ids->shape.d[1];
+    if (p + n > m->config.n_ctx) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "gpt1: positions %lld..%lld are beyond its %lld learned positions (n_ctx)",
+                       (long long)p, (long long)(p + n - 1), (long long)m->config.n_ctx);
+        return NULL;
+    }
+    pos = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, ids->shape);
+    if (!pos) return NULL;
+    for (b = 0; b < B; b++) /* every row's positions p..p+n-1, a chunk at a time */
+        for (t = 0; t < n; t += len) {
+            len = n - t < 1024 ? n - t : 1024;
+            for (j = 0; j < len; j++) chunk[j] = (int32_t)(p + t + j);
+            mmix_tensor_upload(ctx, pos, b * n + t, chunk, len);
+        }
+    tok = mmix_embedding(ctx, m->embed, ids);
+    return mmix_dropout(ctx, mmix_add(ctx, tok, mmix_embedding(ctx, m->positions, pos)), m->config.dropout,
+                        mmix__gpt_dropout_site(-1, 1));
+}
+
+/* HF's split of c_attn's output [B, n, 3D] into q, k or v [B, n, D] (x.split(D, dim=2)). */
+static mmix_tensor *mmix__gpt_qkv(mmix_ctx *ctx, mmix_tensor *qkv, int64_t which) {
+    int64_t B, n, D;
+    if (!qkv) return NULL;
+    B = qkv->shape.d[0];
+    n = qkv->shape.d[1];
+    D = qkv->shape.d[2] / 3;
+    return mmix_reshape(ctx, mmix_tokens_slice(ctx, mmix_reshape(ctx, qkv, mmix_shape4(B, n, 3, D)), which, 1),
+                        mmix_shape3(B, n, D));
+}
+
+/* HF OpenAIGPT Block, post-LN: a = dropout(c_proj(Attn(q, k, v))); n = LN_1(x + a);
+   m = dropout(c_proj(GELU(c_fc(n)))); out = LN_2(n + m). Attention is causal with scale
+   1/sqrt(hd) and no positions of its own (they were added to the input). With a cache
+   (keys then values, [2, n_ctx, D]) x is the new tokens at positions p..P-1. */
+static mmix_tensor *mmix__gpt_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                            float *cache, int64_t p) {
+    const mmix_gpt_layer *l = &m->gpt[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *qkv = mmix_linear_in_out(ctx, x, l->attn_w, l->attn_b), *a, *n, *h;
+    a = mmix__cached_attention(ctx, c, mmix__gpt_qkv(ctx, qkv, 0), mmix__gpt_qkv(ctx, qkv, 1),
+                               mmix__gpt_qkv(ctx, qkv, 2), cache, p);
+    a = mmix_dropout(ctx, mmix_linear_in_out(ctx, a, l->proj_w, l->proj_b), c->dropout, mmix__gpt_dropout_site(i, 0));
+    n = mmix_layernorm(ctx, mmix_add(ctx, x, a), l->ln1_w, l->ln1_b, c->norm_eps);
+    h = mmix_linear_in_out(ctx, mmix_gelu(ctx, mmix_linear_in_out(ctx, n, l->fc_w, l->fc_b)), l->fc_proj_w,
+                           l->fc_proj_b);
+    h = mmix_dropout(ctx, h, c->dropout, mmix__gpt_dropout_site(i, 1));
+    return mmix_layernorm(ctx, mmix_add(ctx, n, h), l->ln2_w, l->ln2_b, c->norm_eps);
+}
+
+/* OpenAIGPTConfig(n_embd 512, n_layer 8, n_head 4, n_positions 512) of the TinyStories runs
+   (paper Sec. 4.4), its other defaults kept: LayerNorm eps 1e-5, dropout 0.1. */
+static void mmix__gpt_defaults(mmix_model_config *c) {
+    c->dim = 512;
+    c->heads = 4;
+    c->norm_eps = 1e-5f;
+    c->dropout = 0.1f;
+}
+
+static const char *mmix__gpt_check(const mmix_model_config *c) {
+    if (c->heads < 1 || c->dim % c->heads != 0) return "GPT-1's dim must split into heads";
+    return c->dropout >= 0.0f && c->dropout < 1.0f ? NULL : "dropout must be in [0, 1)";
+}
+
+/* VD + LD + n (4D^2 + 2DF + 9D + F): the tied head adds nothing. */
+static int64_t mmix__gpt_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim;
+    return c->vocab * D + c->n_ctx * D + c->depth * (4 * D * D + 2 * D * F + 9 * D + F);
+}
+
+/* tokens_embed, positions_embed, the blocks; lm_head is tokens_embed (tied). */
+static int mmix__gpt_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    int64_t i;
+    m->gpt = (mmix_gpt_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_gpt_layer));
+    m->embed = mmix_params_add(ctx, &m->params, "transformer.tokens_embed.weight", mmix_shape2(c->vocab, c->dim));
+    m->positions = mmix_params_add(ctx, &m->params, "transformer.positions_embed.weight", mmix_shape2(c->n_ctx, c->dim));
+    for (i = 0; m->gpt && m->positions && i < c->depth; i++)
+        if (!mmix__gpt_layer_create(ctx, m, &m->gpt[i], "transformer.h", i)) return 0;
+    m->lm_head = m->gpt && m->positions ? m->embed : NULL;
+    return m->lm_head != NULL;
+}
+
+/* HF _init_weights: N(0, 0.02) for Conv1D and Embedding weights, biases 0, LayerNorm 1 and 0. */
+static void mmix__gpt_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 0.02f);
+    mmix_init_normal(m->positions, rng, 0.0f, 0.02f);
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_gpt_layer *l = &m->gpt[i];
+        mmix_tensor *weights[4], *biases[4], *norms[4];
+        int j;
+        weights[0] = l->attn_w; weights[1] = l->proj_w; weights[2] = l->fc_w; weights[3] = l->fc_proj_w;
+        biases[0] = l->attn_b; biases[1] = l->proj_b; biases[2] = l->fc_b; biases[3] = l->fc_proj_b;
+        norms[0] = l->ln1_w; norms[1] = l->ln1_b; norms[2] = l->ln2_w; norms[3] = l->ln2_b;
+        for (j = 0; j < 4; j++) {
+            mmix_init_normal(weights[j], rng, 0.0f, 0.02f);
+            mmix_init_constant(biases[j], 0.0f);
+            mmix_init_constant(norms[j], j % 2 ? 0.0f : 1.0f);
+        }
+    }
+}
+
+/* The cache keeps each block's keys and values: [2, n_ctx, D]. */
+static int64_t mmix__gpt_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
+
+static int mmix__gpt_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "transformer.tokens_embed.weight") != NULL &&
+           mmix_safetensors_find(st, "transformer.positions_embed.weight") != NULL;
+}
+
+/* Sizes from the names and shapes (n_ctx: the learned positions' rows); the head count from
+   metadata or the options (reference-notes Sec. 8b); eps and dropout from metadata. */
+static mmix_result mmix__gpt_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                         mmix_model_config *c) {
+    const mmix_st_entry *pos = mmix_safetensors_find(st, "transformer.positions_embed.weight"), *fc;
+    double v;
+    mmix_result r = mmix__read_lm_sizes(ctx, st, "transformer.tokens_embed.weight",
+                                        "transformer.h.%lld.attn.c_attn.weight", "transformer.h.0.mlp.c_fc.weight", c);
+    if (r != MMIX_OK) return r;
+    fc = mmix_safetensors_find(st, "transformer.h.0.mlp.c_fc.weight");
+    c->ffn_dim = fc->shape[1]; /* Conv1D: [D, 4D] */
+    if (pos->ndim != 2)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: transformer.positions_embed.weight should be 2-D", st->path);
+    c->n_ctx = pos->shape[0];
+    if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
+    c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
+    if (c->heads <= 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: a transformer's head count is not in the file "
+                              "(no num_attention_heads metadata): give it with --heads", st->path);
+    if (!mmix__meta_number(ctx, st, "layer_norm_epsilon", 1e-5, &v)) return ctx->last_result;
+    c->norm_eps = (float)v;
+    if (!mmix__meta_number(ctx, st, "resid_pdrop", 0.1, &v)) return ctx->last_result;
+    c->dropout = (float)v;
+    return MMIX_OK;
+}
+
+static void mmix__gpt_write_meta(const mmix_model_config *c, mmix__meta *meta) {
+    mmix__meta_add(meta, "num_attention_heads", "%lld", (long long)c->heads);
+    mmix__meta_add(meta, "layer_norm_epsilon", "%.9g", (double)c->norm_eps);
+    mmix__meta_add(meta, "resid_pdrop", "%.9g", (double)c->dropout);
+}
+
+/* HF keeps lm_head.weight out of saved files (it is tokens_embed), but a state_dict() has it:
+   such a file loads, its copy unused (reference-notes Sec. 8b). */
+static int mmix__gpt_ignored(const char *name) { return strcmp(name, "lm_head.weight") == 0; }
+
+static void mmix__gpt_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (one_line) snprintf(buf, size, ", %lld heads", (long long)c->heads);
+    else snprintf(buf, size, "heads: %lld\nlayer_norm_epsilon: %g\ndropout: %g\n", (long long)c->heads,
+                  (double)c->norm_eps, (double)c->dropout);
+}
+
+static void mmix__gpt_describe(mmix__arch *d) {
+    d->info.title = "GPT-1 transformer";
+    d->info.reference = "OpenAIGPTLMHeadModel";
+    d->info.paper = "paper Sec. 4.4, Fig. 5, Table S6";
+    d->info.fixed_window = 0;
+    d->info.can_generate = 1;
+    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
+    d->info.lr = 2e-4;
+    d->info.own_settings = "heads, dropout";
+    d->defaults = mmix__gpt_defaults;
+    d->check = mmix__gpt_check;
+    d->param_count = mmix__gpt_param_count;
+    d->create = mmix__gpt_create;
+    d->init = mmix__gpt_init;
+    d->apply_masks = NULL;
+    d->hidden = mmix__stack_hidden;
+    d->logits = mmix__lm_logits;
+    d->embed = mmix__gpt_embed;
+    d->terms = mmix__causal_lm_terms;
+    d->targets = mmix__causal_lm_targets;
+    d->cache_floats = mmix__gpt_cache_floats;
+    d->block = mmix__gpt_layer_forward;
+    d->final = NULL; /* post-LN: the last block ends in ln_2 */
+    d->detect = mmix__gpt_detect;
+    d->read_config = mmix__gpt_read_config;
+    d->write_meta = mmix__gpt_write_meta;
+    d->ignored = mmix__gpt_ignored;
+    d->settings = mmix__gpt_settings;
+}
+
+// ---- The transfixer (reference-notes Sec. 8c): a Llama whose layers add a masked -------
+// ---- token mixing of the attention output ------------------------------------------------
+/* Llama layer i plus mixer_layer.conv (Conv1d(L, L, 1), bias), after the Llama tensors. */
+static int mmix__transfixer_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_llama_layer *l, const char *prefix,
+                                         int64_t i) {
+    int64_t L = m->config.n_ctx;
+    if (!mmix__llama_layer_create(ctx, m, l, prefix, i)) return 0;
+    l->mix_w = mmix__block_param(ctx, m, mmix_shape3(L, L, 1), prefix, i, "mixer_layer.conv.weight");
+    l->mix_b = mmix__block_param(ctx, m, mmix_shape1(L), prefix, i, "mixer_layer.conv.bias");
+    return l->mix_b != NULL;
+}
+
+/* r = x; a = o_proj(Attn(RMSNorm(x))); x = a + Conv(a) + r, the conv tril-masked; then the
+   Llama MLP half. With a cache (keys, values, and the attention outputs a: [3, n_ctx, D]) the
+   new rows' a join the third part, and conv rows p..P-1 read its rows 0..P-1. */
+static mmix_tensor *mmix__transfixer_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                                   float *cache, int64_t p) {
+    const mmix_llama_layer *l = &m->llama[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *a = mmix__llama_attention(ctx, l, c, x, cache, p), *mixed;
+    int64_t n, D = c->dim;
+    float *rows;
+    if (!cache) {
+        mixed = mmix_token_mix(ctx, a, l->mix_w, l->mix_b, mmix_mask_causal());
+    } else {
+        if (!a) return NULL;
+        n = a->shape.d[1];
+        rows = cache + 2 * c->n_ctx * D;
+        ctx->backend->copy(rows + p * D, a->data, (size_t)(n * D) * sizeof(float));
+        mixed = mmix__mix_new_rows(ctx, l->mix_w, l->mix_b, rows, p, n, D);
+    }
+    return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, mmix_add(ctx, a, mixed), x));
+}
+
+/* 2VD + n (4D^2 + 3DF + 2D + L^2 + L) + D */
+static int64_t mmix__transfixer_param_count(const mmix_model_config *c) {
+    return mmix__llama_param_count(c) + c->depth * (c->n_ctx * c->n_ctx + c->n_ctx);
+}
+
+static int mmix__transfixer_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    int64_t i;
+    m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_llama_layer));
+    m->embed = mmix_params_add(ctx, &m->params, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->llama && m->embed && i < c->depth; i++)
+        if (!mmix__transfixer_layer_create(ctx, m, &m->llama[i], "model.layers", i)) return 0;
+    if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, "model.norm.weight", mmix_shape1(c->dim));
+    if (m->final_norm) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
+}
+
+static void mmix__transfixer_apply_masks(mmix_model *m) {
+    int64_t i;
+    for (i = 0; i < m->config.depth; i++) mmix__zero_upper(m->llama[i].mix_w);
+}
+
+/* HF _init_weights for Linear and Embedding (N(0, 0.02)); the conv, which it does not touch,
+   keeps PyTorch's default (reference-notes Sec. 4); then the mask. */
+static void mmix__transfixer_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix__llama_init(m, rng);
+    for (i = 0; i < m->config.depth; i++) mmix_init_pytorch_linear(m->llama[i].mix_w, m->llama[i].mix_b, rng);
+    mmix__transfixer_apply_masks(m);
+}
+
+static int64_t mmix__transfixer_cache_floats(const mmix_model_config *c) { return 3 * c->n_ctx * c->dim; }
+
+static int mmix__transfixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL &&
+           mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight") != NULL;
+}
+
+/* The Llama's settings; the window from the conv weight [L, L, 1]. */
+static mmix_result mmix__transfixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                                mmix_model_config *c) {
+    const mmix_st_entry *e = mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight");
+    mmix_result r = mmix__llama_read_config(ctx, st, opt, c);
+    if (r != MMIX_OK) return r;
+    if (e->ndim != 3 || e->shape[0] != e->shape[1] || e->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: model.layers.0.mixer_layer.conv.weight must be [L, L, 1]",
+                              st->path);
+    c->n_ctx = e->shape[0];
+    return MMIX_OK;
+}
+
+static void mmix__transfixer_describe(mmix__arch *d) {
+    mmix__llama_describe(d);
+    d->info.title = "transfixer (Llama with masked token mixing)";
+    d->info.reference = "LlamaForCausalLM with MixerLayer (blbadger/transformers, branch transfixer)";
+    d->info.paper = "not in the paper; reference-notes Sec. 8c";
+    d->info.fixed_window = 1;
+    d->param_count = mmix__transfixer_param_count;
+    d->create = mmix__transfixer_create;
+    d->init = mmix__transfixer_init;
+    d->apply_masks = mmix__transfixer_apply_masks;
+    d->cache_floats = mmix__transfixer_cache_floats;
+    d->block = mmix__transfixer_layer_forward;
+    d->detect = mmix__transfixer_detect;
+    d->read_config = mmix__transfixer_read_config;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------
@@ -6588,10 +7074,18 @@ MMIXDEF mmix_load_options mmix_load_options_default(void) {
     return o;
 }
 
-/* Non-parameter buffers that reference state_dicts may carry. */
+/* Whether name ends in suffix. */
+static int mmix__ends_with(const char *name, const char *suffix) {
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Non-parameter buffers that reference state_dicts may carry: Llama's RoPE frequencies, and
+   GPT-1's causal mask (attn.bias, not attn.c_attn.bias) and position ids (reference-notes
+   Sec. 8, 8b). */
 static int mmix__known_buffer(const char *name) {
-    size_t n = strlen(name), suffix = strlen("rotary_emb.inv_freq");
-    return n >= suffix && strcmp(name + n - suffix, "rotary_emb.inv_freq") == 0;
+    return mmix__ends_with(name, "rotary_emb.inv_freq") || mmix__ends_with(name, ".attn.bias") ||
+           strcmp(name, "transformer.position_ids") == 0;
 }
 
 /* The architectures a file can load as, the default first (mmix_model_file_archs). */
@@ -7001,7 +7495,7 @@ static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t 
     ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, P - p));
     if (!ids) return NULL;
     mmix_tensor_upload(ctx, ids, 0, g->tokens + p, P - p);
-    x = mmix_embedding(ctx, m->embed, ids);
+    x = mmix__embed(ctx, m, &d, ids, p);
     for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, g->cache + i * per_layer, p);
     x = mmix_tokens_select(ctx, x, -1);
     return d.final ? d.final(ctx, m, x) : x;
