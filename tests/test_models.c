@@ -470,6 +470,12 @@ int main(void) {
     }
     tokens_case = "mixer_e2";
     parity("mixer_e2", small_config(MMIX_ARCH_MIXER_EXPANDED, 1));
+    {
+        mmix_model_config gpt = small_config(MMIX_ARCH_GPT1, 1);
+        gpt.dropout = 0.0f; /* the reference ran in eval mode */
+        parity("gpt1_h4", gpt);
+    }
+    parity("transfixer_h4", small_config(MMIX_ARCH_TRANSFIXER, 1));
     fixture_free(&fx);
     return test_summary("test_models");
 }
