@@ -175,6 +175,14 @@ static void shadow_adamw_update(float *p, const float *g, float *m, float *v, in
     shadow_cpu.adamw_update(SF(p), SF(g), SF(m), SF(v), n, lr, b1, b2, eps, wd, bc1, bc2);
 }
 static double shadow_sum_squares(const float *x, int64_t n) { shadow_kernel_calls++; return shadow_cpu.sum_squares(SF(x), n); }
+static void shadow_dropout_forward(float *o, const float *x, int64_t n, uint64_t key, uint32_t threshold, float scale) {
+    shadow_kernel_calls++;
+    shadow_cpu.dropout_forward(SF(o), SF(x), n, key, threshold, scale);
+}
+static void shadow_dropout_backward(float *dx, const float *dout, int64_t n, uint64_t key, uint32_t threshold, float scale) {
+    shadow_kernel_calls++;
+    shadow_cpu.dropout_backward(SF(dx), SF(dout), n, key, threshold, scale);
+}
 
 /* The shadow backend, every slot by name (a slot left out would be the CPU one, which
    would fault on a poisoned address: the test would notice). */
@@ -234,5 +242,7 @@ static void shadow_backend_fill(mmix_backend *b) {
     b->token_gather_backward = shadow_token_gather_backward;
     b->adamw_update = shadow_adamw_update;
     b->sum_squares = shadow_sum_squares;
+    b->dropout_forward = shadow_dropout_forward;
+    b->dropout_backward = shadow_dropout_backward;
 }
 #endif

@@ -208,7 +208,8 @@ def core2(path):
                  "rmsnorm: HF LlamaRMSNorm, eps 1e-6\nrope: HF rotate-half, theta 10000, H 2, pos0 0 and 5\n"
                  "attention: H 2, scale 1/sqrt(hd), causal and non-causal, Lq 2 after Lk 5\n"
                  "l2_normalize: eps 1e-12; cosine_similarity: eps 1e-8; logsumexp; l1_distance (sum)\n"
-                 "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n" % torch.__version__)
+                 "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n"
+                 "linear_in_out: HF Conv1D, addmm(b, x, W) with W [in, out]\n" % torch.__version__)
     g = torch.Generator().manual_seed(2)
     token_mix_cases(fx, g)
     op_case(fx, "rmsnorm", lambda x, w: w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)),
@@ -238,6 +239,8 @@ def core2(path):
     keep = torch.ones(1, 5, 1)
     keep[:, 2:4] = 0
     op_case(fx, "tokens_zero", lambda x: x * keep, [("x", randn(g, 2, 5, 3), True)], 216)
+    op_case(fx, "linear_in_out", lambda x, W, b: torch.addmm(b, x.reshape(-1, 5), W).view(2, 3, 7),  # HF Conv1D
+            [("x", randn(g, 2, 3, 5), True), ("W", randn(g, 5, 7), True), ("b", randn(g, 7), True)], 217)
     fx.write(path)
 
 
