@@ -159,6 +159,14 @@
        Sec. 3.2, Sec. 4.1; notes 3)                mmix__mixer_block_forward
      Llama-style transformer (paper Sec. 4,        mmix_model_create(MMIX_ARCH_LLAMA),
        Sec. 9.4; HF LlamaForCausalLM, notes 8)     mmix__llama_layer_forward
+     GPT-1 baseline, HF OpenAIGPTLMHeadModel:      mmix_model_create(MMIX_ARCH_GPT1),
+       post-LN, learned positions, tied head       mmix__gpt_layer_forward
+       (paper Sec. 4.4, Fig. 5, Table S6; notes 8b)
+     HF Conv1D layers, weights [in, out]           mmix_linear_in_out
+       (notes 8b)
+     Dropout, counter-based masks (notes 8b)       mmix_dropout, mmix_set_dropout_step
+     Transfixer: Llama + masked mixing of the      mmix_model_create(MMIX_ARCH_TRANSFIXER),
+       attention output (notes 8c)                 mmix__transfixer_layer_forward
      Shifted causal-LM loss, pads ignored (paper   mmix_model_loss
        Sec. 3.2, Sec. 9.5; notes 5)
      Reference state_dict files (notes 9)          mmix_model_load, mmix_model_save
@@ -401,7 +409,7 @@ MMIXDEF int mmix_is_training(const mmix_ctx *ctx);
    call's key, the element's index), so a mask never depends on the thread count, the backend
    or what ran before it. A training loop sets the step before each forward (mm train: from
    the optimizer step and the micro-batch), so masks change from step to step and a resumed
-   run draws the same ones again. Both are 0 in a new context. */
+   run draws the same ones again. Both are 0 in a new context (reference-notes Sec. 8b). */
 MMIXDEF void mmix_set_dropout_step(mmix_ctx *ctx, uint64_t seed, uint64_t step);
 /* Gradient recording; on by default. Off = inference: ops append nothing to the tape. */
 MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled);
@@ -6632,7 +6640,7 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->settings = mmix__llama_settings;
 }
 
-// ---- GPT-1 (paper Sec. 4.4, Fig. 5, Table S6): HF OpenAIGPTLMHeadModel -------------------
+// ---- GPT-1 (paper Sec. 4.4, Fig. 5, Table S6; reference-notes Sec. 8b): OpenAIGPTLMHeadModel
 /* Block i as transformer.h.i.*, in HF's order: attn (c_attn, c_proj), ln_1, mlp (c_fc,
    c_proj), ln_2. Conv1D weights are [in, out]. */
 static int mmix__gpt_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_gpt_layer *l, const char *prefix, int64_t i) {
@@ -6695,8 +6703,10 @@ static mmix_tensor *mmix__gpt_qkv(mmix_ctx *ctx, mmix_tensor *qkv, int64_t which
 
 /* HF OpenAIGPT Block, post-LN: a = dropout(c_proj(Attn(q, k, v))); n = LN_1(x + a);
    m = dropout(c_proj(GELU(c_fc(n)))); out = LN_2(n + m). Attention is causal with scale
-   1/sqrt(hd) and no positions of its own (they were added to the input). With a cache
-   (keys then values, [2, n_ctx, D]) x is the new tokens at positions p..P-1. */
+   1/sqrt(hd) (HF's -1e4 mask gives the same probabilities) and no positions of its own
+   (they were added to the input); HF's dropout of the attention probabilities is not
+   applied (reference-notes Sec. 8b). With a cache (keys then values, [2, n_ctx, D]) x is
+   the new tokens at positions p..P-1. */
 static mmix_tensor *mmix__gpt_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
                                             float *cache, int64_t p) {
     const mmix_gpt_layer *l = &m->gpt[i];
@@ -6738,7 +6748,8 @@ static int mmix__gpt_create(mmix_ctx *ctx, mmix_model *m) {
     int64_t i;
     m->gpt = (mmix_gpt_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_gpt_layer));
     m->embed = mmix_params_add(ctx, &m->params, "transformer.tokens_embed.weight", mmix_shape2(c->vocab, c->dim));
-    m->positions = mmix_params_add(ctx, &m->params, "transformer.positions_embed.weight", mmix_shape2(c->n_ctx, c->dim));
+    m->positions = mmix_params_add(ctx, &m->params, "transformer.positions_embed.weight",
+                                   mmix_shape2(c->n_ctx, c->dim));
     for (i = 0; m->gpt && m->positions && i < c->depth; i++)
         if (!mmix__gpt_layer_create(ctx, m, &m->gpt[i], "transformer.h", i)) return 0;
     m->lm_head = m->gpt && m->positions ? m->embed : NULL;
