@@ -1056,7 +1056,7 @@ typedef struct mmix_arch_info {
     int fixed_window;           /* 1: inputs are exactly n_ctx tokens (the mixer's L x L mixing) */
     int can_generate;           /* 0: the architecture is not a causal language model */
     double lr;                  /* the paper's AdamW peak learning rate for it (paper Sec. 9.5) */
-    const char *own_settings;   /* the size only it reads: "kernel", "heads" */
+    const char *own_settings;   /* the settings only it reads: "kernel", "heads" (for --help) */
     mmix_objective objective;   /* what its outputs predict, and from which tokens */
 } mmix_arch_info;
 /* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
@@ -1180,7 +1180,8 @@ MMIXDEF int64_t mmix_model_counted_targets(const mmix_model *model, const int32_
                                            int32_t pad_id);
 
 /* What a weights file cannot tell (reference-notes Sec. 8): given values override the file's
-   __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
+   __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps / GPT-1's
+   layer_norm_epsilon, rope_theta, n_ctx). */
 typedef struct mmix_load_options {
     int64_t heads;              /* 0: from metadata; a transformer without either fails */
     float norm_eps;             /* 0: from metadata, else the architecture's default */
@@ -6669,7 +6670,11 @@ static mmix_tensor *mmix__gpt_embed(mmix_ctx *ctx, const mmix_model *m, mmix_ten
     mmix_tensor *pos, *tok;
     int32_t chunk[1024];
     int64_t B, n, b, j, t, len;
-    if (!ids || ids->shape.ndim != 2) return mmix_embedding(ctx, m->embed, ids); /* its own error */
+    if (!ids) return mmix_embedding(ctx, m->embed, ids); /* its own error */
+    if (ids->shape.ndim != 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "gpt1: token ids must be [batch, length]");
+        return NULL;
+    }
     B = ids->shape.d[0];
     n = ids->shape.d[1];
     if (p + n > m->config.n_ctx) {
@@ -6795,8 +6800,9 @@ static mmix_result mmix__gpt_read_config(mmix_ctx *ctx, const mmix_safetensors *
     if (r != MMIX_OK) return r;
     fc = mmix_safetensors_find(st, "transformer.h.0.mlp.c_fc.weight");
     c->ffn_dim = fc->shape[1]; /* Conv1D: [D, 4D] */
-    if (pos->ndim != 2)
-        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: transformer.positions_embed.weight should be 2-D", st->path);
+    if (!pos || pos->ndim != 2)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: transformer.positions_embed.weight is missing or not 2-D",
+                              st->path);
     c->n_ctx = pos->shape[0];
     if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
     c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
@@ -6834,7 +6840,7 @@ static void mmix__gpt_describe(mmix__arch *d) {
     d->info.can_generate = 1;
     d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
     d->info.lr = 2e-4;
-    d->info.own_settings = "heads, dropout";
+    d->info.own_settings = "heads and --dropout";
     d->defaults = mmix__gpt_defaults;
     d->check = mmix__gpt_check;
     d->param_count = mmix__gpt_param_count;
@@ -6934,17 +6940,17 @@ static mmix_result mmix__transfixer_read_config(mmix_ctx *ctx, const mmix_safete
     const mmix_st_entry *e = mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight");
     mmix_result r = mmix__llama_read_config(ctx, st, opt, c);
     if (r != MMIX_OK) return r;
-    if (e->ndim != 3 || e->shape[0] != e->shape[1] || e->shape[2] != 1)
-        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: model.layers.0.mixer_layer.conv.weight must be [L, L, 1]",
-                              st->path);
+    if (!e || e->ndim != 3 || e->shape[0] != e->shape[1] || e->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: model.layers.0.mixer_layer.conv.weight is missing or not "
+                              "[L, L, 1]", st->path);
     c->n_ctx = e->shape[0];
     return MMIX_OK;
 }
 
 static void mmix__transfixer_describe(mmix__arch *d) {
     mmix__llama_describe(d);
-    d->info.title = "transfixer (Llama with masked token mixing)";
-    d->info.reference = "LlamaForCausalLM with MixerLayer (blbadger/transformers, branch transfixer)";
+    d->info.title = "transfixer, a Llama with masked token mixing";
+    d->info.reference = "LlamaForCausalLM with MixerLayer, blbadger/transformers branch transfixer";
     d->info.paper = "not in the paper; reference-notes Sec. 8c";
     d->info.fixed_window = 1;
     d->param_count = mmix__transfixer_param_count;
