@@ -164,7 +164,8 @@
        (paper Sec. 4.4, Fig. 5, Table S6; notes 8b)
      HF Conv1D layers, weights [in, out]           mmix_linear_in_out
        (notes 8b)
-     Dropout, counter-based masks (notes 8b)       mmix_dropout, mmix_set_dropout_step
+     Dropout, counter-based masks, also of the     mmix_dropout, mmix_attention_dropout,
+       attention probabilities (notes 8b)            mmix_set_dropout_step
      Transfixer: Llama + masked mixing of the      mmix_model_create(MMIX_ARCH_TRANSFIXER),
        attention output (notes 8c)                 mmix__transfixer_layer_forward
      Shifted causal-LM loss, pads ignored (paper   mmix_model_loss
@@ -528,6 +529,16 @@ MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mm
 // element counts; "rows x cols" are row-major matrices; gradients (d*) are accumulated
 // (+=) and may be NULL when not needed.
 // ----------------------------------------------------------------------------------------
+/* One dropout draw, as kernels take it (mmix_dropout, mmix_attention_dropout): element i of
+   the call is dropped when the top 24 bits of mmix_dropout_hash(key, i) fall below
+   threshold (p 2^24, so threshold 0 drops nothing), the others are multiplied by scale =
+   1 / (1 - p). Kernels recompute the mask in backward: it is never stored. */
+typedef struct mmix_dropout_draw {
+    uint64_t key;
+    uint32_t threshold;
+    float scale;
+} mmix_dropout_draw;
+
 typedef struct mmix_backend {
     const char *name;
     /* Memory. Tensor data lives where the backend keeps it: front-end code (ops, models, the
@@ -603,14 +614,16 @@ typedef struct mmix_backend {
     void (*rope)(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
                  float theta, int64_t pos0, int inverse);
     /* probs [B][H][Lq][Lk] are saved for the backward pass, which also takes a scratch
-       buffer of the same size. */
+       buffer of the same size. drop: dropout of the probabilities (HF GPT-1's attn_dropout),
+       element (b, h, i, j) being element ((b H + h) Lq + i) Lk + j of the draw; probs hold
+       them before dropout. */
     void (*attention_forward)(float *out, float *probs, const float *q, const float *k,
                               const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                              int64_t hd, int causal);
+                              int64_t hd, int causal, mmix_dropout_draw drop);
     void (*attention_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                                const float *q, const float *k, const float *v,
                                const float *probs, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                               int64_t hd);
+                               int64_t hd, mmix_dropout_draw drop);
     /* Row norms are saved: norm[r] = ||x_r||. */
     void (*l2_normalize_forward)(float *out, float *norm, const float *x, int64_t rows,
                                  int64_t cols, float eps);
@@ -639,12 +652,9 @@ typedef struct mmix_backend {
                          float lr, float beta1, float beta2, float eps, float weight_decay,
                          double bias_correction1, double bias_correction2);
     double (*sum_squares)(const float *x, int64_t n);
-    /* Dropout (mmix_dropout): element i is dropped when the top 24 bits of
-       mmix_dropout_hash(key, i) fall below threshold (p 2^24), else multiplied by scale =
-       1 / (1 - p). The mask is recomputed from the hash in backward, never stored. */
-    void (*dropout_forward)(float *out, const float *x, int64_t n, uint64_t key, uint32_t threshold, float scale);
-    void (*dropout_backward)(float *dx, const float *dout, int64_t n, uint64_t key, uint32_t threshold,
-                             float scale);
+    /* Dropout (mmix_dropout) of n elements: out = x or 0 as the draw says, times its scale. */
+    void (*dropout_forward)(float *out, const float *x, int64_t n, mmix_dropout_draw drop);
+    void (*dropout_backward)(float *dx, const float *dout, int64_t n, mmix_dropout_draw drop);
 } mmix_backend;
 
 /* The counter-based draw behind dropout: splitmix64's finalizer (Steele, Lea, Flood 2014)
@@ -772,6 +782,11 @@ MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, f
    Out [B, Lq, H*hd], heads concatenated as in HF (before o_proj). */
 MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
                                     int64_t n_heads, int causal);
+/* mmix_attention with dropout of the attention probabilities while training, as HF GPT-1's
+   attn_dropout: softmax, then mmix_dropout's mask (p, key; element ((b H + h) Lq + i) Lk + j),
+   then times v. In eval mode or with p = 0 it is mmix_attention. */
+MMIXDEF mmix_tensor *mmix_attention_dropout(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
+                                            int64_t n_heads, int causal, float p, uint64_t key);
 /* x / max(||x||, eps) over the last dim (torch.nn.functional.normalize). */
 MMIXDEF mmix_tensor *mmix_l2_normalize(mmix_ctx *ctx, mmix_tensor *x, float eps);
 /* Cosine similarity over the last dim of a and b (same shape [..., D]): [...]. As torch
@@ -1077,9 +1092,10 @@ typedef struct mmix_model_config {
     int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
     float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
     float rope_theta;           /* 10000 */
-    float dropout;              /* gpt1: dropout of the embeddings and residual branches while
-                                   training (HF resid_pdrop = embd_pdrop, 0.1 in the paper's
-                                   runs; reference-notes Sec. 8b); 0: none */
+    float dropout;              /* gpt1: dropout of the embeddings, the attention probabilities and
+                                   the residual branches while training (HF resid_pdrop =
+                                   embd_pdrop = attn_pdrop, 0.1 in the paper's runs;
+                                   reference-notes Sec. 8b); 0: none */
 } mmix_model_config;
 
 /* The values of c's own settings into buf: one "name: value" line each ("kernel: 1\n
@@ -3423,11 +3439,24 @@ static void mmix__cpu_rope(float *out, const float *x, int64_t B, int64_t L, int
     }
 }
 
+MMIXDEF uint64_t mmix_dropout_hash(uint64_t key, uint64_t i) {
+    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Whether element i of a draw is dropped (never, for threshold 0). */
+static int mmix__dropped(mmix_dropout_draw drop, uint64_t i) {
+    return (uint32_t)(mmix_dropout_hash(drop.key, i) >> 40) < drop.threshold;
+}
+
 /* Attention, one (batch, head) pair per task: S = Q K^T / sqrt(hd), masked, softmax,
-   times V. Q, K, V are strided views (row stride H*hd) into the [B, L, H*hd] tensors. */
+   times V. Q, K, V are strided views (row stride H*hd) into the [B, L, H*hd] tensors. With
+   dropout, probs keep the undropped P and the output is (dropout(P)) V, row by row. */
 static void mmix__cpu_attention_forward(float *out, float *probs, const float *q, const float *k,
                                         const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                                        int64_t hd, int causal) {
+                                        int64_t hd, int causal, mmix_dropout_draw drop) {
     int64_t D = H * hd, bh;
     float scale = (float)(1.0 / sqrt((double)hd));
     MMIX__OMP(parallel for schedule(static) if(B * H > 1 && B * Lq * Lk * D > MMIX__PARALLEL_MIN))
@@ -3450,16 +3479,31 @@ static void mmix__cpu_attention_forward(float *out, float *probs, const float *q
             for (j = 0; j < visible; j++) row[j] = (float)(row[j] / total);
             for (j = visible; j < Lk; j++) row[j] = 0.0f;
         }
-        mmix__cpu_sgemm(0, 0, Lq, hd, Lk, 1.0f, P, Lk, V, D, 0.0f, out + b * Lq * D + h * hd, D);
+        if (drop.threshold == 0) {
+            mmix__cpu_sgemm(0, 0, Lq, hd, Lk, 1.0f, P, Lk, V, D, 0.0f, out + b * Lq * D + h * hd, D);
+            continue;
+        }
+        for (i = 0; i < Lq; i++) { /* out_i = sum_j dropout(P)_ij V_j, in order of j */
+            float *o = out + (b * Lq + i) * D + h * hd;
+            int64_t t;
+            for (t = 0; t < hd; t++) o[t] = 0.0f;
+            for (j = 0; j < Lk; j++) {
+                float w = P[i * Lk + j];
+                if (w == 0.0f || mmix__dropped(drop, (uint64_t)((bh * Lq + i) * Lk + j))) continue;
+                w *= drop.scale;
+                for (t = 0; t < hd; t++) o[t] += w * V[j * D + t];
+            }
+        }
     }
 }
 
 /* dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(dP P)); dQ += dS K / sqrt(hd);
-   dK += dS^T Q / sqrt(hd). Masked entries have P = 0, hence dS = 0. */
+   dK += dS^T Q / sqrt(hd). Masked entries have P = 0, hence dS = 0. With dropout (mask M,
+   scale s): dV += (s M P)^T dO and dP = s M (dO V^T); dS as before, from the undropped P. */
 static void mmix__cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch,
                                          const float *dout, const float *q, const float *k,
                                          const float *v, const float *probs, int64_t B, int64_t Lq,
-                                         int64_t Lk, int64_t H, int64_t hd) {
+                                         int64_t Lk, int64_t H, int64_t hd, mmix_dropout_draw drop) {
     int64_t D = H * hd, bh;
     float scale = (float)(1.0 / sqrt((double)hd));
     MMIX__OMP(parallel for schedule(static) if(B * H > 1 && B * Lq * Lk * D > MMIX__PARALLEL_MIN))
@@ -3468,7 +3512,19 @@ static void mmix__cpu_attention_backward(float *dq, float *dk, float *dv, float 
         const float *P = probs + bh * Lq * Lk, *dO = dout + off_q;
         float *dS = scratch + bh * Lq * Lk;
         mmix__cpu_sgemm(0, 1, Lq, Lk, hd, 1.0f, dO, D, v + off_k, D, 0.0f, dS, Lk);
-        if (dv) mmix__cpu_sgemm(1, 0, Lk, hd, Lq, 1.0f, P, Lk, dO, D, 1.0f, dv + off_k, D);
+        if (dv && drop.threshold == 0) mmix__cpu_sgemm(1, 0, Lk, hd, Lq, 1.0f, P, Lk, dO, D, 1.0f, dv + off_k, D);
+        if (drop.threshold != 0)
+            for (i = 0; i < Lq; i++)
+                for (j = 0; j < Lk; j++) {
+                    float w = P[i * Lk + j];
+                    int64_t t;
+                    if (mmix__dropped(drop, (uint64_t)((bh * Lq + i) * Lk + j))) {
+                        dS[i * Lk + j] = 0.0f;
+                        continue;
+                    }
+                    dS[i * Lk + j] *= drop.scale;
+                    for (t = 0; dv && w != 0.0f && t < hd; t++) dv[off_k + j * D + t] += w * drop.scale * dO[i * D + t];
+                }
         for (i = 0; i < Lq; i++) {
             double dot = 0.0;
             for (j = 0; j < Lk; j++) dot += (double)dS[i * Lk + j] * P[i * Lk + j];
@@ -3660,29 +3716,19 @@ static double mmix__cpu_sum_squares(const float *x, int64_t n) {
     return s;
 }
 
-MMIXDEF uint64_t mmix_dropout_hash(uint64_t key, uint64_t i) {
-    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 /* Dropout: each element's fate is its own hash, so any split of the loop over threads
    draws the same mask. The backward recomputes it (no mask is stored). */
-static void mmix__cpu_dropout_forward(float *out, const float *x, int64_t n, uint64_t key, uint32_t threshold,
-                                      float scale) {
+static void mmix__cpu_dropout_forward(float *out, const float *x, int64_t n, mmix_dropout_draw drop) {
     int64_t i;
     MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
-    for (i = 0; i < n; i++)
-        out[i] = (uint32_t)(mmix_dropout_hash(key, (uint64_t)i) >> 40) < threshold ? 0.0f : x[i] * scale;
+    for (i = 0; i < n; i++) out[i] = mmix__dropped(drop, (uint64_t)i) ? 0.0f : x[i] * drop.scale;
 }
 
-static void mmix__cpu_dropout_backward(float *dx, const float *dout, int64_t n, uint64_t key, uint32_t threshold,
-                                       float scale) {
+static void mmix__cpu_dropout_backward(float *dx, const float *dout, int64_t n, mmix_dropout_draw drop) {
     int64_t i;
     MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
     for (i = 0; i < n; i++)
-        if ((uint32_t)(mmix_dropout_hash(key, (uint64_t)i) >> 40) >= threshold) dx[i] += dout[i] * scale;
+        if (!mmix__dropped(drop, (uint64_t)i)) dx[i] += dout[i] * drop.scale;
 }
 
 /* Host memory: the system allocator (MMIX_MALLOC), 64-byte aligned by hand, and memcpy. */
@@ -3783,6 +3829,7 @@ typedef struct mmix__node {
     int64_t iparam[3];          /* matmul transposes, ignore_index, ... */
     const mmix_custom_op *custom;
     void *custom_user;
+    mmix_dropout_draw drop;     /* dropout and attention: the draw to recompute the mask from */
 } mmix__node;
 
 /* An error stays on the context until mmix_clear_error(): every op refuses to run while
@@ -3955,33 +4002,40 @@ MMIXDEF mmix_tensor *mmix_linear_in_out(mmix_ctx *ctx, mmix_tensor *x, mmix_tens
     return out;
 }
 
-/* The dropout threshold on 24 random bits: p 2^24, rounded down. */
-static uint32_t mmix__dropout_threshold(float p) { return (uint32_t)((double)p * 16777216.0); }
+/* The draw of one dropout call at site `key` with probability p (checked by the caller):
+   nothing dropped (threshold 0) in eval mode or for p = 0; else the call's own stream, the
+   context's seed, then its step, then the key, each hashed in. 0 after an error for a bad p. */
+static int mmix__dropout_draw(mmix_ctx *ctx, const char *op, float p, uint64_t key, mmix_dropout_draw *drop) {
+    drop->key = 0;
+    drop->threshold = 0;
+    drop->scale = 1.0f;
+    if (!(p >= 0.0f && p < 1.0f)) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: p = %g must be in [0, 1)", op, (double)p);
+        return 0;
+    }
+    if (!ctx->training || p == 0.0f) return 1; /* eval mode: the identity, as nn.Dropout */
+    drop->key = mmix_dropout_hash(mmix_dropout_hash(mmix_dropout_hash(ctx->dropout_seed, 0), ctx->dropout_step), key);
+    drop->threshold = (uint32_t)((double)p * 16777216.0); /* p 2^24 of the 24 random bits, rounded down */
+    if (drop->threshold == 0) drop->threshold = 1;          /* a p too small to round to: 2^-24 */
+    drop->scale = 1.0f / (1.0f - p); /* torch: the kept noise is 1 / (1 - p), then multiplied */
+    return 1;
+}
 
 MMIXDEF mmix_tensor *mmix_dropout(mmix_ctx *ctx, mmix_tensor *x, float p, uint64_t key) {
     mmix_tensor *out;
     mmix__node *node;
-    uint64_t call;
-    float scale;
-    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "dropout", "x", x)) return NULL;
-    if (!(p >= 0.0f && p < 1.0f)) {
-        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "dropout: p = %g must be in [0, 1)", (double)p);
+    mmix_dropout_draw drop;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "dropout", "x", x) ||
+        !mmix__dropout_draw(ctx, "dropout", p, key, &drop))
         return NULL;
-    }
-    if (!ctx->training || p == 0.0f) return x; /* eval mode: the identity, as nn.Dropout */
+    if (drop.threshold == 0) return x;
     out = mmix__new_output(ctx, x->shape);
     if (!out) return NULL;
-    /* the call's own stream: seed, then step, then the site's key, each hashed in */
-    call = mmix_dropout_hash(mmix_dropout_hash(mmix_dropout_hash(ctx->dropout_seed, 0), ctx->dropout_step), key);
-    scale = 1.0f / (1.0f - p); /* torch: the kept noise is 1 / (1 - p), then multiplied */
-    ctx->backend->dropout_forward(out->data, x->data, x->n, call, mmix__dropout_threshold(p), scale);
+    ctx->backend->dropout_forward(out->data, x->data, x->n, drop);
     if (mmix__wants_grad(ctx, x, NULL, NULL)) {
         node = mmix__record(ctx, MMIX_OP_DROPOUT, out, x, NULL, NULL);
         if (!node) return NULL;
-        node->fparam = scale;
-        node->iparam[0] = (int64_t)mmix__dropout_threshold(p);
-        node->iparam[1] = (int64_t)(call >> 32);
-        node->iparam[2] = (int64_t)(call & 0xFFFFFFFFu);
+        node->drop = drop;
     }
     return out;
 }
@@ -4428,11 +4482,18 @@ MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, f
 
 MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
                                     int64_t n_heads, int causal) {
+    return mmix_attention_dropout(ctx, q, k, v, n_heads, causal, 0.0f, 0);
+}
+
+MMIXDEF mmix_tensor *mmix_attention_dropout(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
+                                            int64_t n_heads, int causal, float p, uint64_t key) {
     mmix_tensor *out;
     float *probs;
     int64_t B, Lq, Lk, hd, B2, hd2;
     mmix__node *node;
-    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "attention", "q", q) ||
+    mmix_dropout_draw drop;
+    if (!mmix__op_can_run(ctx) || !mmix__dropout_draw(ctx, "attention", p, key, &drop) ||
+        !mmix__check_f32(ctx, "attention", "q", q) ||
         !mmix__check_f32(ctx, "attention", "k", k) || !mmix__check_f32(ctx, "attention", "v", v) ||
         !mmix__heads(ctx, "attention", q, n_heads, &B, &Lq, &hd) ||
         !mmix__heads(ctx, "attention", k, n_heads, &B2, &Lk, &hd2))
@@ -4444,12 +4505,13 @@ MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *
     probs = mmix__alloc_floats(ctx, MMIX_STEP, B * n_heads * Lq * Lk, "attention");
     if (!out || !probs) return NULL;
     ctx->backend->attention_forward(out->data, probs, q->data, k->data, v->data, B, Lq, Lk, n_heads, hd,
-                                    causal);
+                                    causal, drop);
     if (mmix__wants_grad(ctx, q, k, v)) {
         node = mmix__record(ctx, MMIX_OP_ATTENTION, out, q, k, v);
         if (!node) return NULL;
         node->saved[0] = probs;
         node->iparam[0] = n_heads;
+        node->drop = drop;
     }
     return out;
 }
@@ -4714,9 +4776,8 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
         if (dc) be->sum_rows_acc(dc, dout, rows, out_dim);
         break;
     }
-    case MMIX_OP_DROPOUT: /* the same mask again, from the call's key */
-        if (da) be->dropout_backward(da, dout, a->n, ((uint64_t)node->iparam[1] << 32) | (uint64_t)node->iparam[2],
-                                     (uint32_t)node->iparam[0], node->fparam);
+    case MMIX_OP_DROPOUT: /* the same mask again, from the call's draw */
+        if (da) be->dropout_backward(da, dout, a->n, node->drop);
         break;
     case MMIX_OP_MATMUL: { /* out = op(A) op(B): d op(A) = dout op(B)^T, d op(B) = op(A)^T dout */
         int ta = (int)node->iparam[0], tb = (int)node->iparam[1];
@@ -4813,7 +4874,7 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
         float *scratch = mmix__alloc_floats(ctx, MMIX_STEP, B * H * Lq * Lk, "attention backward");
         if (!scratch) return;
         be->attention_backward(da, db, dc, scratch, dout, a->data, b->data, c->data, node->saved[0], B, Lq, Lk,
-                               H, a->shape.d[2] / H);
+                               H, a->shape.d[2] / H, node->drop);
         break;
     }
     case MMIX_OP_L2_NORMALIZE:
@@ -6471,16 +6532,17 @@ static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_laye
     return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
 }
 
-/* Causal multi-head attention of every transformer, with or without a cache. Without one,
-   q, k, v [B, n, D] attend among themselves. With one (keys then values, [2, n_ctx, D];
-   see >>generate) they are n new tokens at positions p..P-1: their keys and values join the
+/* Causal multi-head attention of every transformer, with or without a cache, its
+   probabilities dropped out at rate drop under key (GPT-1; 0: none). Without a cache, q, k, v
+   [B, n, D] attend among themselves. With one (keys then values, [2, n_ctx, D]; see
+   >>generate) they are n new tokens at positions p..P-1: their keys and values join the
    cache, and their queries attend to cache rows 0..P-1 (query r sits at p + r). */
 static mmix_tensor *mmix__cached_attention(mmix_ctx *ctx, const mmix_model_config *c, mmix_tensor *q, mmix_tensor *k,
-                                           mmix_tensor *v, float *cache, int64_t p) {
+                                           mmix_tensor *v, float *cache, int64_t p, float drop, uint64_t key) {
     float *keys, *values;
     mmix_tensor K, V;
     int64_t n, D = c->dim;
-    if (!cache) return mmix_attention(ctx, q, k, v, c->heads, 1);
+    if (!cache) return mmix_attention_dropout(ctx, q, k, v, c->heads, 1, drop, key);
     if (!q || !k || !v) return NULL;
     keys = cache;
     values = cache + c->n_ctx * D;
@@ -6489,7 +6551,7 @@ static mmix_tensor *mmix__cached_attention(mmix_ctx *ctx, const mmix_model_confi
     ctx->backend->copy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
     K = mmix__view(ctx->backend, keys, mmix_shape3(1, p + n, D));
     V = mmix__view(ctx->backend, values, mmix_shape3(1, p + n, D));
-    return mmix_attention(ctx, q, &K, &V, c->heads, 1);
+    return mmix_attention_dropout(ctx, q, &K, &V, c->heads, 1, drop, key);
 }
 
 /* HF LlamaAttention of RMSNorm(x): o_proj(Attn(RoPE(q), RoPE(k), v)), RoPE at positions
@@ -6501,7 +6563,7 @@ static mmix_tensor *mmix__llama_attention(mmix_ctx *ctx, const mmix_llama_layer 
     q = mmix_rope(ctx, mmix_linear(ctx, norm, l->q, NULL), c->heads, c->rope_theta, p);
     k = mmix_rope(ctx, mmix_linear(ctx, norm, l->k, NULL), c->heads, c->rope_theta, p);
     v = mmix_linear(ctx, norm, l->v, NULL);
-    return mmix_linear(ctx, mmix__cached_attention(ctx, c, q, k, v, cache, p), l->o, NULL);
+    return mmix_linear(ctx, mmix__cached_attention(ctx, c, q, k, v, cache, p, 0.0f, 0), l->o, NULL);
 }
 
 /* HF LlamaDecoderLayer: x += o_proj(Attn(...)) of RMSNorm(x); x += down(silu(gate) * up) of
@@ -6662,8 +6724,8 @@ static int mmix__gpt_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_gpt_layer *
 }
 
 /* Where each dropout of one forward draws from (mmix_dropout's key): 0 the embeddings,
-   then per block its attention output and its MLP output. */
-static uint64_t mmix__gpt_dropout_site(int64_t block, int which) { return (uint64_t)(1 + 2 * block + which); }
+   then per block its attention probabilities (0), attention output (1) and MLP output (2). */
+static uint64_t mmix__gpt_dropout_site(int64_t block, int which) { return (uint64_t)(1 + 3 * block + which); }
 
 /* OpenAIGPTModel's input: tokens_embed(ids) + positions_embed(p..p+n-1), then dropout. */
 static mmix_tensor *mmix__gpt_embed(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int64_t p) {
@@ -6691,8 +6753,7 @@ static mmix_tensor *mmix__gpt_embed(mmix_ctx *ctx, const mmix_model *m, mmix_ten
             mmix_tensor_upload(ctx, pos, b * n + t, chunk, len);
         }
     tok = mmix_embedding(ctx, m->embed, ids);
-    return mmix_dropout(ctx, mmix_add(ctx, tok, mmix_embedding(ctx, m->positions, pos)), m->config.dropout,
-                        mmix__gpt_dropout_site(-1, 1));
+    return mmix_dropout(ctx, mmix_add(ctx, tok, mmix_embedding(ctx, m->positions, pos)), m->config.dropout, 0);
 }
 
 /* HF's split of c_attn's output [B, n, 3D] into q, k or v [B, n, D] (x.split(D, dim=2)). */
@@ -6708,22 +6769,21 @@ static mmix_tensor *mmix__gpt_qkv(mmix_ctx *ctx, mmix_tensor *qkv, int64_t which
 
 /* HF OpenAIGPT Block, post-LN: a = dropout(c_proj(Attn(q, k, v))); n = LN_1(x + a);
    m = dropout(c_proj(GELU(c_fc(n)))); out = LN_2(n + m). Attention is causal with scale
-   1/sqrt(hd) (HF's -1e4 mask gives the same probabilities) and no positions of its own
-   (they were added to the input); HF's dropout of the attention probabilities is not
-   applied (reference-notes Sec. 8b). With a cache (keys then values, [2, n_ctx, D]) x is
-   the new tokens at positions p..P-1. */
+   1/sqrt(hd) (HF's -1e4 mask gives the same probabilities), its probabilities dropped out
+   too, and has no positions of its own (they were added to the input; reference-notes Sec.
+   8b). With a cache (keys then values, [2, n_ctx, D]) x is the new tokens at positions p..P-1. */
 static mmix_tensor *mmix__gpt_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
                                             float *cache, int64_t p) {
     const mmix_gpt_layer *l = &m->gpt[i];
     const mmix_model_config *c = &m->config;
     mmix_tensor *qkv = mmix_linear_in_out(ctx, x, l->attn_w, l->attn_b), *a, *n, *h;
     a = mmix__cached_attention(ctx, c, mmix__gpt_qkv(ctx, qkv, 0), mmix__gpt_qkv(ctx, qkv, 1),
-                               mmix__gpt_qkv(ctx, qkv, 2), cache, p);
-    a = mmix_dropout(ctx, mmix_linear_in_out(ctx, a, l->proj_w, l->proj_b), c->dropout, mmix__gpt_dropout_site(i, 0));
+                               mmix__gpt_qkv(ctx, qkv, 2), cache, p, c->dropout, mmix__gpt_dropout_site(i, 0));
+    a = mmix_dropout(ctx, mmix_linear_in_out(ctx, a, l->proj_w, l->proj_b), c->dropout, mmix__gpt_dropout_site(i, 1));
     n = mmix_layernorm(ctx, mmix_add(ctx, x, a), l->ln1_w, l->ln1_b, c->norm_eps);
     h = mmix_linear_in_out(ctx, mmix_gelu(ctx, mmix_linear_in_out(ctx, n, l->fc_w, l->fc_b)), l->fc_proj_w,
                            l->fc_proj_b);
-    h = mmix_dropout(ctx, h, c->dropout, mmix__gpt_dropout_site(i, 1));
+    h = mmix_dropout(ctx, h, c->dropout, mmix__gpt_dropout_site(i, 2));
     return mmix_layernorm(ctx, mmix_add(ctx, n, h), l->ln2_w, l->ln2_b, c->norm_eps);
 }
 

@@ -231,6 +231,10 @@ static void test_other_gradients(void) {
     gradcheck("linear_in_out (Conv1D)", fn_linear_in_out, NULL, in, 3);
     in[0] = input(mmix_shape2(6, 9), 1);
     gradcheck("dropout p=0.3", fn_dropout, NULL, in, 1);
+    in[0] = input(mmix_shape3(2, 5, 8), 1);
+    in[1] = input(mmix_shape3(2, 5, 8), 1);
+    in[2] = input(mmix_shape3(2, 5, 8), 1);
+    gradcheck("attention causal, dropout p=0.3", fn_attention_dropout, NULL, in, 3);
 }
 
 /* Dropout draws x's mask (of n elements, p = 0.1 at key 5) into out[]: its rate and
@@ -286,6 +290,43 @@ static void test_dropout(void) {
     CHECK(mmix_dropout(ctx, x, 1.0f, 5) == NULL && mmix_last_result(ctx) == MMIX_ERR_INVALID_ARGUMENT &&
           strstr(mmix_last_error(ctx), "[0, 1)"), "p = 1 is refused: %s", mmix_last_error(ctx));
     mmix_clear_error(ctx);
+    mmix_set_dropout_step(ctx, 0, 0);
+    mmix_step_reset(ctx);
+}
+
+/* Attention dropout with v the identity (one head, hd = Lk), so the output is the dropped
+   probabilities themselves: each is 0 or P / (1 - p) of the undropped P, about p of the
+   visible ones are 0, the masked ones stay 0, and eval mode is mmix_attention bit for bit. */
+static void test_attention_dropout(void) {
+    const int64_t L = 64;
+    const float p = 0.25f, scale = 1.0f / (1.0f - p);
+    mmix_tensor *q = input(mmix_shape3(1, L, L), 0), *k = input(mmix_shape3(1, L, L), 0);
+    mmix_tensor *v = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(1, L, L)), *P, *D, *E;
+    int64_t i, j, visible = 0, dropped = 0, wrong = 0;
+    double rate, bound;
+    for (i = 0; v && i < L; i++) v->data[i * L + i] = 1.0f;
+    P = mmix_attention(ctx, q, k, v, 1, 1);
+    mmix_set_dropout_step(ctx, 5, 2);
+    D = mmix_attention_dropout(ctx, q, k, v, 1, 1, p, 3);
+    for (i = 0; P && D && i < L; i++)
+        for (j = 0; j < L; j++) {
+            float pij = P->data[i * L + j], dij = D->data[i * L + j];
+            if (j > i) { wrong += dij != 0.0f; continue; }
+            visible++;
+            if (dij == 0.0f) dropped++;
+            else wrong += dij != pij * scale;
+        }
+    rate = visible ? (double)dropped / (double)visible : 0.0;
+    bound = 5.0 * sqrt((double)p * (1.0 - p) / (double)(visible ? visible : 1));
+    CHECK(P && D && wrong == 0, "attention dropout: each probability is 0 or P / (1 - p), masked ones 0 (%lld wrong)",
+          (long long)wrong);
+    CHECK(fabs(rate - p) <= bound, "attention dropout drops %.3f of %lld visible probabilities (p %.2f, 5 sigma %.3f)",
+          rate, (long long)visible, (double)p, bound);
+    mmix_set_training(ctx, 0);
+    E = mmix_attention_dropout(ctx, q, k, v, 1, 1, p, 3);
+    mmix_set_training(ctx, 1);
+    CHECK(P && E && memcmp(P->data, E->data, (size_t)P->n * sizeof(float)) == 0,
+          "attention dropout in eval mode is mmix_attention, bit for bit");
     mmix_set_dropout_step(ctx, 0, 0);
     mmix_step_reset(ctx);
 }
@@ -362,6 +403,7 @@ int main(void) {
     test_masked_entries_stay_zero();
     test_other_gradients();
     test_dropout();
+    test_attention_dropout();
     test_shapes_and_errors();
     test_schedule_and_clip();
     mmix_ctx_destroy(ctx);
