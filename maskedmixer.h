@@ -159,6 +159,15 @@
        Sec. 3.2, Sec. 4.1; notes 3)                mmix__mixer_block_forward
      Llama-style transformer (paper Sec. 4,        mmix_model_create(MMIX_ARCH_LLAMA),
        Sec. 9.4; HF LlamaForCausalLM, notes 8)     mmix__llama_layer_forward
+     GPT-1 baseline, HF OpenAIGPTLMHeadModel:      mmix_model_create(MMIX_ARCH_GPT1),
+       post-LN, learned positions, tied head       mmix__gpt_layer_forward
+       (paper Sec. 4.4, Fig. 5, Table S6; notes 8b)
+     HF Conv1D layers, weights [in, out]           mmix_linear_in_out
+       (notes 8b)
+     Dropout, counter-based masks, also of the     mmix_dropout, mmix_attention_dropout,
+       attention probabilities (notes 8b)            mmix_set_dropout_step
+     Transfixer: Llama + masked mixing of the      mmix_model_create(MMIX_ARCH_TRANSFIXER),
+       attention output (notes 8c)                 mmix__transfixer_layer_forward
      Shifted causal-LM loss, pads ignored (paper   mmix_model_loss
        Sec. 3.2, Sec. 9.5; notes 5)
      Reference state_dict files (notes 9)          mmix_model_load, mmix_model_save
@@ -397,6 +406,12 @@ MMIXDEF mmix_result mmix_set_error(mmix_ctx *ctx, mmix_result code, const char *
 /* Training mode (dropout and the like consult it); on by default. */
 MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training);
 MMIXDEF int mmix_is_training(const mmix_ctx *ctx);
+/* Dropout's randomness (mmix_dropout): no generator state, but a hash of (seed, step, the
+   call's key, the element's index), so a mask never depends on the thread count, the backend
+   or what ran before it. A training loop sets the step before each forward (mm train: from
+   the optimizer step and the micro-batch), so masks change from step to step and a resumed
+   run draws the same ones again. Both are 0 in a new context (reference-notes Sec. 8b). */
+MMIXDEF void mmix_set_dropout_step(mmix_ctx *ctx, uint64_t seed, uint64_t step);
 /* Gradient recording; on by default. Off = inference: ops append nothing to the tape. */
 MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled);
 MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx);
@@ -514,6 +529,16 @@ MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mm
 // element counts; "rows x cols" are row-major matrices; gradients (d*) are accumulated
 // (+=) and may be NULL when not needed.
 // ----------------------------------------------------------------------------------------
+/* One dropout draw, as kernels take it (mmix_dropout, mmix_attention_dropout): element i of
+   the call is dropped when the top 24 bits of mmix_dropout_hash(key, i) fall below
+   threshold (p 2^24, so threshold 0 drops nothing), the others are multiplied by scale =
+   1 / (1 - p). Kernels recompute the mask in backward: it is never stored. */
+typedef struct mmix_dropout_draw {
+    uint64_t key;
+    uint32_t threshold;
+    float scale;
+} mmix_dropout_draw;
+
 typedef struct mmix_backend {
     const char *name;
     /* Memory. Tensor data lives where the backend keeps it: front-end code (ops, models, the
@@ -589,14 +614,16 @@ typedef struct mmix_backend {
     void (*rope)(float *out, const float *x, int64_t B, int64_t L, int64_t H, int64_t hd,
                  float theta, int64_t pos0, int inverse);
     /* probs [B][H][Lq][Lk] are saved for the backward pass, which also takes a scratch
-       buffer of the same size. */
+       buffer of the same size. drop: dropout of the probabilities (HF GPT-1's attn_dropout),
+       element (b, h, i, j) being element ((b H + h) Lq + i) Lk + j of the draw; probs hold
+       them before dropout. */
     void (*attention_forward)(float *out, float *probs, const float *q, const float *k,
                               const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                              int64_t hd, int causal);
+                              int64_t hd, int causal, mmix_dropout_draw drop);
     void (*attention_backward)(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                                const float *q, const float *k, const float *v,
                                const float *probs, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                               int64_t hd);
+                               int64_t hd, mmix_dropout_draw drop);
     /* Row norms are saved: norm[r] = ||x_r||. */
     void (*l2_normalize_forward)(float *out, float *norm, const float *x, int64_t rows,
                                  int64_t cols, float eps);
@@ -625,7 +652,15 @@ typedef struct mmix_backend {
                          float lr, float beta1, float beta2, float eps, float weight_decay,
                          double bias_correction1, double bias_correction2);
     double (*sum_squares)(const float *x, int64_t n);
+    /* Dropout (mmix_dropout) of n elements: out = x or 0 as the draw says, times its scale. */
+    void (*dropout_forward)(float *out, const float *x, int64_t n, mmix_dropout_draw drop);
+    void (*dropout_backward)(float *dx, const float *dout, int64_t n, mmix_dropout_draw drop);
 } mmix_backend;
+
+/* The counter-based draw behind dropout: splitmix64's finalizer (Steele, Lea, Flood 2014)
+   of key + (i + 1) * 0x9E3779B97F4A7C15, the i-th output of a splitmix64 stream seeded by
+   key. Any backend computes the same masks from it. */
+MMIXDEF uint64_t mmix_dropout_hash(uint64_t key, uint64_t i);
 
 /* Fills every slot of *b, by name, with the reference CPU backend (host memory, OpenMP
    loops, built-in GEMM or cblas). A backend of one's own starts from it and replaces slots. */
@@ -662,6 +697,15 @@ MMIXDEF mmix_gemm mmix_get_gemm(void);
 MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tensor *ids);
 /* x [..., in] times W [out, in] transposed, plus b [out] (b may be NULL): [..., out]. */
 MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b);
+/* x [..., in] times W [in, out], plus b [out] (b may be NULL): [..., out]. Hugging Face's
+   Conv1D (GPT-1's layers), whose weights are stored [in, out]: torch.addmm(b, x, W). */
+MMIXDEF mmix_tensor *mmix_linear_in_out(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b);
+/* Dropout (nn.Dropout): while training (mmix_is_training) and p > 0, each element is zeroed
+   with probability p and the rest scaled by 1 / (1 - p); otherwise x itself is returned.
+   key names the call site within one forward (the mask is a function of the context's
+   dropout seed and step, key and the element's index: see mmix_set_dropout_step), so two
+   sites of one forward must use different keys. p must be in [0, 1). */
+MMIXDEF mmix_tensor *mmix_dropout(mmix_ctx *ctx, mmix_tensor *x, float p, uint64_t key);
 /* Batched matrix product op(A) op(B), where op transposes the last two dims when asked.
    A [..., M, K], B [..., K, N] with equal leading dims; either may instead be 2-D, and is
    then shared by every batch entry. Out [..., M, N]. */
@@ -738,6 +782,11 @@ MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, f
    Out [B, Lq, H*hd], heads concatenated as in HF (before o_proj). */
 MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
                                     int64_t n_heads, int causal);
+/* mmix_attention with dropout of the attention probabilities while training, as HF GPT-1's
+   attn_dropout: softmax, then mmix_dropout's mask (p, key; element ((b H + h) Lq + i) Lk + j),
+   then times v. In eval mode or with p = 0 it is mmix_attention. */
+MMIXDEF mmix_tensor *mmix_attention_dropout(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
+                                            int64_t n_heads, int causal, float p, uint64_t key);
 /* x / max(||x||, eps) over the last dim (torch.nn.functional.normalize). */
 MMIXDEF mmix_tensor *mmix_l2_normalize(mmix_ctx *ctx, mmix_tensor *x, float eps);
 /* Cosine similarity over the last dim of a and b (same shape [..., D]): [...]. As torch
@@ -811,7 +860,9 @@ MMIXDEF mmix_result mmix_backward_from(mmix_ctx *ctx, mmix_tensor *out, const fl
     X(COSINE_SIMILARITY, "cosine_similarity", 2) \
     X(LOGSUMEXP, "logsumexp", 1)           \
     X(L1_DISTANCE, "l1_distance", 2)       \
-    X(TOKEN_GATHER, "token_gather", 2)
+    X(TOKEN_GATHER, "token_gather", 2)     \
+    X(LINEAR_IN_OUT, "linear_in_out", 3)   \
+    X(DROPOUT, "dropout", 1)
 
 typedef enum mmix_op {
 #define MMIX__OP_ENUM(name, text, n_inputs) MMIX_OP_##name,
@@ -983,7 +1034,9 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
 #define MMIX_ARCHITECTURES(X)                                                        \
     X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
     X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
-    X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */
+    X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */\
+    X(GPT1, "gpt1", mmix__gpt_describe)        /* GPT-1 baseline (paper Sec. 4.4, Fig. 5) */\
+    X(TRANSFIXER, "transfixer", mmix__transfixer_describe) /* Llama + masked mixing (notes 8c) */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -1018,7 +1071,7 @@ typedef struct mmix_arch_info {
     int fixed_window;           /* 1: inputs are exactly n_ctx tokens (the mixer's L x L mixing) */
     int can_generate;           /* 0: the architecture is not a causal language model */
     double lr;                  /* the paper's AdamW peak learning rate for it (paper Sec. 9.5) */
-    const char *own_settings;   /* the size only it reads: "kernel", "heads" */
+    const char *own_settings;   /* the settings only it reads: "kernel", "heads" (for --help) */
     mmix_objective objective;   /* what its outputs predict, and from which tokens */
 } mmix_arch_info;
 /* Fills *info for an architecture: 1, or 0 (and *info zeroed) for a value outside
@@ -1039,6 +1092,10 @@ typedef struct mmix_model_config {
     int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
     float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
     float rope_theta;           /* 10000 */
+    float dropout;              /* gpt1: dropout of the embeddings, the attention probabilities and
+                                   the residual branches while training (HF resid_pdrop =
+                                   embd_pdrop = attn_pdrop, 0.1 in the paper's runs;
+                                   reference-notes Sec. 8b); 0: none */
 } mmix_model_config;
 
 /* The values of c's own settings into buf: one "name: value" line each ("kernel: 1\n
@@ -1066,7 +1123,20 @@ typedef struct mmix_llama_layer {
     mmix_tensor *q, *k, *v, *o;                 /* self_attn.{q,k,v,o}_proj, [D, D], no bias */
     mmix_tensor *gate, *up, *down;              /* mlp: [4D, D], [4D, D], [D, 4D] */
     mmix_tensor *attn_norm, *mlp_norm;          /* input_layernorm, post_attention_layernorm */
+    mmix_tensor *mix_w, *mix_b;                 /* transfixer only: mixer_layer.conv, [L, L, 1] and
+                                                   [L], masked lower-triangular */
 } mmix_llama_layer;
+
+/* One GPT-1 block (HF OpenAIGPT Block), in HF's state_dict order. Weights are Conv1D's,
+   stored [in, out] (mmix_linear_in_out). */
+typedef struct mmix_gpt_layer {
+    mmix_tensor *attn_w, *attn_b;               /* attn.c_attn: [D, 3D], [3D] (q, k, v side by side) */
+    mmix_tensor *proj_w, *proj_b;               /* attn.c_proj: [D, D], [D] */
+    mmix_tensor *ln1_w, *ln1_b;                 /* ln_1, after attention (post-LN) */
+    mmix_tensor *fc_w, *fc_b;                   /* mlp.c_fc: [D, 4D], [4D] */
+    mmix_tensor *fc_proj_w, *fc_proj_b;         /* mlp.c_proj: [4D, D], [D] */
+    mmix_tensor *ln2_w, *ln2_b;                 /* ln_2, after the MLP */
+} mmix_gpt_layer;
 
 typedef struct mmix_model {
     mmix_model_config config;
@@ -1075,6 +1145,8 @@ typedef struct mmix_model {
     mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
     mmix_mixer_block *mixer2;                   /* the second stack of a two-stack model: the */
     mmix_llama_layer *llama2;                   /*   decoder, or the reverse stream */
+    mmix_gpt_layer *gpt;                        /* config.depth blocks (gpt1) */
+    mmix_tensor *positions;                     /* gpt1: learned positions, [n_ctx, D] */
     mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
     mmix_tensor *lm_head;                       /* [V, D], no bias; a tied head is `embed` */
     mmix_params params;                         /* every parameter, in one buffer (>>api_ctx) */
@@ -1124,7 +1196,8 @@ MMIXDEF int64_t mmix_model_counted_targets(const mmix_model *model, const int32_
                                            int32_t pad_id);
 
 /* What a weights file cannot tell (reference-notes Sec. 8): given values override the file's
-   __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
+   __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps / GPT-1's
+   layer_norm_epsilon, rope_theta, n_ctx). */
 typedef struct mmix_load_options {
     int64_t heads;              /* 0: from metadata; a transformer without either fails */
     float norm_eps;             /* 0: from metadata, else the architecture's default */
@@ -1522,7 +1595,7 @@ static const char *const mmix__op_text[] = {
 };
 /* Adding an op means: its constructor in >>ops, its kernels in >>cpu_kernels, its case in
    mmix__backward_node, and its gradient check in tests/. Then bump this number. */
-#define MMIX__OPS_IMPLEMENTED 24
+#define MMIX__OPS_IMPLEMENTED 26
 MMIX__STATIC_CHECK(MMIX_OP_COUNT == MMIX__OPS_IMPLEMENTED, op_count);
 MMIX__STATIC_CHECK(sizeof(mmix__op_text) / sizeof(mmix__op_text[0]) == MMIX_OP_COUNT, op_table);
 
@@ -1577,6 +1650,7 @@ struct mmix_ctx {
     const mmix_backend *backend;
     mmix_backend cpu_backend;   /* the default, filled at creation */
     int training, grad_enabled;
+    uint64_t dropout_seed, dropout_step; /* mmix_set_dropout_step */
     mmix_masked_grad_mode masked_grad_mode;
     int64_t system_allocations;
     mmix_result last_result;
@@ -1750,6 +1824,10 @@ MMIXDEF void mmix_ctx_destroy(mmix_ctx *ctx) {
 
 MMIXDEF void mmix_set_training(mmix_ctx *ctx, int training) { ctx->training = training ? 1 : 0; }
 MMIXDEF int mmix_is_training(const mmix_ctx *ctx) { return ctx->training; }
+MMIXDEF void mmix_set_dropout_step(mmix_ctx *ctx, uint64_t seed, uint64_t step) {
+    ctx->dropout_seed = seed;
+    ctx->dropout_step = step;
+}
 MMIXDEF void mmix_set_grad_enabled(mmix_ctx *ctx, int enabled) { ctx->grad_enabled = enabled ? 1 : 0; }
 MMIXDEF int mmix_grad_enabled(const mmix_ctx *ctx) { return ctx->grad_enabled; }
 MMIXDEF void mmix_set_backend(mmix_ctx *ctx, const mmix_backend *backend) {
@@ -3361,11 +3439,24 @@ static void mmix__cpu_rope(float *out, const float *x, int64_t B, int64_t L, int
     }
 }
 
+MMIXDEF uint64_t mmix_dropout_hash(uint64_t key, uint64_t i) {
+    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Whether element i of a draw is dropped (never, for threshold 0). */
+static int mmix__dropped(mmix_dropout_draw drop, uint64_t i) {
+    return (uint32_t)(mmix_dropout_hash(drop.key, i) >> 40) < drop.threshold;
+}
+
 /* Attention, one (batch, head) pair per task: S = Q K^T / sqrt(hd), masked, softmax,
-   times V. Q, K, V are strided views (row stride H*hd) into the [B, L, H*hd] tensors. */
+   times V. Q, K, V are strided views (row stride H*hd) into the [B, L, H*hd] tensors. With
+   dropout, probs keep the undropped P and the output is (dropout(P)) V, row by row. */
 static void mmix__cpu_attention_forward(float *out, float *probs, const float *q, const float *k,
                                         const float *v, int64_t B, int64_t Lq, int64_t Lk, int64_t H,
-                                        int64_t hd, int causal) {
+                                        int64_t hd, int causal, mmix_dropout_draw drop) {
     int64_t D = H * hd, bh;
     float scale = (float)(1.0 / sqrt((double)hd));
     MMIX__OMP(parallel for schedule(static) if(B * H > 1 && B * Lq * Lk * D > MMIX__PARALLEL_MIN))
@@ -3388,16 +3479,31 @@ static void mmix__cpu_attention_forward(float *out, float *probs, const float *q
             for (j = 0; j < visible; j++) row[j] = (float)(row[j] / total);
             for (j = visible; j < Lk; j++) row[j] = 0.0f;
         }
-        mmix__cpu_sgemm(0, 0, Lq, hd, Lk, 1.0f, P, Lk, V, D, 0.0f, out + b * Lq * D + h * hd, D);
+        if (drop.threshold == 0) {
+            mmix__cpu_sgemm(0, 0, Lq, hd, Lk, 1.0f, P, Lk, V, D, 0.0f, out + b * Lq * D + h * hd, D);
+            continue;
+        }
+        for (i = 0; i < Lq; i++) { /* out_i = sum_j dropout(P)_ij V_j, in order of j */
+            float *o = out + (b * Lq + i) * D + h * hd;
+            int64_t t;
+            for (t = 0; t < hd; t++) o[t] = 0.0f;
+            for (j = 0; j < Lk; j++) {
+                float w = P[i * Lk + j];
+                if (w == 0.0f || mmix__dropped(drop, (uint64_t)((bh * Lq + i) * Lk + j))) continue;
+                w *= drop.scale;
+                for (t = 0; t < hd; t++) o[t] += w * V[j * D + t];
+            }
+        }
     }
 }
 
 /* dP = dO V^T; dV += P^T dO; dS = P (dP - rowsum(dP P)); dQ += dS K / sqrt(hd);
-   dK += dS^T Q / sqrt(hd). Masked entries have P = 0, hence dS = 0. */
+   dK += dS^T Q / sqrt(hd). Masked entries have P = 0, hence dS = 0. With dropout (mask M,
+   scale s): dV += (s M P)^T dO and dP = s M (dO V^T); dS as before, from the undropped P. */
 static void mmix__cpu_attention_backward(float *dq, float *dk, float *dv, float *scratch,
                                          const float *dout, const float *q, const float *k,
                                          const float *v, const float *probs, int64_t B, int64_t Lq,
-                                         int64_t Lk, int64_t H, int64_t hd) {
+                                         int64_t Lk, int64_t H, int64_t hd, mmix_dropout_draw drop) {
     int64_t D = H * hd, bh;
     float scale = (float)(1.0 / sqrt((double)hd));
     MMIX__OMP(parallel for schedule(static) if(B * H > 1 && B * Lq * Lk * D > MMIX__PARALLEL_MIN))
@@ -3406,7 +3512,19 @@ static void mmix__cpu_attention_backward(float *dq, float *dk, float *dv, float 
         const float *P = probs + bh * Lq * Lk, *dO = dout + off_q;
         float *dS = scratch + bh * Lq * Lk;
         mmix__cpu_sgemm(0, 1, Lq, Lk, hd, 1.0f, dO, D, v + off_k, D, 0.0f, dS, Lk);
-        if (dv) mmix__cpu_sgemm(1, 0, Lk, hd, Lq, 1.0f, P, Lk, dO, D, 1.0f, dv + off_k, D);
+        if (dv && drop.threshold == 0) mmix__cpu_sgemm(1, 0, Lk, hd, Lq, 1.0f, P, Lk, dO, D, 1.0f, dv + off_k, D);
+        if (drop.threshold != 0)
+            for (i = 0; i < Lq; i++)
+                for (j = 0; j < Lk; j++) {
+                    float w = P[i * Lk + j];
+                    int64_t t;
+                    if (mmix__dropped(drop, (uint64_t)((bh * Lq + i) * Lk + j))) {
+                        dS[i * Lk + j] = 0.0f;
+                        continue;
+                    }
+                    dS[i * Lk + j] *= drop.scale;
+                    for (t = 0; dv && w != 0.0f && t < hd; t++) dv[off_k + j * D + t] += w * drop.scale * dO[i * D + t];
+                }
         for (i = 0; i < Lq; i++) {
             double dot = 0.0;
             for (j = 0; j < Lk; j++) dot += (double)dS[i * Lk + j] * P[i * Lk + j];
@@ -3598,6 +3716,21 @@ static double mmix__cpu_sum_squares(const float *x, int64_t n) {
     return s;
 }
 
+/* Dropout: each element's fate is its own hash, so any split of the loop over threads
+   draws the same mask. The backward recomputes it (no mask is stored). */
+static void mmix__cpu_dropout_forward(float *out, const float *x, int64_t n, mmix_dropout_draw drop) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++) out[i] = mmix__dropped(drop, (uint64_t)i) ? 0.0f : x[i] * drop.scale;
+}
+
+static void mmix__cpu_dropout_backward(float *dx, const float *dout, int64_t n, mmix_dropout_draw drop) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(n > MMIX__PARALLEL_MIN / 8))
+    for (i = 0; i < n; i++)
+        if (!mmix__dropped(drop, (uint64_t)i)) dx[i] += dout[i] * drop.scale;
+}
+
 /* Host memory: the system allocator (MMIX_MALLOC), 64-byte aligned by hand, and memcpy. */
 static void *mmix__cpu_alloc(size_t bytes) {
     unsigned char *raw;
@@ -3677,6 +3810,8 @@ MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b) {
     b->token_gather_backward = mmix__cpu_token_gather_backward;
     b->adamw_update = mmix__cpu_adamw_update;
     b->sum_squares = mmix__cpu_sum_squares;
+    b->dropout_forward = mmix__cpu_dropout_forward;
+    b->dropout_backward = mmix__cpu_dropout_backward;
 }
 
 // ----------------------------------------------------------------------------------------
@@ -3694,6 +3829,7 @@ typedef struct mmix__node {
     int64_t iparam[3];          /* matmul transposes, ignore_index, ... */
     const mmix_custom_op *custom;
     void *custom_user;
+    mmix_dropout_draw drop;     /* dropout and attention: the draw to recompute the mask from */
 } mmix__node;
 
 /* An error stays on the context until mmix_clear_error(): every op refuses to run while
@@ -3835,6 +3971,72 @@ MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, 
                         out->data, out_dim);
     if (b) ctx->backend->add_bias_rows(out->data, b->data, rows, out_dim);
     if (mmix__wants_grad(ctx, x, W, b) && !mmix__record(ctx, MMIX_OP_LINEAR, out, x, W, b)) return NULL;
+    return out;
+}
+
+MMIXDEF mmix_tensor *mmix_linear_in_out(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    int64_t in_dim, out_dim, rows;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "linear_in_out", "x", x) ||
+        !mmix__check_f32(ctx, "linear_in_out", "W", W) || (b && !mmix__check_f32(ctx, "linear_in_out", "b", b)))
+        return NULL;
+    if (W->shape.ndim != 2)
+        return mmix__shape_error(ctx, "linear_in_out", "x", x, "W", W, "W must be 2-D [in, out]");
+    if (x->shape.ndim < 1 || mmix__last_dim(x) != W->shape.d[0])
+        return mmix__shape_error(ctx, "linear_in_out", "x", x, "W", W, "x's last dim must equal W's dim 0");
+    in_dim = W->shape.d[0];
+    out_dim = W->shape.d[1];
+    if (b && (b->shape.ndim != 1 || b->shape.d[0] != out_dim))
+        return mmix__shape_error(ctx, "linear_in_out", "W", W, "b", b, "b must be 1-D [out]");
+    rows = x->n / in_dim;
+    shape = x->shape;
+    shape.d[shape.ndim - 1] = out_dim;
+    out = mmix__new_output(ctx, shape);
+    if (!out) return NULL;
+    /* out = x W (+ b) */
+    ctx->backend->sgemm(0, 0, rows, out_dim, in_dim, 1.0f, x->data, in_dim, W->data, out_dim, 0.0f,
+                        out->data, out_dim);
+    if (b) ctx->backend->add_bias_rows(out->data, b->data, rows, out_dim);
+    if (mmix__wants_grad(ctx, x, W, b) && !mmix__record(ctx, MMIX_OP_LINEAR_IN_OUT, out, x, W, b)) return NULL;
+    return out;
+}
+
+/* The draw of one dropout call at site `key` with probability p (checked by the caller):
+   nothing dropped (threshold 0) in eval mode or for p = 0; else the call's own stream, the
+   context's seed, then its step, then the key, each hashed in. 0 after an error for a bad p. */
+static int mmix__dropout_draw(mmix_ctx *ctx, const char *op, float p, uint64_t key, mmix_dropout_draw *drop) {
+    drop->key = 0;
+    drop->threshold = 0;
+    drop->scale = 1.0f;
+    if (!(p >= 0.0f && p < 1.0f)) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: p = %g must be in [0, 1)", op, (double)p);
+        return 0;
+    }
+    if (!ctx->training || p == 0.0f) return 1; /* eval mode: the identity, as nn.Dropout */
+    drop->key = mmix_dropout_hash(mmix_dropout_hash(mmix_dropout_hash(ctx->dropout_seed, 0), ctx->dropout_step), key);
+    drop->threshold = (uint32_t)((double)p * 16777216.0); /* p 2^24 of the 24 random bits, rounded down */
+    if (drop->threshold == 0) drop->threshold = 1;          /* a p too small to round to: 2^-24 */
+    drop->scale = 1.0f / (1.0f - p); /* torch: the kept noise is 1 / (1 - p), then multiplied */
+    return 1;
+}
+
+MMIXDEF mmix_tensor *mmix_dropout(mmix_ctx *ctx, mmix_tensor *x, float p, uint64_t key) {
+    mmix_tensor *out;
+    mmix__node *node;
+    mmix_dropout_draw drop;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "dropout", "x", x) ||
+        !mmix__dropout_draw(ctx, "dropout", p, key, &drop))
+        return NULL;
+    if (drop.threshold == 0) return x;
+    out = mmix__new_output(ctx, x->shape);
+    if (!out) return NULL;
+    ctx->backend->dropout_forward(out->data, x->data, x->n, drop);
+    if (mmix__wants_grad(ctx, x, NULL, NULL)) {
+        node = mmix__record(ctx, MMIX_OP_DROPOUT, out, x, NULL, NULL);
+        if (!node) return NULL;
+        node->drop = drop;
+    }
     return out;
 }
 
@@ -4280,11 +4482,18 @@ MMIXDEF mmix_tensor *mmix_rope(mmix_ctx *ctx, mmix_tensor *x, int64_t n_heads, f
 
 MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
                                     int64_t n_heads, int causal) {
+    return mmix_attention_dropout(ctx, q, k, v, n_heads, causal, 0.0f, 0);
+}
+
+MMIXDEF mmix_tensor *mmix_attention_dropout(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *k, mmix_tensor *v,
+                                            int64_t n_heads, int causal, float p, uint64_t key) {
     mmix_tensor *out;
     float *probs;
     int64_t B, Lq, Lk, hd, B2, hd2;
     mmix__node *node;
-    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "attention", "q", q) ||
+    mmix_dropout_draw drop;
+    if (!mmix__op_can_run(ctx) || !mmix__dropout_draw(ctx, "attention", p, key, &drop) ||
+        !mmix__check_f32(ctx, "attention", "q", q) ||
         !mmix__check_f32(ctx, "attention", "k", k) || !mmix__check_f32(ctx, "attention", "v", v) ||
         !mmix__heads(ctx, "attention", q, n_heads, &B, &Lq, &hd) ||
         !mmix__heads(ctx, "attention", k, n_heads, &B2, &Lk, &hd2))
@@ -4296,12 +4505,13 @@ MMIXDEF mmix_tensor *mmix_attention(mmix_ctx *ctx, mmix_tensor *q, mmix_tensor *
     probs = mmix__alloc_floats(ctx, MMIX_STEP, B * n_heads * Lq * Lk, "attention");
     if (!out || !probs) return NULL;
     ctx->backend->attention_forward(out->data, probs, q->data, k->data, v->data, B, Lq, Lk, n_heads, hd,
-                                    causal);
+                                    causal, drop);
     if (mmix__wants_grad(ctx, q, k, v)) {
         node = mmix__record(ctx, MMIX_OP_ATTENTION, out, q, k, v);
         if (!node) return NULL;
         node->saved[0] = probs;
         node->iparam[0] = n_heads;
+        node->drop = drop;
     }
     return out;
 }
@@ -4559,6 +4769,16 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
         if (dc) be->sum_rows_acc(dc, dout, rows, out_dim);
         break;
     }
+    case MMIX_OP_LINEAR_IN_OUT: { /* out = x W + b, W [in, out]:  dx += dout W^T,  dW += x^T dout */
+        int64_t in_dim = b->shape.d[0], out_dim = b->shape.d[1], rows = a->n / in_dim;
+        if (da) be->sgemm(0, 1, rows, in_dim, out_dim, 1.0f, dout, out_dim, b->data, out_dim, 1.0f, da, in_dim);
+        if (db) be->sgemm(1, 0, in_dim, out_dim, rows, 1.0f, a->data, in_dim, dout, out_dim, 1.0f, db, out_dim);
+        if (dc) be->sum_rows_acc(dc, dout, rows, out_dim);
+        break;
+    }
+    case MMIX_OP_DROPOUT: /* the same mask again, from the call's draw */
+        if (da) be->dropout_backward(da, dout, a->n, node->drop);
+        break;
     case MMIX_OP_MATMUL: { /* out = op(A) op(B): d op(A) = dout op(B)^T, d op(B) = op(A)^T dout */
         int ta = (int)node->iparam[0], tb = (int)node->iparam[1];
         int64_t a_rows, a_cols, a_batch, b_rows, b_cols, b_batch, batch, i, M, N, K;
@@ -4654,7 +4874,7 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
         float *scratch = mmix__alloc_floats(ctx, MMIX_STEP, B * H * Lq * Lk, "attention backward");
         if (!scratch) return;
         be->attention_backward(da, db, dc, scratch, dout, a->data, b->data, c->data, node->saved[0], B, Lq, Lk,
-                               H, a->shape.d[2] / H);
+                               H, a->shape.d[2] / H, node->drop);
         break;
     }
     case MMIX_OP_L2_NORMALIZE:
@@ -5705,6 +5925,9 @@ typedef struct mmix__arch {
     /* forwards: the last hidden layer [B, L, D], the logits [B, L, V] */
     mmix_tensor *(*hidden)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
     mmix_tensor *(*logits)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
+    /* the input of the first block for ids [B, n] at positions p..p+n-1 (may be NULL: the
+       token embedding alone; GPT-1 adds learned positions) */
+    mmix_tensor *(*embed)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int64_t p);
     /* the objective: its terms on ids into *t (mmix__add_term each; *logits those of the
        final pass), 0 on failure; and where each term's targets start, first[j] (term j
        counts the tokens first[j]..L-1 that are not the pad), returning the term count */
@@ -5805,10 +6028,15 @@ static mmix_tensor *mmix__block_param(mmix_ctx *ctx, mmix_model *m, mmix_shape s
     return mmix_params_add(ctx, &m->params, name, shape);
 }
 
+/* The first block's input: the architecture's embedding, or the token embedding alone. */
+static mmix_tensor *mmix__embed(mmix_ctx *ctx, const mmix_model *m, const mmix__arch *d, mmix_tensor *ids, int64_t p) {
+    return d->embed ? d->embed(ctx, m, ids, p) : mmix_embedding(ctx, m->embed, ids);
+}
+
 /* The shared stack of the language models: embedding, the blocks, the final piece. */
 static mmix_tensor *mmix__stack_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
     mmix__arch d = mmix__arch_of(m);
-    mmix_tensor *x = mmix_embedding(ctx, m->embed, ids);
+    mmix_tensor *x = mmix__embed(ctx, m, &d, ids, 0);
     int64_t i;
     for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, NULL, 0);
     return d.final ? d.final(ctx, m, x) : x;
@@ -6304,34 +6532,47 @@ static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_laye
     return mmix_add(ctx, h, mmix_linear(ctx, mlp, l->down, NULL));
 }
 
-/* HF LlamaDecoderLayer: x += o_proj(Attn(RoPE(q), RoPE(k), v)) of RMSNorm(x); x += down(silu(gate) * up)
-   of RMSNorm(x). Causal mask only: pads are not masked out of attention. With a cache
-   (keys then values, [2, n_ctx, D]; see >>generate) x holds n new tokens at positions
-   p..P-1: their keys (RoPE at their positions) and values join the cache, and their queries
-   attend to cache rows 0..P-1 (query r sits at p + r). */
-static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
-                                              float *cache, int64_t p) {
-    const mmix_llama_layer *l = &m->llama[i];
-    const mmix_model_config *c = &m->config;
-    mmix_tensor *norm, *q, *k, *v, *att, K, V;
+/* Causal multi-head attention of every transformer, with or without a cache, its
+   probabilities dropped out at rate drop under key (GPT-1; 0: none). Without a cache, q, k, v
+   [B, n, D] attend among themselves. With one (keys then values, [2, n_ctx, D]; see
+   >>generate) they are n new tokens at positions p..P-1: their keys and values join the
+   cache, and their queries attend to cache rows 0..P-1 (query r sits at p + r). */
+static mmix_tensor *mmix__cached_attention(mmix_ctx *ctx, const mmix_model_config *c, mmix_tensor *q, mmix_tensor *k,
+                                           mmix_tensor *v, float *cache, int64_t p, float drop, uint64_t key) {
+    float *keys, *values;
+    mmix_tensor K, V;
     int64_t n, D = c->dim;
+    if (!cache) return mmix_attention_dropout(ctx, q, k, v, c->heads, 1, drop, key);
+    if (!q || !k || !v) return NULL;
+    keys = cache;
+    values = cache + c->n_ctx * D;
+    n = q->shape.d[1];
+    ctx->backend->copy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
+    ctx->backend->copy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
+    K = mmix__view(ctx->backend, keys, mmix_shape3(1, p + n, D));
+    V = mmix__view(ctx->backend, values, mmix_shape3(1, p + n, D));
+    return mmix_attention_dropout(ctx, q, &K, &V, c->heads, 1, drop, key);
+}
+
+/* HF LlamaAttention of RMSNorm(x): o_proj(Attn(RoPE(q), RoPE(k), v)), RoPE at positions
+   p.. (the cache as mmix__cached_attention's). Causal mask only: pads are not masked out. */
+static mmix_tensor *mmix__llama_attention(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
+                                          mmix_tensor *x, float *cache, int64_t p) {
+    mmix_tensor *norm, *q, *k, *v;
     norm = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps);
     q = mmix_rope(ctx, mmix_linear(ctx, norm, l->q, NULL), c->heads, c->rope_theta, p);
     k = mmix_rope(ctx, mmix_linear(ctx, norm, l->k, NULL), c->heads, c->rope_theta, p);
     v = mmix_linear(ctx, norm, l->v, NULL);
-    if (!cache) {
-        att = mmix_attention(ctx, q, k, v, c->heads, 1);
-    } else {
-        float *keys = cache, *values = cache + c->n_ctx * D;
-        if (!q || !k || !v) return NULL;
-        n = x->shape.d[1];
-        ctx->backend->copy(keys + p * D, k->data, (size_t)(n * D) * sizeof(float));
-        ctx->backend->copy(values + p * D, v->data, (size_t)(n * D) * sizeof(float));
-        K = mmix__view(ctx->backend, keys, mmix_shape3(1, p + n, D));
-        V = mmix__view(ctx->backend, values, mmix_shape3(1, p + n, D));
-        att = mmix_attention(ctx, q, &K, &V, c->heads, 1);
-    }
-    return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, x, mmix_linear(ctx, att, l->o, NULL)));
+    return mmix_linear(ctx, mmix__cached_attention(ctx, c, q, k, v, cache, p, 0.0f, 0), l->o, NULL);
+}
+
+/* HF LlamaDecoderLayer: x += o_proj(Attn(...)) of RMSNorm(x); x += down(silu(gate) * up) of
+   RMSNorm(x). With a cache, x holds the new tokens at positions p..P-1 (>>generate). */
+static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                              float *cache, int64_t p) {
+    const mmix_llama_layer *l = &m->llama[i];
+    return mmix__llama_mlp_forward(ctx, l, &m->config, mmix_add(ctx, x, mmix__llama_attention(ctx, l, &m->config, x,
+                                                                                           cache, p)));
 }
 
 /* model.norm: the RMSNorm after the last layer. */
@@ -6392,8 +6633,10 @@ static void mmix__llama_init(mmix_model *m, mmix_rng *rng) {
 /* The cache keeps each layer's keys (after RoPE) and values: [2, n_ctx, D]. */
 static int64_t mmix__llama_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
 
+/* A Llama file, but not a transfixer's (its layers have mixer_layer tensors besides). */
 static int mmix__llama_detect(const mmix_safetensors *st) {
-    return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL;
+    return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL &&
+           mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight") == NULL;
 }
 
 /* Sizes from the names and shapes; H, eps, theta and the window from metadata (reference-notes
@@ -6458,6 +6701,326 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->write_meta = mmix__llama_write_meta;
     d->ignored = NULL;
     d->settings = mmix__llama_settings;
+}
+
+// ---- GPT-1 (paper Sec. 4.4, Fig. 5, Table S6; reference-notes Sec. 8b): OpenAIGPTLMHeadModel
+/* Block i as transformer.h.i.*, in HF's order: attn (c_attn, c_proj), ln_1, mlp (c_fc,
+   c_proj), ln_2. Conv1D weights are [in, out]. */
+static int mmix__gpt_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_gpt_layer *l, const char *prefix, int64_t i) {
+    int64_t D = m->config.dim, F = m->config.ffn_dim;
+    l->attn_w = mmix__block_param(ctx, m, mmix_shape2(D, 3 * D), prefix, i, "attn.c_attn.weight");
+    l->attn_b = mmix__block_param(ctx, m, mmix_shape1(3 * D), prefix, i, "attn.c_attn.bias");
+    l->proj_w = mmix__block_param(ctx, m, mmix_shape2(D, D), prefix, i, "attn.c_proj.weight");
+    l->proj_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "attn.c_proj.bias");
+    l->ln1_w = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_1.weight");
+    l->ln1_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_1.bias");
+    l->fc_w = mmix__block_param(ctx, m, mmix_shape2(D, F), prefix, i, "mlp.c_fc.weight");
+    l->fc_b = mmix__block_param(ctx, m, mmix_shape1(F), prefix, i, "mlp.c_fc.bias");
+    l->fc_proj_w = mmix__block_param(ctx, m, mmix_shape2(F, D), prefix, i, "mlp.c_proj.weight");
+    l->fc_proj_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "mlp.c_proj.bias");
+    l->ln2_w = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_2.weight");
+    l->ln2_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "ln_2.bias");
+    return l->ln2_b != NULL;
+}
+
+/* Where each dropout of one forward draws from (mmix_dropout's key): 0 the embeddings,
+   then per block its attention probabilities (0), attention output (1) and MLP output (2). */
+static uint64_t mmix__gpt_dropout_site(int64_t block, int which) { return (uint64_t)(1 + 3 * block + which); }
+
+/* OpenAIGPTModel's input: tokens_embed(ids) + positions_embed(p..p+n-1), then dropout. */
+static mmix_tensor *mmix__gpt_embed(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int64_t p) {
+    mmix_tensor *pos, *tok;
+    int32_t chunk[1024];
+    int64_t B, n, b, j, t, len;
+    if (!ids) return mmix_embedding(ctx, m->embed, ids); /* its own error */
+    if (ids->shape.ndim != 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "gpt1: token ids must be [batch, length]");
+        return NULL;
+    }
+    B = ids->shape.d[0];
+    n = ids->shape.d[1];
+    if (p + n > m->config.n_ctx) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "gpt1: positions %lld..%lld are beyond its %lld learned positions (n_ctx)",
+                       (long long)p, (long long)(p + n - 1), (long long)m->config.n_ctx);
+        return NULL;
+    }
+    pos = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, ids->shape);
+    if (!pos) return NULL;
+    for (b = 0; b < B; b++) /* every row's positions p..p+n-1, a chunk at a time */
+        for (t = 0; t < n; t += len) {
+            len = n - t < 1024 ? n - t : 1024;
+            for (j = 0; j < len; j++) chunk[j] = (int32_t)(p + t + j);
+            mmix_tensor_upload(ctx, pos, b * n + t, chunk, len);
+        }
+    tok = mmix_embedding(ctx, m->embed, ids);
+    return mmix_dropout(ctx, mmix_add(ctx, tok, mmix_embedding(ctx, m->positions, pos)), m->config.dropout, 0);
+}
+
+/* HF's split of c_attn's output [B, n, 3D] into q, k or v [B, n, D] (x.split(D, dim=2)). */
+static mmix_tensor *mmix__gpt_qkv(mmix_ctx *ctx, mmix_tensor *qkv, int64_t which) {
+    int64_t B, n, D;
+    if (!qkv) return NULL;
+    B = qkv->shape.d[0];
+    n = qkv->shape.d[1];
+    D = qkv->shape.d[2] / 3;
+    return mmix_reshape(ctx, mmix_tokens_slice(ctx, mmix_reshape(ctx, qkv, mmix_shape4(B, n, 3, D)), which, 1),
+                        mmix_shape3(B, n, D));
+}
+
+/* HF OpenAIGPT Block, post-LN: a = dropout(c_proj(Attn(q, k, v))); n = LN_1(x + a);
+   m = dropout(c_proj(GELU(c_fc(n)))); out = LN_2(n + m). Attention is causal with scale
+   1/sqrt(hd) (HF's -1e4 mask gives the same probabilities), its probabilities dropped out
+   too, and has no positions of its own (they were added to the input; reference-notes Sec.
+   8b). With a cache (keys then values, [2, n_ctx, D]) x is the new tokens at positions p..P-1. */
+static mmix_tensor *mmix__gpt_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                            float *cache, int64_t p) {
+    const mmix_gpt_layer *l = &m->gpt[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *qkv = mmix_linear_in_out(ctx, x, l->attn_w, l->attn_b), *a, *n, *h;
+    a = mmix__cached_attention(ctx, c, mmix__gpt_qkv(ctx, qkv, 0), mmix__gpt_qkv(ctx, qkv, 1),
+                               mmix__gpt_qkv(ctx, qkv, 2), cache, p, c->dropout, mmix__gpt_dropout_site(i, 0));
+    a = mmix_dropout(ctx, mmix_linear_in_out(ctx, a, l->proj_w, l->proj_b), c->dropout, mmix__gpt_dropout_site(i, 1));
+    n = mmix_layernorm(ctx, mmix_add(ctx, x, a), l->ln1_w, l->ln1_b, c->norm_eps);
+    h = mmix_linear_in_out(ctx, mmix_gelu(ctx, mmix_linear_in_out(ctx, n, l->fc_w, l->fc_b)), l->fc_proj_w,
+                           l->fc_proj_b);
+    h = mmix_dropout(ctx, h, c->dropout, mmix__gpt_dropout_site(i, 2));
+    return mmix_layernorm(ctx, mmix_add(ctx, n, h), l->ln2_w, l->ln2_b, c->norm_eps);
+}
+
+/* OpenAIGPTConfig(n_embd 512, n_layer 8, n_head 4, n_positions 512) of the TinyStories runs
+   (paper Sec. 4.4), its other defaults kept: LayerNorm eps 1e-5, dropout 0.1. */
+static void mmix__gpt_defaults(mmix_model_config *c) {
+    c->dim = 512;
+    c->heads = 4;
+    c->norm_eps = 1e-5f;
+    c->dropout = 0.1f;
+}
+
+static const char *mmix__gpt_check(const mmix_model_config *c) {
+    if (c->heads < 1 || c->dim % c->heads != 0) return "GPT-1's dim must split into heads";
+    return c->dropout >= 0.0f && c->dropout < 1.0f ? NULL : "dropout must be in [0, 1)";
+}
+
+/* VD + LD + n (4D^2 + 2DF + 9D + F): the tied head adds nothing. */
+static int64_t mmix__gpt_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim;
+    return c->vocab * D + c->n_ctx * D + c->depth * (4 * D * D + 2 * D * F + 9 * D + F);
+}
+
+/* tokens_embed, positions_embed, the blocks; lm_head is tokens_embed (tied). */
+static int mmix__gpt_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    int64_t i;
+    m->gpt = (mmix_gpt_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_gpt_layer));
+    m->embed = mmix_params_add(ctx, &m->params, "transformer.tokens_embed.weight", mmix_shape2(c->vocab, c->dim));
+    m->positions = mmix_params_add(ctx, &m->params, "transformer.positions_embed.weight",
+                                   mmix_shape2(c->n_ctx, c->dim));
+    for (i = 0; m->gpt && m->positions && i < c->depth; i++)
+        if (!mmix__gpt_layer_create(ctx, m, &m->gpt[i], "transformer.h", i)) return 0;
+    m->lm_head = m->gpt && m->positions ? m->embed : NULL;
+    return m->lm_head != NULL;
+}
+
+/* HF _init_weights: N(0, 0.02) for Conv1D and Embedding weights, biases 0, LayerNorm 1 and 0. */
+static void mmix__gpt_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 0.02f);
+    mmix_init_normal(m->positions, rng, 0.0f, 0.02f);
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_gpt_layer *l = &m->gpt[i];
+        mmix_tensor *weights[4], *biases[4], *norms[4];
+        int j;
+        weights[0] = l->attn_w; weights[1] = l->proj_w; weights[2] = l->fc_w; weights[3] = l->fc_proj_w;
+        biases[0] = l->attn_b; biases[1] = l->proj_b; biases[2] = l->fc_b; biases[3] = l->fc_proj_b;
+        norms[0] = l->ln1_w; norms[1] = l->ln1_b; norms[2] = l->ln2_w; norms[3] = l->ln2_b;
+        for (j = 0; j < 4; j++) {
+            mmix_init_normal(weights[j], rng, 0.0f, 0.02f);
+            mmix_init_constant(biases[j], 0.0f);
+            mmix_init_constant(norms[j], j % 2 ? 0.0f : 1.0f);
+        }
+    }
+}
+
+/* The cache keeps each block's keys and values: [2, n_ctx, D]. */
+static int64_t mmix__gpt_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
+
+static int mmix__gpt_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "transformer.tokens_embed.weight") != NULL &&
+           mmix_safetensors_find(st, "transformer.positions_embed.weight") != NULL;
+}
+
+/* Sizes from the names and shapes (n_ctx: the learned positions' rows); the head count from
+   metadata or the options (reference-notes Sec. 8b); eps and dropout from metadata. */
+static mmix_result mmix__gpt_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                         mmix_model_config *c) {
+    const mmix_st_entry *pos = mmix_safetensors_find(st, "transformer.positions_embed.weight"), *fc;
+    double v;
+    mmix_result r = mmix__read_lm_sizes(ctx, st, "transformer.tokens_embed.weight",
+                                        "transformer.h.%lld.attn.c_attn.weight", "transformer.h.0.mlp.c_fc.weight", c);
+    if (r != MMIX_OK) return r;
+    fc = mmix_safetensors_find(st, "transformer.h.0.mlp.c_fc.weight");
+    c->ffn_dim = fc->shape[1]; /* Conv1D: [D, 4D] */
+    if (!pos || pos->ndim != 2)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: transformer.positions_embed.weight is missing or not 2-D",
+                              st->path);
+    c->n_ctx = pos->shape[0];
+    if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
+    c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
+    if (c->heads <= 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "%s: a transformer's head count is not in the file "
+                              "(no num_attention_heads metadata): give it with --heads", st->path);
+    if (!mmix__meta_number(ctx, st, "layer_norm_epsilon", 1e-5, &v)) return ctx->last_result;
+    c->norm_eps = (float)v;
+    if (!mmix__meta_number(ctx, st, "resid_pdrop", 0.1, &v)) return ctx->last_result;
+    c->dropout = (float)v;
+    return MMIX_OK;
+}
+
+static void mmix__gpt_write_meta(const mmix_model_config *c, mmix__meta *meta) {
+    mmix__meta_add(meta, "num_attention_heads", "%lld", (long long)c->heads);
+    mmix__meta_add(meta, "layer_norm_epsilon", "%.9g", (double)c->norm_eps);
+    mmix__meta_add(meta, "resid_pdrop", "%.9g", (double)c->dropout);
+}
+
+/* HF keeps lm_head.weight out of saved files (it is tokens_embed), but a state_dict() has it:
+   such a file loads, its copy unused (reference-notes Sec. 8b). */
+static int mmix__gpt_ignored(const char *name) { return strcmp(name, "lm_head.weight") == 0; }
+
+static void mmix__gpt_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (one_line) snprintf(buf, size, ", %lld heads", (long long)c->heads);
+    else snprintf(buf, size, "heads: %lld\nlayer_norm_epsilon: %g\ndropout: %g\n", (long long)c->heads,
+                  (double)c->norm_eps, (double)c->dropout);
+}
+
+static void mmix__gpt_describe(mmix__arch *d) {
+    d->info.title = "GPT-1 transformer";
+    d->info.reference = "OpenAIGPTLMHeadModel";
+    d->info.paper = "paper Sec. 4.4, Fig. 5, Table S6";
+    d->info.fixed_window = 0;
+    d->info.can_generate = 1;
+    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
+    d->info.lr = 2e-4;
+    d->info.own_settings = "heads and --dropout";
+    d->defaults = mmix__gpt_defaults;
+    d->check = mmix__gpt_check;
+    d->param_count = mmix__gpt_param_count;
+    d->create = mmix__gpt_create;
+    d->init = mmix__gpt_init;
+    d->apply_masks = NULL;
+    d->hidden = mmix__stack_hidden;
+    d->logits = mmix__lm_logits;
+    d->embed = mmix__gpt_embed;
+    d->terms = mmix__causal_lm_terms;
+    d->targets = mmix__causal_lm_targets;
+    d->cache_floats = mmix__gpt_cache_floats;
+    d->block = mmix__gpt_layer_forward;
+    d->final = NULL; /* post-LN: the last block ends in ln_2 */
+    d->detect = mmix__gpt_detect;
+    d->read_config = mmix__gpt_read_config;
+    d->write_meta = mmix__gpt_write_meta;
+    d->ignored = mmix__gpt_ignored;
+    d->settings = mmix__gpt_settings;
+}
+
+// ---- The transfixer (reference-notes Sec. 8c): a Llama whose layers add a masked -------
+// ---- token mixing of the attention output ------------------------------------------------
+/* Llama layer i plus mixer_layer.conv (Conv1d(L, L, 1), bias), after the Llama tensors. */
+static int mmix__transfixer_layer_create(mmix_ctx *ctx, mmix_model *m, mmix_llama_layer *l, const char *prefix,
+                                         int64_t i) {
+    int64_t L = m->config.n_ctx;
+    if (!mmix__llama_layer_create(ctx, m, l, prefix, i)) return 0;
+    l->mix_w = mmix__block_param(ctx, m, mmix_shape3(L, L, 1), prefix, i, "mixer_layer.conv.weight");
+    l->mix_b = mmix__block_param(ctx, m, mmix_shape1(L), prefix, i, "mixer_layer.conv.bias");
+    return l->mix_b != NULL;
+}
+
+/* r = x; a = o_proj(Attn(RMSNorm(x))); x = a + Conv(a) + r, the conv tril-masked; then the
+   Llama MLP half. With a cache (keys, values, and the attention outputs a: [3, n_ctx, D]) the
+   new rows' a join the third part, and conv rows p..P-1 read its rows 0..P-1. */
+static mmix_tensor *mmix__transfixer_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                                   float *cache, int64_t p) {
+    const mmix_llama_layer *l = &m->llama[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *a = mmix__llama_attention(ctx, l, c, x, cache, p), *mixed;
+    int64_t n, D = c->dim;
+    float *rows;
+    if (!cache) {
+        mixed = mmix_token_mix(ctx, a, l->mix_w, l->mix_b, mmix_mask_causal());
+    } else {
+        if (!a) return NULL;
+        n = a->shape.d[1];
+        rows = cache + 2 * c->n_ctx * D;
+        ctx->backend->copy(rows + p * D, a->data, (size_t)(n * D) * sizeof(float));
+        mixed = mmix__mix_new_rows(ctx, l->mix_w, l->mix_b, rows, p, n, D);
+    }
+    return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, mmix_add(ctx, a, mixed), x));
+}
+
+/* 2VD + n (4D^2 + 3DF + 2D + L^2 + L) + D */
+static int64_t mmix__transfixer_param_count(const mmix_model_config *c) {
+    return mmix__llama_param_count(c) + c->depth * (c->n_ctx * c->n_ctx + c->n_ctx);
+}
+
+static int mmix__transfixer_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    int64_t i;
+    m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_llama_layer));
+    m->embed = mmix_params_add(ctx, &m->params, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->llama && m->embed && i < c->depth; i++)
+        if (!mmix__transfixer_layer_create(ctx, m, &m->llama[i], "model.layers", i)) return 0;
+    if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, "model.norm.weight", mmix_shape1(c->dim));
+    if (m->final_norm) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
+}
+
+static void mmix__transfixer_apply_masks(mmix_model *m) {
+    int64_t i;
+    for (i = 0; i < m->config.depth; i++) mmix__zero_upper(m->llama[i].mix_w);
+}
+
+/* HF _init_weights for Linear and Embedding (N(0, 0.02)); the conv, which it does not touch,
+   keeps PyTorch's default (reference-notes Sec. 4); then the mask. */
+static void mmix__transfixer_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix__llama_init(m, rng);
+    for (i = 0; i < m->config.depth; i++) mmix_init_pytorch_linear(m->llama[i].mix_w, m->llama[i].mix_b, rng);
+    mmix__transfixer_apply_masks(m);
+}
+
+static int64_t mmix__transfixer_cache_floats(const mmix_model_config *c) { return 3 * c->n_ctx * c->dim; }
+
+static int mmix__transfixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL &&
+           mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight") != NULL;
+}
+
+/* The Llama's settings; the window from the conv weight [L, L, 1]. */
+static mmix_result mmix__transfixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                                mmix_model_config *c) {
+    const mmix_st_entry *e = mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight");
+    mmix_result r = mmix__llama_read_config(ctx, st, opt, c);
+    if (r != MMIX_OK) return r;
+    if (!e || e->ndim != 3 || e->shape[0] != e->shape[1] || e->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: model.layers.0.mixer_layer.conv.weight is missing or not "
+                              "[L, L, 1]", st->path);
+    c->n_ctx = e->shape[0];
+    return MMIX_OK;
+}
+
+static void mmix__transfixer_describe(mmix__arch *d) {
+    mmix__llama_describe(d);
+    d->info.title = "transfixer, a Llama with masked token mixing";
+    d->info.reference = "LlamaForCausalLM with MixerLayer, blbadger/transformers branch transfixer";
+    d->info.paper = "not in the paper; reference-notes Sec. 8c";
+    d->info.fixed_window = 1;
+    d->param_count = mmix__transfixer_param_count;
+    d->create = mmix__transfixer_create;
+    d->init = mmix__transfixer_init;
+    d->apply_masks = mmix__transfixer_apply_masks;
+    d->cache_floats = mmix__transfixer_cache_floats;
+    d->block = mmix__transfixer_layer_forward;
+    d->detect = mmix__transfixer_detect;
+    d->read_config = mmix__transfixer_read_config;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------
@@ -6588,10 +7151,18 @@ MMIXDEF mmix_load_options mmix_load_options_default(void) {
     return o;
 }
 
-/* Non-parameter buffers that reference state_dicts may carry. */
+/* Whether name ends in suffix. */
+static int mmix__ends_with(const char *name, const char *suffix) {
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Non-parameter buffers that reference state_dicts may carry: Llama's RoPE frequencies, and
+   GPT-1's causal mask (attn.bias, not attn.c_attn.bias) and position ids (reference-notes
+   Sec. 8, 8b). */
 static int mmix__known_buffer(const char *name) {
-    size_t n = strlen(name), suffix = strlen("rotary_emb.inv_freq");
-    return n >= suffix && strcmp(name + n - suffix, "rotary_emb.inv_freq") == 0;
+    return mmix__ends_with(name, "rotary_emb.inv_freq") || mmix__ends_with(name, ".attn.bias") ||
+           strcmp(name, "transformer.position_ids") == 0;
 }
 
 /* The architectures a file can load as, the default first (mmix_model_file_archs). */
@@ -7069,7 +7640,7 @@ static mmix_tensor *mmix__generate_hidden(mmix_generator *g, int64_t p, int64_t 
     ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, P - p));
     if (!ids) return NULL;
     mmix_tensor_upload(ctx, ids, 0, g->tokens + p, P - p);
-    x = mmix_embedding(ctx, m->embed, ids);
+    x = mmix__embed(ctx, m, &d, ids, p);
     for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, g->cache + i * per_layer, p);
     x = mmix_tokens_select(ctx, x, -1);
     return d.final ? d.final(ctx, m, x) : x;

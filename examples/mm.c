@@ -1442,10 +1442,12 @@ static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src,
    they were one batch: each micro-batch's mean loss is weighted by its share of the step's
    counted targets, and the gradients add up (mmix_backward accumulates until
    mmix_zero_grad), so the step sees the token-weighted mean over all of them, not a mean
-   of means. Returns the step's loss, or NaN with the error set. */
+   of means. Dropout (GPT-1's) draws from the run's seed and (optimizer step, micro-batch),
+   so each forward has its own masks and a resumed run draws the same ones again. Returns
+   the step's loss, or NaN with the error set. */
 static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
                                   const void *loss_user, const int64_t *rows, int64_t batch, int64_t n_micro,
-                                  int64_t *counts) {
+                                  int64_t *counts, uint64_t seed, int64_t step) {
     int64_t k, total = 0;
     double step_loss = 0.0;
     for (k = 0; k < n_micro; k++) total += counts[k] = src->counted(src, rows + k * batch, batch);
@@ -1457,6 +1459,7 @@ static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batc
            itself says so (no position to average over) */
         if (counts[k] == 0 && total > 0) continue;
         share = total > 0 ? (float)((double)counts[k] / (double)total) : 1.0f;   /* 1 with one micro-batch */
+        mmix_set_dropout_step(ctx, seed, (uint64_t)step * (uint64_t)n_micro + (uint64_t)k);
         ids = src->batch(ctx, src, rows + k * batch, batch);
         loss = ids ? loss_of(ctx, m, ids, loss_user) : NULL;
         if (!loss || mmix_backward_from(ctx, loss, &share) != MMIX_OK) return NAN;
@@ -1530,7 +1533,7 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             idx[r] = order[pos->data_position % job->train->n];
         }
         step_loss = accumulate_gradient(ctx, job->model, job->train, job->loss, job->loss_user, idx, t->batch,
-                                        t->grad_accum, counts);
+                                        t->grad_accum, counts, (uint64_t)t->seed, opt->step);
         if (mmix_last_result(ctx) != MMIX_OK || mmix_clip_grad_norm(ctx, &job->model->params, (float)t->clip, &norm) != MMIX_OK ||
             mmix_adamw_step(ctx, opt, lr) != MMIX_OK)
             goto done;
@@ -1613,6 +1616,7 @@ static const opt_spec train_model_opts[] = {
     {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of a new model, and the rows' length with --data"},
     {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
     {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of a new expanded mixer (default: the architecture's)"},
+    {"--dropout", OPT_NUM, "P", NULL, 0, 0.99, "dropout while training a new GPT-1 (default: the architecture's, 0.1)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
     {"--list-archs", OPT_FLAG, NULL, NULL, 0, 0, "print every architecture, its paper section and defaults, and exit"},
     OPT_END};
@@ -1675,6 +1679,7 @@ static int new_model(mmix_ctx *ctx, const args *a, const train_preset *p, long l
     c.n_ctx = int_or(a, "--ctx", p ? p->ctx : 0);
     c.kernel = int_or(a, "--kernel", p ? p->kernel : 1);
     c.expansion = int_or(a, "--expansion", c.expansion);
+    if (given(a, "--dropout")) c.dropout = (float)num_arg(a, "--dropout");
     c.heads = int_or(a, "--heads", p ? p->heads : 4);
     if (mmix_model_create(ctx, m, c) != MMIX_OK) return fail(ctx);
     mmix_rng_seed(&rng, (uint64_t)seed);

@@ -42,6 +42,10 @@ OPS_SHARED void gradcheck(const char *what, mmix_forward_fn fn, void *user, mmix
 /* One forward function per op; u carries the op's settings where it has any. */
 OPS_SHARED mmix_tensor *fn_embedding(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_embedding(c, in[0], in[1]); }
 OPS_SHARED mmix_tensor *fn_linear(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_linear(c, in[0], in[1], in[2]); }
+OPS_SHARED mmix_tensor *fn_linear_in_out(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_linear_in_out(c, in[0], in[1], in[2]); }
+/* p 0.3 with key 7: the gradient check perturbs inputs, never the mask (it depends on the key only) */
+OPS_SHARED mmix_tensor *fn_dropout(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_dropout(c, in[0], 0.3f, 7); }
+OPS_SHARED mmix_tensor *fn_attention_dropout(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_attention_dropout(c, in[0], in[1], in[2], 2, 1, 0.3f, 9); }
 OPS_SHARED mmix_tensor *fn_matmul(mmix_ctx *c, mmix_tensor *const *in, void *u) { const int *t = (const int *)u; return mmix_matmul(c, in[0], in[1], t[0], t[1]); }
 OPS_SHARED mmix_tensor *fn_add(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_add(c, in[0], in[1]); }
 OPS_SHARED mmix_tensor *fn_mul(mmix_ctx *c, mmix_tensor *const *in, void *u) { (void)u; return mmix_mul(c, in[0], in[1]); }

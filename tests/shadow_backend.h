@@ -120,15 +120,16 @@ static void shadow_rope(float *o, const float *x, int64_t B, int64_t L, int64_t 
     shadow_cpu.rope(SF(o), SF(x), B, L, H, hd, theta, pos0, inverse);
 }
 static void shadow_attention_forward(float *o, float *probs, const float *q, const float *k, const float *v, int64_t B,
-                                     int64_t Lq, int64_t Lk, int64_t H, int64_t hd, int causal) {
+                                     int64_t Lq, int64_t Lk, int64_t H, int64_t hd, int causal, mmix_dropout_draw drop) {
     shadow_kernel_calls++;
-    shadow_cpu.attention_forward(SF(o), SF(probs), SF(q), SF(k), SF(v), B, Lq, Lk, H, hd, causal);
+    shadow_cpu.attention_forward(SF(o), SF(probs), SF(q), SF(k), SF(v), B, Lq, Lk, H, hd, causal, drop);
 }
 static void shadow_attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *q,
                                       const float *k, const float *v, const float *probs, int64_t B, int64_t Lq, int64_t Lk,
-                                      int64_t H, int64_t hd) {
+                                      int64_t H, int64_t hd, mmix_dropout_draw drop) {
     shadow_kernel_calls++;
-    shadow_cpu.attention_backward(SF(dq), SF(dk), SF(dv), SF(scratch), SF(dout), SF(q), SF(k), SF(v), SF(probs), B, Lq, Lk, H, hd);
+    shadow_cpu.attention_backward(SF(dq), SF(dk), SF(dv), SF(scratch), SF(dout), SF(q), SF(k), SF(v), SF(probs), B, Lq, Lk, H,
+                                  hd, drop);
 }
 static void shadow_l2_normalize_forward(float *o, float *norm, const float *x, int64_t r, int64_t c, float eps) {
     shadow_kernel_calls++;
@@ -175,6 +176,14 @@ static void shadow_adamw_update(float *p, const float *g, float *m, float *v, in
     shadow_cpu.adamw_update(SF(p), SF(g), SF(m), SF(v), n, lr, b1, b2, eps, wd, bc1, bc2);
 }
 static double shadow_sum_squares(const float *x, int64_t n) { shadow_kernel_calls++; return shadow_cpu.sum_squares(SF(x), n); }
+static void shadow_dropout_forward(float *o, const float *x, int64_t n, mmix_dropout_draw drop) {
+    shadow_kernel_calls++;
+    shadow_cpu.dropout_forward(SF(o), SF(x), n, drop);
+}
+static void shadow_dropout_backward(float *dx, const float *dout, int64_t n, mmix_dropout_draw drop) {
+    shadow_kernel_calls++;
+    shadow_cpu.dropout_backward(SF(dx), SF(dout), n, drop);
+}
 
 /* The shadow backend, every slot by name (a slot left out would be the CPU one, which
    would fault on a poisoned address: the test would notice). */
@@ -234,5 +243,7 @@ static void shadow_backend_fill(mmix_backend *b) {
     b->token_gather_backward = shadow_token_gather_backward;
     b->adamw_update = shadow_adamw_update;
     b->sum_squares = shadow_sum_squares;
+    b->dropout_forward = shadow_dropout_forward;
+    b->dropout_backward = shadow_dropout_backward;
 }
 #endif

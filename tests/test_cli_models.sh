@@ -20,10 +20,12 @@ out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_token
 check "forward on the reference mixer file exits 0" test "$rc" = 0
 check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close_to "$out" "$(expect mixer_k1)"
 check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
-# the zoo: each reference-named file of zoo.bin's models gives the script's loss
-for arch in mixer_e2; do
+# the zoo: each reference-named file of zoo.bin's models gives the script's loss (gpt1_h4 is
+# saved as HF saves a tied model, without metadata: its heads are given)
+for arch in mixer_e2 gpt1_h4 transfixer_h4; do
     want=$(sed -n "s/^$arch //p" "$fx/zoo_losses.txt")
-    out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1)
+    extra=(); [ "$arch" = gpt1_h4 ] && extra=(--heads 4)
+    out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 ${extra[@]+"${extra[@]}"} 2>&1)
     check "forward on the reference $arch file gives the script's loss ($want): got '$out'" close_to "$out" "$want"
 done
 out=$("$mm" forward --model "$fx/mixer_k1_bf16.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
@@ -133,6 +135,24 @@ check "a resumed --grad-accum run keeps its micro-batches" has "$out" "2 micro-b
 check "and ends with the straight run's weights, byte for byte" cmp -s "$tmp/a2-mixer.safetensors" "$tmp/a3.safetensors"
 err=$("$mm" train --resume "$tmp/a3.state.safetensors" --grad-accum 4 --save "$tmp/a3.safetensors" 2>&1); rc=$?
 check "a resumed run refuses another --grad-accum" fails_with "$rc" "$err" "drop --grad-accum"
+# GPT-1 with dropout (masks per step and micro-batch) resumes bit for bit; the transfixer trains
+gpt() { "$mm" train --arch gpt1 --vocab 37 --dim 16 --depth 2 --ctx 8 --heads 4 --tokens "$fx/model_tokens.txt" \
+        --steps 6 --batch 1 --grad-accum 2 --lr 1e-2 --warmup 1 --pad-id 1 --seed 3 "$@"; }
+out=$(gpt --dropout 0.2 --save "$tmp/g.safetensors" 2>&1); rc=$?
+check "train --arch gpt1 --dropout 0.2 exits 0 and records it" bash -c "test $rc = 0 && \
+    \"$mm\" info '$tmp/g.safetensors' | grep -qx 'dropout: 0.2'"
+gpt --dropout 0.2 --stop-at 3 --save "$tmp/g3.safetensors" >/dev/null 2>&1
+out=$("$mm" train --resume "$tmp/g3.state.safetensors" --tokens "$fx/model_tokens.txt" --save "$tmp/g6.safetensors" 2>&1); rc=$?
+check "a GPT-1 run with dropout resumed at step 3 gives the same weights, byte for byte" \
+    bash -c "test $rc = 0 && cmp -s '$tmp/g.safetensors' '$tmp/g6.safetensors'"
+gpt --dropout 0 --save "$tmp/g0.safetensors" >/dev/null 2>&1
+check "dropout changes the trained weights (0.2 against 0)" bash -c "! cmp -s '$tmp/g.safetensors' '$tmp/g0.safetensors'"
+out=$("$mm" train --arch transfixer --vocab 37 --dim 16 --depth 2 --ctx 8 --heads 4 --tokens "$fx/model_tokens.txt" \
+      --steps 3 --batch 2 --lr 1e-2 --warmup 1 --pad-id 1 --save "$tmp/tf.safetensors" 2>&1); rc=$?
+check "train --arch transfixer exits 0" ok_with "$rc" "$out" '^step 3/3'
+out=$("$mm" forward --model "$tmp/tf.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
+check "our transfixer file loads in forward (heads from metadata)" ok_with "$rc" "$out" '^loss '
+
 # --gemm: the built-in GEMM gives the reference loss too; a BLAS a build lacks is one line
 out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 --gemm builtin 2>&1); rc=$?
 check "--gemm builtin gives the reference loss: got '$out'" close_to "$out" "$(expect mixer_k1)"

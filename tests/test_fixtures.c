@@ -125,6 +125,7 @@ static void test_core2_ops(void) {
             {"tokens_repeat", {"x", NULL, NULL}, fn_repeat, NULL},
             {"tokens_flip", {"x", NULL, NULL}, fn_flip, NULL},
             {"tokens_zero", {"x", NULL, NULL}, fn_zero, NULL},
+            {"linear_in_out", {"x", "W", "b"}, fn_linear_in_out, NULL},
         };
         for (i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
     }

@@ -3,7 +3,8 @@
    greedy generation by both methods against an index-walking loop written here from
    mmix_model_logits alone (paper Sec. 4.2); sampling (seeds, top-k, the distribution); errors;
    bounded memory; PyTorch's greedy tokens (fixtures/generate_tokens.txt). Models: random
-   mixers with k = 1 and k = 4, a random transformer, and the reference-written fixture files. Logits tolerance: 1e-5 relative to the row's
+   mixers with k = 1 and k = 4, a random transformer, GPT-1 (positions offset by the cache)
+   and transfixer (its conv over cached attention outputs), and the reference-written fixture files. Logits tolerance: 1e-5 relative to the row's
    largest magnitude. */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
@@ -38,27 +39,38 @@ static int random_model(mmix_ctx *ctx, mmix_model *m, mmix_arch arch, int64_t ke
                     for (m2 = 0; m2 < kernel; m2++)
                         m->mixer[i].conv_w->data[(o * L + j) * kernel + m2] = mmix_rng_uniform(&rng) - 0.5f;
     }
-    if (arch == MMIX_ARCH_LLAMA) { /* N(0, 0.02) makes near-uniform logits: sharpen them a bit */
+    if (arch == MMIX_ARCH_TRANSFIXER) { /* its convs' masked entries too */
+        int64_t i, o, j, L = c.n_ctx;
+        for (i = 0; i < c.depth; i++)
+            for (o = 0; o < L; o++)
+                for (j = o + 1; j < L; j++) m->llama[i].mix_w->data[o * L + j] = mmix_rng_uniform(&rng) - 0.5f;
+    }
+    if (arch != MMIX_ARCH_MIXER) { /* N(0, 0.02) makes near-uniform logits: sharpen them a bit */
         int64_t i;
-        for (i = 0; i < m->lm_head->n; i++) m->lm_head->data[i] *= 50.0f;
-        for (i = 0; i < m->embed->n; i++) m->embed->data[i] *= 50.0f;
+        /* a tied head (GPT-1) is the embedding: scaled less, or its own token dominates */
+        for (i = 0; i < m->lm_head->n; i++) m->lm_head->data[i] *= m->embed == m->lm_head ? 5.0f : 50.0f;
+        for (i = 0; m->embed != m->lm_head && i < m->embed->n; i++) m->embed->data[i] *= 50.0f;
     }
     return 1;
 }
 
-/* Logits [T, V] of one sequence by a full forward: the mixer's window is always n_ctx
-   (positions from T on hold 0), the transformer runs on T tokens. */
+/* Logits [T, V] of one sequence by a full forward in eval mode: a fixed window (mixers,
+   the transfixer) is always n_ctx (positions from T on hold 0), a transformer runs on T tokens. */
 static int full_logits(mmix_ctx *ctx, const mmix_model *m, const int32_t *tokens, int64_t T, float *out) {
     const mmix_model_config *c = &m->config;
-    int64_t len = c->arch == MMIX_ARCH_MIXER ? c->n_ctx : T;
-    mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, len)), *lg;
-    int ok;
+    mmix_arch_info info;
+    mmix_tensor *ids, *lg;
+    int ok, was_training = mmix_is_training(ctx);
+    mmix_arch_get(c->arch, &info);
+    mmix_set_training(ctx, 0); /* inference, as the generator's: GPT-1's dropout off */
+    ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(1, info.fixed_window ? c->n_ctx : T));
     if (!ids) return 0;
     memcpy(ids->ids, tokens, (size_t)T * sizeof(int32_t));
     lg = mmix_model_logits(ctx, m, ids);
     ok = lg != NULL;
     if (ok) memcpy(out, lg->data, (size_t)(T * c->vocab) * sizeof(float));
     mmix_step_reset(ctx);
+    mmix_set_training(ctx, was_training);
     return ok;
 }
 
@@ -421,17 +433,19 @@ static int make_model(mmix_ctx *ctx, int which, named_model *nm) {
     case 3:
         nm->name = "fixture mixer_k1";
         return mmix_model_load(ctx, &nm->m, "tests/reference/fixtures/mixer_k1.safetensors", NULL, &pad) == MMIX_OK;
-    default:
+    case 4:
         nm->name = "fixture llama_h4";
         lo.heads = 4;
         lo.n_ctx = 8; /* the file has no window; 8 is the reference's sequence length */
         return mmix_model_load(ctx, &nm->m, "tests/reference/fixtures/llama_h4.safetensors", &lo, &pad) == MMIX_OK;
+    case 5: nm->name = "gpt1"; return random_model(ctx, &nm->m, MMIX_ARCH_GPT1, 1, 4);
+    default: nm->name = "transfixer"; return random_model(ctx, &nm->m, MMIX_ARCH_TRANSFIXER, 1, 5);
     }
 }
 
 int main(void) {
     int which;
-    for (which = 0; which < 5; which++) {
+    for (which = 0; which < 7; which++) {
         mmix_ctx *ctx;
         named_model nm;
         if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return 1;
@@ -448,7 +462,7 @@ int main(void) {
         test_sampling(ctx, &nm);
         test_errors(ctx, &nm);
         test_memory(ctx, &nm);
-        if (which >= 3) test_reference(ctx, &nm, which == 3 ? "mixer_k1" : "llama_h4");
+        if (which == 3 || which == 4) test_reference(ctx, &nm, which == 3 ? "mixer_k1" : "llama_h4");
         mmix_ctx_destroy(ctx);
     }
     return test_summary("generate");

@@ -489,6 +489,102 @@ static void sizes_and_errors(void) {
     mmix_ctx_destroy(ctx);
 }
 
+static int warnings;
+static void count_warning(void *user, const char *message) {
+    (void)user;
+    (void)message;
+    warnings++;
+}
+
+/* The zoo's transformers from their reference files: detection (a transfixer file is not
+   a Llama's), settings from metadata or options, GPT-1's tied head (a file with
+   lm_head.weight, as a state_dict() holds it, and the causal-mask buffer attn.bias loads with
+   a warning each, to the same logits), dropout only while training, reference sizes. */
+static void zoo_files(void) {
+    const char *gpt_path = "tests/reference/fixtures/gpt1_h4.safetensors";
+    const char *fix_path = "tests/reference/fixtures/transfixer_h4.safetensors";
+    const char *copy = "build/test_models_gpt1_head.safetensors";
+    mmix_ctx *ctx;
+    mmix_model m, back;
+    mmix_load_options lo = mmix_load_options_default();
+    mmix_arch archs[MMIX_ARCH_COUNT];
+    mmix_tensor *ids, *a, *b, *mask, *extra[64];
+    mmix_model_config c;
+    int n, i;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    mmix_set_log(ctx, count_warning, NULL);
+    CHECK(mmix_model_load(ctx, &m, gpt_path, NULL, NULL) == MMIX_ERR_INVALID_ARGUMENT &&
+          strstr(mmix_last_error(ctx), "--heads"), "a GPT-1 file without metadata asks for the heads: %s",
+          mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    lo.heads = 4;
+    CHECK_OK(ctx, mmix_model_load(ctx, &m, gpt_path, &lo, NULL));
+    CHECK(m.config.arch == MMIX_ARCH_GPT1 && m.config.n_ctx == 8 && m.config.heads == 4 && m.config.ffn_dim == 64 &&
+          m.lm_head == m.embed && m.config.dropout == 0.1f && warnings == 0,
+          "gpt1_h4: GPT-1, n_ctx 8 from positions_embed, 4 heads, F 64, tied head, dropout 0.1 (HF's default)");
+    ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(2, 8));
+    for (i = 0; ids && i < 16; i++) ids->ids[i] = (int32_t)((i * 7 + 3) % 37);
+    mmix_set_training(ctx, 0);
+    a = mmix_model_logits(ctx, &m, ids);
+    mmix_set_training(ctx, 1);
+    b = mmix_model_logits(ctx, &m, ids);
+    CHECK(a && b && memcmp(a->data, b->data, (size_t)a->n * sizeof(float)) != 0, "GPT-1's dropout acts while training");
+    m.config.dropout = 0.0f;
+    b = mmix_model_logits(ctx, &m, ids);
+    CHECK(a && b && memcmp(a->data, b->data, (size_t)a->n * sizeof(float)) == 0,
+          "eval mode is training with dropout 0, bit for bit");
+    /* the same weights plus lm_head.weight and a causal-mask buffer */
+    mask = mmix_tensor_new(ctx, MMIX_PERSIST, MMIX_F32, mmix_shape4(1, 1, 8, 8));
+    mmix_tensor_set_name(mask, "transformer.h.0.attn.bias");
+    for (n = 0; n < m.params.count && n < 60; n++) extra[n] = m.params.tensors[n];
+    {
+        const char *names[64];
+        for (i = 0; i < n; i++) names[i] = m.params.tensors[i]->name;
+        extra[n] = m.embed; names[n] = "lm_head.weight";
+        extra[n + 1] = mask; names[n + 1] = "transformer.h.0.attn.bias";
+        CHECK_OK(ctx, mmix_safetensors_write(ctx, copy, extra, names, n + 2, NULL, NULL, 0));
+    }
+    CHECK_OK(ctx, mmix_model_load(ctx, &back, copy, &lo, NULL));
+    mmix_set_training(ctx, 0);
+    b = mmix_model_logits(ctx, &back, ids);
+    mmix_set_training(ctx, 1);
+    CHECK(warnings == 2 && a && b && memcmp(a->data, b->data, (size_t)a->n * sizeof(float)) == 0,
+          "a GPT-1 file with lm_head.weight and attn.bias loads, one warning each (%d), to the same logits", warnings);
+    remove(copy);
+    mmix_ctx_destroy(ctx);
+
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK(mmix_model_file_archs(ctx, fix_path, archs, &n) == MMIX_OK && n == 1 && archs[0] == MMIX_ARCH_TRANSFIXER,
+          "a transfixer file is a transfixer's only, not a Llama's (%d found)", n);
+    CHECK(mmix_model_file_archs(ctx, "tests/reference/fixtures/llama_h4.safetensors", archs, &n) == MMIX_OK &&
+          n == 1 && archs[0] == MMIX_ARCH_LLAMA, "a Llama file is a Llama's only (%d found)", n);
+    CHECK_OK(ctx, mmix_model_load(ctx, &m, fix_path, NULL, NULL));
+    CHECK(m.config.arch == MMIX_ARCH_TRANSFIXER && m.config.heads == 4 && m.config.n_ctx == 8,
+          "transfixer_h4: heads 4 from num_attention_heads metadata, n_ctx 8 from mixer_layer.conv");
+    mmix_ctx_destroy(ctx);
+
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    c = mmix_model_config_default(MMIX_ARCH_GPT1);
+    CHECK(c.dim == 512 && c.heads == 4 && c.n_ctx == 512 && c.dropout == 0.1f && c.norm_eps == 1e-5f,
+          "GPT-1's defaults: the paper's OpenAIGPTConfig (D 512, H 4, n_positions 512, dropout 0.1, eps 1e-5)");
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK && mmix_model_param_count(&m) == 27578368 &&
+          m.params.numel == 27578368 && m.params.count == 2 + 12 * 8,
+          "OpenAIGPTLMHeadModel V 4096, D 512, n 8, n_positions 512 has 27,578,368 parameters in 98 tensors (torch)");
+    mmix_ctx_destroy(ctx);
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    c = mmix_model_config_default(MMIX_ARCH_TRANSFIXER);
+    c.vocab = 8000;
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_OK && mmix_model_param_count(&m) == 43856384,
+          "the FineWeb transfixer (V 8000, D 512, n 8, H 4, L 512) has 43,856,384 parameters (torch)");
+    mmix_ctx_destroy(ctx);
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    c = small_config(MMIX_ARCH_GPT1, 1);
+    c.dropout = 1.0f;
+    CHECK(mmix_model_create(ctx, &m, c) == MMIX_ERR_INVALID_ARGUMENT && strstr(mmix_last_error(ctx), "dropout"),
+          "a dropout of 1 is refused: %s", mmix_last_error(ctx));
+    mmix_ctx_destroy(ctx);
+}
+
 int main(void) {
     char err[256];
     int a;
@@ -520,6 +616,13 @@ int main(void) {
     }
     tokens_case = "mixer_e2";
     parity("mixer_e2", small_config(MMIX_ARCH_MIXER_EXPANDED, 1));
+    {
+        mmix_model_config gpt = small_config(MMIX_ARCH_GPT1, 1);
+        gpt.dropout = 0.0f; /* the reference ran in eval mode */
+        parity("gpt1_h4", gpt);
+    }
+    parity("transfixer_h4", small_config(MMIX_ARCH_TRANSFIXER, 1));
+    zoo_files();
     fixture_free(&fx);
     return test_summary("test_models");
 }

@@ -1,6 +1,7 @@
 /* tests/test_ops2.c - Core engine II: token mixing (every mask form, kernel sizes 1-4, the
    reference masked-gradient mode), RMSNorm, SiLU, RoPE, attention, L2 normalize, cosine
-   similarity, logsumexp, L1 distance and the token-axis ops - each against finite
+   similarity, logsumexp, L1 distance, the token-axis ops, linear_in_out (HF Conv1D) and
+   dropout - each against finite
    differences - plus forward properties (causality, the 'same' padding) and the
    optimizer's schedule and clipping rules. The PyTorch comparisons are in test_fixtures.c. */
 #define MASKEDMIXER_IMPLEMENTATION
@@ -224,6 +225,110 @@ static void test_other_gradients(void) {
     in[0] = input(mmix_shape1(6), 1);
     in[1] = input(mmix_shape2(4, 6), 1);
     gradcheck("InfoNCE composition", fn_infonce, NULL, in, 2);
+    in[0] = input(mmix_shape3(2, 3, 5), 1);
+    in[1] = input(mmix_shape2(5, 7), 1);
+    in[2] = input(mmix_shape1(7), 1);
+    gradcheck("linear_in_out (Conv1D)", fn_linear_in_out, NULL, in, 3);
+    in[0] = input(mmix_shape2(6, 9), 1);
+    gradcheck("dropout p=0.3", fn_dropout, NULL, in, 1);
+    in[0] = input(mmix_shape3(2, 5, 8), 1);
+    in[1] = input(mmix_shape3(2, 5, 8), 1);
+    in[2] = input(mmix_shape3(2, 5, 8), 1);
+    gradcheck("attention causal, dropout p=0.3", fn_attention_dropout, NULL, in, 3);
+}
+
+/* Dropout draws x's mask (of n elements, p = 0.1 at key 5) into out[]: its rate and
+   scaling against the binomial, the same for 1 and 2 threads and for the same key and
+   step, another for another step or key, the identity in eval mode. */
+static mmix_tensor *dropout_of(mmix_tensor *x, uint64_t step, uint64_t key) {
+    mmix_set_dropout_step(ctx, 11, step);
+    return mmix_dropout(ctx, x, 0.1f, key);
+}
+
+static int64_t differing(const mmix_tensor *a, const mmix_tensor *b) {
+    int64_t i, n = 0;
+    for (i = 0; i < a->n; i++) n += (a->data[i] == 0.0f) != (b->data[i] == 0.0f);
+    return n;
+}
+
+static void test_dropout(void) {
+    const int64_t n = 200000;
+    const float p = 0.1f, scale = 1.0f / (1.0f - p);
+    mmix_tensor *x = input(mmix_shape2(n / 100, 100), 0), *y, *again, *other_step, *other_key, *one, *two;
+    int64_t i, dropped = 0, wrong = 0;
+    double rate, bound = 5.0 * sqrt((double)p * (1.0 - p) / (double)n);
+    int threads = mmix_get_num_threads();
+    mmix_init_uniform(x, &rng, 0.5f, 1.5f); /* no zeros of its own */
+    y = dropout_of(x, 3, 5);
+    for (i = 0; y && i < n; i++) {
+        if (y->data[i] == 0.0f) dropped++;
+        else wrong += y->data[i] != x->data[i] * scale || fabs(y->data[i] - x->data[i] / (1.0 - p)) > 1e-6 * x->data[i];
+    }
+    rate = (double)dropped / (double)n;
+    CHECK(y && fabs(rate - p) <= bound, "dropout drops %.4f of %lld elements, p = %.2f within 5 sigma (%.4f)", rate,
+          (long long)n, (double)p, bound);
+    CHECK(y && wrong == 0, "dropout keeps the rest as x / (1 - p) (%lld wrong)", (long long)wrong);
+    mmix_set_num_threads(1);
+    one = dropout_of(x, 3, 5);
+    mmix_set_num_threads(2);
+    two = dropout_of(x, 3, 5);
+    mmix_set_num_threads(threads);
+    CHECK(one && two && memcmp(one->data, two->data, (size_t)n * sizeof(float)) == 0 &&
+          memcmp(one->data, y->data, (size_t)n * sizeof(float)) == 0, "dropout's mask is the same for 1 and 2 threads");
+    again = dropout_of(x, 3, 5);
+    other_step = dropout_of(x, 4, 5);
+    other_key = dropout_of(x, 3, 6);
+    CHECK(again && memcmp(again->data, y->data, (size_t)n * sizeof(float)) == 0, "the same seed, step and key: the same mask");
+    CHECK(other_step && differing(y, other_step) > n / 10, "another step draws another mask (%lld of %lld differ)",
+          (long long)(other_step ? differing(y, other_step) : 0), (long long)n);
+    CHECK(other_key && differing(y, other_key) > n / 10, "another key draws another mask (%lld of %lld differ)",
+          (long long)(other_key ? differing(y, other_key) : 0), (long long)n);
+    mmix_set_training(ctx, 0);
+    CHECK(dropout_of(x, 3, 5) == x, "in eval mode dropout is the identity (x itself)");
+    mmix_set_training(ctx, 1);
+    CHECK(mmix_dropout(ctx, x, 0.0f, 5) == x, "p = 0 is the identity");
+    CHECK(mmix_dropout(ctx, x, 1.0f, 5) == NULL && mmix_last_result(ctx) == MMIX_ERR_INVALID_ARGUMENT &&
+          strstr(mmix_last_error(ctx), "[0, 1)"), "p = 1 is refused: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    mmix_set_dropout_step(ctx, 0, 0);
+    mmix_step_reset(ctx);
+}
+
+/* Attention dropout with v the identity (one head, hd = Lk), so the output is the dropped
+   probabilities themselves: each is 0 or P / (1 - p) of the undropped P, about p of the
+   visible ones are 0, the masked ones stay 0, and eval mode is mmix_attention bit for bit. */
+static void test_attention_dropout(void) {
+    const int64_t L = 64;
+    const float p = 0.25f, scale = 1.0f / (1.0f - p);
+    mmix_tensor *q = input(mmix_shape3(1, L, L), 0), *k = input(mmix_shape3(1, L, L), 0);
+    mmix_tensor *v = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(1, L, L)), *P, *D, *E;
+    int64_t i, j, visible = 0, dropped = 0, wrong = 0;
+    double rate, bound;
+    for (i = 0; v && i < L; i++) v->data[i * L + i] = 1.0f;
+    P = mmix_attention(ctx, q, k, v, 1, 1);
+    mmix_set_dropout_step(ctx, 5, 2);
+    D = mmix_attention_dropout(ctx, q, k, v, 1, 1, p, 3);
+    for (i = 0; P && D && i < L; i++)
+        for (j = 0; j < L; j++) {
+            float pij = P->data[i * L + j], dij = D->data[i * L + j];
+            if (j > i) { wrong += dij != 0.0f; continue; }
+            visible++;
+            if (dij == 0.0f) dropped++;
+            else wrong += dij != pij * scale;
+        }
+    rate = visible ? (double)dropped / (double)visible : 0.0;
+    bound = 5.0 * sqrt((double)p * (1.0 - p) / (double)(visible ? visible : 1));
+    CHECK(P && D && wrong == 0, "attention dropout: each probability is 0 or P / (1 - p), masked ones 0 (%lld wrong)",
+          (long long)wrong);
+    CHECK(fabs(rate - p) <= bound, "attention dropout drops %.3f of %lld visible probabilities (p %.2f, 5 sigma %.3f)",
+          rate, (long long)visible, (double)p, bound);
+    mmix_set_training(ctx, 0);
+    E = mmix_attention_dropout(ctx, q, k, v, 1, 1, p, 3);
+    mmix_set_training(ctx, 1);
+    CHECK(P && E && memcmp(P->data, E->data, (size_t)P->n * sizeof(float)) == 0,
+          "attention dropout in eval mode is mmix_attention, bit for bit");
+    mmix_set_dropout_step(ctx, 0, 0);
+    mmix_step_reset(ctx);
 }
 
 static void test_shapes_and_errors(void) {
@@ -297,6 +402,8 @@ int main(void) {
     test_masked_grad_modes();
     test_masked_entries_stay_zero();
     test_other_gradients();
+    test_dropout();
+    test_attention_dropout();
     test_shapes_and_errors();
     test_schedule_and_clip();
     mmix_ctx_destroy(ctx);

@@ -12,7 +12,7 @@ import sys
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from make_fixtures import RefLlama, RefMixer, clm_loss  # noqa: E402
+from make_fixtures import RefGPT1, RefLlama, RefMixer, RefTransfixer, clm_loss  # noqa: E402
 
 
 def read_safetensors(path):
@@ -33,14 +33,25 @@ def read_safetensors(path):
 def main():
     path, tokens_path, pad = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sd, meta = read_safetensors(path)
-    V, D = (sd["wte.weight"] if "wte.weight" in sd else sd["model.embed_tokens.weight"]).shape
-    if "wte.weight" in sd:
+    heads = int(meta.get("num_attention_heads", sys.argv[4] if len(sys.argv) > 4 else 0))
+    if "transformer.tokens_embed.weight" in sd:                  # GPT-1: the tied head is not in the file,
+        V, D = sd["transformer.tokens_embed.weight"].shape       # HF's tie_weights restores it
+        depth = len([k for k in sd if k.endswith("attn.c_attn.weight")])
+        model = RefGPT1(V, D, depth, heads, sd["transformer.positions_embed.weight"].shape[0]).eval()
+        sd["lm_head.weight"] = sd["transformer.tokens_embed.weight"]
+    elif "model.layers.0.mixer_layer.conv.weight" in sd:
+        V, D = sd["model.embed_tokens.weight"].shape
+        depth = len([k for k in sd if k.endswith("q_proj.weight")])
+        model = RefTransfixer(V, D, depth, heads, sd["model.layers.0.mixer_layer.conv.weight"].shape[0])
+    elif "wte.weight" in sd:
+        V, D = sd["wte.weight"].shape
         depth = len([k for k in sd if k.endswith(".conv.weight")])
         L, _, k = sd["mixerblocks.0.conv.weight"].shape
         model = RefMixer(V, D, depth, L, k)
     else:
+        V, D = sd["model.embed_tokens.weight"].shape
         depth = len([k for k in sd if k.endswith("q_proj.weight")])
-        model = RefLlama(V, D, depth, int(meta.get("num_attention_heads", sys.argv[4] if len(sys.argv) > 4 else 0)))
+        model = RefLlama(V, D, depth, heads)
     model.load_state_dict(sd, strict=True)
     tokens = torch.tensor([[int(t) for t in line.split()] for line in open(tokens_path) if line.strip()])
     with torch.no_grad():

@@ -208,7 +208,8 @@ def core2(path):
                  "rmsnorm: HF LlamaRMSNorm, eps 1e-6\nrope: HF rotate-half, theta 10000, H 2, pos0 0 and 5\n"
                  "attention: H 2, scale 1/sqrt(hd), causal and non-causal, Lq 2 after Lk 5\n"
                  "l2_normalize: eps 1e-12; cosine_similarity: eps 1e-8; logsumexp; l1_distance (sum)\n"
-                 "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n" % torch.__version__)
+                 "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n"
+                 "linear_in_out: HF Conv1D, addmm(b, x, W) with W [in, out]\n" % torch.__version__)
     g = torch.Generator().manual_seed(2)
     token_mix_cases(fx, g)
     op_case(fx, "rmsnorm", lambda x, w: w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)),
@@ -238,6 +239,8 @@ def core2(path):
     keep = torch.ones(1, 5, 1)
     keep[:, 2:4] = 0
     op_case(fx, "tokens_zero", lambda x: x * keep, [("x", randn(g, 2, 5, 3), True)], 216)
+    op_case(fx, "linear_in_out", lambda x, W, b: torch.addmm(b, x.reshape(-1, 5), W).view(2, 3, 7),  # HF Conv1D
+            [("x", randn(g, 2, 3, 5), True), ("W", randn(g, 5, 7), True), ("b", randn(g, 7), True)], 217)
     fx.write(path)
 
 
@@ -465,6 +468,146 @@ class RefLlama(torch.nn.Module):
         return self.lm_head(self.model.norm(x))
 
 
+class RefConv1D(torch.nn.Module):
+    """Hugging Face's Conv1D (GPT-1's layers): the weight is stored [in, out] and
+    y = addmm(bias, x, weight). HF _init_weights: weight N(0, 0.02), bias 0."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.empty(n_in, n_out).normal_(0.0, 0.02))
+        self.bias = torch.nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        out = torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight)
+        return out.view(x.shape[:-1] + (self.weight.shape[1],))
+
+
+class RefGPTAttention(torch.nn.Module):
+    """OpenAIGPT's Attention (transformers 4.42, scale=True): q, k, v from one c_attn split
+    along the features, scores / sqrt(hd), the causal buffer applied as w * b - 1e4 (1 - b),
+    softmax, attention dropout, c_proj, residual dropout. The buffer is non-persistent."""
+
+    def __init__(self, D, H, L, pdrop):
+        super().__init__()
+        self.H = H
+        self.register_buffer("bias", torch.tril(torch.ones(L, L)).view(1, 1, L, L), persistent=False)
+        self.c_attn = RefConv1D(D, 3 * D)
+        self.c_proj = RefConv1D(D, D)
+        self.attn_dropout = torch.nn.Dropout(pdrop)
+        self.resid_dropout = torch.nn.Dropout(pdrop)
+
+    def forward(self, x):
+        B, n, D = x.shape
+        hd = D // self.H
+        q, k, v = self.c_attn(x).split(D, dim=2)
+        q = q.view(B, n, self.H, hd).permute(0, 2, 1, 3)
+        k = k.view(B, n, self.H, hd).permute(0, 2, 3, 1)          # transposed for q @ k
+        v = v.view(B, n, self.H, hd).permute(0, 2, 1, 3)
+        w = torch.matmul(q, k) / math.sqrt(hd)
+        b = self.bias[:, :, :n, :n]
+        w = w * b + -1e4 * (1 - b)
+        w = self.attn_dropout(torch.softmax(w, dim=-1))
+        a = torch.matmul(w, v).permute(0, 2, 1, 3).reshape(B, n, D)
+        return self.resid_dropout(self.c_proj(a))
+
+
+class RefGPTMLP(torch.nn.Module):
+    def __init__(self, D, F_, pdrop):
+        super().__init__()
+        self.c_fc = RefConv1D(D, F_)
+        self.c_proj = RefConv1D(F_, D)
+        self.dropout = torch.nn.Dropout(pdrop)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))   # afn 'gelu': the exact erf GELU
+
+
+class RefGPTBlock(torch.nn.Module):
+    """Post-LN (reference-notes Sec. 8b): n = ln_1(x + attn(x)); out = ln_2(n + mlp(n))."""
+
+    def __init__(self, D, H, L, pdrop):
+        super().__init__()
+        self.attn = RefGPTAttention(D, H, L, pdrop)
+        self.ln_1 = torch.nn.LayerNorm(D, eps=1e-5)
+        self.mlp = RefGPTMLP(D, 4 * D, pdrop)
+        self.ln_2 = torch.nn.LayerNorm(D, eps=1e-5)
+
+    def forward(self, x):
+        n = self.ln_1(x + self.attn(x))
+        return self.ln_2(n + self.mlp(n))
+
+
+class RefGPTModel(torch.nn.Module):
+    def __init__(self, V, D, depth, H, L, pdrop):
+        super().__init__()
+        self.tokens_embed = torch.nn.Embedding(V, D)
+        self.positions_embed = torch.nn.Embedding(L, D)
+        self.drop = torch.nn.Dropout(pdrop)
+        self.h = torch.nn.ModuleList([RefGPTBlock(D, H, L, pdrop) for _ in range(depth)])
+
+
+class RefGPT1(torch.nn.Module):
+    """OpenAIGPTLMHeadModel (paper Sec. 4.4), OpenAIGPTConfig defaults but the sizes: learned
+    positions (n_positions = L), dropout 0.1 everywhere, LayerNorm eps 1e-5, no final norm,
+    lm_head tied to tokens_embed (so its state_dict holds lm_head.weight, the same tensor)."""
+
+    def __init__(self, V, D, depth, H, L, pdrop=0.1):
+        super().__init__()
+        self.transformer = RefGPTModel(V, D, depth, H, L, pdrop)
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+        for m in self.modules():                                  # HF _init_weights
+            if isinstance(m, torch.nn.Embedding):
+                torch.nn.init.normal_(m.weight, 0.0, 0.02)
+        self.lm_head.weight = self.transformer.tokens_embed.weight  # tie_weights
+
+    def forward(self, ids):
+        t = self.transformer
+        pos = torch.arange(ids.shape[1])[None, :]
+        x = t.drop(t.tokens_embed(ids) + t.positions_embed(pos))
+        for block in t.h:
+            x = block(x)
+        return self.lm_head(x)
+
+
+class RefMixerLayer(torch.nn.Module):
+    """The transfixer's MixerLayer, generalized from L = 512 to L: Conv1d(L, L, 1) with bias,
+    its weight tril-masked in place at every forward (reference-notes Sec. 1, 8c)."""
+
+    def __init__(self, L):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(L, L, 1, padding="same")
+
+    def forward(self, x):
+        self.conv.weight.data = torch.tril(self.conv.weight.data[:, :, 0]).unsqueeze(-1).contiguous()
+        return self.conv(x)
+
+
+class RefTransfixerLayer(RefDecoderLayer):
+    """LlamaDecoderLayer of the transfixer branch: a = attn(norm(x)); x = a + mixer(a) + x;
+    x = x + mlp(norm(x)). mixer_layer registers after the Llama modules."""
+
+    def __init__(self, D, H, L):
+        super().__init__(D, H)
+        self.mixer_layer = RefMixerLayer(L)
+
+    def forward(self, x):
+        a = self.self_attn(self.input_layernorm(x))
+        x = a + self.mixer_layer(a) + x
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class RefTransfixer(RefLlama):
+    """The transfixer (reference-notes Sec. 8c): RefLlama with RefTransfixerLayer layers; HF
+    _init_weights for Linear and Embedding, PyTorch's default for the convs."""
+
+    def __init__(self, V, D, depth, H, L):
+        super().__init__(V, D, depth, H)
+        self.model.layers = torch.nn.ModuleList([RefTransfixerLayer(D, H, L) for _ in range(depth)])
+        for m in self.model.layers.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.normal_(m.weight, 0.0, 0.02)
+
+
 def clm_loss(logits, ids, pad_id):
     """Paper Sec. 3.2, reference-notes Sec. 5: position t predicts token t + 1; pad targets ignored; mean over counted."""
     labels = ids.clone()
@@ -619,15 +762,27 @@ def zoo(path, out_dir):
     fx = Fixture("file: zoo\ntorch: %s\nseed: 5\n"
                  "sizes: V %d, D %d, depth %d, L %d, batch %d, pad id %d (the tokens of models.bin)\n"
                  "mixer_e2: RefExpandedMixer, expansion 2 (in-place masking of both convs: phantom gradients)\n"
-                 "training: as models.bin\nfiles: mixer_e2.safetensors (initial weights), zoo_losses.txt\n"
+                 "gpt1_h4: RefGPT1, 4 heads, n_positions L, run in eval mode (dropout off), tied head\n"
+                 "transfixer_h4: RefTransfixer, 4 heads, L x L mixer_layer convs (in-place masking)\n"
+                 "training: as models.bin\nfiles: mixer_e2.safetensors, gpt1_h4.safetensors (no lm_head.weight and "
+                 "no metadata, as HF saves a tied model), transfixer_h4.safetensors (num_attention_heads metadata) "
+                 "(initial weights), zoo_losses.txt\n"
                  % (torch.__version__, V, D, depth, L, B, pad))
     tokens = model_tokens(V, L, B, pad)
     torch.manual_seed(5)
     model = RefExpandedMixer(V, D, depth, L, 2)
     write_safetensors(os.path.join(out_dir, "mixer_e2.safetensors"), list(model.state_dict().items()))
     model_case(fx, "mixer_e2", model, tokens, pad, out_dir)
+    gpt = RefGPT1(V, D, depth, 4, L).eval()                        # eval: dropout off for parity
+    write_safetensors(os.path.join(out_dir, "gpt1_h4.safetensors"),
+                      [(n, t) for n, t in gpt.state_dict().items() if n != "lm_head.weight"])
+    model_case(fx, "gpt1_h4", gpt, tokens, pad, out_dir)
+    transfixer = RefTransfixer(V, D, depth, 4, L)
+    write_safetensors(os.path.join(out_dir, "transfixer_h4.safetensors"), list(transfixer.state_dict().items()),
+                      metadata={"num_attention_heads": "4"})
+    model_case(fx, "transfixer_h4", transfixer, tokens, pad, out_dir)
     with open(os.path.join(out_dir, "zoo_losses.txt"), "w") as f:   # for the command-line test
-        for name in ("mixer_e2",):
+        for name in ("mixer_e2", "gpt1_h4", "transfixer_h4"):
             f.write("%s %.9g\n" % (name, [t for n, t in fx.tensors if n == name + "/loss"][0].item()))
     fx.write(path)
 
