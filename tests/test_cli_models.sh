@@ -20,12 +20,27 @@ out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_token
 check "forward on the reference mixer file exits 0" test "$rc" = 0
 check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close_to "$out" "$(expect mixer_k1)"
 check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
-# the zoo: each reference-named file of zoo.bin's models gives the script's loss
-for arch in mixer_e2; do
+# the zoo: each reference-named file of zoo.bin's models gives the script's loss, loaded with
+# what its names cannot tell (the parallel models' files are the autoencoders' names)
+zoo_flags() {
+    case $1 in
+    llama_ae_h4) echo "--heads 4" ;;
+    mixer_par) echo "--arch mixer-parallel" ;;
+    llama_par_h4) echo "--arch llama-parallel --heads 4" ;;
+    esac
+}
+for arch in mixer_e2 mixer_ae llama_ae_h4 mixer_par llama_par_h4; do
     want=$(sed -n "s/^$arch //p" "$fx/zoo_losses.txt")
-    out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1)
-    check "forward on the reference $arch file gives the script's loss ($want): got '$out'" close_to "$out" "$want"
+    out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 $(zoo_flags $arch) \
+          2>"$tmp/$arch.err")
+    check "forward on the reference $arch file gives the script's loss ($want): got '$out' $(cat "$tmp/$arch.err")" \
+        close_to "$out" "$want"
 done
+check "the transformer autoencoder's unused inner tensors are skipped with a warning" \
+    has "$(cat "$tmp/llama_ae_h4.err")" "skipping 'decoder.model.lm_head.weight'"
+out=$("$mm" info "$fx/mixer_par.safetensors" 2>&1); rc=$?
+check "info: the encoder-decoder mixer's file is an autoencoder's by default, a parallel model's by --arch" \
+    ok_with "$rc" "$out" '^ambiguous: .*mixer-ae, mixer-parallel'
 out=$("$mm" forward --model "$fx/mixer_k1_bf16.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
 check "a BF16 file with pad_token_id metadata gives torch's BF16 loss: got '$out'" close_to "$out" "$(expect mixer_k1_bf16)"
 err=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
