@@ -159,6 +159,12 @@
        Sec. 3.2, Sec. 4.1; notes 3)                mmix__mixer_block_forward
      Llama-style transformer (paper Sec. 4,        mmix_model_create(MMIX_ARCH_LLAMA),
        Sec. 9.4; HF LlamaForCausalLM, notes 8)     mmix__llama_layer_forward
+     Mixer and transformer autoencoders: encoder,  MMIX_ARCH_MIXER_AE, MMIX_ARCH_LLAMA_AE,
+       last token repeated, decoder, unshifted       mmix__encdec_hidden, mmix__encdec_middle,
+       loss (paper Sec. 5.3, Fig. 8; notes 13)       mmix__reconstruct_terms
+     Parallel many-token prediction: second half   MMIX_ARCH_MIXER_PARALLEL, _LLAMA_PARALLEL,
+       zeroed between the stacks (paper Sec. 5.2,    mmix__encdec_middle,
+       Fig. 7b/c; notes 14)                          mmix__second_half_terms
      Shifted causal-LM loss, pads ignored (paper   mmix_model_loss
        Sec. 3.2, Sec. 9.5; notes 5)
      Reference state_dict files (notes 9)          mmix_model_load, mmix_model_save
@@ -1035,7 +1041,7 @@ typedef struct mmix_model_config {
     mmix_arch arch;
     int64_t vocab;              /* V */
     int64_t dim;                /* D, the model width */
-    int64_t depth;              /* n, the number of blocks */
+    int64_t depth;              /* n, the number of blocks (of each stack: encoder, decoder) */
     int64_t n_ctx;              /* L: the mixer's token-mixing size, the transformer's window */
     int64_t kernel;             /* mixer: token-mixing kernel size k (1 in the main runs) */
     int64_t expansion;          /* mixer-expanded: inner tokens per token, e (2 in the paper) */
@@ -1096,7 +1102,8 @@ MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng);
 MMIXDEF void mmix_model_apply_masks(mmix_model *model);
 MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of weights */
 /* The last hidden layer [B, L, D] for token ids [B, L] (int32): the mixer's last block
-   output, the transformer's output after its final norm. */
+   output, the transformer's output after its final norm, an encoder-decoder's last decoder
+   block output. */
 MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
 /* Logits [B, L, V]. */
 MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
@@ -1154,7 +1161,9 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
    (0: none; archs needs MMIX_ARCH_COUNT entries). */
 MMIXDEF mmix_result mmix_model_file_archs(mmix_ctx *ctx, const char *path, mmix_arch *archs, int *n);
 /* Writes the model's weights (F32, reference names) with metadata describing it, so that
-   the file loads here without options and in PyTorch with a strict load_state_dict. */
+   the file loads here without options and in PyTorch with a strict load_state_dict (the
+   transformer encoder-decoders: strict=False, for the reference's unused inner tensors that
+   we do not write, reference-notes Sec. 13). */
 MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path,
                                     int32_t pad_id);
 
@@ -6574,7 +6583,7 @@ static int64_t mmix__encdec_mixer_param_count(const mmix_model_config *c) {
     return 2 * c->vocab * D + 2 * c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
 }
 
-/* PyTorch defaults in registration order (reference-notes Sec. 4), then both stacks' masks. */
+/* Both stacks' masks: the decoder's convs are causal too. */
 static void mmix__encdec_mixer_apply_masks(mmix_model *m) {
     int64_t i;
     for (i = 0; i < m->config.depth; i++) {
@@ -6582,6 +6591,7 @@ static void mmix__encdec_mixer_apply_masks(mmix_model *m) {
         mmix__zero_upper(m->mixer2[i].conv_w);
     }
 }
+/* PyTorch defaults in registration order (reference-notes Sec. 4), then the masks. */
 static void mmix__encdec_mixer_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
@@ -6672,7 +6682,6 @@ static int mmix__encdec_llama_ignored(const char *name) {
 /* The slots all four share. */
 static void mmix__encdec_common(mmix__arch *d) {
     d->info.can_generate = 0;
-    d->check = mmix__mixer_check;
     d->hidden = mmix__encdec_hidden;
     d->logits = mmix__lm_logits;
     d->cache_floats = NULL;
@@ -6686,6 +6695,7 @@ static void mmix__encdec_mixer_kind(mmix__arch *d) {
     d->info.fixed_window = 1;
     d->info.own_settings = "kernel";
     d->defaults = mmix__mixer_defaults;
+    d->check = mmix__mixer_check;
     d->param_count = mmix__encdec_mixer_param_count;
     d->create = mmix__encdec_mixer_create;
     d->init = mmix__encdec_mixer_init;
