@@ -473,11 +473,11 @@ class RefMixerEncoderDecoder(torch.nn.Module):
     happens between the stacks: the autoencoder's repeat of the last token, or the parallel
     model's zeroed second half (reference-notes Sec. 13, 14)."""
 
-    def __init__(self, V, D, depth, L, middle):
+    def __init__(self, V, D, depth, L, middle, k=1):
         super().__init__()
         self.wte = torch.nn.Embedding(V, D)
-        self.encoderblocks = torch.nn.ModuleList([RefMixerBlock(D, L, 1) for _ in range(depth)])
-        self.decoderblocks = torch.nn.ModuleList([RefMixerBlock(D, L, 1) for _ in range(depth)])
+        self.encoderblocks = torch.nn.ModuleList([RefMixerBlock(D, L, k) for _ in range(depth)])
+        self.decoderblocks = torch.nn.ModuleList([RefMixerBlock(D, L, k) for _ in range(depth)])
         self.lm_head = torch.nn.Linear(D, V, bias=False)
         self.middle = middle
 
