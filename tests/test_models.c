@@ -2,7 +2,9 @@
    transformer (H = 4) against the PyTorch reference models of make_fixtures.py: logits,
    loss, every parameter gradient, and three AdamW steps with warmup, linear decay, weight
    decay and clipping. Tolerances: loss 1e-5 relative; logits and gradients 1e-5 relative
-   to the tensor's largest magnitude; weights after the steps 1e-5 absolute.
+   to the tensor's largest magnitude; weights after the steps 1e-5 absolute. The same for
+   the zoo.bin models; there, gradients that cancel by the model's structure are compared
+   to the case's largest gradient (parity_with; reference-notes Sec. 13, 14).
    Also: causality of both models, parameter counts against the reference state_dicts
    (docs/reference-notes.md Sec. 3, 8), input errors. */
 #define MASKEDMIXER_IMPLEMENTATION
