@@ -6744,7 +6744,7 @@ static void mmix__mixer_ae_describe(mmix__arch *d) {
     mmix__encdec_mixer_kind(d);
     mmix__encdec_reconstruct(d);
     d->info.title = "masked-mixer autoencoder";
-    d->info.reference = "AutoencodingMixer (mixer_lm/mixer_autoencoder.py, paper-era flat blocks)";
+    d->info.reference = "AutoencodingMixer of mixer_lm/mixer_autoencoder.py, paper-era flat blocks";
     d->info.paper = "paper Sec. 5.3, Fig. 8";
     d->info.lr = 5e-4;
 }
@@ -6753,7 +6753,7 @@ static void mmix__llama_ae_describe(mmix__arch *d) {
     mmix__encdec_llama_kind(d);
     mmix__encdec_reconstruct(d);
     d->info.title = "transformer autoencoder";
-    d->info.reference = "AutoencodingTransformer (mixer_lm/transformer_autoencoder_tinystories.py)";
+    d->info.reference = "AutoencodingTransformer of mixer_lm/transformer_autoencoder_tinystories.py";
     d->info.paper = "paper Sec. 5.3, Fig. 8";
     d->info.lr = 2e-4;
 }
