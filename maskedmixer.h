@@ -168,6 +168,12 @@
        attention probabilities (notes 8b)            mmix_set_dropout_step
      Transfixer: Llama + masked mixing of the      mmix_model_create(MMIX_ARCH_TRANSFIXER),
        attention output (notes 8c)                 mmix__transfixer_layer_forward
+     Mixer and transformer autoencoders: encoder,  MMIX_ARCH_MIXER_AE, MMIX_ARCH_LLAMA_AE,
+       last token repeated, decoder, unshifted       mmix__encdec_hidden, mmix__encdec_middle,
+       loss (paper Sec. 5.3, Fig. 8; notes 13)       mmix__reconstruct_terms
+     Parallel many-token prediction: second half   MMIX_ARCH_MIXER_PARALLEL, _LLAMA_PARALLEL,
+       zeroed between the stacks (paper Sec. 5.2,    mmix__encdec_middle,
+       Fig. 7b/c; notes 14)                          mmix__second_half_terms
      Shifted causal-LM loss, pads ignored (paper   mmix_model_loss
        Sec. 3.2, Sec. 9.5; notes 5)
      Reference state_dict files (notes 9)          mmix_model_load, mmix_model_save
@@ -1036,7 +1042,11 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
     X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */\
     X(GPT1, "gpt1", mmix__gpt_describe)        /* GPT-1 baseline (paper Sec. 4.4, Fig. 5) */\
-    X(TRANSFIXER, "transfixer", mmix__transfixer_describe) /* Llama + masked mixing (notes 8c) */
+    X(TRANSFIXER, "transfixer", mmix__transfixer_describe) /* Llama + masked mixing (notes 8c) */\
+    X(MIXER_AE, "mixer-ae", mmix__mixer_ae_describe)         /* paper Sec. 5.3, Fig. 8 */    \
+    X(LLAMA_AE, "llama-ae", mmix__llama_ae_describe)         /* paper Sec. 5.3, Fig. 8 */    \
+    X(MIXER_PARALLEL, "mixer-parallel", mmix__mixer_parallel_describe) /* paper Sec. 5.2, Fig. 7b */\
+    X(LLAMA_PARALLEL, "llama-parallel", mmix__llama_parallel_describe) /* paper Sec. 5.2, Fig. 7b */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -1084,7 +1094,7 @@ typedef struct mmix_model_config {
     mmix_arch arch;
     int64_t vocab;              /* V */
     int64_t dim;                /* D, the model width */
-    int64_t depth;              /* n, the number of blocks */
+    int64_t depth;              /* n, the number of blocks (of each stack: encoder, decoder) */
     int64_t n_ctx;              /* L: the mixer's token-mixing size, the transformer's window */
     int64_t kernel;             /* mixer: token-mixing kernel size k (1 in the main runs) */
     int64_t expansion;          /* mixer-expanded: inner tokens per token, e (2 in the paper) */
@@ -1164,7 +1174,8 @@ MMIXDEF void mmix_model_init(mmix_model *model, mmix_rng *rng);
 MMIXDEF void mmix_model_apply_masks(mmix_model *model);
 MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of weights */
 /* The last hidden layer [B, L, D] for token ids [B, L] (int32): the mixer's last block
-   output, the transformer's output after its final norm. */
+   output, the transformer's output after its final norm, an encoder-decoder's last decoder
+   block output. */
 MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
 /* Logits [B, L, V]. */
 MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
@@ -1223,7 +1234,9 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
    (0: none; archs needs MMIX_ARCH_COUNT entries). */
 MMIXDEF mmix_result mmix_model_file_archs(mmix_ctx *ctx, const char *path, mmix_arch *archs, int *n);
 /* Writes the model's weights (F32, reference names) with metadata describing it, so that
-   the file loads here without options and in PyTorch with a strict load_state_dict. */
+   the file loads here without options and in PyTorch with a strict load_state_dict (the
+   transformer encoder-decoders: strict=False, for the reference's unused inner tensors that
+   we do not write, reference-notes Sec. 13). */
 MMIXDEF mmix_result mmix_model_save(mmix_ctx *ctx, const mmix_model *model, const char *path,
                                     int32_t pad_id);
 
@@ -6082,7 +6095,7 @@ static int mmix__add_term(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *ids, 
     t->count[t->n] = count;
     t->mean[t->n] = NULL;
     if (count > 0) {
-        t->mean[t->n] = mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, first - shift, L - shift), targets, -100);
+        t->mean[t->n] = mmix_cross_entropy(ctx, mmix_tokens_slice(ctx, logits, first - shift, n), targets, -100);
         if (!t->mean[t->n]) return 0;
     }
     t->n++;
@@ -6216,11 +6229,9 @@ static mmix_tensor *mmix__mix_new_rows(mmix_ctx *ctx, const mmix_tensor *W, cons
    for x [B, L, D] (cache NULL).
    With a cache [n_ctx, D] (generation, see >>generate): x is n new tokens [1, n, D] at
    positions p..P-1; their seq_layernorm rows join the cache, and conv rows p..P-1 read
-   cache rows 0..P-1. */
-static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
-                                              float *cache, int64_t p) {
-    const mmix_mixer_block *b = &m->mixer[i];
-    const mmix_model_config *c = &m->config;
+   cache rows 0..P-1. The block is given, not its index: a two-stack model runs it on either stack. */
+static mmix_tensor *mmix__mixer_block_run(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                          mmix_tensor *x, float *cache, int64_t p) {
     mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps);
     int64_t n, D = c->dim;
     if (!cache) return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, norm, b->conv_w, b->conv_b,
@@ -6229,6 +6240,12 @@ static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_model *m
     n = x->shape.d[1];
     ctx->backend->copy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
     return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix__mix_new_rows(ctx, b->conv_w, b->conv_b, cache, p, n, D)));
+}
+
+/* Block i of the model's (first) stack: the descriptor's block slot. */
+static mmix_tensor *mmix__mixer_block_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                              float *cache, int64_t p) {
+    return mmix__mixer_block_run(ctx, &m->mixer[i], &m->config, x, cache, p);
 }
 
 static void mmix__mixer_defaults(mmix_model_config *c) {
@@ -6287,22 +6304,25 @@ static void mmix__mixers_apply_masks(mmix_model *m) {
     }
 }
 
+/* One block's PyTorch defaults, in registration order (reference-notes Sec. 4). The expanded
+   mixer's conv.2 follows its conv.0. */
+static void mmix__mixer_block_init(mmix_mixer_block *b, mmix_rng *rng) {
+    mmix_init_constant(b->patch_norm_w, 1.0f);
+    mmix_init_constant(b->patch_norm_b, 0.0f);
+    mmix_init_constant(b->seq_norm_w, 1.0f);
+    mmix_init_constant(b->seq_norm_b, 0.0f);
+    mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
+    mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
+    mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
+    if (b->conv2_w) mmix_init_pytorch_linear(b->conv2_w, b->conv2_b, rng);
+}
+
 /* PyTorch defaults, in registration order (reference-notes Sec. 4); then the masked entries
-   zeroed. The expanded mixer's conv.2 follows its conv.0. */
+   zeroed. */
 static void mmix__mixers_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
-    for (i = 0; i < m->config.depth; i++) {
-        mmix_mixer_block *b = &m->mixer[i];
-        mmix_init_constant(b->patch_norm_w, 1.0f);
-        mmix_init_constant(b->patch_norm_b, 0.0f);
-        mmix_init_constant(b->seq_norm_w, 1.0f);
-        mmix_init_constant(b->seq_norm_b, 0.0f);
-        mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
-        mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
-        mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
-        if (b->conv2_w) mmix_init_pytorch_linear(b->conv2_w, b->conv2_b, rng);
-    }
+    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer[i], rng);
     mmix_init_pytorch_linear(m->lm_head, NULL, rng);
     mmix__mixers_apply_masks(m);
 }
@@ -6314,17 +6334,19 @@ static int mmix__mixer_detect(const mmix_safetensors *st) {
     return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
 }
 
-/* What every mixer's file tells alike: the sizes from the names and shapes (block i is
-   there when its `conv` tensor is, "conv.weight" or "conv.0.weight"), the LayerNorm eps from
-   metadata; *conv receives block 0's conv tensor, whose shape the caller reads. */
-static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *conv,
-                                            mmix_model_config *c, const mmix_st_entry **conv0) {
-    char fmt[64], first[64];
+/* What every mixer's file tells alike: the sizes from the names and shapes (block i of the
+   stack `blocks` is there when its `conv` tensor is, "conv.weight" or "conv.0.weight"), the
+   LayerNorm eps from metadata; *conv receives block 0's conv tensor, whose shape the caller
+   reads. */
+static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *blocks,
+                                            const char *conv, mmix_model_config *c, const mmix_st_entry **conv0) {
+    char fmt[64], first[64], ff[64];
     double v;
     mmix_result r;
-    snprintf(fmt, sizeof fmt, "mixerblocks.%%lld.%s", conv);
-    snprintf(first, sizeof first, "mixerblocks.0.%s", conv);
-    r = mmix__read_lm_sizes(ctx, st, "wte.weight", fmt, "mixerblocks.0.patch_ff.0.weight", c);
+    snprintf(fmt, sizeof fmt, "%s.%%lld.%s", blocks, conv);
+    snprintf(first, sizeof first, "%s.0.%s", blocks, conv);
+    snprintf(ff, sizeof ff, "%s.0.patch_ff.0.weight", blocks);
+    r = mmix__read_lm_sizes(ctx, st, "wte.weight", fmt, ff, c);
     if (r != MMIX_OK) return r;
     *conv0 = mmix_safetensors_find(st, first);
     if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
@@ -6336,7 +6358,7 @@ static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensor
 static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                            mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "conv.weight", c, &e);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "mixerblocks", "conv.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[0] != e->shape[1])
@@ -6462,7 +6484,7 @@ static int mmix__expanded_detect(const mmix_safetensors *st) {
 static mmix_result mmix__expanded_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                               mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "conv.0.weight", c, &e);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "mixerblocks", "conv.0.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[2] != 1 || e->shape[1] < 1 || e->shape[0] % e->shape[1] != 0)
@@ -6567,12 +6589,17 @@ static mmix_tensor *mmix__llama_attention(mmix_ctx *ctx, const mmix_llama_layer 
 }
 
 /* HF LlamaDecoderLayer: x += o_proj(Attn(...)) of RMSNorm(x); x += down(silu(gate) * up) of
-   RMSNorm(x). With a cache, x holds the new tokens at positions p..P-1 (>>generate). */
+   RMSNorm(x). With a cache, x holds the new tokens at positions p..P-1 (>>generate). The
+   layer is given, not its index: a two-stack model runs it on either stack. */
+static mmix_tensor *mmix__llama_layer_run(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
+                                          mmix_tensor *x, float *cache, int64_t p) {
+    return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, x, mmix__llama_attention(ctx, l, c, x, cache, p)));
+}
+
+/* Layer i of the model's (first) stack: the descriptor's block slot. */
 static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
                                               float *cache, int64_t p) {
-    const mmix_llama_layer *l = &m->llama[i];
-    return mmix__llama_mlp_forward(ctx, l, &m->config, mmix_add(ctx, x, mmix__llama_attention(ctx, l, &m->config, x,
-                                                                                           cache, p)));
+    return mmix__llama_layer_run(ctx, &m->llama[i], &m->config, x, cache, p);
 }
 
 /* model.norm: the RMSNorm after the last layer. */
@@ -6610,22 +6637,24 @@ static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) {
     return m->lm_head != NULL;
 }
 
+/* One layer as HF _init_weights does: N(0, 0.02) for its Linears, norms 1. */
+static void mmix__llama_layer_init(mmix_llama_layer *l, mmix_rng *rng) {
+    mmix_init_normal(l->q, rng, 0.0f, 0.02f);
+    mmix_init_normal(l->k, rng, 0.0f, 0.02f);
+    mmix_init_normal(l->v, rng, 0.0f, 0.02f);
+    mmix_init_normal(l->o, rng, 0.0f, 0.02f);
+    mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
+    mmix_init_normal(l->up, rng, 0.0f, 0.02f);
+    mmix_init_normal(l->down, rng, 0.0f, 0.02f);
+    mmix_init_constant(l->attn_norm, 1.0f);
+    mmix_init_constant(l->mlp_norm, 1.0f);
+}
+
 /* HF _init_weights: N(0, 0.02) for Linear and Embedding, norms 1. */
 static void mmix__llama_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 0.02f);
-    for (i = 0; i < m->config.depth; i++) {
-        mmix_llama_layer *l = &m->llama[i];
-        mmix_init_normal(l->q, rng, 0.0f, 0.02f);
-        mmix_init_normal(l->k, rng, 0.0f, 0.02f);
-        mmix_init_normal(l->v, rng, 0.0f, 0.02f);
-        mmix_init_normal(l->o, rng, 0.0f, 0.02f);
-        mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
-        mmix_init_normal(l->up, rng, 0.0f, 0.02f);
-        mmix_init_normal(l->down, rng, 0.0f, 0.02f);
-        mmix_init_constant(l->attn_norm, 1.0f);
-        mmix_init_constant(l->mlp_norm, 1.0f);
-    }
+    for (i = 0; i < m->config.depth; i++) mmix__llama_layer_init(&m->llama[i], rng);
     mmix_init_constant(m->final_norm, 1.0f);
     mmix_init_normal(m->lm_head, rng, 0.0f, 0.02f);
 }
@@ -6639,15 +6668,11 @@ static int mmix__llama_detect(const mmix_safetensors *st) {
            mmix_safetensors_find(st, "model.layers.0.mixer_layer.conv.weight") == NULL;
 }
 
-/* Sizes from the names and shapes; H, eps, theta and the window from metadata (reference-notes
-   Sec. 8: the weights cannot tell the head count) or the options. */
-static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
-                                           mmix_model_config *c) {
+/* What a transformer's weights cannot tell: H, eps, theta and the window, from metadata
+   (reference-notes Sec. 8: the weights cannot tell the head count) or the options. */
+static mmix_result mmix__llama_read_settings(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                             mmix_model_config *c) {
     double v;
-    mmix_result r = mmix__read_lm_sizes(ctx, st, "model.embed_tokens.weight",
-                                        "model.layers.%lld.self_attn.q_proj.weight",
-                                        "model.layers.0.mlp.gate_proj.weight", c);
-    if (r != MMIX_OK) return r;
     if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
     c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
     if (c->heads <= 0)
@@ -6660,6 +6685,15 @@ static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors
     if (!mmix__meta_number(ctx, st, "n_ctx", 0, &v)) return ctx->last_result;
     c->n_ctx = (int64_t)v;
     return MMIX_OK;
+}
+
+/* Sizes from the names and shapes, then the settings. */
+static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                           mmix_model_config *c) {
+    mmix_result r = mmix__read_lm_sizes(ctx, st, "model.embed_tokens.weight",
+                                        "model.layers.%lld.self_attn.q_proj.weight",
+                                        "model.layers.0.mlp.gate_proj.weight", c);
+    return r != MMIX_OK ? r : mmix__llama_read_settings(ctx, st, opt, c);
 }
 
 static void mmix__llama_write_meta(const mmix_model_config *c, mmix__meta *meta) {
@@ -7021,6 +7055,288 @@ static void mmix__transfixer_describe(mmix__arch *d) {
     d->block = mmix__transfixer_layer_forward;
     d->detect = mmix__transfixer_detect;
     d->read_config = mmix__transfixer_read_config;
+}
+
+// ---- The encoder-decoders (paper Secs. 5.2, 5.3): autoencoders, parallel prediction ------
+/* Four rows share this section: the embedding, an encoder stack of n blocks, a middle step,
+   a decoder stack of n more blocks of the same kind, both stacks causal, and lm_head at every
+   position. The kind is the flat mixer block (m->mixer, then m->mixer2) or the Llama layer
+   (m->llama, then m->llama2). The middle step is the objective's:
+     RECONSTRUCT (mixer-ae, llama-ae; paper Sec. 5.3, Fig. 8): the encoder's last-token hidden
+       state e = x[:, L-1, :] repeated over all L positions, so the whole input reaches the
+       decoder through one vector, and output t reconstructs token t (reference-notes Sec. 13);
+     SECOND_HALF (mixer-parallel, llama-parallel; paper Sec. 5.2, Fig. 7b/c): the hidden states
+       of positions >= L/2 zeroed, so outputs there see the first half alone, and output t
+       predicts token t (reference-notes Sec. 14).
+   None of them is a causal language model: no generation. */
+
+/* One stack on x: the mixer blocks when `mixers` is set, else the Llama layers (positions
+   0..L-1, causal attention, no final norm: the reference's AbbreviatedModel). */
+static mmix_tensor *mmix__encdec_stack(mmix_ctx *ctx, const mmix_model_config *c, const mmix_mixer_block *mixers,
+                                       const mmix_llama_layer *layers, mmix_tensor *x) {
+    int64_t i;
+    for (i = 0; x && i < c->depth; i++)
+        x = mixers ? mmix__mixer_block_run(ctx, &mixers[i], c, x, NULL, 0)
+                   : mmix__llama_layer_run(ctx, &layers[i], c, x, NULL, 0);
+    return x;
+}
+
+/* The step between the stacks, on the encoder's output [B, L, D]. */
+static mmix_tensor *mmix__encdec_middle(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *x) {
+    int64_t L;
+    if (!x) return NULL;
+    L = x->shape.d[1];
+    if (mmix__arch_of(m).info.objective == MMIX_OBJECTIVE_RECONSTRUCT)
+        return mmix_tokens_repeat(ctx, mmix_tokens_select(ctx, x, -1), L);
+    return mmix_tokens_zero(ctx, x, L / 2, L);
+}
+
+/* The decoder's last hidden layer [B, L, D]. */
+static mmix_tensor *mmix__encdec_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix_tensor *x = mmix__encdec_stack(ctx, &m->config, m->mixer, m->llama, mmix_embedding(ctx, m->embed, ids));
+    return mmix__encdec_stack(ctx, &m->config, m->mixer2, m->llama2, mmix__encdec_middle(ctx, m, x));
+}
+
+/* Reconstruction: one term, no shift, output t against token t (pads ignored). */
+static int mmix__reconstruct_terms(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                   mmix_loss_terms *t, mmix_tensor **logits) {
+    *logits = mmix_model_logits(ctx, m, ids);
+    return mmix__add_term(ctx, *logits, ids, pad_id, 0, 0, t);
+}
+static int mmix__reconstruct_targets(const mmix_model_config *c, int64_t *first) {
+    (void)c;
+    first[0] = 0;
+    return 1;
+}
+
+/* The second half: one term, no shift, outputs t >= L/2 against tokens t. L is the rows'
+   length: n_ctx for the mixers; a transformer's rows may be shorter than its n_ctx, and
+   then split at their own half (the count of mmix_model_counted_targets assumes n_ctx). */
+static int mmix__second_half_terms(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                   mmix_loss_terms *t, mmix_tensor **logits) {
+    *logits = mmix_model_logits(ctx, m, ids);
+    return *logits && mmix__add_term(ctx, *logits, ids, pad_id, ids->shape.d[1] / 2, 0, t);
+}
+static int mmix__second_half_targets(const mmix_model_config *c, int64_t *first) {
+    first[0] = c->n_ctx / 2;
+    return 1;
+}
+
+/* The mixers: wte, encoderblocks.i, decoderblocks.i (each the flat block), lm_head: the
+   reference's registration order. */
+static int mmix__encdec_mixer_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    size_t size = (size_t)c->depth * sizeof(mmix_mixer_block);
+    int64_t i;
+    m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, size);
+    m->mixer2 = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, size);
+    if (!m->mixer || !m->mixer2) return 0;
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->embed && i < c->depth; i++)
+        if (!mmix__mixer_block_create(ctx, m, &m->mixer[i], "encoderblocks", i, NULL)) return 0;
+    for (i = 0; m->embed && i < c->depth; i++)
+        if (!mmix__mixer_block_create(ctx, m, &m->mixer2[i], "decoderblocks", i, NULL)) return 0;
+    if (m->embed) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
+}
+
+/* 2VD + 2n (4D + 2DF + F + D + L^2 k + L): the flat mixer's blocks, twice */
+static int64_t mmix__encdec_mixer_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    return 2 * c->vocab * D + 2 * c->depth * (4 * D + 2 * D * F + F + D + L * L * c->kernel + L);
+}
+
+/* Both stacks' masks: the decoder's convs are causal too. */
+static void mmix__encdec_mixer_apply_masks(mmix_model *m) {
+    int64_t i;
+    for (i = 0; i < m->config.depth; i++) {
+        mmix__zero_upper(m->mixer[i].conv_w);
+        mmix__zero_upper(m->mixer2[i].conv_w);
+    }
+}
+/* PyTorch defaults in registration order (reference-notes Sec. 4), then the masks. */
+static void mmix__encdec_mixer_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer[i], rng);
+    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer2[i], rng);
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+    mmix__encdec_mixer_apply_masks(m);
+}
+
+static int mmix__encdec_mixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "encoderblocks.0.conv.weight");
+}
+
+/* The encoder's sizes, L and k from its conv weight [L, L, k]; the decoder's blocks must then
+   be there with the same shapes (loading names any that is not). */
+static mmix_result mmix__encdec_mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
+                                                  const mmix_load_options *opt, mmix_model_config *c) {
+    const mmix_st_entry *e;
+    mmix_result r = mmix__mixers_read_config(ctx, st, "encoderblocks", "conv.weight", c, &e);
+    (void)opt;
+    if (r != MMIX_OK) return r;
+    if (e->ndim != 3 || e->shape[0] != e->shape[1])
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: encoderblocks.0.conv.weight must be [L, L, k]", st->path);
+    c->n_ctx = e->shape[0];
+    c->kernel = e->shape[2];
+    return MMIX_OK;
+}
+
+/* The transformers: wte, encoder.model.model.layers.i, decoder.model.model.layers.i (Llama
+   layers), lm_head: the reference's AutoencodingTransformer less its inner models' unused
+   embed_tokens, norm and lm_head (reference-notes Sec. 13). */
+static int mmix__encdec_llama_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    size_t size = (size_t)c->depth * sizeof(mmix_llama_layer);
+    int64_t i;
+    m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, size);
+    m->llama2 = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, size);
+    if (!m->llama || !m->llama2) return 0;
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->embed && i < c->depth; i++)
+        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], "encoder.model.model.layers", i)) return 0;
+    for (i = 0; m->embed && i < c->depth; i++)
+        if (!mmix__llama_layer_create(ctx, m, &m->llama2[i], "decoder.model.model.layers", i)) return 0;
+    if (m->embed) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
+}
+
+/* 2VD + 2n (4D^2 + 3DF + 2D): two stacks of Llama layers, no final norm */
+static int64_t mmix__encdec_llama_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim;
+    return 2 * c->vocab * D + 2 * c->depth * (4 * D * D + 3 * D * F + 2 * D);
+}
+
+/* The outer wte and lm_head are plain PyTorch modules (N(0, 1); the default Linear init), the
+   layers those of Hugging Face models (N(0, 0.02), norms 1; reference-notes Sec. 4, 13). */
+static void mmix__encdec_llama_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    for (i = 0; i < m->config.depth; i++) mmix__llama_layer_init(&m->llama[i], rng);
+    for (i = 0; i < m->config.depth; i++) mmix__llama_layer_init(&m->llama2[i], rng);
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+}
+
+static int mmix__encdec_llama_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") &&
+           mmix_safetensors_find(st, "encoder.model.model.layers.0.self_attn.q_proj.weight");
+}
+
+static mmix_result mmix__encdec_llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
+                                                  const mmix_load_options *opt, mmix_model_config *c) {
+    mmix_result r = mmix__read_lm_sizes(ctx, st, "wte.weight", "encoder.model.model.layers.%lld.self_attn.q_proj.weight",
+                                        "encoder.model.model.layers.0.mlp.gate_proj.weight", c);
+    return r != MMIX_OK ? r : mmix__llama_read_settings(ctx, st, opt, c);
+}
+
+/* The inner LlamaForCausalLMs' parts the reference holds but never runs (reference-notes
+   Sec. 13): their embed_tokens, final norm and lm_head, whatever their shapes. */
+static int mmix__encdec_llama_ignored(const char *name) {
+    static const char *const unused[] = {"model.model.embed_tokens.weight", "model.model.norm.weight",
+                                         "model.lm_head.weight"};
+    size_t k;
+    for (k = 0; k < sizeof unused / sizeof unused[0]; k++)
+        if ((strncmp(name, "encoder.", 8) == 0 || strncmp(name, "decoder.", 8) == 0) && strcmp(name + 8, unused[k]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The slots all four share. */
+static void mmix__encdec_common(mmix__arch *d) {
+    d->info.can_generate = 0;
+    d->hidden = mmix__encdec_hidden;
+    d->logits = mmix__lm_logits;
+    d->cache_floats = NULL;
+    d->block = NULL;
+    d->final = NULL;
+}
+
+/* The mixer kind: flat blocks with kernel k (1 in the paper), LayerNorm eps from metadata. */
+static void mmix__encdec_mixer_kind(mmix__arch *d) {
+    mmix__encdec_common(d);
+    d->info.fixed_window = 1;
+    d->info.own_settings = "kernel";
+    d->defaults = mmix__mixer_defaults;
+    d->check = mmix__mixer_check;
+    d->param_count = mmix__encdec_mixer_param_count;
+    d->create = mmix__encdec_mixer_create;
+    d->init = mmix__encdec_mixer_init;
+    d->apply_masks = mmix__encdec_mixer_apply_masks;
+    d->detect = mmix__encdec_mixer_detect;
+    d->read_config = mmix__encdec_mixer_read_config;
+    d->write_meta = mmix__mixer_write_meta;
+    d->ignored = NULL;
+    d->settings = mmix__mixer_settings;
+}
+
+/* The transformer kind: HF Llama layers; the window is the rows' length (RoPE has no learned
+   positions; the reference's is its inputs' tokenized_length), so rows need not be n_ctx long. */
+static void mmix__encdec_llama_kind(mmix__arch *d) {
+    mmix__encdec_common(d);
+    d->info.fixed_window = 0;
+    d->info.own_settings = "heads";
+    d->defaults = mmix__llama_defaults;
+    d->check = mmix__llama_check;
+    d->param_count = mmix__encdec_llama_param_count;
+    d->create = mmix__encdec_llama_create;
+    d->init = mmix__encdec_llama_init;
+    d->apply_masks = NULL; /* the causal mask is on attention scores */
+    d->detect = mmix__encdec_llama_detect;
+    d->read_config = mmix__encdec_llama_read_config;
+    d->write_meta = mmix__llama_write_meta;
+    d->ignored = mmix__encdec_llama_ignored;
+    d->settings = mmix__llama_settings;
+}
+
+/* The autoencoders' objective. */
+static void mmix__encdec_reconstruct(mmix__arch *d) {
+    d->info.objective = MMIX_OBJECTIVE_RECONSTRUCT;
+    d->terms = mmix__reconstruct_terms;
+    d->targets = mmix__reconstruct_targets;
+}
+
+/* The parallel models' objective. */
+static void mmix__encdec_second_half(mmix__arch *d) {
+    d->info.objective = MMIX_OBJECTIVE_SECOND_HALF;
+    d->terms = mmix__second_half_terms;
+    d->targets = mmix__second_half_targets;
+}
+
+static void mmix__mixer_ae_describe(mmix__arch *d) {
+    mmix__encdec_mixer_kind(d);
+    mmix__encdec_reconstruct(d);
+    d->info.title = "masked-mixer autoencoder";
+    d->info.reference = "AutoencodingMixer of mixer_lm/mixer_autoencoder.py, paper-era flat blocks";
+    d->info.paper = "paper Sec. 5.3, Fig. 8";
+    d->info.lr = 5e-4;
+}
+
+static void mmix__llama_ae_describe(mmix__arch *d) {
+    mmix__encdec_llama_kind(d);
+    mmix__encdec_reconstruct(d);
+    d->info.title = "transformer autoencoder";
+    d->info.reference = "AutoencodingTransformer of mixer_lm/transformer_autoencoder_tinystories.py";
+    d->info.paper = "paper Sec. 5.3, Fig. 8";
+    d->info.lr = 2e-4;
+}
+
+static void mmix__mixer_parallel_describe(mmix__arch *d) {
+    mmix__encdec_mixer_kind(d);
+    mmix__encdec_second_half(d);
+    d->info.title = "masked mixer for parallel many-token prediction";
+    d->info.reference = "AutoencodingMixer of mixer_lm/mixercompletion_trainer_fineweb.py";
+    d->info.paper = "paper Sec. 5.2, Fig. 7b/c";
+    d->info.lr = 2e-4;
+}
+
+static void mmix__llama_parallel_describe(mmix__arch *d) {
+    mmix__encdec_llama_kind(d);
+    mmix__encdec_second_half(d);
+    d->info.title = "transformer for parallel many-token prediction";
+    d->info.reference = "AutoencodingTransformer of mixer_lm/llamacompletion_trainer_fineweb.py";
+    d->info.paper = "paper Sec. 5.2, Fig. 7b/c";
+    d->info.lr = 1e-4;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------

@@ -34,7 +34,7 @@ static mmix_arch_info arch_of(mmix_arch a) {
     return info;
 }
 /* "mixer|llama": the words --arch takes (an OPT_CHOICE: the index is the mmix_arch). */
-static char arch_choices[256];
+static char arch_choices[512];
 static void arch_choices_init(void) {
     int i;
     size_t n = 0;
@@ -282,9 +282,10 @@ static void command_help(const command *c, FILE *out) {
         fprintf(out, "%s:\n", c->groups[g].title);
         for (k = 0; c->groups[g].opts[k].name; k++) {
             const opt_spec *o = &c->groups[g].opts[k];
-            char left[64];
+            char left[512];
             snprintf(left, sizeof left, "%s%s%s", o->name, o->value ? " " : "", o->value ? o->value : "");
-            fprintf(out, "  %-26s %s", left, o->help);
+            if (strlen(left) > 26) fprintf(out, "  %s\n  %-26s %s", left, "", o->help); /* a long list of words */
+            else fprintf(out, "  %-26s %s", left, o->help);
             if (o->def) fprintf(out, " (default %s)", o->def);
             fprintf(out, "\n");
         }

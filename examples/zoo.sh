@@ -14,7 +14,7 @@ out=${1:-runs/zoo}
 corpus=data/fiction_demo.txt
 steps=${STEPS:-800}
 sentence="The old lighthouse keeper counted the ships that passed each night."
-archs=${ARCHS:-$("$mm" train --help 2>&1 | sed -n 's/^  --arch \([a-z0-9|-]*\) .*/\1/p' | tr '|' ' ')}
+archs=${ARCHS:-$("$mm" train --list-archs | grep -v '^ ')}
 
 if grep -qF "$sentence" "$corpus"; then echo "zoo.sh: the held-out sentence is in $corpus" >&2; exit 1; fi
 "$mm" --version | sed -n 2,3p

@@ -20,14 +20,27 @@ out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_token
 check "forward on the reference mixer file exits 0" test "$rc" = 0
 check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close_to "$out" "$(expect mixer_k1)"
 check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
-# the zoo: each reference-named file of zoo.bin's models gives the script's loss (gpt1_h4 is
-# saved as HF saves a tied model, without metadata: its heads are given)
-for arch in mixer_e2 gpt1_h4 transfixer_h4; do
+# the zoo: each reference-named file of zoo.bin's models gives the script's loss, loaded with
+# what its names cannot tell (the parallel models' files are the autoencoders' names)
+zoo_flags() {
+    case $1 in
+    gpt1_h4 | llama_ae_h4) echo "--heads 4" ;; # gpt1_h4: saved as HF saves a tied model, no metadata
+    mixer_par) echo "--arch mixer-parallel" ;;
+    llama_par_h4) echo "--arch llama-parallel --heads 4" ;;
+    esac
+}
+for arch in mixer_e2 gpt1_h4 transfixer_h4 mixer_ae llama_ae_h4 mixer_par llama_par_h4; do
     want=$(sed -n "s/^$arch //p" "$fx/zoo_losses.txt")
-    extra=(); [ "$arch" = gpt1_h4 ] && extra=(--heads 4)
-    out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 ${extra[@]+"${extra[@]}"} 2>&1)
-    check "forward on the reference $arch file gives the script's loss ($want): got '$out'" close_to "$out" "$want"
+    out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 $(zoo_flags $arch) \
+          2>"$tmp/$arch.err")
+    check "forward on the reference $arch file gives the script's loss ($want): got '$out' $(cat "$tmp/$arch.err")" \
+        close_to "$out" "$want"
 done
+check "the transformer autoencoder's unused inner tensors are skipped with a warning" \
+    has "$(cat "$tmp/llama_ae_h4.err")" "skipping 'decoder.model.lm_head.weight'"
+out=$("$mm" info "$fx/mixer_par.safetensors" 2>&1); rc=$?
+check "info: the encoder-decoder mixer's file is an autoencoder's by default, a parallel model's by --arch" \
+    ok_with "$rc" "$out" '^ambiguous: .*mixer-ae, mixer-parallel'
 out=$("$mm" forward --model "$fx/mixer_k1_bf16.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
 check "a BF16 file with pad_token_id metadata gives torch's BF16 loss: got '$out'" close_to "$out" "$(expect mixer_k1_bf16)"
 err=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
@@ -49,11 +62,11 @@ check "info names the architecture and sizes" bash -c "test $rc = 0 && grep -q '
     && grep -q '^n_ctx: 8' <<<'$out' && grep -q '^depth: 2' <<<'$out' && grep -q '^parameters: ' <<<'$out'"
 
 # --list-archs: every architecture --arch takes, each with its paper section and defaults
-archs=$("$mm" train --help 2>&1 | sed -n 's/^  --arch \([a-z0-9|-]*\) .*/\1/p' | tr '|' ' ')
+archs=$("$mm" train --help 2>&1 | sed -n 's/^  --arch \([a-z0-9|-]*\)\( .*\)*$/\1/p' | tr '|' ' ')
 out=$("$mm" train --list-archs 2>&1); rc=$?
 listed=0
 for arch in $archs; do
-    grep -A3 -x "$arch" <<<"$out" | grep -q 'paper Sec' && grep -A3 -x "$arch" <<<"$out" | grep -q '^  defaults: V ' \
+    grep -A3 -x "$arch" <<<"$out" | grep -Eq 'paper Sec|reference-notes Sec' && grep -A3 -x "$arch" <<<"$out" | grep -q '^  defaults: V ' \
         && listed=$((listed + 1))
 done
 check "train --list-archs shows all $(wc -w <<<"$archs") architectures with paper section and defaults ($listed)" \

@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Loads weights files written by `mm train` into the reference PyTorch models with a strict
-load_state_dict and prints the causal-LM loss PyTorch computes on a token file, to compare
-with `mm forward` on the same file (run by `make check-torch-load`; needs python3-torch).
+load_state_dict and prints the loss of the model's objective PyTorch computes on a token file,
+to compare with `mm forward` on the same file (run by `make check-torch-load`; needs
+python3-torch). The transformer encoder-decoders load with strict=False: our files leave out
+the reference's six unused inner tensors (reference-notes Sec. 13), and only those may be
+missing.
 
     /usr/bin/python3 tests/reference/check_our_weights.py W.safetensors TOKENS.txt PAD [HEADS]
 """
@@ -12,7 +15,18 @@ import sys
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from make_fixtures import RefGPT1, RefLlama, RefMixer, RefTransfixer, clm_loss  # noqa: E402
+from make_fixtures import (RefGPT1, RefLlama, RefLlamaEncoderDecoder, RefMixer, RefMixerEncoderDecoder,  # noqa: E402
+                           RefTransfixer, clm_loss, reconstruct_objective, repeat_last, second_half_objective,
+                           zero_second_half)
+
+# the encoder-decoders: mmix_arch -> (the middle step, the objective)
+ENCODER_DECODERS = {
+    "mixer-ae": (repeat_last, reconstruct_objective), "llama-ae": (repeat_last, reconstruct_objective),
+    "mixer-parallel": (zero_second_half, second_half_objective),
+    "llama-parallel": (zero_second_half, second_half_objective),
+}
+UNUSED = {"%s.%s" % (s, n) for s in ("encoder", "decoder")
+          for n in ("model.model.embed_tokens.weight", "model.model.norm.weight", "model.lm_head.weight")}
 
 
 def read_safetensors(path):
@@ -34,6 +48,24 @@ def main():
     path, tokens_path, pad = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sd, meta = read_safetensors(path)
     heads = int(meta.get("num_attention_heads", sys.argv[4] if len(sys.argv) > 4 else 0))
+    tokens = torch.tensor([[int(t) for t in line.split()] for line in open(tokens_path) if line.strip()])
+    arch = meta.get("mmix_arch", "")
+    if arch in ENCODER_DECODERS:
+        middle, objective = ENCODER_DECODERS[arch]
+        V, D = sd["wte.weight"].shape
+        if arch.startswith("mixer"):
+            depth = len([k for k in sd if k.startswith("encoderblocks.") and k.endswith(".conv.weight")])
+            L, _, k = sd["encoderblocks.0.conv.weight"].shape
+            model = RefMixerEncoderDecoder(V, D, depth, L, middle, k)
+            model.load_state_dict(sd, strict=True)
+        else:
+            depth = len([k for k in sd if k.startswith("encoder.") and k.endswith("q_proj.weight")])
+            model = RefLlamaEncoderDecoder(V, D, depth, heads, middle, V)
+            missing, unexpected = model.load_state_dict(sd, strict=False)
+            assert set(missing) == UNUSED and not unexpected, (missing, unexpected)
+        with torch.no_grad():
+            print("loss %.9g" % objective(model, tokens, pad)[0].item())
+        return
     if "transformer.tokens_embed.weight" in sd:                  # GPT-1: the tied head is not in the file,
         V, D = sd["transformer.tokens_embed.weight"].shape       # HF's tie_weights restores it
         depth = len([k for k in sd if k.endswith("attn.c_attn.weight")])
@@ -53,7 +85,6 @@ def main():
         depth = len([k for k in sd if k.endswith("q_proj.weight")])
         model = RefLlama(V, D, depth, heads)
     model.load_state_dict(sd, strict=True)
-    tokens = torch.tensor([[int(t) for t in line.split()] for line in open(tokens_path) if line.strip()])
     with torch.no_grad():
         print("loss %.9g" % clm_loss(model(tokens), tokens, pad).item())
 

@@ -35,6 +35,10 @@ TOLERANCES = [
     (r"/step\d+/param/", "abs", 1e-5),                 # test_fixtures.c: adamw_case parameters
     (r"/step\d+/norm$", "rel", 1e-6),                  # test_fixtures.c: adamw_case gradient norms
     (r"/step\d+/lr$", "abs", 1e-9),                    # test_fixtures.c: scheduled learning rates
+    # test_models.c parity_with: gradients that cancel by structure (reference-notes Sec. 13, 14),
+    # rounding noise of the flow through them: 1e-5 of a case's gradient scale (about 0.1)
+    (r"^mixer_(ae|par)/grad/encoderblocks\.\d+\.conv\.bias$", "abs", 1e-6),
+    (r"^llama_ae_h4/grad/decoder\..*\.[qk]_proj\.weight$", "abs", 1e-6),
     (r"", "rel", FLOAT_TOLERANCE),                     # every op output, gradient, logit and loss
 ]
 HALF_TOLERANCE = {"F32": FLOAT_TOLERANCE, "BF16": 2.0 ** -7, "F16": 2.0 ** -10}

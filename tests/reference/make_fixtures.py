@@ -608,6 +608,99 @@ class RefTransfixer(RefLlama):
                 torch.nn.init.normal_(m.weight, 0.0, 0.02)
 
 
+class RefMixerEncoderDecoder(torch.nn.Module):
+    """The mixer encoder-decoders, registered as the reference's AutoencodingMixer (its
+    paper-era flat blocks, mixer_lm/mixer_autoencoder.py at 2270414; the parallel model of
+    mixercompletion_trainer_fineweb.py has the same class and names): wte, encoderblocks,
+    decoderblocks (both causally masked, RefMixerBlock each), lm_head. `middle` is what
+    happens between the stacks: the autoencoder's repeat of the last token, or the parallel
+    model's zeroed second half (reference-notes Sec. 13, 14)."""
+
+    def __init__(self, V, D, depth, L, middle, k=1):
+        super().__init__()
+        self.wte = torch.nn.Embedding(V, D)
+        self.encoderblocks = torch.nn.ModuleList([RefMixerBlock(D, L, k) for _ in range(depth)])
+        self.decoderblocks = torch.nn.ModuleList([RefMixerBlock(D, L, k) for _ in range(depth)])
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+        self.middle = middle
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        for block in self.encoderblocks:
+            x = block(x)
+        x = self.middle(x)
+        for block in self.decoderblocks:
+            x = block(x)
+        return self.lm_head(x)                                   # [B, L, V]
+
+
+class RefAbbreviatedLlama(torch.nn.Module):
+    """The reference's AbbreviatedModel(LlamaForCausalLM(config), depth): a whole causal LM of
+    which only model.model.layers run, on hidden states, at positions 0..L-1 with no attention
+    mask (causal under HF's default SDPA attention, reference-notes Sec. 13). Its own
+    embed_tokens, norm and lm_head stay in the state_dict, unused (and without gradients)."""
+
+    def __init__(self, V_inner, D, depth, H):
+        super().__init__()
+        self.model = RefLlama(V_inner, D, depth, H)              # HF init N(0, 0.02) inside
+
+    def forward(self, x):
+        for layer in self.model.model.layers:
+            x = layer(x)
+        return x
+
+
+class RefLlamaEncoderDecoder(torch.nn.Module):
+    """The transformer encoder-decoders, registered as the reference's AutoencodingTransformer
+    (transformer_autoencoder_tinystories.py; llamacompletion_trainer_fineweb.py has the same
+    names): an outer wte (PyTorch default N(0, 1)), encoder and decoder AbbreviatedModels, an
+    outer lm_head (PyTorch default Linear init). The inner models' vocabulary is their own
+    config's (4096 in the reference, not the tokenizer's), here V_inner."""
+
+    def __init__(self, V, D, depth, H, middle, V_inner):
+        super().__init__()
+        self.wte = torch.nn.Embedding(V, D)
+        self.encoder = RefAbbreviatedLlama(V_inner, D, depth, H)
+        self.decoder = RefAbbreviatedLlama(V_inner, D, depth, H)
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+        self.middle = middle
+
+    def forward(self, ids):
+        return self.lm_head(self.decoder(self.middle(self.encoder(self.wte(ids)))))
+
+
+def repeat_last(x):
+    """The autoencoder's middle (paper Sec. 5.3, Fig. 8): the encoder's last-token hidden state,
+    repeated over every position."""
+    return x[:, -1, :].unsqueeze(1).repeat(1, x.shape[1], 1)
+
+
+def zero_second_half(x):
+    """The parallel model's middle (paper Sec. 5.2, Fig. 7b): positions >= L/2 zeroed, in place
+    as the reference does."""
+    x[:, x.shape[1] // 2:, :] = 0
+    return x
+
+
+def reconstruct_objective(model, tokens, pad_id):
+    """The autoencoders' loss: no shift, position t reconstructs token t; pad targets ignored."""
+    logits = model(tokens)
+    labels = tokens.clone()
+    labels[labels == pad_id] = -100
+    V = logits.shape[-1]
+    return F.cross_entropy(logits.reshape(-1, V), labels.reshape(-1), ignore_index=-100), logits
+
+
+def second_half_objective(model, tokens, pad_id):
+    """The parallel models' loss: positions t >= L/2 against tokens t, no shift; pads ignored.
+    The logits returned are those of every position."""
+    logits = model(tokens)
+    labels = tokens.clone()
+    labels[labels == pad_id] = -100
+    h, V = tokens.shape[1] // 2, logits.shape[-1]
+    return F.cross_entropy(logits[:, h:].reshape(-1, V), labels[:, h:].reshape(-1), ignore_index=-100), logits
+
+
 def clm_loss(logits, ids, pad_id):
     """Paper Sec. 3.2, reference-notes Sec. 5: position t predicts token t + 1; pad targets ignored; mean over counted."""
     labels = ids.clone()
@@ -645,10 +738,11 @@ def causal_objective(model, tokens, pad_id):
     return clm_loss(logits, tokens, pad_id), logits
 
 
-def model_case(fx, name, model, tokens, pad_id, out_dir, objective=causal_objective):
+def model_case(fx, name, model, tokens, pad_id, out_dir, objective=causal_objective, eps=1e-8):
     """Forward, backward and 3 AdamW steps (lr 1e-2, warmup 1 then linear decay over 3 steps,
-    weight decay 0.01, clip 1.0) of one model, as the HF Trainer would run them. objective(model,
-    tokens, pad_id) gives the training loss and the logits of the final pass at every position."""
+    weight decay 0.01, clip 1.0, epsilon eps) of one model, as the HF Trainer would run them.
+    objective(model, tokens, pad_id) gives the training loss and the logits of the final pass at
+    every position."""
     fx.add("%s/tokens" % name, tokens)
     for pname, p in model.state_dict().items():
         fx.add("%s/param/%s" % (name, pname), p)
@@ -657,9 +751,10 @@ def model_case(fx, name, model, tokens, pad_id, out_dir, objective=causal_object
     fx.add("%s/logits" % name, logits)
     fx.add("%s/loss" % name, loss.reshape(1))
     for pname, p in model.named_parameters():
-        fx.add("%s/grad/%s" % (name, pname), p.grad)
+        if p.grad is not None:                                   # unused inner tensors have none
+            fx.add("%s/grad/%s" % (name, pname), p.grad)
     params = list(model.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01)
+    opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01, eps=eps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, hf_lambda("linear", 1, 3))
     for s in range(3):
         if s > 0:
@@ -707,6 +802,11 @@ def generation(out_dir, states, tokens, V, D, depth, L):
 
 
 MODEL_SIZES = (37, 16, 2, 8, 3, 1)                                # V, D, depth, L, batch, pad id
+# AdamW's epsilon in the encoder-decoder cases: some of their gradients are zero in exact arithmetic
+# (reference-notes Sec. 13, 14), and with the default 1e-8 AdamW's normalization would turn their
+# rounding noise, different on either side, into steps of the learning rate's size
+ENCODER_DECODER_EPS = 1e-3
+V_INNER = 23                                                      # the transformer encoder-decoders' inner vocabulary
 
 
 def model_tokens(V, L, B, pad):
@@ -764,10 +864,17 @@ def zoo(path, out_dir):
                  "mixer_e2: RefExpandedMixer, expansion 2 (in-place masking of both convs: phantom gradients)\n"
                  "gpt1_h4: RefGPT1, 4 heads, n_positions L, run in eval mode (dropout off), tied head\n"
                  "transfixer_h4: RefTransfixer, 4 heads, L x L mixer_layer convs (in-place masking)\n"
-                 "training: as models.bin\nfiles: mixer_e2.safetensors, gpt1_h4.safetensors (no lm_head.weight and "
-                 "no metadata, as HF saves a tied model), transfixer_h4.safetensors (num_attention_heads metadata) "
-                 "(initial weights), zoo_losses.txt\n"
-                 % (torch.__version__, V, D, depth, L, B, pad))
+                 "mixer_ae, mixer_par: RefMixerEncoderDecoder (depth encoder + depth decoder blocks), the "
+                 "autoencoder (repeat the last token, unshifted loss) and the parallel model (second half zeroed, "
+                 "loss on positions >= L/2); seeds 13, 15\n"
+                 "llama_ae_h4, llama_par_h4: RefLlamaEncoderDecoder, 4 heads, inner vocab %d (unused inner "
+                 "embed_tokens, norm, lm_head in the files); seeds 14, 16\n"
+                 "training: as models.bin; the encoder-decoders with AdamW eps %g\n"
+                 "files: mixer_e2.safetensors, gpt1_h4.safetensors (no lm_head.weight and no metadata, as HF saves a "
+                 "tied model), transfixer_h4.safetensors (num_attention_heads metadata), mixer_ae.safetensors, "
+                 "llama_ae_h4.safetensors, mixer_par.safetensors, llama_par_h4.safetensors (initial weights), "
+                 "zoo_losses.txt\n"
+                 % (torch.__version__, V, D, depth, L, B, pad, V_INNER, ENCODER_DECODER_EPS))
     tokens = model_tokens(V, L, B, pad)
     torch.manual_seed(5)
     model = RefExpandedMixer(V, D, depth, L, 2)
@@ -781,8 +888,21 @@ def zoo(path, out_dir):
     write_safetensors(os.path.join(out_dir, "transfixer_h4.safetensors"), list(transfixer.state_dict().items()),
                       metadata={"num_attention_heads": "4"})
     model_case(fx, "transfixer_h4", transfixer, tokens, pad, out_dir)
+    # the encoder-decoders, each from its own seed (independent of the cases before them)
+    encoder_decoders = (
+        ("mixer_ae", 13, lambda: RefMixerEncoderDecoder(V, D, depth, L, repeat_last), reconstruct_objective),
+        ("llama_ae_h4", 14, lambda: RefLlamaEncoderDecoder(V, D, depth, 4, repeat_last, V_INNER), reconstruct_objective),
+        ("mixer_par", 15, lambda: RefMixerEncoderDecoder(V, D, depth, L, zero_second_half), second_half_objective),
+        ("llama_par_h4", 16, lambda: RefLlamaEncoderDecoder(V, D, depth, 4, zero_second_half, V_INNER),
+         second_half_objective),
+    )
+    for name, seed, make, objective in encoder_decoders:
+        torch.manual_seed(seed)
+        model = make()
+        write_safetensors(os.path.join(out_dir, name + ".safetensors"), list(model.state_dict().items()))
+        model_case(fx, name, model, tokens, pad, out_dir, objective=objective, eps=ENCODER_DECODER_EPS)
     with open(os.path.join(out_dir, "zoo_losses.txt"), "w") as f:   # for the command-line test
-        for name in ("mixer_e2", "gpt1_h4", "transfixer_h4"):
+        for name in ("mixer_e2", "gpt1_h4", "transfixer_h4", "mixer_ae", "llama_ae_h4", "mixer_par", "llama_par_h4"):
             f.write("%s %.9g\n" % (name, [t for n, t in fx.tensors if n == name + "/loss"][0].item()))
     fx.write(path)
 
