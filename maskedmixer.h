@@ -983,7 +983,8 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
 #define MMIX_ARCHITECTURES(X)                                                        \
     X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
     X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
-    X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */
+    X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */\
+    X(MIXER_BIDI, "mixer-bidi", mmix__bidi_mixer_describe)   /* paper Sec. 5.1, Fig. 6 */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -6458,6 +6459,185 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->write_meta = mmix__llama_write_meta;
     d->ignored = NULL;
     d->settings = mmix__llama_settings;
+}
+
+// ---- The bidirectional masked mixer (paper Sec. 5.1, Fig. 6, Fig. S11): DoubleMixerBlock --
+/* Two streams of the same embeddings, x (forward) and y (reverse), that meet only at the head.
+   Block i holds, in the reference's registration order (reference-notes Sec. 15):
+   patch_layernorm, seq_layernormf, seq_layernormr, patch_ff, convf, convr. The forward
+   stream is m->mixer[i] (seq_layernormf, convf); the reverse stream m->mixer2[i]
+   (seq_layernormr, convr) points at the same patch_layernorm and patch_ff: both streams' tokens
+   go through one feed-forward. */
+static int mmix__bidi_block_create(mmix_ctx *ctx, mmix_model *m, int64_t i) {
+    const mmix_model_config *c = &m->config;
+    mmix_mixer_block *f = &m->mixer[i], *r = &m->mixer2[i];
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    f->patch_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "patch_layernorm.weight");
+    f->patch_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "patch_layernorm.bias");
+    f->seq_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormf.weight");
+    f->seq_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormf.bias");
+    r->seq_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormr.weight");
+    r->seq_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormr.bias");
+    f->ff_in_w = mmix__block_param(ctx, m, mmix_shape2(F, D), "mixerblocks", i, "patch_ff.0.weight");
+    f->ff_in_b = mmix__block_param(ctx, m, mmix_shape1(F), "mixerblocks", i, "patch_ff.0.bias");
+    f->ff_out_w = mmix__block_param(ctx, m, mmix_shape2(D, F), "mixerblocks", i, "patch_ff.2.weight");
+    f->ff_out_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "patch_ff.2.bias");
+    f->conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, 1), "mixerblocks", i, "convf.weight");
+    f->conv_b = mmix__block_param(ctx, m, mmix_shape1(L), "mixerblocks", i, "convf.bias");
+    r->conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, 1), "mixerblocks", i, "convr.weight");
+    r->conv_b = mmix__block_param(ctx, m, mmix_shape1(L), "mixerblocks", i, "convr.bias");
+    r->patch_norm_w = f->patch_norm_w; /* shared: one feed-forward for both streams */
+    r->patch_norm_b = f->patch_norm_b;
+    r->ff_in_w = f->ff_in_w;
+    r->ff_in_b = f->ff_in_b;
+    r->ff_out_w = f->ff_out_w;
+    r->ff_out_b = f->ff_out_b;
+    return r->conv_b != NULL;
+}
+
+static int mmix__bidi_mixer_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    size_t bytes = (size_t)c->depth * sizeof(mmix_mixer_block);
+    int64_t i;
+    m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    m->mixer2 = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    if (!m->mixer || !m->mixer2) return 0;
+    memset(m->mixer, 0, bytes);
+    memset(m->mixer2, 0, bytes);
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->embed && i < c->depth; i++)
+        if (!mmix__bidi_block_create(ctx, m, i)) return 0;
+    if (m->embed) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
+}
+
+/* The reverse stream's mask, torch.triu(diagonal=2): output o reads inputs i >= o + 2 only
+   (paper Sec. 5.1, Fig. S11): its own token comes through the residual, token o + 1 never. */
+static mmix_mask mmix__bidi_reverse_mask(void) {
+    mmix_mask mask;
+    mask.kind = MMIX_MASK_UPPER;
+    mask.diagonal = 2;
+    mask.keep = NULL;
+    return mask;
+}
+
+/* Zeroes what mmix__bidi_reverse_mask drops from W [R, C, k]: in row r the entries
+   j < r + 2, one contiguous run of min(r + 2, C) k floats at the row's start. */
+static void mmix__zero_below_second_diagonal(mmix_tensor *w) {
+    int64_t r, R = w->shape.d[0], C = w->shape.d[1], k = w->shape.d[2];
+    for (r = 0; r < R; r++)
+        w->backend->zero(w->data + r * C * k, (size_t)((r + 2 < C ? r + 2 : C) * k) * sizeof(float));
+}
+
+static void mmix__bidi_mixer_apply_masks(mmix_model *m) {
+    int64_t i;
+    for (i = 0; i < m->config.depth; i++) {
+        mmix__zero_upper(m->mixer[i].conv_w);
+        mmix__zero_below_second_diagonal(m->mixer2[i].conv_w);
+    }
+}
+
+/* PyTorch defaults in registration order (reference-notes Sec. 4), then the masks. */
+static void mmix__bidi_mixer_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_mixer_block *f = &m->mixer[i], *r = &m->mixer2[i];
+        mmix_init_constant(f->patch_norm_w, 1.0f);
+        mmix_init_constant(f->patch_norm_b, 0.0f);
+        mmix_init_constant(f->seq_norm_w, 1.0f);
+        mmix_init_constant(f->seq_norm_b, 0.0f);
+        mmix_init_constant(r->seq_norm_w, 1.0f);
+        mmix_init_constant(r->seq_norm_b, 0.0f);
+        mmix_init_pytorch_linear(f->ff_in_w, f->ff_in_b, rng);
+        mmix_init_pytorch_linear(f->ff_out_w, f->ff_out_b, rng);
+        mmix_init_pytorch_linear(f->conv_w, f->conv_b, rng);
+        mmix_init_pytorch_linear(r->conv_w, r->conv_b, rng);
+    }
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+    mmix__bidi_mixer_apply_masks(m);
+}
+
+/* One stream of one block: h = s + Conv(LN_seq(s)) under the stream's mask, then the shared
+   feed-forward half. */
+static mmix_tensor *mmix__bidi_stream_forward(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                              mmix_tensor *s, mmix_mask mask) {
+    mmix_tensor *norm = mmix_layernorm(ctx, s, b->seq_norm_w, b->seq_norm_b, c->norm_eps);
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, s, mmix_token_mix(ctx, norm, b->conv_w, b->conv_b, mask)));
+}
+
+/* Both streams start as wte[ids] and run apart through every block; the last hidden layer
+   is their sum x + y, the only place they meet (paper Fig. S11: a single combination, so
+   nothing of token o + 1 reaches output o). */
+static mmix_tensor *mmix__bidi_mixer_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix_tensor *x = mmix_embedding(ctx, m->embed, ids), *y = x;
+    int64_t i;
+    for (i = 0; x && y && i < m->config.depth; i++) {
+        x = mmix__bidi_stream_forward(ctx, &m->mixer[i], &m->config, x, mmix_mask_causal());
+        y = mmix__bidi_stream_forward(ctx, &m->mixer2[i], &m->config, y, mmix__bidi_reverse_mask());
+    }
+    return mmix_add(ctx, x, y);
+}
+
+static const char *mmix__bidi_mixer_check(const mmix_model_config *c) {
+    return c->kernel != 1 ? "the bidirectional mixer's convolutions have kernel 1" : NULL;
+}
+
+/* 2VD + n (6D + 2DF + F + D + 2 (L^2 + L)): one shared feed-forward, two norms and convs */
+static int64_t mmix__bidi_mixer_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    return 2 * c->vocab * D + c->depth * (6 * D + 2 * D * F + F + D + 2 * (L * L + L));
+}
+
+static int mmix__bidi_mixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.convf.weight");
+}
+
+/* L from convf's weight [L, L, 1]. */
+static mmix_result mmix__bidi_mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
+                                                const mmix_load_options *opt, mmix_model_config *c) {
+    const mmix_st_entry *e;
+    mmix_result r = mmix__mixers_read_config(ctx, st, "convf.weight", c, &e);
+    (void)opt;
+    if (r != MMIX_OK) return r;
+    if (e->ndim != 3 || e->shape[0] != e->shape[1] || e->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.convf.weight must be [L, L, 1]", st->path);
+    c->n_ctx = e->shape[0];
+    c->kernel = 1;
+    return MMIX_OK;
+}
+
+static void mmix__bidi_mixer_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (!one_line) snprintf(buf, size, "layer_norm_eps: %g\n", (double)c->norm_eps);
+}
+
+static void mmix__bidi_mixer_describe(mmix__arch *d) {
+    d->info.title = "bidirectional masked mixer";
+    d->info.reference = "LanguageMixer of DoubleMixerBlocks (bidirectional_mixer.py)";
+    d->info.paper = "paper Sec. 5.1, Fig. 6, Fig. S11";
+    d->info.fixed_window = 1;
+    d->info.can_generate = 0; /* output o reads tokens after o + 1: no left-to-right decoding */
+    d->info.objective = MMIX_OBJECTIVE_NEXT_BIDI;
+    d->info.lr = 5e-4;
+    d->info.own_settings = ""; /* its sizes are the flat mixer's; the kernel is 1 */
+    d->defaults = mmix__mixer_defaults;
+    d->check = mmix__bidi_mixer_check;
+    d->param_count = mmix__bidi_mixer_param_count;
+    d->create = mmix__bidi_mixer_create;
+    d->init = mmix__bidi_mixer_init;
+    d->apply_masks = mmix__bidi_mixer_apply_masks;
+    d->hidden = mmix__bidi_mixer_hidden;
+    d->logits = mmix__lm_logits;
+    d->terms = mmix__causal_lm_terms; /* the shifted loss: position o predicts token o + 1 */
+    d->targets = mmix__causal_lm_targets;
+    d->cache_floats = NULL;
+    d->block = NULL;
+    d->final = NULL;
+    d->detect = mmix__bidi_mixer_detect;
+    d->read_config = mmix__bidi_mixer_read_config;
+    d->write_meta = mmix__mixer_write_meta;
+    d->ignored = NULL;
+    d->settings = mmix__bidi_mixer_settings;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------

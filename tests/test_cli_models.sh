@@ -21,7 +21,7 @@ check "forward on the reference mixer file exits 0" test "$rc" = 0
 check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close_to "$out" "$(expect mixer_k1)"
 check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
 # the zoo: each reference-named file of zoo.bin's models gives the script's loss
-for arch in mixer_e2; do
+for arch in mixer_e2 mixer_bidi; do
     want=$(sed -n "s/^$arch //p" "$fx/zoo_losses.txt")
     out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1)
     check "forward on the reference $arch file gives the script's loss ($want): got '$out'" close_to "$out" "$want"

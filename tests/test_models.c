@@ -60,6 +60,30 @@ static mmix_tensor *tokens(mmix_ctx *ctx) {
     return ids;
 }
 
+/* Largest |ours - ref| of a weight after the 3 AdamW steps. An element whose gradient is
+   zero in exact arithmetic but rounding noise in floats (about 1e-10: the bidirectional
+   mixer's reverse-conv bias at the last position, a constant shift of one token row that
+   reaches the loss only through LayerNorms, which remove it) takes Adam steps of
+   noise / (|noise| + eps), anywhere up to lr, whichever way torch's or our rounding fell. Such
+   elements (a reference gradient not 0 but at most 1e-6 of the tensor's largest; an exact 0
+   stays an exact check) are held only to the
+   summed learning rates, 1.5e-2 (lr 1e-2 then 5e-3; step 0's is 0), and counted in *noise. */
+static double after_err(const mmix_tensor *p, const fixture_tensor *after, const fixture_tensor *grad, int64_t *noise) {
+    const float *g = grad && !grad->is_int && grad->n == p->n ? (const float *)grad->data : NULL;
+    double scale = 0.0, err = 0.0, d;
+    int64_t i;
+    if (!after || !g) return fixture_abs_err(p->data, p->n, after);
+    for (i = 0; i < p->n; i++) if (fabs(g[i]) > scale) scale = fabs(g[i]);
+    for (i = 0; i < p->n && after->n == p->n; i++) {
+        d = fabs((double)p->data[i] - ((const float *)after->data)[i]);
+        if (g[i] != 0.0f && fabs(g[i]) <= 1e-6 * scale) {
+            (*noise)++;
+            if (!(d <= 1.5e-2)) return 1e30;
+        } else if (!(d <= err)) err = d;
+    }
+    return after->n == p->n ? err : 1e30;
+}
+
 static void parity(const char *case_name, mmix_model_config cfg) {
     mmix_ctx *ctx;
     mmix_model m;
@@ -69,7 +93,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     double worst_grad = 0.0, worst_after = 0.0, worst_loss = 0.0, worst_norm = 0.0, e;
     float first_loss = 0.0f;
     const char *worst_grad_name = "", *worst_after_name = "";
-    int64_t i;
+    int64_t i, noise = 0;
     int s;
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     /* the reference re-masks in place, so its masked entries carry phantom gradients */
@@ -114,13 +138,15 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     CHECK(worst_norm <= 1e-5, "%s: clip norms vs torch, worst relative error %.3g", case_name, worst_norm);
     for (i = 0; i < m.params.count; i++) {
         mmix_tensor *p = m.params.tensors[i];
-        e = fixture_abs_err(p->data, p->n, get(case_name, "after", p->name));
+        e = after_err(p, get(case_name, "after", p->name), get(case_name, "grad", p->name), &noise);
         CHECK(e <= 1e-5, "%s: %s after 3 AdamW steps vs torch, abs error %.3g", case_name, p->name, e);
         printf("    %s weight   %-48s abs error after 3 steps %.2e\n", case_name, p->name, e);
         if (e > worst_after) { worst_after = e; worst_after_name = p->name; }
     }
     printf("  %-9s loss %.9g; worst gradient error %.2e (%s); worst weight error after 3 steps %.2e (%s)\n",
            case_name, first_loss, worst_grad, worst_grad_name, worst_after, worst_after_name);
+    if (noise) printf("  %-9s %lld element(s) with a rounding-noise gradient held to the summed learning rates\n",
+                      case_name, (long long)noise);
     mmix_ctx_destroy(ctx);
 }
 
@@ -470,6 +496,7 @@ int main(void) {
     }
     tokens_case = "mixer_e2";
     parity("mixer_e2", small_config(MMIX_ARCH_MIXER_EXPANDED, 1));
+    parity("mixer_bidi", small_config(MMIX_ARCH_MIXER_BIDI, 1));
     fixture_free(&fx);
     return test_summary("test_models");
 }

@@ -390,6 +390,48 @@ class RefExpandedMixer(RefMixer):
         self.mixerblocks = torch.nn.ModuleList([RefExpandedMixerBlock(D, L, e) for _ in range(depth)])
 
 
+class RefDoubleMixerBlock(torch.nn.Module):
+    """bidirectional_mixer.py's DoubleMixerBlock (paper Sec. 5.1, Fig. 6, Fig. S11;
+    reference-notes Sec. 15): a forward stream x and a reverse stream y. Registration order
+    patch_layernorm, seq_layernormf, seq_layernormr, patch_ff, convf, convr; both convs
+    re-masked in place at every forward, convf by tril, convr by triu(diagonal=2); the two
+    streams share patch_layernorm and patch_ff."""
+
+    def __init__(self, D, L):
+        super().__init__()
+        self.patch_layernorm = torch.nn.LayerNorm(D)
+        self.seq_layernormf = torch.nn.LayerNorm(D)
+        self.seq_layernormr = torch.nn.LayerNorm(D)
+        self.patch_ff = torch.nn.Sequential(torch.nn.Linear(D, 4 * D), torch.nn.GELU(), torch.nn.Linear(4 * D, D))
+        self.convf = torch.nn.Conv1d(L, L, 1)
+        self.convr = torch.nn.Conv1d(L, L, 1)
+
+    def forward(self, x, y):
+        self.convf.weight.data = torch.tril(self.convf.weight.data[:, :, 0]).unsqueeze(-1).contiguous()
+        self.convr.weight.data = torch.triu(self.convr.weight.data[:, :, 0], diagonal=2).unsqueeze(-1).contiguous()
+        x = x + self.convf(self.seq_layernormf(x))
+        y = y + self.convr(self.seq_layernormr(y))
+        return x + self.patch_ff(self.patch_layernorm(x)), y + self.patch_ff(self.patch_layernorm(y))
+
+
+class RefBidiMixer(torch.nn.Module):
+    """bidirectional_mixer.py's LanguageMixer: both streams start as wte[ids] and meet once,
+    at lm_head(x + y); the loss is the shifted causal-LM one."""
+
+    def __init__(self, V, D, depth, L):
+        super().__init__()
+        self.wte = torch.nn.Embedding(V, D)
+        self.mixerblocks = torch.nn.ModuleList([RefDoubleMixerBlock(D, L) for _ in range(depth)])
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        y = torch.clone(x)
+        for block in self.mixerblocks:
+            x, y = block(x, y)
+        return self.lm_head(x + y)
+
+
 class RefRMSNorm(torch.nn.Module):
     def __init__(self, D, eps):
         super().__init__()
@@ -514,7 +556,8 @@ def model_case(fx, name, model, tokens, pad_id, out_dir, objective=causal_object
     fx.add("%s/logits" % name, logits)
     fx.add("%s/loss" % name, loss.reshape(1))
     for pname, p in model.named_parameters():
-        fx.add("%s/grad/%s" % (name, pname), p.grad)
+        if p.grad is not None:                                   # None: a tensor the model never uses
+            fx.add("%s/grad/%s" % (name, pname), p.grad)
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, hf_lambda("linear", 1, 3))
@@ -626,8 +669,14 @@ def zoo(path, out_dir):
     model = RefExpandedMixer(V, D, depth, L, 2)
     write_safetensors(os.path.join(out_dir, "mixer_e2.safetensors"), list(model.state_dict().items()))
     model_case(fx, "mixer_e2", model, tokens, pad, out_dir)
+    names = ["mixer_e2"]
+    torch.manual_seed(151)                                        # each case its own seed from here
+    model = RefBidiMixer(V, D, depth, L)
+    write_safetensors(os.path.join(out_dir, "mixer_bidi.safetensors"), list(model.state_dict().items()))
+    model_case(fx, "mixer_bidi", model, tokens, pad, out_dir)
+    names.append("mixer_bidi")
     with open(os.path.join(out_dir, "zoo_losses.txt"), "w") as f:   # for the command-line test
-        for name in ("mixer_e2",):
+        for name in names:
             f.write("%s %.9g\n" % (name, [t for n, t in fx.tensors if n == name + "/loss"][0].item()))
     fx.write(path)
 
