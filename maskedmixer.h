@@ -984,7 +984,8 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
     X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
     X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */\
-    X(MIXER_BIDI, "mixer-bidi", mmix__bidi_mixer_describe)   /* paper Sec. 5.1, Fig. 6 */
+    X(MIXER_BIDI, "mixer-bidi", mmix__bidi_mixer_describe)   /* paper Sec. 5.1, Fig. 6 */\
+    X(LLAMA_BIDI, "llama-bidi", mmix__bidi_llama_describe)   /* paper Sec. 5.1, Fig. 6 */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -6310,10 +6311,8 @@ static mmix_tensor *mmix__llama_mlp_forward(mmix_ctx *ctx, const mmix_llama_laye
    (keys then values, [2, n_ctx, D]; see >>generate) x holds n new tokens at positions
    p..P-1: their keys (RoPE at their positions) and values join the cache, and their queries
    attend to cache rows 0..P-1 (query r sits at p + r). */
-static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
-                                              float *cache, int64_t p) {
-    const mmix_llama_layer *l = &m->llama[i];
-    const mmix_model_config *c = &m->config;
+static mmix_tensor *mmix__llama_layer_apply(mmix_ctx *ctx, const mmix_llama_layer *l, const mmix_model_config *c,
+                                            mmix_tensor *x, float *cache, int64_t p) {
     mmix_tensor *norm, *q, *k, *v, *att, K, V;
     int64_t n, D = c->dim;
     norm = mmix_rmsnorm(ctx, x, l->attn_norm, c->norm_eps);
@@ -6333,6 +6332,12 @@ static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m
         att = mmix_attention(ctx, q, &K, &V, c->heads, 1);
     }
     return mmix__llama_mlp_forward(ctx, l, c, mmix_add(ctx, x, mmix_linear(ctx, att, l->o, NULL)));
+}
+
+/* Layer i of the model's (first) stack, under the descriptor's block signature. */
+static mmix_tensor *mmix__llama_layer_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                              float *cache, int64_t p) {
+    return mmix__llama_layer_apply(ctx, &m->llama[i], &m->config, x, cache, p);
 }
 
 /* model.norm: the RMSNorm after the last layer. */
@@ -6358,17 +6363,26 @@ static int64_t mmix__llama_param_count(const mmix_model_config *c) {
     return 2 * c->vocab * D + c->depth * (4 * D * D + 3 * D * F + 2 * D) + D;
 }
 
-static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) {
+/* LlamaForCausalLM's parameters, every name after `prefix` ("": the model itself; "model.":
+   inside a wrapper whose attribute `model` holds it). */
+static int mmix__llamas_create(mmix_ctx *ctx, mmix_model *m, const char *prefix) {
     const mmix_model_config *c = &m->config;
+    char name[MMIX_NAME_MAX];
     int64_t i;
     m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_llama_layer));
-    m->embed = mmix_params_add(ctx, &m->params, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%smodel.embed_tokens.weight", prefix);
+    m->embed = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%smodel.layers", prefix);
     for (i = 0; m->llama && m->embed && i < c->depth; i++)
-        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], "model.layers", i)) return 0;
-    if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, "model.norm.weight", mmix_shape1(c->dim));
-    if (m->final_norm) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], name, i)) return 0;
+    snprintf(name, sizeof name, "%smodel.norm.weight", prefix);
+    if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, name, mmix_shape1(c->dim));
+    snprintf(name, sizeof name, "%slm_head.weight", prefix);
+    if (m->final_norm) m->lm_head = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
     return m->lm_head != NULL;
 }
+
+static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) { return mmix__llamas_create(ctx, m, ""); }
 
 /* HF _init_weights: N(0, 0.02) for Linear and Embedding, norms 1. */
 static void mmix__llama_init(mmix_model *m, mmix_rng *rng) {
@@ -6397,14 +6411,17 @@ static int mmix__llama_detect(const mmix_safetensors *st) {
     return mmix_safetensors_find(st, "model.embed_tokens.weight") != NULL;
 }
 
-/* Sizes from the names and shapes; H, eps, theta and the window from metadata (reference-notes
-   Sec. 8: the weights cannot tell the head count) or the options. */
-static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
-                                           mmix_model_config *c) {
+/* Sizes from the names (the embedding `embed`, the layers `layers`.i) and shapes; H, eps, theta
+   and the window from metadata (reference-notes Sec. 8: the weights cannot tell the head
+   count) or the options. */
+static mmix_result mmix__llamas_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                            mmix_model_config *c, const char *embed, const char *layers) {
+    char q_fmt[MMIX_NAME_MAX], gate0[MMIX_NAME_MAX];
     double v;
-    mmix_result r = mmix__read_lm_sizes(ctx, st, "model.embed_tokens.weight",
-                                        "model.layers.%lld.self_attn.q_proj.weight",
-                                        "model.layers.0.mlp.gate_proj.weight", c);
+    mmix_result r;
+    snprintf(q_fmt, sizeof q_fmt, "%s.%%lld.self_attn.q_proj.weight", layers);
+    snprintf(gate0, sizeof gate0, "%s.0.mlp.gate_proj.weight", layers);
+    r = mmix__read_lm_sizes(ctx, st, embed, q_fmt, gate0, c);
     if (r != MMIX_OK) return r;
     if (!mmix__meta_number(ctx, st, "num_attention_heads", 0, &v)) return ctx->last_result;
     c->heads = opt && opt->heads > 0 ? opt->heads : (int64_t)v;
@@ -6418,6 +6435,11 @@ static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors
     if (!mmix__meta_number(ctx, st, "n_ctx", 0, &v)) return ctx->last_result;
     c->n_ctx = (int64_t)v;
     return MMIX_OK;
+}
+
+static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                           mmix_model_config *c) {
+    return mmix__llamas_read_config(ctx, st, opt, c, "model.embed_tokens.weight", "model.layers");
 }
 
 static void mmix__llama_write_meta(const mmix_model_config *c, mmix__meta *meta) {
@@ -6638,6 +6660,146 @@ static void mmix__bidi_mixer_describe(mmix__arch *d) {
     d->write_meta = mmix__mixer_write_meta;
     d->ignored = NULL;
     d->settings = mmix__bidi_mixer_settings;
+}
+
+// ---- The bidirectional transformer (paper Sec. 5.1, Fig. 6): BidirectionalTransformer ----
+/* An outer wte and lm_head around two stacks of causal Llama layers (AbbreviatedModel: the
+   layers of a LlamaForCausalLM, without its embedding, final norm or head): the forward stack
+   m->llama reads the tokens in order, the reverse stack m->llama2 reads them flipped. Output o
+   combines the forward stack's row o - 1 (tokens < o) and the reverse stack's row for o + 1
+   (tokens > o), so it predicts its own token o from every other one (reference-notes Sec. 15). */
+#define MMIX__BIDI_FORWARD "forward_model.model.model.layers"
+#define MMIX__BIDI_REVERSE "reverse_model.model.model.layers"
+
+static int mmix__bidi_llama_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    size_t bytes = (size_t)c->depth * sizeof(mmix_llama_layer);
+    int64_t i;
+    m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    m->llama2 = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    if (!m->llama || !m->llama2) return 0;
+    /* registration order: wte, lm_head, then forward_model and reverse_model */
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->lm_head && i < c->depth; i++)
+        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], MMIX__BIDI_FORWARD, i)) return 0;
+    for (i = 0; m->lm_head && i < c->depth; i++)
+        if (!mmix__llama_layer_create(ctx, m, &m->llama2[i], MMIX__BIDI_REVERSE, i)) return 0;
+    return m->lm_head != NULL;
+}
+
+/* The outer wte and lm_head are plain torch modules (N(0, 1) and the PyTorch Linear default);
+   the inner layers are HF's: N(0, 0.02), norms 1 (reference-notes Sec. 4). */
+static void mmix__bidi_llama_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i, s;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+    for (s = 0; s < 2; s++)
+        for (i = 0; i < m->config.depth; i++) {
+            mmix_llama_layer *l = s ? &m->llama2[i] : &m->llama[i];
+            mmix_init_normal(l->q, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->k, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->v, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->o, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->up, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->down, rng, 0.0f, 0.02f);
+            mmix_init_constant(l->attn_norm, 1.0f);
+            mmix_init_constant(l->mlp_norm, 1.0f);
+        }
+}
+
+/* x moved `shift` positions along the token axis, zeros where nothing arrives: out[o] =
+   x[o - shift] (the reference's torch.cat with a zero row, one op on the tape). */
+static mmix_tensor *mmix__tokens_shift(mmix_ctx *ctx, mmix_tensor *x, int64_t shift) {
+    int64_t L = mmix__token_len(ctx, "tokens_shift", x), r, *map;
+    if (!L) return NULL;
+    map = mmix__token_map(ctx, L, "tokens_shift");
+    if (!map) return NULL;
+    for (r = 0; r < L; r++) map[r] = r - shift >= 0 && r - shift < L ? r - shift : -1;
+    return mmix__token_gather(ctx, x, NULL, map, L, L, 0, x->shape);
+}
+
+/* fwd = F(x) moved one later, rev = flip(R(flip(x))) moved one earlier, both at RoPE
+   positions 0..L-1 of what they read; the last hidden layer is fwd + rev. */
+static mmix_tensor *mmix__bidi_llama_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix_tensor *x = mmix_embedding(ctx, m->embed, ids), *f = x, *r = mmix_tokens_flip(ctx, x);
+    int64_t i;
+    for (i = 0; f && r && i < m->config.depth; i++) {
+        f = mmix__llama_layer_apply(ctx, &m->llama[i], &m->config, f, NULL, 0);
+        r = mmix__llama_layer_apply(ctx, &m->llama2[i], &m->config, r, NULL, 0);
+    }
+    return mmix_add(ctx, mmix__tokens_shift(ctx, f, 1), mmix__tokens_shift(ctx, mmix_tokens_flip(ctx, r), -1));
+}
+
+/* No shift: output o predicts token o itself, pads ignored. */
+static int mmix__own_token_terms(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                 mmix_loss_terms *t, mmix_tensor **logits) {
+    *logits = mmix_model_logits(ctx, m, ids);
+    return mmix__add_term(ctx, *logits, ids, pad_id, 0, 0, t);
+}
+static int mmix__own_token_targets(const mmix_model_config *c, int64_t *first) {
+    (void)c;
+    first[0] = 0;
+    return 1;
+}
+
+/* 2VD + 2n (4D^2 + 3DF + 2D) */
+static int64_t mmix__bidi_llama_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim;
+    return 2 * c->vocab * D + 2 * c->depth * (4 * D * D + 3 * D * F + 2 * D);
+}
+
+static int mmix__bidi_llama_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") &&
+           mmix_safetensors_find(st, MMIX__BIDI_FORWARD ".0.self_attn.q_proj.weight");
+}
+
+static mmix_result mmix__bidi_llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
+                                                const mmix_load_options *opt, mmix_model_config *c) {
+    return mmix__llamas_read_config(ctx, st, opt, c, "wte.weight", MMIX__BIDI_FORWARD);
+}
+
+/* The inner LlamaForCausalLMs' own embedding, final norm and head: in the reference's
+   state_dict (its vocab_size, 4096 in the reference script), never used. */
+static int mmix__bidi_llama_ignored(const char *name) {
+    static const char *const unused[] = {
+        "forward_model.model.model.embed_tokens.weight", "forward_model.model.model.norm.weight",
+        "forward_model.model.lm_head.weight", "reverse_model.model.model.embed_tokens.weight",
+        "reverse_model.model.model.norm.weight", "reverse_model.model.lm_head.weight"};
+    size_t i;
+    for (i = 0; i < sizeof unused / sizeof unused[0]; i++)
+        if (strcmp(name, unused[i]) == 0) return 1;
+    return 0;
+}
+
+static void mmix__bidi_llama_describe(mmix__arch *d) {
+    d->info.title = "bidirectional transformer";
+    d->info.reference = "BidirectionalTransformer (bidirectional_transformer.py)";
+    d->info.paper = "paper Sec. 5.1, Fig. 6";
+    d->info.fixed_window = 0;
+    d->info.can_generate = 0; /* output o reads the tokens after o */
+    d->info.objective = MMIX_OBJECTIVE_OWN_BIDI;
+    d->info.lr = 1e-4; /* the reference script's */
+    d->info.own_settings = "heads";
+    d->defaults = mmix__llama_defaults;
+    d->check = mmix__llama_check;
+    d->param_count = mmix__bidi_llama_param_count;
+    d->create = mmix__bidi_llama_create;
+    d->init = mmix__bidi_llama_init;
+    d->apply_masks = NULL;
+    d->hidden = mmix__bidi_llama_hidden;
+    d->logits = mmix__lm_logits;
+    d->terms = mmix__own_token_terms;
+    d->targets = mmix__own_token_targets;
+    d->cache_floats = NULL;
+    d->block = NULL;
+    d->final = NULL;
+    d->detect = mmix__bidi_llama_detect;
+    d->read_config = mmix__bidi_llama_read_config;
+    d->write_meta = mmix__llama_write_meta;
+    d->ignored = mmix__bidi_llama_ignored;
+    d->settings = mmix__llama_settings;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------

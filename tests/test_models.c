@@ -497,6 +497,7 @@ int main(void) {
     tokens_case = "mixer_e2";
     parity("mixer_e2", small_config(MMIX_ARCH_MIXER_EXPANDED, 1));
     parity("mixer_bidi", small_config(MMIX_ARCH_MIXER_BIDI, 1));
+    parity("llama_bidi_h4", small_config(MMIX_ARCH_LLAMA_BIDI, 1));
     fixture_free(&fx);
     return test_summary("test_models");
 }

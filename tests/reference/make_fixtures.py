@@ -507,6 +507,53 @@ class RefLlama(torch.nn.Module):
         return self.lm_head(self.model.norm(x))
 
 
+class RefAbbreviatedModel(torch.nn.Module):
+    """bidirectional_transformer.py's AbbreviatedModel: the decoder layers of a
+    LlamaForCausalLM (attribute `model`) applied in order, at positions 0..L-1, without its
+    embedding, final norm or head, which stay in the state_dict unused. The layers are called
+    without an attention mask: causal (transformers 4.42's SDPA path; reference-notes Sec. 15)."""
+
+    def __init__(self, llama):
+        super().__init__()
+        self.model = llama
+
+    def forward(self, x):
+        for layer in self.model.model.layers:
+            x = layer(x)
+        return x
+
+
+class RefBidiTransformer(torch.nn.Module):
+    """bidirectional_transformer.py's BidirectionalTransformer (paper Sec. 5.1, Fig. 6): wte and
+    lm_head are plain torch modules (default init), registered before forward_model and
+    reverse_model. Output o = lm_head(F(x)[o - 1] + flip(R(flip(x)))[o + 1]), zero rows at the
+    ends; it predicts token o (no shift)."""
+
+    def __init__(self, V, D, forward_model, reverse_model):
+        super().__init__()
+        self.wte = torch.nn.Embedding(V, D)
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+        self.forward_model = forward_model
+        self.reverse_model = reverse_model
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        fwd = self.forward_model(x)
+        rev = self.reverse_model(torch.flip(x.clone(), dims=[1]))
+        pad = torch.zeros(x.shape[0], 1, x.shape[2])
+        rev = torch.cat([torch.flip(rev, dims=[1])[:, 1:, :], pad], dim=1)
+        fwd = torch.cat([pad, fwd[:, :-1, :]], dim=1)
+        return self.lm_head(fwd + rev)
+
+
+def own_token_objective(model, tokens, pad_id):
+    """The bidirectional transformer's loss: logits at o against token o, pads ignored."""
+    logits = model(tokens)
+    labels = tokens.clone()
+    labels[labels == pad_id] = -100
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100), logits
+
+
 def clm_loss(logits, ids, pad_id):
     """Paper Sec. 3.2, reference-notes Sec. 5: position t predicts token t + 1; pad targets ignored; mean over counted."""
     labels = ids.clone()
@@ -675,6 +722,13 @@ def zoo(path, out_dir):
     write_safetensors(os.path.join(out_dir, "mixer_bidi.safetensors"), list(model.state_dict().items()))
     model_case(fx, "mixer_bidi", model, tokens, pad, out_dir)
     names.append("mixer_bidi")
+    torch.manual_seed(152)
+    inner_vocab = 41                                              # the script's LlamaConfig says 4096: unused
+    model = RefBidiTransformer(V, D, RefAbbreviatedModel(RefLlama(inner_vocab, D, depth, 4)),
+                               RefAbbreviatedModel(RefLlama(inner_vocab, D, depth, 4)))
+    write_safetensors(os.path.join(out_dir, "llama_bidi_h4.safetensors"), list(model.state_dict().items()))
+    model_case(fx, "llama_bidi_h4", model, tokens, pad, out_dir, objective=own_token_objective)
+    names.append("llama_bidi_h4")
     with open(os.path.join(out_dir, "zoo_losses.txt"), "w") as f:   # for the command-line test
         for name in names:
             f.write("%s %.9g\n" % (name, [t for n, t in fx.tensors if n == name + "/loss"][0].item()))
