@@ -563,6 +563,8 @@ typedef struct mmix_backend {
     void (*cross_entropy_backward)(float *dlogits, const float *logits, const float *row_lse,
                                    const int32_t *targets, int64_t rows, int64_t V,
                                    int32_t ignore_index, float scale);
+    /* out[r] = the first index of the largest value of row r (a NaN counts as the largest). */
+    void (*argmax_rows)(int32_t *out, const float *x, int64_t rows, int64_t cols);
     /* Token mixing. Wt is the masked weight rearranged tap-major, [k][L_out][L_in]. */
     /* Wt[m][o][i] = W[o][i][m] where keep[o * L_in + i] (all when keep is NULL), else 0. */
     void (*token_mix_pack)(float *Wt, const float *W, const uint8_t *keep, int64_t L_out,
@@ -686,6 +688,11 @@ MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x);
    A target outside [0, V) that is not ignore_index, or no counted position, is an error. */
 MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *targets,
                                         int32_t ignore_index);
+/* The index of the largest value along the last dim of x [..., V]: int32 [...] (one value
+   for 1-D x). Ties go to the lowest index and a NaN counts as the largest, as torch.argmax.
+   No gradient: the output is on no tape (sequential two-token prediction feeds one pass's
+   guesses to the next, paper Sec. 5.2, Fig. 7a). */
+MMIXDEF mmix_tensor *mmix_argmax(mmix_ctx *ctx, mmix_tensor *x);
 
 /* Which (output token o, input token i) pairs of a token-mixing weight are kept. */
 typedef enum mmix_mask_kind {
@@ -985,7 +992,9 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
     X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */\
     X(MIXER_BIDI, "mixer-bidi", mmix__bidi_mixer_describe)   /* paper Sec. 5.1, Fig. 6 */\
-    X(LLAMA_BIDI, "llama-bidi", mmix__bidi_llama_describe)   /* paper Sec. 5.1, Fig. 6 */
+    X(LLAMA_BIDI, "llama-bidi", mmix__bidi_llama_describe)   /* paper Sec. 5.1, Fig. 6 */\
+    X(MIXER_MTP, "mixer-mtp", mmix__mtp_mixer_describe)      /* paper Sec. 5.2, Fig. 7a */\
+    X(LLAMA_MTP, "llama-mtp", mmix__mtp_llama_describe)      /* paper Sec. 5.2, Fig. 7a */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -3173,6 +3182,19 @@ static void mmix__cpu_cross_entropy_backward(float *dlogits, const float *logits
     }
 }
 
+/* A row's first largest value; the scan stops at a NaN, which wins (torch.argmax). */
+static void mmix__cpu_argmax_rows(int32_t *out, const float *x, int64_t rows, int64_t cols) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        int64_t v, best = 0;
+        for (v = 1; v < cols && xr[best] == xr[best]; v++)
+            if (xr[v] > xr[best] || xr[v] != xr[v]) best = v;
+        out[r] = (int32_t)best;
+    }
+}
+
 /* Token mixing (paper Sec. 3.2, Fig. 2; k > 1: Fig. S5). For each kernel tap m the
    contribution is one GEMM, Wt[m] (L_out x L_in) times the columns of x shifted by
    m - left; columns that would read outside 0..D-1 read the zero padding, i.e. are left out
@@ -3655,6 +3677,7 @@ MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b) {
     b->softmax_backward = mmix__cpu_softmax_backward;
     b->cross_entropy_forward = mmix__cpu_cross_entropy_forward;
     b->cross_entropy_backward = mmix__cpu_cross_entropy_backward;
+    b->argmax_rows = mmix__cpu_argmax_rows;
     b->token_mix_pack = mmix__cpu_token_mix_pack;
     b->token_mix_unpack_grad = mmix__cpu_token_mix_unpack_grad;
     b->token_mix_mask_inplace = mmix__cpu_token_mix_mask_inplace;
@@ -4082,6 +4105,21 @@ MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix
         node->iparam[0] = ignore_index;
     }
     return out;
+}
+
+MMIXDEF mmix_tensor *mmix_argmax(mmix_ctx *ctx, mmix_tensor *x) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    int64_t V;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "argmax", "x", x)) return NULL;
+    if (x->shape.ndim < 1 || (V = mmix__last_dim(x)) < 1 || V > INT32_MAX)
+        return mmix__shape_error(ctx, "argmax", "x", x, "x", x, "x needs a last dim of 1 to 2^31 - 1 values");
+    shape = x->shape; /* [..., V] -> [...] */
+    shape.d[--shape.ndim] = 1;
+    out = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, shape);
+    if (!out) return NULL;
+    ctx->backend->argmax_rows(out->ids, x->data, x->n / V, V);
+    return out; /* no tape node: an index has no gradient */
 }
 
 MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *user,
@@ -6025,24 +6063,26 @@ static int mmix__flat_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_bloc
     return mmix__mixer_block_create(ctx, m, b, prefix, i, NULL);
 }
 
-/* Every mixer: wte, then the blocks "mixerblocks.i" that block_create makes (lm_head comes
-   after, from mmix_model_create). */
-
-
-
-static int mmix__mixers_create(mmix_ctx *ctx, mmix_model *m,
+/* Every mixer: wte, the blocks "mixerblocks.i" that block_create makes, lm_head; every name
+   after `prefix` ("": the LanguageMixer itself; "model.": inside a wrapper whose attribute
+   `model` holds it). */
+static int mmix__mixers_create(mmix_ctx *ctx, mmix_model *m, const char *prefix,
                                int (*block_create)(mmix_ctx *, mmix_model *, mmix_mixer_block *, const char *, int64_t)) {
     const mmix_model_config *c = &m->config;
+    char name[MMIX_NAME_MAX];
     int64_t i;
     m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
-    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%swte.weight", prefix);
+    m->embed = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%smixerblocks", prefix);
     for (i = 0; m->mixer && m->embed && i < c->depth; i++)
-        if (!block_create(ctx, m, &m->mixer[i], "mixerblocks", i)) return 0;
-    if (m->mixer && m->embed) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+        if (!block_create(ctx, m, &m->mixer[i], name, i)) return 0;
+    snprintf(name, sizeof name, "%slm_head.weight", prefix);
+    if (m->mixer && m->embed) m->lm_head = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
     return m->lm_head != NULL;
 }
 
-static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) { return mmix__mixers_create(ctx, m, mmix__flat_block_create); }
+static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) { return mmix__mixers_create(ctx, m, "", mmix__flat_block_create); }
 
 /* Zeroes the masked entries of a token-mixing weight W [R, C, k] (lower-triangular masks of
    every mixer): in row r the entries j > r, one contiguous run of (C - 1 - r) k floats. */
@@ -6088,17 +6128,20 @@ static int mmix__mixer_detect(const mmix_safetensors *st) {
     return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
 }
 
-/* What every mixer's file tells alike: the sizes from the names and shapes (block i is
-   there when its `conv` tensor is, "conv.weight" or "conv.0.weight"), the LayerNorm eps from
-   metadata; *conv receives block 0's conv tensor, whose shape the caller reads. */
-static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *conv,
-                                            mmix_model_config *c, const mmix_st_entry **conv0) {
-    char fmt[64], first[64];
+/* What every mixer's file tells alike: the sizes from the names (after `prefix`, as
+   mmix__mixers_create) and shapes (block i is there when its `conv` tensor is, "conv.weight"
+   or "conv.0.weight"), the LayerNorm eps from metadata; *conv receives block 0's conv
+   tensor, whose shape the caller reads. */
+static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *prefix,
+                                            const char *conv, mmix_model_config *c, const mmix_st_entry **conv0) {
+    char fmt[MMIX_NAME_MAX], first[MMIX_NAME_MAX], embed[MMIX_NAME_MAX], ff[MMIX_NAME_MAX];
     double v;
     mmix_result r;
-    snprintf(fmt, sizeof fmt, "mixerblocks.%%lld.%s", conv);
-    snprintf(first, sizeof first, "mixerblocks.0.%s", conv);
-    r = mmix__read_lm_sizes(ctx, st, "wte.weight", fmt, "mixerblocks.0.patch_ff.0.weight", c);
+    snprintf(fmt, sizeof fmt, "%smixerblocks.%%lld.%s", prefix, conv);
+    snprintf(first, sizeof first, "%smixerblocks.0.%s", prefix, conv);
+    snprintf(embed, sizeof embed, "%swte.weight", prefix);
+    snprintf(ff, sizeof ff, "%smixerblocks.0.patch_ff.0.weight", prefix);
+    r = mmix__read_lm_sizes(ctx, st, embed, fmt, ff, c);
     if (r != MMIX_OK) return r;
     *conv0 = mmix_safetensors_find(st, first);
     if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
@@ -6107,17 +6150,23 @@ static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensor
 }
 
 /* L and k from the conv weight [L, L, k]. */
-static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
-                                           mmix_model_config *c) {
+static mmix_result mmix__flat_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *prefix,
+                                          mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "conv.weight", c, &e);
-    (void)opt;
+    mmix_result r = mmix__mixers_read_config(ctx, st, prefix, "conv.weight", c, &e);
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[0] != e->shape[1])
-        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.weight must be [L, L, k]", st->path);
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: %smixerblocks.0.conv.weight must be [L, L, k]", st->path,
+                              prefix);
     c->n_ctx = e->shape[0];
     c->kernel = e->shape[2];
     return MMIX_OK;
+}
+
+static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                           mmix_model_config *c) {
+    (void)opt;
+    return mmix__flat_read_config(ctx, st, "", c);
 }
 
 static void mmix__mixer_write_meta(const mmix_model_config *c, mmix__meta *meta) {
@@ -6223,7 +6272,7 @@ static int64_t mmix__expanded_param_count(const mmix_model_config *c) {
 
 
 static int mmix__expanded_create(mmix_ctx *ctx, mmix_model *m) {
-    return mmix__mixers_create(ctx, m, mmix__expanded_block_create);
+    return mmix__mixers_create(ctx, m, "", mmix__expanded_block_create);
 }
 
 static int64_t mmix__expanded_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
@@ -6236,7 +6285,7 @@ static int mmix__expanded_detect(const mmix_safetensors *st) {
 static mmix_result mmix__expanded_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                               mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "conv.0.weight", c, &e);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "", "conv.0.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[2] != 1 || e->shape[1] < 1 || e->shape[0] % e->shape[1] != 0)
@@ -6619,7 +6668,7 @@ static int mmix__bidi_mixer_detect(const mmix_safetensors *st) {
 static mmix_result mmix__bidi_mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
                                                 const mmix_load_options *opt, mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "convf.weight", c, &e);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "", "convf.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[0] != e->shape[1] || e->shape[2] != 1)
@@ -6800,6 +6849,81 @@ static void mmix__bidi_llama_describe(mmix__arch *d) {
     d->write_meta = mmix__llama_write_meta;
     d->ignored = mmix__bidi_llama_ignored;
     d->settings = mmix__llama_settings;
+}
+
+// ---- Sequential two-token prediction (paper Sec. 5.2, Fig. 7a): MTPMixer, MTPTransformer --
+/* One model run twice: pass 1 on the tokens (position o predicts token o + 1), pass 2 on
+   pass 1's guesses, the argmax at every position with no gradient through it (position o
+   predicts token o + 2). The loss is the plain sum of the two terms' means; the logits are
+   pass 2's. The model is the flat mixer or the Llama, wrapped in a module whose attribute
+   `model` holds it, so every reference name gains "model." (reference-notes Sec. 16). A
+   single pass is the plain causal LM, which is what generation runs. */
+static int mmix__two_token_terms(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                 mmix_loss_terms *t, mmix_tensor **logits) {
+    mmix_tensor *first = mmix_model_logits(ctx, m, ids);
+    if (!mmix__add_term(ctx, first, ids, pad_id, 1, 1, t)) return 0;
+    *logits = mmix_model_logits(ctx, m, mmix_argmax(ctx, first)); /* pads only matter as labels */
+    return mmix__add_term(ctx, *logits, ids, pad_id, 2, 2, t);
+}
+static int mmix__two_token_targets(const mmix_model_config *c, int64_t *first) {
+    (void)c;
+    first[0] = 1;
+    first[1] = 2;
+    return 2;
+}
+
+static int mmix__mtp_mixer_create(mmix_ctx *ctx, mmix_model *m) {
+    return mmix__mixers_create(ctx, m, "model.", mmix__flat_block_create);
+}
+
+static int mmix__mtp_mixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "model.wte.weight") && mmix_safetensors_find(st, "model.mixerblocks.0.conv.weight");
+}
+
+static mmix_result mmix__mtp_mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                               mmix_model_config *c) {
+    (void)opt;
+    return mmix__flat_read_config(ctx, st, "model.", c);
+}
+
+/* The flat mixer in every slot but its names and its objective. */
+static void mmix__mtp_mixer_describe(mmix__arch *d) {
+    mmix__mixer_describe(d);
+    d->info.title = "masked mixer, two-token prediction";
+    d->info.reference = "MTPMixer (mtp_mixer_fineweb.py)";
+    d->info.paper = "paper Sec. 5.2, Fig. 7a";
+    d->info.objective = MMIX_OBJECTIVE_TWO_TOKENS;
+    d->create = mmix__mtp_mixer_create;
+    d->terms = mmix__two_token_terms;
+    d->targets = mmix__two_token_targets;
+    d->detect = mmix__mtp_mixer_detect;
+    d->read_config = mmix__mtp_mixer_read_config;
+}
+
+static int mmix__mtp_llama_create(mmix_ctx *ctx, mmix_model *m) { return mmix__llamas_create(ctx, m, "model."); }
+
+static int mmix__mtp_llama_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "model.model.embed_tokens.weight") != NULL;
+}
+
+static mmix_result mmix__mtp_llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                               mmix_model_config *c) {
+    return mmix__llamas_read_config(ctx, st, opt, c, "model.model.embed_tokens.weight", "model.model.layers");
+}
+
+/* The Llama in every slot but its names and its objective: its logits are lm_head(model.model(x)),
+   after the final norm, with the causal mask alone. */
+static void mmix__mtp_llama_describe(mmix__arch *d) {
+    mmix__llama_describe(d);
+    d->info.title = "Llama-style transformer, two-token prediction";
+    d->info.reference = "MTPTransformer (mtp_transformer_fineweb.py)";
+    d->info.paper = "paper Sec. 5.2, Fig. 7a";
+    d->info.objective = MMIX_OBJECTIVE_TWO_TOKENS;
+    d->create = mmix__mtp_llama_create;
+    d->terms = mmix__two_token_terms;
+    d->targets = mmix__two_token_targets;
+    d->detect = mmix__mtp_llama_detect;
+    d->read_config = mmix__mtp_llama_read_config;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------

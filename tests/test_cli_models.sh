@@ -22,7 +22,7 @@ check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close
 check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
 # the zoo: each reference-named file of zoo.bin's models gives the script's loss
 # (a case named *_h4 is a transformer of 4 heads, which its file does not tell)
-for arch in mixer_e2 mixer_bidi llama_bidi_h4; do
+for arch in mixer_e2 mixer_bidi llama_bidi_h4 mixer_mtp llama_mtp_h4; do
     want=$(sed -n "s/^$arch //p" "$fx/zoo_losses.txt")
     extra=(); [[ $arch == *_h4 ]] && extra=(--heads 4)
     out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 "${extra[@]}" \

@@ -60,14 +60,16 @@ static mmix_tensor *tokens(mmix_ctx *ctx) {
     return ids;
 }
 
-/* Largest |ours - ref| of a weight after the 3 AdamW steps. An element whose gradient is
-   zero in exact arithmetic but rounding noise in floats (about 1e-10: the bidirectional
-   mixer's reverse-conv bias at the last position, a constant shift of one token row that
-   reaches the loss only through LayerNorms, which remove it) takes Adam steps of
-   noise / (|noise| + eps), anywhere up to lr, whichever way torch's or our rounding fell. Such
-   elements (a reference gradient not 0 but at most 1e-6 of the tensor's largest; an exact 0
-   stays an exact check) are held only to the
-   summed learning rates, 1.5e-2 (lr 1e-2 then 5e-3; step 0's is 0), and counted in *noise. */
+/* Largest |ours - ref| of a weight after the 3 AdamW steps. Adam's step is g / (|g| + eps)
+   times lr, so an element whose gradient is tiny moves by up to lr in whichever direction,
+   and by how much, its float rounding decides: a gradient that is zero in exact arithmetic
+   but rounding noise in floats (about 1e-10: the bidirectional mixer's reverse-conv bias at
+   the last position, a constant shift of one token row that reaches the loss only through
+   LayerNorms, which remove it), or one so small (1e-7 beside 5e-2) that the errors the
+   gradient check allows (1e-5 of the tensor's largest) are a large part of it. Such elements
+   (a reference gradient not 0 but below that tolerance, 1e-5 of the tensor's largest; an
+   exact 0 stays an exact check) are held only to the summed learning rates, 1.5e-2 (lr 1e-2
+   then 5e-3; step 0's is 0), and counted in *noise. */
 static double after_err(const mmix_tensor *p, const fixture_tensor *after, const fixture_tensor *grad, int64_t *noise) {
     const float *g = grad && !grad->is_int && grad->n == p->n ? (const float *)grad->data : NULL;
     double scale = 0.0, err = 0.0, d;
@@ -76,7 +78,7 @@ static double after_err(const mmix_tensor *p, const fixture_tensor *after, const
     for (i = 0; i < p->n; i++) if (fabs(g[i]) > scale) scale = fabs(g[i]);
     for (i = 0; i < p->n && after->n == p->n; i++) {
         d = fabs((double)p->data[i] - ((const float *)after->data)[i]);
-        if (g[i] != 0.0f && fabs(g[i]) <= 1e-6 * scale) {
+        if (g[i] != 0.0f && fabs(g[i]) <= 1e-5 * scale) {
             (*noise)++;
             if (!(d <= 1.5e-2)) return 1e30;
         } else if (!(d <= err)) err = d;
@@ -145,7 +147,7 @@ static void parity(const char *case_name, mmix_model_config cfg) {
     }
     printf("  %-9s loss %.9g; worst gradient error %.2e (%s); worst weight error after 3 steps %.2e (%s)\n",
            case_name, first_loss, worst_grad, worst_grad_name, worst_after, worst_after_name);
-    if (noise) printf("  %-9s %lld element(s) with a rounding-noise gradient held to the summed learning rates\n",
+    if (noise) printf("  %-9s %lld element(s) with a gradient below the gradient tolerance held to the summed learning rates\n",
                       case_name, (long long)noise);
     mmix_ctx_destroy(ctx);
 }
@@ -498,6 +500,8 @@ int main(void) {
     parity("mixer_e2", small_config(MMIX_ARCH_MIXER_EXPANDED, 1));
     parity("mixer_bidi", small_config(MMIX_ARCH_MIXER_BIDI, 1));
     parity("llama_bidi_h4", small_config(MMIX_ARCH_LLAMA_BIDI, 1));
+    parity("mixer_mtp", small_config(MMIX_ARCH_MIXER_MTP, 1));
+    parity("llama_mtp_h4", small_config(MMIX_ARCH_LLAMA_MTP, 1));
     fixture_free(&fx);
     return test_summary("test_models");
 }
