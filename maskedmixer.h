@@ -5841,7 +5841,11 @@ MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch) {
 static mmix_tensor *mmix__block_param(mmix_ctx *ctx, mmix_model *m, mmix_shape shape, const char *prefix, int64_t i,
                                       const char *suffix) {
     char name[MMIX_NAME_MAX];
-    snprintf(name, sizeof name, "%s.%lld.%s", prefix, (long long)i, suffix);
+    if (snprintf(name, sizeof name, "%s.%lld.%s", prefix, (long long)i, suffix) >= (int)sizeof name) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "model: the name %s.%lld.%s is too long", prefix, (long long)i,
+                       suffix);
+        return NULL;
+    }
     return mmix_params_add(ctx, &m->params, name, shape);
 }
 

@@ -208,7 +208,8 @@ def core2(path):
                  "rmsnorm: HF LlamaRMSNorm, eps 1e-6\nrope: HF rotate-half, theta 10000, H 2, pos0 0 and 5\n"
                  "attention: H 2, scale 1/sqrt(hd), causal and non-causal, Lq 2 after Lk 5\n"
                  "l2_normalize: eps 1e-12; cosine_similarity: eps 1e-8; logsumexp; l1_distance (sum)\n"
-                 "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n" % torch.__version__)
+                 "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n"
+                 "argmax: torch.argmax over the last dim, int32 out; ties, an all-equal row, NaNs\n" % torch.__version__)
     g = torch.Generator().manual_seed(2)
     token_mix_cases(fx, g)
     op_case(fx, "rmsnorm", lambda x, w: w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)),
@@ -238,6 +239,11 @@ def core2(path):
     keep = torch.ones(1, 5, 1)
     keep[:, 2:4] = 0
     op_case(fx, "tokens_zero", lambda x: x * keep, [("x", randn(g, 2, 5, 3), True)], 216)
+    x = torch.round(randn(g, 3, 4, 6) * 1.5)                      # small whole numbers: many ties
+    x[0, 0] = 1.0                                                 # a row of equal values
+    x[1, 2, 1] = x[1, 2, 4] = float("nan")                        # NaN wins, the first one
+    fx.add("argmax/in/x", x)
+    fx.add("argmax/out", torch.argmax(x, dim=-1))                 # no gradient: no R
     fx.write(path)
 
 
