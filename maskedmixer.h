@@ -129,7 +129,7 @@
      Expanded mixer's rectangular masks (paper     mmix_token_mix with MMIX_MASK_LOWER
        Sec. 9.1, Fig. S2)
      Bidirectional reverse stream, triu(2) (paper  mmix_token_mix with MMIX_MASK_UPPER, 2
-       Sec. 5.1, Fig. S11; notes 12)
+       Sec. 5.1, Fig. S11; notes 12, 15)
      In-place re-masking, phantom gradients        mmix_set_masked_grad_mode(ctx,
        of the reference code (notes 1)               MMIX_MASKED_GRADS_REFERENCE)
      Linear layers, the untied lm_head (notes 3)   mmix_linear
@@ -142,8 +142,14 @@
      Causal multi-head attention (HF Llama)        mmix_attention
      Autoencoder: repeat the last token (paper     mmix_tokens_select, mmix_tokens_repeat
        Sec. 5.3, Fig. 8)
-     Bidirectional transformer flips (paper        mmix_tokens_flip, mmix_tokens_concat
-       Sec. 5.1, Fig. 6; notes 12)
+     Bidirectional transformer flips (paper        mmix_tokens_flip, mmix__tokens_shift
+       Sec. 5.1, Fig. 6; notes 12, 15)
+     Bidirectional mixer, DoubleMixerBlock (paper  mmix_model_create(MMIX_ARCH_MIXER_BIDI),
+       Sec. 5.1, Fig. 6, Fig. S11; notes 15)       mmix__bidi_mixer_hidden
+     Bidirectional transformer (paper Sec. 5.1,    mmix_model_create(MMIX_ARCH_LLAMA_BIDI),
+       Fig. 6; notes 15)                           mmix__bidi_llama_hidden
+     Sequential two-token prediction, argmax fed   MMIX_ARCH_MIXER_MTP, MMIX_ARCH_LLAMA_MTP,
+       back (paper Sec. 5.2, Fig. 7a; notes 16)    mmix__two_token_terms, mmix_argmax
      Many-token prediction, zeroed half (paper     mmix_tokens_zero
        Sec. 5.2, Fig. 7)
      Retrieval embedding at position -2 (paper     mmix_tokens_select(ctx, h, -2)
@@ -1085,7 +1091,8 @@ typedef struct mmix_model {
     mmix_mixer_block *mixer;                    /* config.depth blocks (mixer) */
     mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
     mmix_mixer_block *mixer2;                   /* the second stack of a two-stack model: the */
-    mmix_llama_layer *llama2;                   /*   decoder, or the reverse stream */
+    mmix_llama_layer *llama2;                   /*   decoder, or the reverse stream (mixer2[i]
+                                                   of mixer-bidi shares mixer[i]'s patch_*) */
     mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
     mmix_tensor *lm_head;                       /* [V, D], no bias; a tied head is `embed` */
     mmix_params params;                         /* every parameter, in one buffer (>>api_ctx) */
@@ -1105,7 +1112,8 @@ MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of 
 /* The last hidden layer [B, L, D] for token ids [B, L] (int32): the mixer's last block
    output, the transformer's output after its final norm. */
 MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
-/* Logits [B, L, V]. */
+/* Logits [B, L, V] of one forward pass (a two-token model's training runs two, see
+   mmix_model_loss_terms). */
 MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
 /* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): cross-entropy of the logits
    at positions 0..L-2 against the tokens at 1..L-1, skipping targets equal to pad_id

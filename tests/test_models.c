@@ -3,7 +3,9 @@
    loss, every parameter gradient, and three AdamW steps with warmup, linear decay, weight
    decay and clipping. Tolerances: loss 1e-5 relative; logits and gradients 1e-5 relative
    to the tensor's largest magnitude; weights after the steps 1e-5 absolute.
-   Also: causality of both models, parameter counts against the reference state_dicts
+   The zoo (zoo.bin): the expanded mixer, both bidirectional models and both two-token
+   predictors the same way.
+   Also: causality of every architecture (its objective's promise), parameter counts against the reference state_dicts
    (docs/reference-notes.md Sec. 3, 8), input errors. */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"

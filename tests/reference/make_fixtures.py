@@ -749,7 +749,12 @@ def zoo(path, out_dir):
     fx = Fixture("file: zoo\ntorch: %s\nseed: 5\n"
                  "sizes: V %d, D %d, depth %d, L %d, batch %d, pad id %d (the tokens of models.bin)\n"
                  "mixer_e2: RefExpandedMixer, expansion 2 (in-place masking of both convs: phantom gradients)\n"
-                 "training: as models.bin\nfiles: mixer_e2.safetensors (initial weights), zoo_losses.txt\n"
+                 "mixer_bidi: RefBidiMixer (DoubleMixerBlock, convf tril, convr triu(2), seed 151)\n"
+                 "llama_bidi_h4: RefBidiTransformer, 4 heads, inner vocab 41 (unused), no shift (seed 152)\n"
+                 "mixer_mtp, llama_mtp_h4: RefMTP around RefMixer / RefLlama (4 heads), two passes, "
+                 "argmax fed back (seeds 153, 155)\n"
+                 "training: as models.bin\nfiles: mixer_e2, mixer_bidi, llama_bidi_h4, mixer_mtp, llama_mtp_h4 "
+                 ".safetensors (initial weights; no metadata: transformers need --heads 4), zoo_losses.txt\n"
                  % (torch.__version__, V, D, depth, L, B, pad))
     tokens = model_tokens(V, L, B, pad)
     torch.manual_seed(5)
