@@ -396,6 +396,7 @@ static void block_names_and_sharing(void) {
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     CHECK_OK(ctx, mmix_model_create(ctx, &m, c));
     memset(&stream, 0, sizeof stream);
+    memset(&second, 0, sizeof second); /* a failed create leaves fields unset */
     stream.config = c;
     CHECK_OK(ctx, mmix_params_create(ctx, &stream.params, own));
     CHECK(m.lm_head && mmix__mixer_block_create(ctx, &stream, &second, "backward_blocks", 0, &m.mixer[0]) &&
