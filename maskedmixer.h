@@ -1115,10 +1115,12 @@ MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, m
 /* Logits [B, L, V] of one forward pass (a two-token model's training runs two, see
    mmix_model_loss_terms). */
 MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
-/* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): cross-entropy of the logits
-   at positions 0..L-2 against the tokens at 1..L-1, skipping targets equal to pad_id
-   (pad_id < 0: none skipped), the mean over all counted positions of the batch. *logits
-   receives the logits if not NULL. */
+/* The training loss of the model's objective (mmix_arch_info.objective). For a causal LM
+   (paper Sec. 3.2; reference-notes Sec. 5): cross-entropy of the logits at positions 0..L-2
+   against the tokens at 1..L-1, skipping targets equal to pad_id (pad_id < 0: none skipped),
+   the mean over all counted positions of the batch; the bidirectional transformer scores
+   position t against token t, the two-token models add a second pass's term (reference-notes
+   Secs. 15, 16). *logits receives the (final pass's) logits if not NULL. */
 MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
                                      int32_t pad_id, mmix_tensor **logits);
 
