@@ -129,7 +129,7 @@
      Expanded mixer's rectangular masks (paper     mmix_token_mix with MMIX_MASK_LOWER
        Sec. 9.1, Fig. S2)
      Bidirectional reverse stream, triu(2) (paper  mmix_token_mix with MMIX_MASK_UPPER, 2
-       Sec. 5.1, Fig. S11; notes 12)
+       Sec. 5.1, Fig. S11; notes 12, 15)
      In-place re-masking, phantom gradients        mmix_set_masked_grad_mode(ctx,
        of the reference code (notes 1)               MMIX_MASKED_GRADS_REFERENCE)
      Linear layers, the untied lm_head (notes 3)   mmix_linear
@@ -142,8 +142,14 @@
      Causal multi-head attention (HF Llama)        mmix_attention
      Autoencoder: repeat the last token (paper     mmix_tokens_select, mmix_tokens_repeat
        Sec. 5.3, Fig. 8)
-     Bidirectional transformer flips (paper        mmix_tokens_flip, mmix_tokens_concat
-       Sec. 5.1, Fig. 6; notes 12)
+     Bidirectional transformer flips (paper        mmix_tokens_flip, mmix__tokens_shift
+       Sec. 5.1, Fig. 6; notes 12, 15)
+     Bidirectional mixer, DoubleMixerBlock (paper  mmix_model_create(MMIX_ARCH_MIXER_BIDI),
+       Sec. 5.1, Fig. 6, Fig. S11; notes 15)       mmix__bidi_mixer_hidden
+     Bidirectional transformer (paper Sec. 5.1,    mmix_model_create(MMIX_ARCH_LLAMA_BIDI),
+       Fig. 6; notes 15)                           mmix__bidi_llama_hidden
+     Sequential two-token prediction, argmax fed   MMIX_ARCH_MIXER_MTP, MMIX_ARCH_LLAMA_MTP,
+       back (paper Sec. 5.2, Fig. 7a; notes 16)    mmix__two_token_terms, mmix_argmax
      Many-token prediction, zeroed half (paper     mmix_tokens_zero
        Sec. 5.2, Fig. 7)
      Retrieval embedding at position -2 (paper     mmix_tokens_select(ctx, h, -2)
@@ -594,6 +600,8 @@ typedef struct mmix_backend {
     void (*cross_entropy_backward)(float *dlogits, const float *logits, const float *row_lse,
                                    const int32_t *targets, int64_t rows, int64_t V,
                                    int32_t ignore_index, float scale);
+    /* out[r] = the first index of the largest value of row r (a NaN counts as the largest). */
+    void (*argmax_rows)(int32_t *out, const float *x, int64_t rows, int64_t cols);
     /* Token mixing. Wt is the masked weight rearranged tap-major, [k][L_out][L_in]. */
     /* Wt[m][o][i] = W[o][i][m] where keep[o * L_in + i] (all when keep is NULL), else 0. */
     void (*token_mix_pack)(float *Wt, const float *W, const uint8_t *keep, int64_t L_out,
@@ -736,6 +744,11 @@ MMIXDEF mmix_tensor *mmix_softmax(mmix_ctx *ctx, mmix_tensor *x);
    A target outside [0, V) that is not ignore_index, or no counted position, is an error. */
 MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix_tensor *targets,
                                         int32_t ignore_index);
+/* The index of the largest value along the last dim of x [..., V]: int32 [...] (one value
+   for 1-D x). Ties go to the lowest index and a NaN counts as the largest, as torch.argmax.
+   No gradient: the output is on no tape (sequential two-token prediction feeds one pass's
+   guesses to the next, paper Sec. 5.2, Fig. 7a). */
+MMIXDEF mmix_tensor *mmix_argmax(mmix_ctx *ctx, mmix_tensor *x);
 
 /* Which (output token o, input token i) pairs of a token-mixing weight are kept. */
 typedef enum mmix_mask_kind {
@@ -1046,7 +1059,11 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     X(MIXER_AE, "mixer-ae", mmix__mixer_ae_describe)         /* paper Sec. 5.3, Fig. 8 */    \
     X(LLAMA_AE, "llama-ae", mmix__llama_ae_describe)         /* paper Sec. 5.3, Fig. 8 */    \
     X(MIXER_PARALLEL, "mixer-parallel", mmix__mixer_parallel_describe) /* paper Sec. 5.2, Fig. 7b */\
-    X(LLAMA_PARALLEL, "llama-parallel", mmix__llama_parallel_describe) /* paper Sec. 5.2, Fig. 7b */
+    X(LLAMA_PARALLEL, "llama-parallel", mmix__llama_parallel_describe) /* paper Sec. 5.2, Fig. 7b */\
+    X(MIXER_BIDI, "mixer-bidi", mmix__bidi_mixer_describe)   /* paper Sec. 5.1, Fig. 6 */\
+    X(LLAMA_BIDI, "llama-bidi", mmix__bidi_llama_describe)   /* paper Sec. 5.1, Fig. 6 */\
+    X(MIXER_MTP, "mixer-mtp", mmix__mtp_mixer_describe)      /* paper Sec. 5.2, Fig. 7a */\
+    X(LLAMA_MTP, "llama-mtp", mmix__mtp_llama_describe)      /* paper Sec. 5.2, Fig. 7a */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -1154,7 +1171,8 @@ typedef struct mmix_model {
     mmix_mixer_block *mixer;                    /* config.depth blocks (mixer) */
     mmix_llama_layer *llama;                    /* config.depth layers (transformer) */
     mmix_mixer_block *mixer2;                   /* the second stack of a two-stack model: the */
-    mmix_llama_layer *llama2;                   /*   decoder, or the reverse stream */
+    mmix_llama_layer *llama2;                   /*   decoder, or the reverse stream (mixer2[i]
+                                                   of mixer-bidi shares mixer[i]'s patch_*) */
     mmix_gpt_layer *gpt;                        /* config.depth blocks (gpt1) */
     mmix_tensor *positions;                     /* gpt1: learned positions, [n_ctx, D] */
     mmix_tensor *final_norm;                    /* transformer: model.norm.weight */
@@ -1177,12 +1195,15 @@ MMIXDEF int64_t mmix_model_param_count(const mmix_model *model);   /* number of 
    output, the transformer's output after its final norm, an encoder-decoder's last decoder
    block output. */
 MMIXDEF mmix_tensor *mmix_model_hidden(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
-/* Logits [B, L, V]. */
+/* Logits [B, L, V] of one forward pass (a two-token model's training runs two, see
+   mmix_model_loss_terms). */
 MMIXDEF mmix_tensor *mmix_model_logits(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
-/* The causal-LM loss (paper Sec. 3.2; reference-notes Sec. 5): cross-entropy of the logits
-   at positions 0..L-2 against the tokens at 1..L-1, skipping targets equal to pad_id
-   (pad_id < 0: none skipped), the mean over all counted positions of the batch. *logits
-   receives the logits if not NULL. */
+/* The training loss of the model's objective (mmix_arch_info.objective). For a causal LM
+   (paper Sec. 3.2; reference-notes Sec. 5): cross-entropy of the logits at positions 0..L-2
+   against the tokens at 1..L-1, skipping targets equal to pad_id (pad_id < 0: none skipped),
+   the mean over all counted positions of the batch; the bidirectional transformer scores
+   position t against token t, the two-token models add a second pass's term (reference-notes
+   Secs. 15, 16). *logits receives the (final pass's) logits if not NULL. */
 MMIXDEF mmix_tensor *mmix_model_loss(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids,
                                      int32_t pad_id, mmix_tensor **logits);
 
@@ -3262,6 +3283,19 @@ static void mmix__cpu_cross_entropy_backward(float *dlogits, const float *logits
     }
 }
 
+/* A row's first largest value; the scan stops at a NaN, which wins (torch.argmax). */
+static void mmix__cpu_argmax_rows(int32_t *out, const float *x, int64_t rows, int64_t cols) {
+    int64_t r;
+    MMIX__OMP(parallel for schedule(static) if(rows * cols > MMIX__PARALLEL_MIN))
+    for (r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        int64_t v, best = 0;
+        for (v = 1; v < cols && xr[best] == xr[best]; v++)
+            if (xr[v] > xr[best] || xr[v] != xr[v]) best = v;
+        out[r] = (int32_t)best;
+    }
+}
+
 /* Token mixing (paper Sec. 3.2, Fig. 2; k > 1: Fig. S5). For each kernel tap m the
    contribution is one GEMM, Wt[m] (L_out x L_in) times the columns of x shifted by
    m - left; columns that would read outside 0..D-1 read the zero padding, i.e. are left out
@@ -3799,6 +3833,7 @@ MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b) {
     b->softmax_backward = mmix__cpu_softmax_backward;
     b->cross_entropy_forward = mmix__cpu_cross_entropy_forward;
     b->cross_entropy_backward = mmix__cpu_cross_entropy_backward;
+    b->argmax_rows = mmix__cpu_argmax_rows;
     b->token_mix_pack = mmix__cpu_token_mix_pack;
     b->token_mix_unpack_grad = mmix__cpu_token_mix_unpack_grad;
     b->token_mix_mask_inplace = mmix__cpu_token_mix_mask_inplace;
@@ -4295,6 +4330,21 @@ MMIXDEF mmix_tensor *mmix_cross_entropy(mmix_ctx *ctx, mmix_tensor *logits, mmix
         node->iparam[0] = ignore_index;
     }
     return out;
+}
+
+MMIXDEF mmix_tensor *mmix_argmax(mmix_ctx *ctx, mmix_tensor *x) {
+    mmix_tensor *out;
+    mmix_shape shape;
+    int64_t V;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "argmax", "x", x)) return NULL;
+    if (x->shape.ndim < 1 || (V = mmix__last_dim(x)) < 1 || V > INT32_MAX)
+        return mmix__shape_error(ctx, "argmax", "x", x, "x", x, "x needs a last dim of 1 to 2^31 - 1 values");
+    shape = x->shape; /* [..., V] -> [...] */
+    shape.d[--shape.ndim] = 1;
+    out = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, shape);
+    if (!out) return NULL;
+    ctx->backend->argmax_rows(out->ids, x->data, x->n / V, V);
+    return out; /* no tape node: an index has no gradient */
 }
 
 MMIXDEF mmix_tensor *mmix_custom(mmix_ctx *ctx, const mmix_custom_op *op, void *user,
@@ -6037,7 +6087,11 @@ MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch) {
 static mmix_tensor *mmix__block_param(mmix_ctx *ctx, mmix_model *m, mmix_shape shape, const char *prefix, int64_t i,
                                       const char *suffix) {
     char name[MMIX_NAME_MAX];
-    snprintf(name, sizeof name, "%s.%lld.%s", prefix, (long long)i, suffix);
+    if (snprintf(name, sizeof name, "%s.%lld.%s", prefix, (long long)i, suffix) >= (int)sizeof name) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "model: the name %s.%lld.%s is too long", prefix, (long long)i,
+                       suffix);
+        return NULL;
+    }
     return mmix_params_add(ctx, &m->params, name, shape);
 }
 
@@ -6268,24 +6322,26 @@ static int mmix__flat_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_bloc
     return mmix__mixer_block_create(ctx, m, b, prefix, i, NULL);
 }
 
-/* Every mixer: wte, then the blocks "mixerblocks.i" that block_create makes (lm_head comes
-   after, from mmix_model_create). */
-
-
-
-static int mmix__mixers_create(mmix_ctx *ctx, mmix_model *m,
+/* Every mixer: wte, the blocks "mixerblocks.i" that block_create makes, lm_head; every name
+   after `prefix` ("": the LanguageMixer itself; "model.": inside a wrapper whose attribute
+   `model` holds it). */
+static int mmix__mixers_create(mmix_ctx *ctx, mmix_model *m, const char *prefix,
                                int (*block_create)(mmix_ctx *, mmix_model *, mmix_mixer_block *, const char *, int64_t)) {
     const mmix_model_config *c = &m->config;
+    char name[MMIX_NAME_MAX];
     int64_t i;
     m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_mixer_block));
-    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%swte.weight", prefix);
+    m->embed = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%smixerblocks", prefix);
     for (i = 0; m->mixer && m->embed && i < c->depth; i++)
-        if (!block_create(ctx, m, &m->mixer[i], "mixerblocks", i)) return 0;
-    if (m->mixer && m->embed) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+        if (!block_create(ctx, m, &m->mixer[i], name, i)) return 0;
+    snprintf(name, sizeof name, "%slm_head.weight", prefix);
+    if (m->mixer && m->embed) m->lm_head = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
     return m->lm_head != NULL;
 }
 
-static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) { return mmix__mixers_create(ctx, m, mmix__flat_block_create); }
+static int mmix__mixer_create(mmix_ctx *ctx, mmix_model *m) { return mmix__mixers_create(ctx, m, "", mmix__flat_block_create); }
 
 /* Zeroes the masked entries of a token-mixing weight W [R, C, k] (lower-triangular masks of
    every mixer): in row r the entries j > r, one contiguous run of (C - 1 - r) k floats. */
@@ -6334,19 +6390,21 @@ static int mmix__mixer_detect(const mmix_safetensors *st) {
     return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
 }
 
-/* What every mixer's file tells alike: the sizes from the names and shapes (block i of the
-   stack `blocks` is there when its `conv` tensor is, "conv.weight" or "conv.0.weight"), the
-   LayerNorm eps from metadata; *conv receives block 0's conv tensor, whose shape the caller
-   reads. */
-static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *blocks,
-                                            const char *conv, mmix_model_config *c, const mmix_st_entry **conv0) {
-    char fmt[64], first[64], ff[64];
+/* What every mixer's file tells alike: the sizes from the names (after `prefix`: the
+   embedding prefix + "wte.weight", block i of the stack `blocks` there when its `conv` tensor
+   is, "conv.weight" or "conv.0.weight") and shapes, the LayerNorm eps from metadata; *conv
+   receives block 0's conv tensor, whose shape the caller reads. */
+static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *prefix,
+                                            const char *blocks, const char *conv, mmix_model_config *c,
+                                            const mmix_st_entry **conv0) {
+    char fmt[MMIX_NAME_MAX], first[MMIX_NAME_MAX], embed[MMIX_NAME_MAX], ff[MMIX_NAME_MAX];
     double v;
     mmix_result r;
-    snprintf(fmt, sizeof fmt, "%s.%%lld.%s", blocks, conv);
-    snprintf(first, sizeof first, "%s.0.%s", blocks, conv);
-    snprintf(ff, sizeof ff, "%s.0.patch_ff.0.weight", blocks);
-    r = mmix__read_lm_sizes(ctx, st, "wte.weight", fmt, ff, c);
+    snprintf(fmt, sizeof fmt, "%s%s.%%lld.%s", prefix, blocks, conv);
+    snprintf(first, sizeof first, "%s%s.0.%s", prefix, blocks, conv);
+    snprintf(embed, sizeof embed, "%swte.weight", prefix);
+    snprintf(ff, sizeof ff, "%s%s.0.patch_ff.0.weight", prefix, blocks);
+    r = mmix__read_lm_sizes(ctx, st, embed, fmt, ff, c);
     if (r != MMIX_OK) return r;
     *conv0 = mmix_safetensors_find(st, first);
     if (!mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, &v)) return ctx->last_result;
@@ -6355,17 +6413,23 @@ static mmix_result mmix__mixers_read_config(mmix_ctx *ctx, const mmix_safetensor
 }
 
 /* L and k from the conv weight [L, L, k]. */
-static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
-                                           mmix_model_config *c) {
+static mmix_result mmix__flat_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const char *prefix,
+                                          mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "mixerblocks", "conv.weight", c, &e);
-    (void)opt;
+    mmix_result r = mmix__mixers_read_config(ctx, st, prefix, "mixerblocks", "conv.weight", c, &e);
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[0] != e->shape[1])
-        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.weight must be [L, L, k]", st->path);
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: %smixerblocks.0.conv.weight must be [L, L, k]", st->path,
+                              prefix);
     c->n_ctx = e->shape[0];
     c->kernel = e->shape[2];
     return MMIX_OK;
+}
+
+static mmix_result mmix__mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                           mmix_model_config *c) {
+    (void)opt;
+    return mmix__flat_read_config(ctx, st, "", c);
 }
 
 static void mmix__mixer_write_meta(const mmix_model_config *c, mmix__meta *meta) {
@@ -6471,7 +6535,7 @@ static int64_t mmix__expanded_param_count(const mmix_model_config *c) {
 
 
 static int mmix__expanded_create(mmix_ctx *ctx, mmix_model *m) {
-    return mmix__mixers_create(ctx, m, mmix__expanded_block_create);
+    return mmix__mixers_create(ctx, m, "", mmix__expanded_block_create);
 }
 
 static int64_t mmix__expanded_cache_floats(const mmix_model_config *c) { return 2 * c->n_ctx * c->dim; }
@@ -6484,7 +6548,7 @@ static int mmix__expanded_detect(const mmix_safetensors *st) {
 static mmix_result mmix__expanded_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                               mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "mixerblocks", "conv.0.weight", c, &e);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "", "mixerblocks", "conv.0.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[2] != 1 || e->shape[1] < 1 || e->shape[0] % e->shape[1] != 0)
@@ -6625,15 +6689,22 @@ static int64_t mmix__llama_param_count(const mmix_model_config *c) {
     return 2 * c->vocab * D + c->depth * (4 * D * D + 3 * D * F + 2 * D) + D;
 }
 
-static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) {
+/* LlamaForCausalLM's parameters, every name after `prefix` ("": the model itself; "model.":
+   inside a wrapper whose attribute `model` holds it). */
+static int mmix__llamas_create(mmix_ctx *ctx, mmix_model *m, const char *prefix) {
     const mmix_model_config *c = &m->config;
+    char name[MMIX_NAME_MAX];
     int64_t i;
     m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)c->depth * sizeof(mmix_llama_layer));
-    m->embed = mmix_params_add(ctx, &m->params, "model.embed_tokens.weight", mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%smodel.embed_tokens.weight", prefix);
+    m->embed = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
+    snprintf(name, sizeof name, "%smodel.layers", prefix);
     for (i = 0; m->llama && m->embed && i < c->depth; i++)
-        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], "model.layers", i)) return 0;
-    if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, "model.norm.weight", mmix_shape1(c->dim));
-    if (m->final_norm) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], name, i)) return 0;
+    snprintf(name, sizeof name, "%smodel.norm.weight", prefix);
+    if (m->llama && m->embed) m->final_norm = mmix_params_add(ctx, &m->params, name, mmix_shape1(c->dim));
+    snprintf(name, sizeof name, "%slm_head.weight", prefix);
+    if (m->final_norm) m->lm_head = mmix_params_add(ctx, &m->params, name, mmix_shape2(c->vocab, c->dim));
     return m->lm_head != NULL;
 }
 
@@ -6649,6 +6720,8 @@ static void mmix__llama_layer_init(mmix_llama_layer *l, mmix_rng *rng) {
     mmix_init_constant(l->attn_norm, 1.0f);
     mmix_init_constant(l->mlp_norm, 1.0f);
 }
+
+static int mmix__llama_create(mmix_ctx *ctx, mmix_model *m) { return mmix__llamas_create(ctx, m, ""); }
 
 /* HF _init_weights: N(0, 0.02) for Linear and Embedding, norms 1. */
 static void mmix__llama_init(mmix_model *m, mmix_rng *rng) {
@@ -6687,13 +6760,21 @@ static mmix_result mmix__llama_read_settings(mmix_ctx *ctx, const mmix_safetenso
     return MMIX_OK;
 }
 
-/* Sizes from the names and shapes, then the settings. */
+/* Sizes from the names (the embedding `embed`, the layers `layers`.i) and shapes, then the
+   settings. */
+static mmix_result mmix__llamas_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                            mmix_model_config *c, const char *embed, const char *layers) {
+    char q_fmt[MMIX_NAME_MAX], gate0[MMIX_NAME_MAX];
+    mmix_result r;
+    snprintf(q_fmt, sizeof q_fmt, "%s.%%lld.self_attn.q_proj.weight", layers);
+    snprintf(gate0, sizeof gate0, "%s.0.mlp.gate_proj.weight", layers);
+    r = mmix__read_lm_sizes(ctx, st, embed, q_fmt, gate0, c);
+    return r != MMIX_OK ? r : mmix__llama_read_settings(ctx, st, opt, c);
+}
+
 static mmix_result mmix__llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
                                            mmix_model_config *c) {
-    mmix_result r = mmix__read_lm_sizes(ctx, st, "model.embed_tokens.weight",
-                                        "model.layers.%lld.self_attn.q_proj.weight",
-                                        "model.layers.0.mlp.gate_proj.weight", c);
-    return r != MMIX_OK ? r : mmix__llama_read_settings(ctx, st, opt, c);
+    return mmix__llamas_read_config(ctx, st, opt, c, "model.embed_tokens.weight", "model.layers");
 }
 
 static void mmix__llama_write_meta(const mmix_model_config *c, mmix__meta *meta) {
@@ -7173,7 +7254,7 @@ static int mmix__encdec_mixer_detect(const mmix_safetensors *st) {
 static mmix_result mmix__encdec_mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
                                                   const mmix_load_options *opt, mmix_model_config *c) {
     const mmix_st_entry *e;
-    mmix_result r = mmix__mixers_read_config(ctx, st, "encoderblocks", "conv.weight", c, &e);
+    mmix_result r = mmix__mixers_read_config(ctx, st, "", "encoderblocks", "conv.weight", c, &e);
     (void)opt;
     if (r != MMIX_OK) return r;
     if (e->ndim != 3 || e->shape[0] != e->shape[1])
@@ -7337,6 +7418,400 @@ static void mmix__llama_parallel_describe(mmix__arch *d) {
     d->info.reference = "AutoencodingTransformer of mixer_lm/llamacompletion_trainer_fineweb.py";
     d->info.paper = "paper Sec. 5.2, Fig. 7b/c";
     d->info.lr = 1e-4;
+}
+
+// ---- The bidirectional masked mixer (paper Sec. 5.1, Fig. 6, Fig. S11): DoubleMixerBlock --
+/* Two streams of the same embeddings, x (forward) and y (reverse), that meet only at the head.
+   Block i holds, in the reference's registration order (reference-notes Sec. 15):
+   patch_layernorm, seq_layernormf, seq_layernormr, patch_ff, convf, convr. The forward
+   stream is m->mixer[i] (seq_layernormf, convf); the reverse stream m->mixer2[i]
+   (seq_layernormr, convr) points at the same patch_layernorm and patch_ff: both streams' tokens
+   go through one feed-forward. */
+static int mmix__bidi_block_create(mmix_ctx *ctx, mmix_model *m, int64_t i) {
+    const mmix_model_config *c = &m->config;
+    mmix_mixer_block *f = &m->mixer[i], *r = &m->mixer2[i];
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    f->patch_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "patch_layernorm.weight");
+    f->patch_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "patch_layernorm.bias");
+    f->seq_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormf.weight");
+    f->seq_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormf.bias");
+    r->seq_norm_w = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormr.weight");
+    r->seq_norm_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "seq_layernormr.bias");
+    f->ff_in_w = mmix__block_param(ctx, m, mmix_shape2(F, D), "mixerblocks", i, "patch_ff.0.weight");
+    f->ff_in_b = mmix__block_param(ctx, m, mmix_shape1(F), "mixerblocks", i, "patch_ff.0.bias");
+    f->ff_out_w = mmix__block_param(ctx, m, mmix_shape2(D, F), "mixerblocks", i, "patch_ff.2.weight");
+    f->ff_out_b = mmix__block_param(ctx, m, mmix_shape1(D), "mixerblocks", i, "patch_ff.2.bias");
+    f->conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, 1), "mixerblocks", i, "convf.weight");
+    f->conv_b = mmix__block_param(ctx, m, mmix_shape1(L), "mixerblocks", i, "convf.bias");
+    r->conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, 1), "mixerblocks", i, "convr.weight");
+    r->conv_b = mmix__block_param(ctx, m, mmix_shape1(L), "mixerblocks", i, "convr.bias");
+    r->patch_norm_w = f->patch_norm_w; /* shared: one feed-forward for both streams */
+    r->patch_norm_b = f->patch_norm_b;
+    r->ff_in_w = f->ff_in_w;
+    r->ff_in_b = f->ff_in_b;
+    r->ff_out_w = f->ff_out_w;
+    r->ff_out_b = f->ff_out_b;
+    return r->conv_b != NULL;
+}
+
+static int mmix__bidi_mixer_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    size_t bytes = (size_t)c->depth * sizeof(mmix_mixer_block);
+    int64_t i;
+    m->mixer = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    m->mixer2 = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    if (!m->mixer || !m->mixer2) return 0;
+    memset(m->mixer, 0, bytes);
+    memset(m->mixer2, 0, bytes);
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->embed && i < c->depth; i++)
+        if (!mmix__bidi_block_create(ctx, m, i)) return 0;
+    if (m->embed) m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    return m->lm_head != NULL;
+}
+
+/* The reverse stream's mask, torch.triu(diagonal=2): output o reads inputs i >= o + 2 only
+   (paper Sec. 5.1, Fig. S11): its own token comes through the residual, token o + 1 never. */
+static mmix_mask mmix__bidi_reverse_mask(void) {
+    mmix_mask mask;
+    mask.kind = MMIX_MASK_UPPER;
+    mask.diagonal = 2;
+    mask.keep = NULL;
+    return mask;
+}
+
+/* Zeroes what mmix__bidi_reverse_mask drops from W [R, C, k]: in row r the entries
+   j < r + 2, one contiguous run of min(r + 2, C) k floats at the row's start. */
+static void mmix__zero_below_second_diagonal(mmix_tensor *w) {
+    int64_t r, R = w->shape.d[0], C = w->shape.d[1], k = w->shape.d[2];
+    for (r = 0; r < R; r++)
+        w->backend->zero(w->data + r * C * k, (size_t)((r + 2 < C ? r + 2 : C) * k) * sizeof(float));
+}
+
+static void mmix__bidi_mixer_apply_masks(mmix_model *m) {
+    int64_t i;
+    for (i = 0; i < m->config.depth; i++) {
+        mmix__zero_upper(m->mixer[i].conv_w);
+        mmix__zero_below_second_diagonal(m->mixer2[i].conv_w);
+    }
+}
+
+/* PyTorch defaults in registration order (reference-notes Sec. 4), then the masks. */
+static void mmix__bidi_mixer_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    for (i = 0; i < m->config.depth; i++) {
+        mmix_mixer_block *f = &m->mixer[i], *r = &m->mixer2[i];
+        mmix_init_constant(f->patch_norm_w, 1.0f);
+        mmix_init_constant(f->patch_norm_b, 0.0f);
+        mmix_init_constant(f->seq_norm_w, 1.0f);
+        mmix_init_constant(f->seq_norm_b, 0.0f);
+        mmix_init_constant(r->seq_norm_w, 1.0f);
+        mmix_init_constant(r->seq_norm_b, 0.0f);
+        mmix_init_pytorch_linear(f->ff_in_w, f->ff_in_b, rng);
+        mmix_init_pytorch_linear(f->ff_out_w, f->ff_out_b, rng);
+        mmix_init_pytorch_linear(f->conv_w, f->conv_b, rng);
+        mmix_init_pytorch_linear(r->conv_w, r->conv_b, rng);
+    }
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+    mmix__bidi_mixer_apply_masks(m);
+}
+
+/* One stream of one block: h = s + Conv(LN_seq(s)) under the stream's mask, then the shared
+   feed-forward half. */
+static mmix_tensor *mmix__bidi_stream_forward(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                              mmix_tensor *s, mmix_mask mask) {
+    mmix_tensor *norm = mmix_layernorm(ctx, s, b->seq_norm_w, b->seq_norm_b, c->norm_eps);
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, s, mmix_token_mix(ctx, norm, b->conv_w, b->conv_b, mask)));
+}
+
+/* Both streams start as wte[ids] and run apart through every block; the last hidden layer
+   is their sum x + y, the only place they meet (paper Fig. S11: a single combination, so
+   nothing of token o + 1 reaches output o). */
+static mmix_tensor *mmix__bidi_mixer_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix_tensor *x = mmix_embedding(ctx, m->embed, ids), *y = x;
+    int64_t i;
+    for (i = 0; x && y && i < m->config.depth; i++) {
+        x = mmix__bidi_stream_forward(ctx, &m->mixer[i], &m->config, x, mmix_mask_causal());
+        y = mmix__bidi_stream_forward(ctx, &m->mixer2[i], &m->config, y, mmix__bidi_reverse_mask());
+    }
+    return mmix_add(ctx, x, y);
+}
+
+static const char *mmix__bidi_mixer_check(const mmix_model_config *c) {
+    return c->kernel != 1 ? "the bidirectional mixer's convolutions have kernel 1" : NULL;
+}
+
+/* 2VD + n (6D + 2DF + F + D + 2 (L^2 + L)): one shared feed-forward, two norms and convs */
+static int64_t mmix__bidi_mixer_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    return 2 * c->vocab * D + c->depth * (6 * D + 2 * D * F + F + D + 2 * (L * L + L));
+}
+
+static int mmix__bidi_mixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.convf.weight");
+}
+
+/* L from convf's weight [L, L, 1]. */
+static mmix_result mmix__bidi_mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
+                                                const mmix_load_options *opt, mmix_model_config *c) {
+    const mmix_st_entry *e;
+    mmix_result r = mmix__mixers_read_config(ctx, st, "", "mixerblocks", "convf.weight", c, &e);
+    (void)opt;
+    if (r != MMIX_OK) return r;
+    if (e->ndim != 3 || e->shape[0] != e->shape[1] || e->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.convf.weight must be [L, L, 1]", st->path);
+    c->n_ctx = e->shape[0];
+    c->kernel = 1;
+    return MMIX_OK;
+}
+
+static void mmix__bidi_mixer_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (!one_line) snprintf(buf, size, "layer_norm_eps: %g\n", (double)c->norm_eps);
+}
+
+static void mmix__bidi_mixer_describe(mmix__arch *d) {
+    d->info.title = "bidirectional masked mixer";
+    d->info.reference = "LanguageMixer of DoubleMixerBlocks (bidirectional_mixer.py)";
+    d->info.paper = "paper Sec. 5.1, Fig. 6, Fig. S11";
+    d->info.fixed_window = 1;
+    d->info.can_generate = 0; /* output o reads tokens after o + 1: no left-to-right decoding */
+    d->info.objective = MMIX_OBJECTIVE_NEXT_BIDI;
+    d->info.lr = 5e-4;
+    d->info.own_settings = ""; /* its sizes are the flat mixer's; the kernel is 1 */
+    d->defaults = mmix__mixer_defaults;
+    d->check = mmix__bidi_mixer_check;
+    d->param_count = mmix__bidi_mixer_param_count;
+    d->create = mmix__bidi_mixer_create;
+    d->init = mmix__bidi_mixer_init;
+    d->apply_masks = mmix__bidi_mixer_apply_masks;
+    d->hidden = mmix__bidi_mixer_hidden;
+    d->logits = mmix__lm_logits;
+    d->terms = mmix__causal_lm_terms; /* the shifted loss: position o predicts token o + 1 */
+    d->targets = mmix__causal_lm_targets;
+    d->cache_floats = NULL;
+    d->block = NULL;
+    d->final = NULL;
+    d->detect = mmix__bidi_mixer_detect;
+    d->read_config = mmix__bidi_mixer_read_config;
+    d->write_meta = mmix__mixer_write_meta;
+    d->ignored = NULL;
+    d->settings = mmix__bidi_mixer_settings;
+}
+
+// ---- The bidirectional transformer (paper Sec. 5.1, Fig. 6): BidirectionalTransformer ----
+/* An outer wte and lm_head around two stacks of causal Llama layers (AbbreviatedModel: the
+   layers of a LlamaForCausalLM, without its embedding, final norm or head): the forward stack
+   m->llama reads the tokens in order, the reverse stack m->llama2 reads them flipped. Output o
+   combines the forward stack's row o - 1 (tokens < o) and the reverse stack's row for o + 1
+   (tokens > o), so it predicts its own token o from every other one (reference-notes Sec. 15). */
+#define MMIX__BIDI_FORWARD "forward_model.model.model.layers"
+#define MMIX__BIDI_REVERSE "reverse_model.model.model.layers"
+
+static int mmix__bidi_llama_create(mmix_ctx *ctx, mmix_model *m) {
+    const mmix_model_config *c = &m->config;
+    size_t bytes = (size_t)c->depth * sizeof(mmix_llama_layer);
+    int64_t i;
+    m->llama = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    m->llama2 = (mmix_llama_layer *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    if (!m->llama || !m->llama2) return 0;
+    /* registration order: wte, lm_head, then forward_model and reverse_model */
+    m->embed = mmix_params_add(ctx, &m->params, "wte.weight", mmix_shape2(c->vocab, c->dim));
+    m->lm_head = mmix_params_add(ctx, &m->params, "lm_head.weight", mmix_shape2(c->vocab, c->dim));
+    for (i = 0; m->lm_head && i < c->depth; i++)
+        if (!mmix__llama_layer_create(ctx, m, &m->llama[i], MMIX__BIDI_FORWARD, i)) return 0;
+    for (i = 0; m->lm_head && i < c->depth; i++)
+        if (!mmix__llama_layer_create(ctx, m, &m->llama2[i], MMIX__BIDI_REVERSE, i)) return 0;
+    return m->lm_head != NULL;
+}
+
+/* The outer wte and lm_head are plain torch modules (N(0, 1) and the PyTorch Linear default);
+   the inner layers are HF's: N(0, 0.02), norms 1 (reference-notes Sec. 4). */
+static void mmix__bidi_llama_init(mmix_model *m, mmix_rng *rng) {
+    int64_t i, s;
+    mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
+    mmix_init_pytorch_linear(m->lm_head, NULL, rng);
+    for (s = 0; s < 2; s++)
+        for (i = 0; i < m->config.depth; i++) {
+            mmix_llama_layer *l = s ? &m->llama2[i] : &m->llama[i];
+            mmix_init_normal(l->q, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->k, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->v, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->o, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->up, rng, 0.0f, 0.02f);
+            mmix_init_normal(l->down, rng, 0.0f, 0.02f);
+            mmix_init_constant(l->attn_norm, 1.0f);
+            mmix_init_constant(l->mlp_norm, 1.0f);
+        }
+}
+
+/* x moved `shift` positions along the token axis, zeros where nothing arrives: out[o] =
+   x[o - shift] (the reference's torch.cat with a zero row, one op on the tape). */
+static mmix_tensor *mmix__tokens_shift(mmix_ctx *ctx, mmix_tensor *x, int64_t shift) {
+    int64_t L = mmix__token_len(ctx, "tokens_shift", x), r, *map;
+    if (!L) return NULL;
+    map = mmix__token_map(ctx, L, "tokens_shift");
+    if (!map) return NULL;
+    for (r = 0; r < L; r++) map[r] = r - shift >= 0 && r - shift < L ? r - shift : -1;
+    return mmix__token_gather(ctx, x, NULL, map, L, L, 0, x->shape);
+}
+
+/* fwd = F(x) moved one later, rev = flip(R(flip(x))) moved one earlier, both at RoPE
+   positions 0..L-1 of what they read; the last hidden layer is fwd + rev. */
+static mmix_tensor *mmix__bidi_llama_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix_tensor *x = mmix_embedding(ctx, m->embed, ids), *f = x, *r = mmix_tokens_flip(ctx, x);
+    int64_t i;
+    for (i = 0; f && r && i < m->config.depth; i++) {
+        f = mmix__llama_layer_run(ctx, &m->llama[i], &m->config, f, NULL, 0);
+        r = mmix__llama_layer_run(ctx, &m->llama2[i], &m->config, r, NULL, 0);
+    }
+    return mmix_add(ctx, mmix__tokens_shift(ctx, f, 1), mmix__tokens_shift(ctx, mmix_tokens_flip(ctx, r), -1));
+}
+
+/* No shift: output o predicts token o itself, pads ignored. */
+static int mmix__own_token_terms(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                 mmix_loss_terms *t, mmix_tensor **logits) {
+    *logits = mmix_model_logits(ctx, m, ids);
+    return mmix__add_term(ctx, *logits, ids, pad_id, 0, 0, t);
+}
+static int mmix__own_token_targets(const mmix_model_config *c, int64_t *first) {
+    (void)c;
+    first[0] = 0;
+    return 1;
+}
+
+/* 2VD + 2n (4D^2 + 3DF + 2D) */
+static int64_t mmix__bidi_llama_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim;
+    return 2 * c->vocab * D + 2 * c->depth * (4 * D * D + 3 * D * F + 2 * D);
+}
+
+static int mmix__bidi_llama_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") &&
+           mmix_safetensors_find(st, MMIX__BIDI_FORWARD ".0.self_attn.q_proj.weight");
+}
+
+static mmix_result mmix__bidi_llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st,
+                                                const mmix_load_options *opt, mmix_model_config *c) {
+    return mmix__llamas_read_config(ctx, st, opt, c, "wte.weight", MMIX__BIDI_FORWARD);
+}
+
+/* The inner LlamaForCausalLMs' own embedding, final norm and head: in the reference's
+   state_dict (its vocab_size, 4096 in the reference script), never used. */
+static int mmix__bidi_llama_ignored(const char *name) {
+    static const char *const unused[] = {
+        "forward_model.model.model.embed_tokens.weight", "forward_model.model.model.norm.weight",
+        "forward_model.model.lm_head.weight", "reverse_model.model.model.embed_tokens.weight",
+        "reverse_model.model.model.norm.weight", "reverse_model.model.lm_head.weight"};
+    size_t i;
+    for (i = 0; i < sizeof unused / sizeof unused[0]; i++)
+        if (strcmp(name, unused[i]) == 0) return 1;
+    return 0;
+}
+
+static void mmix__bidi_llama_describe(mmix__arch *d) {
+    d->info.title = "bidirectional transformer";
+    d->info.reference = "BidirectionalTransformer (bidirectional_transformer.py)";
+    d->info.paper = "paper Sec. 5.1, Fig. 6";
+    d->info.fixed_window = 0;
+    d->info.can_generate = 0; /* output o reads the tokens after o */
+    d->info.objective = MMIX_OBJECTIVE_OWN_BIDI;
+    d->info.lr = 1e-4; /* the reference script's */
+    d->info.own_settings = "heads";
+    d->defaults = mmix__llama_defaults;
+    d->check = mmix__llama_check;
+    d->param_count = mmix__bidi_llama_param_count;
+    d->create = mmix__bidi_llama_create;
+    d->init = mmix__bidi_llama_init;
+    d->apply_masks = NULL;
+    d->hidden = mmix__bidi_llama_hidden;
+    d->logits = mmix__lm_logits;
+    d->terms = mmix__own_token_terms;
+    d->targets = mmix__own_token_targets;
+    d->cache_floats = NULL;
+    d->block = NULL;
+    d->final = NULL;
+    d->detect = mmix__bidi_llama_detect;
+    d->read_config = mmix__bidi_llama_read_config;
+    d->write_meta = mmix__llama_write_meta;
+    d->ignored = mmix__bidi_llama_ignored;
+    d->settings = mmix__llama_settings;
+}
+
+// ---- Sequential two-token prediction (paper Sec. 5.2, Fig. 7a): MTPMixer, MTPTransformer --
+/* One model run twice: pass 1 on the tokens (position o predicts token o + 1), pass 2 on
+   pass 1's guesses, the argmax at every position with no gradient through it (position o
+   predicts token o + 2). The loss is the plain sum of the two terms' means; the logits are
+   pass 2's. The model is the flat mixer or the Llama, wrapped in a module whose attribute
+   `model` holds it, so every reference name gains "model." (reference-notes Sec. 16). A
+   single pass is the plain causal LM, which is what generation runs. */
+static int mmix__two_token_terms(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int32_t pad_id,
+                                 mmix_loss_terms *t, mmix_tensor **logits) {
+    mmix_tensor *first = mmix_model_logits(ctx, m, ids);
+    if (!mmix__add_term(ctx, first, ids, pad_id, 1, 1, t)) return 0;
+    *logits = mmix_model_logits(ctx, m, mmix_argmax(ctx, first)); /* pads only matter as labels */
+    return mmix__add_term(ctx, *logits, ids, pad_id, 2, 2, t);
+}
+static int mmix__two_token_targets(const mmix_model_config *c, int64_t *first) {
+    (void)c;
+    first[0] = 1;
+    first[1] = 2;
+    return 2;
+}
+
+static int mmix__mtp_mixer_create(mmix_ctx *ctx, mmix_model *m) {
+    return mmix__mixers_create(ctx, m, "model.", mmix__flat_block_create);
+}
+
+static int mmix__mtp_mixer_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "model.wte.weight") && mmix_safetensors_find(st, "model.mixerblocks.0.conv.weight");
+}
+
+static mmix_result mmix__mtp_mixer_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                               mmix_model_config *c) {
+    (void)opt;
+    return mmix__flat_read_config(ctx, st, "model.", c);
+}
+
+/* The flat mixer in every slot but its names and its objective. */
+static void mmix__mtp_mixer_describe(mmix__arch *d) {
+    mmix__mixer_describe(d);
+    d->info.title = "masked mixer, two-token prediction";
+    d->info.reference = "MTPMixer (mtp_mixer_fineweb.py)";
+    d->info.paper = "paper Sec. 5.2, Fig. 7a";
+    d->info.objective = MMIX_OBJECTIVE_TWO_TOKENS;
+    d->create = mmix__mtp_mixer_create;
+    d->terms = mmix__two_token_terms;
+    d->targets = mmix__two_token_targets;
+    d->detect = mmix__mtp_mixer_detect;
+    d->read_config = mmix__mtp_mixer_read_config;
+}
+
+static int mmix__mtp_llama_create(mmix_ctx *ctx, mmix_model *m) { return mmix__llamas_create(ctx, m, "model."); }
+
+static int mmix__mtp_llama_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "model.model.embed_tokens.weight") != NULL;
+}
+
+static mmix_result mmix__mtp_llama_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                               mmix_model_config *c) {
+    return mmix__llamas_read_config(ctx, st, opt, c, "model.model.embed_tokens.weight", "model.model.layers");
+}
+
+/* The Llama in every slot but its names and its objective: its logits are lm_head(model.model(x)),
+   after the final norm, with the causal mask alone. */
+static void mmix__mtp_llama_describe(mmix__arch *d) {
+    mmix__llama_describe(d);
+    d->info.title = "Llama-style transformer, two-token prediction";
+    d->info.reference = "MTPTransformer (mtp_transformer_fineweb.py)";
+    d->info.paper = "paper Sec. 5.2, Fig. 7a";
+    d->info.objective = MMIX_OBJECTIVE_TWO_TOKENS;
+    d->create = mmix__mtp_llama_create;
+    d->terms = mmix__two_token_terms;
+    d->targets = mmix__two_token_targets;
+    d->detect = mmix__mtp_llama_detect;
+    d->read_config = mmix__mtp_llama_read_config;
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------

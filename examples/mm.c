@@ -89,8 +89,8 @@ static void arch_help(FILE *out) {
     fprintf(out, "Architectures (--arch):\n");
     for (i = 0; i < MMIX_ARCH_COUNT; i++) {
         mmix_arch_info info = arch_of((mmix_arch)i);
-        fprintf(out, "  %-15s %s (%s; %s): default --lr %g; also reads --%s\n", info.name, info.title,
-                info.reference, info.paper, info.lr, info.own_settings);
+        fprintf(out, "  %-15s %s (%s; %s): default --lr %g%s%s\n", info.name, info.title, info.reference,
+                info.paper, info.lr, info.own_settings[0] ? "; also reads --" : "", info.own_settings);
     }
 }
 

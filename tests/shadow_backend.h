@@ -81,6 +81,10 @@ static void shadow_cross_entropy_backward(float *dl, const float *logits, const 
     shadow_kernel_calls++;
     shadow_cpu.cross_entropy_backward(SF(dl), SF(logits), SF(lse), SI(t), rows, V, ignore, scale);
 }
+static void shadow_argmax_rows(int32_t *o, const float *x, int64_t rows, int64_t cols) {
+    shadow_kernel_calls++;
+    shadow_cpu.argmax_rows(SI(o), SF(x), rows, cols);
+}
 static void shadow_token_mix_pack(float *Wt, const float *W, const uint8_t *keep, int64_t Lo, int64_t Li, int64_t k) {
     shadow_kernel_calls++;
     shadow_cpu.token_mix_pack(SF(Wt), SF(W), (const uint8_t *)shadow_real(keep), Lo, Li, k);
@@ -219,6 +223,7 @@ static void shadow_backend_fill(mmix_backend *b) {
     b->softmax_backward = shadow_softmax_backward;
     b->cross_entropy_forward = shadow_cross_entropy_forward;
     b->cross_entropy_backward = shadow_cross_entropy_backward;
+    b->argmax_rows = shadow_argmax_rows;
     b->token_mix_pack = shadow_token_mix_pack;
     b->token_mix_unpack_grad = shadow_token_mix_unpack_grad;
     b->token_mix_mask_inplace = shadow_token_mix_mask_inplace;

@@ -158,6 +158,24 @@ static void test_core2_ops(void) {
     mmix_set_masked_grad_mode(ctx, MMIX_MASKED_GRADS_ZERO);
 }
 
+/* argmax: torch's indices exactly (ties: the lowest; a NaN wins), and no gradient even for an
+   input that requires one. */
+static void test_argmax(void) {
+    const fixture_tensor *x = need("%s/in/%s", "argmax", "x"), *ref = need("%s/out%s", "argmax", "");
+    mmix_tensor *in, *out;
+    int32_t ids[64];
+    int64_t i, same = 0;
+    if (!x || !ref || ref->n > 64) return;
+    in = from_fixture(x, MMIX_STEP, 1);
+    out = in ? mmix_argmax(ctx, in) : NULL;
+    CHECK(out && out->dtype == MMIX_I32 && out->n == ref->n && out->shape.ndim == 2 && !out->requires_grad,
+          "argmax: int32 [3, 4] with no gradient: %s", mmix_last_error(ctx));
+    if (out && out->n == ref->n && mmix_tensor_download(ctx, out, 0, ids, out->n) == MMIX_OK)
+        for (i = 0; i < out->n; i++) same += ids[i] == ((const int32_t *)ref->data)[i];
+    CHECK(same == ref->n, "argmax: torch's indices (%lld of %lld)", (long long)same, (long long)ref->n);
+    mmix_step_reset(ctx);
+}
+
 /* Replays a recorded gradient sequence through clipping, the schedule and AdamW. */
 static void adamw_case(const char *name, mmix_schedule schedule, float lr, int64_t warmup, int64_t total,
                        float wd, float beta1, float beta2, float eps, float max_norm) {
@@ -281,7 +299,10 @@ int main(void) {
     CHECK(mmix_ctx_create(&ctx, NULL) == MMIX_OK, "context");
     if (!ctx) return test_summary("test_fixtures");
     if (load("tests/reference/fixtures/ops_core1.bin")) test_core1_ops();
-    if (load("tests/reference/fixtures/ops_core2.bin")) test_core2_ops();
+    if (load("tests/reference/fixtures/ops_core2.bin")) {
+        test_core2_ops();
+        test_argmax();
+    }
     if (load("tests/reference/fixtures/adamw.bin")) {
         adamw_case("linear_wd_clip", MMIX_SCHEDULE_LINEAR, 1e-2f, 2, 6, 0.01f, 0.9f, 0.999f, 1e-8f, 1.0f);
         adamw_case("constant_noclip", MMIX_SCHEDULE_CONSTANT, 1e-2f, 2, 5, 0.0f, 0.9f, 0.999f, 1e-8f, 0.0f);

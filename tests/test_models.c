@@ -3,9 +3,11 @@
    loss, every parameter gradient, and three AdamW steps with warmup, linear decay, weight
    decay and clipping. Tolerances: loss 1e-5 relative; logits and gradients 1e-5 relative
    to the tensor's largest magnitude; weights after the steps 1e-5 absolute. The same for
-   the zoo.bin models; there, gradients that cancel by the model's structure are compared
-   to the case's largest gradient (parity_with; reference-notes Sec. 13, 14).
-   Also: causality of both models, parameter counts against the reference state_dicts
+   the zoo.bin models (every other architecture); there, gradients that cancel by the model's
+   structure are compared to the case's largest gradient (parity_with; reference-notes Sec.
+   13, 14), and weights whose gradient is rounding noise are held to the summed learning
+   rates (after_err).
+   Also: causality of every architecture (its objective's promise), parameter counts against the reference state_dicts
    (docs/reference-notes.md Sec. 3, 8), input errors. */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
@@ -62,6 +64,33 @@ static mmix_tensor *tokens(mmix_ctx *ctx) {
     return ids;
 }
 
+/* Largest |ours - ref| of a weight after the 3 AdamW steps. Adam's step is g / (|g| + eps)
+   times lr, so an element whose gradient is tiny moves by up to lr in whichever direction,
+   and by how much, its float rounding decides: a gradient that is zero in exact arithmetic
+   but rounding noise in floats (about 1e-10: the bidirectional mixer's reverse-conv bias at
+   the last position, a constant shift of one token row that reaches the loss only through
+   LayerNorms, which remove it), or one so small (1e-7 beside 5e-2) that the errors the
+   gradient check allows (1e-5 of the tensor's largest) are a large part of it. Such elements
+   (a reference gradient not 0 but below that tolerance, 1e-5 of the tensor's largest; an
+   exact 0 stays an exact check) are held only to the summed learning rates, 1.5e-2 (lr 1e-2
+   then 5e-3; step 0's is 0), and counted in *noise. */
+static double after_err(const mmix_tensor *p, const fixture_tensor *after, const fixture_tensor *grad, int64_t *noise) {
+    const float *g = grad && !grad->is_int && grad->n == p->n ? (const float *)grad->data : NULL;
+    double scale = 0.0, err = 0.0, d;
+    int64_t i;
+    if (!after || !g) return fixture_abs_err(p->data, p->n, after);
+    for (i = 0; i < p->n; i++) if (fabs(g[i]) > scale) scale = fabs(g[i]);
+    for (i = 0; i < p->n && after->n == p->n; i++) {
+        d = fabs((double)p->data[i] - ((const float *)after->data)[i]);
+        if (g[i] != 0.0f && fabs(g[i]) <= 1e-5 * scale) {
+            (*noise)++;
+            if (!(d <= 1.5e-2)) return 1e30;
+        } else if (!(d <= err)) err = d;
+    }
+    return after->n == p->n ? err : 1e30;
+}
+
+
 /* parity with AdamW's epsilon eps (the fixture's) and a NULL-terminated list of tensors
    whose gradients cancel ("*" in a pattern: any run of characters): zero, or nearly, in
    exact arithmetic by the model's structure (reference-notes Sec. 13, 14), so both sides
@@ -89,7 +118,7 @@ static void parity_with(const char *case_name, mmix_model_config cfg, float eps,
     double worst_grad = 0.0, worst_after = 0.0, worst_loss = 0.0, worst_norm = 0.0, e;
     float first_loss = 0.0f;
     const char *worst_grad_name = "", *worst_after_name = "";
-    int64_t i;
+    int64_t i, noise = 0;
     int s;
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     /* the reference re-masks in place, so its masked entries carry phantom gradients */
@@ -145,13 +174,15 @@ static void parity_with(const char *case_name, mmix_model_config cfg, float eps,
     CHECK(worst_norm <= 1e-5, "%s: clip norms vs torch, worst relative error %.3g", case_name, worst_norm);
     for (i = 0; i < m.params.count; i++) {
         mmix_tensor *p = m.params.tensors[i];
-        e = fixture_abs_err(p->data, p->n, get(case_name, "after", p->name));
+        e = after_err(p, get(case_name, "after", p->name), get(case_name, "grad", p->name), &noise);
         CHECK(e <= 1e-5, "%s: %s after 3 AdamW steps vs torch, abs error %.3g", case_name, p->name, e);
         printf("    %s weight   %-48s abs error after 3 steps %.2e\n", case_name, p->name, e);
         if (e > worst_after) { worst_after = e; worst_after_name = p->name; }
     }
     printf("  %-9s loss %.9g; worst gradient error %.2e (%s); worst weight error after 3 steps %.2e (%s)\n",
            case_name, first_loss, worst_grad, worst_grad_name, worst_after, worst_after_name);
+    if (noise) printf("  %-9s %lld element(s) with a gradient below the gradient tolerance held to the summed learning rates\n",
+                      case_name, (long long)noise);
     mmix_ctx_destroy(ctx);
 }
 
@@ -467,6 +498,7 @@ static void block_names_and_sharing(void) {
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
     CHECK_OK(ctx, mmix_model_create(ctx, &m, c));
     memset(&stream, 0, sizeof stream);
+    memset(&second, 0, sizeof second); /* a failed create leaves fields unset */
     stream.config = c;
     CHECK_OK(ctx, mmix_params_create(ctx, &stream.params, own));
     CHECK(m.lm_head && mmix__mixer_block_create(ctx, &stream, &second, "backward_blocks", 0, &m.mixer[0]) &&
@@ -653,7 +685,10 @@ int main(void) {
         mmix_arch_info info;
         mmix_arch_get((mmix_arch)a, &info);
         causality(info.name, small_config((mmix_arch)a, 1));
-        model_gradcheck(info.name, small_config((mmix_arch)a, 1));
+        /* two-token prediction feeds pass 1's argmax to pass 2, a step function of the weights:
+           finite differences across a flipped token mean nothing. Each pass is the mixer's or
+           the Llama's forward (checked here), and parity with PyTorch checks their sum. */
+        if (info.objective != MMIX_OBJECTIVE_TWO_TOKENS) model_gradcheck(info.name, small_config((mmix_arch)a, 1));
     }
     causality("mixer k=4", small_config(MMIX_ARCH_MIXER, 4));
     arch_table();
@@ -684,6 +719,10 @@ int main(void) {
         parity_with("mixer_par", small_config(MMIX_ARCH_MIXER_PARALLEL, 1), 1e-3f, mixer_cancelling);
         parity_with("llama_par_h4", small_config(MMIX_ARCH_LLAMA_PARALLEL, 1), 1e-3f, NULL);
     }
+    parity("mixer_bidi", small_config(MMIX_ARCH_MIXER_BIDI, 1));
+    parity("llama_bidi_h4", small_config(MMIX_ARCH_LLAMA_BIDI, 1));
+    parity("mixer_mtp", small_config(MMIX_ARCH_MIXER_MTP, 1));
+    parity("llama_mtp_h4", small_config(MMIX_ARCH_LLAMA_MTP, 1));
     zoo_files();
     fixture_free(&fx);
     return test_summary("test_models");

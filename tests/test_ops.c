@@ -414,6 +414,17 @@ static void test_errors(void) {
     mmix_clear_error(ctx);
     CHECK(mmix_set_requires_grad(ctx, ids, 1) == MMIX_ERR_INVALID_ARGUMENT, "int tensors have no gradient");
     mmix_clear_error(ctx);
+    CHECK(mmix_argmax(ctx, ids) == NULL && mmix_last_result(ctx) == MMIX_ERR_INVALID_ARGUMENT &&
+          strstr(mmix_last_error(ctx), "argmax"), "argmax takes floats: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    {
+        static const float row[5] = {0.5f, 2.0f, -1.0f, 2.0f, 1.0f};
+        mmix_tensor *v = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape1(5)), *best;
+        if (v) memcpy(v->data, row, sizeof row);
+        best = v ? mmix_argmax(ctx, v) : NULL;
+        CHECK(best && best->shape.ndim == 0 && best->n == 1 && best->ids[0] == 1,
+              "argmax of a 1-D row: one index, the first of two equal largest values");
+    }
     CHECK(strcmp(mmix_result_str(MMIX_ERR_SHAPE), "shape mismatch") == 0 &&
           strcmp(mmix_result_str((mmix_result)999), "unknown result code") == 0, "result descriptions");
     CHECK(strcmp(mmix_op_name(MMIX_OP_CROSS_ENTROPY), "cross_entropy") == 0, "op names");

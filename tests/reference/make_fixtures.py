@@ -209,7 +209,8 @@ def core2(path):
                  "attention: H 2, scale 1/sqrt(hd), causal and non-causal, Lq 2 after Lk 5\n"
                  "l2_normalize: eps 1e-12; cosine_similarity: eps 1e-8; logsumexp; l1_distance (sum)\n"
                  "tokens: slice(-3, 2), select(-2), concat, repeat(4), flip, zero[2, 4)\n"
-                 "linear_in_out: HF Conv1D, addmm(b, x, W) with W [in, out]\n" % torch.__version__)
+                 "linear_in_out: HF Conv1D, addmm(b, x, W) with W [in, out]\n"
+                 "argmax: torch.argmax over the last dim, int32 out; ties, an all-equal row, NaNs\n" % torch.__version__)
     g = torch.Generator().manual_seed(2)
     token_mix_cases(fx, g)
     op_case(fx, "rmsnorm", lambda x, w: w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)),
@@ -241,6 +242,11 @@ def core2(path):
     op_case(fx, "tokens_zero", lambda x: x * keep, [("x", randn(g, 2, 5, 3), True)], 216)
     op_case(fx, "linear_in_out", lambda x, W, b: torch.addmm(b, x.reshape(-1, 5), W).view(2, 3, 7),  # HF Conv1D
             [("x", randn(g, 2, 3, 5), True), ("W", randn(g, 5, 7), True), ("b", randn(g, 7), True)], 217)
+    x = torch.round(randn(g, 3, 4, 6) * 1.5)                      # small whole numbers: many ties
+    x[0, 0] = 1.0                                                 # a row of equal values
+    x[1, 2, 1] = x[1, 2, 4] = float("nan")                        # NaN wins, the first one
+    fx.add("argmax/in/x", x)
+    fx.add("argmax/out", torch.argmax(x, dim=-1))                 # no gradient: no R
     fx.write(path)
 
 
@@ -391,6 +397,48 @@ class RefExpandedMixer(RefMixer):
     def __init__(self, V, D, depth, L, e):
         super().__init__(V, D, depth, L, 1)
         self.mixerblocks = torch.nn.ModuleList([RefExpandedMixerBlock(D, L, e) for _ in range(depth)])
+
+
+class RefDoubleMixerBlock(torch.nn.Module):
+    """bidirectional_mixer.py's DoubleMixerBlock (paper Sec. 5.1, Fig. 6, Fig. S11;
+    reference-notes Sec. 15): a forward stream x and a reverse stream y. Registration order
+    patch_layernorm, seq_layernormf, seq_layernormr, patch_ff, convf, convr; both convs
+    re-masked in place at every forward, convf by tril, convr by triu(diagonal=2); the two
+    streams share patch_layernorm and patch_ff."""
+
+    def __init__(self, D, L):
+        super().__init__()
+        self.patch_layernorm = torch.nn.LayerNorm(D)
+        self.seq_layernormf = torch.nn.LayerNorm(D)
+        self.seq_layernormr = torch.nn.LayerNorm(D)
+        self.patch_ff = torch.nn.Sequential(torch.nn.Linear(D, 4 * D), torch.nn.GELU(), torch.nn.Linear(4 * D, D))
+        self.convf = torch.nn.Conv1d(L, L, 1)
+        self.convr = torch.nn.Conv1d(L, L, 1)
+
+    def forward(self, x, y):
+        self.convf.weight.data = torch.tril(self.convf.weight.data[:, :, 0]).unsqueeze(-1).contiguous()
+        self.convr.weight.data = torch.triu(self.convr.weight.data[:, :, 0], diagonal=2).unsqueeze(-1).contiguous()
+        x = x + self.convf(self.seq_layernormf(x))
+        y = y + self.convr(self.seq_layernormr(y))
+        return x + self.patch_ff(self.patch_layernorm(x)), y + self.patch_ff(self.patch_layernorm(y))
+
+
+class RefBidiMixer(torch.nn.Module):
+    """bidirectional_mixer.py's LanguageMixer: both streams start as wte[ids] and meet once,
+    at lm_head(x + y); the loss is the shifted causal-LM one."""
+
+    def __init__(self, V, D, depth, L):
+        super().__init__()
+        self.wte = torch.nn.Embedding(V, D)
+        self.mixerblocks = torch.nn.ModuleList([RefDoubleMixerBlock(D, L) for _ in range(depth)])
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        y = torch.clone(x)
+        for block in self.mixerblocks:
+            x, y = block(x, y)
+        return self.lm_head(x + y)
 
 
 class RefRMSNorm(torch.nn.Module):
@@ -634,20 +682,30 @@ class RefMixerEncoderDecoder(torch.nn.Module):
         return self.lm_head(x)                                   # [B, L, V]
 
 
-class RefAbbreviatedLlama(torch.nn.Module):
+class RefAbbreviatedModel(torch.nn.Module):
+    """bidirectional_transformer.py's AbbreviatedModel: the decoder layers of a
+    LlamaForCausalLM (attribute `model`) applied in order, at positions 0..L-1, without its
+    embedding, final norm or head, which stay in the state_dict unused. The layers are called
+    without an attention mask: causal (transformers 4.42's SDPA path; reference-notes Sec. 15)."""
+
+    def __init__(self, llama):
+        super().__init__()
+        self.model = llama
+
+    def forward(self, x):
+        for layer in self.model.model.layers:
+            x = layer(x)
+        return x
+
+
+class RefAbbreviatedLlama(RefAbbreviatedModel):
     """The reference's AbbreviatedModel(LlamaForCausalLM(config), depth): a whole causal LM of
     which only model.model.layers run, on hidden states, at positions 0..L-1 with no attention
     mask (causal under HF's default SDPA attention, reference-notes Sec. 13). Its own
     embed_tokens, norm and lm_head stay in the state_dict, unused (and without gradients)."""
 
     def __init__(self, V_inner, D, depth, H):
-        super().__init__()
-        self.model = RefLlama(V_inner, D, depth, H)              # HF init N(0, 0.02) inside
-
-    def forward(self, x):
-        for layer in self.model.model.layers:
-            x = layer(x)
-        return x
+        super().__init__(RefLlama(V_inner, D, depth, H))         # HF init N(0, 0.02) inside
 
 
 class RefLlamaEncoderDecoder(torch.nn.Module):
@@ -699,6 +757,71 @@ def second_half_objective(model, tokens, pad_id):
     labels[labels == pad_id] = -100
     h, V = tokens.shape[1] // 2, logits.shape[-1]
     return F.cross_entropy(logits[:, h:].reshape(-1, V), labels[:, h:].reshape(-1), ignore_index=-100), logits
+
+
+class RefBidiTransformer(torch.nn.Module):
+    """bidirectional_transformer.py's BidirectionalTransformer (paper Sec. 5.1, Fig. 6): wte and
+    lm_head are plain torch modules (default init), registered before forward_model and
+    reverse_model. Output o = lm_head(F(x)[o - 1] + flip(R(flip(x)))[o + 1]), zero rows at the
+    ends; it predicts token o (no shift)."""
+
+    def __init__(self, V, D, forward_model, reverse_model):
+        super().__init__()
+        self.wte = torch.nn.Embedding(V, D)
+        self.lm_head = torch.nn.Linear(D, V, bias=False)
+        self.forward_model = forward_model
+        self.reverse_model = reverse_model
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        fwd = self.forward_model(x)
+        rev = self.reverse_model(torch.flip(x.clone(), dims=[1]))
+        pad = torch.zeros(x.shape[0], 1, x.shape[2])
+        rev = torch.cat([torch.flip(rev, dims=[1])[:, 1:, :], pad], dim=1)
+        fwd = torch.cat([pad, fwd[:, :-1, :]], dim=1)
+        return self.lm_head(fwd + rev)
+
+
+def own_token_objective(model, tokens, pad_id):
+    """The bidirectional transformer's loss: logits at o against token o, pads ignored."""
+    logits = model(tokens)
+    labels = tokens.clone()
+    labels[labels == pad_id] = -100
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100), logits
+
+
+class RefMTP(torch.nn.Module):
+    """mtp_mixer_fineweb.py's MTPMixer and mtp_transformer_fineweb.py's MTPTransformer (paper
+    Sec. 5.2, Fig. 7a; reference-notes Sec. 16): the wrapped model (attribute `model`, so every
+    name gains "model.") runs twice, the second time on torch.argmax of the first pass's logits;
+    pass i's logits at o are scored against token o + 1 + i and the two means are summed.
+    `margins` collects the smallest gap between the two largest logits of each first pass:
+    a tie there could make torch and another implementation feed different ids to pass 2."""
+
+    margins = []
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def objective(self, tokens, pad_id):
+        labels = tokens.clone()
+        labels[labels == pad_id] = -100
+        x, loss = tokens, 0.0
+        for i in range(2):
+            out = self.model(x)                                   # [B, L, V]; pads are ordinary inputs
+            V = out.shape[-1]
+            loss = loss + F.cross_entropy(out[:, :-(1 + i)].reshape(-1, V), labels[:, 1 + i:].reshape(-1),
+                                          ignore_index=-100)
+            if i == 0:
+                top2 = torch.topk(out.detach(), 2, dim=-1).values
+                RefMTP.margins.append((top2[..., 0] - top2[..., 1]).min().item())
+            x = torch.argmax(out.detach(), dim=-1)
+        return loss, out
+
+
+def two_token_objective(model, tokens, pad_id):
+    return model.objective(tokens, pad_id)
 
 
 def clm_loss(logits, ids, pad_id):
@@ -869,11 +992,16 @@ def zoo(path, out_dir):
                  "loss on positions >= L/2); seeds 13, 15\n"
                  "llama_ae_h4, llama_par_h4: RefLlamaEncoderDecoder, 4 heads, inner vocab %d (unused inner "
                  "embed_tokens, norm, lm_head in the files); seeds 14, 16\n"
+                 "mixer_bidi: RefBidiMixer (DoubleMixerBlock, convf tril, convr triu(2), seed 151)\n"
+                 "llama_bidi_h4: RefBidiTransformer, 4 heads, inner vocab 41 (unused), no shift (seed 152)\n"
+                 "mixer_mtp, llama_mtp_h4: RefMTP around RefMixer / RefLlama (4 heads), two passes, "
+                 "argmax fed back (seeds 153, 155)\n"
                  "training: as models.bin; the encoder-decoders with AdamW eps %g\n"
                  "files: mixer_e2.safetensors, gpt1_h4.safetensors (no lm_head.weight and no metadata, as HF saves a "
                  "tied model), transfixer_h4.safetensors (num_attention_heads metadata), mixer_ae.safetensors, "
-                 "llama_ae_h4.safetensors, mixer_par.safetensors, llama_par_h4.safetensors (initial weights), "
-                 "zoo_losses.txt\n"
+                 "llama_ae_h4.safetensors, mixer_par.safetensors, llama_par_h4.safetensors, mixer_bidi, "
+                 "llama_bidi_h4, mixer_mtp, llama_mtp_h4 .safetensors (initial weights; no metadata but "
+                 "transfixer_h4's: the other transformers need --heads 4), zoo_losses.txt\n"
                  % (torch.__version__, V, D, depth, L, B, pad, V_INNER, ENCODER_DECODER_EPS))
     tokens = model_tokens(V, L, B, pad)
     torch.manual_seed(5)
@@ -901,8 +1029,35 @@ def zoo(path, out_dir):
         model = make()
         write_safetensors(os.path.join(out_dir, name + ".safetensors"), list(model.state_dict().items()))
         model_case(fx, name, model, tokens, pad, out_dir, objective=objective, eps=ENCODER_DECODER_EPS)
+    names = ["mixer_e2", "gpt1_h4", "transfixer_h4", "mixer_ae", "llama_ae_h4", "mixer_par", "llama_par_h4"]
+    torch.manual_seed(151)                                        # each case its own seed from here
+    model = RefBidiMixer(V, D, depth, L)
+    write_safetensors(os.path.join(out_dir, "mixer_bidi.safetensors"), list(model.state_dict().items()))
+    model_case(fx, "mixer_bidi", model, tokens, pad, out_dir)
+    names.append("mixer_bidi")
+    torch.manual_seed(152)
+    inner_vocab = 41                                              # the script's LlamaConfig says 4096: unused
+    model = RefBidiTransformer(V, D, RefAbbreviatedModel(RefLlama(inner_vocab, D, depth, 4)),
+                               RefAbbreviatedModel(RefLlama(inner_vocab, D, depth, 4)))
+    write_safetensors(os.path.join(out_dir, "llama_bidi_h4.safetensors"), list(model.state_dict().items()))
+    model_case(fx, "llama_bidi_h4", model, tokens, pad, out_dir, objective=own_token_objective)
+    names.append("llama_bidi_h4")
+    # seeds with a clear pass-1 argmax in all 3 passes (llama_mtp_h4: 155, smallest margin 3.8e-3
+    # beside logits of at most 0.25; the seeds 154 and 159 came within 5e-4 of a tie)
+    for name, seed, make in (("mixer_mtp", 153, lambda: RefMixer(V, D, depth, L, 1)),
+                             ("llama_mtp_h4", 155, lambda: RefLlama(V, D, depth, 4))):
+        torch.manual_seed(seed)
+        model = RefMTP(make())
+        write_safetensors(os.path.join(out_dir, name + ".safetensors"), list(model.state_dict().items()))
+        RefMTP.margins = []
+        model_case(fx, name, model, tokens, pad, out_dir, objective=two_token_objective)
+        # every first pass of the case (the gradient pass and the 3 steps): its argmax must be clear
+        print("%s: smallest top-2 logit margin of pass 1 over %d passes: %.3g" % (name, len(RefMTP.margins),
+                                                                                min(RefMTP.margins)))
+        assert min(RefMTP.margins) > 1e-3, "%s: an argmax near a tie makes the fixture fragile" % name
+        names.append(name)
     with open(os.path.join(out_dir, "zoo_losses.txt"), "w") as f:   # for the command-line test
-        for name in ("mixer_e2", "gpt1_h4", "transfixer_h4", "mixer_ae", "llama_ae_h4", "mixer_par", "llama_par_h4"):
+        for name in names:
             f.write("%s %.9g\n" % (name, [t for n, t in fx.tensors if n == name + "/loss"][0].item()))
     fx.write(path)
 
