@@ -440,6 +440,31 @@ static void sizes_and_errors(void) {
     mmix_ctx_destroy(ctx);
 }
 
+/* The softmax mixer's weight projection (reference-notes Sec. 2d) against torch's of the same
+   initial weights: tril(softmax over the output tokens of tril(W))), into a copy and in place. */
+static void softmax_projection(void) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    int64_t i;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK_OK(ctx, mmix_model_create(ctx, &m, small_config(MMIX_ARCH_MIXER_SOFTMAX, 1)));
+    if (!m.lm_head || !load_params(&m, "mixer_soft")) { mmix_ctx_destroy(ctx); return; }
+    for (i = 0; i < m.config.depth; i++) {
+        mmix_tensor *W = m.mixer[i].conv_w;
+        const fixture_tensor *want = get("mixer_soft", "projected", W->name);
+        float copy[8 * 8];
+        double e_copy, e_inplace;
+        ctx->backend->token_mix_softmax(copy, W->data, 8, 8, 1);
+        ctx->backend->token_mix_softmax(W->data, W->data, 8, 8, 1);
+        e_copy = fixture_rel_err(copy, 64, want);
+        e_inplace = fixture_rel_err(W->data, 64, want);
+        CHECK(e_copy <= 1e-6 && e_inplace <= 1e-6 && memcmp(copy, W->data, sizeof copy) == 0,
+              "%s: the softmax projection is torch's (errors %.2e, in place %.2e) and in place the same bits",
+              W->name, e_copy, e_inplace);
+    }
+    mmix_ctx_destroy(ctx);
+}
+
 int main(void) {
     char err[256];
     int a;
@@ -470,6 +495,13 @@ int main(void) {
     }
     tokens_case = "mixer_e2";
     parity("mixer_e2", small_config(MMIX_ARCH_MIXER_EXPANDED, 1));
+    {
+        mmix_model_config heads2 = small_config(MMIX_ARCH_MIXER_HEADS, 1);
+        heads2.heads = 2; /* D / H = 8 */
+        parity("mixer_h2", heads2);
+    }
+    softmax_projection();
+    parity("mixer_soft", small_config(MMIX_ARCH_MIXER_SOFTMAX, 1));
     fixture_free(&fx);
     return test_summary("test_models");
 }
