@@ -20,12 +20,23 @@ out=$("$mm" forward --model "$fx/mixer_k1.safetensors" --tokens "$fx/model_token
 check "forward on the reference mixer file exits 0" test "$rc" = 0
 check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close_to "$out" "$(expect mixer_k1)"
 check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
-# the zoo: each reference-named file of zoo.bin's models gives the script's loss
-for arch in mixer_e2; do
-    want=$(sed -n "s/^$arch //p" "$fx/zoo_losses.txt")
-    out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1)
-    check "forward on the reference $arch file gives the script's loss ($want): got '$out'" close_to "$out" "$want"
+# the zoo: each reference-named file of zoo.bin's models gives the script's loss (a case whose
+# names are another architecture's names its own with --arch)
+for case in mixer_e2 mixer_h2 "mixer_soft --arch mixer-softmax"; do
+    set -- $case
+    want=$(sed -n "s/^$1 //p" "$fx/zoo_losses.txt")
+    out=$("$mm" forward --model "$fx/$1.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 "${@:2}" 2>&1)
+    check "forward on the reference $case file gives the script's loss ($want): got '$out'" close_to "$out" "$want"
 done
+out=$("$mm" info "$fx/mixer_soft.safetensors" 2>&1); rc=$?
+check "the softmax mixer's file has the flat mixer's names: it loads as mixer by default" ok_with "$rc" "$out" '^arch: mixer$'
+check "... and info says so: 'ambiguous:' naming both" ok_with "$rc" "$out" '^ambiguous: the names fit mixer, mixer-softmax'
+out=$("$mm" forward --model "$fx/mixer_soft.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
+far_from() { test "$1" = 0 && grep -q '^loss ' <<<"$2" && ! close_to "$2" "$3"; } # far_from STATUS OUTPUT EXPECTED
+check "... so without --arch forward runs the flat mixer (no softmax), not the script's loss: got '$out'" \
+    far_from "$rc" "$out" "$(sed -n 's/^mixer_soft //p' "$fx/zoo_losses.txt")"
+out=$("$mm" info "$fx/mixer_h2.safetensors" 2>&1); rc=$?
+check "the multi-headed mixer's file tells its head count" ok_with "$rc" "$out" '^heads: 2$'
 out=$("$mm" forward --model "$fx/mixer_k1_bf16.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
 check "a BF16 file with pad_token_id metadata gives torch's BF16 loss: got '$out'" close_to "$out" "$(expect mixer_k1_bf16)"
 err=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
@@ -81,6 +92,14 @@ out=$("$mm" train --init "$fx/llama_h4.safetensors" --heads 4 --tokens "$fx/mode
 check "train --init from the reference transformer" ok_with "$rc" "$out" 'Llama-style transformer'
 out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
 check "our transformer file carries its head count" ok_with "$rc" "$out" '^heads: 4'
+for arch in mixer-heads mixer-softmax; do # the zoo rows train from scratch and load back as themselves
+    out=$("$mm" train --arch $arch --heads 2 --vocab 37 --dim 16 --depth 2 --ctx 8 --tokens "$fx/model_tokens.txt" \
+          --steps 3 --batch 2 --lr 1e-2 --pad-id 1 --save "$tmp/$arch.safetensors" 2>&1); rc=$?
+    check "train --arch $arch exits 0" ok_with "$rc" "$out" '^step 3/3'
+    out=$("$mm" info "$tmp/$arch.safetensors" 2>&1); rc=$?
+    check "... and its file loads as $arch" ok_with "$rc" "$out" "^arch: $arch\$"
+done
+check "train --arch mixer-heads --heads 2 makes 2 heads" ok_with 0 "$("$mm" info "$tmp/mixer-heads.safetensors")" '^heads: 2$'
 check "a transformer's n_ctx comes from the token lines when its file has none" ok_with "$rc" "$out" '^n_ctx: 8'
 # --grad-accum: N micro-batches of B rows per step are one batch of N x B rows. The rows hold 5,
 # 7 and 6 counted targets (pads at either end), so only a token-weighted sum over the micro-batches

@@ -440,6 +440,37 @@ static void sizes_and_errors(void) {
     mmix_ctx_destroy(ctx);
 }
 
+/* The softmax mixer's forwards (reference-notes Sec. 2d): one without gradients or in eval
+   mode projects a copy, so the weights stay and repeated forwards agree bit for bit; a
+   training forward writes the projection into the weights, as the reference's every forward. */
+static void softmax_forwards(void) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    mmix_tensor *ids, *a, *b;
+    float before[8 * 8];
+    int mode, same_weights = 1, same_logits = 1;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK_OK(ctx, mmix_model_create(ctx, &m, small_config(MMIX_ARCH_MIXER_SOFTMAX, 1)));
+    if (!m.lm_head || !load_params(&m, "mixer_soft")) { mmix_ctx_destroy(ctx); return; }
+    memcpy(before, m.mixer[0].conv_w->data, sizeof before);
+    for (mode = 0; mode < 2; mode++) { /* no gradients in training mode; eval mode with gradients */
+        mmix_set_grad_enabled(ctx, mode);
+        mmix_set_training(ctx, !mode);
+        ids = tokens(ctx);
+        a = mmix_model_logits(ctx, &m, ids);
+        b = mmix_model_logits(ctx, &m, ids);
+        same_logits &= a && b && memcmp(a->data, b->data, (size_t)a->n * sizeof(float)) == 0;
+        same_weights &= memcmp(before, m.mixer[0].conv_w->data, sizeof before) == 0;
+        mmix_step_reset(ctx);
+    }
+    CHECK(same_logits && same_weights, "softmax mixer: forwards that do not train leave the weights and agree");
+    mmix_set_training(ctx, 1);
+    a = mmix_model_logits(ctx, &m, tokens(ctx));
+    CHECK(a && fixture_rel_err(m.mixer[0].conv_w->data, 64, get("mixer_soft", "projected", m.mixer[0].conv_w->name)) <= 1e-6,
+          "softmax mixer: a training forward writes the projection into the weights");
+    mmix_ctx_destroy(ctx);
+}
+
 /* The softmax mixer's weight projection (reference-notes Sec. 2d) against torch's of the same
    initial weights: tril(softmax over the output tokens of tril(W))), into a copy and in place. */
 static void softmax_projection(void) {
@@ -463,6 +494,7 @@ static void softmax_projection(void) {
               W->name, e_copy, e_inplace);
     }
     mmix_ctx_destroy(ctx);
+    softmax_forwards();
 }
 
 int main(void) {
