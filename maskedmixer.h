@@ -128,6 +128,11 @@
        Fig. S5; notes 2)
      Expanded mixer's rectangular masks (paper     mmix_token_mix with MMIX_MASK_LOWER
        Sec. 9.1, Fig. S2)
+     Multi-headed mixer: per-head projection and   mmix_model_create(MMIX_ARCH_MIXER_HEADS),
+       masked conv, concat, out_proj (paper          mmix__heads_block_forward
+       Sec. 9.2, Fig. S6; notes 2c)
+     Softmax-transformed conv weights, re-masked   mmix_model_create(MMIX_ARCH_MIXER_SOFTMAX),
+       (paper Sec. 9.2, Table S5; notes 2d)          mmix__softmax_weight (token_mix_softmax)
      Bidirectional reverse stream, triu(2) (paper  mmix_token_mix with MMIX_MASK_UPPER, 2
        Sec. 5.1, Fig. S11; notes 12)
      In-place re-masking, phantom gradients        mmix_set_masked_grad_mode(ctx,
@@ -6334,7 +6339,10 @@ static void mmix__expanded_describe(mmix__arch *d) {
    h projects LN_seq(x) to D/H features (conv.proj_head.h, with bias), mixes them over the
    tokens with its own causally masked Conv1d(L, L, 1) (conv.convs.h), and conv.out_proj maps
    the heads' features, side by side in head order, back to D. The registration order is the
-   flat block's norms and feed-forward, then proj_head.0..H-1, convs.0..H-1, out_proj. */
+   flat block's norms and feed-forward, then proj_head.0..H-1, convs.0..H-1, out_proj.
+   Not reproduced (bugs of other versions): the paper-era head loop's stale index (every head
+   the last conv on the un-projected input), mixer_multiconv.py's out_proj of the wrong size,
+   and a softmax after tril without re-masking, which is not causal. */
 static int mmix__heads_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i) {
     const mmix_model_config *c = &m->config;
     int64_t D = c->dim, L = c->n_ctx, H = c->heads, hd = D / H, h;
