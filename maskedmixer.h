@@ -6495,7 +6495,8 @@ static void mmix__heads_describe(mmix__arch *d) {
    what the reference's next forward would give, and repeated forwards agree (the cached and
    index-walking generators, the causality checks). Writing through a const model is sound
    here as the reference mode's in-place masking is: it goes through the backend, before
-   any op of this forward reads W, and token mixing packs its own copy of W for backward. */
+   any op of this forward reads W, and token mixing packs its own copy of W for backward.
+   A generator projects each layer's copy again for every chunk it feeds: O(L^2 k) a layer. */
 static mmix_tensor *mmix__softmax_weight(mmix_ctx *ctx, mmix_tensor *W) {
     mmix_tensor *P = W;
     if (!mmix__op_can_run(ctx)) return NULL;

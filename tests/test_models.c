@@ -4,7 +4,9 @@
    decay and clipping. Tolerances: loss 1e-5 relative; logits and gradients 1e-5 relative
    to the tensor's largest magnitude; weights after the steps 1e-5 absolute.
    Also: causality of both models, parameter counts against the reference state_dicts
-   (docs/reference-notes.md Sec. 3, 8), input errors. */
+   (docs/reference-notes.md Sec. 3, 8), input errors. Then the zoo (zoo.bin): the expanded,
+   multi-headed and softmax mixers the same way, and the softmax mixer's weight projection
+   and its side effects (reference-notes Sec. 2d). */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 #include "test.h"

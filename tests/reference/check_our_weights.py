@@ -12,7 +12,7 @@ import sys
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from make_fixtures import RefLlama, RefMixer, clm_loss  # noqa: E402
+from make_fixtures import RefHeadsMixer, RefLlama, RefMixer, RefSoftmaxMixer, clm_loss  # noqa: E402
 
 
 def read_safetensors(path):
@@ -34,10 +34,14 @@ def main():
     path, tokens_path, pad = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sd, meta = read_safetensors(path)
     V, D = (sd["wte.weight"] if "wte.weight" in sd else sd["model.embed_tokens.weight"]).shape
-    if "wte.weight" in sd:
+    if "wte.weight" in sd and meta.get("mmix_arch") == "mixer-heads":
+        depth = len([k for k in sd if k.endswith(".seq_layernorm.weight")])
+        H = len([k for k in sd if k.startswith("mixerblocks.0.conv.proj_head.") and k.endswith(".weight")])
+        model = RefHeadsMixer(V, D, depth, sd["mixerblocks.0.conv.convs.0.weight"].shape[0], H)
+    elif "wte.weight" in sd:
         depth = len([k for k in sd if k.endswith(".conv.weight")])
         L, _, k = sd["mixerblocks.0.conv.weight"].shape
-        model = RefMixer(V, D, depth, L, k)
+        model = (RefSoftmaxMixer if meta.get("mmix_arch") == "mixer-softmax" else RefMixer)(V, D, depth, L, k)
     else:
         depth = len([k for k in sd if k.endswith("q_proj.weight")])
         model = RefLlama(V, D, depth, int(meta.get("num_attention_heads", sys.argv[4] if len(sys.argv) > 4 else 0)))

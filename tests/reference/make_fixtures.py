@@ -452,9 +452,9 @@ class RefSoftmaxMixerBlock(RefMixerBlock):
 
 
 class RefSoftmaxMixer(RefMixer):
-    def __init__(self, V, D, depth, L):
-        super().__init__(V, D, depth, L, 1)
-        self.mixerblocks = torch.nn.ModuleList([RefSoftmaxMixerBlock(D, L, 1) for _ in range(depth)])
+    def __init__(self, V, D, depth, L, k=1):
+        super().__init__(V, D, depth, L, k)
+        self.mixerblocks = torch.nn.ModuleList([RefSoftmaxMixerBlock(D, L, k) for _ in range(depth)])
 
 
 class RefRMSNorm(torch.nn.Module):
