@@ -6516,7 +6516,7 @@ static mmix_tensor *mmix__softmax_block_forward(mmix_ctx *ctx, const mmix_model 
 static void mmix__softmax_describe(mmix__arch *d) {
     mmix__mixer_describe(d);
     d->info.title = "softmax masked mixer";
-    d->info.reference = "LanguageMixer with softmax-projected conv weights (multiheaded_mixer_tinystories.py)";
+    d->info.reference = "LanguageMixer with softmax-projected conv weights";
     d->info.paper = "paper Sec. 9.2, Table S5";
     d->block = mmix__softmax_block_forward;
 }

@@ -92,6 +92,7 @@ out=$("$mm" train --init "$fx/llama_h4.safetensors" --heads 4 --tokens "$fx/mode
 check "train --init from the reference transformer" ok_with "$rc" "$out" 'Llama-style transformer'
 out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
 check "our transformer file carries its head count" ok_with "$rc" "$out" '^heads: 4'
+check "a transformer's n_ctx comes from the token lines when its file has none" ok_with "$rc" "$out" '^n_ctx: 8'
 for arch in mixer-heads mixer-softmax; do # the zoo rows train from scratch and load back as themselves
     out=$("$mm" train --arch $arch --heads 2 --vocab 37 --dim 16 --depth 2 --ctx 8 --tokens "$fx/model_tokens.txt" \
           --steps 3 --batch 2 --lr 1e-2 --pad-id 1 --save "$tmp/$arch.safetensors" 2>&1); rc=$?
@@ -100,7 +101,12 @@ for arch in mixer-heads mixer-softmax; do # the zoo rows train from scratch and 
     check "... and its file loads as $arch" ok_with "$rc" "$out" "^arch: $arch\$"
 done
 check "train --arch mixer-heads --heads 2 makes 2 heads" ok_with 0 "$("$mm" info "$tmp/mixer-heads.safetensors")" '^heads: 2$'
-check "a transformer's n_ctx comes from the token lines when its file has none" ok_with "$rc" "$out" '^n_ctx: 8'
+out=$("$mm" train --init "$fx/mixer_soft.safetensors" --arch mixer-softmax --tokens "$fx/model_tokens.txt" --steps 2 \
+      --batch 3 --no-shuffle --pad-id 1 --save "$tmp/soft.safetensors" 2>&1); rc=$?
+first=$(grep '^step 1/' <<<"$out" | awk '{print "loss " $4}')
+check "train --init with --arch picks what an ambiguous file trains as: its first loss is the script's ($first)" \
+    close_to "$first" "$(sed -n 's/^mixer_soft //p' "$fx/zoo_losses.txt")"
+check "... and the weights it saves are a mixer-softmax's" ok_with 0 "$("$mm" info "$tmp/soft.safetensors")" '^arch: mixer-softmax$'
 # --grad-accum: N micro-batches of B rows per step are one batch of N x B rows. The rows hold 5,
 # 7 and 6 counted targets (pads at either end), so only a token-weighted sum over the micro-batches
 # matches (a mean of the micro-batch means does not). Float rounding aside: within 1e-5 relative
