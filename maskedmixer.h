@@ -1148,7 +1148,8 @@ MMIXDEF int64_t mmix_model_counted_targets(const mmix_model *model, const int32_
 /* What a weights file cannot tell (reference-notes Sec. 8): given values override the file's
    __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps, rope_theta, n_ctx). */
 typedef struct mmix_load_options {
-    int64_t heads;              /* 0: from metadata; a transformer without either fails */
+    int64_t heads;              /* 0: from metadata; a transformer without either fails (a
+                                   multi-headed mixer's file counts its heads: not read) */
     float norm_eps;             /* 0: from metadata, else the architecture's default */
     float rope_theta;           /* 0: from metadata, else 10000 */
     int64_t n_ctx;              /* 0: from metadata (transformer) or the conv weight (mixer) */
