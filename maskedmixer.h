@@ -128,6 +128,11 @@
        Fig. S5; notes 2)
      Expanded mixer's rectangular masks (paper     mmix_token_mix with MMIX_MASK_LOWER
        Sec. 9.1, Fig. S2)
+     Multi-headed mixer: per-head projection and   mmix_model_create(MMIX_ARCH_MIXER_HEADS),
+       masked conv, concat, out_proj (paper          mmix__heads_block_forward
+       Sec. 9.2, Fig. S6; notes 2c)
+     Softmax-transformed conv weights, re-masked   mmix_model_create(MMIX_ARCH_MIXER_SOFTMAX),
+       (paper Sec. 9.2, Table S5; notes 2d)          mmix__softmax_weight (token_mix_softmax)
      Bidirectional reverse stream, triu(2) (paper  mmix_token_mix with MMIX_MASK_UPPER, 2
        Sec. 5.1, Fig. S11; notes 12, 15)
      In-place re-masking, phantom gradients        mmix_set_masked_grad_mode(ctx,
@@ -612,6 +617,10 @@ typedef struct mmix_backend {
     /* W[o][i][m] = 0 where not kept: the reference code's in-place masking. */
     void (*token_mix_mask_inplace)(float *W, const uint8_t *keep, int64_t L_out, int64_t L_in,
                                    int64_t k);
+    /* dst = tril(softmax over o of tril(src)) per tap m: for each input i, over the outputs o
+       of W[o][i][m], masked entries (i > o) counting as 0, then re-masked; dst may be src. The
+       softmax mixer's weight projection (reference-notes Sec. 2d). */
+    void (*token_mix_softmax)(float *dst, const float *src, int64_t L_out, int64_t L_in, int64_t k);
     void (*token_mix_forward)(float *out, const float *x, const float *Wt, const float *bias,
                               int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k);
     /* dWt [k][L_out][L_in] is accumulated unmasked; masking is the caller's business. */
@@ -1063,7 +1072,9 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     X(MIXER_BIDI, "mixer-bidi", mmix__bidi_mixer_describe)   /* paper Sec. 5.1, Fig. 6 */\
     X(LLAMA_BIDI, "llama-bidi", mmix__bidi_llama_describe)   /* paper Sec. 5.1, Fig. 6 */\
     X(MIXER_MTP, "mixer-mtp", mmix__mtp_mixer_describe)      /* paper Sec. 5.2, Fig. 7a */\
-    X(LLAMA_MTP, "llama-mtp", mmix__mtp_llama_describe)      /* paper Sec. 5.2, Fig. 7a */
+    X(LLAMA_MTP, "llama-mtp", mmix__mtp_llama_describe)      /* paper Sec. 5.2, Fig. 7a */\
+    X(MIXER_HEADS, "mixer-heads", mmix__heads_describe)   /* multi-headed, paper Sec. 9.2, Fig. S6 */\
+    X(MIXER_SOFTMAX, "mixer-softmax", mmix__softmax_describe) /* softmax weights, paper Sec. 9.2 */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -1115,7 +1126,8 @@ typedef struct mmix_model_config {
     int64_t n_ctx;              /* L: the mixer's token-mixing size, the transformer's window */
     int64_t kernel;             /* mixer: token-mixing kernel size k (1 in the main runs) */
     int64_t expansion;          /* mixer-expanded: inner tokens per token, e (2 in the paper) */
-    int64_t heads;              /* transformer: H (no default can be guessed from weights) */
+    int64_t heads;              /* transformer: H (no default can be guessed from weights);
+                                   mixer-heads: the token-mixing heads H (4, the reference's) */
     int64_t ffn_dim;            /* feed-forward width, 4 D in every paper model */
     float norm_eps;             /* LayerNorm 1e-5 (mixer), RMSNorm 1e-6 (transformer) */
     float rope_theta;           /* 10000 */
@@ -1134,6 +1146,13 @@ MMIXDEF void mmix_arch_settings(const mmix_model_config *c, int one_line, char *
    D 1024, n 8, L 512, k 1; the transformer V 4096, D 512, n 8, H 4, L 512. */
 MMIXDEF mmix_model_config mmix_model_config_default(mmix_arch arch);
 
+/* One head of the multi-headed mixer's token mixing (paper Sec. 9.2, Fig. S6): the reference
+   MixerHead's projection and masked conv of head h (reference-notes Sec. 2c). */
+typedef struct mmix_mixer_head {
+    mmix_tensor *proj_w, *proj_b;               /* conv.proj_head.h: [D/H, D] and [D/H] */
+    mmix_tensor *conv_w, *conv_b;               /* conv.convs.h: [L, L, 1] and [L] */
+} mmix_mixer_head;
+
 /* One pre-LayerNorm mixer block (reference-notes Sec. 3), in the reference's registration order. */
 typedef struct mmix_mixer_block {
     mmix_tensor *patch_norm_w, *patch_norm_b;   /* patch_layernorm: before the feed-forward */
@@ -1143,6 +1162,9 @@ typedef struct mmix_mixer_block {
     mmix_tensor *conv_w, *conv_b;               /* conv: [L, L, k] and [L] (expanded: conv.0,
                                                    [eL, L, 1] and [eL]) */
     mmix_tensor *conv2_w, *conv2_b;             /* expanded mixer only: conv.2, [L, eL, 1], [L] */
+    mmix_mixer_head *heads;                     /* multi-headed mixer only (conv_w is NULL): its
+                                                   config.heads heads, then */
+    mmix_tensor *out_proj_w, *out_proj_b;       /*   conv.out_proj, [D, D] and [D] */
 } mmix_mixer_block;
 
 /* One Llama decoder layer (HF LlamaDecoderLayer), in HF's state_dict order. */
@@ -1231,7 +1253,8 @@ MMIXDEF int64_t mmix_model_counted_targets(const mmix_model *model, const int32_
    __metadata__ (num_attention_heads, layer_norm_eps / rms_norm_eps / GPT-1's
    layer_norm_epsilon, rope_theta, n_ctx). */
 typedef struct mmix_load_options {
-    int64_t heads;              /* 0: from metadata; a transformer without either fails */
+    int64_t heads;              /* 0: from metadata; a transformer without either fails (a
+                                   multi-headed mixer's file counts its heads: not read) */
     float norm_eps;             /* 0: from metadata, else the architecture's default */
     float rope_theta;           /* 0: from metadata, else 10000 */
     int64_t n_ctx;              /* 0: from metadata (transformer) or the conv weight (mixer) */
@@ -3343,6 +3366,27 @@ static void mmix__cpu_token_mix_mask_inplace(float *W, const uint8_t *keep, int6
     }
 }
 
+/* Column by column (input i, tap m): the max, the sum of exponentials in double, then the
+   re-masked quotients. Each column is read whole before it is written, so dst may be src. */
+static void mmix__cpu_token_mix_softmax(float *dst, const float *src, int64_t L_out, int64_t L_in, int64_t k) {
+    int64_t i;
+    MMIX__OMP(parallel for schedule(static) if(L_out * L_in * k > MMIX__PARALLEL_MIN))
+    for (i = 0; i < L_in; i++) {
+        int64_t o, m;
+        for (m = 0; m < k; m++) {
+            float max = i > 0 ? 0.0f : src[m]; /* column 0 has no masked entry; others have zeros */
+            double total = 0.0;
+            for (o = i; o < L_out; o++)
+                if (src[(o * L_in + i) * k + m] > max) max = src[(o * L_in + i) * k + m];
+            total = (double)(i < L_out ? i : L_out) * exp(-(double)max); /* the masked zeros */
+            for (o = i; o < L_out; o++) total += exp((double)src[(o * L_in + i) * k + m] - (double)max);
+            for (o = 0; o < L_out; o++)
+                dst[(o * L_in + i) * k + m] =
+                    o >= i ? (float)(exp((double)src[(o * L_in + i) * k + m] - (double)max) / total) : 0.0f;
+        }
+    }
+}
+
 static void mmix__cpu_token_mix_forward(float *out, const float *x, const float *Wt, const float *bias,
                                         int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k) {
     int64_t b, o, j, m, shift, j0, j1;
@@ -3837,6 +3881,7 @@ MMIXDEF void mmix_cpu_backend_fill(mmix_backend *b) {
     b->token_mix_pack = mmix__cpu_token_mix_pack;
     b->token_mix_unpack_grad = mmix__cpu_token_mix_unpack_grad;
     b->token_mix_mask_inplace = mmix__cpu_token_mix_mask_inplace;
+    b->token_mix_softmax = mmix__cpu_token_mix_softmax;
     b->token_mix_forward = mmix__cpu_token_mix_forward;
     b->token_mix_backward = mmix__cpu_token_mix_backward;
     b->rmsnorm_forward = mmix__cpu_rmsnorm_forward;
@@ -6283,17 +6328,24 @@ static mmix_tensor *mmix__mix_new_rows(mmix_ctx *ctx, const mmix_tensor *W, cons
    for x [B, L, D] (cache NULL).
    With a cache [n_ctx, D] (generation, see >>generate): x is n new tokens [1, n, D] at
    positions p..P-1; their seq_layernorm rows join the cache, and conv rows p..P-1 read
-   cache rows 0..P-1. The block is given, not its index: a two-stack model runs it on either stack. */
-static mmix_tensor *mmix__mixer_block_run(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
-                                          mmix_tensor *x, float *cache, int64_t p) {
+   cache rows 0..P-1. The block and its conv weight are given, not the block's index: a
+   two-stack model runs it on either stack, the softmax mixer on its projected weight. */
+static mmix_tensor *mmix__flat_block_forward(mmix_ctx *ctx, const mmix_model_config *c, const mmix_mixer_block *b,
+                                             mmix_tensor *conv_w, mmix_tensor *x, float *cache, int64_t p) {
     mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps);
     int64_t n, D = c->dim;
-    if (!cache) return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, norm, b->conv_w, b->conv_b,
+    if (!cache) return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_token_mix(ctx, norm, conv_w, b->conv_b,
                                                                                           mmix_mask_causal())));
-    if (!norm) return NULL;
+    if (!norm || !conv_w) return NULL;
     n = x->shape.d[1];
     ctx->backend->copy(cache + p * D, norm->data, (size_t)(n * D) * sizeof(float));
-    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix__mix_new_rows(ctx, b->conv_w, b->conv_b, cache, p, n, D)));
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix__mix_new_rows(ctx, conv_w, b->conv_b, cache, p, n, D)));
+}
+
+/* A flat block with its conv weight as it is. */
+static mmix_tensor *mmix__mixer_block_run(mmix_ctx *ctx, const mmix_mixer_block *b, const mmix_model_config *c,
+                                          mmix_tensor *x, float *cache, int64_t p) {
+    return mmix__flat_block_forward(ctx, c, b, b->conv_w, x, cache, p);
 }
 
 /* Block i of the model's (first) stack: the descriptor's block slot. */
@@ -6351,26 +6403,33 @@ static void mmix__zero_upper(mmix_tensor *w) {
         w->backend->zero(w->data + (r * C + r + 1) * k, (size_t)((C - 1 - r) * k) * sizeof(float));
 }
 
-/* Every mixer's masks: its conv, and the expanded mixer's second one. */
+/* Every mixer's masks: its conv, the expanded mixer's second one, the heads' convs. */
 static void mmix__mixers_apply_masks(mmix_model *m) {
-    int64_t i;
+    int64_t i, h;
     for (i = 0; i < m->config.depth; i++) {
-        mmix__zero_upper(m->mixer[i].conv_w);
-        if (m->mixer[i].conv2_w) mmix__zero_upper(m->mixer[i].conv2_w);
+        const mmix_mixer_block *b = &m->mixer[i];
+        if (b->conv_w) mmix__zero_upper(b->conv_w);
+        if (b->conv2_w) mmix__zero_upper(b->conv2_w);
+        for (h = 0; b->heads && h < m->config.heads; h++) mmix__zero_upper(b->heads[h].conv_w);
     }
 }
 
 /* One block's PyTorch defaults, in registration order (reference-notes Sec. 4). The expanded
-   mixer's conv.2 follows its conv.0. */
-static void mmix__mixer_block_init(mmix_mixer_block *b, mmix_rng *rng) {
+   mixer's conv.2 follows its conv.0; the multi-headed mixer's `heads` heads come as
+   MixerHead registers them: every projection, then every conv, then out_proj. */
+static void mmix__mixer_block_init(mmix_mixer_block *b, int64_t heads, mmix_rng *rng) {
+    int64_t h;
     mmix_init_constant(b->patch_norm_w, 1.0f);
     mmix_init_constant(b->patch_norm_b, 0.0f);
     mmix_init_constant(b->seq_norm_w, 1.0f);
     mmix_init_constant(b->seq_norm_b, 0.0f);
     mmix_init_pytorch_linear(b->ff_in_w, b->ff_in_b, rng);
     mmix_init_pytorch_linear(b->ff_out_w, b->ff_out_b, rng);
-    mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
+    if (b->conv_w) mmix_init_pytorch_linear(b->conv_w, b->conv_b, rng);
     if (b->conv2_w) mmix_init_pytorch_linear(b->conv2_w, b->conv2_b, rng);
+    for (h = 0; b->heads && h < heads; h++) mmix_init_pytorch_linear(b->heads[h].proj_w, b->heads[h].proj_b, rng);
+    for (h = 0; b->heads && h < heads; h++) mmix_init_pytorch_linear(b->heads[h].conv_w, b->heads[h].conv_b, rng);
+    if (b->out_proj_w) mmix_init_pytorch_linear(b->out_proj_w, b->out_proj_b, rng);
 }
 
 /* PyTorch defaults, in registration order (reference-notes Sec. 4); then the masked entries
@@ -6378,7 +6437,7 @@ static void mmix__mixer_block_init(mmix_mixer_block *b, mmix_rng *rng) {
 static void mmix__mixers_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
-    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer[i], rng);
+    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer[i], m->config.heads, rng);
     mmix_init_pytorch_linear(m->lm_head, NULL, rng);
     mmix__mixers_apply_masks(m);
 }
@@ -6591,6 +6650,193 @@ static void mmix__expanded_describe(mmix__arch *d) {
     d->write_meta = mmix__mixer_write_meta;
     d->ignored = NULL;
     d->settings = mmix__expanded_settings;
+}
+
+// ---- The multi-headed mixer (paper Sec. 9.2, Fig. S6, Table S5): MixerHead ----------------
+/* Its token mixing is the reference's MixerHead(D, L, D/H, H) (reference-notes Sec. 2c): head
+   h projects LN_seq(x) to D/H features (conv.proj_head.h, with bias), mixes them over the
+   tokens with its own causally masked Conv1d(L, L, 1) (conv.convs.h), and conv.out_proj maps
+   the heads' features, side by side in head order, back to D. The registration order is the
+   flat block's norms and feed-forward, then proj_head.0..H-1, convs.0..H-1, out_proj.
+   Not reproduced (bugs of other versions): the paper-era head loop's stale index (every head
+   the last conv on the un-projected input), mixer_multiconv.py's out_proj of the wrong size,
+   and a softmax after tril without re-masking, which is not causal. */
+static int mmix__heads_block_create(mmix_ctx *ctx, mmix_model *m, mmix_mixer_block *b, const char *prefix, int64_t i) {
+    const mmix_model_config *c = &m->config;
+    int64_t D = c->dim, L = c->n_ctx, H = c->heads, hd = D / H, h;
+    char name[48]; /* the tensor's own name, "conv.proj_head.h.weight" */
+    if (!mmix__mixer_block_norms_ff(ctx, m, b, prefix, i, NULL)) return 0;
+    b->heads = (mmix_mixer_head *)mmix__arena_alloc(ctx, &ctx->persist, (size_t)H * sizeof(mmix_mixer_head));
+    if (!b->heads) return 0;
+    for (h = 0; h < H; h++) {
+        snprintf(name, sizeof name, "conv.proj_head.%lld.weight", (long long)h);
+        b->heads[h].proj_w = mmix__block_param(ctx, m, mmix_shape2(hd, D), prefix, i, name);
+        snprintf(name, sizeof name, "conv.proj_head.%lld.bias", (long long)h);
+        b->heads[h].proj_b = mmix__block_param(ctx, m, mmix_shape1(hd), prefix, i, name);
+    }
+    for (h = 0; h < H; h++) {
+        snprintf(name, sizeof name, "conv.convs.%lld.weight", (long long)h);
+        b->heads[h].conv_w = mmix__block_param(ctx, m, mmix_shape3(L, L, 1), prefix, i, name);
+        snprintf(name, sizeof name, "conv.convs.%lld.bias", (long long)h);
+        b->heads[h].conv_b = mmix__block_param(ctx, m, mmix_shape1(L), prefix, i, name);
+    }
+    b->out_proj_w = mmix__block_param(ctx, m, mmix_shape2(D, D), prefix, i, "conv.out_proj.weight");
+    b->out_proj_b = mmix__block_param(ctx, m, mmix_shape1(D), prefix, i, "conv.out_proj.bias");
+    return b->out_proj_b != NULL;
+}
+
+/* h = x + out_proj(concat_h Conv_h(proj_head_h(LN_seq(x)))); then the feed-forward half. The
+   heads' outputs [B, n, D/H] are put side by side (torch.cat along features) as B n groups
+   of one row each, [B n, 1, D/H], joined along that row axis and viewed back as [B, n, D].
+   With a cache (head h's projected rows, [n_ctx, D/H] each, H of them: [n_ctx, D] in all),
+   new positions p..P-1 project their rows into it and mix rows 0..P-1 of their own head. */
+static mmix_tensor *mmix__heads_block_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                              float *cache, int64_t p) {
+    const mmix_mixer_block *b = &m->mixer[i];
+    const mmix_model_config *c = &m->config;
+    mmix_tensor *norm = mmix_layernorm(ctx, x, b->seq_norm_w, b->seq_norm_b, c->norm_eps), *joined = NULL, *z;
+    int64_t H = c->heads, hd = c->dim / H, h, n, groups;
+    if (!norm) return NULL;
+    n = norm->shape.d[1];
+    groups = norm->shape.d[0] * n;
+    for (h = 0; h < H; h++) {
+        const mmix_mixer_head *head = &b->heads[h];
+        z = mmix_linear(ctx, norm, head->proj_w, head->proj_b);
+        if (!cache) {
+            z = mmix_token_mix(ctx, z, head->conv_w, head->conv_b, mmix_mask_causal());
+        } else {
+            float *seen = cache + h * c->n_ctx * hd;
+            if (!z) return NULL;
+            ctx->backend->copy(seen + p * hd, z->data, (size_t)(n * hd) * sizeof(float));
+            z = mmix__mix_new_rows(ctx, head->conv_w, head->conv_b, seen, p, n, hd);
+        }
+        z = mmix_reshape(ctx, z, mmix_shape3(groups, 1, hd));
+        joined = joined ? mmix_tokens_concat(ctx, joined, z) : z;
+    }
+    joined = mmix_reshape(ctx, joined, norm->shape);
+    return mmix__mixer_ff_forward(ctx, b, c, mmix_add(ctx, x, mmix_linear(ctx, joined, b->out_proj_w, b->out_proj_b)));
+}
+
+/* H = 4: the default of the reference's MixerBlock(dim, length, causal, n_heads=4). */
+static void mmix__heads_defaults(mmix_model_config *c) {
+    mmix__mixer_defaults(c);
+    c->heads = 4;
+}
+
+static const char *mmix__heads_check(const mmix_model_config *c) {
+    if (c->heads < 1 || c->dim % c->heads != 0) return "a multi-headed mixer's dim must split into its heads";
+    return c->kernel != 1 ? "the multi-headed mixer's convolutions have kernel 1" : NULL;
+}
+
+/* 2VD + n (4D + 2DF + F + D + 2 (D^2 + D) + H (L^2 + L)): the H projections [D/H, D] hold
+   D^2 weights and D biases together, as out_proj does. */
+static int64_t mmix__heads_param_count(const mmix_model_config *c) {
+    int64_t D = c->dim, F = c->ffn_dim, L = c->n_ctx;
+    return 2 * c->vocab * D + c->depth * (4 * D + 2 * D * F + F + D + 2 * (D * D + D) + c->heads * (L * L + L));
+}
+
+static int mmix__heads_create(mmix_ctx *ctx, mmix_model *m) { return mmix__mixers_create(ctx, m, "", mmix__heads_block_create); }
+
+static int mmix__heads_detect(const mmix_safetensors *st) {
+    return mmix_safetensors_find(st, "wte.weight") && mmix_safetensors_find(st, "mixerblocks.0.conv.proj_head.0.weight");
+}
+
+/* H by counting block 0's conv.proj_head.h, L from conv.convs.0's weight [L, L, 1]. The file
+   says H, so the --heads load option is not read. */
+static mmix_result mmix__heads_read_config(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_load_options *opt,
+                                           mmix_model_config *c) {
+    const mmix_st_entry *proj, *conv = mmix_safetensors_find(st, "mixerblocks.0.conv.convs.0.weight");
+    char name[MMIX_NAME_MAX];
+    mmix_result r = mmix__mixers_read_config(ctx, st, "", "mixerblocks", "conv.proj_head.0.weight", c, &proj);
+    (void)opt;
+    if (r != MMIX_OK) return r;
+    for (c->heads = 0;; c->heads++) {
+        snprintf(name, sizeof name, "mixerblocks.0.conv.proj_head.%lld.weight", (long long)c->heads);
+        if (!mmix_safetensors_find(st, name)) break;
+    }
+    if (!conv || conv->ndim != 3 || conv->shape[0] != conv->shape[1] || conv->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: mixerblocks.0.conv.convs.0.weight must be there, [L, L, 1]",
+                              st->path);
+    if (proj->ndim != 2 || proj->shape[1] != c->dim || proj->shape[0] * c->heads != c->dim)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: %lld heads' mixerblocks.0.conv.proj_head.h.weight must be "
+                              "[dim / heads, dim] with dim %lld", st->path, (long long)c->heads, (long long)c->dim);
+    c->n_ctx = conv->shape[0];
+    c->kernel = 1;
+    return MMIX_OK;
+}
+
+static void mmix__heads_settings(const mmix_model_config *c, int one_line, char *buf, size_t size) {
+    if (!one_line) snprintf(buf, size, "heads: %lld\nlayer_norm_eps: %g\n", (long long)c->heads, (double)c->norm_eps);
+    else snprintf(buf, size, ", %lld heads", (long long)c->heads);
+}
+
+static void mmix__heads_describe(mmix__arch *d) {
+    d->info.title = "multi-headed masked mixer";
+    d->info.reference = "LanguageMixer with MixerHead (mixer_autoencoder.py)";
+    d->info.paper = "paper Sec. 9.2, Fig. S6, Table S5";
+    d->info.fixed_window = 1;
+    d->info.can_generate = 1;
+    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
+    d->info.lr = 5e-4;
+    d->info.own_settings = "heads";
+    d->defaults = mmix__heads_defaults;
+    d->check = mmix__heads_check;
+    d->param_count = mmix__heads_param_count;
+    d->create = mmix__heads_create;
+    d->init = mmix__mixers_init;
+    d->apply_masks = mmix__mixers_apply_masks;
+    d->hidden = mmix__stack_hidden;
+    d->logits = mmix__lm_logits;
+    d->terms = mmix__causal_lm_terms;
+    d->targets = mmix__causal_lm_targets;
+    d->cache_floats = mmix__mixer_cache_floats; /* H heads of [n_ctx, D/H] rows: n_ctx D */
+    d->block = mmix__heads_block_forward;
+    d->final = NULL;
+    d->detect = mmix__heads_detect;
+    d->read_config = mmix__heads_read_config;
+    d->write_meta = mmix__mixer_write_meta;
+    d->ignored = NULL;
+    d->settings = mmix__heads_settings;
+}
+
+// ---- The softmax mixer (paper Sec. 9.2, Table S5): the flat mixer, its conv weights ------
+// ---- softmax-projected before every use -----------------------------------------------------
+/* Paper Sec. 9.2: "Softmax-transforming (without temperature) the 1D convolutional weights
+   before re-masking". As the reference does it (reference-notes Sec. 2d), every forward
+   replaces each block's conv weight W [L, L, k] by P(W) = tril(softmax over the output tokens
+   of tril(W)), per kernel tap, and the conv then uses P(W). The projection is outside autograd
+   (the gradient is the conv's, with respect to P(W)), and it is not idempotent: the reference
+   writes P(W) into the parameter, the optimizer moves those values, and the next forward
+   projects again. So does a training forward here (training mode with gradients recorded):
+   the numbers of a reference training run. Every other forward (evaluation, generation, a
+   forward without gradients) uses P(W) of a copy and leaves the parameter as it is: it gives
+   what the reference's next forward would give, and repeated forwards agree (the cached and
+   index-walking generators, the causality checks). Writing through a const model is sound
+   here as the reference mode's in-place masking is: it goes through the backend, before
+   any op of this forward reads W, and token mixing packs its own copy of W for backward.
+   A generator projects each layer's copy again for every chunk it feeds: O(L^2 k) a layer. */
+static mmix_tensor *mmix__softmax_weight(mmix_ctx *ctx, mmix_tensor *W) {
+    mmix_tensor *P = W;
+    if (!mmix__op_can_run(ctx)) return NULL;
+    if (!(ctx->training && ctx->grad_enabled)) P = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, W->shape);
+    if (P) ctx->backend->token_mix_softmax(P->data, W->data, W->shape.d[0], W->shape.d[1], W->shape.d[2]);
+    return P;
+}
+
+/* The flat block with P(W) for its conv weight. */
+static mmix_tensor *mmix__softmax_block_forward(mmix_ctx *ctx, const mmix_model *m, int64_t i, mmix_tensor *x,
+                                                float *cache, int64_t p) {
+    return mmix__flat_block_forward(ctx, &m->config, &m->mixer[i], mmix__softmax_weight(ctx, m->mixer[i].conv_w), x, cache, p);
+}
+
+/* The flat mixer's, with every slot but the block forward; its files are the flat mixer's
+   too (the same names: mixer is their default, --arch mixer-softmax picks this). */
+static void mmix__softmax_describe(mmix__arch *d) {
+    mmix__mixer_describe(d);
+    d->info.title = "softmax masked mixer";
+    d->info.reference = "LanguageMixer with softmax-projected conv weights";
+    d->info.paper = "paper Sec. 9.2, Table S5";
+    d->block = mmix__softmax_block_forward;
 }
 
 // ---- The Llama-style transformer (paper Sec. 4, Sec. 9.4): LlamaForCausalLM --------------
@@ -7239,8 +7485,8 @@ static void mmix__encdec_mixer_apply_masks(mmix_model *m) {
 static void mmix__encdec_mixer_init(mmix_model *m, mmix_rng *rng) {
     int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
-    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer[i], rng);
-    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer2[i], rng);
+    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer[i], m->config.heads, rng);
+    for (i = 0; i < m->config.depth; i++) mmix__mixer_block_init(&m->mixer2[i], m->config.heads, rng);
     mmix_init_pytorch_linear(m->lm_head, NULL, rng);
     mmix__encdec_mixer_apply_masks(m);
 }

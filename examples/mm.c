@@ -1608,7 +1608,8 @@ done:
 
 static const opt_spec train_model_opts[] = {
     {"--preset", OPT_TEXT, "NAME", NULL, 0, 0, "a configuration by name (below); the flags override its settings"},
-    {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0, "a new model of this architecture (below)"},
+    {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0,
+     "a new model of this architecture (below); with --init, the one a file that fits several loads as"},
     {"--init", OPT_TEXT, "W.safetensors", NULL, 0, 0, "start from these weights"},
     {"--resume", OPT_TEXT, "STATE", NULL, 0, 0, "continue the run of OUT.state.safetensors, bit for bit"},
     {"--vocab", OPT_INT, "V", NULL, 1, NO_MAX, "the model's vocabulary with --tokens; the tokenizer's to learn with --data"},
@@ -1767,7 +1768,8 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     long long vocab = 0;
     uint64_t weights_hash = 0;
     int rc = 1, model_made = 0, k, made;   /* rc: 1 failed, 2 usage */
-    int sources = (init != NULL) + (resume != NULL) + (given(a, "--arch") || preset_name != NULL);
+    /* with --init, --arch picks what a file whose names fit several architectures loads as */
+    int sources = (init != NULL) + (resume != NULL) + ((given(a, "--arch") && !init) || preset_name != NULL);
     memset(&t, 0, sizeof t);
     memset(&rows, 0, sizeof rows);
     if (given(a, "--list-archs")) {

@@ -97,6 +97,10 @@ static void shadow_token_mix_mask_inplace(float *W, const uint8_t *keep, int64_t
     shadow_kernel_calls++;
     shadow_cpu.token_mix_mask_inplace(SF(W), (const uint8_t *)shadow_real(keep), Lo, Li, k);
 }
+static void shadow_token_mix_softmax(float *dst, const float *src, int64_t Lo, int64_t Li, int64_t k) {
+    shadow_kernel_calls++;
+    shadow_cpu.token_mix_softmax(SF(dst), SF(src), Lo, Li, k);
+}
 static void shadow_token_mix_forward(float *o, const float *x, const float *Wt, const float *bias, int64_t B, int64_t Lo,
                                      int64_t Li, int64_t D, int64_t k) {
     shadow_kernel_calls++;
@@ -227,6 +231,7 @@ static void shadow_backend_fill(mmix_backend *b) {
     b->token_mix_pack = shadow_token_mix_pack;
     b->token_mix_unpack_grad = shadow_token_mix_unpack_grad;
     b->token_mix_mask_inplace = shadow_token_mix_mask_inplace;
+    b->token_mix_softmax = shadow_token_mix_softmax;
     b->token_mix_forward = shadow_token_mix_forward;
     b->token_mix_backward = shadow_token_mix_backward;
     b->rmsnorm_forward = shadow_rmsnorm_forward;

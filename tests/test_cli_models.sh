@@ -21,15 +21,17 @@ check "forward on the reference mixer file exits 0" test "$rc" = 0
 check "forward prints the reference loss ($(expect mixer_k1)): got '$out'" close_to "$out" "$(expect mixer_k1)"
 check "the loss is printed with 9 significant digits" grep -Eq '^loss [0-9]\.[0-9]{8}' <<<"$out"
 # the zoo: each reference-named file of zoo.bin's models gives the script's loss, loaded with
-# what its names cannot tell (the parallel models' files are the autoencoders' names)
+# what its names cannot tell (the parallel models' files are the autoencoders' names, the
+# softmax mixer's the flat mixer's)
 zoo_flags() {
     case $1 in
     gpt1_h4 | llama_ae_h4 | llama_bidi_h4 | llama_mtp_h4) echo "--heads 4" ;; # no metadata in these files
     mixer_par) echo "--arch mixer-parallel" ;;
+    mixer_soft) echo "--arch mixer-softmax" ;;
     llama_par_h4) echo "--arch llama-parallel --heads 4" ;;
     esac
 }
-for arch in mixer_e2 gpt1_h4 transfixer_h4 mixer_ae llama_ae_h4 mixer_par llama_par_h4 mixer_bidi llama_bidi_h4 \
+for arch in mixer_e2 mixer_h2 mixer_soft gpt1_h4 transfixer_h4 mixer_ae llama_ae_h4 mixer_par llama_par_h4 mixer_bidi llama_bidi_h4 \
     mixer_mtp llama_mtp_h4; do
     want=$(sed -n "s/^$arch //p" "$fx/zoo_losses.txt")
     out=$("$mm" forward --model "$fx/$arch.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 $(zoo_flags $arch) \
@@ -47,6 +49,15 @@ check "the transformer autoencoder's unused inner tensors are skipped with a war
 out=$("$mm" info "$fx/mixer_par.safetensors" 2>&1); rc=$?
 check "info: the encoder-decoder mixer's file is an autoencoder's by default, a parallel model's by --arch" \
     ok_with "$rc" "$out" '^ambiguous: .*mixer-ae, mixer-parallel'
+out=$("$mm" info "$fx/mixer_soft.safetensors" 2>&1); rc=$?
+check "the softmax mixer's file has the flat mixer's names: it loads as mixer by default" ok_with "$rc" "$out" '^arch: mixer$'
+check "... and info says so: 'ambiguous:' naming both" ok_with "$rc" "$out" '^ambiguous: the names fit mixer, mixer-softmax'
+out=$("$mm" forward --model "$fx/mixer_soft.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
+far_from() { test "$1" = 0 && grep -q '^loss ' <<<"$2" && ! close_to "$2" "$3"; } # far_from STATUS OUTPUT EXPECTED
+check "... so without --arch forward runs the flat mixer (no softmax), not the script's loss: got '$out'" \
+    far_from "$rc" "$out" "$(sed -n 's/^mixer_soft //p' "$fx/zoo_losses.txt")"
+out=$("$mm" info "$fx/mixer_h2.safetensors" 2>&1); rc=$?
+check "the multi-headed mixer's file tells its head count" ok_with "$rc" "$out" '^heads: 2$'
 out=$("$mm" forward --model "$fx/mixer_k1_bf16.safetensors" --tokens "$fx/model_tokens.txt" 2>&1); rc=$?
 check "a BF16 file with pad_token_id metadata gives torch's BF16 loss: got '$out'" close_to "$out" "$(expect mixer_k1_bf16)"
 err=$("$mm" forward --model "$fx/llama_h4.safetensors" --tokens "$fx/model_tokens.txt" --pad-id 1 2>&1); rc=$?
@@ -121,6 +132,20 @@ check "train --init from the reference transformer" ok_with "$rc" "$out" 'Llama-
 out=$("$mm" info "$tmp/l.safetensors" 2>&1); rc=$?
 check "our transformer file carries its head count" ok_with "$rc" "$out" '^heads: 4'
 check "a transformer's n_ctx comes from the token lines when its file has none" ok_with "$rc" "$out" '^n_ctx: 8'
+for arch in mixer-heads mixer-softmax; do # the zoo rows train from scratch and load back as themselves
+    out=$("$mm" train --arch $arch --heads 2 --vocab 37 --dim 16 --depth 2 --ctx 8 --tokens "$fx/model_tokens.txt" \
+          --steps 3 --batch 2 --lr 1e-2 --pad-id 1 --save "$tmp/$arch.safetensors" 2>&1); rc=$?
+    check "train --arch $arch exits 0" ok_with "$rc" "$out" '^step 3/3'
+    out=$("$mm" info "$tmp/$arch.safetensors" 2>&1); rc=$?
+    check "... and its file loads as $arch" ok_with "$rc" "$out" "^arch: $arch\$"
+done
+check "train --arch mixer-heads --heads 2 makes 2 heads" ok_with 0 "$("$mm" info "$tmp/mixer-heads.safetensors")" '^heads: 2$'
+out=$("$mm" train --init "$fx/mixer_soft.safetensors" --arch mixer-softmax --tokens "$fx/model_tokens.txt" --steps 2 \
+      --batch 3 --no-shuffle --pad-id 1 --save "$tmp/soft.safetensors" 2>&1); rc=$?
+first=$(grep '^step 1/' <<<"$out" | awk '{print "loss " $4}')
+check "train --init with --arch picks what an ambiguous file trains as: its first loss is the script's ($first)" \
+    close_to "$first" "$(sed -n 's/^mixer_soft //p' "$fx/zoo_losses.txt")"
+check "... and the weights it saves are a mixer-softmax's" ok_with 0 "$("$mm" info "$tmp/soft.safetensors")" '^arch: mixer-softmax$'
 # --grad-accum: N micro-batches of B rows per step are one batch of N x B rows. The rows hold 5,
 # 7 and 6 counted targets (pads at either end), so only a token-weighted sum over the micro-batches
 # matches (a mean of the micro-batch means does not). Float rounding aside: within 1e-5 relative

@@ -6,7 +6,8 @@
    the zoo.bin models (every other architecture); there, gradients that cancel by the model's
    structure are compared to the case's largest gradient (parity_with; reference-notes Sec.
    13, 14), and weights whose gradient is rounding noise are held to the summed learning
-   rates (after_err).
+   rates (after_err). And the softmax mixer's weight projection and its side effects
+   (reference-notes Sec. 2d).
    Also: causality of every architecture (its objective's promise), parameter counts against the reference state_dicts
    (docs/reference-notes.md Sec. 3, 8), input errors. */
 #define MASKEDMIXER_IMPLEMENTATION
@@ -340,6 +341,9 @@ static void model_gradcheck(const char *name, mmix_model_config cfg) {
     opt.step = 1.0f / 32;      /* a whole float32 model: its rounding, not the stencil, limits smaller steps */
     opt.tolerance = 5e-2;      /* the ops themselves are checked at 1e-3 (test_ops); a wrong backward is O(1) off */
     opt.seed = 3;
+    /* a training forward of the softmax mixer rewrites its weights (reference-notes Sec. 2d):
+       in eval mode every forward projects the same weights */
+    if (cfg.arch == MMIX_ARCH_MIXER_SOFTMAX) mmix_set_training(ctx, 0);
     diff = (double *)calloc((size_t)m.params.count, sizeof(double));
     scale = (double *)calloc((size_t)m.params.count, sizeof(double));
     /* one tensor at a time: its worst |analytic - numeric| and its largest analytic gradient */
@@ -347,6 +351,10 @@ static void model_gradcheck(const char *name, mmix_model_config cfg) {
         mmix_tensor *p = m.params.tensors[i];
         mmix_gradcheck_report rep;
         memset(&rep, 0, sizeof rep);
+        /* the softmax mixer's conv weight gets the gradient of its projection's output, as in
+           the reference (reference-notes Sec. 2d; its parity case checks it against PyTorch):
+           not the derivative finite differences of the raw weight measure */
+        if (cfg.arch == MMIX_ARCH_MIXER_SOFTMAX && strstr(p->name, "conv.weight")) continue;
         ran &= mmix_gradcheck(ctx, model_loss_fn, &g, &p, 1, &opt, &rep) == MMIX_OK && rep.checked > 0;
         checked += rep.checked;
         diff[i] = fabs(rep.worst_analytic - rep.worst_numeric);
@@ -669,6 +677,64 @@ static void zoo_files(void) {
     mmix_ctx_destroy(ctx);
 }
 
+
+/* The softmax mixer's forwards (reference-notes Sec. 2d): one without gradients or in eval
+   mode projects a copy, so the weights stay and repeated forwards agree bit for bit; a
+   training forward writes the projection into the weights, as the reference's every forward. */
+static void softmax_forwards(void) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    mmix_tensor *ids, *a, *b;
+    float before[8 * 8];
+    int mode, same_weights = 1, same_logits = 1;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK_OK(ctx, mmix_model_create(ctx, &m, small_config(MMIX_ARCH_MIXER_SOFTMAX, 1)));
+    if (!m.lm_head || !load_params(&m, "mixer_soft")) { mmix_ctx_destroy(ctx); return; }
+    memcpy(before, m.mixer[0].conv_w->data, sizeof before);
+    for (mode = 0; mode < 2; mode++) { /* no gradients in training mode; eval mode with gradients */
+        mmix_set_grad_enabled(ctx, mode);
+        mmix_set_training(ctx, !mode);
+        ids = tokens(ctx);
+        a = mmix_model_logits(ctx, &m, ids);
+        b = mmix_model_logits(ctx, &m, ids);
+        same_logits &= a && b && memcmp(a->data, b->data, (size_t)a->n * sizeof(float)) == 0;
+        same_weights &= memcmp(before, m.mixer[0].conv_w->data, sizeof before) == 0;
+        mmix_step_reset(ctx);
+    }
+    CHECK(same_logits && same_weights, "softmax mixer: forwards that do not train leave the weights and agree");
+    mmix_set_training(ctx, 1);
+    a = mmix_model_logits(ctx, &m, tokens(ctx));
+    CHECK(a && fixture_rel_err(m.mixer[0].conv_w->data, 64, get("mixer_soft", "projected", m.mixer[0].conv_w->name)) <= 1e-6,
+          "softmax mixer: a training forward writes the projection into the weights");
+    mmix_ctx_destroy(ctx);
+}
+
+/* The softmax mixer's weight projection (reference-notes Sec. 2d) against torch's of the same
+   initial weights: tril(softmax over the output tokens of tril(W))), into a copy and in place. */
+static void softmax_projection(void) {
+    mmix_ctx *ctx;
+    mmix_model m;
+    int64_t i;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK_OK(ctx, mmix_model_create(ctx, &m, small_config(MMIX_ARCH_MIXER_SOFTMAX, 1)));
+    if (!m.lm_head || !load_params(&m, "mixer_soft")) { mmix_ctx_destroy(ctx); return; }
+    for (i = 0; i < m.config.depth; i++) {
+        mmix_tensor *W = m.mixer[i].conv_w;
+        const fixture_tensor *want = get("mixer_soft", "projected", W->name);
+        float copy[8 * 8];
+        double e_copy, e_inplace;
+        ctx->backend->token_mix_softmax(copy, W->data, 8, 8, 1);
+        ctx->backend->token_mix_softmax(W->data, W->data, 8, 8, 1);
+        e_copy = fixture_rel_err(copy, 64, want);
+        e_inplace = fixture_rel_err(W->data, 64, want);
+        CHECK(e_copy <= 1e-6 && e_inplace <= 1e-6 && memcmp(copy, W->data, sizeof copy) == 0,
+              "%s: the softmax projection is torch's (errors %.2e, in place %.2e) and in place the same bits",
+              W->name, e_copy, e_inplace);
+    }
+    mmix_ctx_destroy(ctx);
+    softmax_forwards();
+}
+
 int main(void) {
     char err[256];
     int a;
@@ -703,6 +769,13 @@ int main(void) {
     }
     tokens_case = "mixer_e2";
     parity("mixer_e2", small_config(MMIX_ARCH_MIXER_EXPANDED, 1));
+    {
+        mmix_model_config heads2 = small_config(MMIX_ARCH_MIXER_HEADS, 1);
+        heads2.heads = 2; /* D / H = 8 */
+        parity("mixer_h2", heads2);
+    }
+    softmax_projection();
+    parity("mixer_soft", small_config(MMIX_ARCH_MIXER_SOFTMAX, 1));
     {
         mmix_model_config gpt = small_config(MMIX_ARCH_GPT1, 1);
         gpt.dropout = 0.0f; /* the reference ran in eval mode */

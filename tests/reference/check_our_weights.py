@@ -15,8 +15,8 @@ import sys
 import torch
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from make_fixtures import (RefGPT1, RefLlama, RefLlamaEncoderDecoder, RefMixer, RefMixerEncoderDecoder,  # noqa: E402
-                           RefTransfixer, clm_loss, reconstruct_objective, repeat_last, second_half_objective,
+from make_fixtures import (RefGPT1, RefHeadsMixer, RefLlama, RefLlamaEncoderDecoder, RefMixer, RefMixerEncoderDecoder,  # noqa: E402
+                           RefSoftmaxMixer, RefTransfixer, clm_loss, reconstruct_objective, repeat_last, second_half_objective,
                            zero_second_half)
 
 # the encoder-decoders: mmix_arch -> (the middle step, the objective)
@@ -75,11 +75,16 @@ def main():
         V, D = sd["model.embed_tokens.weight"].shape
         depth = len([k for k in sd if k.endswith("q_proj.weight")])
         model = RefTransfixer(V, D, depth, heads, sd["model.layers.0.mixer_layer.conv.weight"].shape[0])
+    elif "wte.weight" in sd and arch == "mixer-heads":
+        V, D = sd["wte.weight"].shape
+        depth = len([k for k in sd if k.endswith(".seq_layernorm.weight")])
+        H = len([k for k in sd if k.startswith("mixerblocks.0.conv.proj_head.") and k.endswith(".weight")])
+        model = RefHeadsMixer(V, D, depth, sd["mixerblocks.0.conv.convs.0.weight"].shape[0], H)
     elif "wte.weight" in sd:
         V, D = sd["wte.weight"].shape
         depth = len([k for k in sd if k.endswith(".conv.weight")])
         L, _, k = sd["mixerblocks.0.conv.weight"].shape
-        model = RefMixer(V, D, depth, L, k)
+        model = (RefSoftmaxMixer if meta.get("mmix_arch") == "mixer-softmax" else RefMixer)(V, D, depth, L, k)
     else:
         V, D = sd["model.embed_tokens.weight"].shape
         depth = len([k for k in sd if k.endswith("q_proj.weight")])

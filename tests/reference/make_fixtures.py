@@ -441,6 +441,73 @@ class RefBidiMixer(torch.nn.Module):
         return self.lm_head(x + y)
 
 
+class RefMixerHead(torch.nn.Module):
+    """HEAD mixer_lm/mixer_autoencoder.py's MixerHead(D, L, D // H, H), the multi-headed mixer's
+    token mixing (paper Sec. 9.2, Fig. S6; reference-notes Sec. 2c): per head a Linear(D, D/H)
+    projection and a Conv1d(L, L, 1) re-masked by tril in place at every forward; the heads'
+    outputs concatenated along the features, then Linear(D, D). Registration order proj_head,
+    convs, out_proj."""
+
+    def __init__(self, D, L, H):
+        super().__init__()
+        self.proj_head = torch.nn.ModuleList([torch.nn.Linear(D, D // H) for _ in range(H)])
+        self.convs = torch.nn.ModuleList([torch.nn.Conv1d(L, L, 1) for _ in range(H)])
+        self.out_proj = torch.nn.Linear(D, D)
+
+    def forward(self, x):
+        for conv in self.convs:
+            conv.weight.data = torch.tril(conv.weight.data[:, :, 0]).unsqueeze(-1).contiguous()
+        heads = [conv(proj(x)) for proj, conv in zip(self.proj_head, self.convs)]
+        return self.out_proj(torch.cat(heads, dim=2))
+
+
+class RefHeadsMixerBlock(torch.nn.Module):
+    """mixer_autoencoder.py's MixerBlock(dim, length, n_heads=H): the flat block's norms and
+    feed-forward (registered first), `conv` a MixerHead."""
+
+    def __init__(self, D, L, H):
+        super().__init__()
+        self.patch_layernorm = torch.nn.LayerNorm(D)
+        self.seq_layernorm = torch.nn.LayerNorm(D)
+        self.patch_ff = torch.nn.Sequential(torch.nn.Linear(D, 4 * D), torch.nn.GELU(), torch.nn.Linear(4 * D, D))
+        self.conv = RefMixerHead(D, L, H)
+
+    def forward(self, x):
+        x = x + self.conv(self.seq_layernorm(x))
+        return x + self.patch_ff(self.patch_layernorm(x))
+
+
+class RefHeadsMixer(RefMixer):
+    def __init__(self, V, D, depth, L, H):
+        super().__init__(V, D, depth, L, 1)
+        self.mixerblocks = torch.nn.ModuleList([RefHeadsMixerBlock(D, L, H) for _ in range(depth)])
+
+
+def softmax_project(w):
+    """The softmax mixer's weight transform of multiheaded_mixer_tinystories.py (paper Sec. 9.2;
+    reference-notes Sec. 2d): w [f, d, p] -> [p, f, d], tril, softmax over f (the output tokens;
+    masked zeros count as exp(0)), tril again, back to [f, d, p]."""
+    t = torch.tril(w.permute(2, 0, 1))
+    return torch.tril(torch.softmax(t, dim=-2)).permute(1, 2, 0).contiguous()
+
+
+class RefSoftmaxMixerBlock(RefMixerBlock):
+    """The flat block whose conv weight is replaced in place by softmax_project of itself at
+    every forward, outside autograd: not idempotent, so each forward projects the projected
+    (and optimizer-moved) values again."""
+
+    def forward(self, x):
+        self.conv.weight.data = softmax_project(self.conv.weight.data)
+        x = x + self.conv(self.seq_layernorm(x))
+        return x + self.patch_ff(self.patch_layernorm(x))
+
+
+class RefSoftmaxMixer(RefMixer):
+    def __init__(self, V, D, depth, L, k=1):
+        super().__init__(V, D, depth, L, k)
+        self.mixerblocks = torch.nn.ModuleList([RefSoftmaxMixerBlock(D, L, k) for _ in range(depth)])
+
+
 class RefRMSNorm(torch.nn.Module):
     def __init__(self, D, eps):
         super().__init__()
@@ -996,8 +1063,11 @@ def zoo(path, out_dir):
                  "llama_bidi_h4: RefBidiTransformer, 4 heads, inner vocab 41 (unused), no shift (seed 152)\n"
                  "mixer_mtp, llama_mtp_h4: RefMTP around RefMixer / RefLlama (4 heads), two passes, "
                  "argmax fed back (seeds 153, 155)\n"
+                 "mixer_h2: RefHeadsMixer, 2 heads of D/H = 8 (seed 6)\n"
+                 "mixer_soft: RefSoftmaxMixer, the conv weights softmax-projected in place at every forward "
+                 "(seed 7); mixer_soft/projected/NAME: softmax_project of the initial conv weights\n"
                  "training: as models.bin; the encoder-decoders with AdamW eps %g\n"
-                 "files: mixer_e2.safetensors, gpt1_h4.safetensors (no lm_head.weight and no metadata, as HF saves a "
+                 "files: mixer_e2.safetensors, mixer_h2.safetensors, mixer_soft.safetensors, gpt1_h4.safetensors (no lm_head.weight and no metadata, as HF saves a "
                  "tied model), transfixer_h4.safetensors (num_attention_heads metadata), mixer_ae.safetensors, "
                  "llama_ae_h4.safetensors, mixer_par.safetensors, llama_par_h4.safetensors, mixer_bidi, "
                  "llama_bidi_h4, mixer_mtp, llama_mtp_h4 .safetensors (initial weights; no metadata but "
@@ -1056,6 +1126,17 @@ def zoo(path, out_dir):
                                                                                 min(RefMTP.margins)))
         assert min(RefMTP.margins) > 1e-3, "%s: an argmax near a tie makes the fixture fragile" % name
         names.append(name)
+    torch.manual_seed(6)
+    model = RefHeadsMixer(V, D, depth, L, 2)
+    write_safetensors(os.path.join(out_dir, "mixer_h2.safetensors"), list(model.state_dict().items()))
+    model_case(fx, "mixer_h2", model, tokens, pad, out_dir)
+    torch.manual_seed(7)
+    model = RefSoftmaxMixer(V, D, depth, L)
+    write_safetensors(os.path.join(out_dir, "mixer_soft.safetensors"), list(model.state_dict().items()))
+    for i, block in enumerate(model.mixerblocks):
+        fx.add("mixer_soft/projected/mixerblocks.%d.conv.weight" % i, softmax_project(block.conv.weight.data))
+    model_case(fx, "mixer_soft", model, tokens, pad, out_dir)
+    names += ["mixer_h2", "mixer_soft"]
     with open(os.path.join(out_dir, "zoo_losses.txt"), "w") as f:   # for the command-line test
         for name in names:
             f.write("%s %.9g\n" % (name, [t for n, t in fx.tensors if n == name + "/loss"][0].item()))
