@@ -4039,60 +4039,45 @@ MMIXDEF mmix_tensor *mmix_embedding(mmix_ctx *ctx, mmix_tensor *table, mmix_tens
     return out;
 }
 
-MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b) {
+/* Both layouts of a linear layer: W [out, in] (torch.nn.Linear: out = x W^T + b), or with
+   in_out W [in, out] (Hugging Face's Conv1D, GPT-1's layers: out = x W + b). */
+static mmix_tensor *mmix__linear_op(mmix_ctx *ctx, const char *name, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b,
+                                    int in_out) {
     mmix_tensor *out;
     mmix_shape shape;
     int64_t in_dim, out_dim, rows;
-    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "linear", "x", x) ||
-        !mmix__check_f32(ctx, "linear", "W", W) || (b && !mmix__check_f32(ctx, "linear", "b", b)))
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, name, "x", x) || !mmix__check_f32(ctx, name, "W", W) ||
+        (b && !mmix__check_f32(ctx, name, "b", b)))
         return NULL;
     if (W->shape.ndim != 2)
-        return mmix__shape_error(ctx, "linear", "x", x, "W", W, "W must be 2-D [out, in]");
-    if (x->shape.ndim < 1 || mmix__last_dim(x) != W->shape.d[1])
-        return mmix__shape_error(ctx, "linear", "x", x, "W", W, "x's last dim must equal W's dim 1");
-    out_dim = W->shape.d[0];
-    in_dim = W->shape.d[1];
+        return mmix__shape_error(ctx, name, "x", x, "W", W, in_out ? "W must be 2-D [in, out]" : "W must be 2-D [out, in]");
+    in_dim = W->shape.d[in_out ? 0 : 1];
+    out_dim = W->shape.d[in_out ? 1 : 0];
+    if (x->shape.ndim < 1 || mmix__last_dim(x) != in_dim)
+        return mmix__shape_error(ctx, name, "x", x, "W", W,
+                                 in_out ? "x's last dim must equal W's dim 0" : "x's last dim must equal W's dim 1");
     if (b && (b->shape.ndim != 1 || b->shape.d[0] != out_dim))
-        return mmix__shape_error(ctx, "linear", "W", W, "b", b, "b must be 1-D [out]");
+        return mmix__shape_error(ctx, name, "W", W, "b", b, "b must be 1-D [out]");
     rows = x->n / in_dim;
     shape = x->shape;
     shape.d[shape.ndim - 1] = out_dim;
     out = mmix__new_output(ctx, shape);
     if (!out) return NULL;
-    /* out = x W^T (+ b) */
-    ctx->backend->sgemm(0, 1, rows, out_dim, in_dim, 1.0f, x->data, in_dim, W->data, in_dim, 0.0f,
-                        out->data, out_dim);
+    ctx->backend->sgemm(0, !in_out, rows, out_dim, in_dim, 1.0f, x->data, in_dim, W->data, in_out ? out_dim : in_dim,
+                        0.0f, out->data, out_dim);
     if (b) ctx->backend->add_bias_rows(out->data, b->data, rows, out_dim);
-    if (mmix__wants_grad(ctx, x, W, b) && !mmix__record(ctx, MMIX_OP_LINEAR, out, x, W, b)) return NULL;
+    if (mmix__wants_grad(ctx, x, W, b) &&
+        !mmix__record(ctx, in_out ? MMIX_OP_LINEAR_IN_OUT : MMIX_OP_LINEAR, out, x, W, b))
+        return NULL;
     return out;
 }
 
+MMIXDEF mmix_tensor *mmix_linear(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b) {
+    return mmix__linear_op(ctx, "linear", x, W, b, 0);
+}
+
 MMIXDEF mmix_tensor *mmix_linear_in_out(mmix_ctx *ctx, mmix_tensor *x, mmix_tensor *W, mmix_tensor *b) {
-    mmix_tensor *out;
-    mmix_shape shape;
-    int64_t in_dim, out_dim, rows;
-    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "linear_in_out", "x", x) ||
-        !mmix__check_f32(ctx, "linear_in_out", "W", W) || (b && !mmix__check_f32(ctx, "linear_in_out", "b", b)))
-        return NULL;
-    if (W->shape.ndim != 2)
-        return mmix__shape_error(ctx, "linear_in_out", "x", x, "W", W, "W must be 2-D [in, out]");
-    if (x->shape.ndim < 1 || mmix__last_dim(x) != W->shape.d[0])
-        return mmix__shape_error(ctx, "linear_in_out", "x", x, "W", W, "x's last dim must equal W's dim 0");
-    in_dim = W->shape.d[0];
-    out_dim = W->shape.d[1];
-    if (b && (b->shape.ndim != 1 || b->shape.d[0] != out_dim))
-        return mmix__shape_error(ctx, "linear_in_out", "W", W, "b", b, "b must be 1-D [out]");
-    rows = x->n / in_dim;
-    shape = x->shape;
-    shape.d[shape.ndim - 1] = out_dim;
-    out = mmix__new_output(ctx, shape);
-    if (!out) return NULL;
-    /* out = x W (+ b) */
-    ctx->backend->sgemm(0, 0, rows, out_dim, in_dim, 1.0f, x->data, in_dim, W->data, out_dim, 0.0f,
-                        out->data, out_dim);
-    if (b) ctx->backend->add_bias_rows(out->data, b->data, rows, out_dim);
-    if (mmix__wants_grad(ctx, x, W, b) && !mmix__record(ctx, MMIX_OP_LINEAR_IN_OUT, out, x, W, b)) return NULL;
-    return out;
+    return mmix__linear_op(ctx, "linear_in_out", x, W, b, 1);
 }
 
 /* The draw of one dropout call at site `key` with probability p (checked by the caller):
@@ -6624,31 +6609,19 @@ static void mmix__expanded_settings(const mmix_model_config *c, int one_line, ch
 }
 
 static void mmix__expanded_describe(mmix__arch *d) {
+    mmix__mixer_describe(d); /* a flat mixer but for its blocks */
     d->info.title = "expanded masked mixer";
     d->info.reference = "LanguageMixer with expand_conv (ConvForward)";
     d->info.paper = "paper Sec. 9.1, Table S2, Fig. S2";
-    d->info.fixed_window = 1;
-    d->info.can_generate = 1;
-    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
-    d->info.lr = 5e-4;
     d->info.own_settings = "expansion";
     d->defaults = mmix__expanded_defaults;
     d->check = mmix__expanded_check;
     d->param_count = mmix__expanded_param_count;
     d->create = mmix__expanded_create;
-    d->init = mmix__mixers_init;
-    d->apply_masks = mmix__mixers_apply_masks;
-    d->hidden = mmix__stack_hidden;
-    d->logits = mmix__lm_logits;
-    d->terms = mmix__causal_lm_terms;
-    d->targets = mmix__causal_lm_targets;
     d->cache_floats = mmix__expanded_cache_floats;
     d->block = mmix__expanded_block_forward;
-    d->final = NULL;
     d->detect = mmix__expanded_detect;
     d->read_config = mmix__expanded_read_config;
-    d->write_meta = mmix__mixer_write_meta;
-    d->ignored = NULL;
     d->settings = mmix__expanded_settings;
 }
 
@@ -6771,31 +6744,19 @@ static void mmix__heads_settings(const mmix_model_config *c, int one_line, char 
 }
 
 static void mmix__heads_describe(mmix__arch *d) {
+    mmix__mixer_describe(d); /* a flat mixer but for its token mixing */
     d->info.title = "multi-headed masked mixer";
     d->info.reference = "LanguageMixer with MixerHead (mixer_autoencoder.py)";
     d->info.paper = "paper Sec. 9.2, Fig. S6, Table S5";
-    d->info.fixed_window = 1;
-    d->info.can_generate = 1;
-    d->info.objective = MMIX_OBJECTIVE_NEXT_TOKEN;
-    d->info.lr = 5e-4;
     d->info.own_settings = "heads";
     d->defaults = mmix__heads_defaults;
     d->check = mmix__heads_check;
     d->param_count = mmix__heads_param_count;
     d->create = mmix__heads_create;
-    d->init = mmix__mixers_init;
-    d->apply_masks = mmix__mixers_apply_masks;
-    d->hidden = mmix__stack_hidden;
-    d->logits = mmix__lm_logits;
-    d->terms = mmix__causal_lm_terms;
-    d->targets = mmix__causal_lm_targets;
     d->cache_floats = mmix__mixer_cache_floats; /* H heads of [n_ctx, D/H] rows: n_ctx D */
     d->block = mmix__heads_block_forward;
-    d->final = NULL;
     d->detect = mmix__heads_detect;
     d->read_config = mmix__heads_read_config;
-    d->write_meta = mmix__mixer_write_meta;
-    d->ignored = NULL;
     d->settings = mmix__heads_settings;
 }
 
@@ -7817,31 +7778,23 @@ static void mmix__bidi_mixer_settings(const mmix_model_config *c, int one_line, 
 }
 
 static void mmix__bidi_mixer_describe(mmix__arch *d) {
+    mmix__mixer_describe(d); /* the flat mixer's sizes, head and shifted loss; two streams */
     d->info.title = "bidirectional masked mixer";
     d->info.reference = "LanguageMixer of DoubleMixerBlocks (bidirectional_mixer.py)";
     d->info.paper = "paper Sec. 5.1, Fig. 6, Fig. S11";
-    d->info.fixed_window = 1;
     d->info.can_generate = 0; /* output o reads tokens after o + 1: no left-to-right decoding */
     d->info.objective = MMIX_OBJECTIVE_NEXT_BIDI;
-    d->info.lr = 5e-4;
     d->info.own_settings = ""; /* its sizes are the flat mixer's; the kernel is 1 */
-    d->defaults = mmix__mixer_defaults;
     d->check = mmix__bidi_mixer_check;
     d->param_count = mmix__bidi_mixer_param_count;
     d->create = mmix__bidi_mixer_create;
     d->init = mmix__bidi_mixer_init;
     d->apply_masks = mmix__bidi_mixer_apply_masks;
     d->hidden = mmix__bidi_mixer_hidden;
-    d->logits = mmix__lm_logits;
-    d->terms = mmix__causal_lm_terms; /* the shifted loss: position o predicts token o + 1 */
-    d->targets = mmix__causal_lm_targets;
     d->cache_floats = NULL;
     d->block = NULL;
-    d->final = NULL;
     d->detect = mmix__bidi_mixer_detect;
     d->read_config = mmix__bidi_mixer_read_config;
-    d->write_meta = mmix__mixer_write_meta;
-    d->ignored = NULL;
     d->settings = mmix__bidi_mixer_settings;
 }
 
@@ -7874,22 +7827,11 @@ static int mmix__bidi_llama_create(mmix_ctx *ctx, mmix_model *m) {
 /* The outer wte and lm_head are plain torch modules (N(0, 1) and the PyTorch Linear default);
    the inner layers are HF's: N(0, 0.02), norms 1 (reference-notes Sec. 4). */
 static void mmix__bidi_llama_init(mmix_model *m, mmix_rng *rng) {
-    int64_t i, s;
+    int64_t i;
     mmix_init_normal(m->embed, rng, 0.0f, 1.0f);
     mmix_init_pytorch_linear(m->lm_head, NULL, rng);
-    for (s = 0; s < 2; s++)
-        for (i = 0; i < m->config.depth; i++) {
-            mmix_llama_layer *l = s ? &m->llama2[i] : &m->llama[i];
-            mmix_init_normal(l->q, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->k, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->v, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->o, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->gate, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->up, rng, 0.0f, 0.02f);
-            mmix_init_normal(l->down, rng, 0.0f, 0.02f);
-            mmix_init_constant(l->attn_norm, 1.0f);
-            mmix_init_constant(l->mlp_norm, 1.0f);
-        }
+    for (i = 0; i < m->config.depth; i++) mmix__llama_layer_init(&m->llama[i], rng);
+    for (i = 0; i < m->config.depth; i++) mmix__llama_layer_init(&m->llama2[i], rng);
 }
 
 /* x moved `shift` positions along the token axis, zeros where nothing arrives: out[o] =
@@ -7957,22 +7899,17 @@ static int mmix__bidi_llama_ignored(const char *name) {
 }
 
 static void mmix__bidi_llama_describe(mmix__arch *d) {
+    mmix__llama_describe(d); /* Llama layers, sizes and settings; two stacks, no final norm */
     d->info.title = "bidirectional transformer";
     d->info.reference = "BidirectionalTransformer (bidirectional_transformer.py)";
     d->info.paper = "paper Sec. 5.1, Fig. 6";
-    d->info.fixed_window = 0;
     d->info.can_generate = 0; /* output o reads the tokens after o */
     d->info.objective = MMIX_OBJECTIVE_OWN_BIDI;
     d->info.lr = 1e-4; /* the reference script's */
-    d->info.own_settings = "heads";
-    d->defaults = mmix__llama_defaults;
-    d->check = mmix__llama_check;
     d->param_count = mmix__bidi_llama_param_count;
     d->create = mmix__bidi_llama_create;
     d->init = mmix__bidi_llama_init;
-    d->apply_masks = NULL;
     d->hidden = mmix__bidi_llama_hidden;
-    d->logits = mmix__lm_logits;
     d->terms = mmix__own_token_terms;
     d->targets = mmix__own_token_targets;
     d->cache_floats = NULL;
@@ -7980,9 +7917,7 @@ static void mmix__bidi_llama_describe(mmix__arch *d) {
     d->final = NULL;
     d->detect = mmix__bidi_llama_detect;
     d->read_config = mmix__bidi_llama_read_config;
-    d->write_meta = mmix__llama_write_meta;
     d->ignored = mmix__bidi_llama_ignored;
-    d->settings = mmix__llama_settings;
 }
 
 // ---- Sequential two-token prediction (paper Sec. 5.2, Fig. 7a): MTPMixer, MTPTransformer --
