@@ -1,4 +1,4 @@
-/* maskedmixer.h - v0.2.0 - a single-header C reference implementation of masked mixers
+/* maskedmixer.h - v0.3.0 - a single-header C reference implementation of masked mixers
    (Badger, "Masked Mixers for Language Generation and Retrieval", arXiv 2409.01482).
    License: MIT, see the end of this file.
 
@@ -109,7 +109,8 @@
        >>gradcheck   finite-difference gradient checking
        >>adamw       AdamW, learning-rate schedules, gradient clipping
        >>safetensors weights files: the strict header parser, reading, the atomic writer
-       >>models      the flat masked mixer and the Llama-style transformer
+       >>models      the model zoo: mixers, transformers, hybrid, autoencoders, bidirectional
+                     and many-token models, one section per architecture
        >>checkpoint  models and optimizer state in safetensors files, token files
        >>generate    generation: cached and index-walking forwards, greedy and sampling
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
@@ -278,6 +279,12 @@
    =========================================================================================
    7. VERSION HISTORY (CHANGELOG.md has the details)
    =========================================================================================
+     0.3.0  The model zoo: mixer-heads, mixer-softmax, gpt1 (dropout, mmix_linear_in_out),
+            transfixer, the autoencoders, the bidirectional, two-token and parallel models.
+            Objectives with terms (mmix_objective, mmix_loss_terms, mmix_model_loss_terms,
+            mmix_model_counted_targets); mmix_load_options.arch, mmix_model_file_archs,
+            config.json beside the weights; mmix_argmax; the backend's attention entries
+            take a dropout draw.
      0.2.0  Architectures as a table (MMIX_ARCHITECTURES, mmix_arch_get/_find; files record
             mmix_arch). A model owns its parameters in one value and one gradient buffer
             (mmix_params); AdamW, clipping and zero-grad take a set. The backend owns
@@ -308,7 +315,7 @@
 extern "C" {
 #endif
 
-#define MMIX_VERSION_STRING "0.2.0"
+#define MMIX_VERSION_STRING "0.3.0"
 
 #ifndef MMIXDEF
 #ifdef MMIX_STATIC
@@ -1052,7 +1059,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
                                            int64_t n_meta);
 
 // ----------------------------------------------------------------------------------------
-// >>api_model  The two models the paper compares (paper Sec. 3.2, Sec. 4), built from shared blocks.
+// >>api_model  The model zoo (paper Secs. 3-5, 9): one table row per architecture, shared blocks.
 // ----------------------------------------------------------------------------------------
 /* The architecture table: one row per model. The row gives the enum value (MMIX_ARCH_id),
    the name used by `mm train --arch`, the `mmix_arch` metadata of our files and `mm info`,
@@ -1063,6 +1070,8 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     X(MIXER, "mixer", mmix__mixer_describe)    /* flat masked mixer (paper Sec. 3.2) */\
     X(LLAMA, "llama", mmix__llama_describe)    /* Llama-style transformer (paper Sec. 4) */\
     X(MIXER_EXPANDED, "mixer-expanded", mmix__expanded_describe) /* paper Sec. 9.1, Fig. S2 */\
+    X(MIXER_HEADS, "mixer-heads", mmix__heads_describe)   /* multi-headed, paper Sec. 9.2, Fig. S6 */\
+    X(MIXER_SOFTMAX, "mixer-softmax", mmix__softmax_describe) /* softmax weights, paper Sec. 9.2 */\
     X(GPT1, "gpt1", mmix__gpt_describe)        /* GPT-1 baseline (paper Sec. 4.4, Fig. 5) */\
     X(TRANSFIXER, "transfixer", mmix__transfixer_describe) /* Llama + masked mixing (notes 8c) */\
     X(MIXER_AE, "mixer-ae", mmix__mixer_ae_describe)         /* paper Sec. 5.3, Fig. 8 */    \
@@ -1072,9 +1081,7 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     X(MIXER_BIDI, "mixer-bidi", mmix__bidi_mixer_describe)   /* paper Sec. 5.1, Fig. 6 */\
     X(LLAMA_BIDI, "llama-bidi", mmix__bidi_llama_describe)   /* paper Sec. 5.1, Fig. 6 */\
     X(MIXER_MTP, "mixer-mtp", mmix__mtp_mixer_describe)      /* paper Sec. 5.2, Fig. 7a */\
-    X(LLAMA_MTP, "llama-mtp", mmix__mtp_llama_describe)      /* paper Sec. 5.2, Fig. 7a */\
-    X(MIXER_HEADS, "mixer-heads", mmix__heads_describe)   /* multi-headed, paper Sec. 9.2, Fig. S6 */\
-    X(MIXER_SOFTMAX, "mixer-softmax", mmix__softmax_describe) /* softmax weights, paper Sec. 9.2 */
+    X(LLAMA_MTP, "llama-mtp", mmix__mtp_llama_describe)      /* paper Sec. 5.2, Fig. 7a */
 
 typedef enum mmix_arch {
 #define MMIX__ARCH_ENUM(id, name, describe) MMIX_ARCH_##id,
@@ -5976,9 +5983,10 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
 }
 
 // ----------------------------------------------------------------------------------------
-// >>models  The flat masked mixer and the Llama-style transformer. Each model is a list of
-// blocks; a block owns its parameters (named as the reference state_dict) and has one
-// forward function, used by training, full forwards and the generator alike. Each
+// >>models  The model zoo (paper Secs. 3-5, 9; reference-notes Secs. 2-3, 8, 13-16). Each
+// model is a list of blocks; a block owns its parameters (named as the reference
+// state_dict) and has one forward function, used by training, full forwards and the
+// generator alike. Each
 // architecture is one descriptor (mmix__arch), filled field by field in its own section
 // below and found through the table MMIX_ARCHITECTURES; the public model functions only
 // dispatch through it.
