@@ -93,4 +93,11 @@ check "llama: predict's last token is generate's first ('${first#"$prompt"}' end
 err=$("$mm" predict --model "$tmp/mixer.safetensors" 2>&1); rc=$?
 check "predict without --text is a usage error" fails_with "$rc" "$err" "--text"
 
+# the models that are not causal: trained, but generation is refused with the reason
+"$mm" train --arch mixer-bidi --vocab 300 --dim 16 --depth 1 --ctx 32 --tokens "$tmp/lines.txt" --steps 2 --batch 4 \
+    --save "$tmp/bidi.safetensors" >/dev/null 2>&1
+cp "$tmp/tokenizer.txt" "$tmp/bidi.tokenizer.txt"
+err=$("$mm" generate --model "$tmp/bidi.safetensors" --prompt "$prompt" 2>&1); rc=$?
+check "mm generate refuses the bidirectional mixer: it cannot generate" fails_with "$rc" "$err" "cannot generate"
+
 finish
