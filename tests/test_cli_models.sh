@@ -88,6 +88,16 @@ for arch in $archs; do
 done
 check "train --list-archs shows all $(wc -w <<<"$archs") architectures with paper section and defaults ($listed)" \
     bash -c "test $rc = 0 && test $listed -ge 3 && test $listed = $(wc -w <<<"$archs")"
+# every architecture trains from mm train, and its file loads back in mm forward as itself
+trained=0
+for arch in $archs; do
+    "$mm" train --arch "$arch" --vocab 37 --dim 16 --depth 1 --ctx 8 --heads 2 --tokens "$fx/model_tokens.txt" \
+        --steps 2 --batch 3 --pad-id 1 --save "$tmp/every-$arch.safetensors" >/dev/null 2>&1 &&
+        "$mm" forward --model "$tmp/every-$arch.safetensors" --tokens "$fx/model_tokens.txt" | grep -q '^loss [0-9]' &&
+        "$mm" info "$tmp/every-$arch.safetensors" | grep -qx "arch: $arch" && trained=$((trained + 1))
+done
+check "mm train --arch trains every architecture, whose file forward and info load as itself ($trained)" \
+    test "$trained" = "$(wc -w <<<"$archs")"
 for c in "forward" "train" "info" "tokenizer train" "tokenizer encode" "tokenizer decode" "tokenizer import-hf"; do
     out=$("$mm" $c --help 2>&1); rc=$?
     check "mm $c --help exits 0 with a usage line" shows_usage "$rc" "$out"
