@@ -11049,10 +11049,12 @@ static size_t mmix__bm25_utf8(const unsigned char *s, size_t n, size_t i, uint32
 
 /* Non-ASCII code points that separate tokens, as Unicode's punctuation and symbol blocks:
    Latin-1's (U+0080-U+00BF but the letters U+00AA, U+00B5, U+00BA; and U+00D7, U+00F7),
-   General Punctuation through Miscellaneous Symbols and Arrows (U+2000-U+2BFF: spaces, dashes, quotes, bullets, arrows,
-   maths, box drawing, dingbats), CJK punctuation, private use, variation selectors, the
-   byte order mark, Specials (U+FFF0-U+FFFF) and the emoji and symbol planes above U+1F000.
-   Every other code point (letters and digits of every script, mostly) is part of a token. */
+   General Punctuation through Miscellaneous Symbols and Arrows (U+2000-U+2BFF: spaces,
+   dashes, quotes, bullets, arrows, maths, box drawing, dingbats), CJK punctuation, private
+   use, variation selectors, the fullwidth punctuation (U+FF00-U+FF65 but digits and
+   letters), the byte order mark, Specials (U+FFF0-U+FFFF) and the emoji and symbol planes
+   from U+1F000. Every other code point (letters and digits of every script, mostly) is part
+   of a token. */
 static int mmix__bm25_separator_cp(uint32_t cp) {
     if (cp < 0xC0) return cp != 0xAA && cp != 0xB5 && cp != 0xBA;
     if (cp == 0xD7 || cp == 0xF7) return 1;
@@ -11060,6 +11062,8 @@ static int mmix__bm25_separator_cp(uint32_t cp) {
     if (cp >= 0x3000 && cp <= 0x303F) return 1;
     if (cp >= 0xE000 && cp <= 0xF8FF) return 1;
     if (cp >= 0xFE00 && cp <= 0xFE0F) return 1;
+    if (cp >= 0xFF00 && cp <= 0xFF65) /* fullwidth forms: all but the digits and letters */
+        return !((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0xFF21 && cp <= 0xFF3A) || (cp >= 0xFF41 && cp <= 0xFF5A));
     if (cp == 0xFEFF || (cp >= 0xFFF0 && cp <= 0xFFFF)) return 1;
     return cp >= 0x1F000;
 }
@@ -11226,12 +11230,12 @@ MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *co
     bm->n_docs = n_docs;
     memset(&b, 0, sizeof b);
     b.dict = (mmix__strtab *)MMIX_MALLOC(sizeof(mmix__strtab));
+    if (b.dict) memset(b.dict, 0, sizeof *b.dict);
     bm->dict = b.dict;
     bm->doc_len = (int64_t *)MMIX_MALLOC((size_t)(n_docs ? n_docs : 1) * sizeof(int64_t));
     bm->doc_start = (int64_t *)MMIX_MALLOC((size_t)(n_docs + 1) * sizeof(int64_t));
     bm->norm = (double *)MMIX_MALLOC((size_t)(n_docs ? n_docs : 1) * sizeof(double));
     if (!b.dict || !bm->doc_len || !bm->doc_start || !bm->norm) goto oom;
-    memset(b.dict, 0, sizeof *b.dict);
     bm->doc_start[0] = 0;
     /* Each document: its term ids, sorted, run-length coded into (term, tf) pairs. */
     for (d = 0; d < n_docs; d++) {
