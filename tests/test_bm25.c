@@ -2,7 +2,9 @@
    on the examples of Porter's paper and on Lucene's three departures from it; the analyzer
    on hand-made sentences (possessives, stopwords, digits, punctuation, case, UTF-8, long and
    malformed input); BM25 scores on a four-document pool worked out by hand below; argument
-   errors; and every out-of-memory path of building and scoring, with nothing leaked. */
+   errors; every out-of-memory path of building and scoring, with nothing leaked; and, where
+   ../shared/data is present, the Debian test split against an independent Python BM25
+   (tests/reference/bm25_reference.py). */
 #include <stdlib.h>
 /* Allocator hooks that count live blocks and can fail the n-th allocation from now on. */
 static long live_blocks, fail_countdown;
@@ -312,6 +314,71 @@ static void test_build_oom(void) {
     CHECK(live_blocks == before, "leaked %ld blocks", live_blocks - before);
 }
 
+/* The Debian test split (the last 10,000 targets of ../shared/data/retrieval_debian.jsonl)
+   against tests/data/bm25_debian.tsv, written by tests/reference/bm25_reference.py, an
+   independent analyzer, stemmer and BM25 in Python: the pool's statistics exactly, and the
+   scores of 25 queries x 25 targets within 1e-12. Skipped where the shared data is absent. */
+static void test_debian(void) {
+    const char *pairs = "../shared/data/retrieval_debian.jsonl";
+    mmix_data_options o = mmix_data_options_default();
+    mmix_data_docs queries, targets;
+    mmix_bm25 bm;
+    const char *docs[10000];
+    size_t lens[10000];
+    int64_t first, i, n_docs = 0, n_counted = 0, n_terms = 0;
+    double avgdl = 0, worst = 0;
+    int checked = 0, q, d, bad = 0;
+    char line[256];
+    FILE *f = fopen(pairs, "rb"), *ref;
+    if (!f) {
+        SKIP("%s is absent: no comparison with the Python reference", pairs);
+        return;
+    }
+    fclose(f);
+    ref = fopen("tests/data/bm25_debian.tsv", "r");
+    CHECK(ref != NULL, "tests/data/bm25_debian.tsv");
+    if (!ref) return;
+    o.format = MMIX_TEXT_JSONL;
+    o.jsonl_field = "query";
+    CHECK_OK(ctx, mmix_data_read_docs(ctx, pairs, &o, &queries));
+    o.jsonl_field = "target";
+    CHECK_OK(ctx, mmix_data_read_docs(ctx, pairs, &o, &targets));
+    CHECK(queries.n == 25928 && targets.n == 25928, "%lld queries, %lld targets", (long long)queries.n,
+          (long long)targets.n);
+    first = targets.n - 10000;
+    for (i = 0; i < 10000; i++) {
+        docs[i] = (const char *)targets.text + targets.offsets[first + i];
+        lens[i] = (size_t)(targets.offsets[first + i + 1] - targets.offsets[first + i]);
+    }
+    CHECK_OK(ctx, mmix_bm25_build(ctx, &bm, docs, lens, 10000, mmix_bm25_config_default()));
+    while (fgets(line, sizeof line, ref)) {
+        double want, got[1];
+        int64_t id;
+        if (line[0] == '#') continue;
+        if (sscanf(line, "pool\t%lld\t%lld\t%lld\t%lf", (long long *)&n_docs, (long long *)&n_counted,
+                   (long long *)&n_terms, &avgdl) == 4)
+            continue;
+        if (sscanf(line, "%d\t%d\t%lf", &q, &d, &want) != 3) { bad++; continue; }
+        id = d;
+        mmix_bm25_score(ctx, &bm, (const char *)queries.text + queries.offsets[first + q],
+                        (size_t)(queries.offsets[first + q + 1] - queries.offsets[first + q]), &id, 1, got);
+        if (fabs(got[0] - want) > 1e-12 * (want > 1 ? want : 1)) {
+            if (bad++ < 5) printf("  query %d doc %d: C %.17g, Python %.17g\n", q, d, got[0], want);
+        }
+        if (fabs(got[0] - want) > worst) worst = fabs(got[0] - want);
+        checked++;
+    }
+    fclose(ref);
+    CHECK(n_docs == bm.n_docs && n_counted == bm.n_counted && n_terms == bm.n_terms && fabs(avgdl - bm.avgdl) < 1e-12,
+          "pool: Python %lld/%lld docs, %lld terms, avgdl %.17g; C %lld/%lld, %lld, %.17g", (long long)n_docs,
+          (long long)n_counted, (long long)n_terms, avgdl, (long long)bm.n_docs, (long long)bm.n_counted,
+          (long long)bm.n_terms, bm.avgdl);
+    CHECK(checked == 625 && bad == 0, "%d scores compared, %d differ (worst %g)", checked, bad, worst);
+    mmix_bm25_free(&bm);
+    mmix_data_docs_free(&queries);
+    mmix_data_docs_free(&targets);
+}
+
 int main(void) {
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return 1;
     test_stemmer();
@@ -319,6 +386,7 @@ int main(void) {
     test_scores();
     test_long_query();
     test_build_oom();
+    test_debian();
     mmix_ctx_destroy(ctx);
     return test_summary("test_bm25");
 }
