@@ -1654,9 +1654,11 @@ MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *co
    counted once per occurrence, terms absent from the pool adding 0. Computed and returned
    in double (rounding to float would make ties the evaluation counts as wrong); the terms
    are summed in the order of their first occurrence in the query, so the result is the
-   same on every run and thread. Reads only the candidates' term counts: O(n q log t).
-   Allocates only for queries of more than 64 distinct terms. Safe to call from many
-   threads on one index. A doc id out of range is MMIX_ERR_RANGE. */
+   same on every run and thread. Reads only the candidates' term counts: O(q log q + n q
+   log t) for q query terms and t distinct terms a document. Allocates only for queries of
+   more than 64 terms the pool has. Safe to call from many threads on one index, each with
+   its own context (or ctx NULL: errors are then only returned). A doc id out of range is
+   MMIX_ERR_RANGE. */
 MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const char *query, size_t len,
                                     const int64_t *doc_ids, int64_t n, double *scores);
 /* The id of a term (already analyzed: lower case, stemmed), or -1 if the pool lacks it. */
@@ -11294,39 +11296,64 @@ oom:
 }
 
 /* ---- Scoring ---- */
-/* The query's distinct terms that the pool has, in order of first occurrence, each with
-   the number of times it occurs. */
+/* One occurrence of a query term the pool has; after merging, one distinct term with the
+   position of its first occurrence and its count. */
+typedef struct mmix__bm25_qterm {
+    int64_t pos;
+    int32_t id, count;
+} mmix__bm25_qterm;
+
+/* The query's terms, collected in order (the first 64 on the stack, more on the heap). */
 typedef struct mmix__bm25_query {
     const mmix_bm25 *bm;
-    int32_t *ids;
-    int32_t *count;
-    int64_t n, cap;
-    int32_t local_ids[64], local_count[64];
+    mmix__bm25_qterm *terms;
+    int64_t n, cap, seen;
+    mmix__bm25_qterm local[64];
     int failed;
 } mmix__bm25_query;
 
 static int mmix__bm25_query_term(const char *term, size_t len, void *user) {
     mmix__bm25_query *q = (mmix__bm25_query *)user;
-    int64_t id = mmix_bm25_term_id(q->bm, term, len), i;
+    int64_t id = mmix_bm25_term_id(q->bm, term, len);
+    q->seen++;
     if (id < 0) return 0; /* absent from the pool: adds 0 to every score */
-    for (i = 0; i < q->n; i++)
-        if (q->ids[i] == (int32_t)id) { q->count[i]++; return 0; }
-    if (q->n == q->cap) { /* more than 64 distinct terms: move to the heap */
+    if (q->n == q->cap) {
         int64_t cap = 2 * q->cap;
-        int32_t *ids = (int32_t *)MMIX_MALLOC((size_t)cap * sizeof(int32_t));
-        int32_t *count = (int32_t *)MMIX_MALLOC((size_t)cap * sizeof(int32_t));
-        if (!ids || !count) { MMIX_FREE(ids); MMIX_FREE(count); q->failed = 1; return 1; }
-        memcpy(ids, q->ids, (size_t)q->n * sizeof(int32_t));
-        memcpy(count, q->count, (size_t)q->n * sizeof(int32_t));
-        if (q->ids != q->local_ids) { MMIX_FREE(q->ids); MMIX_FREE(q->count); }
-        q->ids = ids;
-        q->count = count;
+        mmix__bm25_qterm *t = (mmix__bm25_qterm *)MMIX_MALLOC((size_t)cap * sizeof *t);
+        if (!t) { q->failed = 1; return 1; }
+        memcpy(t, q->terms, (size_t)q->n * sizeof *t);
+        if (q->terms != q->local) MMIX_FREE(q->terms);
+        q->terms = t;
         q->cap = cap;
     }
-    q->ids[q->n] = (int32_t)id;
-    q->count[q->n] = 1;
+    q->terms[q->n].pos = q->seen;
+    q->terms[q->n].id = (int32_t)id;
+    q->terms[q->n].count = 1;
     q->n++;
     return 0;
+}
+static int mmix__bm25_cmp_id_pos(const void *a, const void *b) {
+    const mmix__bm25_qterm *x = (const mmix__bm25_qterm *)a, *y = (const mmix__bm25_qterm *)b;
+    if (x->id != y->id) return (x->id > y->id) - (x->id < y->id);
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+static int mmix__bm25_cmp_pos(const void *a, const void *b) {
+    const mmix__bm25_qterm *x = (const mmix__bm25_qterm *)a, *y = (const mmix__bm25_qterm *)b;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+/* Merges repeated terms (sorted by id, then position: every key is distinct, so the order
+   is fixed) and puts the distinct ones back in the order of first occurrence:
+   O(q log q), however long the query. */
+static void mmix__bm25_query_merge(mmix__bm25_query *q) {
+    int64_t i, n = 0;
+    if (q->n < 2) return;
+    qsort(q->terms, (size_t)q->n, sizeof *q->terms, mmix__bm25_cmp_id_pos);
+    for (i = 0; i < q->n; i++) {
+        if (n > 0 && q->terms[n - 1].id == q->terms[i].id) q->terms[n - 1].count++;
+        else q->terms[n++] = q->terms[i];
+    }
+    q->n = n;
+    qsort(q->terms, (size_t)q->n, sizeof *q->terms, mmix__bm25_cmp_pos);
 }
 
 /* tf of term in document d: binary search of its sorted distinct terms. */
@@ -11356,11 +11383,14 @@ MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const ch
     }
     memset(&q, 0, sizeof q);
     q.bm = bm;
-    q.ids = q.local_ids;
-    q.count = q.local_count;
+    q.terms = q.local;
     q.cap = 64;
     mmix_bm25_analyze(query, len, mmix__bm25_query_term, &q);
-    if (q.failed) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bm25_score: out of memory");
+    if (q.failed) {
+        if (q.terms != q.local) MMIX_FREE(q.terms);
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bm25_score: out of memory");
+    }
+    mmix__bm25_query_merge(&q);
     k1p1 = (double)bm->config.k1 + 1.0;
     /* Robertson & Zaragoza (2009), "The Probabilistic Relevance Framework: BM25 and Beyond",
        Eq. 3.15: sum_t idf(t) tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)). Lucene >= 8
@@ -11369,12 +11399,13 @@ MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const ch
         int64_t d = doc_ids ? doc_ids[i] : i;
         double s = 0.0;
         for (u = 0; u < q.n; u++) {
-            int32_t tf = mmix__bm25_tf(bm, d, q.ids[u]);
-            if (tf > 0) s += (double)q.count[u] * bm->idf[q.ids[u]] * ((double)tf * k1p1 / ((double)tf + bm->norm[d]));
+            const mmix__bm25_qterm *t = &q.terms[u];
+            int32_t tf = mmix__bm25_tf(bm, d, t->id);
+            if (tf > 0) s += (double)t->count * bm->idf[t->id] * ((double)tf * k1p1 / ((double)tf + bm->norm[d]));
         }
         scores[i] = s;
     }
-    if (q.ids != q.local_ids) { MMIX_FREE(q.ids); MMIX_FREE(q.count); }
+    if (q.terms != q.local) MMIX_FREE(q.terms);
     return MMIX_OK;
 }
 

@@ -212,6 +212,18 @@ static void test_scores(void) {
     CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, "dog", 3, NULL, 4, s));
     CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, "dog dogs", 8, NULL, 4, s2));
     CHECK(s2[3] == 2 * s[3] && s2[1] == 2 * s[1] && s[0] == 0.0, "repeated term: %g = 2 x %g", s2[3], s[3]);
+    /* a long query of repeats: "dog" 5,000 times and "cat" once is 5,000 dog + cat */
+    {
+        char *big = (char *)malloc(5000 * 4 + 4);
+        double one_cat[4];
+        for (i = 0; i < 5000; i++) memcpy(big + 4 * i, "dog ", 4);
+        memcpy(big + 20000, "cat", 4);
+        CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, big, 20003, NULL, 4, s2));
+        CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, "cat", 3, NULL, 4, one_cat));
+        CHECK(fabs(s2[1] - (5000 * s[1] + one_cat[1])) <= 1e-12 * s2[1] && s2[2] == 0.0,
+              "5,000 repeats: %.17g, expected %.17g", s2[1], 5000 * s[1] + one_cat[1]);
+        free(big);
+    }
     /* a rarer term weighs more: sat (df 1) against cat (df 2) in d0 */
     CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, "Sat", 3, NULL, 1, s));
     CHECK(fabs(s[0] - l83 * 2.25 * 11 / 23.5) <= 1e-12, "sat in d0: %.17g", s[0]);
