@@ -1625,7 +1625,9 @@ MMIXDEF mmix_bm25_config mmix_bm25_config_default(void);
 
 /* An index over a pool of documents. Every field is read-only for callers; the term
    dictionary is private. Document d's distinct terms are doc_term[doc_start[d] ..
-   doc_start[d + 1]) in increasing term id, with their counts in doc_tf. */
+   doc_start[d + 1]) in increasing term id, with their counts in doc_tf; term t's postings
+   are post_doc[post_start[t] .. post_start[t + 1]) in increasing document id, with the
+   same counts in post_tf. */
 typedef struct mmix_bm25 {
     mmix_bm25_config config;
     int64_t n_docs;              /* documents given to the index */
@@ -1636,6 +1638,9 @@ typedef struct mmix_bm25 {
     int64_t *doc_start;          /* [n_docs + 1] */
     int32_t *doc_term;           /* [doc_start[n_docs]] */
     int32_t *doc_tf;             /* [doc_start[n_docs]] */
+    int64_t *post_start;         /* [n_terms + 1] */
+    int64_t *post_doc;           /* [doc_start[n_docs]] */
+    int32_t *post_tf;            /* [doc_start[n_docs]] */
     int64_t *df;                 /* [n_terms] documents holding the term */
     double *idf;                 /* [n_terms] ln(1 + (N - df + 0.5) / (df + 0.5)) */
     double *norm;                /* [n_docs] k1 (1 - b + b dl / avgdl) */
@@ -1654,9 +1659,11 @@ MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *co
    counted once per occurrence, terms absent from the pool adding 0. Computed and returned
    in double (rounding to float would make ties the evaluation counts as wrong); the terms
    are summed in the order of their first occurrence in the query, so the result is the
-   same on every run and thread. Reads only the candidates' term counts: O(q log q + n q
-   log t) for q query terms and t distinct terms a document. Allocates only for queries of
-   more than 64 terms the pool has. Safe to call from many threads on one index, each with
+   same on every run and thread. A candidate list reads only the candidates' term counts:
+   O(q log q + n q log t) for q query terms and t distinct terms a document; doc_ids NULL
+   (the first n documents, the whole pool for the evaluation) walks the query terms'
+   postings instead, O(q log q + n + their postings), with the same sums in the same order,
+   so the same bits. Allocates only for queries of more than 64 terms the pool has. Safe to call from many threads on one index, each with
    its own context (or ctx NULL: errors are then only returned). A doc id out of range is
    MMIX_ERR_RANGE. */
 MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const char *query, size_t len,
@@ -11174,6 +11181,9 @@ MMIXDEF void mmix_bm25_free(mmix_bm25 *bm) {
     MMIX_FREE(bm->doc_start);
     MMIX_FREE(bm->doc_term);
     MMIX_FREE(bm->doc_tf);
+    MMIX_FREE(bm->post_start);
+    MMIX_FREE(bm->post_doc);
+    MMIX_FREE(bm->post_tf);
     MMIX_FREE(bm->df);
     MMIX_FREE(bm->idf);
     MMIX_FREE(bm->norm);
@@ -11214,7 +11224,7 @@ static int mmix__bm25_cmp_i32(const void *a, const void *b) {
 MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *const *docs, const size_t *lens,
                                     int64_t n_docs, mmix_bm25_config cfg) {
     mmix__bm25_builder b;
-    int64_t d, t, total_len = 0, cap_term = 0, cap_tf = 0;
+    int64_t d, t, total_len = 0, cap_term = 0, cap_tf = 0, *next = NULL;
     double N;
     if (!bm) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bm25_build: NULL index");
     memset(bm, 0, sizeof *bm);
@@ -11276,6 +11286,26 @@ MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *co
     if (!bm->df || !bm->idf) goto oom;
     for (t = 0; t < bm->n_terms; t++) bm->df[t] = 0;
     for (d = 0; d < bm->doc_start[n_docs]; d++) bm->df[bm->doc_term[d]]++;
+    /* The postings: the same (doc, term, tf) triples by term, filled in document order. */
+    bm->post_start = (int64_t *)MMIX_MALLOC((size_t)(bm->n_terms + 1) * sizeof(int64_t));
+    bm->post_doc = (int64_t *)MMIX_MALLOC((size_t)(bm->doc_start[n_docs] ? bm->doc_start[n_docs] : 1) * sizeof(int64_t));
+    bm->post_tf = (int32_t *)MMIX_MALLOC((size_t)(bm->doc_start[n_docs] ? bm->doc_start[n_docs] : 1) * sizeof(int32_t));
+    if (!bm->post_start || !bm->post_doc || !bm->post_tf) goto oom;
+    bm->post_start[0] = 0;
+    for (t = 0; t < bm->n_terms; t++) bm->post_start[t + 1] = bm->post_start[t] + bm->df[t];
+    next = (int64_t *)MMIX_MALLOC((size_t)(bm->n_terms ? bm->n_terms : 1) * sizeof(int64_t));
+    if (!next) goto oom;
+    for (t = 0; t < bm->n_terms; t++) next[t] = bm->post_start[t];
+    for (d = 0; d < n_docs; d++) {
+        int64_t p;
+        for (p = bm->doc_start[d]; p < bm->doc_start[d + 1]; p++) {
+            int64_t slot = next[bm->doc_term[p]]++;
+            bm->post_doc[slot] = d;
+            bm->post_tf[slot] = bm->doc_tf[p];
+        }
+    }
+    MMIX_FREE(next);
+    next = NULL;
     N = (double)bm->n_counted;
     for (t = 0; t < bm->n_terms; t++) {
         double df = (double)bm->df[t];
@@ -11291,6 +11321,7 @@ MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *co
     return MMIX_OK;
 oom:
     MMIX_FREE(b.ids);
+    MMIX_FREE(next);
     mmix_bm25_free(bm);
     return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bm25_build: out of memory (or more than 2^31 terms)");
 }
@@ -11394,14 +11425,34 @@ MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const ch
     k1p1 = (double)bm->config.k1 + 1.0;
     /* Robertson & Zaragoza (2009), "The Probabilistic Relevance Framework: BM25 and Beyond",
        Eq. 3.15: sum_t idf(t) tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)). Lucene >= 8
-       drops the constant (k1 + 1), which changes no ranking. */
+       drops the constant (k1 + 1), which changes no ranking. Both loops below add, for
+       each document, the same products to 0.0 in the same term order. */
+    if (!doc_ids) { /* documents 0..n-1: the query terms' postings */
+        for (i = 0; i < n; i++) scores[i] = 0.0;
+        for (u = 0; u < q.n; u++) {
+            const mmix__bm25_qterm *t = &q.terms[u];
+            double w = (double)t->count * bm->idf[t->id];
+            int64_t p;
+            for (p = bm->post_start[t->id]; p < bm->post_start[t->id + 1]; p++) {
+                int64_t d = bm->post_doc[p];
+                double tf = (double)bm->post_tf[p];
+                if (d >= n) break; /* postings are in document order */
+                scores[d] += w * (tf * k1p1 / (tf + bm->norm[d]));
+            }
+        }
+        if (q.terms != q.local) MMIX_FREE(q.terms);
+        return MMIX_OK;
+    }
     for (i = 0; i < n; i++) {
         int64_t d = doc_ids ? doc_ids[i] : i;
         double s = 0.0;
         for (u = 0; u < q.n; u++) {
             const mmix__bm25_qterm *t = &q.terms[u];
             int32_t tf = mmix__bm25_tf(bm, d, t->id);
-            if (tf > 0) s += (double)t->count * bm->idf[t->id] * ((double)tf * k1p1 / ((double)tf + bm->norm[d]));
+            if (tf > 0) {
+                double w = (double)t->count * bm->idf[t->id];
+                s += w * ((double)tf * k1p1 / ((double)tf + bm->norm[d]));
+            }
         }
         scores[i] = s;
     }

@@ -386,6 +386,22 @@ static void test_debian(void) {
           (long long)n_counted, (long long)n_terms, avgdl, (long long)bm.n_docs, (long long)bm.n_counted,
           (long long)bm.n_terms, bm.avgdl);
     CHECK(checked == 625 && bad == 0, "%d scores compared, %d differ (worst %g)", checked, bad, worst);
+    /* the whole pool through the postings gives the same bits as a list of every document */
+    {
+        double *all = (double *)malloc(10000 * sizeof(double)), *listed = (double *)malloc(10000 * sizeof(double));
+        int64_t *ids = (int64_t *)malloc(10000 * sizeof(int64_t));
+        int same = 1;
+        for (i = 0; i < 10000; i++) ids[i] = i;
+        for (q = 0; q < 25; q++) {
+            const char *text = (const char *)queries.text + queries.offsets[first + q];
+            size_t len = (size_t)(queries.offsets[first + q + 1] - queries.offsets[first + q]);
+            CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, text, len, NULL, 10000, all));
+            CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, text, len, ids, 10000, listed));
+            same &= memcmp(all, listed, 10000 * sizeof(double)) == 0;
+        }
+        CHECK(same, "the postings and the term counts give the same scores");
+        free(all); free(listed); free(ids);
+    }
     mmix_bm25_free(&bm);
     mmix_data_docs_free(&queries);
     mmix_data_docs_free(&targets);
