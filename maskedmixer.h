@@ -1750,6 +1750,19 @@ MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *co
    MMIX_ERR_RANGE. */
 MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const char *query, size_t len,
                                     const int64_t *doc_ids, int64_t n, double *scores);
+/* BM25 as a method of mmix_retrieval_evaluate (a mmix_retrieval_scores_fn; user is an
+   mmix_bm25_scorer): the scores of queries q0..q0+nq-1 against every document of the index
+   (the index is built over the evaluated pool's targets, so pool = bm->n_docs), computed in
+   double, one query a thread, and rounded to float for the harness. Rounding could merge
+   scores that differ in the 8th digit, and ties count as wrong; on the Debian test split it
+   merges none with the match's (bench/bench_bm25.c counts them). */
+typedef struct mmix_bm25_scorer {
+    const mmix_bm25 *bm;
+    const char *const *queries;  /* [n_queries] query texts, row-aligned with the documents */
+    const size_t *query_lens;    /* [n_queries] bytes, or NULL: NUL-terminated */
+    int64_t n_queries;
+} mmix_bm25_scorer;
+MMIXDEF mmix_result mmix_bm25_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores);
 /* The id of a term (already analyzed: lower case, stemmed), or -1 if the pool lacks it. */
 MMIXDEF int64_t mmix_bm25_term_id(const mmix_bm25 *bm, const char *term, size_t len);
 MMIXDEF void mmix_bm25_free(mmix_bm25 *bm);   /* zeroes it; safe on a zeroed one */
@@ -11827,6 +11840,40 @@ MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const ch
         scores[i] = s;
     }
     if (q.terms != q.local) MMIX_FREE(q.terms);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_bm25_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores) {
+    const mmix_bm25_scorer *s = (const mmix_bm25_scorer *)scorer;
+    int64_t pool, i, failed = -1;
+    mmix_result code = MMIX_OK;
+    double *rows;
+    if (!s || !s->bm || (nq > 0 && (!scores || !s->queries)) || q0 < 0 || nq < 0 || q0 + nq > s->n_queries)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bm25 scores: queries %lld..%lld of %lld",
+                              (long long)q0, (long long)(q0 + nq), (long long)(s ? s->n_queries : 0));
+    pool = s->bm->n_docs;
+    rows = (double *)MMIX_MALLOC((size_t)(nq * pool > 0 ? nq * pool : 1) * sizeof(double));
+    if (!rows) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bm25 scores: out of memory");
+    /* Each query its own row and no shared state (errors are looked at after the loop). */
+    MMIX__OMP(parallel for schedule(dynamic, 1))
+    for (i = 0; i < nq; i++) {
+        const char *text = s->queries[q0 + i];
+        size_t len = s->query_lens ? s->query_lens[q0 + i] : (text ? strlen(text) : 0);
+        mmix_result r = mmix_bm25_score(NULL, s->bm, text, len, NULL, pool, rows + i * pool);
+        if (r != MMIX_OK) {
+            MMIX__OMP(critical)
+            if (failed < 0 || i < failed) {
+                failed = i;
+                code = r;
+            }
+        }
+    }
+    if (failed >= 0) {
+        MMIX_FREE(rows);
+        return mmix_set_error(ctx, code, "bm25 scores: query %lld: %s", (long long)(q0 + failed), mmix_result_str(code));
+    }
+    for (i = 0; i < nq * pool; i++) scores[i] = (float)rows[i];
+    MMIX_FREE(rows);
     return MMIX_OK;
 }
 

@@ -3,7 +3,8 @@
    N candidates each (default 8,192: the query's own target and N - 1 others drawn without
    replacement from the split, a fixed seed), single-threaded, plus the top-1 accuracy of
    that draw (a tie with the match counts as wrong) as a sanity check; then every test query
-   against the whole split, as the evaluation harness scores. Not the evaluation
+   against the whole split, as the evaluation harness scores, and the harness itself
+   (mmix_retrieval_evaluate with mmix_bm25_scores) at every n of the paper's Table 1. Not the evaluation
    harness: its draw is SPEC Sec. 7.7's, done by mm retrieval-eval.
    Usage: bench_bm25 [PAIRS.jsonl] [Q] [N]
    Prints "key value" lines after a human-readable summary. */
@@ -36,7 +37,10 @@ int main(int argc, char **argv) {
     const char **docs;
     size_t *lens;
     int64_t first, i, q, *pool, *cand, correct = 0, pairs;
-    double *scores, t0, t_build, t_score = 0.0, t_pool, checksum = 0.0;
+    double *scores, t0, t_build, t_score = 0.0, t_pool, t_eval, checksum = 0.0;
+    int64_t float_ties = 0;
+    char table[1024];
+    int table_len = 0;
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return 1;
     if (!read_field(ctx, path, "query", &queries) || !read_field(ctx, path, "target", &targets)) return 1;
     if (queries.n != targets.n || targets.n < TEST_SPLIT) {
@@ -93,18 +97,53 @@ int main(int argc, char **argv) {
         if (!best) correct++;
         for (i = 0; i < n_cand; i++) checksum += scores[i];
     }
-    /* the evaluation harness's way: each query against the whole split (the postings) */
+    /* the evaluation harness's way: each query against the whole split (the postings); and
+       how often rounding to float (the harness's scores) makes a lower-scoring document tie
+       with the match */
     {
         double *all = (double *)malloc(TEST_SPLIT * sizeof(double));
         if (!all) return 1;
-        t0 = mmix_time_seconds();
+        t_pool = 0.0;
         for (q = 0; q < TEST_SPLIT; q++) {
             const char *text = (const char *)queries.text + queries.offsets[first + q];
             size_t len = (size_t)(queries.offsets[first + q + 1] - queries.offsets[first + q]);
+            t0 = mmix_time_seconds();
             if (mmix_bm25_score(ctx, &bm, text, len, NULL, TEST_SPLIT, all) != MMIX_OK) return 1;
+            t_pool += mmix_time_seconds() - t0;
+            for (i = 0; i < TEST_SPLIT; i++)
+                if (i != q && all[i] < all[q] && (float)all[i] == (float)all[q]) float_ties++;
         }
-        t_pool = mmix_time_seconds() - t0;
         free(all);
+    }
+    /* the harness itself (mmix_retrieval_evaluate: SPEC Sec. 7.7's draw, seed 0) */
+    {
+        static const int64_t ns[9] = {32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
+        mmix_retrieval_result res[9];
+        mmix_bm25_scorer sc;
+        const char **qtext = (const char **)malloc(TEST_SPLIT * sizeof *qtext);
+        size_t *qlen = (size_t *)malloc(TEST_SPLIT * sizeof *qlen);
+        int k;
+        if (!qtext || !qlen) return 1;
+        for (i = 0; i < TEST_SPLIT; i++) {
+            qtext[i] = (const char *)queries.text + queries.offsets[first + i];
+            qlen[i] = (size_t)(queries.offsets[first + i + 1] - queries.offsets[first + i]);
+        }
+        sc.bm = &bm;
+        sc.queries = qtext;
+        sc.query_lens = qlen;
+        sc.n_queries = TEST_SPLIT;
+        t0 = mmix_time_seconds();
+        if (mmix_retrieval_evaluate(ctx, TEST_SPLIT, ns, 9, 0, mmix_bm25_scores, &sc, res, NULL, NULL) != MMIX_OK) {
+            fprintf(stderr, "bench_bm25: %s\n", mmix_last_error(ctx));
+            return 1;
+        }
+        t_eval = mmix_time_seconds() - t0;
+        for (k = 0; k < 9; k++)
+            table_len += snprintf(table + table_len, sizeof table - (size_t)table_len, "  %-5lld %6.2f  %6.2f  %6.2f   %lld\n",
+                                  (long long)res[k].n, 100 * res[k].top1, 100 * res[k].mrr10, 100 * res[k].recall10,
+                                  (long long)res[k].queries);
+        free(qtext);
+        free(qlen);
     }
     printf("BM25 (k1 %.2f, b %.2f; %s)\n", (double)bm.config.k1, (double)bm.config.b, mmix_bm25_analyzer_name());
     printf("index: %d documents, %lld terms, %lld (doc, term) pairs, avgdl %.2f, built in %.3f s\n", TEST_SPLIT,
@@ -112,10 +151,13 @@ int main(int argc, char **argv) {
     printf("score: %lld queries x %lld candidates in %.3f s (%.1f ms a query, %.1f M candidates/s); "
            "top-1 %.2f%%\n", (long long)n_queries, (long long)n_cand, t_score, 1e3 * t_score / (double)n_queries,
            (double)n_queries * (double)n_cand / t_score / 1e6, 100.0 * (double)correct / (double)n_queries);
-    printf("whole pool: %d queries x %d documents in %.3f s (%.3f ms a query)\n", TEST_SPLIT, TEST_SPLIT, t_pool,
-           1e3 * t_pool / TEST_SPLIT);
-    printf("pool_s %.4f\nbuild_s %.4f\nscore_s %.4f\nqueries %lld\ncandidates %lld\ntop1 %.4f\nchecksum %.17g\n",
-           t_pool, t_build, t_score, (long long)n_queries, (long long)n_cand, (double)correct / (double)n_queries, checksum);
+    printf("whole pool: %d queries x %d documents in %.3f s (%.3f ms a query); %lld (query, document) pairs\n"
+           "  score below the match in double and the same in float\n", TEST_SPLIT, TEST_SPLIT, t_pool,
+           1e3 * t_pool / TEST_SPLIT, (long long)float_ties);
+    printf("mmix_retrieval_evaluate, test split, seed 0 (%.2f s):\n  n      top1   mrr10  recall10  queries\n%s", t_eval,
+           table);
+    printf("eval_s %.4f\npool_s %.4f\nbuild_s %.4f\nscore_s %.4f\nqueries %lld\ncandidates %lld\ntop1 %.4f\nchecksum %.17g\n",
+           t_eval, t_pool, t_build, t_score, (long long)n_queries, (long long)n_cand, (double)correct / (double)n_queries, checksum);
     mmix_bm25_free(&bm);
     mmix_data_docs_free(&queries);
     mmix_data_docs_free(&targets);

@@ -235,6 +235,26 @@ static void test_scores(void) {
     CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, "zebra", 5, NULL, 4, s));
     CHECK(s[0] == 0 && s[1] == 0 && s[3] == 0, "absent term");
     CHECK_OK(ctx, mmix_bm25_score(ctx, &bm, NULL, 0, NULL, 0, NULL));
+    /* the harness's method: every query against the pool, rounded to float */
+    {
+        const char *qs[3] = {"dogs dog cat zebra", "", "sat"};
+        mmix_bm25_scorer sc;
+        float f[2 * 4];
+        double row[4];
+        int ok = 1;
+        sc.bm = &bm;
+        sc.queries = qs;
+        sc.query_lens = NULL;
+        sc.n_queries = 3;
+        CHECK_OK(ctx, mmix_bm25_scores(ctx, &sc, 1, 2, f));
+        for (i = 0; i < 2; i++) {
+            int k;
+            mmix_bm25_score(ctx, &bm, qs[1 + i], strlen(qs[1 + i]), NULL, 4, row);
+            for (k = 0; k < 4; k++) ok &= f[i * 4 + k] == (float)row[k];
+        }
+        CHECK(ok && f[4] > 0.0f && f[0] == 0.0f, "mmix_bm25_scores = the rounded mmix_bm25_score");
+        CHECK(mmix_bm25_scores(ctx, &sc, 2, 2, f) == MMIX_ERR_INVALID_ARGUMENT, "queries past the end");
+    }
     /* errors */
     CHECK(mmix_bm25_score(ctx, &bm, "cat", 3, bad, 2, s) == MMIX_ERR_RANGE && strstr(mmix_last_error(ctx), "4"),
           "doc id out of range: %s", mmix_last_error(ctx));
