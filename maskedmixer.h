@@ -11357,7 +11357,7 @@ static const mmix__porter_rule mmix__porter_step4[] = {
     {"ant", ""},  {"ement", ""}, {"ment", ""}, {"ent", ""}, {"ion", ""}, {"ou", ""},  {"ism", ""},
     {"ate", ""},  {"iti", ""},  {"ous", ""},  {"ive", ""}, {"ize", ""},
 };
-#define MMIX__COUNT(a) (sizeof(a) / sizeof((a)[0]))
+#define MMIX__BM25_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 MMIXDEF size_t mmix_porter_stem(char *w, size_t k) {
     if (!w || k <= 2) return k; /* Lucene leaves words of one or two letters alone */
@@ -11388,9 +11388,9 @@ MMIXDEF size_t mmix_porter_stem(char *w, size_t k) {
     /* Step 1c: (*v*) Y -> I. */
     if (mmix__porter_ends(w, k, "y") && mmix__porter_has_vowel(w, k - 1)) w[k - 1] = 'i';
     /* Steps 2-4: double suffixes to single ones, then -ful, -ness ..., then the rest. */
-    k = mmix__porter_apply(w, k, mmix__porter_step2, MMIX__COUNT(mmix__porter_step2), 0, 0);
-    k = mmix__porter_apply(w, k, mmix__porter_step3, MMIX__COUNT(mmix__porter_step3), 0, 0);
-    k = mmix__porter_apply(w, k, mmix__porter_step4, MMIX__COUNT(mmix__porter_step4), 1, 1);
+    k = mmix__porter_apply(w, k, mmix__porter_step2, MMIX__BM25_COUNT(mmix__porter_step2), 0, 0);
+    k = mmix__porter_apply(w, k, mmix__porter_step3, MMIX__BM25_COUNT(mmix__porter_step3), 0, 0);
+    k = mmix__porter_apply(w, k, mmix__porter_step4, MMIX__BM25_COUNT(mmix__porter_step4), 1, 1);
     /* Step 5a: (m > 1) E -> ""; (m = 1 and not *o) E -> "". */
     if (mmix__porter_ends(w, k, "e")) {
         int m = mmix__porter_m(w, k - 1);
@@ -11408,12 +11408,12 @@ static const char *const mmix__bm25_stopwords[] = {
     "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
     "will", "with",
 };
-MMIX__STATIC_CHECK(MMIX__COUNT(mmix__bm25_stopwords) == 33, bm25_stopwords);
+MMIX__STATIC_CHECK(MMIX__BM25_COUNT(mmix__bm25_stopwords) == 33, bm25_stopwords);
 
 static int mmix__bm25_is_stopword(const char *t, size_t len) {
     size_t i;
     if (len > 5) return 0;
-    for (i = 0; i < MMIX__COUNT(mmix__bm25_stopwords); i++)
+    for (i = 0; i < MMIX__BM25_COUNT(mmix__bm25_stopwords); i++)
         if (strlen(mmix__bm25_stopwords[i]) == len && memcmp(mmix__bm25_stopwords[i], t, len) == 0) return 1;
     return 0;
 }
