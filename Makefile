@@ -10,6 +10,7 @@
 #   make check-fixtures  regenerate them elsewhere and compare within the tests' tolerances
 #   make bench-bpe  BPE tokenizer training and encoding beside sentencepiece (needs the corpus)
 #   make bench-generate  generation tokens/s: cached vs index-walking, KV cache vs recompute
+#   make bench-bm25 BM25 indexing and scoring speed on the Debian retrieval pairs (PAIRS=path)
 # OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev); NO_BLAS=1
 # or NO_OPENMP=1 turn either accelerator off.
 
@@ -31,12 +32,12 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval test test-asan bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
-all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
+all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/bench_bm25
 
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -54,6 +55,9 @@ build/bench_bpe: bench/bench_bpe.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_generate: bench/bench_generate.c $(HEADER) | build
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+build/bench_bm25: bench/bench_bm25.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
@@ -127,6 +131,10 @@ check-torch-load: mm
 	    echo "$$arch: mm forward $$(./mm forward --model build/torch-load/$$arch.safetensors --tokens $$fx/model_tokens.txt), \
 	        torch $$(/usr/bin/python3 tests/reference/check_our_weights.py build/torch-load/$$arch.safetensors $$fx/model_tokens.txt 1)"; \
 	done
+
+# BM25 on the Debian retrieval pairs: indexing the test split, scoring 1,000 queries x 8,192 candidates.
+bench-bm25: build/bench_bm25
+	./build/bench_bm25 $(or $(PAIRS),../shared/data/retrieval_debian.jsonl)
 
 # Tokens per second of both generation methods for a mixer and a transformer at n_ctx 512.
 bench-generate: build/bench_generate

@@ -91,7 +91,7 @@
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
                     >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
                     >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
-                    >>api_retrieval
+                    >>api_retrieval >>api_bm25
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      the texts of result codes and op names
@@ -117,6 +117,7 @@
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
        >>data        text datasets: documents, packing, padding, the split, the cache
        >>retrieval   embeddings, the candidate draw, InfoNCE, the top-1 evaluation
+       >>bm25        BM25: Lucene's English analyzer, our Porter stemmer, candidate scoring
 
    =========================================================================================
    4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
@@ -1667,6 +1668,110 @@ typedef struct mmix_embedding_scorer {
     int64_t n_queries, pool, dim;
 } mmix_embedding_scorer;
 MMIXDEF mmix_result mmix_embedding_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores);
+
+// ----------------------------------------------------------------------------------------
+// >>api_bm25  BM25, the lexical baseline of retrieval (SPEC Sec. 7; reference-notes Sec. 18), as
+// Lucene and Pyserini do it: Lucene's English analyzer and its idf, exact document lengths.
+// ----------------------------------------------------------------------------------------
+/* The analyzer (Lucene's EnglishAnalyzer pipeline, as Pyserini's default uses it):
+     1. tokens: maximal runs of ASCII letters and digits, plus the non-ASCII code points that
+        are not punctuation or symbols (UTF-8 decoded; see reference-notes Sec. 18 for the
+        ranges read as separators; a malformed byte is a separator). Every other byte
+        separates. A token longer than MMIX_BM25_MAX_TERM bytes is cut into pieces of at most
+        that many, at code point boundaries (Lucene's StandardTokenizer cuts at 255 too).
+     2. the possessive: a token that ends in a letter and is followed by 's or 'S (the
+        apostrophe ' U+2019 or U+FF07), the s ending the run, loses the 's (Lucene's
+        EnglishPossessiveFilter). Every other apostrophe separates: "don't" is "don", "t".
+     3. lower case: ASCII, and the Latin-1 capitals U+00C0-U+00DE (not U+00D7).
+     4. the 33 stopwords of Lucene's English stop set are dropped: a an and are as at be but
+        by for if in into is it no not of on or such that the their then there these they
+        this to was will with.
+     5. the Porter stemmer (mmix_porter_stem). */
+#define MMIX_BM25_MAX_TERM 255
+/* Called with each term in order (term is NOT NUL-terminated and is valid only during the
+   call); return 0 to go on, anything else to stop. */
+typedef int (*mmix_bm25_term_fn)(const char *term, size_t len, void *user);
+/* Runs the analyzer over text[0..len) and returns the number of terms passed to fn (fn may
+   be NULL, to count them). Allocates nothing. */
+MMIXDEF int64_t mmix_bm25_analyze(const char *text, size_t len, mmix_bm25_term_fn fn, void *user);
+/* One line that says what the analyzer does, for tables. */
+MMIXDEF const char *mmix_bm25_analyzer_name(void);
+/* Porter (1980), "An algorithm for suffix stripping", steps 1a-5b, as Lucene's PorterStemmer
+   (Porter's own reference implementation) does it, with its three departures from the paper:
+   words of 1 or 2 bytes are left alone, step 2 has BLI -> BLE instead of ABLI -> ABLE, and
+   LOGI -> LOG. The word is stemmed in place; returns its new length (never longer). It
+   expects lower case. The vowels are a e i o u, and y after a consonant (Porter's rule);
+   every other byte is a consonant, digits and bytes >= 0x80 included. Only ASCII bytes are
+   ever removed, so UTF-8 stays whole. */
+MMIXDEF size_t mmix_porter_stem(char *word, size_t len);
+
+typedef struct mmix_bm25_config {
+    float k1;                    /* term-frequency saturation; default 0.9 (Pyserini) */
+    float b;                     /* length normalization in [0, 1]; default 0.4 (Pyserini) */
+} mmix_bm25_config;
+MMIXDEF mmix_bm25_config mmix_bm25_config_default(void);
+
+/* An index over a pool of documents. Every field is read-only for callers; the term
+   dictionary is private. Document d's distinct terms are doc_term[doc_start[d] ..
+   doc_start[d + 1]) in increasing term id, with their counts in doc_tf; term t's postings
+   are post_doc[post_start[t] .. post_start[t + 1]) in increasing document id, with the
+   same counts in post_tf. */
+typedef struct mmix_bm25 {
+    mmix_bm25_config config;
+    int64_t n_docs;              /* documents given to the index */
+    int64_t n_counted;           /* those with at least one term: N of the idf and avgdl */
+    int64_t n_terms;             /* distinct terms of the pool; ids 0 .. n_terms - 1 */
+    double avgdl;                /* mean length of the counted documents (0 when none) */
+    int64_t *doc_len;            /* [n_docs] terms after analysis, exact (not Lucene's byte norm) */
+    int64_t *doc_start;          /* [n_docs + 1] */
+    int32_t *doc_term;           /* [doc_start[n_docs]] */
+    int32_t *doc_tf;             /* [doc_start[n_docs]] */
+    int64_t *post_start;         /* [n_terms + 1] */
+    int64_t *post_doc;           /* [doc_start[n_docs]] */
+    int32_t *post_tf;            /* [doc_start[n_docs]] */
+    int64_t *df;                 /* [n_terms] documents holding the term */
+    double *idf;                 /* [n_terms] ln(1 + (N - df + 0.5) / (df + 0.5)) */
+    double *norm;                /* [n_docs] k1 (1 - b + b dl / avgdl) */
+    void *dict;                  /* private: the term -> id hash table */
+} mmix_bm25;
+
+/* Analyzes the n_docs documents (docs[i] with lens[i] bytes; lens NULL: NUL-terminated) and
+   builds the index. idf and avgdl are over this whole pool, with N the documents that have
+   at least one term (Lucene's docCount). k1 must be finite and >= 0, b in [0, 1]; else
+   MMIX_ERR_INVALID_ARGUMENT. On failure *bm is zeroed. */
+MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *const *docs, const size_t *lens,
+                                    int64_t n_docs, mmix_bm25_config cfg);
+/* Scores the query against the n documents doc_ids[0..n) (doc_ids NULL: documents 0..n-1):
+       score(q, d) = sum over the query's terms t of idf(t) tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl))
+   (Robertson & Zaragoza 2009, Eq. 3.15 with Lucene's idf), a term repeated in the query
+   counted once per occurrence, terms absent from the pool adding 0. Computed and returned
+   in double (rounding to float would make ties the evaluation counts as wrong); the terms
+   are summed in the order of their first occurrence in the query, so the result is the
+   same on every run and thread. A candidate list reads only the candidates' term counts:
+   O(q log q + n q log t) for q query terms and t distinct terms a document; doc_ids NULL
+   (the first n documents, the whole pool for the evaluation) walks the query terms'
+   postings instead, O(q log q + n + their postings), with the same sums in the same order,
+   so the same bits. Allocates only for queries of more than 64 terms the pool has. Safe to call from many threads on one index, each with
+   its own context (or ctx NULL: errors are then only returned). A doc id out of range is
+   MMIX_ERR_RANGE. */
+MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const char *query, size_t len,
+                                    const int64_t *doc_ids, int64_t n, double *scores);
+/* BM25 as a method of mmix_retrieval_evaluate (a mmix_retrieval_scores_fn; user is an
+   mmix_bm25_scorer): the scores of queries q0..q0+nq-1 against every document of the index
+   (the index is built over the evaluated pool's targets, so pool = bm->n_docs), computed in
+   double, one query a thread, and rounded to float for the harness. Rounding could merge
+   scores that differ in the 8th digit, and ties count as wrong; on the Debian test split it
+   merges none with the match's (bench/bench_bm25.c counts them). */
+typedef struct mmix_bm25_scorer {
+    const mmix_bm25 *bm;
+    const char *const *queries;  /* [n_queries] query texts, row-aligned with the documents */
+    const size_t *query_lens;    /* [n_queries] bytes, or NULL: NUL-terminated */
+    int64_t n_queries;
+} mmix_bm25_scorer;
+MMIXDEF mmix_result mmix_bm25_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores);
+/* The id of a term (already analyzed: lower case, stemmed), or -1 if the pool lacks it. */
+MMIXDEF int64_t mmix_bm25_term_id(const mmix_bm25 *bm, const char *term, size_t len);
+MMIXDEF void mmix_bm25_free(mmix_bm25 *bm);   /* zeroes it; safe on a zeroed one */
 
 #ifdef __cplusplus
 }
@@ -11156,6 +11261,625 @@ MMIXDEF mmix_result mmix_embedding_scores(mmix_ctx *ctx, void *scorer, int64_t q
     /* scores = Q[q0 : q0 + nq] T^T: cosine similarities of unit rows */
     mmix__cpu_sgemm(0, 1, nq, e->pool, e->dim, 1.0f, e->queries + q0 * e->dim, e->dim, e->targets, e->dim, 0.0f,
                     scores, e->pool);
+    return MMIX_OK;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>bm25  BM25 (reference-notes Sec. 18): Lucene's English analyzer with our own Porter
+// stemmer, an index of per-document term counts, and scoring of candidate subsets.
+// Reading order: the stemmer, the analyzer, the term dictionary, building, scoring.
+// ----------------------------------------------------------------------------------------
+
+/* ---- The Porter stemmer (Porter 1980, "An algorithm for suffix stripping", Program 14(3)) ----
+   The word is w[0..k). A consonant is a letter other than a e i o u, and other than y
+   preceded by a consonant; any word is [C](VC)^m[V], and m is its measure. */
+static int mmix__porter_cons(const char *w, size_t i) {
+    switch (w[i]) {
+    case 'a': case 'e': case 'i': case 'o': case 'u': return 0;
+    case 'y': return i == 0 ? 1 : !mmix__porter_cons(w, i - 1);
+    default: return 1;
+    }
+}
+/* m of the stem w[0..n): the number of vowel-run/consonant-run pairs after the leading consonants. */
+static int mmix__porter_m(const char *w, size_t n) {
+    size_t i = 0;
+    int m = 0;
+    while (i < n && mmix__porter_cons(w, i)) i++;
+    while (i < n) {
+        while (i < n && !mmix__porter_cons(w, i)) i++;
+        if (i == n) break;
+        while (i < n && mmix__porter_cons(w, i)) i++;
+        m++;
+    }
+    return m;
+}
+/* *v*: the stem w[0..n) holds a vowel. */
+static int mmix__porter_has_vowel(const char *w, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!mmix__porter_cons(w, i)) return 1;
+    return 0;
+}
+/* *d: the stem ends in a double consonant. Only ASCII bytes count, so a repeated UTF-8
+   continuation byte is never taken for one (and never removed). */
+static int mmix__porter_double(const char *w, size_t n) {
+    return n >= 2 && w[n - 1] == w[n - 2] && (unsigned char)w[n - 1] < 0x80 && mmix__porter_cons(w, n - 1);
+}
+/* *o: the stem ends consonant-vowel-consonant, the last consonant not w, x or y. */
+static int mmix__porter_cvc(const char *w, size_t n) {
+    char c;
+    if (n < 3 || !mmix__porter_cons(w, n - 3) || mmix__porter_cons(w, n - 2) || !mmix__porter_cons(w, n - 1))
+        return 0;
+    c = w[n - 1];
+    return c != 'w' && c != 'x' && c != 'y';
+}
+static int mmix__porter_ends(const char *w, size_t k, const char *suffix) {
+    size_t n = strlen(suffix);
+    return k >= n && memcmp(w + k - n, suffix, n) == 0;
+}
+
+/* One rule of steps 2-4: suffix S1 -> S2. */
+typedef struct mmix__porter_rule {
+    const char *from, *to;
+} mmix__porter_rule;
+
+/* Steps 2 and 3 replace S1 by S2 when the stem has m > 0; step 4 removes S1 when m > 1 (and,
+   for -ion, the stem ends in s or t). In every list only the rule with the longest matching
+   S1 is considered (Porter: "only one is obeyed"); when its condition fails, nothing
+   happens. Returns the new length. */
+static size_t mmix__porter_apply(char *w, size_t k, const mmix__porter_rule *rules, size_t n_rules, int min_m,
+                                 int ion_rule) {
+    const mmix__porter_rule *best = NULL;
+    size_t i, best_len = 0, stem;
+    for (i = 0; i < n_rules; i++) {
+        size_t len = strlen(rules[i].from);
+        if (len > best_len && mmix__porter_ends(w, k, rules[i].from)) {
+            best = &rules[i];
+            best_len = len;
+        }
+    }
+    if (!best) return k;
+    stem = k - best_len;
+    if (mmix__porter_m(w, stem) <= min_m) return k;
+    if (ion_rule && strcmp(best->from, "ion") == 0 && !(stem > 0 && (w[stem - 1] == 's' || w[stem - 1] == 't')))
+        return k;
+    memcpy(w + stem, best->to, strlen(best->to));
+    return stem + strlen(best->to);
+}
+
+static const mmix__porter_rule mmix__porter_step2[] = {
+    {"ational", "ate"}, {"tional", "tion"}, {"enci", "ence"}, {"anci", "ance"}, {"izer", "ize"},
+    {"bli", "ble"},     /* Lucene and Porter's reference code; the paper has ABLI -> ABLE */
+    {"alli", "al"},     {"entli", "ent"},   {"eli", "e"},      {"ousli", "ous"}, {"ization", "ize"},
+    {"ation", "ate"},   {"ator", "ate"},    {"alism", "al"},   {"iveness", "ive"}, {"fulness", "ful"},
+    {"ousness", "ous"}, {"aliti", "al"},    {"iviti", "ive"},  {"biliti", "ble"},
+    {"logi", "log"},    /* Lucene and Porter's reference code; not in the paper */
+};
+static const mmix__porter_rule mmix__porter_step3[] = {
+    {"icate", "ic"}, {"ative", ""}, {"alize", "al"}, {"iciti", "ic"}, {"ical", "ic"}, {"ful", ""}, {"ness", ""},
+};
+static const mmix__porter_rule mmix__porter_step4[] = {
+    {"al", ""},   {"ance", ""}, {"ence", ""}, {"er", ""},  {"ic", ""},  {"able", ""}, {"ible", ""},
+    {"ant", ""},  {"ement", ""}, {"ment", ""}, {"ent", ""}, {"ion", ""}, {"ou", ""},  {"ism", ""},
+    {"ate", ""},  {"iti", ""},  {"ous", ""},  {"ive", ""}, {"ize", ""},
+};
+#define MMIX__BM25_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+MMIXDEF size_t mmix_porter_stem(char *w, size_t k) {
+    if (!w || k <= 2) return k; /* Lucene leaves words of one or two letters alone */
+    /* Step 1a: plurals. SSES -> SS, IES -> I, SS -> SS, S -> "". */
+    if (mmix__porter_ends(w, k, "sses")) k -= 2;
+    else if (mmix__porter_ends(w, k, "ies")) k -= 2;
+    else if (mmix__porter_ends(w, k, "ss")) {}
+    else if (mmix__porter_ends(w, k, "s")) k -= 1;
+    /* Step 1b: (m > 0) EED -> EE; (*v*) ED -> ""; (*v*) ING -> "", then tidying up. A word
+       ending in eed never falls through to the ED rule (the longest suffix decides). */
+    if (mmix__porter_ends(w, k, "eed")) {
+        if (mmix__porter_m(w, k - 3) > 0) k -= 1;
+    } else {
+        int removed = 0;
+        if (mmix__porter_ends(w, k, "ed") && mmix__porter_has_vowel(w, k - 2)) { k -= 2; removed = 1; }
+        else if (mmix__porter_ends(w, k, "ing") && mmix__porter_has_vowel(w, k - 3)) { k -= 3; removed = 1; }
+        if (removed) {
+            /* Room for the e: at least two bytes were just removed. */
+            if (mmix__porter_ends(w, k, "at") || mmix__porter_ends(w, k, "bl") || mmix__porter_ends(w, k, "iz")) {
+                w[k++] = 'e';
+            } else if (mmix__porter_double(w, k)) {
+                if (w[k - 1] != 'l' && w[k - 1] != 's' && w[k - 1] != 'z') k -= 1;
+            } else if (mmix__porter_m(w, k) == 1 && mmix__porter_cvc(w, k)) {
+                w[k++] = 'e';
+            }
+        }
+    }
+    /* Step 1c: (*v*) Y -> I. */
+    if (mmix__porter_ends(w, k, "y") && mmix__porter_has_vowel(w, k - 1)) w[k - 1] = 'i';
+    /* Steps 2-4: double suffixes to single ones, then -ful, -ness ..., then the rest. */
+    k = mmix__porter_apply(w, k, mmix__porter_step2, MMIX__BM25_COUNT(mmix__porter_step2), 0, 0);
+    k = mmix__porter_apply(w, k, mmix__porter_step3, MMIX__BM25_COUNT(mmix__porter_step3), 0, 0);
+    k = mmix__porter_apply(w, k, mmix__porter_step4, MMIX__BM25_COUNT(mmix__porter_step4), 1, 1);
+    /* Step 5a: (m > 1) E -> ""; (m = 1 and not *o) E -> "". */
+    if (mmix__porter_ends(w, k, "e")) {
+        int m = mmix__porter_m(w, k - 1);
+        if (m > 1 || (m == 1 && !mmix__porter_cvc(w, k - 1))) k -= 1;
+    }
+    /* Step 5b: (m > 1 and *d and *L) -> single letter. */
+    if (mmix__porter_m(w, k) > 1 && mmix__porter_double(w, k) && w[k - 1] == 'l') k -= 1;
+    return k;
+}
+
+/* ---- The analyzer ---- */
+static const char *const mmix__bm25_stopwords[] = {
+    /* Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, the default of Pyserini's analyzer */
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was",
+    "will", "with",
+};
+MMIX__STATIC_CHECK(MMIX__BM25_COUNT(mmix__bm25_stopwords) == 33, bm25_stopwords);
+
+static int mmix__bm25_is_stopword(const char *t, size_t len) {
+    size_t i;
+    if (len > 5) return 0;
+    for (i = 0; i < MMIX__BM25_COUNT(mmix__bm25_stopwords); i++)
+        if (strlen(mmix__bm25_stopwords[i]) == len && memcmp(mmix__bm25_stopwords[i], t, len) == 0) return 1;
+    return 0;
+}
+
+/* The code point at s[i] (at most n - i bytes): its length 1-4 and *cp, or 0 for a byte that
+   starts no well-formed UTF-8 sequence (overlong forms and surrogates included). */
+static size_t mmix__bm25_utf8(const unsigned char *s, size_t n, size_t i, uint32_t *cp) {
+    unsigned char c = s[i];
+    size_t len, j;
+    uint32_t v, min;
+    if (c < 0x80) { *cp = c; return 1; }
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; v = c & 0x1Fu; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; v = c & 0x0Fu; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; v = c & 0x07u; min = 0x10000; }
+    else return 0;
+    if (n - i < len) return 0;
+    for (j = 1; j < len; j++) {
+        if ((s[i + j] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (s[i + j] & 0x3Fu);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return len;
+}
+
+/* Non-ASCII code points that separate tokens, as Unicode's punctuation and symbol blocks:
+   Latin-1's (U+0080-U+00BF but the letters U+00AA, U+00B5, U+00BA; and U+00D7, U+00F7),
+   General Punctuation through Miscellaneous Symbols and Arrows (U+2000-U+2BFF: spaces,
+   dashes, quotes, bullets, arrows, maths, box drawing, dingbats), CJK punctuation, private
+   use, variation selectors, the fullwidth punctuation (U+FF00-U+FF65 but digits and
+   letters), the byte order mark, Specials (U+FFF0-U+FFFF) and the emoji and symbol planes
+   from U+1F000. Every other code point (letters and digits of every script, mostly) is part
+   of a token. */
+static int mmix__bm25_separator_cp(uint32_t cp) {
+    if (cp < 0xC0) return cp != 0xAA && cp != 0xB5 && cp != 0xBA;
+    if (cp == 0xD7 || cp == 0xF7) return 1;
+    if (cp >= 0x2000 && cp <= 0x2BFF) return 1;
+    if (cp >= 0x3000 && cp <= 0x303F) return 1;
+    if (cp >= 0xE000 && cp <= 0xF8FF) return 1;
+    if (cp >= 0xFE00 && cp <= 0xFE0F) return 1;
+    if (cp >= 0xFF00 && cp <= 0xFF65) /* fullwidth forms: all but the digits and letters */
+        return !((cp >= 0xFF10 && cp <= 0xFF19) || (cp >= 0xFF21 && cp <= 0xFF3A) || (cp >= 0xFF41 && cp <= 0xFF5A));
+    if (cp == 0xFEFF || (cp >= 0xFFF0 && cp <= 0xFFFF)) return 1;
+    return cp >= 0x1F000;
+}
+static int mmix__bm25_ascii_alnum(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+/* The length of the token character at s[i] (0: a separator). */
+static size_t mmix__bm25_token_char(const unsigned char *s, size_t n, size_t i) {
+    uint32_t cp;
+    size_t len;
+    if (s[i] < 0x80) return mmix__bm25_ascii_alnum(s[i]) ? 1 : 0;
+    len = mmix__bm25_utf8(s, n, i, &cp);
+    return len && !mmix__bm25_separator_cp(cp) ? len : 0;
+}
+/* The length of an apostrophe at s[i] that can start a possessive: ' U+2019 U+FF07 (0: none). */
+static size_t mmix__bm25_apostrophe(const unsigned char *s, size_t n, size_t i) {
+    if (s[i] == '\'') return 1;
+    if (n - i >= 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && s[i + 2] == 0x99) return 3;
+    if (n - i >= 3 && s[i] == 0xEF && s[i + 1] == 0xBC && s[i + 2] == 0x87) return 3;
+    return 0;
+}
+
+/* Drops stopwords, stems, and hands the term on. Returns fn's answer (0: go on). */
+static int mmix__bm25_emit(char *term, size_t len, mmix_bm25_term_fn fn, void *user, int64_t *count) {
+    if (mmix__bm25_is_stopword(term, len)) return 0;
+    len = mmix_porter_stem(term, len);
+    (*count)++;
+    return fn ? fn(term, len, user) : 0;
+}
+
+MMIXDEF int64_t mmix_bm25_analyze(const char *text, size_t n, mmix_bm25_term_fn fn, void *user) {
+    const unsigned char *s = (const unsigned char *)text;
+    char term[MMIX_BM25_MAX_TERM + 1];
+    size_t i = 0, len = 0;
+    int64_t count = 0;
+    int last_is_letter = 0;
+    if (!text) return 0;
+    while (i < n) {
+        size_t c = mmix__bm25_token_char(s, n, i);
+        if (c) {
+            if (len + c > MMIX_BM25_MAX_TERM) { /* a very long run: cut it, as Lucene does */
+                if (mmix__bm25_emit(term, len, fn, user, &count)) return count;
+                len = 0;
+            }
+            if (c == 1) {
+                unsigned char b = s[i];
+                term[len++] = (char)(b >= 'A' && b <= 'Z' ? b + ('a' - 'A') : b);
+                last_is_letter = !(b >= '0' && b <= '9');
+            } else {
+                memcpy(term + len, s + i, c);
+                /* Latin-1 capitals U+00C0-U+00DE (not U+00D7) have their small letter 0x20 above */
+                if (c == 2 && s[i] == 0xC3 && s[i + 1] <= 0x9E && s[i + 1] != 0x97)
+                    term[len + 1] = (char)(s[i + 1] + 0x20);
+                len += c;
+                last_is_letter = 1;
+            }
+            i += c;
+            continue;
+        }
+        if (len > 0) {
+            /* The possessive: 's after a letter, the s ending the run (EnglishPossessiveFilter). */
+            size_t a = mmix__bm25_apostrophe(s, n, i);
+            if (a && last_is_letter && i + a < n && (s[i + a] == 's' || s[i + a] == 'S') &&
+                (i + a + 1 == n || !mmix__bm25_token_char(s, n, i + a + 1)))
+                i += a + 1;
+            if (mmix__bm25_emit(term, len, fn, user, &count)) return count;
+            len = 0;
+            continue; /* s[i] is looked at again as the start of what follows */
+        }
+        {
+            uint32_t cp;
+            size_t skip = s[i] < 0x80 ? 1 : mmix__bm25_utf8(s, n, i, &cp);
+            i += skip ? skip : 1;
+        }
+    }
+    if (len > 0) mmix__bm25_emit(term, len, fn, user, &count);
+    return count;
+}
+
+MMIXDEF const char *mmix_bm25_analyzer_name(void) {
+    return "lowercase alphanumeric tokens (UTF-8 letters kept), possessive 's removed, "
+           "Lucene's 33 English stopwords, Porter stemmer (Lucene's)";
+}
+
+/* ---- The term dictionary: the strings table of >>bpe (term -> id) ---- */
+MMIXDEF mmix_bm25_config mmix_bm25_config_default(void) {
+    mmix_bm25_config c;
+    c.k1 = 0.9f; /* Pyserini's defaults (Lin et al. 2021), tuned on MS MARCO */
+    c.b = 0.4f;
+    return c;
+}
+
+MMIXDEF int64_t mmix_bm25_term_id(const mmix_bm25 *bm, const char *term, size_t len) {
+    if (!bm || !bm->dict || (!term && len)) return -1;
+    return mmix__strtab_find((const mmix__strtab *)bm->dict, (const unsigned char *)term, len,
+                             mmix__hash_bytes((const unsigned char *)term, len));
+}
+
+MMIXDEF void mmix_bm25_free(mmix_bm25 *bm) {
+    if (!bm) return;
+    if (bm->dict) {
+        mmix__strtab_free((mmix__strtab *)bm->dict);
+        MMIX_FREE(bm->dict);
+    }
+    MMIX_FREE(bm->doc_len);
+    MMIX_FREE(bm->doc_start);
+    MMIX_FREE(bm->doc_term);
+    MMIX_FREE(bm->doc_tf);
+    MMIX_FREE(bm->post_start);
+    MMIX_FREE(bm->post_doc);
+    MMIX_FREE(bm->post_tf);
+    MMIX_FREE(bm->df);
+    MMIX_FREE(bm->idf);
+    MMIX_FREE(bm->norm);
+    memset(bm, 0, sizeof *bm);
+}
+
+/* ---- Building ---- */
+/* The state of one document's analysis: every term's id goes into ids (grown as needed). */
+typedef struct mmix__bm25_builder {
+    mmix__strtab *dict;
+    int32_t *ids;
+    int64_t n_ids, cap_ids;
+    int failed;                  /* out of memory, or more than INT32_MAX terms */
+} mmix__bm25_builder;
+
+static int mmix__bm25_collect(const char *term, size_t len, void *user) {
+    mmix__bm25_builder *b = (mmix__bm25_builder *)user;
+    uint64_t h = mmix__hash_bytes((const unsigned char *)term, len);
+    int64_t id = mmix__strtab_find(b->dict, (const unsigned char *)term, len, h);
+    void *p;
+    if (id < 0) {
+        if (b->dict->count >= INT32_MAX) { b->failed = 1; return 1; }
+        id = mmix__strtab_add(b->dict, (const unsigned char *)term, len, h);
+        if (id < 0) { b->failed = 1; return 1; }
+    }
+    p = mmix__grow(b->ids, &b->cap_ids, b->n_ids + 1, sizeof(int32_t));
+    if (!p) { b->failed = 1; return 1; }
+    b->ids = (int32_t *)p;
+    b->ids[b->n_ids++] = (int32_t)id;
+    return 0;
+}
+
+static int mmix__bm25_cmp_i32(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+MMIXDEF mmix_result mmix_bm25_build(mmix_ctx *ctx, mmix_bm25 *bm, const char *const *docs, const size_t *lens,
+                                    int64_t n_docs, mmix_bm25_config cfg) {
+    mmix__bm25_builder b;
+    int64_t d, t, total_len = 0, cap_term = 0, cap_tf = 0, *next = NULL;
+    double N;
+    if (!bm) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bm25_build: NULL index");
+    memset(bm, 0, sizeof *bm);
+    if (n_docs < 0 || (n_docs > 0 && !docs))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bm25_build: %lld documents at %p", (long long)n_docs,
+                              (const void *)docs);
+    if (!(cfg.k1 >= 0.0f && cfg.k1 <= 1e30f) || !(cfg.b >= 0.0f && cfg.b <= 1.0f))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT,
+                              "bm25_build: k1 = %g must be finite and >= 0, b = %g must be in [0, 1]", (double)cfg.k1,
+                              (double)cfg.b);
+    for (d = 0; d < n_docs; d++)
+        if (!docs[d] && (!lens || lens[d]))
+            return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bm25_build: document %lld is NULL", (long long)d);
+    bm->config = cfg;
+    bm->n_docs = n_docs;
+    memset(&b, 0, sizeof b);
+    b.dict = (mmix__strtab *)MMIX_MALLOC(sizeof(mmix__strtab));
+    if (b.dict) memset(b.dict, 0, sizeof *b.dict);
+    bm->dict = b.dict;
+    bm->doc_len = (int64_t *)MMIX_MALLOC((size_t)(n_docs ? n_docs : 1) * sizeof(int64_t));
+    bm->doc_start = (int64_t *)MMIX_MALLOC((size_t)(n_docs + 1) * sizeof(int64_t));
+    bm->norm = (double *)MMIX_MALLOC((size_t)(n_docs ? n_docs : 1) * sizeof(double));
+    if (!b.dict || !bm->doc_len || !bm->doc_start || !bm->norm) goto oom;
+    bm->doc_start[0] = 0;
+    /* Each document: its term ids, sorted, run-length coded into (term, tf) pairs. */
+    for (d = 0; d < n_docs; d++) {
+        int64_t i, n_pairs = bm->doc_start[d];
+        size_t len = lens ? lens[d] : (docs[d] ? strlen(docs[d]) : 0);
+        b.n_ids = 0;
+        mmix_bm25_analyze(docs[d], len, mmix__bm25_collect, &b);
+        if (b.failed) goto oom;
+        if (b.n_ids > 1) qsort(b.ids, (size_t)b.n_ids, sizeof(int32_t), mmix__bm25_cmp_i32);
+        bm->doc_len[d] = b.n_ids;
+        total_len += b.n_ids;
+        if (b.n_ids > 0) bm->n_counted++;
+        for (i = 0; i < b.n_ids; i++) {
+            if (i == 0 || b.ids[i] != b.ids[i - 1]) {
+                void *p = mmix__grow(bm->doc_term, &cap_term, n_pairs + 1, sizeof(int32_t));
+                if (!p) goto oom;
+                bm->doc_term = (int32_t *)p;
+                p = mmix__grow(bm->doc_tf, &cap_tf, n_pairs + 1, sizeof(int32_t));
+                if (!p) goto oom;
+                bm->doc_tf = (int32_t *)p;
+                bm->doc_term[n_pairs] = b.ids[i];
+                bm->doc_tf[n_pairs] = 0;
+                n_pairs++;
+            }
+            bm->doc_tf[n_pairs - 1]++;
+        }
+        bm->doc_start[d + 1] = n_pairs;
+    }
+    MMIX_FREE(b.ids);
+    b.ids = NULL;
+    bm->n_terms = b.dict->count;
+    /* df, then Lucene's idf (BM25Similarity: log(1 + (docCount - df + 0.5) / (df + 0.5))),
+       which, unlike Robertson's ln((N - df + 0.5) / (df + 0.5)), is never negative. */
+    bm->df = (int64_t *)MMIX_MALLOC((size_t)(bm->n_terms ? bm->n_terms : 1) * sizeof(int64_t));
+    bm->idf = (double *)MMIX_MALLOC((size_t)(bm->n_terms ? bm->n_terms : 1) * sizeof(double));
+    if (!bm->df || !bm->idf) goto oom;
+    for (t = 0; t < bm->n_terms; t++) bm->df[t] = 0;
+    for (d = 0; d < bm->doc_start[n_docs]; d++) bm->df[bm->doc_term[d]]++;
+    /* The postings: the same (doc, term, tf) triples by term, filled in document order. */
+    bm->post_start = (int64_t *)MMIX_MALLOC((size_t)(bm->n_terms + 1) * sizeof(int64_t));
+    bm->post_doc = (int64_t *)MMIX_MALLOC((size_t)(bm->doc_start[n_docs] ? bm->doc_start[n_docs] : 1) * sizeof(int64_t));
+    bm->post_tf = (int32_t *)MMIX_MALLOC((size_t)(bm->doc_start[n_docs] ? bm->doc_start[n_docs] : 1) * sizeof(int32_t));
+    if (!bm->post_start || !bm->post_doc || !bm->post_tf) goto oom;
+    bm->post_start[0] = 0;
+    for (t = 0; t < bm->n_terms; t++) bm->post_start[t + 1] = bm->post_start[t] + bm->df[t];
+    next = (int64_t *)MMIX_MALLOC((size_t)(bm->n_terms ? bm->n_terms : 1) * sizeof(int64_t));
+    if (!next) goto oom;
+    for (t = 0; t < bm->n_terms; t++) next[t] = bm->post_start[t];
+    for (d = 0; d < n_docs; d++) {
+        int64_t p;
+        for (p = bm->doc_start[d]; p < bm->doc_start[d + 1]; p++) {
+            int64_t slot = next[bm->doc_term[p]]++;
+            bm->post_doc[slot] = d;
+            bm->post_tf[slot] = bm->doc_tf[p];
+        }
+    }
+    MMIX_FREE(next);
+    next = NULL;
+    N = (double)bm->n_counted;
+    for (t = 0; t < bm->n_terms; t++) {
+        double df = (double)bm->df[t];
+        bm->idf[t] = log(1.0 + (N - df + 0.5) / (df + 0.5));
+    }
+    /* Exact lengths: Lucene keeps each length as a one-byte code (SmallFloat) and divides by
+       the decoded value; we divide by the length itself. */
+    bm->avgdl = bm->n_counted ? (double)total_len / N : 0.0;
+    for (d = 0; d < n_docs; d++) {
+        double rel = bm->avgdl > 0.0 ? (double)bm->doc_len[d] / bm->avgdl : 0.0;
+        bm->norm[d] = (double)cfg.k1 * (1.0 - (double)cfg.b + (double)cfg.b * rel);
+    }
+    return MMIX_OK;
+oom:
+    MMIX_FREE(b.ids);
+    MMIX_FREE(next);
+    mmix_bm25_free(bm);
+    return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bm25_build: out of memory (or more than 2^31 terms)");
+}
+
+/* ---- Scoring ---- */
+/* One occurrence of a query term the pool has; after merging, one distinct term with the
+   position of its first occurrence and its count. */
+typedef struct mmix__bm25_qterm {
+    int64_t pos;
+    int32_t id, count;
+} mmix__bm25_qterm;
+
+/* The query's terms, collected in order (the first 64 on the stack, more on the heap). */
+typedef struct mmix__bm25_query {
+    const mmix_bm25 *bm;
+    mmix__bm25_qterm *terms;
+    int64_t n, cap, seen;
+    mmix__bm25_qterm local[64];
+    int failed;
+} mmix__bm25_query;
+
+static int mmix__bm25_query_term(const char *term, size_t len, void *user) {
+    mmix__bm25_query *q = (mmix__bm25_query *)user;
+    int64_t id = mmix_bm25_term_id(q->bm, term, len);
+    q->seen++;
+    if (id < 0) return 0; /* absent from the pool: adds 0 to every score */
+    if (q->n == q->cap) {
+        int64_t cap = 2 * q->cap;
+        mmix__bm25_qterm *t = (mmix__bm25_qterm *)MMIX_MALLOC((size_t)cap * sizeof *t);
+        if (!t) { q->failed = 1; return 1; }
+        memcpy(t, q->terms, (size_t)q->n * sizeof *t);
+        if (q->terms != q->local) MMIX_FREE(q->terms);
+        q->terms = t;
+        q->cap = cap;
+    }
+    q->terms[q->n].pos = q->seen;
+    q->terms[q->n].id = (int32_t)id;
+    q->terms[q->n].count = 1;
+    q->n++;
+    return 0;
+}
+static int mmix__bm25_cmp_id_pos(const void *a, const void *b) {
+    const mmix__bm25_qterm *x = (const mmix__bm25_qterm *)a, *y = (const mmix__bm25_qterm *)b;
+    if (x->id != y->id) return (x->id > y->id) - (x->id < y->id);
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+static int mmix__bm25_cmp_pos(const void *a, const void *b) {
+    const mmix__bm25_qterm *x = (const mmix__bm25_qterm *)a, *y = (const mmix__bm25_qterm *)b;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+/* Merges repeated terms (sorted by id, then position: every key is distinct, so the order
+   is fixed) and puts the distinct ones back in the order of first occurrence:
+   O(q log q), however long the query. */
+static void mmix__bm25_query_merge(mmix__bm25_query *q) {
+    int64_t i, n = 0;
+    if (q->n < 2) return;
+    qsort(q->terms, (size_t)q->n, sizeof *q->terms, mmix__bm25_cmp_id_pos);
+    for (i = 0; i < q->n; i++) {
+        if (n > 0 && q->terms[n - 1].id == q->terms[i].id) q->terms[n - 1].count++;
+        else q->terms[n++] = q->terms[i];
+    }
+    q->n = n;
+    qsort(q->terms, (size_t)q->n, sizeof *q->terms, mmix__bm25_cmp_pos);
+}
+
+/* tf of term in document d: binary search of its sorted distinct terms. */
+static int32_t mmix__bm25_tf(const mmix_bm25 *bm, int64_t d, int32_t term) {
+    int64_t lo = bm->doc_start[d], hi = bm->doc_start[d + 1];
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (bm->doc_term[mid] < term) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < bm->doc_start[d + 1] && bm->doc_term[lo] == term ? bm->doc_tf[lo] : 0;
+}
+
+MMIXDEF mmix_result mmix_bm25_score(mmix_ctx *ctx, const mmix_bm25 *bm, const char *query, size_t len,
+                                    const int64_t *doc_ids, int64_t n, double *scores) {
+    mmix__bm25_query q;
+    double k1p1;
+    int64_t i, u;
+    if (!bm || n < 0 || (n > 0 && !scores) || (!query && len))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bm25_score: NULL index, query or scores, or n = %lld",
+                              (long long)n);
+    for (i = 0; i < n; i++) {
+        int64_t d = doc_ids ? doc_ids[i] : i;
+        if (d < 0 || d >= bm->n_docs)
+            return mmix_set_error(ctx, MMIX_ERR_RANGE, "bm25_score: candidate %lld is document %lld of %lld",
+                                  (long long)i, (long long)d, (long long)bm->n_docs);
+    }
+    memset(&q, 0, sizeof q);
+    q.bm = bm;
+    q.terms = q.local;
+    q.cap = 64;
+    mmix_bm25_analyze(query, len, mmix__bm25_query_term, &q);
+    if (q.failed) {
+        if (q.terms != q.local) MMIX_FREE(q.terms);
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bm25_score: out of memory");
+    }
+    mmix__bm25_query_merge(&q);
+    k1p1 = (double)bm->config.k1 + 1.0;
+    /* Robertson & Zaragoza (2009), "The Probabilistic Relevance Framework: BM25 and Beyond",
+       Eq. 3.15: sum_t idf(t) tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)). Lucene >= 8
+       drops the constant (k1 + 1), which changes no ranking. Both loops below add, for
+       each document, the same products to 0.0 in the same term order. */
+    if (!doc_ids) { /* documents 0..n-1: the query terms' postings */
+        for (i = 0; i < n; i++) scores[i] = 0.0;
+        for (u = 0; u < q.n; u++) {
+            const mmix__bm25_qterm *t = &q.terms[u];
+            double w = (double)t->count * bm->idf[t->id];
+            int64_t p;
+            for (p = bm->post_start[t->id]; p < bm->post_start[t->id + 1]; p++) {
+                int64_t d = bm->post_doc[p];
+                double tf = (double)bm->post_tf[p];
+                if (d >= n) break; /* postings are in document order */
+                scores[d] += w * (tf * k1p1 / (tf + bm->norm[d]));
+            }
+        }
+        if (q.terms != q.local) MMIX_FREE(q.terms);
+        return MMIX_OK;
+    }
+    for (i = 0; i < n; i++) {
+        int64_t d = doc_ids ? doc_ids[i] : i;
+        double s = 0.0;
+        for (u = 0; u < q.n; u++) {
+            const mmix__bm25_qterm *t = &q.terms[u];
+            int32_t tf = mmix__bm25_tf(bm, d, t->id);
+            if (tf > 0) {
+                double w = (double)t->count * bm->idf[t->id];
+                s += w * ((double)tf * k1p1 / ((double)tf + bm->norm[d]));
+            }
+        }
+        scores[i] = s;
+    }
+    if (q.terms != q.local) MMIX_FREE(q.terms);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_bm25_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores) {
+    const mmix_bm25_scorer *s = (const mmix_bm25_scorer *)scorer;
+    int64_t pool, i, failed = -1;
+    mmix_result code = MMIX_OK;
+    double *rows;
+    if (!s || !s->bm || (nq > 0 && (!scores || !s->queries)) || q0 < 0 || nq < 0 || q0 + nq > s->n_queries)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bm25 scores: queries %lld..%lld of %lld",
+                              (long long)q0, (long long)(q0 + nq), (long long)(s ? s->n_queries : 0));
+    pool = s->bm->n_docs;
+    rows = (double *)MMIX_MALLOC((size_t)(nq * pool > 0 ? nq * pool : 1) * sizeof(double));
+    if (!rows) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bm25 scores: out of memory");
+    /* Each query its own row and no shared state (errors are looked at after the loop). */
+    MMIX__OMP(parallel for schedule(dynamic, 1))
+    for (i = 0; i < nq; i++) {
+        const char *text = s->queries[q0 + i];
+        size_t len = s->query_lens ? s->query_lens[q0 + i] : (text ? strlen(text) : 0);
+        mmix_result r = mmix_bm25_score(NULL, s->bm, text, len, NULL, pool, rows + i * pool);
+        if (r != MMIX_OK) {
+            MMIX__OMP(critical)
+            if (failed < 0 || i < failed) {
+                failed = i;
+                code = r;
+            }
+        }
+    }
+    if (failed >= 0) {
+        MMIX_FREE(rows);
+        return mmix_set_error(ctx, code, "bm25 scores: query %lld: %s", (long long)(q0 + failed), mmix_result_str(code));
+    }
+    for (i = 0; i < nq * pool; i++) scores[i] = (float)rows[i];
+    MMIX_FREE(rows);
     return MMIX_OK;
 }
 

@@ -2715,6 +2715,9 @@ static const opt_spec reval_opts[] = {
     {"--split", OPT_CHOICE, SPLIT_WORDS, "test", 0, 0,
      "the lines evaluated: test the last 10,000, val the 1,000 before, train the rest, or all"},
     {"--model", OPT_TEXT, "W[,W...]", NULL, 0, 0, "embedding models, comma-separated: one table row each"},
+    {"--method", OPT_CHOICE, "bm25", NULL, 0, 0, "the lexical baseline too (Lucene/Pyserini BM25), after the models"},
+    {"--k1", OPT_NUM, "K1", "0.9", 0, NO_MAX, "BM25's term-frequency saturation"},
+    {"--b", OPT_NUM, "B", "0.4", 0, 1, "BM25's length normalization"},
     {"--n", OPT_TEXT, "N,...", EVAL_N_DEFAULT, 0, 0, "candidate counts (the query counted, as paper Table 1)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the candidate draws; every method meets the same ones"},
     {"--tsv", OPT_FLAG, NULL, NULL, 0, 0, "tab-separated rows on stdout, the settings on stderr"},
@@ -2755,8 +2758,8 @@ static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
     pair_file pf;
     memset(&pf, 0, sizeof pf);
     if (!methods) return fprintf(stderr, "%s: out of memory\n", command_name), 1;
-    if (!pairs_path || !models) {
-        rc = usage_error("give --pairs and --model (see '%s --help')", command_name);
+    if (!pairs_path || (!models && !given(a, "--method"))) {
+        rc = usage_error("give --pairs, and --model or --method bm25 (see '%s --help')", command_name);
         goto done;
     }
     if (!(n_ns = parse_n_list(text_arg(a, "--n"), ns))) {
@@ -2772,7 +2775,7 @@ static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
         goto done;
     }
     {   /* the models, one after another */
-        const char *p = models;
+        const char *p = models ? models : "";
         while (*p) {
             size_t len = strcspn(p, ",");
             char path[PATH_CAP];
@@ -2816,6 +2819,46 @@ static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
             fprintf(stderr, "%s: n = %lld is larger than the pool of %lld: skipped\n", command_name, (long long)ns[k],
                     (long long)pool);
     fflush(stderr);
+    if (given(a, "--method")) {   /* BM25 over the split's targets, idf and average length from all of them */
+        mmix_bm25 bm;
+        mmix_bm25_config cfg = mmix_bm25_config_default();
+        mmix_bm25_scorer sc;
+        const char **docs = (const char **)malloc((size_t)pool * 2 * sizeof(char *));
+        size_t *lens = (size_t *)malloc((size_t)pool * 2 * sizeof(size_t));
+        eval_method *em = &methods[n_methods];
+        double t0 = mmix_time_seconds();
+        int64_t i;
+        int ok;
+        if (!docs || !lens || n_methods == EVAL_METHODS_MAX) {
+            free(docs), free(lens);
+            fprintf(stderr, "%s: out of memory\n", command_name);
+            goto done;
+        }
+        for (i = 0; i < pool; i++) {
+            docs[i] = (const char *)pf.target.text + pf.target.offsets[lo + i];
+            lens[i] = (size_t)(pf.target.offsets[lo + i + 1] - pf.target.offsets[lo + i]);
+            docs[pool + i] = (const char *)pf.query.text + pf.query.offsets[lo + i];
+            lens[pool + i] = (size_t)(pf.query.offsets[lo + i + 1] - pf.query.offsets[lo + i]);
+        }
+        cfg.k1 = (float)num_arg(a, "--k1");
+        cfg.b = (float)num_arg(a, "--b");
+        ok = mmix_bm25_build(ctx, &bm, docs, lens, pool, cfg) == MMIX_OK;
+        sc.bm = &bm, sc.queries = docs + pool, sc.query_lens = lens + pool, sc.n_queries = pool;
+        ok = ok && mmix_retrieval_evaluate(ctx, pool, ns, n_ns, (uint64_t)int_arg(a, "--seed"), mmix_bm25_scores, &sc,
+                                           em->res, NULL, NULL) == MMIX_OK;
+        mmix_bm25_free(&bm);
+        free(docs);
+        free(lens);
+        if (!ok) {
+            fail(ctx);
+            goto done;
+        }
+        snprintf(em->name, sizeof em->name, "bm25");
+        em->seconds = mmix_time_seconds() - t0;
+        fprintf(tsv ? stderr : stdout, "%s: bm25: k1 %g, b %g, analyzer: %s; indexed and scored in %.1f s\n",
+                command_name, (double)cfg.k1, (double)cfg.b, mmix_bm25_analyzer_name(), em->seconds);
+        n_methods++;
+    }
     if (tsv) printf("method\tn\ttop1\tmrr10\trecall10\tqueries\n");
     else printf("%-28s %6s %8s %8s %10s %8s\n", "method", "n", "top-1 %", "MRR@10", "recall@10", "queries");
     for (m = 0; m < n_methods; m++)
@@ -3160,10 +3203,12 @@ static const command commands[] = {
      "Each item is a query, its match and C-2 negatives drawn from the train split (paper Algorithm 1); the\n"
      "loss is -log softmax of cos / tau at the match. Validation: the val split's items, drawn once.\n",
      rtrain_groups, NULL, NULL},
-    {"retrieval-eval", cmd_retrieval_eval, "--pairs FILE.jsonl [--split test] --model W[,W...] [--n 32,...] [--tsv]",
+    {"retrieval-eval", cmd_retrieval_eval, "--pairs FILE.jsonl [--split test] (--model W[,W...] | --method bm25) [--n 32,...] [--tsv]",
      "top-1 accuracy, MRR@10 and recall@10 among n candidates (paper Table 1)",
      "For each query: its match and n-2 other targets of the split, drawn from (seed, n, query) alone, so every\n"
-     "method meets the same lists; a tie with the match counts against it.\n",
+     "method meets the same lists; a tie with the match counts against it. --method bm25 adds BM25 (k1, b;\n"
+     "lowercased alphanumeric tokens, possessive 's removed, Lucene's 33 English stopwords, Porter stemming),\n"
+     "with idf and the average length over the split's targets.\n",
      reval_groups, NULL, NULL},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -55,6 +55,16 @@ again=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/m.safete
 check "the same seed gives the same table" test "$tsv" = "$again"
 check "top-1 is within [0, 100] and chance-like for an untuned model at n = 8" \
     bash -c "awk -F'\t' 'NR == 2 { exit !(\$3 >= 0 && \$3 <= 100) }' <<<\"\$1\"" _ "$tsv"
+bm=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --method bm25 --n 8,32 --seed 3 --tsv 2>"$tmp/err"); rc=$?
+check "--method bm25: a row per n named bm25: $bm" \
+    bash -c "test $rc = 0 && awk -F'\t' 'NR > 1 && \$1 != \"bm25\" { bad = 1 } END { exit bad || NR != 3 }' <<<\"\$1\"" _ "$bm"
+check "--method bm25: k1, b and the analyzer on stderr" grep -q "bm25: k1 0.9, b 0.4, analyzer: .*Porter" "$tmp/err"
+check "BM25 finds most matches among 31 candidates of the Debian pairs" \
+    bash -c "awk -F'\t' '\$2 == 32 { exit !(\$3 > 60) }' <<<\"\$1\"" _ "$bm"
+both=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/m.safetensors" --method bm25 --k1 1.2 --b 0.75 \
+    --n 8 --seed 3 --tsv 2>"$tmp/err")
+check "models and bm25 in one table, k1 and b as given" \
+    bash -c "test \$(wc -l <<<\"\$1\") = 3 && grep -q 'k1 1.2, b 0.75' \"\$2\"" _ "$both" "$tmp/err"
 out=$("$mm" retrieval-eval --pairs $pairs --model "$tmp/m.safetensors" 2>&1); rc=$?
 check "the test split of a small file is all of it: 300 pairs" has "$out" "split test: 300 pairs (lines 1..300)"
 out=$("$mm" retrieval-eval --pairs $pairs --split val --model "$tmp/m.safetensors" 2>&1); rc=$?
