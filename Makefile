@@ -42,7 +42,7 @@ all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/be
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h $(HEADER) | build
+build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h tests/counting_hooks.h $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/hello: examples/hello.c $(HEADER) | build
@@ -61,7 +61,7 @@ build/bench_bm25: bench/bench_bm25.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # The same tests built plainly: clang, no OpenMP, no BLAS - the portable C99 core alone.
-build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h $(HEADER) | build
+build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h tests/counting_hooks.h $(HEADER) | build
 	@mkdir -p build/plain
 	clang -std=c99 -O2 -g $(WARN) -I. $< -o $@ -lm
 
@@ -70,7 +70,7 @@ build/asan/mm: examples/mm.c $(HEADER) | build
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
 
-build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h $(HEADER) | build
+build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h tests/counting_hooks.h $(HEADER) | build
 	@mkdir -p build/asan
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)

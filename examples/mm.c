@@ -1493,6 +1493,24 @@ typedef struct train_job {
     int evaluate_first;                 /* a new run: the step-0 evaluation, the "before" of the plot */
 } train_job;
 
+/* A job's run and files; the caller adds the data and the loss. */
+static train_job train_job_of(mmix_model *m, mmix_adamw *opt, const train_settings *t, train_position *pos,
+                              eval_log *log, const char *save, const char *title, const meta_list *source,
+                              int evaluate_first) {
+    train_job job;
+    memset(&job, 0, sizeof job);
+    job.model = m;
+    job.opt = opt;
+    job.t = t;
+    job.pos = pos;
+    job.log = log;
+    job.save = save;
+    job.title = title;
+    job.source = source;
+    job.evaluate_first = evaluate_first;
+    return job;
+}
+
 /* The run: the schedule, a progress line, evaluations logged to the CSV and the plot,
    checkpoints, and Ctrl-C. Returns 0 when the run (or this session of it) ended, 130 when
    interrupted (both saved), 1 on an error (set on ctx). */
@@ -1933,19 +1951,11 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     train_src = lm_source(&lm_train, rows.n_train);
     val_src = lm_source(&lm_val, rows.n_val);
     source_meta(src, src_meta);
-    job.model = &m;
-    job.opt = &opt;
-    job.t = &t;
+    job = train_job_of(&m, &opt, &t, &pos, &log, save, title, src_meta, !resume);
     job.train = &train_src;
     job.val = &val_src;
     job.loss = lm_loss;
     job.loss_user = &lm_train;   /* the loss reads only the pad, the same for both */
-    job.save = save;
-    job.title = title;
-    job.source = src_meta;
-    job.pos = &pos;
-    job.log = &log;
-    job.evaluate_first = !resume;
     rc = train_loop(ctx, &job);
     if (rc == 1) goto failed;
     goto done;
@@ -2470,24 +2480,22 @@ static uint64_t *line_offsets(mmix_ctx *ctx, const char *path, int64_t expect) {
 /* ---- mm embed, mm index ---- */
 static const opt_spec embed_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the embedding model"},
+    {"--field", OPT_TEXT, "NAME", "text", 0, 0, "the JSON field holding each document's text"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside the weights (as mm generate)"},
+    {"--batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass"},
+    OPT_END};
+static const opt_spec embed_files[] = {
     {"--input", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "the documents, one JSON object per line"},
-    {"--field", OPT_TEXT, "NAME", "text", 0, 0, "the JSON field holding each document's text"},
     {"--out", OPT_TEXT, "EMB", NULL, 0, 0, "the embeddings file"},
-    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside the weights (as mm generate)"},
-    {"--batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass"},
     OPT_END};
-static const opt_group embed_groups[] = {{"options", embed_opts}, {"loading", load_opts}, {"runtime", runtime_opts},
-                                         GROUP_END};
-static const opt_spec index_opts[] = {
-    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the embedding model"},
+static const opt_spec index_files[] = {
     {"--docs", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "the documents, one JSON object per line"},
-    {"--field", OPT_TEXT, "NAME", "text", 0, 0, "the JSON field holding each document's text"},
     {"--out", OPT_TEXT, "INDEX", NULL, 0, 0, "the index"},
-    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside the weights (as mm generate)"},
-    {"--batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass"},
     OPT_END};
-static const opt_group index_groups[] = {{"options", index_opts}, {"loading", load_opts}, {"runtime", runtime_opts},
-                                         GROUP_END};
+static const opt_group embed_groups[] = {{"files", embed_files}, {"options", embed_opts}, {"loading", load_opts},
+                                         {"runtime", runtime_opts}, GROUP_END};
+static const opt_group index_groups[] = {{"files", index_files}, {"options", embed_opts}, {"loading", load_opts},
+                                         {"runtime", runtime_opts}, GROUP_END};
 
 /* Both commands: the documents' unit embeddings, with where each document is. */
 static int embed_to_file(mmix_ctx *ctx, const args *a, const char *docs_opt) {
@@ -3122,19 +3130,11 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     fflush(stdout);
     snprintf(title, sizeof title, "%s: InfoNCE, %s, %lld candidates, tau %g, lr %g", base_name(save),
              arch_of(m.config.arch).title, c, tau, t.lr);
-    job.model = &m;
-    job.opt = &opt;
-    job.t = &t;
+    job = train_job_of(&m, &opt, &t, &pos, &log, save, title, meta, !resume);
     job.train = &train_src;
     job.val = &val_src;
     job.loss = infonce_loss_of;
     job.loss_user = &tr;   /* the loss reads c, tau and the batch's matches, the same for both splits */
-    job.save = save;
-    job.title = title;
-    job.source = meta;
-    job.pos = &pos;
-    job.log = &log;
-    job.evaluate_first = !resume;
     rc = train_loop(ctx, &job);
     if (rc == 1) goto failed;
     goto done;

@@ -108,6 +108,20 @@ static __attribute__((unused)) double fixture_abs_err(const float *ours, int64_t
     return err;
 }
 
+#ifdef MMIX_TEST_H
+/* The tensor "CASE/WHAT/PARAM" (or "CASE/WHAT" when param is NULL), which must be there: a
+   missing key is a failed check, never a pass. */
+static __attribute__((unused)) const fixture_tensor *fixture_need(const fixture *fx, const char *case_name,
+                                                                  const char *what, const char *param) {
+    char key[256];
+    const fixture_tensor *t;
+    snprintf(key, sizeof key, param ? "%s/%s/%s" : "%s/%s", case_name, what, param);
+    t = fixture_get(fx, key);
+    CHECK(t != NULL, "fixture tensor %s is present", key);
+    return t;
+}
+#endif
+
 static __attribute__((unused)) void fixture_free(fixture *fx) {
     int i;
     for (i = 0; fx->tensors && i < fx->count; i++) free(fx->tensors[i].data);

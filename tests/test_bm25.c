@@ -5,28 +5,7 @@
    errors; every out-of-memory path of building and scoring, with nothing leaked; and, where
    ../shared/data is present, the Debian test split against an independent Python BM25
    (tests/reference/bm25_reference.py). */
-#include <stdlib.h>
-/* Allocator hooks that count live blocks and can fail the n-th allocation from now on. */
-static long live_blocks, fail_countdown;
-static void *hook_malloc(size_t n) {
-    if (fail_countdown > 0 && --fail_countdown == 0) return NULL;
-    live_blocks++;
-    return malloc(n);
-}
-static void *hook_realloc(void *p, size_t n) {
-    void *q;
-    if (fail_countdown > 0 && --fail_countdown == 0) return NULL;
-    q = realloc(p, n);
-    if (!p && q) live_blocks++;
-    return q;
-}
-static void hook_free(void *p) {
-    if (p) live_blocks--;
-    free(p);
-}
-#define MMIX_MALLOC(size) hook_malloc(size)
-#define MMIX_REALLOC(ptr, size) hook_realloc(ptr, size)
-#define MMIX_FREE(ptr) hook_free(ptr)
+#include "counting_hooks.h"   /* every out-of-memory path of building and scoring, walked */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 #include "test.h"

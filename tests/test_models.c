@@ -20,12 +20,7 @@ static mmix_rng rng;
 
 /* A fixture tensor that must be there: a missing key is a failed check, never a pass. */
 static const fixture_tensor *get(const char *case_name, const char *what, const char *param) {
-    char key[256];
-    const fixture_tensor *t;
-    snprintf(key, sizeof key, param ? "%s/%s/%s" : "%s/%s", case_name, what, param);
-    t = fixture_get(&fx, key);
-    CHECK(t != NULL, "fixture tensor %s is present", key);
-    return t;
+    return fixture_need(&fx, case_name, what, param);
 }
 
 static mmix_model_config small_config(mmix_arch arch, int64_t kernel) {

@@ -13,21 +13,7 @@
 static fixture fx;
 
 static const fixture_tensor *get(const char *case_name, const char *what, const char *param) {
-    char key[256];
-    const fixture_tensor *t;
-    snprintf(key, sizeof key, param ? "%s/%s/%s" : "%s/%s", case_name, what, param);
-    t = fixture_get(&fx, key);
-    CHECK(t != NULL, "fixture tensor %s is present", key);
-    return t;
-}
-
-static double rel_err(const float *a, const float *b, int64_t n) {
-    double *ref = (double *)malloc((size_t)n * sizeof(double)), e;
-    int64_t i;
-    for (i = 0; i < n; i++) ref[i] = b[i];
-    e = test_rel_err(a, ref, (long)n);
-    free(ref);
-    return e;
+    return fixture_need(&fx, case_name, what, param);
 }
 
 /* ---- embeddings and InfoNCE against PyTorch ---- */
@@ -62,8 +48,8 @@ static void reference_case(const char *name, mmix_arch arch) {
     emb = mmix_model_embedding(ctx, &m, ids);
     CHECK(emb && emb->n == emb_ref->n, "%s: embedding [rows, D] (%s)", name, mmix_last_error(ctx));
     if (!emb || emb->n != emb_ref->n) goto done;
-    CHECK(rel_err(emb->data, (const float *)emb_ref->data, emb->n) < 1e-5, "%s: embeddings match PyTorch's (%.3g)",
-          name, rel_err(emb->data, (const float *)emb_ref->data, emb->n));
+    CHECK(fixture_rel_err(emb->data, emb->n, emb_ref) < 1e-5, "%s: embeddings match PyTorch's (%.3g)", name,
+          fixture_rel_err(emb->data, emb->n, emb_ref));
     loss = mmix_infonce_loss(ctx, mmix_reshape(ctx, emb, mmix_shape3(B, c_rows, D)), m_t, 0.02f);
     CHECK(loss != NULL, "%s: infonce loss (%s)", name, mmix_last_error(ctx));
     if (!loss) goto done;
@@ -76,7 +62,7 @@ static void reference_case(const char *name, mmix_arch arch) {
         const fixture_tensor *g = get(name, "grad", p->name);
         double e;
         if (!g || g->n != p->n) continue;
-        e = rel_err(p->grad, (const float *)g->data, p->n);
+        e = fixture_rel_err(p->grad, p->n, g);
         if (e > worst) worst = e;
         CHECK(e < 1e-4, "%s: gradient of %s within 1e-4 of PyTorch's (%.3g)", name, p->name, e);
     }
