@@ -1579,6 +1579,60 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
                                             mmix_dataset *out, int *reused);
 MMIXDEF void mmix_data_free(mmix_dataset *d);             /* zeroes it; safe on a zeroed one */
 
+// ----------------------------------------------------------------------------------------
+// >>api_retrieval_model  The indirect retrieval model (paper Sec. 6.2, Fig. 9): the
+// reference's RetrievalMixer(dim, depth, n_samples), a mixer over precomputed embeddings.
+// ----------------------------------------------------------------------------------------
+/* Input x [B, c, D], c = n_samples: position 0 holds a query's embedding, positions 1..c-1
+   candidate targets' embeddings (made by a frozen generative model: no gradient reaches it).
+   depth flat mixer blocks (the LanguageMixer's block, pre-LayerNorm, FF D -> 4D -> D with
+   GELU) whose c x c token mixing carries NO mask: every candidate sees every other and the
+   query (the reference's BidirectionalMixerBlock, Conv1d(c, c, 1) with bias). Then
+   retrieval_head = Linear(D, 1) at every position; the scores of positions 1..c-1 are the
+   model's output [B, c-1], and the loss the cross-entropy of those c-1 scores against the
+   match's class index m - 1 (chance: ln(c - 1)). Prediction = mmix_argmax of the scores
+   (no softmax needed, paper Sec. 6.2). Parameters are named as the reference state_dict,
+   in its order: mixerblocks.i.{patch_layernorm, seq_layernorm, patch_ff.0, patch_ff.2,
+   conv}.{weight, bias} (conv.weight [c, c, 1], conv.bias [c]), retrieval_head.weight [1, D],
+   retrieval_head.bias [1]; all in one mmix_params buffer, so mmix_adamw_init(&rm.params),
+   mmix_clip_grad_norm and mmix_zero_grad take the model as they take a language model's. */
+typedef struct mmix_retrieval_model {
+    int64_t dim;                /* D, the embeddings' width */
+    int64_t depth;              /* the number of blocks */
+    int64_t n_samples;          /* c: the query and c - 1 candidates */
+    int64_t ffn_dim;            /* 4 D, as the reference's FeedForward(dim) */
+    float norm_eps;             /* LayerNorm's, 1e-5 */
+    mmix_mixer_block *blocks;   /* depth flat blocks (conv_w [c, c, 1], never masked) */
+    mmix_tensor *head_w, *head_b;               /* retrieval_head: [1, D] and [1] */
+    mmix_params params;         /* every parameter, in one buffer (>>api_ctx) */
+} mmix_retrieval_model;
+
+/* Creates the parameters on ctx's persistent arena, uninitialized. dim and depth >= 1,
+   n_samples >= 2 (a query and at least one candidate), else MMIX_ERR_INVALID_ARGUMENT. */
+MMIXDEF mmix_result mmix_retrieval_model_create(mmix_ctx *ctx, mmix_retrieval_model *rm, int64_t dim, int64_t depth,
+                                                int64_t n_samples);
+/* PyTorch's defaults in registration order, as the mixer's (reference-notes Sec. 4): LayerNorms
+   1 and 0, Linear and Conv1d weights and biases uniform in +-1/sqrt(fan_in). */
+MMIXDEF void mmix_retrieval_model_init(mmix_retrieval_model *rm, mmix_rng *rng);
+/* depth D (4D + 2DF + F + D + c^2 + c) + D + 1 weights. */
+MMIXDEF int64_t mmix_retrieval_model_param_count(const mmix_retrieval_model *rm);
+/* The candidates' scores [B, c-1] for embeddings x [B, c, D] (float32): score j is position
+   j + 1's. A wrong shape is MMIX_ERR_SHAPE; NULL on error. */
+MMIXDEF mmix_tensor *mmix_retrieval_model_scores(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x);
+/* The mean cross-entropy over the batch of the scores against labels (int32 [B], each the
+   match's class index m - 1 in [0, c-1); -100 is ignored, as torch's default): a scalar.
+   *scores receives the scores if not NULL. */
+MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x,
+                                               mmix_tensor *labels, mmix_tensor **scores);
+/* Writes the weights (F32, reference names, so a strict torch load_state_dict takes them)
+   with metadata mmix_model = "retrieval-mixer", dim, depth, n_samples, layer_norm_eps. */
+MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path);
+/* Creates a model from a safetensors file of exactly its tensors (ours, or a reference
+   RetrievalMixer state_dict: F32, F16 or BF16): the sizes from the names and shapes, checked
+   against the metadata where there is some. A missing or unknown tensor, or a wrong shape, is
+   an error naming it; so is a language model's file. */
+MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_model *rm, const char *path);
+
 #ifdef __cplusplus
 }
 #endif
@@ -8282,6 +8336,36 @@ MMIXDEF mmix_result mmix_model_file_archs(mmix_ctx *ctx, const char *path, mmix_
     return r;
 }
 
+/* Every parameter of `set` from the file, by name; then every tensor of the file must have
+   been one of them (an unknown name means another model), but for known buffers and those
+   `ignored` accepts (may be NULL), skipped with a warning. A missing, unknown or wrongly
+   shaped tensor is an error naming it and `title`, the model's kind. */
+static mmix_result mmix__read_params(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_params *set,
+                                     const char *title, int (*ignored)(const char *name)) {
+    mmix_result r = MMIX_OK;
+    int64_t i;
+    for (i = 0; r == MMIX_OK && i < set->count; i++) {
+        mmix_tensor *p = set->tensors[i];
+        const mmix_st_entry *e = mmix_safetensors_find(st, p->name);
+        if (!e)
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' of the %s is missing", st->path, p->name,
+                               title);
+        else
+            r = mmix_safetensors_read_into(ctx, st, e, p);
+    }
+    for (i = 0; r == MMIX_OK && i < st->n_entries; i++) {
+        const char *name = st->entries[i].name;
+        if (mmix_params_find(set, name)) continue;
+        if (mmix__known_buffer(name))
+            mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", st->path, name);
+        else if (ignored && ignored(name))
+            mmix__warn(ctx, "%s: skipping '%s' (the reference model has it but never uses it)", st->path, name);
+        else
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", st->path, name, title);
+    }
+    return r;
+}
+
 MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
                                     const mmix_load_options *options, int32_t *pad_id) {
     mmix_safetensors st;
@@ -8289,7 +8373,6 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     mmix_result r;
     const char *title = "";
     mmix__arch arch;
-    int64_t i;
     double v;
     memset(model, 0, sizeof *model);
     memset(&arch, 0, sizeof arch);
@@ -8303,26 +8386,7 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
         arch = mmix__arch_of(model);
         title = arch.info.title;
     }
-    for (i = 0; r == MMIX_OK && i < model->params.count; i++) {
-        mmix_tensor *p = model->params.tensors[i];
-        const mmix_st_entry *e = mmix_safetensors_find(&st, p->name);
-        if (!e)
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' of the %s is missing", path, p->name,
-                               title);
-        else
-            r = mmix_safetensors_read_into(ctx, &st, e, p);
-    }
-    /* Every tensor of the file must have been used: an unknown name means another model. */
-    for (i = 0; r == MMIX_OK && i < st.n_entries; i++) {
-        const char *name = st.entries[i].name;
-        if (mmix_params_find(&model->params, name)) continue;
-        if (mmix__known_buffer(name))
-            mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", path, name);
-        else if (arch.ignored && arch.ignored(name))
-            mmix__warn(ctx, "%s: skipping '%s' (the reference model has it but never uses it)", path, name);
-        else
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", path, name, title);
-    }
+    if (r == MMIX_OK) r = mmix__read_params(ctx, &st, &model->params, title, arch.ignored);
     if (r == MMIX_OK && pad_id) {
         if (mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) *pad_id = (int32_t)v;
         else r = ctx->last_result;
@@ -10779,6 +10843,183 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
         }
     }
     mmix_bpe_bytes_free(&src);
+    return r;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>retrieval_model  The indirect retrieval model (paper Sec. 6.2, Fig. 9; reference-notes
+// Sec. 19): RetrievalMixer, the flat mixer block with no mask over c embeddings, a D -> 1 head.
+// ----------------------------------------------------------------------------------------
+/* The settings the flat block code of >>models reads: the mixer with L = c, k = 1 and no
+   vocabulary (so mmix__mixer_param_count counts the blocks alone). */
+static mmix_model_config mmix__retrieval_block_config(const mmix_retrieval_model *rm) {
+    mmix_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = MMIX_ARCH_MIXER;
+    c.dim = rm->dim;
+    c.depth = rm->depth;
+    c.n_ctx = rm->n_samples;
+    c.kernel = 1;
+    c.ffn_dim = rm->ffn_dim;
+    c.norm_eps = rm->norm_eps;
+    return c;
+}
+
+MMIXDEF int64_t mmix_retrieval_model_param_count(const mmix_retrieval_model *rm) {
+    mmix_model_config c = mmix__retrieval_block_config(rm);
+    return mmix__mixer_param_count(&c) + rm->dim + 1; /* the blocks, retrieval_head */
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_create(mmix_ctx *ctx, mmix_retrieval_model *rm, int64_t dim, int64_t depth,
+                                                int64_t n_samples) {
+    mmix_model shell; /* what mmix__mixer_block_create reads and fills: a config and a set */
+    size_t bytes = (size_t)(depth > 0 ? depth : 0) * sizeof(mmix_mixer_block);
+    int64_t i;
+    memset(rm, 0, sizeof *rm);
+    if (dim < 1 || depth < 1 || n_samples < 2)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval model: invalid configuration (dim %lld, "
+                              "depth %lld, n_samples %lld): dim and depth must be positive, n_samples at least 2 "
+                              "(the query and one candidate)", (long long)dim, (long long)depth, (long long)n_samples);
+    rm->dim = dim;
+    rm->depth = depth;
+    rm->n_samples = n_samples;
+    rm->ffn_dim = 4 * dim;  /* the reference's FeedForward(dim), expansion 4 */
+    rm->norm_eps = 1e-5f;   /* nn.LayerNorm's default */
+    memset(&shell, 0, sizeof shell);
+    shell.config = mmix__retrieval_block_config(rm);
+    if (mmix_params_create(ctx, &shell.params, mmix_retrieval_model_param_count(rm)) != MMIX_OK) return ctx->last_result;
+    rm->blocks = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    for (i = 0; rm->blocks && i < depth; i++)
+        if (!mmix__mixer_block_create(ctx, &shell, &rm->blocks[i], "mixerblocks", i, NULL)) break;
+    if (rm->blocks && i == depth) rm->head_w = mmix_params_add(ctx, &shell.params, "retrieval_head.weight", mmix_shape2(1, dim));
+    if (rm->head_w) rm->head_b = mmix_params_add(ctx, &shell.params, "retrieval_head.bias", mmix_shape1(1));
+    rm->params = shell.params;
+    if (!rm->head_b)
+        return ctx->last_result != MMIX_OK ? ctx->last_result
+                                           : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval model: out of memory");
+    return MMIX_OK;
+}
+
+/* PyTorch's defaults in registration order: the blocks, then retrieval_head (reference-notes
+   Sec. 4). No mask, so nothing is zeroed. */
+MMIXDEF void mmix_retrieval_model_init(mmix_retrieval_model *rm, mmix_rng *rng) {
+    int64_t i;
+    for (i = 0; i < rm->depth; i++) mmix__mixer_block_init(&rm->blocks[i], 0, rng);
+    mmix_init_pytorch_linear(rm->head_w, rm->head_b, rng);
+}
+
+/* The blocks on x [B, c, D]: h = x + Conv(LN_seq(x)), y = h + FF(LN_patch(h)), the flat block
+   with every (output, input) pair of the c x c conv kept, so each candidate's output reads the
+   query and every other candidate (paper Fig. 9). */
+static mmix_tensor *mmix__retrieval_hidden(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x) {
+    mmix_model_config c = mmix__retrieval_block_config(rm);
+    mmix_mask all;
+    int64_t i;
+    all.kind = MMIX_MASK_NONE;
+    all.diagonal = 0;
+    all.keep = NULL;
+    for (i = 0; x && i < rm->depth; i++) x = mmix__bidi_stream_forward(ctx, &rm->blocks[i], &c, x, all);
+    return x;
+}
+
+MMIXDEF mmix_tensor *mmix_retrieval_model_scores(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x) {
+    int64_t c = rm->n_samples;
+    mmix_tensor *h;
+    char s[64];
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "retrieval model", "x", x)) return NULL;
+    if (x->shape.ndim != 3 || x->shape.d[1] != c || x->shape.d[2] != rm->dim) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "retrieval model: embeddings %s must be [batch, n_samples = %lld, dim = "
+                       "%lld]", mmix_shape_str(x->shape, s, sizeof s), (long long)c, (long long)rm->dim);
+        return NULL;
+    }
+    /* the head on positions 1..c-1 alone: the query's own score is never used */
+    h = mmix_tokens_slice(ctx, mmix__retrieval_hidden(ctx, rm, x), 1, c - 1);
+    return mmix_reshape(ctx, mmix_linear(ctx, h, rm->head_w, rm->head_b), mmix_shape2(x->shape.d[0], c - 1));
+}
+
+MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x,
+                                               mmix_tensor *labels, mmix_tensor **scores_out) {
+    mmix_tensor *scores;
+    char s[64];
+    if (scores_out) *scores_out = NULL;
+    if (!mmix__op_can_run(ctx) || !mmix__check_i32(ctx, "retrieval loss", "labels", labels)) return NULL;
+    scores = mmix_retrieval_model_scores(ctx, rm, x);
+    if (!scores) return NULL;
+    if (labels->shape.ndim != 1 || labels->shape.d[0] != scores->shape.d[0]) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "retrieval loss: labels %s must be [batch = %lld]",
+                       mmix_shape_str(labels->shape, s, sizeof s), (long long)scores->shape.d[0]);
+        return NULL;
+    }
+    if (scores_out) *scores_out = scores;
+    /* torch's CrossEntropyLoss of [B, c-1, 1] against [B, 1]: softmax over the candidates */
+    return mmix_cross_entropy(ctx, scores, labels, -100);
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path) {
+    mmix__meta meta;
+    meta.n = 0;
+    mmix__meta_add(&meta, "format", "pt");
+    mmix__meta_add(&meta, "mmix_model", "retrieval-mixer");
+    mmix__meta_add(&meta, "dim", "%lld", (long long)rm->dim);
+    mmix__meta_add(&meta, "depth", "%lld", (long long)rm->depth);
+    mmix__meta_add(&meta, "n_samples", "%lld", (long long)rm->n_samples);
+    mmix__meta_add(&meta, "layer_norm_eps", "%.9g", (double)rm->norm_eps);
+    return mmix_safetensors_write(ctx, path, rm->params.tensors, NULL, rm->params.count, meta.keys, meta.values, meta.n);
+}
+
+/* The sizes from the tensors: D from retrieval_head.weight [1, D] (read in the embedding's
+   place by mmix__read_lm_sizes), the depth from the blocks present, c from block 0's conv
+   [c, c, 1]; our metadata, where there is some, must say the same. */
+static mmix_result mmix__retrieval_read_sizes(mmix_ctx *ctx, const mmix_safetensors *st, int64_t *sizes,
+                                              double *eps) {
+    static const char *const keys[3] = {"dim", "depth", "n_samples"};
+    const char *arch = mmix_safetensors_meta(st, "mmix_arch");
+    const mmix_st_entry *conv;
+    mmix_model_config c;
+    double v;
+    mmix_result r;
+    int k;
+    if (arch)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: a language model's file (mmix_arch %s), not a retrieval "
+                              "model's", st->path, arch);
+    memset(&c, 0, sizeof c);
+    r = mmix__read_lm_sizes(ctx, st, "retrieval_head.weight", "mixerblocks.%lld.conv.weight",
+                            "mixerblocks.0.patch_ff.0.weight", &c);
+    if (r != MMIX_OK) return r;
+    conv = mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
+    if (c.vocab != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor 'retrieval_head.weight' must be [1, D], it has %lld rows",
+                              st->path, (long long)c.vocab);
+    if (conv->ndim != 3 || conv->shape[0] != conv->shape[1] || conv->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor 'mixerblocks.0.conv.weight' must be [c, c, 1]",
+                              st->path);
+    sizes[0] = c.dim;
+    sizes[1] = c.depth;
+    sizes[2] = conv->shape[0];
+    for (k = 0; k < 3; k++) {
+        if (!mmix__meta_number(ctx, st, keys[k], -1.0, &v)) return ctx->last_result;
+        if (v != -1.0 && v != (double)sizes[k])
+            return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = %g, but the tensors say %lld", st->path,
+                                  keys[k], v, (long long)sizes[k]);
+    }
+    return mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, eps) ? MMIX_OK : ctx->last_result;
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_model *rm, const char *path) {
+    mmix_safetensors st;
+    int64_t sizes[3];
+    double eps = 1e-5;
+    mmix_result r;
+    memset(rm, 0, sizeof *rm);
+    r = mmix_safetensors_open(ctx, path, &st);
+    if (r != MMIX_OK) return r;
+    r = mmix__retrieval_read_sizes(ctx, &st, sizes, &eps);
+    if (r == MMIX_OK) r = mmix_retrieval_model_create(ctx, rm, sizes[0], sizes[1], sizes[2]);
+    if (r == MMIX_OK) {
+        rm->norm_eps = (float)eps;
+        r = mmix__read_params(ctx, &st, &rm->params, "retrieval mixer", NULL);
+    }
+    mmix_safetensors_close(&st);
     return r;
 }
 
