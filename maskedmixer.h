@@ -1578,6 +1578,87 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
                                             const mmix_data_options *opt, const char *cache_path,
                                             mmix_dataset *out, int *reused);
 MMIXDEF void mmix_data_free(mmix_dataset *d);             /* zeroes it; safe on a zeroed one */
+/* One text as one padded row, as a dataset of MMIX_ROWS_PADDED rows makes it: its ids and
+   the end-of-text id, the first n_ctx of them, then pad ids up to n_ctx (on the left with
+   pad_left). row receives n_ctx ids; *n_ids (may be NULL) the text's ids before the cut. */
+MMIXDEF mmix_result mmix_data_text_row(mmix_ctx *ctx, mmix_bpe *bpe, const void *text, size_t size,
+                                       int64_t n_ctx, int pad_left, int32_t *row, int64_t *n_ids);
+
+// ----------------------------------------------------------------------------------------
+// >>api_retrieval  Retrieval (paper Sec. 6, Algorithm 1, Table 1; reference-notes Sec. 20):
+// embeddings, the candidate draw, the InfoNCE loss, the top-1 evaluation.
+// ----------------------------------------------------------------------------------------
+/* The retrieval embedding of paper Sec. 6.1 for token ids [B, L]: [B, D] on the tape, not
+   normalized. A causal language model's is its last hidden layer (mmix_model_hidden: after
+   the final norm for transformers) at position L-2, the last one the shifted loss trains;
+   an autoencoder's is its encoder's output at the last position, the vector its decoder
+   reads. Rows are meant to be left-padded (mmix_data_text_row), so that both positions hold
+   text. The other architectures have none: an error. */
+MMIXDEF mmix_tensor *mmix_model_embedding(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids);
+/* Whether the architecture has a retrieval embedding, and where: -2 or -1 (above); 0: none. */
+MMIXDEF int mmix_arch_embedding_position(mmix_arch arch);
+
+/* Reports progress of a long job: `done` of `total` items. */
+typedef void (*mmix_progress_fn)(void *user, int64_t done, int64_t total);
+/* Embeds n rows of len ids (host memory, [n x len]) in batches of `batch` rows, without the
+   tape: out receives n unit vectors [n x D] (L2-normalized, eps 1e-12, as F.normalize).
+   progress (may be NULL) is called after each batch. The context's step memory is reset
+   after each batch. */
+MMIXDEF mmix_result mmix_model_embed_rows(mmix_ctx *ctx, const mmix_model *model, const int32_t *ids, int64_t n,
+                                          int64_t len, int64_t batch, float *out, mmix_progress_fn progress,
+                                          void *user);
+
+/* The candidate draw of paper Algorithm 1 as the reference code makes it (SPEC-exact, see
+   reference-notes Sec. 20): for item idx of a pool of n (queries and targets row-aligned),
+   c slots: slot 0 is idx (the query), slots 1..c-1 are c-1 distinct pool indices other than
+   idx, uniformly drawn without replacement, then one slot m, uniform in 1..c-1, is set to
+   idx (the match). So the list holds the query, its match and c-2 non-matching targets. The
+   sampler keeps a scratch permutation so that a draw costs O(c), not O(n). */
+typedef struct mmix_retrieval_sampler {
+    int64_t n;                  /* the pool */
+    int64_t *perm;              /* [n]: 0..n-1 between draws */
+    int64_t *swaps;             /* [n]: the positions one draw swapped, to undo them */
+} mmix_retrieval_sampler;
+MMIXDEF mmix_result mmix_retrieval_sampler_init(mmix_ctx *ctx, mmix_retrieval_sampler *s, int64_t n);
+MMIXDEF void mmix_retrieval_sampler_free(mmix_retrieval_sampler *s);   /* zeroes it */
+/* Fills slots[0..c-1] as above and returns m (in 1..c-1); needs 2 <= c <= n and
+   0 <= idx < n (else returns 0, slots untouched). */
+MMIXDEF int64_t mmix_retrieval_draw(mmix_retrieval_sampler *s, mmix_rng *rng, int64_t idx, int64_t c,
+                                    int64_t *slots);
+
+/* The InfoNCE loss of paper Sec. 6.3, Eqs. 7-8, for B items of c embeddings [B, c, D]: row 0
+   of an item is its query, rows 1..c-1 its candidates, and match[b] (int32 [B], in 1..c-1)
+   the row of item b's match. Per item -log softmax_m(cos(q, d_j) / tau) over the c-1
+   candidates, computed as -cos(q, d_m)/tau + logsumexp_j cos(q, d_j)/tau (never exp of
+   cos/tau alone, which overflows at small tau); the mean over the items, a scalar. cos is
+   torch's CosineSimilarity (eps 1e-8). The paper's tau is 0.02. */
+MMIXDEF mmix_tensor *mmix_infonce_loss(mmix_ctx *ctx, mmix_tensor *emb, mmix_tensor *match, float tau);
+
+/* Top-1 evaluation for n candidates (paper Sec. 6, Table 1; reference-notes Sec. 20). For
+   each query i of a pool of `pool` row-aligned query/target pairs: the draw above with c = n
+   (the query's slot, its match at a uniform slot, n-2 non-matching targets), the method's
+   scores of the n-1 candidate targets, and the match's rank among them. A tie with the match
+   counts against it (the match ranks below every candidate that scores as high), for every
+   method alike. The draws depend on (seed, n, i) alone, so every method of one table meets
+   the same candidate lists. */
+typedef struct mmix_retrieval_result {
+    int64_t n;                  /* candidates, counting the query as the paper does */
+    int64_t queries;            /* 0: skipped (n > pool) */
+    double top1, mrr10, recall10;   /* fractions: rank 1; mean of 1/rank over rank <= 10; rank <= 10 */
+} mmix_retrieval_result;
+/* A method: the scores of queries q0..q0+nq-1 against every target of the pool, into
+   scores [nq x pool] (higher is better). */
+typedef mmix_result (*mmix_retrieval_scores_fn)(mmix_ctx *ctx, void *user, int64_t q0, int64_t nq, float *scores);
+MMIXDEF mmix_result mmix_retrieval_evaluate(mmix_ctx *ctx, int64_t pool, const int64_t *ns, int n_count, uint64_t seed,
+                                            mmix_retrieval_scores_fn scores, void *user, mmix_retrieval_result *out,
+                                            mmix_progress_fn progress, void *progress_user);
+/* The method of the embedding models: dot products of unit query and target embeddings
+   (cosine similarity), one GEMM per block of queries. user is an mmix_embedding_scorer. */
+typedef struct mmix_embedding_scorer {
+    const float *queries, *targets;     /* [pool x dim] each, unit rows */
+    int64_t pool, dim;
+} mmix_embedding_scorer;
+MMIXDEF mmix_result mmix_embedding_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores);
 
 // ----------------------------------------------------------------------------------------
 // >>api_retrieval_model  The indirect retrieval model (paper Sec. 6.2, Fig. 9): the
@@ -1632,6 +1713,17 @@ MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieva
    against the metadata where there is some. A missing or unknown tensor, or a wrong shape, is
    an error naming it; so is a language model's file. */
 MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_model *rm, const char *path);
+
+/* A batch of B training or evaluation items for the indirect model, from host embeddings Q
+   and T [N, D] (row i of T is query i's match; N = the sampler's pool): item b is
+   [Q[idx], T[slot 1], ..., T[slot c-1]] for idx = items[b] and the slots of
+   mmix_retrieval_draw (paper Algorithm 1: c - 2 other targets and idx's own at a uniform
+   slot m), and its label m - 1. *x [B, c, D] (float32) and *labels [B] (int32) are new step
+   tensors. Every call draws new candidates from rng. An item outside [0, N), c outside
+   [2, N] or a size below 1 is an error. */
+MMIXDEF mmix_result mmix_retrieval_batch(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng,
+                                         const float *Q, const float *T, int64_t D, const int64_t *items,
+                                         int64_t B, int64_t c, mmix_tensor **x, mmix_tensor **labels);
 
 #ifdef __cplusplus
 }
@@ -6080,6 +6172,10 @@ typedef struct mmix__arch {
     /* forwards: the last hidden layer [B, L, D], the logits [B, L, V] */
     mmix_tensor *(*hidden)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
     mmix_tensor *(*logits)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
+    /* the retrieval embedding [B, D] (paper Sec. 6.1), not normalized; NULL: none (outputs
+       that see later tokens, or two streams, have no one vector that summarizes a row) */
+    mmix_tensor *(*embedding)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids);
+    int embedding_position;                             /* where it is taken: -2, -1; 0: none */
     /* the input of the first block for ids [B, n] at positions p..p+n-1 (may be NULL: the
        token embedding alone; GPT-1 adds learned positions) */
     mmix_tensor *(*embed)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids, int64_t p);
@@ -6199,6 +6295,13 @@ static mmix_tensor *mmix__stack_hidden(mmix_ctx *ctx, const mmix_model *m, mmix_
     int64_t i;
     for (i = 0; x && i < m->config.depth; i++) x = d.block(ctx, m, i, x, NULL, 0);
     return d.final ? d.final(ctx, m, x) : x;
+}
+
+/* A causal LM's retrieval embedding (paper Sec. 6.1): the last hidden layer at position L-2,
+   the last position whose output the shifted loss trains (output L-1 predicts nothing). */
+static mmix_tensor *mmix__causal_embedding(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix_tensor *h = mmix_model_hidden(ctx, m, ids);
+    return h ? mmix_tokens_select(ctx, h, -2) : NULL;
 }
 
 /* The untied language-model head: logits = hidden lm_head^T. */
@@ -6564,6 +6667,8 @@ static void mmix__mixer_describe(mmix__arch *d) {
     d->apply_masks = mmix__mixers_apply_masks;
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
+    d->embedding = mmix__causal_embedding;
+    d->embedding_position = -2;
     d->terms = mmix__causal_lm_terms;
     d->targets = mmix__causal_lm_targets;
     d->cache_floats = mmix__mixer_cache_floats;
@@ -7075,6 +7180,8 @@ static void mmix__llama_describe(mmix__arch *d) {
     d->apply_masks = NULL; /* the causal mask is on attention scores, not on weights */
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
+    d->embedding = mmix__causal_embedding;
+    d->embedding_position = -2;
     d->terms = mmix__causal_lm_terms;
     d->targets = mmix__causal_lm_targets;
     d->cache_floats = mmix__llama_cache_floats;
@@ -7293,6 +7400,8 @@ static void mmix__gpt_describe(mmix__arch *d) {
     d->apply_masks = NULL;
     d->hidden = mmix__stack_hidden;
     d->logits = mmix__lm_logits;
+    d->embedding = mmix__causal_embedding;
+    d->embedding_position = -2;
     d->embed = mmix__gpt_embed;
     d->terms = mmix__causal_lm_terms;
     d->targets = mmix__causal_lm_targets;
@@ -7439,6 +7548,13 @@ static mmix_tensor *mmix__encdec_middle(mmix_ctx *ctx, const mmix_model *m, mmix
     if (mmix__arch_of(m).info.objective == MMIX_OBJECTIVE_RECONSTRUCT)
         return mmix_tokens_repeat(ctx, mmix_tokens_select(ctx, x, -1), L);
     return mmix_tokens_zero(ctx, x, L / 2, L);
+}
+
+/* The autoencoder's retrieval embedding (paper Sec. 6.4): the encoder's output at the last
+   position, the one vector the decoder reads (reference-notes Sec. 20). */
+static mmix_tensor *mmix__encoder_embedding(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *ids) {
+    mmix_tensor *x = mmix__encdec_stack(ctx, &m->config, m->mixer, m->llama, mmix_embedding(ctx, m->embed, ids));
+    return x ? mmix_tokens_select(ctx, x, -1) : NULL;
 }
 
 /* The decoder's last hidden layer [B, L, D]. */
@@ -7642,6 +7758,8 @@ static void mmix__encdec_llama_kind(mmix__arch *d) {
 /* The autoencoders' objective. */
 static void mmix__encdec_reconstruct(mmix__arch *d) {
     d->info.objective = MMIX_OBJECTIVE_RECONSTRUCT;
+    d->embedding = mmix__encoder_embedding;
+    d->embedding_position = -1;
     d->terms = mmix__reconstruct_terms;
     d->targets = mmix__reconstruct_targets;
 }
@@ -7846,6 +7964,8 @@ static void mmix__bidi_mixer_describe(mmix__arch *d) {
     d->info.paper = "paper Sec. 5.1, Fig. 6, Fig. S11";
     d->info.can_generate = 0; /* output o reads tokens after o + 1: no left-to-right decoding */
     d->info.objective = MMIX_OBJECTIVE_NEXT_BIDI;
+    d->embedding = NULL; /* every output sees the whole row: none is a causal summary */
+    d->embedding_position = 0;
     d->info.own_settings = ""; /* its sizes are the flat mixer's; the kernel is 1 */
     d->check = mmix__bidi_mixer_check;
     d->param_count = mmix__bidi_mixer_param_count;
@@ -7967,6 +8087,8 @@ static void mmix__bidi_llama_describe(mmix__arch *d) {
     d->info.paper = "paper Sec. 5.1, Fig. 6";
     d->info.can_generate = 0; /* output o reads the tokens after o */
     d->info.objective = MMIX_OBJECTIVE_OWN_BIDI;
+    d->embedding = NULL; /* every output sees the whole row: none is a causal summary */
+    d->embedding_position = 0;
     d->info.lr = 1e-4; /* the reference script's */
     d->param_count = mmix__bidi_llama_param_count;
     d->create = mmix__bidi_llama_create;
@@ -10562,12 +10684,39 @@ static double mmix__data_split_u(int64_t i, uint64_t seed) {
     return (double)(mmix__hash_u64(mmix__hash_u64((uint64_t)i) ^ seed) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* A padded row of n_ctx ids from a document's ids (end-of-text included): its first n_ctx,
+   and pad ids on the right, or on the left. */
+static void mmix__data_padded_row(int32_t *row, const int32_t *ids, int64_t n, int64_t n_ctx, int32_t pad, int left) {
+    int64_t len = n < n_ctx ? n : n_ctx, lead = left ? n_ctx - len : 0, k;
+    for (k = 0; k < n_ctx; k++) row[k] = pad;
+    memcpy(row + lead, ids, (size_t)len * sizeof(int32_t));
+}
+
+MMIXDEF mmix_result mmix_data_text_row(mmix_ctx *ctx, mmix_bpe *bpe, const void *text, size_t size,
+                                       int64_t n_ctx, int pad_left, int32_t *row, int64_t *n_ids) {
+    mmix_bpe_ids doc = {NULL, 0, 0};
+    int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
+    mmix_result r;
+    if (eot < 0 || pad < 0)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "text row: the tokenizer has no %s token",
+                              eot < 0 ? "end-of-text" : "pad");
+    if (n_ctx < 1) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "text row: n_ctx %lld", (long long)n_ctx);
+    r = mmix_bpe_encode(ctx, bpe, text, size, 0, &doc);
+    if (r == MMIX_OK) r = mmix_bpe_ids_push(ctx, &doc, eot);
+    if (r == MMIX_OK) {
+        mmix__data_padded_row(row, doc.ids, doc.n, n_ctx, pad, pad_left);
+        if (n_ids) *n_ids = doc.n;
+    }
+    mmix_bpe_ids_free(&doc);
+    return r;
+}
+
 /* Tokenizes documents into the two splits' rows (the identity is the caller's). */
 static mmix_result mmix__data_build_docs(mmix_ctx *ctx, const char *name, const mmix_data_docs *docs, mmix_bpe *bpe,
                                          const mmix_data_options *opt, mmix_dataset *out) {
     mmix_bpe_ids doc = {NULL, 0, 0}, split[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
     int32_t eot = mmix_bpe_eot_id(bpe), pad = mmix_bpe_pad_id(bpe);
-    int64_t i, n_ctx = opt->n_ctx, first_val = -1, k;
+    int64_t i, n_ctx = opt->n_ctx, first_val = -1;
     double u_min = 2.0;
     unsigned char *is_val = NULL;
     mmix_result r = MMIX_OK;
@@ -10600,12 +10749,8 @@ static mmix_result mmix__data_build_docs(mmix_ctx *ctx, const char *name, const 
             memcpy(dst->ids + dst->n, doc.ids, (size_t)doc.n * sizeof(int32_t));
             dst->n += doc.n;
         } else {
-            int64_t len = doc.n < n_ctx ? doc.n : n_ctx, lead = opt->pad_left ? n_ctx - len : 0;
-            int32_t *row;
             if (!mmix__ids_reserve(dst, n_ctx)) { r = MMIX_ERR_OUT_OF_MEMORY; break; }
-            row = dst->ids + dst->n;
-            for (k = 0; k < n_ctx; k++) row[k] = pad;
-            memcpy(row + lead, doc.ids, (size_t)len * sizeof(int32_t));
+            mmix__data_padded_row(dst->ids + dst->n, doc.ids, doc.n, n_ctx, pad, opt->pad_left);
             dst->n += n_ctx;
         }
     }
@@ -10846,6 +10991,241 @@ MMIXDEF mmix_result mmix_data_load_or_build(mmix_ctx *ctx, const char *path, mmi
     return r;
 }
 
+// ========================================================================================
+// >>retrieval  Retrieval (paper Sec. 6, Algorithm 1, Table 1; reference-notes Sec. 20).
+// ========================================================================================
+/* Both the architecture's slot and the shape check of mmix_model_hidden. */
+MMIXDEF mmix_tensor *mmix_model_embedding(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *ids) {
+    mmix__arch d = mmix__arch_of(model);
+    if (!mmix__op_can_run(ctx)) return NULL;
+    if (!d.embedding) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT,
+                       "embedding: the %s has no retrieval embedding (its outputs see the whole row)", d.info.title);
+        return NULL;
+    }
+    if (ids && ids->shape.ndim == 2 && ids->shape.d[1] < 2) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "embedding: rows of %lld token(s); position L-2 needs two",
+                       (long long)ids->shape.d[1]);
+        return NULL;
+    }
+    if (!mmix__check_i32(ctx, "embedding", "ids", ids)) return NULL;
+    return d.embedding(ctx, model, ids);
+}
+
+MMIXDEF int mmix_arch_embedding_position(mmix_arch arch) {
+    mmix__arch d;
+    return mmix__arch_describe(arch, &d) ? d.embedding_position : 0;
+}
+
+MMIXDEF mmix_result mmix_model_embed_rows(mmix_ctx *ctx, const mmix_model *model, const int32_t *ids, int64_t n,
+                                          int64_t len, int64_t batch, float *out, mmix_progress_fn progress,
+                                          void *user) {
+    int was_training = mmix_is_training(ctx), had_grad = mmix_grad_enabled(ctx);
+    int64_t D = model->config.dim, r0, i, j;
+    mmix_result r = MMIX_OK;
+    if (n < 0 || len < 1 || batch < 1 || (n > 0 && (!ids || !out)))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "embed rows: %lld rows of %lld, batch %lld", (long long)n,
+                              (long long)len, (long long)batch);
+    mmix_set_training(ctx, 0); /* no dropout: an embedding is a function of its row */
+    mmix_set_grad_enabled(ctx, 0);
+    for (r0 = 0; r == MMIX_OK && r0 < n; r0 += batch) {
+        int64_t nb = n - r0 < batch ? n - r0 : batch;
+        mmix_tensor *t = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(nb, len)), *e = NULL;
+        if (t) r = mmix_tensor_upload(ctx, t, 0, ids + r0 * len, nb * len);
+        if (t && r == MMIX_OK) e = mmix_l2_normalize(ctx, mmix_model_embedding(ctx, model, t), 1e-12f);
+        if (e) r = mmix_tensor_download(ctx, e, 0, out + r0 * D, nb * D);
+        else r = mmix_last_result(ctx) != MMIX_OK ? mmix_last_result(ctx) : MMIX_ERR_OUT_OF_MEMORY;
+        /* a row is a unit vector, or all zeros when its embedding was (F.normalize's eps) */
+        for (i = 0; r == MMIX_OK && i < nb * D; i += D)
+            for (j = 0; j < D; j++)
+                if (out[r0 * D + i + j] != out[r0 * D + i + j]) {
+                    r = mmix_set_error(ctx, MMIX_ERR_NUMERIC, "embed rows: row %lld's embedding is not finite",
+                                       (long long)(r0 + i / D));
+                    break;
+                }
+        mmix_step_reset(ctx);
+        if (r == MMIX_OK && progress) progress(user, r0 + nb, n);
+    }
+    mmix_set_training(ctx, was_training);
+    mmix_set_grad_enabled(ctx, had_grad);
+    return r;
+}
+
+/* ---- The candidate draw of Algorithm 1 ---- */
+MMIXDEF mmix_result mmix_retrieval_sampler_init(mmix_ctx *ctx, mmix_retrieval_sampler *s, int64_t n) {
+    int64_t i;
+    memset(s, 0, sizeof *s);
+    if (n < 1 || n > (int64_t)UINT32_MAX)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval sampler: a pool of %lld", (long long)n);
+    s->perm = (int64_t *)MMIX_MALLOC((size_t)n * sizeof(int64_t));
+    s->swaps = (int64_t *)MMIX_MALLOC((size_t)n * sizeof(int64_t));
+    if (!s->perm || !s->swaps) {
+        mmix_retrieval_sampler_free(s);
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval sampler: out of memory for a pool of %lld",
+                              (long long)n);
+    }
+    for (i = 0; i < n; i++) s->perm[i] = i;
+    s->n = n;
+    return MMIX_OK;
+}
+
+MMIXDEF void mmix_retrieval_sampler_free(mmix_retrieval_sampler *s) {
+    MMIX_FREE(s->perm);
+    MMIX_FREE(s->swaps);
+    memset(s, 0, sizeof *s);
+}
+
+/* A partial Fisher-Yates shuffle of the pool without idx (moved to the end, out of reach):
+   its first c-1 entries are c-1 distinct others, each subset equally likely, as
+   torch.multinomial of equal weights without replacement draws them. Then every swap is
+   undone, so perm is the identity again for the next draw. */
+MMIXDEF int64_t mmix_retrieval_draw(mmix_retrieval_sampler *s, mmix_rng *rng, int64_t idx, int64_t c,
+                                    int64_t *slots) {
+    int64_t n = s->n, j, m, t;
+    if (c < 2 || c > n || idx < 0 || idx >= n) return 0;
+    s->perm[idx] = n - 1; /* the last position holds idx, position idx what was last */
+    s->perm[n - 1] = idx;
+    for (j = 0; j < c - 1; j++) {
+        int64_t r = j + (int64_t)mmix_rng_below(rng, (uint32_t)(n - 1 - j));
+        t = s->perm[j], s->perm[j] = s->perm[r], s->perm[r] = t;
+        s->swaps[j] = r;
+        slots[1 + j] = s->perm[j];
+    }
+    for (j = c - 2; j >= 0; j--) {
+        int64_t r = s->swaps[j];
+        t = s->perm[j], s->perm[j] = s->perm[r], s->perm[r] = t;
+    }
+    s->perm[idx] = idx;
+    s->perm[n - 1] = n - 1;
+    slots[0] = idx;
+    m = 1 + (int64_t)mmix_rng_below(rng, (uint32_t)(c - 1)); /* randint(1, c-1), both ends */
+    slots[m] = idx;
+    return m;
+}
+
+/* ---- InfoNCE (paper Sec. 6.3, Eqs. 7-8) ---- */
+/* With the candidates' similarities over tau as logits, the loss is the cross-entropy of
+   class m-1: -s_m + logsumexp_j s_j, the paper's ratio in a form that cannot overflow. */
+MMIXDEF mmix_tensor *mmix_infonce_loss(mmix_ctx *ctx, mmix_tensor *emb, mmix_tensor *match, float tau) {
+    mmix_tensor *q, *cands, *cos, *labels;
+    int32_t chunk[256];
+    int64_t B, c, D, b, k, n;
+    char s[64];
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "infonce", "emb", emb) ||
+        !mmix__check_i32(ctx, "infonce", "match", match))
+        return NULL;
+    if (emb->shape.ndim != 3 || emb->shape.d[1] < 2 || match->shape.ndim != 1 || match->shape.d[0] != emb->shape.d[0]) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "infonce: embeddings %s must be [items, c >= 2, D] and match [items]",
+                       mmix_shape_str(emb->shape, s, sizeof s));
+        return NULL;
+    }
+    if (!(tau > 0.0f)) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "infonce: temperature %g must be positive", (double)tau);
+        return NULL;
+    }
+    B = emb->shape.d[0], c = emb->shape.d[1], D = emb->shape.d[2];
+    (void)D;
+    labels = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape1(B));
+    if (!labels) return NULL;
+    for (b = 0; b < B; b += n) { /* the match's row m is class m-1 among the candidates */
+        n = B - b < 256 ? B - b : 256;
+        mmix_tensor_download(ctx, match, b, chunk, n);
+        for (k = 0; k < n; k++) {
+            if (chunk[k] < 1 || chunk[k] >= c) {
+                mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "infonce: item %lld's match is row %d, not in 1..%lld",
+                               (long long)(b + k), chunk[k], (long long)(c - 1));
+                return NULL;
+            }
+            chunk[k] -= 1;
+        }
+        mmix_tensor_upload(ctx, labels, b, chunk, n);
+    }
+    q = mmix_tokens_repeat(ctx, mmix_tokens_select(ctx, emb, 0), c - 1);  /* [B, c-1, D] */
+    cands = mmix_tokens_slice(ctx, emb, 1, c - 1);                         /* [B, c-1, D] */
+    cos = mmix_cosine_similarity(ctx, q, cands, 1e-8f);                    /* [B, c-1] */
+    return mmix_cross_entropy(ctx, mmix_scale(ctx, cos, 1.0f / tau), labels, -100);
+}
+
+/* ---- Top-1 evaluation (paper Table 1) ---- */
+/* The seed of query i's draw for n candidates: one stream per (seed, n, i), so that no draw
+   depends on the order in which queries are evaluated, or on the other n. */
+static uint64_t mmix__retrieval_draw_seed(uint64_t seed, int64_t n, int64_t i) {
+    return mmix__hash_u64(mmix__hash_u64(mmix__hash_u64(seed) ^ (uint64_t)n) ^ (uint64_t)i);
+}
+
+/* The match's rank among the candidate list slots[1..n-1] (slot m the match): 1 plus every
+   other candidate that scores at least as high, so a tie counts against the match. */
+static int64_t mmix__retrieval_rank(const float *row, const int64_t *slots, int64_t n, int64_t m) {
+    float own = row[slots[m]];
+    int64_t j, rank = 1;
+    for (j = 1; j < n; j++)
+        if (j != m && !(row[slots[j]] < own)) rank++; /* a NaN score ranks above the match too */
+    return rank;
+}
+
+MMIXDEF mmix_result mmix_retrieval_evaluate(mmix_ctx *ctx, int64_t pool, const int64_t *ns, int n_count, uint64_t seed,
+                                            mmix_retrieval_scores_fn scores, void *user, mmix_retrieval_result *out,
+                                            mmix_progress_fn progress, void *progress_user) {
+    const int64_t block = 64; /* queries scored per call: a [64 x pool] slab */
+    mmix_retrieval_sampler sampler;
+    int64_t *slots = NULL, n_max = 0, q0, i;
+    float *rows = NULL;
+    mmix_result r;
+    int k;
+    if (pool < 2 || n_count < 1 || !ns || !scores || !out)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval evaluate: a pool of %lld, %d sizes",
+                              (long long)pool, n_count);
+    for (k = 0; k < n_count; k++) {
+        if (ns[k] < 2) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval evaluate: n = %lld", (long long)ns[k]);
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].n = ns[k];
+        if (ns[k] <= pool && ns[k] > n_max) n_max = ns[k];
+    }
+    if ((r = mmix_retrieval_sampler_init(ctx, &sampler, pool)) != MMIX_OK) return r;
+    slots = (int64_t *)MMIX_MALLOC((size_t)(n_max > 0 ? n_max : 1) * sizeof(int64_t));
+    rows = (float *)MMIX_MALLOC((size_t)block * (size_t)pool * sizeof(float));
+    if (!slots || !rows) r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval evaluate: out of memory");
+    for (q0 = 0; r == MMIX_OK && n_max > 0 && q0 < pool; q0 += block) {
+        int64_t nq = pool - q0 < block ? pool - q0 : block;
+        r = scores(ctx, user, q0, nq, rows);
+        for (i = 0; r == MMIX_OK && i < nq; i++)
+            for (k = 0; k < n_count; k++) {
+                int64_t n = ns[k], m, rank;
+                mmix_rng rng;
+                if (n > pool) continue;
+                mmix_rng_seed(&rng, mmix__retrieval_draw_seed(seed, n, q0 + i));
+                m = mmix_retrieval_draw(&sampler, &rng, q0 + i, n, slots);
+                rank = mmix__retrieval_rank(rows + i * pool, slots, n, m);
+                out[k].queries++;
+                out[k].top1 += rank == 1;
+                out[k].recall10 += rank <= 10;
+                out[k].mrr10 += rank <= 10 ? 1.0 / (double)rank : 0.0;
+            }
+        if (r == MMIX_OK && progress) progress(progress_user, q0 + nq, pool);
+    }
+    for (k = 0; r == MMIX_OK && k < n_count; k++)
+        if (out[k].queries > 0) {
+            out[k].top1 /= (double)out[k].queries;
+            out[k].recall10 /= (double)out[k].queries;
+            out[k].mrr10 /= (double)out[k].queries;
+        }
+    mmix_retrieval_sampler_free(&sampler);
+    MMIX_FREE(slots);
+    MMIX_FREE(rows);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_embedding_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores) {
+    const mmix_embedding_scorer *e = (const mmix_embedding_scorer *)scorer;
+    if (q0 < 0 || nq < 0 || q0 + nq > e->pool)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "embedding scores: queries %lld..%lld of %lld",
+                              (long long)q0, (long long)(q0 + nq), (long long)e->pool);
+    /* scores = Q[q0 : q0 + nq] T^T: cosine similarities of unit rows */
+    mmix__cpu_sgemm(0, 1, nq, e->pool, e->dim, 1.0f, e->queries + q0 * e->dim, e->dim, e->targets, e->dim, 0.0f,
+                    scores, e->pool);
+    return MMIX_OK;
+}
+
 // ----------------------------------------------------------------------------------------
 // >>retrieval_model  The indirect retrieval model (paper Sec. 6.2, Fig. 9; reference-notes
 // Sec. 19): RetrievalMixer, the flat mixer block with no mask over c embeddings, a D -> 1 head.
@@ -11020,6 +11400,40 @@ MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_mode
         r = mmix__read_params(ctx, &st, &rm->params, "retrieval mixer", NULL);
     }
     mmix_safetensors_close(&st);
+    return r;
+}
+
+/* Rows are moved into x through mmix_tensor_upload, so the batch may live on a device. */
+MMIXDEF mmix_result mmix_retrieval_batch(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng,
+                                         const float *Q, const float *T, int64_t D, const int64_t *items,
+                                         int64_t B, int64_t c, mmix_tensor **x, mmix_tensor **labels) {
+    int64_t N = sampler->n, b, j, *slots;
+    int32_t *label;
+    mmix_result r = MMIX_OK;
+    *x = *labels = NULL;
+    if (B < 1 || D < 1 || c < 2 || c > N)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval batch: %lld items of %lld candidates of "
+                              "width %lld from a pool of %lld: sizes must be positive, 2 <= c <= pool",
+                              (long long)B, (long long)c, (long long)D, (long long)N);
+    for (b = 0; b < B; b++)
+        if (items[b] < 0 || items[b] >= N)
+            return mmix_set_error(ctx, MMIX_ERR_RANGE, "retrieval batch: item %lld is %lld, outside the pool [0, %lld)",
+                                  (long long)b, (long long)items[b], (long long)N);
+    slots = (int64_t *)MMIX_MALLOC((size_t)c * sizeof(int64_t));
+    label = (int32_t *)MMIX_MALLOC((size_t)B * sizeof(int32_t));
+    *x = slots && label ? mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(B, c, D)) : NULL;
+    *labels = *x ? mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape1(B)) : NULL;
+    if (!*labels) r = ctx->last_result != MMIX_OK ? ctx->last_result
+                                                 : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval batch: out of memory");
+    for (b = 0; r == MMIX_OK && b < B; b++) {
+        label[b] = (int32_t)(mmix_retrieval_draw(sampler, rng, items[b], c, slots) - 1);
+        r = mmix_tensor_upload(ctx, *x, b * c * D, Q + items[b] * D, D); /* slot 0: the query */
+        for (j = 1; r == MMIX_OK && j < c; j++) r = mmix_tensor_upload(ctx, *x, (b * c + j) * D, T + slots[j] * D, D);
+    }
+    if (r == MMIX_OK) r = mmix_tensor_upload(ctx, *labels, 0, label, B);
+    MMIX_FREE(slots);
+    MMIX_FREE(label);
+    if (r != MMIX_OK) *x = *labels = NULL;
     return r;
 }
 

@@ -410,6 +410,147 @@ static void bad_files_and_inputs(void) {
     mmix_ctx_destroy(ctx);
 }
 
+/* The batch builder on embeddings that say whose they are: Q[i] = (i, 0.5, ...), T[i] =
+   (1000 + i, ...), so each row of a batch names its pool index. In every item: slot 0 is the
+   query, the label points at its own target, which appears exactly once, and no other target
+   appears twice; every label value occurs; the same seed gives the same batch. */
+static void batches(void) {
+    enum { N = 40, W = 3, NB = 64, NC = 8 };
+    mmix_ctx *ctx;
+    mmix_retrieval_sampler sampler;
+    mmix_rng r1, r2;
+    mmix_tensor *x, *labels, *x2, *labels2;
+    static float Q[N * W], T[N * W];
+    int64_t items[NB], i, b, j, k, bad_query = 0, bad_label = 0, own_not_once = 0, duplicates = 0, not_target = 0;
+    int64_t label_seen[NC - 1] = {0}, labels_covered = 0;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    for (i = 0; i < N; i++)
+        for (j = 0; j < W; j++) {
+            Q[i * W + j] = j == 0 ? (float)i : 0.5f;
+            T[i * W + j] = j == 0 ? (float)(1000 + i) : -0.5f;
+        }
+    for (b = 0; b < NB; b++) items[b] = (b * 7) % N;
+    CHECK_OK(ctx, mmix_retrieval_sampler_init(ctx, &sampler, N));
+    mmix_rng_seed(&r1, 8);
+    CHECK_OK(ctx, mmix_retrieval_batch(ctx, &sampler, &r1, Q, T, W, items, NB, NC, &x, &labels));
+    if (!x || !labels) { mmix_retrieval_sampler_free(&sampler); mmix_ctx_destroy(ctx); return; }
+    CHECK(x->shape.ndim == 3 && x->shape.d[0] == NB && x->shape.d[1] == NC && x->shape.d[2] == W &&
+          labels->shape.ndim == 1 && labels->shape.d[0] == NB, "x [%d, %d, %d], labels [%d]", NB, NC, W, NB);
+    for (b = 0; b < NB; b++) {
+        const float *item = x->data + b * NC * W;
+        int64_t own = 0, label = labels->ids[b];
+        bad_query += item[0] != (float)items[b] || item[1] != 0.5f;
+        bad_label += label < 0 || label >= NC - 1 || item[(label + 1) * W] != (float)(1000 + items[b]);
+        for (j = 1; j < NC; j++) {
+            own += item[j * W] == (float)(1000 + items[b]);
+            not_target += item[j * W] < 1000.0f || item[j * W] >= 1000.0f + N || item[j * W + 2] != -0.5f;
+            for (k = 1; k < j; k++) duplicates += item[j * W] == item[k * W];
+        }
+        own_not_once += own != 1;
+        if (label >= 0 && label < NC - 1) label_seen[label]++;
+    }
+    for (j = 0; j < NC - 1; j++) labels_covered += label_seen[j] > 0;
+    CHECK(bad_query == 0, "slot 0 of every item is its query (%lld wrong)", (long long)bad_query);
+    CHECK(bad_label == 0, "every label m - 1 points at the item's own target (%lld wrong)", (long long)bad_label);
+    CHECK(own_not_once == 0, "the query's own target appears exactly once among the candidates (%lld items not)",
+          (long long)own_not_once);
+    CHECK(duplicates == 0 && not_target == 0, "the candidates are distinct targets of the pool (%lld duplicates, %lld "
+          "other rows)", (long long)duplicates, (long long)not_target);
+    CHECK(labels_covered == NC - 1, "every label 0..%d occurs in %d items (%lld do)", NC - 2, NB,
+          (long long)labels_covered);
+    mmix_rng_seed(&r2, 8);
+    CHECK_OK(ctx, mmix_retrieval_batch(ctx, &sampler, &r2, Q, T, W, items, NB, NC, &x2, &labels2));
+    CHECK(x2 && labels2 && memcmp(x->data, x2->data, (size_t)x->n * 4) == 0 &&
+          memcmp(labels->ids, labels2->ids, (size_t)NB * 4) == 0, "the same seed draws the same batch");
+    CHECK_OK(ctx, mmix_retrieval_batch(ctx, &sampler, &r2, Q, T, W, items, NB, NC, &x2, &labels2));
+    CHECK(x2 && memcmp(x->data, x2->data, (size_t)x->n * 4) != 0, "the next call draws new candidates");
+    items[3] = N;
+    CHECK(mmix_retrieval_batch(ctx, &sampler, &r2, Q, T, W, items, NB, NC, &x2, &labels2) == MMIX_ERR_RANGE && !x2 &&
+          strstr(mmix_last_error(ctx), "item 3 is 40, outside the pool [0, 40)"), "an item outside the pool is "
+          "refused: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    items[3] = 0;
+    CHECK(mmix_retrieval_batch(ctx, &sampler, &r2, Q, T, W, items, NB, N + 1, &x2, &labels2) ==
+          MMIX_ERR_INVALID_ARGUMENT, "more candidates than the pool holds are refused: %s", mmix_last_error(ctx));
+    mmix_clear_error(ctx);
+    mmix_retrieval_sampler_free(&sampler);
+    mmix_ctx_destroy(ctx);
+}
+
+/* A synthetic set whose answer is known: queries random unit vectors, each target its query
+   plus noise, renormalized. Trained on the first 3/4 of the pool with batches of
+   mmix_retrieval_batch (AdamW, warmup and linear decay, clipping), the model must rank the
+   match first for held-out queries among candidates drawn from the held-out quarter far
+   more often than chance 1/(c-1), and its held-out loss must fall well below ln(c-1). */
+static void unit_rows(float *v, int64_t n, int64_t w) {
+    int64_t i, j;
+    for (i = 0; i < n; i++) {
+        double s = 0.0;
+        for (j = 0; j < w; j++) s += (double)v[i * w + j] * v[i * w + j];
+        for (j = 0; j < w; j++) v[i * w + j] = (float)(v[i * w + j] / sqrt(s));
+    }
+}
+static void learns(void) {
+    enum { N = 512, W = 16, NC = 8, BATCH = 16, STEPS = 300, HELD = N / 4 };
+    mmix_ctx *ctx;
+    mmix_retrieval_model rm;
+    mmix_retrieval_sampler train_pool, held_pool;
+    mmix_adamw opt;
+    mmix_adamw_config acfg = mmix_adamw_config_default();
+    mmix_tensor *x, *labels, *scores, *loss, *guess;
+    static float Q[N * W], T[N * W];
+    int64_t items[HELD], i, s, right = 0;
+    double first_loss = 0.0, held_loss = 0.0, chance = log((double)(NC - 1)), t0;
+    float lr = 3e-3f;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    for (i = 0; i < N * W; i++) Q[i] = mmix_rng_normal(&rng);
+    unit_rows(Q, N, W);
+    for (i = 0; i < N * W; i++) T[i] = Q[i] + 0.5f * mmix_rng_normal(&rng) / 4.0f; /* noise of norm about 0.5 */
+    unit_rows(T, N, W);
+    CHECK_OK(ctx, mmix_retrieval_model_create(ctx, &rm, W, 2, NC));
+    CHECK_OK(ctx, mmix_retrieval_sampler_init(ctx, &train_pool, N - HELD));
+    CHECK_OK(ctx, mmix_retrieval_sampler_init(ctx, &held_pool, HELD));
+    if (!rm.head_b || !train_pool.perm || !held_pool.perm) goto done;
+    mmix_retrieval_model_init(&rm, &rng);
+    acfg.lr = lr;
+    acfg.weight_decay = 0.0f;
+    CHECK_OK(ctx, mmix_adamw_init(ctx, &opt, &rm.params, acfg));
+    t0 = mmix_time_seconds();
+    for (s = 0; s < STEPS; s++) {
+        for (i = 0; i < BATCH; i++) items[i] = (int64_t)mmix_rng_below(&rng, N - HELD);
+        if (mmix_retrieval_batch(ctx, &train_pool, &rng, Q, T, W, items, BATCH, NC, &x, &labels) != MMIX_OK) break;
+        mmix_zero_grad(ctx, &rm.params);
+        loss = mmix_retrieval_model_loss(ctx, &rm, x, labels, NULL);
+        if (!loss || mmix_backward(ctx, loss) != MMIX_OK) break;
+        if (s == 0) first_loss = loss->data[0];
+        if (mmix_clip_grad_norm(ctx, &rm.params, 1.0f, NULL) != MMIX_OK ||
+            mmix_adamw_step(ctx, &opt, mmix_schedule_lr(MMIX_SCHEDULE_LINEAR, lr, s, STEPS / 10, STEPS)) != MMIX_OK)
+            break;
+        mmix_step_reset(ctx);
+    }
+    CHECK(s == STEPS, "%d training steps ran: %s", STEPS, mmix_last_error(ctx));
+    /* the held-out quarter: its own queries, candidates from it alone (rows N - HELD.. of Q, T) */
+    for (i = 0; i < HELD; i++) items[i] = i;
+    mmix_set_grad_enabled(ctx, 0);
+    if (mmix_retrieval_batch(ctx, &held_pool, &rng, Q + (N - HELD) * W, T + (N - HELD) * W, W, items, HELD, NC, &x,
+                             &labels) == MMIX_OK &&
+        (loss = mmix_retrieval_model_loss(ctx, &rm, x, labels, &scores)) != NULL &&
+        (guess = mmix_argmax(ctx, scores)) != NULL) {
+        held_loss = loss->data[0];
+        for (i = 0; i < HELD; i++) right += guess->ids[i] == labels->ids[i];
+    }
+    printf("  retrieval training: %d steps (%.1f steps/s), first loss %.3f, held-out loss %.3f (chance ln %d = %.3f), "
+           "held-out top-1 %.1f%% (chance %.1f%%)\n", STEPS, STEPS / (mmix_time_seconds() - t0), first_loss,
+           held_loss, NC - 1, chance, 100.0 * right / HELD, 100.0 / (NC - 1));
+    CHECK(right >= HELD * 6 / 10, "held-out top-1 accuracy %lld of %d, at least 60%% (chance %.0f%%)", (long long)right,
+          HELD, 100.0 / (NC - 1));
+    CHECK(held_loss > 0.0 && held_loss < chance / 3, "held-out loss %.3f below a third of chance %.3f", held_loss, chance);
+done:
+    mmix_retrieval_sampler_free(&train_pool);
+    mmix_retrieval_sampler_free(&held_pool);
+    mmix_ctx_destroy(ctx);
+}
+
 int main(void) {
     char err[256];
     mmix_rng_seed(&rng, 19);
@@ -424,5 +565,7 @@ int main(void) {
     chance();
     round_trip();
     bad_files_and_inputs();
+    batches();
+    learns();
     return test_summary("test_retrieval_model");
 }

@@ -1143,6 +1143,72 @@ def zoo(path, out_dir):
     fx.write(path)
 
 
+def infonce_reference(q, cands, match, tau):
+    """infonce_retrieval.py's loss, literally (SPEC 7.6): exp of cosine over tau for the match and
+    the negatives, -log of the ratio; fp32, as the script runs it. One item: q [D], cands [c-1, D],
+    match the row (1..c-1) of the match among the item's c rows."""
+    cos = torch.nn.CosineSimilarity(dim=-1, eps=1e-8)
+    sims = cos(q.unsqueeze(0).expand_as(cands), cands)          # [c-1]
+    positive = torch.exp(sims[match - 1] / tau)
+    negatives = torch.exp(torch.cat([sims[:match - 1], sims[match:]]) / tau).sum()
+    return -torch.log(positive / (positive + negatives))
+
+
+def retrieval(path):
+    """Retrieval embeddings and the InfoNCE loss (paper Sec. 6.1, 6.3; SPEC 7.3, 7.6) of a tiny
+    mixer (last block output at position -2), Llama (after the final norm at -2) and mixer
+    autoencoder (encoder output at -1): items of c rows, row 0 the query, match[b] its match;
+    the loss is the mean over the items (the script's per-device loss, averaged as DDP does)."""
+    V, D, depth, L, _, pad = MODEL_SIZES
+    B, c, tau = 2, 5, 0.02
+    fx = Fixture("file: retrieval\ntorch: %s\nsizes: V %d, D %d, depth %d, L %d, items %d, c %d, tau %g, pad %d\n"
+                 "embedding: mixer_ret hidden[:, -2] (no lm_head), llama_ret model.norm(layers)[:, -2], "
+                 "mixer_ae_ret encoder blocks[:, -1]\nloss: literal exp/log InfoNCE in fp32\n"
+                 % (torch.__version__, V, D, depth, L, B, c, tau, pad))
+    g = torch.Generator().manual_seed(21)
+    tokens = torch.randint(2, V, (B * c, L), generator=g)
+    for r in range(0, B * c, 3):                                  # left padding in some rows
+        tokens[r, :1 + r % 4] = pad
+    match = torch.tensor([3, 1])
+
+    def mixer_embed(model, ids):
+        x = model.wte(ids)
+        for block in model.mixerblocks:
+            x = block(x)
+        return x[:, -2]
+
+    def llama_embed(model, ids):
+        x = model.model.embed_tokens(ids)
+        for layer in model.model.layers:
+            x = layer(x)
+        return model.model.norm(x)[:, -2]
+
+    def ae_embed(model, ids):
+        x = model.wte(ids)
+        for block in model.encoderblocks:
+            x = block(x)
+        return x[:, -1]
+
+    torch.manual_seed(22)
+    cases = (("mixer_ret", RefMixer(V, D, depth, L, 1), mixer_embed),
+             ("llama_ret", RefLlama(V, D, depth, 4), llama_embed),
+             ("mixer_ae_ret", RefMixerEncoderDecoder(V, D, depth, L, repeat_last), ae_embed))
+    for name, model, embed in cases:
+        fx.add("%s/tokens" % name, tokens)
+        fx.add("%s/match" % name, match)
+        for pname, p in model.state_dict().items():
+            fx.add("%s/param/%s" % (name, pname), p)
+        emb = embed(model, tokens)                                 # [B c, D]
+        fx.add("%s/embedding" % name, emb)
+        items = emb.reshape(B, c, D)
+        loss = torch.stack([infonce_reference(items[b, 0], items[b, 1:], int(match[b]), tau) for b in range(B)]).mean()
+        loss.backward()
+        fx.add("%s/loss" % name, loss.reshape(1))
+        for pname, p in model.named_parameters():
+            fx.add("%s/grad/%s" % (name, pname), p.grad if p.grad is not None else torch.zeros_like(p))
+    fx.write(path)
+
+
 # ---------------------------------------------------------------------------------------
 # The indirect retrieval model (paper Sec. 6.2, Fig. 9; SPEC 7.4; reference-notes Sec. 19)
 # ---------------------------------------------------------------------------------------
@@ -1221,4 +1287,5 @@ if __name__ == "__main__":
     optim(os.path.join(out, "adamw.bin"))
     models(os.path.join(out, "models.bin"), out)
     zoo(os.path.join(out, "zoo.bin"), out)
+    retrieval(os.path.join(out, "retrieval.bin"))
     retrieval_model(os.path.join(out, "retrieval_model.bin"), out)
