@@ -91,6 +91,7 @@
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
                     >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
                     >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
+                    >>api_retrieval_model
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      the texts of result codes and op names
@@ -115,6 +116,8 @@
        >>generate    generation: cached and index-walking forwards, greedy and sampling
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
        >>data        text datasets: documents, packing, padding, the split, the cache
+       >>retrieval_model  the indirect retrieval model (RetrievalMixer): the unmasked
+                     blocks and the D -> 1 head, its files, its batches of embeddings
 
    =========================================================================================
    4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
@@ -195,6 +198,12 @@
      Checkpoints, safetensors (notes 9)            mmix_safetensors_*
      Datasets, packing, padding (paper Sec. 9.5,   mmix_data_*
        Sec. 6.1; notes 11)
+     Indirect retrieval model: unmasked mixer      mmix_retrieval_model_create/_scores/_loss,
+       blocks over c embeddings, D -> 1 head, CE     mmix__retrieval_hidden
+       over c - 1 candidates (paper Sec. 6.2,
+       Fig. 9; notes 19)
+     Its training items from embeddings (paper     mmix_retrieval_batch
+       Algorithm 1; notes 19)
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE

@@ -1212,17 +1212,13 @@ def retrieval(path):
 # ---------------------------------------------------------------------------------------
 # The indirect retrieval model (paper Sec. 6.2, Fig. 9; SPEC 7.4; reference-notes Sec. 19)
 # ---------------------------------------------------------------------------------------
-class RefBidirectionalMixerBlock(torch.nn.Module):
-    """The retrieval scripts' BidirectionalMixerBlock(dim, length): the flat block of RefMixerBlock
-    with NO mask on its Conv1d(c, c, 1) over the samples; registration order patch_layernorm,
-    seq_layernorm, patch_ff, conv."""
+class RefBidirectionalMixerBlock(RefMixerBlock):
+    """The retrieval scripts' BidirectionalMixerBlock(dim, length): RefMixerBlock's parameters
+    (k = 1, so padding 'same' changes nothing) with NO mask on its Conv1d(c, c, 1) over the
+    samples."""
 
     def __init__(self, D, c):
-        super().__init__()
-        self.patch_layernorm = torch.nn.LayerNorm(D)
-        self.seq_layernorm = torch.nn.LayerNorm(D)
-        self.patch_ff = torch.nn.Sequential(torch.nn.Linear(D, 4 * D), torch.nn.GELU(), torch.nn.Linear(4 * D, D))
-        self.conv = torch.nn.Conv1d(c, c, 1)
+        super().__init__(D, c, 1)
 
     def forward(self, x):
         x = self.conv(self.seq_layernorm(x)) + x
