@@ -10,7 +10,8 @@
    contradicting metadata and a language model's file are refused with messages naming them.
    The batch builder: labels point at the match, the query's own target appears once, no
    other duplicates. And a few hundred AdamW steps on a synthetic set whose answer is known
-   (targets = queries + noise) take top-1 accuracy on held-out queries far above chance. */
+   (targets = queries + noise) take top-1 accuracy on held-out queries far above chance.
+   The parameter count at the paper's sizes against PyTorch's. */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
 #include "test.h"
@@ -551,6 +552,25 @@ done:
     mmix_ctx_destroy(ctx);
 }
 
+/* The count formula at the paper's sizes, against PyTorch's sum of numel() of
+   RefRetrievalMixer(D, depth, c).parameters() (FineMath's 1024, 8, 32; TinyStories' 512, 8, 512;
+   and 256, 8, 32): no model is made. */
+static void param_counts(void) {
+    static const int64_t sizes[3][4] = {{1024, 8, 32, 67192065}, {512, 8, 512, 18915841}, {256, 8, 32, 4221441}};
+    int k;
+    for (k = 0; k < 3; k++) {
+        mmix_retrieval_model rm;
+        memset(&rm, 0, sizeof rm);
+        rm.dim = sizes[k][0];
+        rm.depth = sizes[k][1];
+        rm.n_samples = sizes[k][2];
+        rm.ffn_dim = 4 * rm.dim;
+        CHECK(mmix_retrieval_model_param_count(&rm) == sizes[k][3], "RetrievalMixer(%lld, %lld, %lld) has %lld weights "
+              "(torch: %lld)", (long long)sizes[k][0], (long long)sizes[k][1], (long long)sizes[k][2],
+              (long long)mmix_retrieval_model_param_count(&rm), (long long)sizes[k][3]);
+    }
+}
+
 int main(void) {
     char err[256];
     mmix_rng_seed(&rng, 19);
@@ -560,6 +580,7 @@ int main(void) {
     }
     parity();
     fixture_free(&fx);
+    param_counts();
     gradcheck();
     every_position_counts();
     chance();
