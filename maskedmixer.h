@@ -1664,8 +1664,9 @@ MMIXDEF mmix_result mmix_retrieval_evaluate(mmix_ctx *ctx, int64_t pool, const i
 /* The method of the embedding models: dot products of unit query and target embeddings
    (cosine similarity), one GEMM per block of queries. user is an mmix_embedding_scorer. */
 typedef struct mmix_embedding_scorer {
-    const float *queries, *targets;     /* [pool x dim] each, unit rows */
-    int64_t pool, dim;
+    const float *queries;       /* [n_queries x dim], unit rows */
+    const float *targets;       /* [pool x dim], unit rows */
+    int64_t n_queries, pool, dim;
 } mmix_embedding_scorer;
 MMIXDEF mmix_result mmix_embedding_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores);
 
@@ -11226,9 +11227,9 @@ MMIXDEF mmix_result mmix_retrieval_evaluate(mmix_ctx *ctx, int64_t pool, const i
 
 MMIXDEF mmix_result mmix_embedding_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores) {
     const mmix_embedding_scorer *e = (const mmix_embedding_scorer *)scorer;
-    if (q0 < 0 || nq < 0 || q0 + nq > e->pool)
+    if (q0 < 0 || nq < 0 || q0 + nq > e->n_queries)
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "embedding scores: queries %lld..%lld of %lld",
-                              (long long)q0, (long long)(q0 + nq), (long long)e->pool);
+                              (long long)q0, (long long)(q0 + nq), (long long)e->n_queries);
     /* scores = Q[q0 : q0 + nq] T^T: cosine similarities of unit rows */
     mmix__cpu_sgemm(0, 1, nq, e->pool, e->dim, 1.0f, e->queries + q0 * e->dim, e->dim, e->targets, e->dim, 0.0f,
                     scores, e->pool);

@@ -19,6 +19,8 @@
 #ifdef _WIN32
 #include <direct.h>
 #else
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #endif
@@ -1372,8 +1374,11 @@ typedef struct batch_source batch_source;
 struct batch_source {
     int64_t n;                  /* rows */
     int64_t row_tokens;         /* tokens per row, for "tokens seen" and tokens/s */
-    /* The batch of these rows, in the step arena (NULL with the error set). */
-    mmix_tensor *(*batch)(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n);
+    /* The batch of these rows, in the step arena (NULL with the error set). `draw` numbers
+       the batch: a source that draws at random (retrieval's negatives) seeds from it, so a
+       resumed run draws the same again (the data position in training, the first row in
+       evaluation). */
+    mmix_tensor *(*batch)(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n, uint64_t draw);
     /* How many targets the loss of these rows averages over: its weight in a mean of batches. */
     int64_t (*counted)(const batch_source *s, const int64_t *rows, int64_t n);
     const void *user;
@@ -1389,8 +1394,9 @@ typedef struct lm_rows {
     int32_t pad;                /* -1: none */
     const mmix_model *model;    /* whose objective counts the targets */
 } lm_rows;
-static mmix_tensor *lm_batch(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n) {
+static mmix_tensor *lm_batch(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n, uint64_t draw) {
     const lm_rows *lm = (const lm_rows *)s->user;
+    (void)draw;
     return batch_tensor(ctx, lm->rows, rows, n, lm->len);
 }
 static int64_t lm_counted(const batch_source *s, const int64_t *rows, int64_t n) {
@@ -1425,7 +1431,7 @@ static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src,
         int64_t nb = src->n - r0 < batch ? src->n - r0 : batch, c;
         mmix_tensor *ids, *loss;
         for (k = 0; k < nb; k++) idx[k] = r0 + k;
-        ids = src->batch(ctx, src, idx, nb);
+        ids = src->batch(ctx, src, idx, nb, (uint64_t)r0);
         c = ids ? src->counted(src, idx, nb) : 0;
         loss = c > 0 ? loss_of(ctx, m, ids, loss_user) : NULL;
         if (loss) sum += (double)mmix_tensor_item(loss, 0) * (double)c, counted += c;
@@ -1448,7 +1454,7 @@ static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src,
    the step's loss, or NaN with the error set. */
 static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
                                   const void *loss_user, const int64_t *rows, int64_t batch, int64_t n_micro,
-                                  int64_t *counts, uint64_t seed, int64_t step) {
+                                  int64_t *counts, uint64_t seed, int64_t step, uint64_t first_position) {
     int64_t k, total = 0;
     double step_loss = 0.0;
     for (k = 0; k < n_micro; k++) total += counts[k] = src->counted(src, rows + k * batch, batch);
@@ -1461,7 +1467,7 @@ static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batc
         if (counts[k] == 0 && total > 0) continue;
         share = total > 0 ? (float)((double)counts[k] / (double)total) : 1.0f;   /* 1 with one micro-batch */
         mmix_set_dropout_step(ctx, seed, (uint64_t)step * (uint64_t)n_micro + (uint64_t)k);
-        ids = src->batch(ctx, src, rows + k * batch, batch);
+        ids = src->batch(ctx, src, rows + k * batch, batch, first_position + (uint64_t)(k * batch));
         loss = ids ? loss_of(ctx, m, ids, loss_user) : NULL;
         if (!loss || mmix_backward_from(ctx, loss, &share) != MMIX_OK) return NAN;
         step_loss += (double)mmix_tensor_item(loss, 0) * (double)share;
@@ -1522,7 +1528,7 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
     }
     while (opt->step < t->stop_at && !stop_requested) {
         double norm = 0.0, t0 = mmix_time_seconds(), now, step_loss;
-        long long step;
+        long long step, first_position = pos->data_position;
         float lr = mmix_schedule_lr(t->schedule ? MMIX_SCHEDULE_CONSTANT : MMIX_SCHEDULE_LINEAR, (float)t->lr,
                                     opt->step, t->warmup, t->steps);
         for (r = 0; r < rows_per_step; r++, pos->data_position++) { /* the data position counts rows served */
@@ -1534,7 +1540,7 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             idx[r] = order[pos->data_position % job->train->n];
         }
         step_loss = accumulate_gradient(ctx, job->model, job->train, job->loss, job->loss_user, idx, t->batch,
-                                        t->grad_accum, counts, (uint64_t)t->seed, opt->step);
+                                        t->grad_accum, counts, (uint64_t)t->seed, opt->step, (uint64_t)first_position);
         if (mmix_last_result(ctx) != MMIX_OK || mmix_clip_grad_norm(ctx, &job->model->params, (float)t->clip, &norm) != MMIX_OK ||
             mmix_adamw_step(ctx, opt, lr) != MMIX_OK)
             goto done;
@@ -1588,8 +1594,8 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
                          job->save))
         goto done;
     if (stop_requested) {
-        printf("interrupted after step %lld of %lld: saved %s and %s; continue with mm train --resume %s\n",
-               (long long)opt->step, t->steps, job->save, state_path, state_path);
+        printf("interrupted after step %lld of %lld: saved %s and %s; continue with %s --resume %s\n",
+               (long long)opt->step, t->steps, job->save, state_path, command_name, state_path);
         rc = 130;
     } else {
         printf("saved %s and %s\n", job->save, state_path);
@@ -1721,6 +1727,7 @@ static int source_from_args(const args *a, const train_preset *preset, train_sou
     snprintf(src->tokenizer, PATH_CAP, "%s", given(a, "--tokenizer") ? text_arg(a, "--tokenizer") : "");
     snprintf(src->cache, PATH_CAP, "%s", given(a, "--cache") ? text_arg(a, "--cache") : "");
     snprintf(src->jsonl_field, sizeof src->jsonl_field, "%s", text_arg(a, "--jsonl-field"));
+    src->opt.jsonl_field = src->jsonl_field;   /* before a tokenizer is learned from the documents */
     parse_format(text_arg(a, "--format"), &src->opt.format);
     src->opt.rows = (given(a, "--rows") ? int_arg(a, "--rows") == 1 : preset && preset->padded) ? MMIX_ROWS_PADDED
                                                                                                : MMIX_ROWS_PACKED;
@@ -2133,6 +2140,980 @@ done:
     return rc;
 }
 
+/* ==== retrieval (paper Sec. 6): pairs, embeddings, InfoNCE, the evaluation, an index ==== */
+
+/* Query/target pairs: one JSON object per line with both fields; line i's query matches
+   line i's target. */
+typedef struct pair_file {
+    mmix_data_docs query, target;
+    int64_t n;
+} pair_file;
+static void pairs_free(pair_file *p) {
+    mmix_data_docs_free(&p->query);
+    mmix_data_docs_free(&p->target);
+    p->n = 0;
+}
+static int pairs_read(mmix_ctx *ctx, const char *path, pair_file *p) {
+    mmix_data_options o = mmix_data_options_default();
+    memset(p, 0, sizeof *p);
+    o.format = MMIX_TEXT_JSONL;
+    o.jsonl_field = "query";
+    if (mmix_data_read_docs(ctx, path, &o, &p->query) != MMIX_OK) return 0;
+    o.jsonl_field = "target";
+    if (mmix_data_read_docs(ctx, path, &o, &p->target) != MMIX_OK) return 0;
+    if (p->query.n != p->target.n) {   /* an empty field is skipped: the lines would no longer pair up */
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: %lld queries but %lld targets (a line with an empty field?)", path,
+                       (long long)p->query.n, (long long)p->target.n);
+        return 0;
+    }
+    p->n = p->query.n;
+    if (p->n < 2) {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: %lld pair(s); retrieval needs two at least", path, (long long)p->n);
+        return 0;
+    }
+    return 1;
+}
+
+/* The splits, by line ranges (reference-notes Sec. 20): test the last 10,000 lines,
+   validation the 1,000 before them, train the rest (--test-lines, --val-lines for a
+   smaller file); "all" every line (a file that is all test data). A split may be empty. */
+#define SPLIT_WORDS "train|val|test|all"
+enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, SPLIT_ALL };
+static const opt_spec split_opts[] = {
+    {"--test-lines", OPT_INT, "N", "10000", 0, NO_MAX, "the test split: the file's last N lines"},
+    {"--val-lines", OPT_INT, "N", "1000", 0, NO_MAX, "the validation split: the N lines before them"},
+    OPT_END};
+static void split_range(int64_t n, int64_t test, int64_t val, int split, int64_t *lo, int64_t *hi) {
+    int64_t test_lo = n > test ? n - test : 0, val_lo = test_lo > val ? test_lo - val : 0;
+    switch (split) {
+    case SPLIT_TRAIN: *lo = 0, *hi = val_lo; break;
+    case SPLIT_VAL: *lo = val_lo, *hi = test_lo; break;
+    case SPLIT_TEST: *lo = test_lo, *hi = n; break;
+    default: *lo = 0, *hi = n; break;
+    }
+}
+
+/* Documents lo..hi-1 as left-padded rows of len ids (mmix_data_text_row), malloc'd. */
+static int32_t *text_rows(mmix_ctx *ctx, mmix_bpe *bpe, const mmix_data_docs *d, int64_t lo, int64_t hi, int64_t len) {
+    int32_t *rows = (int32_t *)malloc((size_t)(hi > lo ? hi - lo : 1) * (size_t)len * sizeof(int32_t));
+    int64_t i;
+    if (!rows) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for %lld rows", (long long)(hi - lo));
+        return NULL;
+    }
+    for (i = lo; i < hi; i++)
+        if (mmix_data_text_row(ctx, bpe, d->text + d->offsets[i], (size_t)(d->offsets[i + 1] - d->offsets[i]), len, 1,
+                               rows + (i - lo) * len, NULL) != MMIX_OK) {
+            free(rows);
+            return NULL;
+        }
+    return rows;
+}
+
+/* A progress line on stderr while embedding, redrawn on a terminal, else one line at the end. */
+typedef struct progress_state {
+    const char *what;
+    double start, last;
+} progress_state;
+static void progress_print(void *user, int64_t done, int64_t total) {
+    progress_state *p = (progress_state *)user;
+    double now = mmix_time_seconds();
+    int tty;
+#ifdef _WIN32
+    tty = 0;
+#else
+    tty = isatty(fileno(stderr));
+#endif
+    if (done < total && (!tty || now - p->last < 0.2)) return;
+    p->last = now;
+    fprintf(stderr, "%s%s %lld/%lld, %.0f/s%s", tty ? "\r" : "", p->what, (long long)done, (long long)total,
+            (double)done / (now - p->start > 1e-9 ? now - p->start : 1e-9), done == total ? "\n" : "");
+    fflush(stderr);
+}
+
+/* A model that has a retrieval embedding, with its tokenizer. */
+typedef struct embedder {
+    mmix_model model;
+    mmix_bpe *bpe;
+    char path[PATH_CAP], tokenizer[PATH_CAP];
+    uint64_t model_hash, tokenizer_hash;
+} embedder;
+
+/* FNV-1a-64 over the model's parameter values in order, float32 little-endian: what an
+   index records of the model that built it. */
+static uint64_t params_hash(mmix_ctx *ctx, const mmix_params *p) {
+    float chunk[4096];
+    uint64_t h = MMIX_FNV1A64_OFFSET;
+    int64_t i, j, n;
+    for (i = 0; i < p->count; i++)
+        for (j = 0; j < p->tensors[i]->n; j += n) {
+            n = p->tensors[i]->n - j < 4096 ? p->tensors[i]->n - j : 4096;
+            mmix_tensor_download(ctx, p->tensors[i], j, chunk, n);
+            h = mmix_fnv1a64(h, chunk, (size_t)n * sizeof(float));
+        }
+    return h;
+}
+
+/* Loads weights and their tokenizer (tok_path, else the one beside them); 0 after a message. */
+static int embedder_load(mmix_ctx *ctx, const args *a, const char *path, const char *tok_path, embedder *e) {
+    mmix_load_options lo = load_options(a);
+    mmix_arch_info info;
+    memset(e, 0, sizeof *e);
+    snprintf(e->path, sizeof e->path, "%s", path);
+    if (tok_path) snprintf(e->tokenizer, sizeof e->tokenizer, "%s", tok_path);
+    else if (!(tok_path = tokenizer_beside(path, e->tokenizer))) return 0;
+    if (mmix_model_load(ctx, &e->model, path, &lo, NULL) != MMIX_OK || mmix_bpe_load(ctx, tok_path, &e->bpe) != MMIX_OK)
+        return fail(ctx), 0;
+    mmix_arch_get(e->model.config.arch, &info);
+    if (!mmix_arch_embedding_position(info.arch)) {
+        fprintf(stderr, "%s: %s: the %s has no retrieval embedding (causal language models and autoencoders have)\n",
+                command_name, path, info.title);
+        return 0;
+    }
+    if (mmix_bpe_vocab_size(e->bpe) > e->model.config.vocab) {
+        fprintf(stderr, "%s: the tokenizer %s has %lld ids, the model only %lld\n", command_name, tok_path,
+                (long long)mmix_bpe_vocab_size(e->bpe), (long long)e->model.config.vocab);
+        return 0;
+    }
+    e->model_hash = params_hash(ctx, &e->model.params);
+    if (!file_fnv1a(tok_path, &e->tokenizer_hash)) {
+        fprintf(stderr, "%s: cannot read %s\n", command_name, tok_path);
+        return 0;
+    }
+    return 1;
+}
+static void embedder_free(embedder *e) {
+    mmix_bpe_free(e->bpe);
+    e->bpe = NULL;
+}
+
+/* Unit embeddings [(hi - lo) x D] of documents lo..hi-1, malloc'd; NULL after a message. */
+static float *embed_docs(mmix_ctx *ctx, embedder *e, const mmix_data_docs *d, int64_t lo, int64_t hi, int64_t batch,
+                         const char *what) {
+    int64_t L = e->model.config.n_ctx, n = hi - lo;
+    int32_t *rows = text_rows(ctx, e->bpe, d, lo, hi, L);
+    float *out = rows ? (float *)malloc((size_t)(n > 0 ? n : 1) * (size_t)e->model.config.dim * sizeof(float)) : NULL;
+    progress_state p;
+    p.what = what, p.start = mmix_time_seconds(), p.last = 0.0;
+    if (rows && !out) mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for %lld embeddings", (long long)n);
+    if (out && mmix_model_embed_rows(ctx, &e->model, rows, n, L, batch, out, what ? progress_print : NULL, &p) != MMIX_OK) {
+        free(out);
+        out = NULL;
+    }
+    free(rows);
+    if (!out) fail(ctx);
+    return out;
+}
+
+/* ---- the embeddings file (mm embed, mm index) ----
+   Little-endian. A 72-byte head: "MMIXEMB\0", u32 version 1, u32 rows_offset, u64 count,
+   u64 dim, u64 model_hash, u64 tokenizer_hash, u64 offsets_offset, then u32 lengths of the
+   model path, the documents path and the JSONL field; those strings; zeros up to
+   rows_offset (a multiple of 64); count x dim float32 unit rows; count u64 byte offsets of
+   each document's line in the documents file. */
+#define EMB_MAGIC "MMIXEMB"
+#define EMB_HEAD 72
+typedef struct emb_file {
+    unsigned char *bytes;       /* the whole file, mapped or read */
+    size_t size;
+    int mapped;
+    uint64_t count, dim, model_hash, tokenizer_hash;
+    const float *rows;
+    const unsigned char *offsets;   /* count u64, unaligned-safe reads */
+    char model[PATH_CAP], docs[PATH_CAP], field[256];
+} emb_file;
+
+static void put_u32(unsigned char *p, uint32_t v) {
+    int i;
+    for (i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static void put_u64(unsigned char *p, uint64_t v) {
+    int i;
+    for (i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static uint32_t get_u32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
+
+static int emb_write(mmix_ctx *ctx, const char *path, const embedder *e, const char *docs, const char *field,
+                     const float *rows, int64_t count, const uint64_t *offsets) {
+    size_t lm = strlen(e->path), ld = strlen(docs), lf = strlen(field), D = (size_t)e->model.config.dim;
+    size_t rows_offset = (EMB_HEAD + lm + ld + lf + 63) / 64 * 64;
+    size_t offsets_offset = rows_offset + (size_t)count * D * 4, size = offsets_offset + (size_t)count * 8, i;
+    unsigned char *b = (unsigned char *)calloc(1, size);
+    int ok;
+    if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", path), 0;
+    memcpy(b, EMB_MAGIC, 8);
+    put_u32(b + 8, 1);
+    put_u32(b + 12, (uint32_t)rows_offset);
+    put_u64(b + 16, (uint64_t)count);
+    put_u64(b + 24, (uint64_t)D);
+    put_u64(b + 32, e->model_hash);
+    put_u64(b + 40, e->tokenizer_hash);
+    put_u64(b + 48, (uint64_t)offsets_offset);
+    put_u32(b + 56, (uint32_t)lm);
+    put_u32(b + 60, (uint32_t)ld);
+    put_u32(b + 64, (uint32_t)lf);
+    memcpy(b + EMB_HEAD, e->path, lm);
+    memcpy(b + EMB_HEAD + lm, docs, ld);
+    memcpy(b + EMB_HEAD + lm + ld, field, lf);
+    for (i = 0; i < (size_t)count * D; i++) {   /* little-endian whatever the host */
+        uint32_t u;
+        memcpy(&u, &rows[i], 4);
+        put_u32(b + rows_offset + 4 * i, u);
+    }
+    for (i = 0; i < (size_t)count; i++) put_u64(b + offsets_offset + 8 * i, offsets[i]);
+    ok = mmix_write_file_atomic(ctx, path, b, size) == MMIX_OK;
+    free(b);
+    return ok;
+}
+
+static void emb_close(emb_file *f) {
+#ifndef _WIN32
+    if (f->mapped) munmap(f->bytes, f->size);
+    else
+#endif
+        free(f->bytes);
+    memset(f, 0, sizeof *f);
+}
+
+/* Opens an embeddings file, memory-mapped where the system can; every size is checked
+   against the file's length before it is used. 0 with the error set. */
+static int emb_open(mmix_ctx *ctx, const char *path, emb_file *f) {
+    uint64_t rows_offset, offsets_offset;
+    uint32_t lm, ld, lf;
+    memset(f, 0, sizeof *f);
+#ifndef _WIN32
+    {
+        int fd = open(path, O_RDONLY);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p != MAP_FAILED) f->bytes = (unsigned char *)p, f->size = (size_t)st.st_size, f->mapped = 1;
+        }
+        if (fd >= 0) close(fd);
+    }
+#endif
+    if (!f->bytes) {
+        FILE *in = fopen(path, "rb");
+        if (!in) return mmix_set_error(ctx, MMIX_ERR_FILE_NOT_FOUND, "%s: cannot open", path), 0;
+        f->bytes = read_stream(in, &f->size);
+        fclose(in);
+        if (!f->bytes) return mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot read", path), 0;
+    }
+    if (f->size < EMB_HEAD || memcmp(f->bytes, EMB_MAGIC, 8) != 0) goto bad;
+    if (get_u32(f->bytes + 8) != 1) {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: embeddings file version %u, this mm reads 1", path,
+                       get_u32(f->bytes + 8));
+        emb_close(f);
+        return 0;
+    }
+    rows_offset = get_u32(f->bytes + 12);
+    f->count = get_u64(f->bytes + 16);
+    f->dim = get_u64(f->bytes + 24);
+    f->model_hash = get_u64(f->bytes + 32);
+    f->tokenizer_hash = get_u64(f->bytes + 40);
+    offsets_offset = get_u64(f->bytes + 48);
+    lm = get_u32(f->bytes + 56), ld = get_u32(f->bytes + 60), lf = get_u32(f->bytes + 64);
+    if (lm >= PATH_CAP || ld >= PATH_CAP || lf >= sizeof f->field || (uint64_t)EMB_HEAD + lm + ld + lf > rows_offset ||
+        rows_offset % 64 != 0 || f->dim < 1 || f->dim > (1u << 20) || f->count > (uint64_t)1 << 40 ||
+        offsets_offset != rows_offset + f->count * f->dim * 4 || offsets_offset + f->count * 8 != f->size)
+        goto bad;
+    memcpy(f->model, f->bytes + EMB_HEAD, lm);
+    memcpy(f->docs, f->bytes + EMB_HEAD + lm, ld);
+    memcpy(f->field, f->bytes + EMB_HEAD + lm + ld, lf);
+    f->rows = (const float *)(const void *)(f->bytes + rows_offset);   /* aligned: mmap and malloc give >= 64 */
+    f->offsets = f->bytes + offsets_offset;
+    return 1;
+bad:
+    mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not an embeddings file of mm embed / mm index, or cut short", path);
+    emb_close(f);
+    return 0;
+}
+
+/* The byte offset of each non-blank line of a file (the JSONL documents, in order). */
+static uint64_t *line_offsets(mmix_ctx *ctx, const char *path, int64_t expect) {
+    FILE *f = fopen(path, "rb");
+    uint64_t *off = (uint64_t *)malloc((size_t)(expect > 0 ? expect : 1) * sizeof(uint64_t)), pos = 0, start = 0;
+    int64_t n = 0;
+    int c, blank = 1;
+    if (!f || !off) {
+        if (f) fclose(f);
+        free(off);
+        mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot read", path);
+        return NULL;
+    }
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+            if (!blank && n < expect) off[n] = start;
+            n += !blank;
+            blank = 1;
+            start = pos + 1;
+        } else if (c != ' ' && c != '\t' && c != '\r') {
+            blank = 0;
+        }
+        pos++;
+    }
+    if (!blank && n < expect) off[n] = start;
+    n += !blank;
+    fclose(f);
+    if (n != expect) {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: %lld lines but %lld documents (a line with an empty field?)", path,
+                       (long long)n, (long long)expect);
+        free(off);
+        return NULL;
+    }
+    return off;
+}
+
+/* ---- mm embed, mm index ---- */
+static const opt_spec embed_opts[] = {
+    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the embedding model"},
+    {"--input", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "the documents, one JSON object per line"},
+    {"--field", OPT_TEXT, "NAME", "text", 0, 0, "the JSON field holding each document's text"},
+    {"--out", OPT_TEXT, "EMB", NULL, 0, 0, "the embeddings file"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside the weights (as mm generate)"},
+    {"--batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass"},
+    OPT_END};
+static const opt_group embed_groups[] = {{"options", embed_opts}, {"loading", load_opts}, {"runtime", runtime_opts},
+                                         GROUP_END};
+static const opt_spec index_opts[] = {
+    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the embedding model"},
+    {"--docs", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "the documents, one JSON object per line"},
+    {"--field", OPT_TEXT, "NAME", "text", 0, 0, "the JSON field holding each document's text"},
+    {"--out", OPT_TEXT, "INDEX", NULL, 0, 0, "the index"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside the weights (as mm generate)"},
+    {"--batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass"},
+    OPT_END};
+static const opt_group index_groups[] = {{"options", index_opts}, {"loading", load_opts}, {"runtime", runtime_opts},
+                                         GROUP_END};
+
+/* Both commands: the documents' unit embeddings, with where each document is. */
+static int embed_to_file(mmix_ctx *ctx, const args *a, const char *docs_opt) {
+    const char *model = text_arg(a, "--model"), *docs = text_arg(a, docs_opt), *out = text_arg(a, "--out");
+    const char *field = text_arg(a, "--field");
+    mmix_data_options o = mmix_data_options_default();
+    mmix_data_docs d = {NULL, NULL, 0};
+    embedder e;
+    float *rows = NULL;
+    uint64_t *offsets = NULL;
+    int rc = 1;
+    if (!model || !docs || !out) return usage_error("give --model, %s and --out", docs_opt);
+    if (!embedder_load(ctx, a, model, text_arg(a, "--tokenizer"), &e)) goto done;
+    o.format = MMIX_TEXT_JSONL;
+    o.jsonl_field = field;
+    if (mmix_data_read_docs(ctx, docs, &o, &d) != MMIX_OK || !(offsets = line_offsets(ctx, docs, d.n))) {
+        fail(ctx);
+        goto done;
+    }
+    if (!(rows = embed_docs(ctx, &e, &d, 0, d.n, int_arg(a, "--batch"), "embedding"))) goto done;
+    make_parent_dirs(out);
+    if (!emb_write(ctx, out, &e, docs, field, rows, d.n, offsets)) {
+        fail(ctx);
+        goto done;
+    }
+    printf("%s: %lld documents of %s, %lld-dimensional unit embeddings by %s (position %d) -> %s\n", command_name,
+           (long long)d.n, docs, (long long)e.model.config.dim, model,
+           mmix_arch_embedding_position(e.model.config.arch), out);
+    rc = 0;
+done:
+    free(rows);
+    free(offsets);
+    mmix_data_docs_free(&d);
+    embedder_free(&e);
+    return rc;
+}
+static int cmd_embed(mmix_ctx *ctx, const args *a) { return embed_to_file(ctx, a, "--input"); }
+static int cmd_index(mmix_ctx *ctx, const args *a) { return embed_to_file(ctx, a, "--docs"); }
+
+/* ---- mm search ---- */
+static const opt_spec search_opts[] = {
+    {"--index", OPT_TEXT, "INDEX", NULL, 0, 0, "an index of mm index (or mm embed)"},
+    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "default: the one the index was built with; another is an error"},
+    {"--queries", OPT_TEXT, "FILE", NULL, 0, 0, "one query per line, instead of the query word"},
+    {"--top-k", OPT_INT, "K", NULL, 1, NO_MAX, "results per query (default 10)"},
+    {"-k", OPT_INT, "K", NULL, 1, NO_MAX, "short for --top-k"},
+    {"--json", OPT_FLAG, NULL, NULL, 0, 0, "one JSON object per result: rank, score, doc, offset"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside the weights"},
+    OPT_END};
+static const opt_group search_groups[] = {{"options", search_opts}, {"loading", load_opts}, {"runtime", runtime_opts},
+                                          GROUP_END};
+
+/* The first line of document i's text: its JSON line read back from the documents file. */
+static void doc_first_line(mmix_ctx *ctx, FILE *docs, const emb_file *ix, uint64_t i, char *out, size_t size) {
+    char line[1 << 16];
+    mmix_data_options o = mmix_data_options_default();
+    mmix_data_docs d = {NULL, NULL, 0};
+    size_t n;
+    out[0] = 0;
+    if (!docs || fseek(docs, (long)get_u64(ix->offsets + 8 * i), SEEK_SET) != 0 || !fgets(line, sizeof line, docs))
+        return;
+    o.format = MMIX_TEXT_JSONL;
+    o.jsonl_field = ix->field;
+    if (mmix_data_split_docs(ctx, line, strlen(line), ix->docs, &o, &d) == MMIX_OK && d.n == 1) {
+        n = strcspn((const char *)d.text, "\n");   /* one document: the text's NUL ends it */
+        snprintf(out, size, "%.*s", (int)n, (const char *)d.text);
+    } else {
+        mmix_clear_error(ctx);
+    }
+    mmix_data_docs_free(&d);
+}
+
+static void json_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+        else if (c < 0x20) fprintf(out, "\\u%04x", c);
+        else fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+/* The k best of n scores into best[], best first; equal scores in document order. */
+static int64_t top_k(const float *score, int64_t n, int64_t k, int64_t *best) {
+    int64_t have = 0, i, j;
+    for (i = 0; i < n; i++) {
+        if (have == k && !(score[i] > score[best[k - 1]])) continue;
+        j = have < k ? have++ : k - 1;
+        for (; j > 0 && score[i] > score[best[j - 1]]; j--) best[j] = best[j - 1];
+        best[j] = i;
+    }
+    return have;
+}
+
+static int cmd_search(mmix_ctx *ctx, const args *a) {
+    const char *ix_path = text_arg(a, "--index"), *queries_path = text_arg(a, "--queries");
+    const int64_t block = 64;   /* queries per GEMM */
+    long long k = given(a, "-k") ? int_arg(a, "-k") : int_or(a, "--top-k", 10);
+    emb_file ix;
+    embedder e;
+    mmix_data_docs q = {NULL, NULL, 0};
+    char model_path[PATH_CAP], first[512];
+    float *emb = NULL, *scores = NULL;
+    int64_t *best = NULL, q0, i, r;
+    mmix_embedding_scorer sc;
+    FILE *docs = NULL;
+    double t0;
+    int rc = 1, have_model = 0;
+    memset(&e, 0, sizeof e);
+    if (!ix_path || (!queries_path == !a->word))
+        return usage_error("give --index and either a query or --queries FILE");
+    if (!emb_open(ctx, ix_path, &ix)) return fail(ctx);
+    snprintf(model_path, sizeof model_path, "%s", given(a, "--model") ? text_arg(a, "--model") : ix.model);
+    if (!embedder_load(ctx, a, model_path, text_arg(a, "--tokenizer"), &e)) goto done;
+    have_model = 1;
+    if (e.model_hash != ix.model_hash || (uint64_t)e.model.config.dim != ix.dim) {
+        fprintf(stderr, "%s: %s was built with another model (%s); its queries must be embedded by the same one\n",
+                command_name, ix_path, ix.model);
+        goto done;
+    }
+    if (e.tokenizer_hash != ix.tokenizer_hash) {
+        fprintf(stderr, "%s: %s was built with another tokenizer than %s\n", command_name, ix_path, e.tokenizer);
+        goto done;
+    }
+    {   /* the queries: the word, or a file of lines */
+        mmix_data_options o = mmix_data_options_default();
+        mmix_result res;
+        o.format = MMIX_TEXT_BLANK_LINES;
+        if (queries_path) {
+            FILE *f = fopen(queries_path, "rb");
+            size_t size = 0;
+            unsigned char *text = f ? read_stream(f, &size) : NULL, *p;
+            if (f) fclose(f);
+            if (!text) {
+                fprintf(stderr, "%s: cannot read %s\n", command_name, queries_path);
+                goto done;
+            }
+            /* one query per line: every newline a document break */
+            for (p = text; p < text + size; p++)
+                if (*p == '\r') *p = ' ';
+            {
+                unsigned char *two = (unsigned char *)malloc(2 * size + 1);
+                size_t n = 0, s;
+                if (!two) { free(text); goto done; }
+                for (s = 0; s < size; s++) {
+                    two[n++] = text[s];
+                    if (text[s] == '\n') two[n++] = '\n';
+                }
+                res = mmix_data_split_docs(ctx, two, n, queries_path, &o, &q);
+                free(two);
+            }
+            free(text);
+        } else {
+            res = mmix_data_split_docs(ctx, a->word, strlen(a->word), "the query", &o, &q);
+        }
+        if (res != MMIX_OK) {
+            fail(ctx);
+            goto done;
+        }
+        if (q.n == 0) {
+            fprintf(stderr, "%s: no query text\n", command_name);
+            goto done;
+        }
+    }
+    if (k > (long long)ix.count) k = (long long)ix.count;
+    docs = fopen(ix.docs, "rb");
+    if (!docs) fprintf(stderr, "%s: warning: cannot open the documents %s; results without their text\n", command_name, ix.docs);
+    t0 = mmix_time_seconds();
+    if (!(emb = embed_docs(ctx, &e, &q, 0, q.n, block, q.n > block ? "embedding queries" : NULL))) goto done;
+    scores = (float *)malloc((size_t)block * (size_t)ix.count * sizeof(float));
+    best = (int64_t *)malloc((size_t)(k > 0 ? k : 1) * sizeof(int64_t));
+    if (!scores || !best) {
+        fprintf(stderr, "%s: out of memory\n", command_name);
+        goto done;
+    }
+    sc.queries = emb, sc.n_queries = q.n, sc.targets = ix.rows, sc.pool = (int64_t)ix.count, sc.dim = (int64_t)ix.dim;
+    for (q0 = 0; q0 < q.n; q0 += block) {
+        int64_t nq = q.n - q0 < block ? q.n - q0 : block;
+        if (mmix_embedding_scores(ctx, &sc, q0, nq, scores) != MMIX_OK) {   /* one GEMM per block */
+            fail(ctx);
+            goto done;
+        }
+        for (i = 0; i < nq; i++) {
+            const float *row = scores + i * (int64_t)ix.count;
+            int64_t have = top_k(row, (int64_t)ix.count, (int64_t)k, best);
+            if (queries_path && !given(a, "--json"))
+                printf("# %.*s\n", (int)(q.offsets[q0 + i + 1] - q.offsets[q0 + i]),
+                       (const char *)q.text + q.offsets[q0 + i]);
+            for (r = 0; r < have; r++) {
+                doc_first_line(ctx, docs, &ix, (uint64_t)best[r], first, sizeof first);
+                if (given(a, "--json")) {
+                    if (queries_path) printf("{\"query\": %lld, ", (long long)(q0 + i));
+                    else printf("{");
+                    printf("\"rank\": %lld, \"score\": %.6f, \"doc\": ", (long long)(r + 1), (double)row[best[r]]);
+                    json_string(stdout, first);
+                    printf(", \"offset\": %llu}\n", (unsigned long long)get_u64(ix.offsets + 8 * best[r]));
+                } else {
+                    printf("%lld\t%.6f\t%s\n", (long long)(r + 1), (double)row[best[r]], first);
+                }
+            }
+        }
+    }
+    t0 = mmix_time_seconds() - t0;
+    fprintf(stderr, "%s: %lld quer%s against %llu documents in %.3f s (%.1f queries/s)\n", command_name, (long long)q.n,
+            q.n == 1 ? "y" : "ies", (unsigned long long)ix.count, t0, (double)q.n / (t0 > 1e-9 ? t0 : 1e-9));
+    rc = 0;
+done:
+    if (docs) fclose(docs);
+    free(emb);
+    free(scores);
+    free(best);
+    mmix_data_docs_free(&q);
+    if (have_model || e.bpe) embedder_free(&e);
+    emb_close(&ix);
+    return rc;
+}
+
+/* ---- mm retrieval-eval ---- */
+#define EVAL_N_DEFAULT "32,64,128,256,512,1024,2048,4096,8192"
+#define EVAL_N_MAX 32
+#define EVAL_METHODS_MAX 8
+static const opt_spec reval_opts[] = {
+    {"--pairs", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "query/target pairs: one {\"query\", \"target\"} object per line"},
+    {"--split", OPT_CHOICE, SPLIT_WORDS, "test", 0, 0,
+     "the lines evaluated: test the last 10,000, val the 1,000 before, train the rest, or all"},
+    {"--model", OPT_TEXT, "W[,W...]", NULL, 0, 0, "embedding models, comma-separated: one table row each"},
+    {"--n", OPT_TEXT, "N,...", EVAL_N_DEFAULT, 0, 0, "candidate counts (the query counted, as paper Table 1)"},
+    {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the candidate draws; every method meets the same ones"},
+    {"--tsv", OPT_FLAG, NULL, NULL, 0, 0, "tab-separated rows on stdout, the settings on stderr"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside each model's weights"},
+    {"--batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass"},
+    OPT_END};
+static const opt_group reval_groups[] = {{"options", reval_opts}, {"splits", split_opts}, {"loading", load_opts},
+                                         {"runtime", runtime_opts}, GROUP_END};
+
+/* "32,64" -> {32, 64}: the count, or 0 after a message. */
+static int parse_n_list(const char *text, int64_t *ns) {
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 2 || v > (1LL << 40) || (*end && *end != ',') || n == EVAL_N_MAX)
+            return usage_error("--n wants up to %d counts of 2 or more, comma-separated: '%s'", EVAL_N_MAX, text), 0;
+        ns[n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+typedef struct eval_method {
+    char name[PATH_CAP];
+    mmix_retrieval_result res[EVAL_N_MAX];
+    double seconds;             /* embedding and scoring */
+} eval_method;
+
+static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
+    const char *pairs_path = text_arg(a, "--pairs"), *models = text_arg(a, "--model");
+    const int split = (int)int_arg(a, "--split");
+    static const char *const split_names[] = {"train", "val", "test", "all"};
+    int64_t ns[EVAL_N_MAX], lo, hi, pool;
+    int n_ns, n_methods = 0, m, k, rc = 1, tsv = given(a, "--tsv");
+    eval_method *methods = (eval_method *)calloc(EVAL_METHODS_MAX, sizeof *methods);
+    pair_file pf;
+    memset(&pf, 0, sizeof pf);
+    if (!methods) return fprintf(stderr, "%s: out of memory\n", command_name), 1;
+    if (!pairs_path || !models) {
+        rc = usage_error("give --pairs and --model (see '%s --help')", command_name);
+        goto done;
+    }
+    if (!(n_ns = parse_n_list(text_arg(a, "--n"), ns))) {
+        rc = 2;
+        goto done;
+    }
+    if (!pairs_read(ctx, pairs_path, &pf)) goto failed;
+    split_range(pf.n, int_arg(a, "--test-lines"), int_arg(a, "--val-lines"), split, &lo, &hi);
+    pool = hi - lo;
+    if (pool < 2) {
+        fprintf(stderr, "%s: %s: the %s split has %lld pair(s) of %lld lines (use --split all for a small file)\n",
+                command_name, pairs_path, split_names[split], (long long)pool, (long long)pf.n);
+        goto done;
+    }
+    {   /* the models, one after another */
+        const char *p = models;
+        while (*p) {
+            size_t len = strcspn(p, ",");
+            char path[PATH_CAP];
+            embedder e;
+            float *Q = NULL, *T = NULL;
+            mmix_embedding_scorer sc;
+            eval_method *em = &methods[n_methods];
+            double t0 = mmix_time_seconds();
+            int ok;
+            if (n_methods == EVAL_METHODS_MAX || len == 0 || len >= PATH_CAP) {
+                rc = usage_error("--model wants up to %d paths, comma-separated", EVAL_METHODS_MAX);
+                goto done;
+            }
+            snprintf(path, sizeof path, "%.*s", (int)len, p);
+            p += len + (p[len] == ',');
+            if (!embedder_load(ctx, a, path, text_arg(a, "--tokenizer"), &e)) goto done;
+            Q = embed_docs(ctx, &e, &pf.query, lo, hi, int_arg(a, "--batch"), "embedding queries");
+            T = Q ? embed_docs(ctx, &e, &pf.target, lo, hi, int_arg(a, "--batch"), "embedding targets") : NULL;
+            sc.queries = Q, sc.targets = T, sc.n_queries = sc.pool = pool, sc.dim = e.model.config.dim;
+            ok = T && mmix_retrieval_evaluate(ctx, pool, ns, n_ns, (uint64_t)int_arg(a, "--seed"), mmix_embedding_scores,
+                                              &sc, em->res, NULL, NULL) == MMIX_OK;
+            snprintf(em->name, sizeof em->name, "%s", base_name(path));
+            em->seconds = mmix_time_seconds() - t0;
+            free(Q);
+            free(T);
+            embedder_free(&e);
+            if (!ok) {
+                if (mmix_last_result(ctx) != MMIX_OK) fail(ctx);
+                goto done;
+            }
+            fprintf(tsv ? stderr : stdout, "%s: %s embedded and scored in %.1f s\n", command_name, em->name, em->seconds);
+            n_methods++;
+        }
+    }
+    fflush(stdout);
+    fprintf(tsv ? stderr : stdout, "%s: %s, split %s: %lld pairs (lines %lld..%lld), seed %lld\n", command_name,
+            pairs_path, split_names[split], (long long)pool, (long long)lo + 1, (long long)hi,
+            (long long)int_arg(a, "--seed"));
+    for (k = 0; k < n_ns; k++)
+        if (ns[k] > pool)
+            fprintf(stderr, "%s: n = %lld is larger than the pool of %lld: skipped\n", command_name, (long long)ns[k],
+                    (long long)pool);
+    fflush(stderr);
+    if (tsv) printf("method\tn\ttop1\tmrr10\trecall10\tqueries\n");
+    else printf("%-24s %6s %8s %8s %10s %8s\n", "method", "n", "top-1 %", "MRR@10", "recall@10", "queries");
+    for (m = 0; m < n_methods; m++)
+        for (k = 0; k < n_ns; k++) {
+            const mmix_retrieval_result *r = &methods[m].res[k];
+            if (!r->queries) continue;
+            if (tsv)
+                printf("%s\t%lld\t%.2f\t%.2f\t%.2f\t%lld\n", methods[m].name, (long long)r->n, 100 * r->top1,
+                       100 * r->mrr10, 100 * r->recall10, (long long)r->queries);
+            else
+                printf("%-24s %6lld %8.2f %8.2f %10.2f %8lld\n", methods[m].name, (long long)r->n, 100 * r->top1,
+                       100 * r->mrr10, 100 * r->recall10, (long long)r->queries);
+        }
+    rc = 0;
+    goto done;
+failed:
+    fail(ctx);
+done:
+    pairs_free(&pf);
+    free(methods);
+    return rc;
+}
+
+/* ---- mm retrieval-train --mode infonce (paper Sec. 6.3) ---- */
+static const opt_spec rtrain_opts[] = {
+    {"--mode", OPT_CHOICE, "infonce", "infonce", 0, 0, "fine-tune the embedding model with InfoNCE (paper Sec. 6.3)"},
+    {"--init", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the pretrained model to tune"},
+    {"--resume", OPT_TEXT, "STATE", NULL, 0, 0, "continue the run of OUT.state.safetensors, bit for bit"},
+    {"--pairs", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "query/target pairs: trains on the train split, validates on val"},
+    {"--candidates", OPT_INT, "C", "32", 2, 4096, "rows per item: the query, its match and C-2 negatives"},
+    {"--tau", OPT_NUM, "T", "0.02", 1e-6, NO_MAX, "the temperature of cos / tau"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside --init"},
+    {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the item order and the negatives"},
+    OPT_END};
+static const opt_group rtrain_groups[] = {
+    {"what to train", rtrain_opts}, {"splits", split_opts}, {"training (--batch counts items)", train_opts},
+    {"progress, evaluation, checkpoints (--eval-rows counts items)", progress_opts}, {"loading", load_opts},
+    {"runtime", runtime_opts}, GROUP_END};
+
+/* Items of one split: item i is the query of pair i; its batch rows are the query, then c-1
+   candidate targets of the same split with the match at row m (Algorithm 1's draw). */
+typedef struct infonce_items {
+    const int32_t *queries, *targets;   /* [n x len] each */
+    int64_t len, c;
+    float tau;
+    uint64_t seed;
+    mmix_retrieval_sampler sampler;     /* over this split's pool */
+    int64_t *slots;                     /* [c] */
+    mmix_tensor **match;                /* the last batch's matches, read by the loss: one
+                                           variable for both splits' items */
+} infonce_items;
+
+static mmix_tensor *infonce_batch(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n, uint64_t draw) {
+    infonce_items *it = (infonce_items *)s->user;
+    int64_t b, j, L = it->len, c = it->c;
+    mmix_tensor *ids = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape2(n * c, L));
+    mmix_tensor *match = mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape1(n));
+    *it->match = match;
+    if (!ids || !match) return NULL;
+    for (b = 0; b < n; b++) {
+        mmix_rng rng;
+        int32_t m;
+        /* one stream per served item: a resumed run draws the same negatives again */
+        mmix_rng_seed(&rng, it->seed ^ (0x9E3779B97F4A7C15ULL * (draw + (uint64_t)b + 1)));
+        m = (int32_t)mmix_retrieval_draw(&it->sampler, &rng, rows[b], c, it->slots);
+        if (!m) {
+            mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "infonce: %lld candidates from a pool of %lld",
+                           (long long)c, (long long)it->sampler.n);
+            return NULL;
+        }
+        mmix_tensor_upload(ctx, match, b, &m, 1);
+        for (j = 0; j < c; j++)
+            mmix_tensor_upload(ctx, ids, (b * c + j) * L, (j == 0 ? it->queries : it->targets) + it->slots[j] * L, L);
+    }
+    return ids;
+}
+static int64_t infonce_counted(const batch_source *s, const int64_t *rows, int64_t n) {
+    (void)s, (void)rows;
+    return n;   /* one query per item: the loss is a mean over items */
+}
+static mmix_tensor *infonce_loss_of(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user) {
+    const infonce_items *it = (const infonce_items *)user;
+    mmix_tensor *emb = mmix_model_embedding(ctx, m, batch);
+    int64_t n = batch->shape.d[0] / it->c;
+    return emb ? mmix_infonce_loss(ctx, mmix_reshape(ctx, emb, mmix_shape3(n, it->c, m->config.dim)), *it->match,
+                                   it->tau)
+               : NULL;
+}
+static batch_source infonce_source(infonce_items *it, int64_t n) {
+    batch_source s;
+    s.n = n;
+    s.row_tokens = it->c * it->len;
+    s.batch = infonce_batch;
+    s.counted = infonce_counted;
+    s.user = it;
+    return s;
+}
+
+static int copy_file(mmix_ctx *ctx, const char *from, const char *to) {
+    FILE *f = fopen(from, "rb");
+    size_t size = 0;
+    unsigned char *bytes = f ? read_stream(f, &size) : NULL;
+    int ok;
+    if (f) fclose(f);
+    if (!bytes) return mmix_set_error(ctx, MMIX_ERR_IO, "cannot read %s", from), 0;
+    ok = mmix_write_file_atomic(ctx, to, bytes, size) == MMIX_OK;
+    free(bytes);
+    return ok;
+}
+
+static const char *const retrieval_fixed_on_resume[] = {"--pairs", "--candidates", "--tau", "--init", "--tokenizer",
+                                                        "--test-lines", "--val-lines", NULL};
+
+static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
+    const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
+    char pairs_path[PATH_CAP] = "", tok_path[PATH_CAP] = "", weights[PATH_CAP] = "", tok_out[PATH_CAP], title[PATH_CAP + 128];
+    train_settings t;
+    train_position pos = {0, 0.0, 0, 0.0};
+    train_source *src = (train_source *)calloc(1, sizeof *src);
+    meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
+    eval_log log = {NULL, 0, 0};
+    infonce_items tr, va;
+    mmix_tensor *match = NULL;
+    batch_source train_src, val_src;
+    train_job job;
+    pair_file pf;
+    mmix_model m;
+    mmix_adamw opt;
+    mmix_adamw_config acfg = mmix_adamw_config_default();
+    mmix_bpe *bpe = NULL;
+    int32_t *rows[4] = {NULL, NULL, NULL, NULL};
+    int64_t lo[2], hi[2], k;
+    uint64_t weights_hash = 0;
+    double tau = num_arg(a, "--tau");
+    long long c = int_arg(a, "--candidates"), test_lines = int_arg(a, "--test-lines"), val_lines = int_arg(a, "--val-lines");
+    int rc = 1;
+    memset(&t, 0, sizeof t);
+    memset(&pf, 0, sizeof pf);
+    memset(&tr, 0, sizeof tr);
+    memset(&va, 0, sizeof va);
+    if (!src || !meta) {
+        fprintf(stderr, "%s: out of memory\n", command_name);
+        goto done;
+    }
+    if (!save || (!init == !resume)) {
+        rc = usage_error("give --init W (or --resume STATE), --pairs and --save (see '%s --help')", command_name);
+        goto done;
+    }
+    if (strlen(save) >= PATH_CAP - 32) {
+        rc = usage_error("--save path is too long");
+        goto done;
+    }
+    t.seed = int_arg(a, "--seed");
+    t.stop_at = int_or(a, "--stop-at", -1);
+    if (resume) {
+        mmix_safetensors st;
+        double v;
+        long long cc;
+        for (k = 0; fixed_on_resume[k]; k++)   /* those of mm train's that this command has */
+            if (find_opt(a, fixed_on_resume[k]) >= 0 && given(a, fixed_on_resume[k])) {
+                rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed_on_resume[k]);
+                goto done;
+            }
+        for (k = 0; retrieval_fixed_on_resume[k]; k++)
+            if (given(a, retrieval_fixed_on_resume[k])) {
+                rc = usage_error("a resumed run keeps its own settings and data: drop %s", retrieval_fixed_on_resume[k]);
+                goto done;
+            }
+        if (!read_resume_state(ctx, resume, &t, src, &pos, weights, &weights_hash)) goto failed;
+        if (weights_hash) {
+            uint64_t h = 0;
+            if (!file_fnv1a(weights, &h) || h != weights_hash) {
+                fprintf(stderr, "%s: %s is not the weights %s was saved with\n", command_name, weights, resume);
+                goto done;
+            }
+        }
+        if (mmix_safetensors_open(ctx, resume, &st) != MMIX_OK) goto failed;
+        meta_text(&st, "retrieval_pairs", pairs_path, sizeof pairs_path);
+        meta_text(&st, "retrieval_tokenizer", tok_path, sizeof tok_path);
+        k = meta_number(ctx, &st, "retrieval_tau", &v) && meta_ll(ctx, &st, "retrieval_candidates", &cc) &&
+            meta_ll(ctx, &st, "retrieval_test_lines", &test_lines) && meta_ll(ctx, &st, "retrieval_val_lines", &val_lines);
+        mmix_safetensors_close(&st);
+        if (!k || !pairs_path[0] || !tok_path[0]) {
+            if (mmix_last_result(ctx) == MMIX_OK)
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not the state of a retrieval-train run", resume);
+            goto failed;
+        }
+        tau = v, c = cc;
+        init = weights;
+    } else {
+        if (!given(a, "--pairs")) {
+            rc = usage_error("give --pairs FILE.jsonl");
+            goto done;
+        }
+        snprintf(pairs_path, sizeof pairs_path, "%s", text_arg(a, "--pairs"));
+        if (given(a, "--tokenizer")) snprintf(tok_path, sizeof tok_path, "%s", text_arg(a, "--tokenizer"));
+        else if (!tokenizer_beside(init, tok_path)) goto done;
+        if (!settings_from_args(a, NULL, &t)) goto usage;
+        t.lr = given(a, "--lr") ? num_arg(a, "--lr") : 1e-4;   /* the paper's InfoNCE runs (paper Sec. 6.3) */
+    }
+    t.pad = -1;
+    if (mmix_model_load(ctx, &m, init, NULL, NULL) != MMIX_OK || mmix_bpe_load(ctx, tok_path, &bpe) != MMIX_OK)
+        goto failed;
+    if (!mmix_arch_embedding_position(m.config.arch)) {
+        fprintf(stderr, "%s: %s: the %s has no retrieval embedding\n", command_name, init, arch_of(m.config.arch).title);
+        goto done;
+    }
+    t.pad = mmix_bpe_pad_id(bpe);
+    if (!pairs_read(ctx, pairs_path, &pf)) goto failed;
+    split_range(pf.n, test_lines, val_lines, SPLIT_TRAIN, &lo[0], &hi[0]);
+    split_range(pf.n, test_lines, val_lines, SPLIT_VAL, &lo[1], &hi[1]);
+    if (hi[0] - lo[0] < c) {
+        fprintf(stderr, "%s: %s: the train split has %lld pairs, fewer than --candidates %lld\n", command_name,
+                pairs_path, (long long)(hi[0] - lo[0]), c);
+        goto done;
+    }
+    for (k = 0; k < 2; k++) {   /* each split's query and target rows, left-padded to the window */
+        if (!(rows[2 * k] = text_rows(ctx, bpe, &pf.query, lo[k], hi[k], m.config.n_ctx)) ||
+            !(rows[2 * k + 1] = text_rows(ctx, bpe, &pf.target, lo[k], hi[k], m.config.n_ctx)))
+            goto failed;
+    }
+    tr.queries = rows[0], tr.targets = rows[1], va.queries = rows[2], va.targets = rows[3];
+    tr.len = va.len = m.config.n_ctx;
+    tr.c = va.c = c;
+    tr.tau = va.tau = (float)tau;
+    tr.match = va.match = &match;
+    tr.seed = (uint64_t)t.seed;
+    va.seed = (uint64_t)t.seed ^ 0x5bd1e995u;   /* validation's own fixed draws */
+    tr.slots = (int64_t *)malloc((size_t)c * sizeof(int64_t));
+    va.slots = (int64_t *)malloc((size_t)c * sizeof(int64_t));
+    if (!tr.slots || !va.slots || mmix_retrieval_sampler_init(ctx, &tr.sampler, hi[0] - lo[0]) != MMIX_OK) goto failed;
+    if (hi[1] - lo[1] >= c && mmix_retrieval_sampler_init(ctx, &va.sampler, hi[1] - lo[1]) != MMIX_OK) goto failed;
+    if (t.stop_at < 0 || t.stop_at > t.steps) t.stop_at = t.steps;
+    acfg.lr = (float)t.lr;
+    acfg.weight_decay = (float)t.weight_decay;
+    if (mmix_adamw_init(ctx, &opt, &m.params, acfg) != MMIX_OK) goto failed;
+    if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) goto failed;
+    if (resume) {
+        char old_csv[PATH_CAP];
+        companion_path(weights, ".log.csv", old_csv);
+        eval_log_read(old_csv, opt.step, &log);
+    }
+    make_parent_dirs(save);
+    companion_path(save, ".tokenizer.txt", tok_out);
+    if (strcmp(tok_out, tok_path) != 0 && !copy_file(ctx, tok_path, tok_out)) goto failed;
+    train_src = infonce_source(&tr, hi[0] - lo[0]);
+    val_src = infonce_source(&va, va.sampler.n ? hi[1] - lo[1] : 0);
+    if (t.eval_rows > 0 && val_src.n > t.eval_rows) val_src.n = t.eval_rows;
+    meta_add(meta, "retrieval_mode", "infonce");
+    meta_add(meta, "retrieval_pairs", "%s", pairs_path);
+    meta_add(meta, "retrieval_tokenizer", "%s", tok_out);
+    meta_add(meta, "retrieval_candidates", "%lld", c);
+    meta_add(meta, "retrieval_tau", "%.9g", tau);
+    meta_add(meta, "retrieval_test_lines", "%lld", test_lines);
+    meta_add(meta, "retrieval_val_lines", "%lld", val_lines);
+    printf("%s: InfoNCE on %s (%s, position %d), %lld train and %lld validation pairs of %s; %lld candidates, tau %g; "
+           "steps %lld..%lld of %lld, %lld item(s) per step, lr %g, warmup %lld, seed %lld\n",
+           command_name, init, arch_of(m.config.arch).title, mmix_arch_embedding_position(m.config.arch),
+           (long long)(hi[0] - lo[0]), (long long)val_src.n, pairs_path, c, tau, (long long)opt.step + 1, t.stop_at,
+           t.steps, t.batch * t.grad_accum, t.lr, t.warmup, t.seed);
+    fflush(stdout);
+    snprintf(title, sizeof title, "%s: InfoNCE, %s, %lld candidates, tau %g, lr %g", base_name(save),
+             arch_of(m.config.arch).title, c, tau, t.lr);
+    job.model = &m;
+    job.opt = &opt;
+    job.t = &t;
+    job.train = &train_src;
+    job.val = &val_src;
+    job.loss = infonce_loss_of;
+    job.loss_user = &tr;   /* the loss reads c, tau and the batch's matches, the same for both splits */
+    job.save = save;
+    job.title = title;
+    job.source = meta;
+    job.pos = &pos;
+    job.log = &log;
+    job.evaluate_first = !resume;
+    rc = train_loop(ctx, &job);
+    if (rc == 1) goto failed;
+    goto done;
+usage:
+    rc = 2;
+    goto done;
+failed:
+    fail(ctx);
+done:
+    for (k = 0; k < 4; k++) free(rows[k]);
+    free(tr.slots);
+    free(va.slots);
+    mmix_retrieval_sampler_free(&tr.sampler);
+    mmix_retrieval_sampler_free(&va.sampler);
+    free(log.r);
+    pairs_free(&pf);
+    mmix_bpe_free(bpe);
+    free(src);
+    free(meta);
+    return rc;
+}
+
 static const command commands[] = {
     {"tokenizer train", tokenizer_train, "--data FILE --vocab N --out TOK",
      "learn a byte-level BPE; N = 256 bytes + merges + 2 specials", NULL, tokenizer_train_groups, NULL, NULL},
@@ -2162,6 +3143,28 @@ static const command commands[] = {
     {"predict", cmd_predict, "--model W.safetensors --text TEXT",
      "the likeliest token at each position of a text: an autoencoder's reconstruction", NULL, predict_groups, NULL,
      NULL},
+    {"embed", cmd_embed, "--model W.safetensors --input FILE.jsonl [--field NAME] --out EMB",
+     "unit retrieval embeddings of documents (paper Sec. 6.1) into an embeddings file",
+     "The embedding is the last hidden layer at position L-2 for a causal language model, the encoder's last\n"
+     "position for an autoencoder, of each document left-padded to the window (reference-notes Sec. 20).\n",
+     embed_groups, NULL, NULL},
+    {"index", cmd_index, "--model W.safetensors --docs FILE.jsonl [--field NAME] --out INDEX",
+     "an index for mm search: the documents' embeddings, where each one is, and the model's hashes", NULL,
+     index_groups, NULL, NULL},
+    {"search", cmd_search, "--index INDEX [--model W] \"query text\" [-k 10] [--json]  (or --queries FILE)",
+     "the documents nearest a query by cosine similarity: rank, score, first line", NULL, search_groups,
+     "\"query text\"", NULL},
+    {"retrieval-train", cmd_retrieval_train,
+     "--mode infonce --init W.safetensors --pairs FILE.jsonl --save OUT.safetensors --steps T --batch B",
+     "fine-tune an embedding model on query/target pairs with InfoNCE (paper Sec. 6.3)",
+     "Each item is a query, its match and C-2 negatives drawn from the train split (paper Algorithm 1); the\n"
+     "loss is -log softmax of cos / tau at the match. Validation: the val split's items, drawn once.\n",
+     rtrain_groups, NULL, NULL},
+    {"retrieval-eval", cmd_retrieval_eval, "--pairs FILE.jsonl [--split test] --model W[,W...] [--n 32,...] [--tsv]",
+     "top-1 accuracy, MRR@10 and recall@10 among n candidates (paper Table 1)",
+     "For each query: its match and n-2 other targets of the split, drawn from (seed, n, query) alone, so every\n"
+     "method meets the same lists; a tie with the match counts against it.\n",
+     reval_groups, NULL, NULL},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

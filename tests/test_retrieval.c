@@ -308,7 +308,7 @@ static void evaluation_embeddings(void) {
         }
         for (j = 0; j < D; j++) Q[i * D + j] /= (float)sqrt(nq), T[i * D + j] /= (float)sqrt(nt);
     }
-    sc.queries = Q, sc.targets = T, sc.pool = POOL, sc.dim = D;
+    sc.queries = Q, sc.targets = T, sc.n_queries = sc.pool = POOL, sc.dim = D;
     CHECK_OK(ctx, mmix_retrieval_evaluate(ctx, POOL, ns, 2, 0, mmix_embedding_scores, &sc, res, NULL, NULL));
     CHECK(res[0].top1 > 0.99 && res[1].top1 > 0.95, "near-copies retrieve their queries: top-1 %.3f (32), %.3f (512)",
           res[0].top1, res[1].top1);

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# tests/test_cli_retrieval.sh - the retrieval commands on tests/data/retrieval_sample.jsonl
+# (300 Debian query/target pairs): a tiny mixer pretrained here, InfoNCE fine-tuning (and
+# that a stopped run resumes bit for bit), mm retrieval-eval's table and --tsv, mm embed's
+# file, mm index / mm search, and bad input: one line, non-zero status.
+# Usage: test_cli_retrieval.sh PATH_TO_MM
+set -u
+mm=${1:-./mm}
+name=cli_retrieval; . tests/cli_lib.sh
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+pairs=tests/data/retrieval_sample.jsonl
+split=(--test-lines 100 --val-lines 40)   # 160 train, 40 validation, 100 test pairs
+
+"$mm" train --arch mixer --data $pairs --format jsonl --jsonl-field target --rows padded --pad-left --vocab 400 \
+    --dim 32 --depth 2 --ctx 48 --steps 20 --batch 8 --lr 3e-3 --save "$tmp/m.safetensors" >/dev/null 2>&1
+check "a tiny mixer pretrained on the targets (mm train --format jsonl --jsonl-field target)" \
+    test -s "$tmp/m.safetensors" -a -s "$tmp/m.tokenizer.txt"
+
+# ---- mm retrieval-train: InfoNCE ----
+rt=(retrieval-train --init "$tmp/m.safetensors" --pairs $pairs "${split[@]}" --candidates 8 --steps 8 --batch 2
+    --eval-every 4 --eval-rows 10)
+out=$("$mm" "${rt[@]}" --save "$tmp/r.safetensors" 2>&1); rc=$?
+check "retrieval-train exits 0 and saves: $out" ok_with "$rc" "$out" "saved $tmp/r.safetensors"
+check "retrieval-train says what it trains on" has "$out" "160 train and 10 validation pairs"
+check "retrieval-train evaluates on the validation items" has "$out" "eval step 8 tokens .* val-loss"
+check "retrieval-train writes the tokenizer, the log and the plot beside the weights" \
+    test -s "$tmp/r.tokenizer.txt" -a -s "$tmp/r.log.csv" -a -s "$tmp/r.loss.svg"
+"$mm" "${rt[@]}" --stop-at 3 --save "$tmp/s.safetensors" >/dev/null 2>&1
+out=$("$mm" retrieval-train --resume "$tmp/s.state.safetensors" --save "$tmp/s.safetensors" 2>&1); rc=$?
+check "a resumed run exits 0: $out" test "$rc" = 0
+check "a run stopped at step 3 and resumed ends with the same weights, bit for bit" \
+    cmp -s "$tmp/r.safetensors" "$tmp/s.safetensors"
+out=$("$mm" retrieval-train --resume "$tmp/s.state.safetensors" --save "$tmp/s.safetensors" --tau 0.5 2>&1); rc=$?
+check "a resumed run refuses a new --tau: $out" fails_with "$rc" "$out" "drop --tau"
+out=$("$mm" retrieval-train --init "$tmp/m.safetensors" --pairs $pairs --candidates 8 --steps 2 --batch 1 \
+    --save "$tmp/x.safetensors" 2>&1); rc=$?
+check "the default split leaves a 300-line file no training pairs: $out" fails_with "$rc" "$out" "train split has 0 pairs"
+
+# ---- mm retrieval-eval ----
+out=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/m.safetensors,$tmp/r.safetensors" --n 8,32,200 \
+    --seed 3 2>&1); rc=$?
+check "retrieval-eval exits 0 with a table: $out" ok_with "$rc" "$out" "top-1 %"
+check "retrieval-eval names the split and its lines" has "$out" "split test: 100 pairs (lines 201..300), seed 3"
+check "retrieval-eval skips an n larger than the pool, saying so" has "$out" "n = 200 is larger than the pool of 100: skipped"
+tsv=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/m.safetensors,$tmp/r.safetensors" --n 8,32 \
+    --seed 3 --tsv 2>"$tmp/err"); rc=$?
+check "--tsv: a header and one row per method and n on stdout" \
+    test "$rc" = 0 -a "$(head -1 <<<"$tsv")" = "$(printf 'method\tn\ttop1\tmrr10\trecall10\tqueries')" -a \
+    "$(wc -l <<<"$tsv")" = 5
+check "--tsv: rows name the checkpoint and count the queries" \
+    bash -c "awk -F'\t' 'NR > 1 && !(\$1 ~ /^[mr]\.safetensors\$/ && \$6 == 100 && NF == 6) { bad = 1 } END { exit bad }' <<<\"\$1\"" _ "$tsv"
+check "--tsv: the settings go to stderr" grep -q "seed 3" "$tmp/err"
+again=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/m.safetensors,$tmp/r.safetensors" --n 8,32 \
+    --seed 3 --tsv 2>/dev/null)
+check "the same seed gives the same table" test "$tsv" = "$again"
+check "top-1 is within [0, 100] and chance-like for an untuned model at n = 8" \
+    bash -c "awk -F'\t' 'NR == 2 { exit !(\$3 >= 0 && \$3 <= 100) }' <<<\"\$1\"" _ "$tsv"
+out=$("$mm" retrieval-eval --pairs $pairs --model "$tmp/m.safetensors" 2>&1); rc=$?
+check "the test split of a small file is all of it: 300 pairs" has "$out" "split test: 300 pairs (lines 1..300)"
+out=$("$mm" retrieval-eval --pairs $pairs --split val --model "$tmp/m.safetensors" 2>&1); rc=$?
+check "an empty split is an error: $out" fails_with "$rc" "$out" "the val split has 0 pair(s)"
+out=$("$mm" retrieval-eval --pairs $pairs --split all --model "$tmp/m.safetensors" --n 1 2>&1); rc=$?
+check "n below 2 is a usage error: $out" fails_with "$rc" "$out" "--n wants"
+out=$("$mm" retrieval-eval --pairs "$tmp/none.jsonl" --model "$tmp/m.safetensors" 2>&1); rc=$?
+check "a missing pairs file: $out" fails_with "$rc" "$out" "none.jsonl"
+printf '{"query": "a", "target": "b"}\n{"query": "", "target": "c"}\n{"query": "d", "target": "e"}\n' >"$tmp/gap.jsonl"
+out=$("$mm" retrieval-eval --pairs "$tmp/gap.jsonl" --split all --model "$tmp/m.safetensors" 2>&1); rc=$?
+check "a line with an empty field would misalign the pairs: an error: $out" fails_with "$rc" "$out" "2 queries but 3 targets"
+printf '{"query": "a", "target": "b"}\n{"query": "x" "target": "c"}\n' >"$tmp/bad.jsonl"
+out=$("$mm" retrieval-eval --pairs "$tmp/bad.jsonl" --split all --model "$tmp/m.safetensors" 2>&1); rc=$?
+check "malformed JSON names the line: $out" fails_with "$rc" "$out" "bad.jsonl:2"
+
+# ---- mm embed, mm index, mm search ----
+out=$("$mm" embed --model "$tmp/r.safetensors" --input $pairs --field query --out "$tmp/q.emb" 2>/dev/null); rc=$?
+check "mm embed exits 0: $out" ok_with "$rc" "$out" "300 documents"
+check "the embeddings file: magic, version 1, 300 rows of 32 from a 64-byte-aligned offset" \
+    /usr/bin/python3 -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+ver, rows_at, count, dim = struct.unpack_from('<IIQQ', b, 8)
+offsets_at = struct.unpack_from('<Q', b, 48)[0]
+assert b[:8] == b'MMIXEMB\0' and ver == 1 and count == 300 and dim == 32 and rows_at % 64 == 0
+assert offsets_at == rows_at + 4 * count * dim and len(b) == offsets_at + 8 * count
+for i in range(count):   # unit rows
+    r = struct.unpack_from('<32f', b, rows_at + 4 * dim * i)
+    assert abs(sum(x * x for x in r) - 1) < 1e-4, i
+" "$tmp/q.emb"
+out=$("$mm" index --model "$tmp/r.safetensors" --docs $pairs --field target --out "$tmp/ix" 2>/dev/null); rc=$?
+check "mm index exits 0: $out" ok_with "$rc" "$out" "300 documents"
+# a document's whole text as the query: its row, so its embedding, is the document's own
+doc=$(sed -n 5p $pairs | /usr/bin/python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["target"])')
+target=$(head -1 <<<"$doc")
+out=$("$mm" search --index "$tmp/ix" -k 3 "$doc" 2>/dev/null); rc=$?
+check "mm search prints k lines rank<TAB>score<TAB>first line" \
+    bash -c "test $rc = 0 && test \$(wc -l <<<\"\$1\") = 3 && awk -F'\t' 'NF != 3 || \$1 != NR { bad = 1 } END { exit bad }' <<<\"\$1\"" _ "$out"
+check "a document's own text finds it first" test "$(head -1 <<<"$out" | cut -f3)" = "$target"
+scores=$(cut -f2 <<<"$out")
+check "scores come best first" test "$scores" = "$(sort -gr <<<"$scores")"
+json=$("$mm" search --index "$tmp/ix" --top-k 2 --json "$doc" 2>/dev/null)
+check "--json: one object per result with rank, score, doc and offset" \
+    /usr/bin/python3 -c "
+import json, sys
+rows = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert [r['rank'] for r in rows] == [1, 2] and rows[0]['doc'] == sys.argv[2]
+data = open(sys.argv[3], 'rb').read()
+assert json.loads(data[rows[0]['offset']:].split(b'\n')[0])['target'].split('\n')[0] == sys.argv[2]
+" "$json" "$target" $pairs
+printf 'a library\n\nfonts\n' >"$tmp/queries.txt"
+out=$("$mm" search --index "$tmp/ix" -k 2 --queries "$tmp/queries.txt" 2>"$tmp/err"); rc=$?
+check "--queries: a block per non-empty line" test "$rc" = 0 -a "$(grep -c '^# ' <<<"$out")" = 2
+check "search speed goes to stderr" grep -q 'queries/s' "$tmp/err"
+out=$("$mm" search --index "$tmp/ix" --model "$tmp/m.safetensors" "fonts" 2>&1); rc=$?
+check "searching with another model is an error: $out" fails_with "$rc" "$out" "built with another model"
+head -c 100 "$tmp/ix" >"$tmp/cut"
+out=$("$mm" search --index "$tmp/cut" "fonts" 2>&1); rc=$?
+check "a cut index is an error: $out" fails_with "$rc" "$out" "not an embeddings file"
+out=$("$mm" search --index "$tmp/missing" "fonts" 2>&1); rc=$?
+check "a missing index is an error: $out" fails_with "$rc" "$out" "missing"
+out=$("$mm" search --index "$tmp/ix" 2>&1); rc=$?
+check "no query is a usage error: $out" fails_with "$rc" "$out" "give --index and either a query"
+out=$("$mm" embed --model "$tmp/m.safetensors" --input $pairs --out "$tmp/y.emb" 2>&1); rc=$?
+check "mm embed of a field the file lacks names it: $out" fails_with "$rc" "$out" '"text"'
+check "a failed mm embed writes nothing" test ! -e "$tmp/y.emb"
+"$mm" train --arch mixer-bidi --vocab 50 --dim 16 --depth 1 --ctx 8 --tokens tests/reference/fixtures/model_tokens.txt \
+    --steps 1 --batch 1 --save "$tmp/bidi.safetensors" >/dev/null 2>&1
+cp "$tmp/m.tokenizer.txt" "$tmp/bidi.tokenizer.txt"
+out=$("$mm" retrieval-eval --pairs $pairs --split all --model "$tmp/bidi.safetensors" 2>&1); rc=$?
+check "a bidirectional mixer has no retrieval embedding: $out" fails_with "$rc" "$out" "no retrieval embedding"
+finish
