@@ -117,7 +117,7 @@
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
        >>data        text datasets: documents, packing, padding, the split, the cache
        >>retrieval_model  the indirect retrieval model (RetrievalMixer): the unmasked
-                     blocks and the D -> 1 head, its files, its batches of embeddings
+                     blocks and the D -> 1 head, its files, its batches, its evaluation
 
    =========================================================================================
    4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
@@ -204,6 +204,8 @@
        Fig. 9; notes 19)
      Its training items from embeddings (paper     mmix_retrieval_batch
        Algorithm 1; notes 19)
+     Its top-1 on the evaluation's candidate lists mmix_retrieval_model_evaluate
+       (paper Sec. 6, Fig. 9; notes 19)
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
@@ -1734,6 +1736,19 @@ MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_mode
 MMIXDEF mmix_result mmix_retrieval_batch(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng,
                                          const float *Q, const float *T, int64_t D, const int64_t *items,
                                          int64_t B, int64_t c, mmix_tensor **x, mmix_tensor **labels);
+/* The top-1 evaluation of paper Sec. 6 for the indirect model, on the candidate lists of
+   mmix_retrieval_evaluate at n = c (the same seed and pool give every query the same list,
+   so the model's row sits in one table with the other methods): for each query i of the
+   pool, its own target and c - 2 others from Q and T [pool, dim], scored by the model in
+   batches of `batch` items without the tape; the match's rank among the c - 1 candidates,
+   a tie counting against it. *out as mmix_retrieval_evaluate fills it (out->n = c; queries
+   0 when c > pool); *loss (may be NULL) receives the mean cross-entropy over the queries
+   (the paper selects models by the minimum evaluation cross-entropy, Sec. 6.2). The step
+   memory is reset after each batch; progress (may be NULL) is called after each. */
+MMIXDEF mmix_result mmix_retrieval_model_evaluate(mmix_ctx *ctx, const mmix_retrieval_model *rm, const float *Q,
+                                                  const float *T, int64_t pool, uint64_t seed, int64_t batch,
+                                                  mmix_retrieval_result *out, double *loss,
+                                                  mmix_progress_fn progress, void *user);
 
 #ifdef __cplusplus
 }
@@ -11413,11 +11428,22 @@ MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_mode
     return r;
 }
 
-/* Rows are moved into x through mmix_tensor_upload, so the batch may live on a device. */
+/* Item b of x [B, c, D]: [Q[idx], T[slot 1], ..., T[slot c-1]] for the draw of rng (paper
+   Algorithm 1). Rows move through mmix_tensor_upload, so x may live on a device. Returns m,
+   or 0 on failure (with the context's error). */
+static int64_t mmix__retrieval_item(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng, const float *Q,
+                                    const float *T, int64_t D, int64_t idx, int64_t c, int64_t *slots, mmix_tensor *x,
+                                    int64_t b) {
+    int64_t j, m = mmix_retrieval_draw(sampler, rng, idx, c, slots);
+    mmix_result r = mmix_tensor_upload(ctx, x, b * c * D, Q + idx * D, D); /* slot 0: the query */
+    for (j = 1; r == MMIX_OK && j < c; j++) r = mmix_tensor_upload(ctx, x, (b * c + j) * D, T + slots[j] * D, D);
+    return r == MMIX_OK ? m : 0;
+}
+
 MMIXDEF mmix_result mmix_retrieval_batch(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng,
                                          const float *Q, const float *T, int64_t D, const int64_t *items,
                                          int64_t B, int64_t c, mmix_tensor **x, mmix_tensor **labels) {
-    int64_t N = sampler->n, b, j, *slots;
+    int64_t N = sampler->n, b, *slots;
     int32_t *label;
     mmix_result r = MMIX_OK;
     *x = *labels = NULL;
@@ -11436,14 +11462,83 @@ MMIXDEF mmix_result mmix_retrieval_batch(mmix_ctx *ctx, mmix_retrieval_sampler *
     if (!*labels) r = ctx->last_result != MMIX_OK ? ctx->last_result
                                                  : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval batch: out of memory");
     for (b = 0; r == MMIX_OK && b < B; b++) {
-        label[b] = (int32_t)(mmix_retrieval_draw(sampler, rng, items[b], c, slots) - 1);
-        r = mmix_tensor_upload(ctx, *x, b * c * D, Q + items[b] * D, D); /* slot 0: the query */
-        for (j = 1; r == MMIX_OK && j < c; j++) r = mmix_tensor_upload(ctx, *x, (b * c + j) * D, T + slots[j] * D, D);
+        label[b] = (int32_t)(mmix__retrieval_item(ctx, sampler, rng, Q, T, D, items[b], c, slots, *x, b) - 1);
+        if (label[b] < 0) r = ctx->last_result;
     }
     if (r == MMIX_OK) r = mmix_tensor_upload(ctx, *labels, 0, label, B);
     MMIX_FREE(slots);
     MMIX_FREE(label);
     if (r != MMIX_OK) *x = *labels = NULL;
+    return r;
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_evaluate(mmix_ctx *ctx, const mmix_retrieval_model *rm, const float *Q,
+                                                  const float *T, int64_t pool, uint64_t seed, int64_t batch,
+                                                  mmix_retrieval_result *out, double *loss,
+                                                  mmix_progress_fn progress, void *user) {
+    int64_t c = rm->n_samples, D = rm->dim, q0, i, j, *slots, *order, *match;
+    mmix_retrieval_sampler sampler;
+    int grad = mmix_grad_enabled(ctx);
+    double total = 0.0;
+    int32_t *label;
+    float *row;
+    mmix_result r;
+    memset(out, 0, sizeof *out);
+    out->n = c;
+    if (loss) *loss = 0.0;
+    if (pool < 2 || batch < 1)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval model evaluate: a pool of %lld in batches of "
+                              "%lld", (long long)pool, (long long)batch);
+    if (c > pool) return MMIX_OK; /* skipped, as mmix_retrieval_evaluate skips an n larger than the pool */
+    if ((r = mmix_retrieval_sampler_init(ctx, &sampler, pool)) != MMIX_OK) return r;
+    slots = (int64_t *)MMIX_MALLOC((size_t)(2 * c + batch) * sizeof(int64_t));
+    label = (int32_t *)MMIX_MALLOC((size_t)batch * sizeof(int32_t));
+    row = (float *)MMIX_MALLOC((size_t)c * sizeof(float));
+    if (!slots || !label || !row) r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval model evaluate: out of memory");
+    order = slots ? slots + c : NULL; /* 0..c-1: the rank reads row[j] for slot j */
+    match = slots ? slots + 2 * c : NULL;
+    for (j = 0; order && j < c; j++) order[j] = j;
+    mmix_set_grad_enabled(ctx, 0);
+    for (q0 = 0; r == MMIX_OK && q0 < pool; q0 += batch) {
+        int64_t nq = pool - q0 < batch ? pool - q0 : batch;
+        mmix_tensor *x = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(nq, c, D));
+        mmix_tensor *labels = x ? mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape1(nq)) : NULL, *l, *scores;
+        for (i = 0; labels && i < nq; i++) {
+            mmix_rng rng; /* query q0 + i's own draw, as mmix_retrieval_evaluate makes it */
+            mmix_rng_seed(&rng, mmix__retrieval_draw_seed(seed, c, q0 + i));
+            match[i] = mmix__retrieval_item(ctx, &sampler, &rng, Q, T, D, q0 + i, c, slots, x, i);
+            if (!match[i]) break;
+            label[i] = (int32_t)(match[i] - 1);
+        }
+        if (!labels || i < nq || mmix_tensor_upload(ctx, labels, 0, label, nq) != MMIX_OK ||
+            !(l = mmix_retrieval_model_loss(ctx, rm, x, labels, &scores))) {
+            r = ctx->last_result;
+            break;
+        }
+        total += (double)mmix_tensor_item(l, 0) * (double)nq;
+        for (i = 0; r == MMIX_OK && i < nq; i++) {
+            int64_t rank;
+            r = mmix_tensor_download(ctx, scores, i * (c - 1), row + 1, c - 1); /* row[j]: slot j's score */
+            rank = mmix__retrieval_rank(row, order, c, match[i]);
+            out->queries++;
+            out->top1 += rank == 1;
+            out->recall10 += rank <= 10;
+            out->mrr10 += rank <= 10 ? 1.0 / (double)rank : 0.0;
+        }
+        mmix_step_reset(ctx);
+        if (r == MMIX_OK && progress) progress(user, q0 + nq, pool);
+    }
+    mmix_set_grad_enabled(ctx, grad);
+    if (r == MMIX_OK && out->queries > 0) {
+        out->top1 /= (double)out->queries;
+        out->recall10 /= (double)out->queries;
+        out->mrr10 /= (double)out->queries;
+        if (loss) *loss = total / (double)out->queries;
+    }
+    mmix_retrieval_sampler_free(&sampler);
+    MMIX_FREE(slots);
+    MMIX_FREE(label);
+    MMIX_FREE(row);
     return r;
 }
 
