@@ -2,6 +2,7 @@
 #   make            ./mm, the tests and the benchmarks
 #   make demo       train a small masked mixer on the bundled fiction and generate from it
 #   make zoo        every architecture, tiny, about a minute each on the fiction: a loss table
+#   make retrieval  pretrain, InfoNCE-tune and evaluate retrieval on the bundled Debian pairs
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
@@ -33,7 +34,7 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_retrieval_model
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
@@ -82,6 +83,11 @@ demo: mm
 # corpus; a table of validation losses in runs/zoo/losses.txt.
 zoo: mm
 	@bash examples/zoo.sh runs/zoo
+
+# A masked mixer and a transformer pretrained alike, InfoNCE-tuned, and the retrieval table
+# beside each other (paper Table 1), on the bundled Debian pairs; everything in runs/retrieval/.
+retrieval: mm
+	@bash examples/retrieval.sh runs/retrieval
 
 test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \

@@ -91,7 +91,7 @@
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
                     >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
                     >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
-                    >>api_retrieval_model
+                    >>api_retrieval >>api_retrieval_model
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      the texts of result codes and op names
@@ -116,6 +116,7 @@
        >>generate    generation: cached and index-walking forwards, greedy and sampling
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
        >>data        text datasets: documents, packing, padding, the split, the cache
+       >>retrieval   embeddings, the candidate draw, InfoNCE, the top-1 evaluation
        >>retrieval_model  the indirect retrieval model (RetrievalMixer): the unmasked
                      blocks and the D -> 1 head, its files, its batches, its evaluation
 
@@ -161,10 +162,23 @@
        back (paper Sec. 5.2, Fig. 7a; notes 16)    mmix__two_token_terms, mmix_argmax
      Many-token prediction, zeroed half (paper     mmix_tokens_zero
        Sec. 5.2, Fig. 7)
-     Retrieval embedding at position -2 (paper     mmix_tokens_select(ctx, h, -2)
-       Sec. 6.1)
-     InfoNCE: cosine / tau, logsumexp (paper       mmix_cosine_similarity, mmix_logsumexp
-       Eqs. 7-8; retrieval by cosine, Eq. 9)
+     Retrieval embedding: position -2 of a causal  mmix_model_embedding, mmix_model_embed_rows
+       LM, the encoder's last position (paper
+       Sec. 6.1, 6.4; notes 20)
+     Candidate draw of Algorithm 1, code-exact     mmix_retrieval_draw
+       (notes 20)
+     InfoNCE: cosine / tau, logsumexp (paper       mmix_infonce_loss
+       Sec. 6.3, Eqs. 7-8; notes 20)
+     Top-1 among n candidates, retrieval by        mmix_retrieval_evaluate,
+       cosine (paper Table 1, Eq. 9; notes 20)       mmix_embedding_scores
+     Indirect retrieval model: unmasked mixer      mmix_retrieval_model_create/_scores/_loss,
+       blocks over c embeddings, D -> 1 head, CE     mmix__retrieval_hidden
+       over c - 1 candidates (paper Sec. 6.2,
+       Fig. 9; notes 19)
+     Its training items from embeddings (paper     mmix_retrieval_batch
+       Algorithm 1; notes 19)
+     Its top-1 on the evaluation's candidate lists mmix_retrieval_model_evaluate
+       (paper Sec. 6, Fig. 9; notes 19)
      Inversion objective, L1 sum (paper Eq. 2)     mmix_l1_distance
      AdamW, linear warmup/decay, clipping (paper   mmix_adamw_step, mmix_schedule_lr,
        Sec. 9.5; torch.optim.AdamW, notes 6)       mmix_clip_grad_norm
@@ -198,14 +212,6 @@
      Checkpoints, safetensors (notes 9)            mmix_safetensors_*
      Datasets, packing, padding (paper Sec. 9.5,   mmix_data_*
        Sec. 6.1; notes 11)
-     Indirect retrieval model: unmasked mixer      mmix_retrieval_model_create/_scores/_loss,
-       blocks over c embeddings, D -> 1 head, CE     mmix__retrieval_hidden
-       over c - 1 candidates (paper Sec. 6.2,
-       Fig. 9; notes 19)
-     Its training items from embeddings (paper     mmix_retrieval_batch
-       Algorithm 1; notes 19)
-     Its top-1 on the evaluation's candidate lists mmix_retrieval_model_evaluate
-       (paper Sec. 6, Fig. 9; notes 19)
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE

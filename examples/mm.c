@@ -2817,7 +2817,7 @@ static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
                     (long long)pool);
     fflush(stderr);
     if (tsv) printf("method\tn\ttop1\tmrr10\trecall10\tqueries\n");
-    else printf("%-24s %6s %8s %8s %10s %8s\n", "method", "n", "top-1 %", "MRR@10", "recall@10", "queries");
+    else printf("%-28s %6s %8s %8s %10s %8s\n", "method", "n", "top-1 %", "MRR@10", "recall@10", "queries");
     for (m = 0; m < n_methods; m++)
         for (k = 0; k < n_ns; k++) {
             const mmix_retrieval_result *r = &methods[m].res[k];
@@ -2826,7 +2826,7 @@ static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
                 printf("%s\t%lld\t%.2f\t%.2f\t%.2f\t%lld\n", methods[m].name, (long long)r->n, 100 * r->top1,
                        100 * r->mrr10, 100 * r->recall10, (long long)r->queries);
             else
-                printf("%-24s %6lld %8.2f %8.2f %10.2f %8lld\n", methods[m].name, (long long)r->n, 100 * r->top1,
+                printf("%-28s %6lld %8.2f %8.2f %10.2f %8lld\n", methods[m].name, (long long)r->n, 100 * r->top1,
                        100 * r->mrr10, 100 * r->recall10, (long long)r->queries);
         }
     rc = 0;
