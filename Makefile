@@ -32,7 +32,7 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model
 HEADER  := maskedmixer.h
 
 .PHONY: all demo zoo retrieval test test-asan bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load

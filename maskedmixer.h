@@ -91,7 +91,7 @@
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
                     >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
                     >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
-                    >>api_retrieval >>api_bm25
+                    >>api_retrieval >>api_bm25 >>api_retrieval_model
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      the texts of result codes and op names
@@ -118,6 +118,8 @@
        >>data        text datasets: documents, packing, padding, the split, the cache
        >>retrieval   embeddings, the candidate draw, InfoNCE, the top-1 evaluation
        >>bm25        BM25: Lucene's English analyzer, our Porter stemmer, candidate scoring
+       >>retrieval_model  the indirect retrieval model (RetrievalMixer): the unmasked
+                     blocks and the D -> 1 head, its files, its batches, its evaluation
 
    =========================================================================================
    4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
@@ -170,6 +172,14 @@
        Sec. 6.3, Eqs. 7-8; notes 20)
      Top-1 among n candidates, retrieval by        mmix_retrieval_evaluate,
        cosine (paper Table 1, Eq. 9; notes 20)       mmix_embedding_scores
+     Indirect retrieval model: unmasked mixer      mmix_retrieval_model_create/_scores/_loss,
+       blocks over c embeddings, D -> 1 head, CE     mmix__retrieval_hidden
+       over c - 1 candidates (paper Sec. 6.2,
+       Fig. 9; notes 19)
+     Its training items from embeddings (paper     mmix_retrieval_batch
+       Algorithm 1; notes 19)
+     Its top-1 on the evaluation's candidate lists mmix_retrieval_model_evaluate
+       (paper Sec. 6, Fig. 9; notes 19)
      Inversion objective, L1 sum (paper Eq. 2)     mmix_l1_distance
      AdamW, linear warmup/decay, clipping (paper   mmix_adamw_step, mmix_schedule_lr,
        Sec. 9.5; torch.optim.AdamW, notes 6)       mmix_clip_grad_norm
@@ -1616,7 +1626,7 @@ MMIXDEF mmix_result mmix_model_embed_rows(mmix_ctx *ctx, const mmix_model *model
                                           int64_t len, int64_t batch, float *out, mmix_progress_fn progress,
                                           void *user);
 
-/* The candidate draw of paper Algorithm 1 as the reference code makes it (SPEC-exact, see
+/* The candidate draw of paper Algorithm 1 as the reference code makes it (code-exact, see
    reference-notes Sec. 20): for item idx of a pool of n (queries and targets row-aligned),
    c slots: slot 0 is idx (the query), slots 1..c-1 are c-1 distinct pool indices other than
    idx, uniformly drawn without replacement, then one slot m, uniform in 1..c-1, is set to
@@ -1670,7 +1680,7 @@ typedef struct mmix_embedding_scorer {
 MMIXDEF mmix_result mmix_embedding_scores(mmix_ctx *ctx, void *scorer, int64_t q0, int64_t nq, float *scores);
 
 // ----------------------------------------------------------------------------------------
-// >>api_bm25  BM25, the lexical baseline of retrieval (SPEC Sec. 7; reference-notes Sec. 18), as
+// >>api_bm25  BM25, the lexical baseline of retrieval (paper Sec. 6, Table 1; reference-notes Sec. 18), as
 // Lucene and Pyserini do it: Lucene's English analyzer and its idf, exact document lengths.
 // ----------------------------------------------------------------------------------------
 /* The analyzer (Lucene's EnglishAnalyzer pipeline, as Pyserini's default uses it):
@@ -1772,6 +1782,84 @@ MMIXDEF mmix_result mmix_bm25_scores(mmix_ctx *ctx, void *scorer, int64_t q0, in
 /* The id of a term (already analyzed: lower case, stemmed), or -1 if the pool lacks it. */
 MMIXDEF int64_t mmix_bm25_term_id(const mmix_bm25 *bm, const char *term, size_t len);
 MMIXDEF void mmix_bm25_free(mmix_bm25 *bm);   /* zeroes it; safe on a zeroed one */
+
+// ----------------------------------------------------------------------------------------
+// >>api_retrieval_model  The indirect retrieval model (paper Sec. 6.2, Fig. 9): the
+// reference's RetrievalMixer(dim, depth, n_samples), a mixer over precomputed embeddings.
+// ----------------------------------------------------------------------------------------
+/* Input x [B, c, D], c = n_samples: position 0 holds a query's embedding, positions 1..c-1
+   candidate targets' embeddings (made by a frozen generative model: no gradient reaches it).
+   depth flat mixer blocks (the LanguageMixer's block, pre-LayerNorm, FF D -> 4D -> D with
+   GELU) whose c x c token mixing carries NO mask: every candidate sees every other and the
+   query (the reference's BidirectionalMixerBlock, Conv1d(c, c, 1) with bias). Then
+   retrieval_head = Linear(D, 1) at every position; the scores of positions 1..c-1 are the
+   model's output [B, c-1], and the loss the cross-entropy of those c-1 scores against the
+   match's class index m - 1 (chance: ln(c - 1)). Prediction = mmix_argmax of the scores
+   (no softmax needed, paper Sec. 6.2). Parameters are named as the reference state_dict,
+   in its order: mixerblocks.i.{patch_layernorm, seq_layernorm, patch_ff.0, patch_ff.2,
+   conv}.{weight, bias} (conv.weight [c, c, 1], conv.bias [c]), retrieval_head.weight [1, D],
+   retrieval_head.bias [1]; all in one mmix_params buffer, so mmix_adamw_init(&rm.params),
+   mmix_clip_grad_norm and mmix_zero_grad take the model as they take a language model's. */
+typedef struct mmix_retrieval_model {
+    int64_t dim;                /* D, the embeddings' width */
+    int64_t depth;              /* the number of blocks */
+    int64_t n_samples;          /* c: the query and c - 1 candidates */
+    int64_t ffn_dim;            /* 4 D, as the reference's FeedForward(dim) */
+    float norm_eps;             /* LayerNorm's, 1e-5 */
+    mmix_mixer_block *blocks;   /* depth flat blocks (conv_w [c, c, 1], never masked) */
+    mmix_tensor *head_w, *head_b;               /* retrieval_head: [1, D] and [1] */
+    mmix_params params;         /* every parameter, in one buffer (>>api_ctx) */
+} mmix_retrieval_model;
+
+/* Creates the parameters on ctx's persistent arena, uninitialized. dim and depth >= 1,
+   n_samples >= 2 (a query and at least one candidate), else MMIX_ERR_INVALID_ARGUMENT. */
+MMIXDEF mmix_result mmix_retrieval_model_create(mmix_ctx *ctx, mmix_retrieval_model *rm, int64_t dim, int64_t depth,
+                                                int64_t n_samples);
+/* PyTorch's defaults in registration order, as the mixer's (reference-notes Sec. 4): LayerNorms
+   1 and 0, Linear and Conv1d weights and biases uniform in +-1/sqrt(fan_in). */
+MMIXDEF void mmix_retrieval_model_init(mmix_retrieval_model *rm, mmix_rng *rng);
+/* depth D (4D + 2DF + F + D + c^2 + c) + D + 1 weights. */
+MMIXDEF int64_t mmix_retrieval_model_param_count(const mmix_retrieval_model *rm);
+/* The candidates' scores [B, c-1] for embeddings x [B, c, D] (float32): score j is position
+   j + 1's. A wrong shape is MMIX_ERR_SHAPE; NULL on error. */
+MMIXDEF mmix_tensor *mmix_retrieval_model_scores(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x);
+/* The mean cross-entropy over the batch of the scores against labels (int32 [B], each the
+   match's class index m - 1 in [0, c-1); -100 is ignored, as torch's default): a scalar.
+   *scores receives the scores if not NULL. */
+MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x,
+                                               mmix_tensor *labels, mmix_tensor **scores);
+/* Writes the weights (F32, reference names, so a strict torch load_state_dict takes them)
+   with metadata mmix_model = "retrieval-mixer", dim, depth, n_samples, layer_norm_eps. */
+MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path);
+/* Creates a model from a safetensors file of exactly its tensors (ours, or a reference
+   RetrievalMixer state_dict: F32, F16 or BF16): the sizes from the names and shapes, checked
+   against the metadata where there is some. A missing or unknown tensor, or a wrong shape, is
+   an error naming it; so is a language model's file. */
+MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_model *rm, const char *path);
+
+/* A batch of B training or evaluation items for the indirect model, from host embeddings Q
+   and T [N, D] (row i of T is query i's match; N = the sampler's pool): item b is
+   [Q[idx], T[slot 1], ..., T[slot c-1]] for idx = items[b] and the slots of
+   mmix_retrieval_draw (paper Algorithm 1: c - 2 other targets and idx's own at a uniform
+   slot m), and its label m - 1. *x [B, c, D] (float32) and *labels [B] (int32) are new step
+   tensors. Every call draws new candidates from rng. An item outside [0, N), c outside
+   [2, N] or a size below 1 is an error. */
+MMIXDEF mmix_result mmix_retrieval_batch(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng,
+                                         const float *Q, const float *T, int64_t D, const int64_t *items,
+                                         int64_t B, int64_t c, mmix_tensor **x, mmix_tensor **labels);
+/* The top-1 evaluation of paper Sec. 6 for the indirect model, on the candidate lists of
+   mmix_retrieval_evaluate at n = c (the same seed and pool give every query the same list,
+   so the model's row sits in one table with the other methods): for each query i of the
+   pool, its own target and c - 2 others from Q and T [pool, dim], scored by the model in
+   batches of `batch` items without the tape; the match's rank among the c - 1 candidates,
+   a tie counting against it. *out as mmix_retrieval_evaluate fills it (out->n = c; queries
+   0 when c > pool); *loss (may be NULL) receives the mean cross-entropy over the queries
+   (the paper selects models by the minimum evaluation cross-entropy, Sec. 6.2). The step
+   memory is reset after each batch; progress (may be NULL) is called after each. */
+MMIXDEF mmix_result mmix_retrieval_model_evaluate(mmix_ctx *ctx, const mmix_retrieval_model *rm, const float *Q,
+                                                  const float *T, int64_t pool, uint64_t seed, int64_t batch,
+                                                  mmix_retrieval_result *out, double *loss,
+                                                  mmix_progress_fn progress, void *user);
 
 #ifdef __cplusplus
 }
@@ -8506,6 +8594,36 @@ MMIXDEF mmix_result mmix_model_file_archs(mmix_ctx *ctx, const char *path, mmix_
     return r;
 }
 
+/* Every parameter of `set` from the file, by name; then every tensor of the file must have
+   been one of them (an unknown name means another model), but for known buffers and those
+   `ignored` accepts (may be NULL), skipped with a warning. A missing, unknown or wrongly
+   shaped tensor is an error naming it and `title`, the model's kind. */
+static mmix_result mmix__read_params(mmix_ctx *ctx, const mmix_safetensors *st, const mmix_params *set,
+                                     const char *title, int (*ignored)(const char *name)) {
+    mmix_result r = MMIX_OK;
+    int64_t i;
+    for (i = 0; r == MMIX_OK && i < set->count; i++) {
+        mmix_tensor *p = set->tensors[i];
+        const mmix_st_entry *e = mmix_safetensors_find(st, p->name);
+        if (!e)
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' of the %s is missing", st->path, p->name,
+                               title);
+        else
+            r = mmix_safetensors_read_into(ctx, st, e, p);
+    }
+    for (i = 0; r == MMIX_OK && i < st->n_entries; i++) {
+        const char *name = st->entries[i].name;
+        if (mmix_params_find(set, name)) continue;
+        if (mmix__known_buffer(name))
+            mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", st->path, name);
+        else if (ignored && ignored(name))
+            mmix__warn(ctx, "%s: skipping '%s' (the reference model has it but never uses it)", st->path, name);
+        else
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", st->path, name, title);
+    }
+    return r;
+}
+
 MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char *path,
                                     const mmix_load_options *options, int32_t *pad_id) {
     mmix_safetensors st;
@@ -8513,7 +8631,6 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     mmix_result r;
     const char *title = "";
     mmix__arch arch;
-    int64_t i;
     double v;
     memset(model, 0, sizeof *model);
     memset(&arch, 0, sizeof arch);
@@ -8527,26 +8644,7 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
         arch = mmix__arch_of(model);
         title = arch.info.title;
     }
-    for (i = 0; r == MMIX_OK && i < model->params.count; i++) {
-        mmix_tensor *p = model->params.tensors[i];
-        const mmix_st_entry *e = mmix_safetensors_find(&st, p->name);
-        if (!e)
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: tensor '%s' of the %s is missing", path, p->name,
-                               title);
-        else
-            r = mmix_safetensors_read_into(ctx, &st, e, p);
-    }
-    /* Every tensor of the file must have been used: an unknown name means another model. */
-    for (i = 0; r == MMIX_OK && i < st.n_entries; i++) {
-        const char *name = st.entries[i].name;
-        if (mmix_params_find(&model->params, name)) continue;
-        if (mmix__known_buffer(name))
-            mmix__warn(ctx, "%s: skipping the buffer '%s' (recomputed, not a parameter)", path, name);
-        else if (arch.ignored && arch.ignored(name))
-            mmix__warn(ctx, "%s: skipping '%s' (the reference model has it but never uses it)", path, name);
-        else
-            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: unknown tensor '%s' for a %s", path, name, title);
-    }
+    if (r == MMIX_OK) r = mmix__read_params(ctx, &st, &model->params, title, arch.ignored);
     if (r == MMIX_OK && pad_id) {
         if (mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) *pad_id = (int32_t)v;
         else r = ctx->last_result;
@@ -11881,6 +11979,297 @@ MMIXDEF mmix_result mmix_bm25_scores(mmix_ctx *ctx, void *scorer, int64_t q0, in
     for (i = 0; i < nq * pool; i++) scores[i] = (float)rows[i];
     MMIX_FREE(rows);
     return MMIX_OK;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>retrieval_model  The indirect retrieval model (paper Sec. 6.2, Fig. 9; reference-notes
+// Sec. 19): RetrievalMixer, the flat mixer block with no mask over c embeddings, a D -> 1 head.
+// ----------------------------------------------------------------------------------------
+/* The settings the flat block code of >>models reads: the mixer with L = c, k = 1 and no
+   vocabulary (so mmix__mixer_param_count counts the blocks alone). */
+static mmix_model_config mmix__retrieval_block_config(const mmix_retrieval_model *rm) {
+    mmix_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = MMIX_ARCH_MIXER;
+    c.dim = rm->dim;
+    c.depth = rm->depth;
+    c.n_ctx = rm->n_samples;
+    c.kernel = 1;
+    c.ffn_dim = rm->ffn_dim;
+    c.norm_eps = rm->norm_eps;
+    return c;
+}
+
+MMIXDEF int64_t mmix_retrieval_model_param_count(const mmix_retrieval_model *rm) {
+    mmix_model_config c = mmix__retrieval_block_config(rm);
+    return mmix__mixer_param_count(&c) + rm->dim + 1; /* the blocks, retrieval_head */
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_create(mmix_ctx *ctx, mmix_retrieval_model *rm, int64_t dim, int64_t depth,
+                                                int64_t n_samples) {
+    mmix_model shell; /* what mmix__mixer_block_create reads and fills: a config and a set */
+    size_t bytes = (size_t)(depth > 0 ? depth : 0) * sizeof(mmix_mixer_block);
+    int64_t i;
+    memset(rm, 0, sizeof *rm);
+    if (dim < 1 || depth < 1 || n_samples < 2)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval model: invalid configuration (dim %lld, "
+                              "depth %lld, n_samples %lld): dim and depth must be positive, n_samples at least 2 "
+                              "(the query and one candidate)", (long long)dim, (long long)depth, (long long)n_samples);
+    rm->dim = dim;
+    rm->depth = depth;
+    rm->n_samples = n_samples;
+    rm->ffn_dim = 4 * dim;  /* the reference's FeedForward(dim), expansion 4 */
+    rm->norm_eps = 1e-5f;   /* nn.LayerNorm's default */
+    memset(&shell, 0, sizeof shell);
+    shell.config = mmix__retrieval_block_config(rm);
+    if (mmix_params_create(ctx, &shell.params, mmix_retrieval_model_param_count(rm)) != MMIX_OK) return ctx->last_result;
+    rm->blocks = (mmix_mixer_block *)mmix__arena_alloc(ctx, &ctx->persist, bytes);
+    for (i = 0; rm->blocks && i < depth; i++)
+        if (!mmix__mixer_block_create(ctx, &shell, &rm->blocks[i], "mixerblocks", i, NULL)) break;
+    if (rm->blocks && i == depth) rm->head_w = mmix_params_add(ctx, &shell.params, "retrieval_head.weight", mmix_shape2(1, dim));
+    if (rm->head_w) rm->head_b = mmix_params_add(ctx, &shell.params, "retrieval_head.bias", mmix_shape1(1));
+    rm->params = shell.params;
+    if (!rm->head_b)
+        return ctx->last_result != MMIX_OK ? ctx->last_result
+                                           : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval model: out of memory");
+    return MMIX_OK;
+}
+
+/* PyTorch's defaults in registration order: the blocks, then retrieval_head (reference-notes
+   Sec. 4). No mask, so nothing is zeroed. */
+MMIXDEF void mmix_retrieval_model_init(mmix_retrieval_model *rm, mmix_rng *rng) {
+    int64_t i;
+    for (i = 0; i < rm->depth; i++) mmix__mixer_block_init(&rm->blocks[i], 0, rng);
+    mmix_init_pytorch_linear(rm->head_w, rm->head_b, rng);
+}
+
+/* The blocks on x [B, c, D]: h = x + Conv(LN_seq(x)), y = h + FF(LN_patch(h)), the flat block
+   with every (output, input) pair of the c x c conv kept, so each candidate's output reads the
+   query and every other candidate (paper Fig. 9). */
+static mmix_tensor *mmix__retrieval_hidden(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x) {
+    mmix_model_config c = mmix__retrieval_block_config(rm);
+    mmix_mask all;
+    int64_t i;
+    all.kind = MMIX_MASK_NONE;
+    all.diagonal = 0;
+    all.keep = NULL;
+    for (i = 0; x && i < rm->depth; i++) x = mmix__bidi_stream_forward(ctx, &rm->blocks[i], &c, x, all);
+    return x;
+}
+
+MMIXDEF mmix_tensor *mmix_retrieval_model_scores(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x) {
+    int64_t c = rm->n_samples;
+    mmix_tensor *h;
+    char s[64];
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "retrieval model", "x", x)) return NULL;
+    if (x->shape.ndim != 3 || x->shape.d[1] != c || x->shape.d[2] != rm->dim) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "retrieval model: embeddings %s must be [batch, n_samples = %lld, dim = "
+                       "%lld]", mmix_shape_str(x->shape, s, sizeof s), (long long)c, (long long)rm->dim);
+        return NULL;
+    }
+    /* the head on positions 1..c-1 alone: the query's own score is never used */
+    h = mmix_tokens_slice(ctx, mmix__retrieval_hidden(ctx, rm, x), 1, c - 1);
+    return mmix_reshape(ctx, mmix_linear(ctx, h, rm->head_w, rm->head_b), mmix_shape2(x->shape.d[0], c - 1));
+}
+
+MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retrieval_model *rm, mmix_tensor *x,
+                                               mmix_tensor *labels, mmix_tensor **scores_out) {
+    mmix_tensor *scores;
+    char s[64];
+    if (scores_out) *scores_out = NULL;
+    if (!mmix__op_can_run(ctx) || !mmix__check_i32(ctx, "retrieval loss", "labels", labels)) return NULL;
+    scores = mmix_retrieval_model_scores(ctx, rm, x);
+    if (!scores) return NULL;
+    if (labels->shape.ndim != 1 || labels->shape.d[0] != scores->shape.d[0]) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "retrieval loss: labels %s must be [batch = %lld]",
+                       mmix_shape_str(labels->shape, s, sizeof s), (long long)scores->shape.d[0]);
+        return NULL;
+    }
+    if (scores_out) *scores_out = scores;
+    /* torch's CrossEntropyLoss of [B, c-1, 1] against [B, 1]: softmax over the candidates */
+    return mmix_cross_entropy(ctx, scores, labels, -100);
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path) {
+    mmix__meta meta;
+    meta.n = 0;
+    mmix__meta_add(&meta, "format", "pt");
+    mmix__meta_add(&meta, "mmix_model", "retrieval-mixer");
+    mmix__meta_add(&meta, "dim", "%lld", (long long)rm->dim);
+    mmix__meta_add(&meta, "depth", "%lld", (long long)rm->depth);
+    mmix__meta_add(&meta, "n_samples", "%lld", (long long)rm->n_samples);
+    mmix__meta_add(&meta, "layer_norm_eps", "%.9g", (double)rm->norm_eps);
+    return mmix_safetensors_write(ctx, path, rm->params.tensors, NULL, rm->params.count, meta.keys, meta.values, meta.n);
+}
+
+/* The sizes from the tensors: D from retrieval_head.weight [1, D] (read in the embedding's
+   place by mmix__read_lm_sizes), the depth from the blocks present, c from block 0's conv
+   [c, c, 1]; our metadata, where there is some, must say the same. */
+static mmix_result mmix__retrieval_read_sizes(mmix_ctx *ctx, const mmix_safetensors *st, int64_t *sizes,
+                                              double *eps) {
+    static const char *const keys[3] = {"dim", "depth", "n_samples"};
+    const char *arch = mmix_safetensors_meta(st, "mmix_arch");
+    const mmix_st_entry *conv;
+    mmix_model_config c;
+    double v;
+    mmix_result r;
+    int k;
+    if (arch)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: a language model's file (mmix_arch %s), not a retrieval "
+                              "model's", st->path, arch);
+    memset(&c, 0, sizeof c);
+    r = mmix__read_lm_sizes(ctx, st, "retrieval_head.weight", "mixerblocks.%lld.conv.weight",
+                            "mixerblocks.0.patch_ff.0.weight", &c);
+    if (r != MMIX_OK) return r;
+    conv = mmix_safetensors_find(st, "mixerblocks.0.conv.weight");
+    if (c.vocab != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor 'retrieval_head.weight' must be [1, D], it has %lld rows",
+                              st->path, (long long)c.vocab);
+    if (conv->ndim != 3 || conv->shape[0] != conv->shape[1] || conv->shape[2] != 1)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "%s: tensor 'mixerblocks.0.conv.weight' must be [c, c, 1]",
+                              st->path);
+    sizes[0] = c.dim;
+    sizes[1] = c.depth;
+    sizes[2] = conv->shape[0];
+    for (k = 0; k < 3; k++) {
+        if (!mmix__meta_number(ctx, st, keys[k], -1.0, &v)) return ctx->last_result;
+        if (v != -1.0 && v != (double)sizes[k])
+            return mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = %g, but the tensors say %lld", st->path,
+                                  keys[k], v, (long long)sizes[k]);
+    }
+    return mmix__meta_number(ctx, st, "layer_norm_eps", 1e-5, eps) ? MMIX_OK : ctx->last_result;
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_load(mmix_ctx *ctx, mmix_retrieval_model *rm, const char *path) {
+    mmix_safetensors st;
+    int64_t sizes[3];
+    double eps = 1e-5;
+    mmix_result r;
+    memset(rm, 0, sizeof *rm);
+    r = mmix_safetensors_open(ctx, path, &st);
+    if (r != MMIX_OK) return r;
+    r = mmix__retrieval_read_sizes(ctx, &st, sizes, &eps);
+    if (r == MMIX_OK) r = mmix_retrieval_model_create(ctx, rm, sizes[0], sizes[1], sizes[2]);
+    if (r == MMIX_OK) {
+        rm->norm_eps = (float)eps;
+        r = mmix__read_params(ctx, &st, &rm->params, "retrieval mixer", NULL);
+    }
+    mmix_safetensors_close(&st);
+    return r;
+}
+
+/* Item b of x [B, c, D]: [Q[idx], T[slot 1], ..., T[slot c-1]] for the draw of rng (paper
+   Algorithm 1). Rows move through mmix_tensor_upload, so x may live on a device. Returns m,
+   or 0 on failure (with the context's error). */
+static int64_t mmix__retrieval_item(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng, const float *Q,
+                                    const float *T, int64_t D, int64_t idx, int64_t c, int64_t *slots, mmix_tensor *x,
+                                    int64_t b) {
+    int64_t j, m = mmix_retrieval_draw(sampler, rng, idx, c, slots);
+    mmix_result r = mmix_tensor_upload(ctx, x, b * c * D, Q + idx * D, D); /* slot 0: the query */
+    for (j = 1; r == MMIX_OK && j < c; j++) r = mmix_tensor_upload(ctx, x, (b * c + j) * D, T + slots[j] * D, D);
+    return r == MMIX_OK ? m : 0;
+}
+
+MMIXDEF mmix_result mmix_retrieval_batch(mmix_ctx *ctx, mmix_retrieval_sampler *sampler, mmix_rng *rng,
+                                         const float *Q, const float *T, int64_t D, const int64_t *items,
+                                         int64_t B, int64_t c, mmix_tensor **x, mmix_tensor **labels) {
+    int64_t N = sampler->n, b, *slots;
+    int32_t *label;
+    mmix_result r = MMIX_OK;
+    *x = *labels = NULL;
+    if (B < 1 || D < 1 || c < 2 || c > N)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval batch: %lld items of %lld candidates of "
+                              "width %lld from a pool of %lld: sizes must be positive, 2 <= c <= pool",
+                              (long long)B, (long long)c, (long long)D, (long long)N);
+    for (b = 0; b < B; b++)
+        if (items[b] < 0 || items[b] >= N)
+            return mmix_set_error(ctx, MMIX_ERR_RANGE, "retrieval batch: item %lld is %lld, outside the pool [0, %lld)",
+                                  (long long)b, (long long)items[b], (long long)N);
+    slots = (int64_t *)MMIX_MALLOC((size_t)c * sizeof(int64_t));
+    label = (int32_t *)MMIX_MALLOC((size_t)B * sizeof(int32_t));
+    *x = slots && label ? mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(B, c, D)) : NULL;
+    *labels = *x ? mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape1(B)) : NULL;
+    if (!*labels) r = ctx->last_result != MMIX_OK ? ctx->last_result
+                                                 : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval batch: out of memory");
+    for (b = 0; r == MMIX_OK && b < B; b++) {
+        label[b] = (int32_t)(mmix__retrieval_item(ctx, sampler, rng, Q, T, D, items[b], c, slots, *x, b) - 1);
+        if (label[b] < 0) r = ctx->last_result;
+    }
+    if (r == MMIX_OK) r = mmix_tensor_upload(ctx, *labels, 0, label, B);
+    MMIX_FREE(slots);
+    MMIX_FREE(label);
+    if (r != MMIX_OK) *x = *labels = NULL;
+    return r;
+}
+
+MMIXDEF mmix_result mmix_retrieval_model_evaluate(mmix_ctx *ctx, const mmix_retrieval_model *rm, const float *Q,
+                                                  const float *T, int64_t pool, uint64_t seed, int64_t batch,
+                                                  mmix_retrieval_result *out, double *loss,
+                                                  mmix_progress_fn progress, void *user) {
+    int64_t c = rm->n_samples, D = rm->dim, q0, i, j, *slots, *order, *match;
+    mmix_retrieval_sampler sampler;
+    int grad = mmix_grad_enabled(ctx);
+    double total = 0.0;
+    int32_t *label;
+    float *row;
+    mmix_result r;
+    memset(out, 0, sizeof *out);
+    out->n = c;
+    if (loss) *loss = 0.0;
+    if (pool < 2 || batch < 1)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "retrieval model evaluate: a pool of %lld in batches of "
+                              "%lld", (long long)pool, (long long)batch);
+    if (c > pool) return MMIX_OK; /* skipped, as mmix_retrieval_evaluate skips an n larger than the pool */
+    if ((r = mmix_retrieval_sampler_init(ctx, &sampler, pool)) != MMIX_OK) return r;
+    slots = (int64_t *)MMIX_MALLOC((size_t)(2 * c + batch) * sizeof(int64_t));
+    label = (int32_t *)MMIX_MALLOC((size_t)batch * sizeof(int32_t));
+    row = (float *)MMIX_MALLOC((size_t)c * sizeof(float));
+    if (!slots || !label || !row) r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "retrieval model evaluate: out of memory");
+    order = slots ? slots + c : NULL; /* 0..c-1: the rank reads row[j] for slot j */
+    match = slots ? slots + 2 * c : NULL;
+    for (j = 0; order && j < c; j++) order[j] = j;
+    mmix_set_grad_enabled(ctx, 0);
+    for (q0 = 0; r == MMIX_OK && q0 < pool; q0 += batch) {
+        int64_t nq = pool - q0 < batch ? pool - q0 : batch;
+        mmix_tensor *x = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(nq, c, D));
+        mmix_tensor *labels = x ? mmix_tensor_new(ctx, MMIX_STEP, MMIX_I32, mmix_shape1(nq)) : NULL, *l, *scores;
+        for (i = 0; labels && i < nq; i++) {
+            mmix_rng rng; /* query q0 + i's own draw, as mmix_retrieval_evaluate makes it */
+            mmix_rng_seed(&rng, mmix__retrieval_draw_seed(seed, c, q0 + i));
+            match[i] = mmix__retrieval_item(ctx, &sampler, &rng, Q, T, D, q0 + i, c, slots, x, i);
+            if (!match[i]) break;
+            label[i] = (int32_t)(match[i] - 1);
+        }
+        if (!labels || i < nq || mmix_tensor_upload(ctx, labels, 0, label, nq) != MMIX_OK ||
+            !(l = mmix_retrieval_model_loss(ctx, rm, x, labels, &scores))) {
+            r = ctx->last_result;
+            break;
+        }
+        total += (double)mmix_tensor_item(l, 0) * (double)nq;
+        for (i = 0; r == MMIX_OK && i < nq; i++) {
+            int64_t rank;
+            r = mmix_tensor_download(ctx, scores, i * (c - 1), row + 1, c - 1); /* row[j]: slot j's score */
+            rank = mmix__retrieval_rank(row, order, c, match[i]);
+            out->queries++;
+            out->top1 += rank == 1;
+            out->recall10 += rank <= 10;
+            out->mrr10 += rank <= 10 ? 1.0 / (double)rank : 0.0;
+        }
+        mmix_step_reset(ctx);
+        if (r == MMIX_OK && progress) progress(user, q0 + nq, pool);
+    }
+    mmix_set_grad_enabled(ctx, grad);
+    if (r == MMIX_OK && out->queries > 0) {
+        out->top1 /= (double)out->queries;
+        out->recall10 /= (double)out->queries;
+        out->mrr10 /= (double)out->queries;
+        if (loss) *loss = total / (double)out->queries;
+    }
+    mmix_retrieval_sampler_free(&sampler);
+    MMIX_FREE(slots);
+    MMIX_FREE(label);
+    MMIX_FREE(row);
+    return r;
 }
 
 #endif /* MASKEDMIXER_IMPLEMENTATION */

@@ -40,6 +40,9 @@ TOLERANCES = [
     (r"^mixer_(ae|par)/grad/encoderblocks\.\d+\.conv\.bias$", "abs", 1e-6),
     (r"^llama_ae_h4/grad/decoder\..*\.[qk]_proj\.weight$", "abs", 1e-6),
     (r"^\w+_ret/grad/", "rel", 1e-4),                  # test_retrieval.c: InfoNCE gradients (cos / 0.02)
+    # test_retrieval_model.c parity: the head's bias and the last block's patch_ff.2.bias shift every
+    # score alike (reference-notes Sec. 19), rounding noise: 1e-5 of the case's gradient scale (about 1)
+    (r"^retrieval/grad/(retrieval_head|mixerblocks\.1\.patch_ff\.2)\.bias$", "abs", 1e-5),
     (r"", "rel", FLOAT_TOLERANCE),                     # every op output, gradient, logit and loss
 ]
 HALF_TOLERANCE = {"F32": FLOAT_TOLERANCE, "BF16": 2.0 ** -7, "F16": 2.0 ** -10}

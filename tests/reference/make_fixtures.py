@@ -1209,6 +1209,72 @@ def retrieval(path):
     fx.write(path)
 
 
+# ---------------------------------------------------------------------------------------
+# The indirect retrieval model (paper Sec. 6.2, Fig. 9; SPEC 7.4; reference-notes Sec. 19)
+# ---------------------------------------------------------------------------------------
+class RefBidirectionalMixerBlock(RefMixerBlock):
+    """The retrieval scripts' BidirectionalMixerBlock(dim, length): RefMixerBlock's parameters
+    (k = 1, so padding 'same' changes nothing) with NO mask on its Conv1d(c, c, 1) over the
+    samples."""
+
+    def __init__(self, D, c):
+        super().__init__(D, c, 1)
+
+    def forward(self, x):
+        x = self.conv(self.seq_layernorm(x)) + x
+        return self.patch_ff(self.patch_layernorm(x)) + x
+
+
+class RefRetrievalMixer(torch.nn.Module):
+    """RetrievalMixer(dim, depth, n_samples): x [B, c, D] (position 0 the query's embedding), the
+    blocks, retrieval_head = Linear(D, 1) at every position, the scores of positions 1..c-1
+    [B, c-1, 1] against labels [B] unsqueezed to [B, 1] by CrossEntropyLoss (class axis 1)."""
+
+    def __init__(self, D, depth, c):
+        super().__init__()
+        self.mixerblocks = torch.nn.ModuleList([RefBidirectionalMixerBlock(D, c) for _ in range(depth)])
+        self.retrieval_head = torch.nn.Linear(D, 1, bias=True)
+        self.cel = torch.nn.CrossEntropyLoss()
+
+    def forward(self, x, labels):
+        for block in self.mixerblocks:
+            x = block(x)
+        target_output = self.retrieval_head(x)[..., 1:, :].contiguous()
+        return self.cel(target_output, torch.unsqueeze(labels, 1)), target_output
+
+
+RETRIEVAL_SIZES = (16, 2, 6, 4)                                   # D, depth, c, batch
+# AdamW's epsilon in the retrieval case: the head's bias and the last block's patch_ff.2.bias shift
+# every score alike, which the softmax ignores, and each block's conv bias at the query's position
+# shifts a row that only LayerNorms read: zero gradients in exact arithmetic, rounding noise in
+# floats (reference-notes Sec. 19), which the default 1e-8 would turn into steps of the lr's size
+RETRIEVAL_EPS = 1e-3
+
+
+def retrieval_model(path, out_dir):
+    """One RetrievalMixer case as model_case runs the language models (forward, every gradient,
+    3 AdamW steps), on random embeddings; and its initial weights as retrieval_model.safetensors."""
+    D, depth, c, B = RETRIEVAL_SIZES
+    fx = Fixture("file: retrieval_model\ntorch: %s\nseed: 19\n"
+                 "sizes: D %d, depth %d, n_samples %d, batch %d\n"
+                 "retrieval: RefRetrievalMixer (no mask), tokens = the embeddings [B, c, D], labels = m - 1, "
+                 "logits = the scores [B, c-1, 1]\n"
+                 "training: AdamW lr 1e-2, weight decay 0.01, eps 1e-3, clip 1.0, HF linear schedule warmup 1 "
+                 "over 3 steps\n"
+                 "files: retrieval_model.safetensors (initial weights, no metadata)\n"
+                 % (torch.__version__, D, depth, c, B))
+    torch.manual_seed(19)
+    model = RefRetrievalMixer(D, depth, c)
+    g = torch.Generator().manual_seed(19)
+    x = torch.randn(B, c, D, generator=g)
+    labels = torch.randint(0, c - 1, (B,), generator=g)
+    write_safetensors(os.path.join(out_dir, "retrieval_model.safetensors"), list(model.state_dict().items()))
+    fx.add("retrieval/labels", labels)
+    model_case(fx, "retrieval", model, x, None, out_dir, objective=lambda m, t, pad: m(t, labels),
+               eps=RETRIEVAL_EPS)
+    fx.write(path)
+
+
 if __name__ == "__main__":
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "fixtures")
     os.makedirs(out, exist_ok=True)
@@ -1218,3 +1284,4 @@ if __name__ == "__main__":
     models(os.path.join(out, "models.bin"), out)
     zoo(os.path.join(out, "zoo.bin"), out)
     retrieval(os.path.join(out, "retrieval.bin"))
+    retrieval_model(os.path.join(out, "retrieval_model.bin"), out)
