@@ -28,9 +28,14 @@ ifneq ($(NO_BLAS),1)
   else
     $(info OpenBLAS not found: using the built-in GEMM (apt-get install libopenblas-openmp-dev for the faster path))
   endif
+  # LAPACK's SVD for the pseudo-inverse of the inversion (mmix_pinv); without it, a Jacobi SVD of ours
+  ifeq ($(shell pkg-config --exists lapacke 2>/dev/null && echo yes),yes)
+    CFLAGS += -DMMIX_USE_LAPACKE $(shell pkg-config --cflags lapacke)
+    LDLIBS := $(shell pkg-config --libs lapacke) $(LDLIBS)
+  endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_invert
 HEADER  := maskedmixer.h
 
 .PHONY: all demo zoo test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
