@@ -2,6 +2,7 @@
 #   make            ./mm, the tests and the benchmarks
 #   make demo       train a small masked mixer on the bundled fiction and generate from it
 #   make zoo        every architecture, tiny, about a minute each on the fiction: a loss table
+#   make figure3    the paper's Figure 3 (input recovery from the last hidden layer) at CPU scale
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
@@ -38,7 +39,7 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_invert
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo figure3 test test-asan bench bench-bpe bench-generate clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe
 
@@ -88,17 +89,23 @@ demo: mm
 zoo: mm
 	@bash examples/zoo.sh runs/zoo
 
+# The paper's Figure 3 at CPU scale: the normalized Hamming distance of inputs recovered from the
+# last hidden layer of 8-block mixers and transformers across widths, untrained and briefly
+# trained; runs/figure3/figure3.csv and figure3.svg (examples/figure3.sh lists its settings).
+figure3: mm
+	@bash examples/figure3.sh runs/figure3
+
 test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
 	    "bash tests/test_cli.sh ./mm" "bash tests/test_cli_models.sh ./mm" "bash tests/test_cli_train.sh ./mm" \
-	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_hello.sh build/hello" \
+	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_cli_invert.sh ./mm" "bash tests/test_hello.sh build/hello" \
 	    "bash tests/compile_matrix.sh build/matrix"
 
 test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    bash tests/run.sh $(TESTS:%=build/asan/%) "bash tests/test_cli.sh build/asan/mm" \
 	    "bash tests/test_cli_models.sh build/asan/mm" "bash tests/test_cli_train.sh build/asan/mm" \
-	    "bash tests/test_cli_generate.sh build/asan/mm"
+	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm"
 
 bench: build/bench_gemm
 	./build/bench_gemm
