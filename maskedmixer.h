@@ -78,6 +78,9 @@
                            mmix_set_gemm(MMIX_GEMM_BUILTIN) picks the built-in one at run time.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
      MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
+     MMIX_USE_LAPACKE      the pseudo-inverse (mmix_pinv) through LAPACKE_sgesdd; link -llapacke
+                           yourself (the Makefile does when pkg-config finds lapacke). Without
+                           it, a one-sided Jacobi SVD of ours is used.
      (OpenMP)              compile with -fopenmp to run the per-row loops in parallel.
    The core needs only C99 and the C standard library; OpenMP and a BLAS are accelerators.
 
@@ -91,6 +94,7 @@
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
                     >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
                     >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
+                    >>api_invert
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      the texts of result codes and op names
@@ -115,6 +119,8 @@
        >>generate    generation: cached and index-walking forwards, greedy and sampling
        >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
        >>data        text datasets: documents, packing, padding, the split, the cache
+       >>invert      input representation: the abbreviated model, gradient inversion of the
+                     embeddings, the pseudo-inverse by SVD, the normalized Hamming metric
 
    =========================================================================================
    4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
@@ -195,6 +201,17 @@
      Checkpoints, safetensors (notes 9)            mmix_safetensors_*
      Datasets, packing, padding (paper Sec. 9.5,   mmix_data_*
        Sec. 6.1; notes 11)
+     Abbreviated model O: the blocks without head  mmix_model_blocks
+       or final norm (paper Sec. 3.1; notes 17)
+     Gradient descent on the embeddings, L1       mmix_invert, mmix_invert_step,
+       objective, eta_0 -> eta_0/10 (paper Eq. 2,   mmix_invert_objective, mmix_invert_lr
+       Fig. 3b last token; notes 17)
+     Moore-Penrose pseudo-inverse by SVD, tokens  mmix_pinv, mmix_model_embedding_pinv,
+       from e W+ (paper Eqs. 3-4; notes 17)        mmix_pinv_tokens
+     epsilon: the output shift of N(0, 1/20^2)    mmix_invert_result.epsilon
+       input noise (paper Sec. 3.1)
+     Normalized Hamming metric, pads ignored      mmix_hamming
+       (paper Eqs. 5-6, Fig. 3; notes 17)
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
