@@ -2204,6 +2204,11 @@ static int cmd_invert(mmix_ctx *ctx, const args *a) {
     if (!model_path && !given(a, "--arch"))
         return usage_error("give --model, or --arch with --dim, --depth and --ctx (see 'mm invert --help')");
     if (!input == !tokens_path) return usage_error("give --text or --tokens, one of them");
+    if (model_path) {
+        static const char *const sizes[] = {"--vocab", "--dim", "--depth", "--ctx", "--kernel", "--expansion", NULL};
+        for (i = 0; sizes[i]; i++)
+            if (given(a, sizes[i])) return usage_error("%s is an untrained model's size: it goes with --arch, not --model", sizes[i]);
+    }
     o.iters = int_arg(a, "--iters");
     o.lr = (float)num_arg(a, "--lr");
     o.last_token = given(a, "--last-token");

@@ -55,6 +55,8 @@ check "a trained mixer from its file, the tokenizer beside it: exits 0" ok_with 
 # errors: one line on stderr, non-zero status
 err=$("$mm" invert --model "$tmp/missing.safetensors" --tokens "$tmp/ids.txt" 2>&1 >/dev/null); rc=$?
 check "a missing model: one line naming it" fails_with "$rc" "$err" "missing.safetensors"
+err=$("$mm" invert --model "$tmp/m.safetensors" --dim 64 --text "$text" 2>&1 >/dev/null); rc=$?
+check "a size with --model: one line" fails_with "$rc" "$err" "goes with --arch"
 err=$("$mm" invert --text "$text" 2>&1 >/dev/null); rc=$?
 check "no model: one line" fails_with "$rc" "$err" "give --model"
 err=$("$mm" invert --arch mixer "${small[@]}" --vocab 300 2>&1 >/dev/null); rc=$?
