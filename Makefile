@@ -10,8 +10,8 @@
 #   make check-fixtures  regenerate them elsewhere and compare within the tests' tolerances
 #   make bench-bpe  BPE tokenizer training and encoding beside sentencepiece (needs the corpus)
 #   make bench-generate  generation tokens/s: cached vs index-walking, KV cache vs recompute
-# OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev); NO_BLAS=1
-# or NO_OPENMP=1 turn either accelerator off.
+# OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev), and LAPACKE for
+# the inversion's SVD (liblapacke-dev); NO_BLAS=1 (both) or NO_OPENMP=1 turn an accelerator off.
 
 CC      ?= cc
 OPT     ?= -O3 -march=native
