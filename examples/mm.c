@@ -2166,8 +2166,9 @@ static const opt_group invert_groups[] = {
     {"model", invert_model_opts}, {"input", invert_input_opts}, {"inversion", invert_opts},
     {"loading (--heads is also an untrained model's, default 4)", load_opts}, {"runtime", runtime_opts}, GROUP_END};
 
-/* ids as text (newlines shown as \n), or as numbers without a tokenizer. */
-static void print_tokens(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids, int64_t n) {
+/* ids as text (newlines shown as \n), or without a tokenizer as numbers `width` wide, so that
+   the original and the recovered ids line up position by position. */
+static void print_tokens(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids, int64_t n, int width) {
     mmix_bpe_bytes text = {NULL, 0, 0};
     size_t i;
     int64_t j;
@@ -2176,7 +2177,7 @@ static void print_tokens(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids,
             if (text.data[i] == '\n') fputs("\\n", stdout);
             else putchar(text.data[i]);
     } else {
-        for (j = 0; j < n; j++) printf("%s%ld", j ? " " : "", (long)ids[j]);
+        for (j = 0; j < n; j++) printf("%s%*ld", j ? " " : "", width, (long)ids[j]);
     }
     putchar('\n');
     mmix_bpe_bytes_free(&text);
@@ -2200,7 +2201,7 @@ static int cmd_invert(mmix_ctx *ctx, const args *a) {
     int64_t n_lines = 1, len = 0, L, i, j, first;
     double t0, sum_h = 0.0, sum_l1 = 0.0, sum_eps = 0.0;
     char tok_beside[PATH_CAP];
-    int rc = 1, made, code_metric = int_arg(a, "--metric") == 1, n_h = 0;
+    int rc = 1, made, code_metric = int_arg(a, "--metric") == 1, n_h = 0, width;
     if (!model_path && !given(a, "--arch"))
         return usage_error("give --model, or --arch with --dim, --depth and --ctx (see 'mm invert --help')");
     if (!input == !tokens_path) return usage_error("give --text or --tokens, one of them");
@@ -2278,15 +2279,16 @@ static int cmd_invert(mmix_ctx *ctx, const args *a) {
         if (mmix_invert(ctx, &m, pinv, rows + first * L, n, L, pad, &o, rec + first * L, res + first) != MMIX_OK)
             goto done_error;
     }
+    width = snprintf(NULL, 0, "%lld", (long long)(m.config.vocab - 1));
     printf("%s, %lld input(s) of %lld tokens (%lld padded), %lld steps from lr %g%s\n", arch_of(m.config.arch).name,
            (long long)n_lines, (long long)L, (long long)(L - len), (long long)o.iters, (double)o.lr,
            o.last_token ? ", last token only" : "");
     for (i = 0; i < n_lines; i++) {
         if (n_lines > 1) printf("input %lld\n", (long long)(i + 1));
         printf("  original:  ");
-        print_tokens(ctx, bpe, rows + i * L, len);
+        print_tokens(ctx, bpe, rows + i * L, len, width);
         printf("  recovered: ");
-        print_tokens(ctx, bpe, rec + i * L, len);
+        print_tokens(ctx, bpe, rec + i * L, len, width);
         if (!isnan(code_metric ? res[i].hamming_code : res[i].hamming))
             sum_h += code_metric ? res[i].hamming_code : res[i].hamming, n_h++;
         sum_l1 += res[i].l1;
