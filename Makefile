@@ -3,6 +3,7 @@
 #   make demo       train a small masked mixer on the bundled fiction and generate from it
 #   make zoo        every architecture, tiny, about a minute each on the fiction: a loss table
 #   make retrieval  pretrain, InfoNCE-tune and evaluate retrieval on the bundled Debian pairs
+#   make figure3    the paper's Figure 3 (input recovery from the last hidden layer) at CPU scale
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
@@ -11,8 +12,8 @@
 #   make bench-bpe  BPE tokenizer training and encoding beside sentencepiece (needs the corpus)
 #   make bench-generate  generation tokens/s: cached vs index-walking, KV cache vs recompute
 #   make bench-bm25 BM25 indexing and scoring speed on the Debian retrieval pairs (PAIRS=path)
-# OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev); NO_BLAS=1
-# or NO_OPENMP=1 turn either accelerator off.
+# OpenBLAS is used when pkg-config finds it (Debian: libopenblas-openmp-dev), and LAPACKE for
+# the inversion's SVD (liblapacke-dev); NO_BLAS=1 (both) or NO_OPENMP=1 turn an accelerator off.
 
 CC      ?= cc
 OPT     ?= -O3 -march=native
@@ -30,12 +31,17 @@ ifneq ($(NO_BLAS),1)
   else
     $(info OpenBLAS not found: using the built-in GEMM (apt-get install libopenblas-openmp-dev for the faster path))
   endif
+  # LAPACK's SVD for the pseudo-inverse of the inversion (mmix_pinv); without it, a Jacobi SVD of ours
+  ifeq ($(shell pkg-config --exists lapacke 2>/dev/null && echo yes),yes)
+    CFLAGS += -DMMIX_USE_LAPACKE $(shell pkg-config --cflags lapacke)
+    LDLIBS := $(shell pkg-config --libs lapacke) $(LDLIBS)
+  endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval test test-asan bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval figure3 test test-asan bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/bench_bm25
 
@@ -93,17 +99,23 @@ zoo: mm
 retrieval: mm
 	@bash examples/retrieval.sh runs/retrieval
 
+# The paper's Figure 3 at CPU scale: the normalized Hamming distance of inputs recovered from the
+# last hidden layer of 8-block mixers and transformers across widths, untrained and briefly
+# trained; runs/figure3/figure3.csv and figure3.svg (examples/figure3.sh lists its settings).
+figure3: mm
+	@bash examples/figure3.sh runs/figure3
+
 test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
 	    "bash tests/test_cli.sh ./mm" "bash tests/test_cli_models.sh ./mm" "bash tests/test_cli_train.sh ./mm" \
-	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_cli_retrieval.sh ./mm" "bash tests/test_hello.sh build/hello" \
+	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_cli_retrieval.sh ./mm" "bash tests/test_cli_invert.sh ./mm" "bash tests/test_hello.sh build/hello" \
 	    "bash tests/compile_matrix.sh build/matrix"
 
 test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    bash tests/run.sh $(TESTS:%=build/asan/%) "bash tests/test_cli.sh build/asan/mm" \
 	    "bash tests/test_cli_models.sh build/asan/mm" "bash tests/test_cli_train.sh build/asan/mm" \
-	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm"
+	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm"
 
 bench: build/bench_gemm
 	./build/bench_gemm

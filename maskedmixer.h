@@ -78,6 +78,9 @@
                            mmix_set_gemm(MMIX_GEMM_BUILTIN) picks the built-in one at run time.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
      MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
+     MMIX_USE_LAPACKE      the pseudo-inverse (mmix_pinv) through LAPACKE_sgesdd; link -llapacke
+                           yourself (the Makefile does when pkg-config finds lapacke). Without
+                           it, a one-sided Jacobi SVD of ours is used.
      (OpenMP)              compile with -fopenmp to run the per-row loops in parallel.
    The core needs only C99 and the C standard library; OpenMP and a BLAS are accelerators.
 
@@ -91,7 +94,7 @@
      Declarations:  >>api_result >>api_tensor >>api_ctx >>api_platform >>api_rng
                     >>api_backend >>api_ops >>api_autograd >>api_gradcheck >>api_optim
                     >>api_safetensors >>api_model >>api_generate >>api_bpe >>api_data
-                    >>api_retrieval >>api_bm25 >>api_retrieval_model
+                    >>api_retrieval >>api_bm25 >>api_retrieval_model >>api_invert
      Implementation:
        >>config      compiler and platform switches, allocator hooks, OpenMP pragma macro
        >>errors      the texts of result codes and op names
@@ -120,6 +123,8 @@
        >>bm25        BM25: Lucene's English analyzer, our Porter stemmer, candidate scoring
        >>retrieval_model  the indirect retrieval model (RetrievalMixer): the unmasked
                      blocks and the D -> 1 head, its files, its batches, its evaluation
+       >>invert      input representation: the abbreviated model, gradient inversion of the
+                     embeddings, the pseudo-inverse by SVD, the normalized Hamming metric
 
    =========================================================================================
    4. PAPER-TO-CODE MAP ("paper Sec. 3.2" = the paper, arXiv 2409.01482v4; "notes N" =
@@ -213,6 +218,17 @@
      Checkpoints, safetensors (notes 9)            mmix_safetensors_*
      Datasets, packing, padding (paper Sec. 9.5,   mmix_data_*
        Sec. 6.1; notes 11)
+     Abbreviated model O: the blocks without head  mmix_model_blocks
+       or final norm (paper Sec. 3.1; notes 17)
+     Gradient descent on the embeddings, L1       mmix_invert, mmix_invert_step,
+       objective, eta_0 -> eta_0/10 (paper Eq. 2,   mmix_invert_objective, mmix_invert_lr
+       Fig. 3b last token; notes 17)
+     Moore-Penrose pseudo-inverse by SVD, tokens  mmix_pinv, mmix_model_embedding_pinv,
+       from e W+ (paper Eqs. 3-4; notes 17)        mmix_pinv_tokens
+     epsilon: the output shift of N(0, 1/20^2)    mmix_invert_result.epsilon
+       input noise (paper Sec. 3.1)
+     Normalized Hamming metric, pads ignored      mmix_hamming
+       (paper Eqs. 5-6, Fig. 3; notes 17)
 
    =========================================================================================
    5. ERRORS, MEMORY, THE TAPE
@@ -1860,6 +1876,88 @@ MMIXDEF mmix_result mmix_retrieval_model_evaluate(mmix_ctx *ctx, const mmix_retr
                                                   const float *T, int64_t pool, uint64_t seed, int64_t batch,
                                                   mmix_retrieval_result *out, double *loss,
                                                   mmix_progress_fn progress, void *user);
+
+// ----------------------------------------------------------------------------------------
+// >>api_invert  Input representation (paper Sec. 3, Eqs. 1-6, Fig. 3; reference-notes Sec. 17):
+// how much of its input a model's last hidden layer keeps. Gradient descent recovers
+// embeddings whose hidden layer matches the input's, the pseudo-inverse of the embedding
+// matrix turns them back into tokens, and the normalized Hamming metric counts the misses.
+// ----------------------------------------------------------------------------------------
+/* The "abbreviated model" of the reference code: the blocks applied to embeddings e [B, L, D]
+   (a tensor, e.g. a leaf that requires a gradient), without the head and, for transformers,
+   before the final norm: [B, L, D]. Only the architectures that are one stack of blocks on the
+   token embedding (mixer, llama, mixer-expanded, mixer-heads, mixer-softmax, transfixer and
+   the two-token models) have one; the others are MMIX_ERR_UNSUPPORTED. */
+MMIXDEF mmix_tensor *mmix_model_blocks(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *e);
+
+/* The random start e_0 (paper Eq. 2): the reference code's N(0, 1), or the paper's
+   "N(e, mu = 1/2, sigma = 1/20)", read as N(1/2, 1/20^2) of e's shape, independent of e. */
+typedef enum mmix_invert_start { MMIX_INVERT_START_CODE, MMIX_INVERT_START_PAPER } mmix_invert_start;
+
+typedef struct mmix_invert_options {
+    int64_t iters;              /* N, gradient steps (default 500) */
+    float lr;                   /* eta_0 (default 0.02, the reference mixer scripts'); falls
+                                   linearly to eta_0 / 10 (mmix_invert_lr) */
+    int last_token;             /* 1: the objective sees the last position only (paper Fig. 3b) */
+    mmix_invert_start start;    /* default MMIX_INVERT_START_CODE */
+    uint64_t seed;              /* e_0 from PCG stream (seed, 1); the noise of the reference
+                                   tokens (seed, 2) and of epsilon (seed, 3) */
+} mmix_invert_options;
+MMIXDEF mmix_invert_options mmix_invert_options_default(void);
+
+/* The step size of iteration i of n: lr (n - i) / n + (lr / 10) i / n (reference code). */
+MMIXDEF float mmix_invert_lr(float lr, int64_t i, int64_t n);
+
+/* The objective of Eq. 2 on the tape: sum |O(e) - target| over every element, O =
+   mmix_model_blocks; with last_token, over the last position only (target [B, L, D] either way). */
+MMIXDEF mmix_tensor *mmix_invert_objective(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *e,
+                                           mmix_tensor *target, int last_token);
+
+/* One plain gradient step on host embeddings e [B, L, D]: e -= lr * d(objective)/de, the
+   gradient recomputed from scratch (no momentum), the model's weights untouched. *loss (may be
+   NULL) is the objective before the step. target: host floats [B, L, D]. */
+MMIXDEF mmix_result mmix_invert_step(mmix_ctx *ctx, const mmix_model *model, float *e, const float *target,
+                                     int64_t B, int64_t L, float lr, int last_token, double *loss);
+
+/* Moore-Penrose pseudo-inverse (paper Eqs. 3-4) of the row-major m x n matrix A into out
+   (n x m), by SVD: LAPACKE_sgesdd when built with MMIX_USE_LAPACKE, else a one-sided Jacobi
+   SVD in double. Singular values at or below max(m, n) * FLT_EPSILON * sigma_max count as
+   zero (torch.linalg.pinv's default cutoff). */
+MMIXDEF mmix_result mmix_pinv(mmix_ctx *ctx, const float *A, int64_t m, int64_t n, float *out);
+/* 1 when mmix_pinv runs through LAPACKE. */
+MMIXDEF int mmix_has_lapacke(void);
+
+/* W+ [D, V] of a model's embedding matrix W [V, D] (wte / embed_tokens), into out. */
+MMIXDEF mmix_result mmix_model_embedding_pinv(mmix_ctx *ctx, const mmix_model *model, float *out);
+/* The k (1..16) likeliest tokens of each of n embeddings e [n, D] (paper Eq. 3: e W+, with
+   pinv = W+ [D, V]), best first (ties: the lower id), into out [n, k]. */
+MMIXDEF mmix_result mmix_pinv_tokens(mmix_ctx *ctx, const float *pinv, int64_t V, int64_t D, const float *e,
+                                     int64_t n, int k, int32_t *out);
+
+/* The normalized Hamming distance (paper Eq. 6): the fraction of positions i with ref[i] !=
+   pad (pad < 0: none skipped) where ref[i] is not among the k tokens recovered[i * k ..].
+   The paper's metric is k = 1 against the input tokens; the reference code's is k = 5 against
+   the pseudo-inverse of the slightly noised true embeddings (reference-notes Sec. 17). NaN
+   when every position is the pad. */
+MMIXDEF double mmix_hamming(const int32_t *ref, const int32_t *recovered, int64_t n, int k, int32_t pad);
+
+/* What one inversion found, for one row of tokens. */
+typedef struct mmix_invert_result {
+    double hamming;             /* the paper's metric: top-1 recovery against the input */
+    double hamming_code;        /* the reference code's: top-5 against the noised reference */
+    double l1;                  /* the objective at e_N: sum |O(e_N) - O(e)| */
+    double l1_start;            /* ... at e_0 */
+    double epsilon;             /* sum |O(e + N(0, 1/20^2)) - O(e)|, same objective (Sec. 3.1) */
+} mmix_invert_result;
+
+/* The whole procedure of paper Sec. 3 on B rows of L token ids (host, L = n_ctx for a fixed
+   window; every id in [0, V)): target O(e), opt->iters gradient steps from the random start,
+   then recovery through pinv (mmix_pinv of the model's embedding matrix, [D, V]; NULL: computed
+   here). recovered [B, L] (may be NULL) gets the top-1 tokens; results[b] row b's figures. Rows
+   are independent (the objective is a sum over rows), so a batch is B inversions at once. */
+MMIXDEF mmix_result mmix_invert(mmix_ctx *ctx, const mmix_model *model, const float *pinv, const int32_t *ids,
+                                int64_t B, int64_t L, int32_t pad, const mmix_invert_options *opt,
+                                int32_t *recovered, mmix_invert_result *results);
 
 #ifdef __cplusplus
 }
@@ -12269,6 +12367,475 @@ MMIXDEF mmix_result mmix_retrieval_model_evaluate(mmix_ctx *ctx, const mmix_retr
     MMIX_FREE(slots);
     MMIX_FREE(label);
     MMIX_FREE(row);
+    return r;
+}
+
+// ----------------------------------------------------------------------------------------
+// >>invert  Input representation (paper Sec. 3, Eqs. 1-6, Fig. 3; reference-notes Sec. 17).
+// Everything the inversion keeps between iterations (the embeddings being optimized, the
+// target, the gradient) lives in host buffers; each iteration builds its tensors in the step
+// arena, runs forward and backward, and rewinds. The model's weights are frozen meanwhile
+// (requires_grad off), so backward computes no weight gradient: only d/de.
+// ----------------------------------------------------------------------------------------
+#ifdef MMIX_USE_LAPACKE
+#include <lapacke.h>
+#endif
+#include <float.h>
+
+/* pcg32_srandom_r(seed, stream): a generator of its own per purpose, so the random start,
+   the reference tokens' noise and epsilon's noise never depend on each other (nor on the
+   model's initialization, which mmix_rng_seed's stream 54 draws). */
+static void mmix__invert_rng(mmix_rng *rng, uint64_t seed, uint64_t stream) {
+    rng->state = 0;
+    rng->inc = (stream << 1) | 1ULL;
+    mmix_rng_u32(rng);
+    rng->state += seed;
+    mmix_rng_u32(rng);
+}
+
+MMIXDEF mmix_tensor *mmix_model_blocks(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *e) {
+    const mmix_model_config *c = &model->config;
+    mmix__arch d = mmix__arch_of(model);
+    mmix_tensor *x = e;
+    char s[64];
+    int64_t i;
+    if (!mmix__op_can_run(ctx) || !mmix__check_f32(ctx, "model blocks", "e", e)) return NULL;
+    if (!d.block || d.embed) { /* two stacks, or positions added to the embedding (GPT-1) */
+        mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED,
+                       "model blocks: the %s is not one stack of blocks on the token embedding, so it has no "
+                       "abbreviated model to invert (mixer, llama and their one-stack variants have)",
+                       d.info.name);
+        return NULL;
+    }
+    if (e->shape.ndim != 3 || e->shape.d[2] != c->dim || e->shape.d[1] > c->n_ctx ||
+        (d.info.fixed_window && e->shape.d[1] != c->n_ctx)) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "model blocks: embeddings %s must be [batch, %s%lld, %lld]",
+                       mmix_shape_str(e->shape, s, sizeof s), d.info.fixed_window ? "" : "length <= ",
+                       (long long)c->n_ctx, (long long)c->dim);
+        return NULL;
+    }
+    /* the blocks alone: no head, and no final norm (the transformer's d.final), SPEC Sec. 8.1 */
+    for (i = 0; x && i < c->depth; i++) x = d.block(ctx, model, i, x, NULL, 0);
+    return x;
+}
+
+MMIXDEF mmix_invert_options mmix_invert_options_default(void) {
+    mmix_invert_options o;
+    memset(&o, 0, sizeof o);
+    o.iters = 500;
+    o.lr = 0.02f;
+    o.start = MMIX_INVERT_START_CODE;
+    return o;
+}
+
+MMIXDEF float mmix_invert_lr(float lr, int64_t i, int64_t n) {
+    /* the reference loop: eta_0 (N - i) / N + (eta_0 / 10) i / N, from eta_0 to about eta_0 / 10 */
+    return (float)((double)lr * (double)(n - i) / (double)n + ((double)lr / 10.0) * (double)i / (double)n);
+}
+
+MMIXDEF mmix_tensor *mmix_invert_objective(mmix_ctx *ctx, const mmix_model *model, mmix_tensor *e,
+                                           mmix_tensor *target, int last_token) {
+    mmix_tensor *h = mmix_model_blocks(ctx, model, e);
+    char a[64], b[64];
+    if (!h || !mmix__check_f32(ctx, "invert objective", "target", target)) return NULL;
+    if (!mmix_shape_equal(h->shape, target->shape)) {
+        mmix_set_error(ctx, MMIX_ERR_SHAPE, "invert objective: target %s must have the hidden layer's shape %s",
+                       mmix_shape_str(target->shape, a, sizeof a), mmix_shape_str(h->shape, b, sizeof b));
+        return NULL;
+    }
+    if (last_token) { /* paper Fig. 3b: only the last token's last hidden layer */
+        h = mmix_tokens_select(ctx, h, -1);
+        target = mmix_tokens_select(ctx, target, -1);
+    }
+    return mmix_l1_distance(ctx, h, target); /* paper Eq. 2: L1, summed over tokens and features */
+}
+
+/* What the inversion changes in the context and the model, kept to be put back. */
+typedef struct mmix__invert_state {
+    int grad_enabled, training;
+    unsigned char *requires;    /* each parameter's requires_grad */
+} mmix__invert_state;
+
+static mmix_result mmix__invert_enter(mmix_ctx *ctx, const mmix_model *model, mmix__invert_state *st) {
+    int64_t i;
+    st->grad_enabled = mmix_grad_enabled(ctx);
+    st->training = mmix_is_training(ctx);
+    st->requires = (unsigned char *)mmix__sys_malloc(ctx, (size_t)model->params.count + 1);
+    if (!st->requires) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "invert: out of memory");
+    for (i = 0; i < model->params.count; i++) { /* frozen: the gradient is the input's alone */
+        st->requires[i] = (unsigned char)model->params.tensors[i]->requires_grad;
+        model->params.tensors[i]->requires_grad = 0;
+    }
+    mmix_set_training(ctx, 0); /* the reference's model.eval() */
+    return MMIX_OK;
+}
+
+static void mmix__invert_leave(mmix_ctx *ctx, const mmix_model *model, mmix__invert_state *st) {
+    int64_t i;
+    for (i = 0; st->requires && i < model->params.count; i++)
+        model->params.tensors[i]->requires_grad = st->requires[i];
+    MMIX_FREE(st->requires);
+    st->requires = NULL;
+    mmix_set_grad_enabled(ctx, st->grad_enabled);
+    mmix_set_training(ctx, st->training);
+}
+
+/* Where an iteration's tensors start, and how to drop them: a rewind, or, when the step
+   arena was empty, a reset, which folds its blocks into one so that the next iterations
+   allocate nothing. */
+typedef struct mmix__invert_mark {
+    mmix_step_mark mark;
+    int was_empty;
+} mmix__invert_mark;
+static mmix__invert_mark mmix__invert_mark_get(mmix_ctx *ctx) {
+    mmix__invert_mark m;
+    m.mark = mmix_step_mark_get(ctx);
+    m.was_empty = mmix_memory_usage(ctx).step_used == 0;
+    return m;
+}
+static void mmix__invert_release(mmix_ctx *ctx, mmix__invert_mark m) {
+    if (m.was_empty) mmix_step_reset(ctx);
+    else mmix_step_rewind(ctx, m.mark);
+}
+
+/* A float tensor [B, L, D] in the step arena holding host values. */
+static mmix_tensor *mmix__invert_tensor(mmix_ctx *ctx, const float *host, int64_t B, int64_t L, int64_t D) {
+    mmix_tensor *t = mmix_tensor_new(ctx, MMIX_STEP, MMIX_F32, mmix_shape3(B, L, D));
+    if (t && mmix_tensor_upload(ctx, t, 0, host, t->n) != MMIX_OK) return NULL;
+    return t;
+}
+
+/* O(x) of host embeddings x [B, L, D] into out, without a tape. */
+static mmix_result mmix__invert_forward(mmix_ctx *ctx, const mmix_model *model, const float *x, int64_t B, int64_t L,
+                                        float *out) {
+    mmix__invert_mark mark = mmix__invert_mark_get(ctx);
+    int enabled = mmix_grad_enabled(ctx);
+    mmix_tensor *h;
+    mmix_result r;
+    mmix_set_grad_enabled(ctx, 0);
+    h = mmix_model_blocks(ctx, model, mmix__invert_tensor(ctx, x, B, L, model->config.dim));
+    r = h ? mmix_tensor_download(ctx, h, 0, out, h->n) : mmix_last_result(ctx);
+    mmix_set_grad_enabled(ctx, enabled);
+    mmix__invert_release(ctx, mark);
+    return r;
+}
+
+/* d(objective)/de of host e into grad (overwritten), the objective in *loss. The weights must
+   be frozen (mmix__invert_enter), or backward would also fill their gradients. */
+static mmix_result mmix__invert_grad(mmix_ctx *ctx, const mmix_model *model, const float *e, const float *target,
+                                     int64_t B, int64_t L, int last_token, float *grad, double *loss) {
+    mmix__invert_mark mark = mmix__invert_mark_get(ctx);
+    int64_t D = model->config.dim;
+    mmix_tensor *et, *obj = NULL;
+    mmix_result r;
+    mmix_set_grad_enabled(ctx, 1);
+    et = mmix__invert_tensor(ctx, e, B, L, D);
+    if (et && mmix_set_requires_grad(ctx, et, 1) == MMIX_OK)
+        obj = mmix_invert_objective(ctx, model, et, mmix__invert_tensor(ctx, target, B, L, D), last_token);
+    r = obj ? mmix_backward(ctx, obj) : mmix_last_result(ctx);
+    if (r == MMIX_OK && !et->grad) memset(grad, 0, (size_t)(B * L * D) * sizeof(float)); /* no path to e */
+    else if (r == MMIX_OK) et->backend->download(grad, et->grad, (size_t)et->n * sizeof(float));
+    if (r == MMIX_OK && loss) *loss = (double)mmix_tensor_item(obj, 0);
+    mmix__invert_release(ctx, mark);
+    return r;
+}
+
+static mmix_result mmix__invert_check(mmix_ctx *ctx, const mmix_model *model, int64_t B, int64_t L) {
+    if (B < 1 || L < 1 || L > model->config.n_ctx)
+        return mmix_set_error(ctx, MMIX_ERR_SHAPE, "invert: %lld row(s) of %lld token(s); want at least one row of "
+                              "1..n_ctx = %lld", (long long)B, (long long)L, (long long)model->config.n_ctx);
+    return MMIX_OK;
+}
+
+MMIXDEF mmix_result mmix_invert_step(mmix_ctx *ctx, const mmix_model *model, float *e, const float *target,
+                                     int64_t B, int64_t L, float lr, int last_token, double *loss) {
+    mmix__invert_state st;
+    int64_t i, n = B * L * model->config.dim;
+    float *grad;
+    mmix_result r;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result;
+    if ((r = mmix__invert_check(ctx, model, B, L)) != MMIX_OK) return r;
+    grad = (float *)mmix__sys_malloc(ctx, (size_t)n * sizeof(float));
+    if (!grad) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "invert: out of memory");
+    r = mmix__invert_enter(ctx, model, &st);
+    if (r == MMIX_OK) r = mmix__invert_grad(ctx, model, e, target, B, L, last_token, grad, loss);
+    mmix__invert_leave(ctx, model, &st);
+    for (i = 0; r == MMIX_OK && i < n; i++) e[i] -= lr * grad[i]; /* plain gradient descent (Eq. 2) */
+    MMIX_FREE(grad);
+    return r;
+}
+
+/* ---- the pseudo-inverse (paper Eqs. 3-4) ---- */
+
+MMIXDEF int mmix_has_lapacke(void) {
+#ifdef MMIX_USE_LAPACKE
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#ifndef MMIX_USE_LAPACKE
+/* pinv of A [m, n], m >= n, into out [n, m] by a one-sided Jacobi SVD (Hestenes 1958) in
+   double: plane rotations of A's columns until every pair is orthogonal; then A V = U S with
+   the columns of U S orthogonal, and A+ = V S^-2 (U S)^T. For builds without LAPACK. */
+static mmix_result mmix__pinv_jacobi(mmix_ctx *ctx, const float *A, int64_t m, int64_t n, float *out) {
+    double *U = (double *)mmix__sys_malloc(ctx, (size_t)(m * n + n * n + n) * sizeof(double));
+    double *Vm, *s2, smax = 0.0, cutoff;
+    int64_t i, j, p, q, l;
+    int sweep, rotated = 1;
+    if (!U) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "pinv: out of memory for %lld x %lld", (long long)m,
+                                  (long long)n);
+    Vm = U + m * n;                 /* column j of U at U + j m, of V at Vm + j n */
+    s2 = Vm + n * n;
+    for (j = 0; j < n; j++)
+        for (i = 0; i < m; i++) U[j * m + i] = (double)A[i * n + j];
+    for (j = 0; j < n * n; j++) Vm[j] = (j % (n + 1)) == 0 ? 1.0 : 0.0;
+    for (sweep = 0; sweep < 60 && rotated; sweep++) {
+        rotated = 0;
+        for (p = 0; p < n; p++)
+            for (q = p + 1; q < n; q++) {
+                double *up = U + p * m, *uq = U + q * m, *vp = Vm + p * n, *vq = Vm + q * n;
+                double alpha = 0.0, beta = 0.0, gamma = 0.0, zeta, t, c, sn;
+                for (i = 0; i < m; i++) alpha += up[i] * up[i], beta += uq[i] * uq[i], gamma += up[i] * uq[i];
+                if (alpha == 0.0 || beta == 0.0 || fabs(gamma) <= 1e-15 * sqrt(alpha * beta)) continue;
+                rotated = 1;
+                zeta = (beta - alpha) / (2.0 * gamma);
+                t = (zeta >= 0.0 ? 1.0 : -1.0) / (fabs(zeta) + sqrt(1.0 + zeta * zeta));
+                c = 1.0 / sqrt(1.0 + t * t);
+                sn = c * t;
+                for (i = 0; i < m; i++) {
+                    double a = up[i], b = uq[i];
+                    up[i] = c * a - sn * b;
+                    uq[i] = sn * a + c * b;
+                }
+                for (i = 0; i < n; i++) {
+                    double a = vp[i], b = vq[i];
+                    vp[i] = c * a - sn * b;
+                    vq[i] = sn * a + c * b;
+                }
+            }
+    }
+    for (j = 0; j < n; j++) {
+        s2[j] = 0.0;
+        for (i = 0; i < m; i++) s2[j] += U[j * m + i] * U[j * m + i];
+        if (s2[j] > smax) smax = s2[j];
+    }
+    cutoff = (double)(m > n ? m : n) * (double)FLT_EPSILON * sqrt(smax); /* torch.linalg.pinv's rtol */
+    for (j = 0; j < n; j++)
+        for (i = 0; i < m; i++) {
+            double acc = 0.0;
+            for (l = 0; l < n; l++)
+                if (sqrt(s2[l]) > cutoff) acc += Vm[l * n + j] * U[l * m + i] / s2[l];
+            out[j * m + i] = (float)acc;
+        }
+    MMIX_FREE(U);
+    return MMIX_OK;
+}
+#endif
+
+MMIXDEF mmix_result mmix_pinv(mmix_ctx *ctx, const float *A, int64_t m, int64_t n, float *out) {
+    if (m < 1 || n < 1 || !A || !out)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "pinv: a %lld x %lld matrix (want both sizes >= 1)",
+                              (long long)m, (long long)n);
+#ifdef MMIX_USE_LAPACKE
+    {
+        /* A = U S V^T (economy size, k = min(m, n)); A+ = V S^-1 U^T, small singular values cut */
+        int64_t k = m < n ? m : n, i, l;
+        float *a = (float *)mmix__sys_malloc(ctx, (size_t)(m * n + k + m * k + k * n) * sizeof(float));
+        float *s, *u, *vt, cutoff;
+        lapack_int info;
+        if (!a) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "pinv: out of memory for %lld x %lld",
+                                      (long long)m, (long long)n);
+        s = a + m * n;
+        u = s + k;
+        vt = u + m * k;
+        memcpy(a, A, (size_t)(m * n) * sizeof(float));
+        info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, 'S', (lapack_int)m, (lapack_int)n, a, (lapack_int)n, s, u,
+                              (lapack_int)k, vt, (lapack_int)n);
+        if (info != 0) {
+            MMIX_FREE(a);
+            return mmix_set_error(ctx, MMIX_ERR_NUMERIC, "pinv: LAPACKE_sgesdd failed (info %d)", (int)info);
+        }
+        cutoff = (float)(m > n ? m : n) * FLT_EPSILON * s[0]; /* torch.linalg.pinv's rtol */
+        for (l = 0; l < k; l++) /* row l of V^T scaled by 1 / s_l, or zeroed */
+            for (i = 0; i < n; i++) vt[l * n + i] = s[l] > cutoff ? vt[l * n + i] / s[l] : 0.0f;
+        mmix_sgemm_builtin(1, 1, n, m, k, 1.0f, vt, n, u, k, 0.0f, out, m); /* (S^-1 V^T)^T U^T */
+        MMIX_FREE(a);
+        return MMIX_OK;
+    }
+#else
+    if (m >= n) return mmix__pinv_jacobi(ctx, A, m, n, out);
+    {
+        /* a wide A: pinv(A) = pinv(A^T)^T */
+        float *t = (float *)mmix__sys_malloc(ctx, (size_t)(2 * m * n) * sizeof(float));
+        int64_t i, j;
+        mmix_result r;
+        if (!t) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "pinv: out of memory");
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++) t[j * m + i] = A[i * n + j];
+        r = mmix__pinv_jacobi(ctx, t, n, m, t + m * n); /* [m, n] */
+        for (i = 0; r == MMIX_OK && i < m; i++)
+            for (j = 0; j < n; j++) out[j * m + i] = t[m * n + i * n + j];
+        MMIX_FREE(t);
+        return r;
+    }
+#endif
+}
+
+MMIXDEF mmix_result mmix_model_embedding_pinv(mmix_ctx *ctx, const mmix_model *model, float *out) {
+    int64_t V = model->config.vocab, D = model->config.dim;
+    float *W = (float *)mmix__sys_malloc(ctx, (size_t)(V * D) * sizeof(float));
+    mmix_result r;
+    if (!W) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "pinv: out of memory for the embedding matrix");
+    r = mmix_tensor_download(ctx, model->embed, 0, W, V * D);
+    if (r == MMIX_OK) r = mmix_pinv(ctx, W, V, D, out);
+    MMIX_FREE(W);
+    return r;
+}
+
+MMIXDEF mmix_result mmix_pinv_tokens(mmix_ctx *ctx, const float *pinv, int64_t V, int64_t D, const float *e,
+                                     int64_t n, int k, int32_t *out) {
+    int64_t r, v, first, rows, chunk = 64;
+    float *logits;
+    if (k < 1 || k > 16 || k > V)
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "pinv tokens: k = %d, want 1..min(16, V = %lld)", k,
+                              (long long)V);
+    logits = (float *)mmix__sys_malloc(ctx, (size_t)(chunk * V) * sizeof(float));
+    if (!logits) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "pinv tokens: out of memory");
+    for (first = 0; first < n; first += rows) {
+        rows = n - first < chunk ? n - first : chunk;
+        mmix_sgemm_builtin(0, 0, rows, V, D, 1.0f, e + first * D, D, pinv, V, 0.0f, logits, V); /* e W+ */
+        for (r = 0; r < rows; r++) {
+            const float *x = logits + r * V;
+            int32_t *best = out + (first + r) * k;
+            int have = 0, j;
+            for (v = 0; v < V; v++) { /* insertion into the k best so far; strictly greater wins */
+                if (have == k && !(x[v] > x[best[k - 1]])) continue;
+                j = have < k ? have++ : k - 1;
+                while (j > 0 && x[v] > x[best[j - 1]]) best[j] = best[j - 1], j--;
+                best[j] = (int32_t)v;
+            }
+        }
+    }
+    MMIX_FREE(logits);
+    return MMIX_OK;
+}
+
+MMIXDEF double mmix_hamming(const int32_t *ref, const int32_t *recovered, int64_t n, int k, int32_t pad) {
+    int64_t i, card = 0, miss = 0;
+    int j, found;
+    for (i = 0; i < n; i++) {
+        if (pad >= 0 && ref[i] == pad) continue; /* pad positions are not counted (Eq. 6) */
+        card++;
+        for (found = 0, j = 0; j < k && !found; j++) found = recovered[i * k + j] == ref[i];
+        miss += !found;
+    }
+    return card ? (double)miss / (double)card : NAN;
+}
+
+/* ---- the whole procedure ---- */
+
+/* sum |a - b| of each row b of [B, L, D] into out[b] (the last position only, with last). */
+static void mmix__invert_row_l1(const float *a, const float *b, int64_t B, int64_t L, int64_t D, int last,
+                                double *out) {
+    int64_t r, i;
+    for (r = 0; r < B; r++) {
+        int64_t from = r * L * D + (last ? (L - 1) * D : 0), to = (r + 1) * L * D;
+        out[r] = 0.0;
+        for (i = from; i < to; i++) out[r] += fabs((double)a[i] - (double)b[i]);
+    }
+}
+
+MMIXDEF mmix_result mmix_invert(mmix_ctx *ctx, const mmix_model *model, const float *pinv, const int32_t *ids,
+                                int64_t B, int64_t L, int32_t pad, const mmix_invert_options *opt,
+                                int32_t *recovered, mmix_invert_result *results) {
+    const int64_t V = model->config.vocab, D = model->config.dim, n = B * L * D;
+    mmix_invert_options o = opt ? *opt : mmix_invert_options_default();
+    mmix__invert_state st = {0, 0, NULL};
+    mmix_rng rng;
+    float *buf = NULL, *emb, *target, *e, *grad, *tmp, *own_pinv = NULL;
+    int32_t *top5, *ref, *top1;
+    double *row;
+    int64_t i, b;
+    const int k = V < 5 ? (int)V : 5;             /* the reference code's top-5 */
+    mmix_result r;
+    if (ctx->last_result != MMIX_OK) return ctx->last_result;
+    if ((r = mmix__invert_check(ctx, model, B, L)) != MMIX_OK) return r;
+    if (o.iters < 0 || !(o.lr >= 0.0f))
+        return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "invert: %lld iterations at lr %g (want >= 0 each)",
+                              (long long)o.iters, (double)o.lr);
+    for (i = 0; i < B * L; i++)
+        if (ids[i] < 0 || ids[i] >= V)
+            return mmix_set_error(ctx, MMIX_ERR_RANGE, "invert: token %lld of row %lld is %ld, outside the vocabulary "
+                                  "[0, %lld)", (long long)(i % L), (long long)(i / L), (long)ids[i], (long long)V);
+    buf = (float *)mmix__sys_malloc(ctx, (size_t)(5 * n) * sizeof(float));
+    row = (double *)mmix__sys_malloc(ctx, (size_t)B * sizeof(double));
+    top5 = (int32_t *)mmix__sys_malloc(ctx, (size_t)(7 * B * L) * sizeof(int32_t));
+    if (!buf || !row || !top5) {
+        MMIX_FREE(buf);
+        MMIX_FREE(row);
+        MMIX_FREE(top5);
+        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "invert: out of memory");
+    }
+    emb = buf, target = emb + n, e = target + n, grad = e + n, tmp = grad + n;
+    ref = top5 + 5 * B * L;                       /* [B L]: the reference code's tokens */
+    top1 = ref + B * L;                           /* [B L]: the recovered tokens */
+    r = mmix__invert_enter(ctx, model, &st);
+    /* e = wte(ids) and the target t = O(e) (SPEC Sec. 8.1) */
+    for (i = 0; r == MMIX_OK && i < B * L; i++) r = mmix_tensor_download(ctx, model->embed, ids[i] * D, emb + i * D, D);
+    if (r == MMIX_OK) r = mmix__invert_forward(ctx, model, emb, B, L, target);
+    /* epsilon (paper Sec. 3.1): the objective's value for the true embedding plus N(0, 1/20^2) */
+    mmix__invert_rng(&rng, o.seed, 3);
+    for (i = 0; i < n; i++) tmp[i] = emb[i] + 0.05f * mmix_rng_normal(&rng);
+    if (r == MMIX_OK) r = mmix__invert_forward(ctx, model, tmp, B, L, grad);
+    if (r == MMIX_OK) {
+        mmix__invert_row_l1(grad, target, B, L, D, o.last_token, row);
+        for (b = 0; results && b < B; b++) results[b].epsilon = row[b];
+    }
+    /* e_0: the reference code's N(0, 1), or the paper's N(1/2, 1/20^2), from stream (seed, 1) */
+    mmix__invert_rng(&rng, o.seed, 1);
+    for (i = 0; i < n; i++)
+        e[i] = o.start == MMIX_INVERT_START_PAPER ? 0.5f + 0.05f * mmix_rng_normal(&rng) : mmix_rng_normal(&rng);
+    if (r == MMIX_OK) r = mmix__invert_forward(ctx, model, e, B, L, tmp);
+    if (r == MMIX_OK) {
+        mmix__invert_row_l1(tmp, target, B, L, D, o.last_token, row);
+        for (b = 0; results && b < B; b++) results[b].l1_start = row[b];
+    }
+    /* paper Eq. 2: N steps of plain gradient descent, the step falling from eta_0 to eta_0 / 10 */
+    for (i = 0; r == MMIX_OK && i < o.iters; i++) {
+        float lr = mmix_invert_lr(o.lr, i, o.iters);
+        int64_t j;
+        r = mmix__invert_grad(ctx, model, e, target, B, L, o.last_token, grad, NULL);
+        for (j = 0; r == MMIX_OK && j < n; j++) e[j] -= lr * grad[j];
+    }
+    if (r == MMIX_OK) r = mmix__invert_forward(ctx, model, e, B, L, tmp);
+    if (r == MMIX_OK) {
+        mmix__invert_row_l1(tmp, target, B, L, D, o.last_token, row);
+        for (b = 0; results && b < B; b++) results[b].l1 = row[b];
+    }
+    mmix__invert_leave(ctx, model, &st);
+    /* paper Eq. 3: tokens from e_N W+; the code's reference tokens from (e + N(0, 1/20^2)) W+ */
+    if (r == MMIX_OK && !pinv) {
+        own_pinv = (float *)mmix__sys_malloc(ctx, (size_t)(V * D) * sizeof(float));
+        r = own_pinv ? mmix_model_embedding_pinv(ctx, model, own_pinv)
+                     : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "invert: out of memory for the pseudo-inverse");
+        pinv = own_pinv;
+    }
+    if (r == MMIX_OK) r = mmix_pinv_tokens(ctx, pinv, V, D, e, B * L, k, top5);
+    mmix__invert_rng(&rng, o.seed, 2);
+    for (i = 0; i < n; i++) tmp[i] = emb[i] + 0.05f * mmix_rng_normal(&rng);
+    if (r == MMIX_OK) r = mmix_pinv_tokens(ctx, pinv, V, D, tmp, B * L, 1, ref);
+    for (i = 0; r == MMIX_OK && i < B * L; i++) top1[i] = top5[i * k];
+    if (r == MMIX_OK && recovered) memcpy(recovered, top1, (size_t)(B * L) * sizeof(int32_t));
+    for (b = 0; r == MMIX_OK && results && b < B; b++) {
+        results[b].hamming = mmix_hamming(ids + b * L, top1 + b * L, L, 1, pad);   /* paper Eq. 6 */
+        results[b].hamming_code = mmix_hamming(ref + b * L, top5 + b * L * k, L, k, pad);
+    }
+    MMIX_FREE(own_pinv);
+    MMIX_FREE(buf);
+    MMIX_FREE(row);
+    MMIX_FREE(top5);
     return r;
 }
 

@@ -1705,7 +1705,7 @@ static int new_model(mmix_ctx *ctx, const args *a, const train_preset *p, long l
     c.n_ctx = int_or(a, "--ctx", p ? p->ctx : 0);
     c.kernel = int_or(a, "--kernel", p ? p->kernel : 1);
     c.expansion = int_or(a, "--expansion", c.expansion);
-    if (given(a, "--dropout")) c.dropout = (float)num_arg(a, "--dropout");
+    if (find_opt(a, "--dropout") >= 0 && given(a, "--dropout")) c.dropout = (float)num_arg(a, "--dropout");
     c.heads = int_or(a, "--heads", p ? p->heads : 4);
     if (mmix_model_create(ctx, m, c) != MMIX_OK) return fail(ctx);
     mmix_rng_seed(&rng, (uint64_t)seed);
@@ -3157,6 +3157,190 @@ done:
     return rc;
 }
 
+/* ---- mm invert ---- */
+
+static const opt_spec invert_model_opts[] = {
+    {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights (a trained model)"},
+    {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0,
+     "without --model: an untrained model of this architecture, initialized from --seed as mm train would"},
+    {"--vocab", OPT_INT, "V", NULL, 1, NO_MAX, "vocabulary of the untrained model (default: the tokenizer's)"},
+    {"--dim", OPT_INT, "D", NULL, 1, NO_MAX, "width of the untrained model"},
+    {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of the untrained model (the paper's Fig. 3: 8)"},
+    {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of the untrained model"},
+    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "token-mixing kernel of the untrained model (default 1)"},
+    {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of an untrained expanded mixer (default 2)"},
+    OPT_END};
+static const opt_spec invert_input_opts[] = {
+    {"--text", OPT_TEXT, "TEXT", NULL, 0, 0, "the input, tokenized; its first n_ctx tokens"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "for --text and to print text (default: the one beside --model)"},
+    {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "token lines instead: one input per line, all of one length"},
+    {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX,
+     "fills inputs shorter than n_ctx on the right; not counted by the metric (default: the tokenizer's, else the file's)"},
+    OPT_END};
+static const opt_spec invert_opts[] = {   /* paper Sec. 3, Eq. 2; SPEC Sec. 8 */
+    {"--iters", OPT_INT, "N", "500", 0, NO_MAX, "gradient-descent steps on the embeddings"},
+    {"--lr", OPT_NUM, "ETA", "0.02", 0, NO_MAX, "the first step size; it falls linearly to ETA / 10"},
+    {"--last-token", OPT_FLAG, NULL, NULL, 0, 0, "match the last position's hidden layer only (paper Fig. 3b)"},
+    {"--start", OPT_CHOICE, "code|paper", "code", 0, 0, "the random start: N(0, 1) as the reference code, or N(1/2, 1/20^2)"},
+    {"--metric", OPT_CHOICE, "paper|code", "paper", 0, 0,
+     "hamming: top-1 against the input (Eq. 6), or the code's top-5 against noised-embedding tokens"},
+    {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the untrained model's initialization and the random start"},
+    OPT_END};
+static const opt_group invert_groups[] = {
+    {"model", invert_model_opts}, {"input", invert_input_opts}, {"inversion", invert_opts},
+    {"loading (--heads is also an untrained model's, default 4)", load_opts}, {"runtime", runtime_opts}, GROUP_END};
+
+/* ids as text (newlines shown as \n), or without a tokenizer as numbers `width` wide, so that
+   the original and the recovered ids line up position by position. */
+static void print_tokens(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids, int64_t n, int width) {
+    mmix_bpe_bytes text = {NULL, 0, 0};
+    size_t i;
+    int64_t j;
+    if (bpe && mmix_bpe_decode(ctx, bpe, ids, n, &text) == MMIX_OK) {
+        for (i = 0; i < text.size; i++)
+            if (text.data[i] == '\n') fputs("\\n", stdout);
+            else putchar(text.data[i]);
+    } else {
+        for (j = 0; j < n; j++) printf("%s%*ld", j ? " " : "", width, (long)ids[j]);
+    }
+    putchar('\n');
+    mmix_bpe_bytes_free(&text);
+    mmix_clear_error(ctx);
+}
+
+/* Inverts the last hidden layer of a model back to its input (paper Sec. 3, Fig. 3): gradient
+   descent on the embeddings, tokens through the embedding's pseudo-inverse, and the
+   normalized Hamming distance of what came back. */
+static int cmd_invert(mmix_ctx *ctx, const args *a) {
+    const char *model_path = text_arg(a, "--model"), *tok_path = text_arg(a, "--tokenizer");
+    const char *input = text_arg(a, "--text"), *tokens_path = text_arg(a, "--tokens");
+    mmix_load_options lo = load_options(a);
+    mmix_invert_options o = mmix_invert_options_default();
+    mmix_model m;
+    mmix_bpe *bpe = NULL;
+    mmix_bpe_ids enc = {NULL, 0, 0};
+    int32_t *lines = NULL, *rows = NULL, *rec = NULL, file_pad = -1, pad;
+    float *pinv = NULL;
+    mmix_invert_result *res = NULL;
+    int64_t n_lines = 1, len = 0, L, i, j, first;
+    double t0, sum_h = 0.0, sum_l1 = 0.0, sum_eps = 0.0;
+    char tok_beside[PATH_CAP];
+    int rc = 1, made, code_metric = int_arg(a, "--metric") == 1, n_h = 0, width;
+    if (!model_path && !given(a, "--arch"))
+        return usage_error("give --model, or --arch with --dim, --depth and --ctx (see 'mm invert --help')");
+    if (!input == !tokens_path) return usage_error("give --text or --tokens, one of them");
+    if (model_path) {
+        static const char *const sizes[] = {"--vocab", "--dim", "--depth", "--ctx", "--kernel", "--expansion", NULL};
+        for (i = 0; sizes[i]; i++)
+            if (given(a, sizes[i])) return usage_error("%s is an untrained model's size: it goes with --arch, not --model", sizes[i]);
+    }
+    o.iters = int_arg(a, "--iters");
+    o.lr = (float)num_arg(a, "--lr");
+    o.last_token = given(a, "--last-token");
+    o.start = int_arg(a, "--start") == 1 ? MMIX_INVERT_START_PAPER : MMIX_INVERT_START_CODE;
+    o.seed = (uint64_t)int_arg(a, "--seed");
+    if (!tok_path && model_path && input && !(tok_path = tokenizer_beside(model_path, tok_beside))) return 1;
+    if (!tok_path && input) return usage_error("--text with an untrained model needs --tokenizer");
+    if (tok_path && mmix_bpe_load(ctx, tok_path, &bpe) != MMIX_OK) goto done_error;
+    if (model_path) {
+        if (mmix_model_load(ctx, &m, model_path, &lo, &file_pad) != MMIX_OK) goto done_error;
+    } else {
+        if (!given(a, "--vocab") && !bpe) return usage_error("an untrained model needs --vocab (or --tokenizer)");
+        made = new_model(ctx, a, NULL, int_or(a, "--vocab", bpe ? mmix_bpe_vocab_size(bpe) : 0), int_arg(a, "--seed"), &m);
+        if (made) {
+            mmix_bpe_free(bpe);
+            return made;
+        }
+    }
+    if (bpe && mmix_bpe_vocab_size(bpe) > m.config.vocab) {
+        fprintf(stderr, "%s: the tokenizer %s has %lld tokens, more than the model's vocabulary of %lld\n", command_name,
+                tok_path, (long long)mmix_bpe_vocab_size(bpe), (long long)m.config.vocab);
+        goto done;
+    }
+    L = m.config.n_ctx;
+    pad = (int32_t)int_or(a, "--pad-id", bpe && mmix_bpe_pad_id(bpe) >= 0 ? mmix_bpe_pad_id(bpe) : file_pad);
+    if (pad >= m.config.vocab) {
+        fprintf(stderr, "%s: --pad-id %ld is outside the vocabulary of %lld\n", command_name, (long)pad,
+                (long long)m.config.vocab);
+        goto done;
+    }
+    if (input) { /* one line: the text's first n_ctx tokens */
+        if (mmix_bpe_encode(ctx, bpe, input, strlen(input), 0, &enc) != MMIX_OK) goto done_error;
+        if (enc.n == 0) {
+            fprintf(stderr, "%s: the text is empty\n", command_name);
+            goto done;
+        }
+        len = enc.n < L ? enc.n : L;
+        lines = enc.ids;
+    } else {
+        if (mmix_read_token_lines(ctx, tokens_path, m.config.vocab, 0, &lines, &n_lines, &len) != MMIX_OK)
+            goto done_error;
+        if (len > L) {
+            fprintf(stderr, "%s: the lines of %s hold %lld tokens, more than the window of %lld\n", command_name,
+                    tokens_path, (long long)len, (long long)L);
+            goto done;
+        }
+    }
+    if (len < L && pad < 0) {
+        fprintf(stderr, "%s: the input has %lld tokens, fewer than the window of %lld, and there is no pad id to "
+                "fill it (give --pad-id)\n", command_name, (long long)len, (long long)L);
+        goto done;
+    }
+    rows = (int32_t *)malloc((size_t)(2 * n_lines * L) * sizeof(int32_t));
+    res = (mmix_invert_result *)calloc((size_t)n_lines, sizeof *res);
+    pinv = (float *)malloc((size_t)(m.config.vocab * m.config.dim) * sizeof(float));
+    if (!rows || !res || !pinv) {
+        fprintf(stderr, "%s: out of memory\n", command_name);
+        goto done;
+    }
+    rec = rows + n_lines * L;
+    for (i = 0; i < n_lines; i++) /* right-padded to the window (SPEC Sec. 8.1) */
+        for (j = 0; j < L; j++) rows[i * L + j] = j < len ? lines[(input ? 0 : i * len) + j] : pad;
+    t0 = mmix_time_seconds();
+    if (mmix_model_embedding_pinv(ctx, &m, pinv) != MMIX_OK) goto done_error;
+    for (first = 0; first < n_lines; first += 8) { /* up to 8 inputs per batch: rows are independent */
+        int64_t n = n_lines - first < 8 ? n_lines - first : 8;
+        if (mmix_invert(ctx, &m, pinv, rows + first * L, n, L, pad, &o, rec + first * L, res + first) != MMIX_OK)
+            goto done_error;
+    }
+    width = snprintf(NULL, 0, "%lld", (long long)(m.config.vocab - 1));
+    printf("%s, %lld input(s) of %lld tokens (%lld padded), %lld steps from lr %g%s\n", arch_of(m.config.arch).name,
+           (long long)n_lines, (long long)L, (long long)(L - len), (long long)o.iters, (double)o.lr,
+           o.last_token ? ", last token only" : "");
+    for (i = 0; i < n_lines; i++) {
+        if (n_lines > 1) printf("input %lld\n", (long long)(i + 1));
+        printf("  original:  ");
+        print_tokens(ctx, bpe, rows + i * L, len, width);
+        printf("  recovered: ");
+        print_tokens(ctx, bpe, rec + i * L, len, width);
+        if (!isnan(code_metric ? res[i].hamming_code : res[i].hamming))
+            sum_h += code_metric ? res[i].hamming_code : res[i].hamming, n_h++;
+        sum_l1 += res[i].l1;
+        sum_eps += res[i].epsilon;
+    }
+    printf("hamming %.6f\nl1 %.6f\nepsilon %.6f\n", n_h ? sum_h / n_h : NAN, sum_l1 / (double)n_lines,
+           sum_eps / (double)n_lines);
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "%s: error writing stdout\n", command_name);
+        goto done;
+    }
+    fprintf(stderr, "%s: %lld input(s), %lld steps in %.3f s (hamming: the %s metric; l1 %s epsilon)\n",
+            command_name, (long long)n_lines, (long long)o.iters, mmix_time_seconds() - t0,
+            code_metric ? "reference code's top-5" : "paper's top-1", sum_l1 < sum_eps ? "below" : "not below");
+    rc = 0;
+    goto done;
+done_error:
+    fail(ctx);
+done:
+    if (lines != enc.ids) mmix_free(lines);
+    mmix_bpe_ids_free(&enc);
+    free(rows);
+    free(res);
+    free(pinv);
+    mmix_bpe_free(bpe);
+    return rc;
+}
+
 static const command commands[] = {
     {"tokenizer train", tokenizer_train, "--data FILE --vocab N --out TOK",
      "learn a byte-level BPE; N = 256 bytes + merges + 2 specials", NULL, tokenizer_train_groups, NULL, NULL},
@@ -3210,6 +3394,15 @@ static const command commands[] = {
      "lowercased alphanumeric tokens, possessive 's removed, Lucene's 33 English stopwords, Porter stemming),\n"
      "with idf and the average length over the split's targets.\n",
      reval_groups, NULL, NULL},
+    {"invert", cmd_invert,
+     "(--model W | --arch NAME --vocab V --dim D --depth N --ctx L [--heads H] [--expansion E])\n"
+     "                (--text TEXT [--tokenizer T] | --tokens IDS.txt) [--iters N] [--lr ETA] [--last-token] [--seed S]",
+     "recover the input from the last hidden layer; hamming, l1 and epsilon (paper Sec. 3, Fig. 3)",
+     "Gradient descent on the embeddings until the blocks' output (no head, no final norm) matches the input's,\n"
+     "then tokens through the pseudo-inverse of the embedding matrix. Prints the original and recovered tokens,\n"
+     "then 'hamming H' (the fraction of non-pad positions recovered wrong), 'l1' (the distance reached) and\n"
+     "'epsilon' (the distance of the input plus N(0, 1/20^2) noise, paper Sec. 3.1), means over the inputs.\n",
+     invert_groups, NULL, NULL},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -39,6 +39,12 @@ for omp in "" "-fopenmp"; do
     done
 done
 build_run "clangxx-cpp" clang++ "-x c++ tests/compile_all.c -lm"
+# The pseudo-inverse through LAPACKE (mmix_pinv), where pkg-config finds it: C and C++.
+if pkg-config --exists lapacke 2>/dev/null; then
+    lapacke="-DMMIX_USE_LAPACKE $(pkg-config --cflags lapacke)"
+    build_run "gcc-c99-lapacke" gcc "-std=c99 $lapacke tests/compile_all.c $(pkg-config --libs lapacke) -lm"
+    build_run "clangxx-cpp-lapacke" clang++ "-x c++ $lapacke tests/compile_all.c $(pkg-config --libs lapacke) -lm"
+fi
 # The command-line tool is read as C99 by both compilers and as C++ (it builds with make mm).
 check "gcc-c99-mm" gcc -std=c99 $warn -fopenmp -I. -fsyntax-only examples/mm.c
 check "clang-c99-mm" clang -std=c99 $warn -I. -fsyntax-only examples/mm.c

@@ -1272,6 +1272,96 @@ def retrieval_model(path, out_dir):
     fx.add("retrieval/labels", labels)
     model_case(fx, "retrieval", model, x, None, out_dir, objective=lambda m, t, pad: m(t, labels),
                eps=RETRIEVAL_EPS)
+
+# ---------------------------------------------------------------------------------------
+# Input representation (paper Sec. 3, Eqs. 1-6; SPEC Sec. 8; reference-notes Sec. 17)
+# ---------------------------------------------------------------------------------------
+INVERT_SIZES = (37, 16, 2, 8, 1)                                  # V, D, depth, L, pad id
+
+
+def abbreviated(model):
+    """The representation scripts' abbreviated model O: the embedding's output through every
+    block, without lm_head and, for Llama, without the final RMSNorm (SPEC Sec. 8.1)."""
+    if isinstance(model, RefLlama):
+        layers = model.model.layers
+    else:
+        layers = model.mixerblocks
+
+    def O(e):
+        for layer in layers:
+            e = layer(e)
+        return e
+    return O
+
+
+def invert_case(fx, name, model, tokens, lr0, iters, seed):
+    """The reference loop of SPEC Sec. 8.2 (language_mlp_mixer_representation.py,
+    transformer_representation.py): t = O(wte(ids)) without a gradient; e0 = randn (the code's
+    start); `iters` steps of e <- e - eta_i grad |O(e) - t|_1 with eta_i = lr0 (N - i) / N +
+    (lr0 / 10) i / N, e detached in between. Also the last-token objective's value and gradient
+    at e0 (paper Fig. 3b, not in the reference code). Records the inputs, each step's loss and
+    embeddings, and the smallest |O(e) - t| met (a sign flip of L1's gradient near 0 would make
+    the case fragile)."""
+    model.eval()
+    O = abbreviated(model)
+    embed = model.model.embed_tokens if isinstance(model, RefLlama) else model.wte
+    fx.add("%s/tokens" % name, tokens)
+    for pname, p in model.state_dict().items():
+        fx.add("%s/param/%s" % (name, pname), p)
+    with torch.no_grad():
+        target = O(embed(tokens))
+    g = torch.Generator().manual_seed(seed)
+    e = torch.randn(target.shape, generator=g)
+    fx.add("%s/target" % name, target)
+    fx.add("%s/e0" % name, e)
+    margin = float("inf")
+    for i in range(iters):
+        e = e.detach().requires_grad_(True)
+        out = O(e)
+        margin = min(margin, (out - target).abs().min().item())
+        loss = (out - target).abs().sum()
+        loss.backward()
+        if i == 0:
+            fx.add("%s/grad0" % name, e.grad)
+        fx.add("%s/step%d/loss" % (name, i), loss.detach().reshape(1))
+        eta = lr0 * (iters - i) / iters + (lr0 / 10) * i / iters
+        e = e.detach() - eta * e.grad
+        fx.add("%s/step%d/e" % (name, i), e)
+    e0 = fx.tensors[[n for n, _ in fx.tensors].index("%s/e0" % name)][1].clone().requires_grad_(True)
+    out = O(e0)
+    last = (out[:, -1, :] - target[:, -1, :]).abs().sum()
+    last.backward()
+    fx.add("%s/last/loss" % name, last.detach().reshape(1))
+    fx.add("%s/last/grad0" % name, e0.grad)
+    print("%s: smallest |O(e) - t| over %d steps: %.3g" % (name, iters, margin))
+    assert margin > 1e-4, "%s: an element of O(e) - t near 0 makes the L1 gradient fragile" % name
+
+
+def invert(path):
+    V, D, depth, L, pad = INVERT_SIZES
+    lr0, iters = 0.02, 3
+    fx = Fixture("file: invert\ntorch: %s\n"
+                 "sizes: V %d, D %d, depth %d, L %d, pad id %d\n"
+                 "mixer: RefMixer (k 1, seed 21), llama_h4: RefLlama with 4 heads (seed 22)\n"
+                 "inversion: O = the blocks without head (and without Llama's final norm), model.eval(); "
+                 "target O(wte(tokens)); e0 = randn (generator seeds 33, 32); %d steps of plain gradient "
+                 "descent on sum |O(e) - target|, eta_i = %g (N - i) / N + (%g / 10) i / N, N = %d\n"
+                 "last: the last position's objective and its gradient at e0\n"
+                 "pinv: torch.linalg.pinv of the mixer's wte.weight (default rtol)\n"
+                 % (torch.__version__, V, D, depth, L, pad, iters, lr0, lr0, iters))
+    g = torch.Generator().manual_seed(20)
+    tokens = torch.randint(2, V, (1, L), generator=g)
+    tokens[0, L - 2:] = pad                                       # right padding, as the scripts' tokenizer
+    torch.manual_seed(21)
+    mixer = RefMixer(V, D, depth, L, 1)
+    with torch.no_grad():                                         # masked once, as every forward would
+        for block in mixer.mixerblocks:
+            block.conv.weight.data = torch.tril(block.conv.weight.data[:, :, 0]).unsqueeze(-1).contiguous()
+    invert_case(fx, "mixer", mixer, tokens, lr0, iters, 33)
+    fx.add("mixer/pinv", torch.linalg.pinv(mixer.wte.weight.detach()))
+    torch.manual_seed(22)
+    llama = RefLlama(V, D, depth, 4)
+    invert_case(fx, "llama_h4", llama, tokens, lr0, iters, 32)
     fx.write(path)
 
 
@@ -1285,3 +1375,4 @@ if __name__ == "__main__":
     zoo(os.path.join(out, "zoo.bin"), out)
     retrieval(os.path.join(out, "retrieval.bin"))
     retrieval_model(os.path.join(out, "retrieval_model.bin"), out)
+    invert(os.path.join(out, "invert.bin"))
