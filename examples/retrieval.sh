@@ -25,6 +25,7 @@ TUNE_STEPS=${TUNE_STEPS:-60}    # InfoNCE steps of TUNE_ITEMS items of CANDIDATE
 TUNE_ITEMS=${TUNE_ITEMS:-2}
 CANDIDATES=${CANDIDATES:-32}
 TUNE_LR=${TUNE_LR:-1e-4}
+EVAL_ITEMS=${EVAL_ITEMS:-100}   # validation items per InfoNCE evaluation (each is CANDIDATES rows)
 N=${N:-32,64,128,256,512,1024}
 mkdir -p "$out"
 split=(--test-lines "$TEST" --val-lines "$VAL")
@@ -48,7 +49,8 @@ for arch in mixer llama; do
     log "pretrain $arch (tokenizer too: ${tok[*]}; D $DIM, n $DEPTH, L $CTX, $STEPS steps of $BATCH rows, lr $lr): $(took "$t"), $(grep 'val-loss' "$out/$arch.train.log" | tail -1)"
     t=$(clock)
     "$mm" retrieval-train --mode infonce --init "$out/$arch.safetensors" --pairs "$PAIRS" "${split[@]}" \
-        --candidates "$CANDIDATES" --steps "$TUNE_STEPS" --batch "$TUNE_ITEMS" --lr "$TUNE_LR" \
+        --candidates "$CANDIDATES" --steps "$TUNE_STEPS" --batch "$TUNE_ITEMS" --lr "$TUNE_LR" --eval-rows "$EVAL_ITEMS" \
+        --eval-every $(((TUNE_STEPS + 3) / 4)) \
         --save "$out/$arch-infonce.safetensors" >"$out/$arch-infonce.train.log"
     log "InfoNCE $arch ($TUNE_STEPS steps of $TUNE_ITEMS items of $CANDIDATES rows, lr $TUNE_LR): $(took "$t"), $(grep 'val-loss' "$out/$arch-infonce.train.log" | tail -1)"
 done
