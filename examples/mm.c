@@ -2265,6 +2265,10 @@ static uint64_t params_hash(mmix_ctx *ctx, const mmix_params *p) {
 }
 
 /* Loads weights and their tokenizer (tok_path, else the one beside them); 0 after a message. */
+static void embedder_free(embedder *e) {
+    mmix_bpe_free(e->bpe);
+    e->bpe = NULL;
+}
 static int embedder_load(mmix_ctx *ctx, const args *a, const char *path, const char *tok_path, embedder *e) {
     mmix_load_options lo = load_options(a);
     mmix_arch_info info;
@@ -2273,28 +2277,29 @@ static int embedder_load(mmix_ctx *ctx, const args *a, const char *path, const c
     if (tok_path) snprintf(e->tokenizer, sizeof e->tokenizer, "%s", tok_path);
     else if (!(tok_path = tokenizer_beside(path, e->tokenizer))) return 0;
     if (mmix_model_load(ctx, &e->model, path, &lo, NULL) != MMIX_OK || mmix_bpe_load(ctx, tok_path, &e->bpe) != MMIX_OK)
-        return fail(ctx), 0;
+        goto failed;
     mmix_arch_get(e->model.config.arch, &info);
     if (!mmix_arch_embedding_position(info.arch)) {
         fprintf(stderr, "%s: %s: the %s has no retrieval embedding (causal language models and autoencoders have)\n",
                 command_name, path, info.title);
-        return 0;
+        goto bad;
     }
     if (mmix_bpe_vocab_size(e->bpe) > e->model.config.vocab) {
         fprintf(stderr, "%s: the tokenizer %s has %lld ids, the model only %lld\n", command_name, tok_path,
                 (long long)mmix_bpe_vocab_size(e->bpe), (long long)e->model.config.vocab);
-        return 0;
+        goto bad;
     }
     e->model_hash = params_hash(ctx, &e->model.params);
     if (!file_fnv1a(tok_path, &e->tokenizer_hash)) {
         fprintf(stderr, "%s: cannot read %s\n", command_name, tok_path);
-        return 0;
+        goto bad;
     }
     return 1;
-}
-static void embedder_free(embedder *e) {
-    mmix_bpe_free(e->bpe);
-    e->bpe = NULL;
+failed:
+    fail(ctx);
+bad:   /* the tokenizer is the only thing on the heap; the model is on the context's arena */
+    embedder_free(e);
+    return 0;
 }
 
 /* Unit embeddings [(hi - lo) x D] of documents lo..hi-1, malloc'd; NULL after a message. */
