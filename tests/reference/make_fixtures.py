@@ -1272,6 +1272,8 @@ def retrieval_model(path, out_dir):
     fx.add("retrieval/labels", labels)
     model_case(fx, "retrieval", model, x, None, out_dir, objective=lambda m, t, pad: m(t, labels),
                eps=RETRIEVAL_EPS)
+    fx.write(path)
+
 
 # ---------------------------------------------------------------------------------------
 # Input representation (paper Sec. 3, Eqs. 1-6; SPEC Sec. 8; reference-notes Sec. 17)
