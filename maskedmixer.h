@@ -12414,7 +12414,7 @@ MMIXDEF mmix_tensor *mmix_model_blocks(mmix_ctx *ctx, const mmix_model *model, m
                        (long long)c->n_ctx, (long long)c->dim);
         return NULL;
     }
-    /* the blocks alone: no head, and no final norm (the transformer's d.final), SPEC Sec. 8.1 */
+    /* the blocks alone: no head, and no final norm (the transformer's d.final), reference-notes Sec. 17 */
     for (i = 0; x && i < c->depth; i++) x = d.block(ctx, model, i, x, NULL, 0);
     return x;
 }
@@ -12782,7 +12782,7 @@ MMIXDEF mmix_result mmix_invert(mmix_ctx *ctx, const mmix_model *model, const fl
     ref = top5 + 5 * B * L;                       /* [B L]: the reference code's tokens */
     top1 = ref + B * L;                           /* [B L]: the recovered tokens */
     r = mmix__invert_enter(ctx, model, &st);
-    /* e = wte(ids) and the target t = O(e) (SPEC Sec. 8.1) */
+    /* e = wte(ids) and the target t = O(e) (paper Sec. 3.1, Eq. 1) */
     for (i = 0; r == MMIX_OK && i < B * L; i++) r = mmix_tensor_download(ctx, model->embed, ids[i] * D, emb + i * D, D);
     if (r == MMIX_OK) r = mmix__invert_forward(ctx, model, emb, B, L, target);
     /* epsilon (paper Sec. 3.1): the objective's value for the true embedding plus N(0, 1/20^2) */

@@ -1637,14 +1637,17 @@ static const opt_spec train_model_opts[] = {
     {"--init", OPT_TEXT, "W.safetensors", NULL, 0, 0, "start from these weights"},
     {"--resume", OPT_TEXT, "STATE", NULL, 0, 0, "continue the run of OUT.state.safetensors, bit for bit"},
     {"--vocab", OPT_INT, "V", NULL, 1, NO_MAX, "the model's vocabulary with --tokens; the tokenizer's to learn with --data"},
-    {"--dim", OPT_INT, "D", NULL, 1, NO_MAX, "width of a new model"},
-    {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of a new model"},
-    {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of a new model, and the rows' length with --data"},
-    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
-    {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of a new expanded mixer (default: the architecture's)"},
     {"--dropout", OPT_NUM, "P", NULL, 0, 0.99, "dropout while training a new GPT-1 (default: the architecture's, 0.1)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
     {"--list-archs", OPT_FLAG, NULL, NULL, 0, 0, "print every architecture, its paper section and defaults, and exit"},
+    OPT_END};
+/* The sizes of a new, untrained model (new_model reads them): mm train's and mm invert's. */
+static const opt_spec new_model_opts[] = {
+    {"--dim", OPT_INT, "D", NULL, 1, NO_MAX, "width of a new model"},
+    {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of a new model (the paper's Fig. 3: 8)"},
+    {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of a new model (mm train --data: also the rows' length)"},
+    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
+    {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of a new expanded mixer (default: the architecture's)"},
     OPT_END};
 static const opt_spec train_opts[] = {   /* the paper's recipe (paper Sec. 9.5): AdamW, warmup, linear decay */
     {"--save", OPT_TEXT, "OUT.safetensors", NULL, 0, 0, "the weights; the run's other files go beside them"},
@@ -1668,7 +1671,8 @@ static const opt_spec progress_opts[] = {
     {"--log-every", OPT_INT, "N", NULL, 1, NO_MAX, "a progress line every N steps when not on a terminal (default T/100)"},
     OPT_END};
 static const opt_group train_groups[] = {
-    {"what to train", train_model_opts}, {"data", data_opts}, {"training", train_opts},
+    {"what to train", train_model_opts}, {"a new model's sizes", new_model_opts}, {"data", data_opts},
+    {"training", train_opts},
     {"progress, evaluation, checkpoints", progress_opts}, {"loading (--heads is also a new model's, default 4)", load_opts},
     {"runtime", runtime_opts}, GROUP_END};
 
@@ -3169,11 +3173,6 @@ static const opt_spec invert_model_opts[] = {
     {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0,
      "without --model: an untrained model of this architecture, initialized from --seed as mm train would"},
     {"--vocab", OPT_INT, "V", NULL, 1, NO_MAX, "vocabulary of the untrained model (default: the tokenizer's)"},
-    {"--dim", OPT_INT, "D", NULL, 1, NO_MAX, "width of the untrained model"},
-    {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of the untrained model (the paper's Fig. 3: 8)"},
-    {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of the untrained model"},
-    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "token-mixing kernel of the untrained model (default 1)"},
-    {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of an untrained expanded mixer (default 2)"},
     OPT_END};
 static const opt_spec invert_input_opts[] = {
     {"--text", OPT_TEXT, "TEXT", NULL, 0, 0, "the input, tokenized; its first n_ctx tokens"},
@@ -3182,7 +3181,7 @@ static const opt_spec invert_input_opts[] = {
     {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX,
      "fills inputs shorter than n_ctx on the right; not counted by the metric (default: the tokenizer's, else the file's)"},
     OPT_END};
-static const opt_spec invert_opts[] = {   /* paper Sec. 3, Eq. 2; SPEC Sec. 8 */
+static const opt_spec invert_opts[] = {   /* paper Sec. 3, Eq. 2; reference-notes Sec. 17 */
     {"--iters", OPT_INT, "N", "500", 0, NO_MAX, "gradient-descent steps on the embeddings"},
     {"--lr", OPT_NUM, "ETA", "0.02", 0, NO_MAX, "the first step size; it falls linearly to ETA / 10"},
     {"--last-token", OPT_FLAG, NULL, NULL, 0, 0, "match the last position's hidden layer only (paper Fig. 3b)"},
@@ -3192,7 +3191,7 @@ static const opt_spec invert_opts[] = {   /* paper Sec. 3, Eq. 2; SPEC Sec. 8 */
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the untrained model's initialization and the random start"},
     OPT_END};
 static const opt_group invert_groups[] = {
-    {"model", invert_model_opts}, {"input", invert_input_opts}, {"inversion", invert_opts},
+    {"model", invert_model_opts}, {"an untrained model's sizes", new_model_opts}, {"input", invert_input_opts}, {"inversion", invert_opts},
     {"loading (--heads is also an untrained model's, default 4)", load_opts}, {"runtime", runtime_opts}, GROUP_END};
 
 /* ids as text (newlines shown as \n), or without a tokenizer as numbers `width` wide, so that
@@ -3299,7 +3298,7 @@ static int cmd_invert(mmix_ctx *ctx, const args *a) {
         goto done;
     }
     rec = rows + n_lines * L;
-    for (i = 0; i < n_lines; i++) /* right-padded to the window (SPEC Sec. 8.1) */
+    for (i = 0; i < n_lines; i++) /* right-padded to the window (reference-notes Sec. 17) */
         for (j = 0; j < L; j++) rows[i * L + j] = j < len ? lines[(input ? 0 : i * len) + j] : pad;
     t0 = mmix_time_seconds();
     if (mmix_model_embedding_pinv(ctx, &m, pinv) != MMIX_OK) goto done_error;

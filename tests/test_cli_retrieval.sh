@@ -53,8 +53,6 @@ check "--tsv: the settings go to stderr" grep -q "seed 3" "$tmp/err"
 again=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/m.safetensors,$tmp/r.safetensors" --n 8,32 \
     --seed 3 --tsv 2>/dev/null)
 check "the same seed gives the same table" test "$tsv" = "$again"
-check "top-1 is within [0, 100] and chance-like for an untuned model at n = 8" \
-    bash -c "awk -F'\t' 'NR == 2 { exit !(\$3 >= 0 && \$3 <= 100) }' <<<\"\$1\"" _ "$tsv"
 bm=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --method bm25 --n 8,32 --seed 3 --tsv 2>"$tmp/err"); rc=$?
 check "--method bm25: a row per n named bm25: $bm" \
     bash -c "test $rc = 0 && awk -F'\t' 'NR > 1 && \$1 != \"bm25\" { bad = 1 } END { exit bad || NR != 3 }' <<<\"\$1\"" _ "$bm"

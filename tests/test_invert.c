@@ -1,4 +1,4 @@
-/* tests/test_invert.c - input representation (paper Sec. 3; SPEC Sec. 8; reference-notes
+/* tests/test_invert.c - input representation (paper Sec. 3; reference-notes
    Sec. 17): the abbreviated model, the L1 objective, its gradient with respect to the
    embeddings and three inversion steps against the PyTorch reference of make_fixtures.py
    (invert.bin: a tiny mixer and a tiny Llama; tolerance 1e-5 relative to the largest

@@ -1,5 +1,5 @@
 /* tests/test_retrieval_model.c - the indirect retrieval model, RetrievalMixer (paper Sec. 6.2,
-   Fig. 9; SPEC 7.4; reference-notes Sec. 19).
+   Fig. 9; reference-notes Sec. 19).
    Against the PyTorch reference of make_fixtures.py (retrieval_model.bin, its initial weights
    in retrieval_model.safetensors, loaded through mmix_retrieval_model_load): the scores, the
    loss, every parameter gradient (1e-5 relative to the tensor's largest), and three AdamW steps
@@ -252,7 +252,7 @@ static void every_position_counts(void) {
 }
 
 /* The scores at equal embeddings are equal, whatever the weights: a constant-score model's
-   loss is chance, ln(c - 1) (SPEC 13.5). */
+   loss is chance, ln(c - 1). */
 static void chance(void) {
     mmix_ctx *ctx;
     mmix_retrieval_model rm;
