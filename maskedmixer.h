@@ -1847,6 +1847,11 @@ MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retriev
 /* Writes the weights (F32, reference names, so a strict torch load_state_dict takes them)
    with metadata mmix_model = "retrieval-mixer", dim, depth, n_samples, layer_norm_eps. */
 MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path);
+/* The same, with n_extra more metadata pairs after ours (e.g. which generative model made the
+   embeddings the model was trained on); n_extra may be 0. */
+MMIXDEF mmix_result mmix_retrieval_model_save_meta(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path,
+                                                   const char *const *extra_keys, const char *const *extra_values,
+                                                   int64_t n_extra);
 /* Creates a model from a safetensors file of exactly its tensors (ours, or a reference
    RetrievalMixer state_dict: F32, F16 or BF16): the sizes from the names and shapes, checked
    against the metadata where there is some. A missing or unknown tensor, or a wrong shape, is
@@ -12188,8 +12193,15 @@ MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retriev
     return mmix_cross_entropy(ctx, scores, labels, -100);
 }
 
-MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path) {
+MMIXDEF mmix_result mmix_retrieval_model_save_meta(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path,
+                                                   const char *const *extra_keys, const char *const *extra_values,
+                                                   int64_t n_extra) {
     mmix__meta meta;
+    const char **keys = (const char **)MMIX_MALLOC((size_t)(16 + (n_extra > 0 ? n_extra : 0)) * 2 * sizeof(char *));
+    const char **values = keys ? keys + 16 + (n_extra > 0 ? n_extra : 0) : NULL;
+    int64_t i, n;
+    mmix_result r;
+    if (!keys) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the metadata", path);
     meta.n = 0;
     mmix__meta_add(&meta, "format", "pt");
     mmix__meta_add(&meta, "mmix_model", "retrieval-mixer");
@@ -12197,7 +12209,14 @@ MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieva
     mmix__meta_add(&meta, "depth", "%lld", (long long)rm->depth);
     mmix__meta_add(&meta, "n_samples", "%lld", (long long)rm->n_samples);
     mmix__meta_add(&meta, "layer_norm_eps", "%.9g", (double)rm->norm_eps);
-    return mmix_safetensors_write(ctx, path, rm->params.tensors, NULL, rm->params.count, meta.keys, meta.values, meta.n);
+    for (n = 0; n < meta.n; n++) keys[n] = meta.keys[n], values[n] = meta.values[n];
+    for (i = 0; i < n_extra; i++, n++) keys[n] = extra_keys[i], values[n] = extra_values[i];
+    r = mmix_safetensors_write(ctx, path, rm->params.tensors, NULL, rm->params.count, keys, values, n);
+    MMIX_FREE(keys);
+    return r;
+}
+MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path) {
+    return mmix_retrieval_model_save_meta(ctx, rm, path, NULL, NULL, 0);
 }
 
 /* The sizes from the tensors: D from retrieval_head.weight [1, D] (read in the embedding's

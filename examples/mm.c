@@ -1252,52 +1252,6 @@ static void source_meta(const train_source *src, meta_list *meta) {
     }
 }
 
-/* Writes the weights, then the state (optimizer, schedule, data position, where the data
-   comes from, and the hash of the weights it goes with). */
-static int save_checkpoint(mmix_ctx *ctx, const mmix_model *m, const mmix_adamw *opt, const train_settings *t,
-                           const train_position *pos, double elapsed, const meta_list *source, const char *save) {
-    char state_path[PATH_CAP];
-    uint64_t weights_hash = 0;
-    meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
-    int64_t i;
-    int ok;
-    if (!meta) {
-        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "saving: out of memory");
-        return 0;
-    }
-    companion_path(save, ".state.safetensors", state_path);
-    ok = mmix_model_save(ctx, m, save, (int32_t)t->pad) == MMIX_OK;
-    if (ok && !file_fnv1a(save, &weights_hash)) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", save);
-        ok = 0;
-    }
-    meta_add(meta, "train_steps", "%lld", t->steps);
-    meta_add(meta, "train_batch", "%lld", t->batch);
-    if (t->grad_accum != 1) meta_add(meta, "train_grad_accum", "%lld", t->grad_accum);   /* absent: 1 */
-    meta_add(meta, "train_warmup", "%lld", t->warmup);
-    meta_add(meta, "train_seed", "%lld", t->seed);
-    meta_add(meta, "train_pad_id", "%lld", t->pad);
-    meta_add(meta, "train_lr", "%.9g", t->lr);
-    meta_add(meta, "train_weight_decay", "%.9g", t->weight_decay);
-    meta_add(meta, "train_clip", "%.9g", t->clip);
-    meta_add(meta, "train_shuffle", "%d", t->shuffle);
-    meta_add(meta, "train_schedule", "%s", t->schedule ? "constant" : "linear");
-    meta_add(meta, "train_eval_every", "%lld", t->eval_every);
-    meta_add(meta, "train_save_every", "%lld", t->save_every);
-    meta_add(meta, "train_eval_rows", "%lld", t->eval_rows);
-    meta_add(meta, "train_log_every", "%lld", t->log_every);
-    meta_add(meta, "train_data_position", "%lld", pos->data_position);
-    meta_add(meta, "train_interval_loss", "%.17g", pos->interval_loss);   /* the next evaluation's training loss */
-    meta_add(meta, "train_interval_steps", "%lld", pos->interval_n);
-    meta_add(meta, "train_elapsed_seconds", "%.3f", elapsed);
-    meta_add(meta, "train_weights", "%s", base_name(save));
-    meta_add(meta, "train_weights_fnv1a", "%016llx", (unsigned long long)weights_hash);
-    for (i = 0; i < source->n; i++) meta_add(meta, source->keys[i], "%s", source->vals[i]);
-    ok = ok && mmix_adamw_save(ctx, opt, state_path, meta->keys, meta->vals, meta->n) == MMIX_OK;
-    free(meta);
-    return ok;
-}
-
 /* --resume STATE: the settings, data source and weights name of the run it continues. */
 static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *t, train_source *src,
                              train_position *pos, char *weights, uint64_t *weights_hash) {
@@ -1383,8 +1337,11 @@ struct batch_source {
     int64_t (*counted)(const batch_source *s, const int64_t *rows, int64_t n);
     const void *user;
 };
-/* A loss: the mean over the counted targets of a batch, a scalar on the tape. */
-typedef mmix_tensor *(*loss_fn)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user);
+/* A loss: the mean over the counted targets of a batch, a scalar on the tape. `model` is the
+   job's (an mmix_model, or the indirect retrieval model). */
+typedef mmix_tensor *(*loss_fn)(mmix_ctx *ctx, const void *model, mmix_tensor *batch, const void *user);
+/* Writes the job's weights to path; 0 with the error set. */
+typedef int (*save_fn)(mmix_ctx *ctx, const void *model, const char *path, const void *user);
 
 /* Language modelling on token rows: the batch is the rows, the loss the causal-LM loss,
    the targets counted those that are not the pad. */
@@ -1405,8 +1362,12 @@ static int64_t lm_counted(const batch_source *s, const int64_t *rows, int64_t n)
     for (r = 0; r < n; r++) c += mmix_model_counted_targets(lm->model, lm->rows + rows[r] * lm->len, 1, lm->len, lm->pad);
     return c;
 }
-static mmix_tensor *lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user) {
-    return mmix_model_loss(ctx, m, batch, ((const lm_rows *)user)->pad, NULL);
+static mmix_tensor *lm_loss(mmix_ctx *ctx, const void *model, mmix_tensor *batch, const void *user) {
+    return mmix_model_loss(ctx, (const mmix_model *)model, batch, ((const lm_rows *)user)->pad, NULL);
+}
+/* A language model's weights, with the pad id of its rows (user: the train_settings). */
+static int lm_save(mmix_ctx *ctx, const void *model, const char *path, const void *user) {
+    return mmix_model_save(ctx, (const mmix_model *)model, path, (int32_t)((const train_settings *)user)->pad) == MMIX_OK;
 }
 static batch_source lm_source(const lm_rows *lm, int64_t n) {
     batch_source s;
@@ -1420,7 +1381,7 @@ static batch_source lm_source(const lm_rows *lm, int64_t n) {
 
 /* The token-weighted mean loss over all of a source's rows, in batches; NaN when no
    target counts. */
-static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
+static int evaluate(mmix_ctx *ctx, const void *m, const batch_source *src, loss_fn loss_of,
                     const void *loss_user, int64_t batch, double *out) {
     double sum = 0.0;
     int64_t counted = 0, r0, idx[4096], k;
@@ -1452,13 +1413,14 @@ static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src,
    of means. Dropout (GPT-1's) draws from the run's seed and (optimizer step, micro-batch),
    so each forward has its own masks and a resumed run draws the same ones again. Returns
    the step's loss, or NaN with the error set. */
-static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
+static double accumulate_gradient(mmix_ctx *ctx, mmix_params *params, const void *m, const batch_source *src,
+                                  loss_fn loss_of,
                                   const void *loss_user, const int64_t *rows, int64_t batch, int64_t n_micro,
                                   int64_t *counts, uint64_t seed, int64_t step, uint64_t first_position) {
     int64_t k, total = 0;
     double step_loss = 0.0;
     for (k = 0; k < n_micro; k++) total += counts[k] = src->counted(src, rows + k * batch, batch);
-    mmix_zero_grad(ctx, &m->params);
+    mmix_zero_grad(ctx, params);
     for (k = 0; k < n_micro; k++) {
         mmix_tensor *ids, *loss;
         float share;
@@ -1477,14 +1439,19 @@ static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batc
 }
 
 /* What train_loop runs: a model and its optimizer, the settings, the data and the loss,
-   and where the run's files go. */
+   and where the run's files go. The loop sees the model only through its parameter set
+   (zeroed, clipped and stepped), the loss and the save callback, so a language model and
+   the indirect retrieval model share it. */
 typedef struct train_job {
-    mmix_model *model;
+    const void *model;                  /* what the loss and the save read */
+    mmix_params *params;                /* what the optimizer trains */
     mmix_adamw *opt;
     const train_settings *t;
     const batch_source *train, *val;    /* val->n == 0: no validation */
     loss_fn loss;
     const void *loss_user;
+    save_fn save_weights;               /* the weights file (the state records its hash) */
+    const void *save_user;
     const char *save;                   /* the weights; the state, CSV and plot go beside them */
     const char *title;                  /* the plot's */
     const meta_list *source;            /* where the data comes from, for the state file */
@@ -1494,12 +1461,13 @@ typedef struct train_job {
 } train_job;
 
 /* A job's run and files; the caller adds the data and the loss. */
-static train_job train_job_of(mmix_model *m, mmix_adamw *opt, const train_settings *t, train_position *pos,
-                              eval_log *log, const char *save, const char *title, const meta_list *source,
-                              int evaluate_first) {
+static train_job train_job_of(const void *model, mmix_params *params, mmix_adamw *opt, const train_settings *t,
+                              train_position *pos, eval_log *log, const char *save, const char *title,
+                              const meta_list *source, int evaluate_first) {
     train_job job;
     memset(&job, 0, sizeof job);
-    job.model = m;
+    job.model = model;
+    job.params = params;
     job.opt = opt;
     job.t = t;
     job.pos = pos;
@@ -1509,6 +1477,55 @@ static train_job train_job_of(mmix_model *m, mmix_adamw *opt, const train_settin
     job.source = source;
     job.evaluate_first = evaluate_first;
     return job;
+}
+
+/* Writes the weights, then the state (optimizer, schedule, data position, where the data
+   comes from, and the hash of the weights it goes with). */
+static int save_checkpoint(mmix_ctx *ctx, const train_job *job, double elapsed) {
+    const train_settings *t = job->t;
+    const train_position *pos = job->pos;
+    const meta_list *source = job->source;
+    const char *save = job->save;
+    char state_path[PATH_CAP];
+    uint64_t weights_hash = 0;
+    meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
+    int64_t i;
+    int ok;
+    if (!meta) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "saving: out of memory");
+        return 0;
+    }
+    companion_path(save, ".state.safetensors", state_path);
+    ok = job->save_weights(ctx, job->model, save, job->save_user);
+    if (ok && !file_fnv1a(save, &weights_hash)) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", save);
+        ok = 0;
+    }
+    meta_add(meta, "train_steps", "%lld", t->steps);
+    meta_add(meta, "train_batch", "%lld", t->batch);
+    if (t->grad_accum != 1) meta_add(meta, "train_grad_accum", "%lld", t->grad_accum);   /* absent: 1 */
+    meta_add(meta, "train_warmup", "%lld", t->warmup);
+    meta_add(meta, "train_seed", "%lld", t->seed);
+    meta_add(meta, "train_pad_id", "%lld", t->pad);
+    meta_add(meta, "train_lr", "%.9g", t->lr);
+    meta_add(meta, "train_weight_decay", "%.9g", t->weight_decay);
+    meta_add(meta, "train_clip", "%.9g", t->clip);
+    meta_add(meta, "train_shuffle", "%d", t->shuffle);
+    meta_add(meta, "train_schedule", "%s", t->schedule ? "constant" : "linear");
+    meta_add(meta, "train_eval_every", "%lld", t->eval_every);
+    meta_add(meta, "train_save_every", "%lld", t->save_every);
+    meta_add(meta, "train_eval_rows", "%lld", t->eval_rows);
+    meta_add(meta, "train_log_every", "%lld", t->log_every);
+    meta_add(meta, "train_data_position", "%lld", pos->data_position);
+    meta_add(meta, "train_interval_loss", "%.17g", pos->interval_loss);   /* the next evaluation's training loss */
+    meta_add(meta, "train_interval_steps", "%lld", pos->interval_n);
+    meta_add(meta, "train_elapsed_seconds", "%.3f", elapsed);
+    meta_add(meta, "train_weights", "%s", base_name(save));
+    meta_add(meta, "train_weights_fnv1a", "%016llx", (unsigned long long)weights_hash);
+    for (i = 0; i < source->n; i++) meta_add(meta, source->keys[i], "%s", source->vals[i]);
+    ok = ok && mmix_adamw_save(ctx, job->opt, state_path, meta->keys, meta->vals, meta->n) == MMIX_OK;
+    free(meta);
+    return ok;
 }
 
 /* The run: the schedule, a progress line, evaluations logged to the CSV and the plot,
@@ -1557,9 +1574,10 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             }
             idx[r] = order[pos->data_position % job->train->n];
         }
-        step_loss = accumulate_gradient(ctx, job->model, job->train, job->loss, job->loss_user, idx, t->batch,
-                                        t->grad_accum, counts, (uint64_t)t->seed, opt->step, (uint64_t)first_position);
-        if (mmix_last_result(ctx) != MMIX_OK || mmix_clip_grad_norm(ctx, &job->model->params, (float)t->clip, &norm) != MMIX_OK ||
+        step_loss = accumulate_gradient(ctx, job->params, job->model, job->train, job->loss, job->loss_user, idx,
+                                        t->batch, t->grad_accum, counts, (uint64_t)t->seed, opt->step,
+                                        (uint64_t)first_position);
+        if (mmix_last_result(ctx) != MMIX_OK || mmix_clip_grad_norm(ctx, job->params, (float)t->clip, &norm) != MMIX_OK ||
             mmix_adamw_step(ctx, opt, lr) != MMIX_OK)
             goto done;
         step = opt->step;
@@ -1603,14 +1621,11 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             pos->interval_n = 0;
         }
         if (step % t->save_every == 0 && step != t->stop_at &&
-            !save_checkpoint(ctx, job->model, opt, t, pos, pos->elapsed + mmix_time_seconds() - start_time,
-                             job->source, job->save))
+            !save_checkpoint(ctx, job, pos->elapsed + mmix_time_seconds() - start_time))
             goto done;
     }
     if (opened_line) printf("\n");
-    if (!save_checkpoint(ctx, job->model, opt, t, pos, pos->elapsed + mmix_time_seconds() - start_time, job->source,
-                         job->save))
-        goto done;
+    if (!save_checkpoint(ctx, job, pos->elapsed + mmix_time_seconds() - start_time)) goto done;
     if (stop_requested) {
         printf("interrupted after step %lld of %lld: saved %s and %s; continue with %s --resume %s\n",
                (long long)opt->step, t->steps, job->save, state_path, command_name, state_path);
@@ -1955,11 +1970,13 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     train_src = lm_source(&lm_train, rows.n_train);
     val_src = lm_source(&lm_val, rows.n_val);
     source_meta(src, src_meta);
-    job = train_job_of(&m, &opt, &t, &pos, &log, save, title, src_meta, !resume);
+    job = train_job_of(&m, &m.params, &opt, &t, &pos, &log, save, title, src_meta, !resume);
     job.train = &train_src;
     job.val = &val_src;
     job.loss = lm_loss;
     job.loss_user = &lm_train;   /* the loss reads only the pad, the same for both */
+    job.save_weights = lm_save;
+    job.save_user = &t;
     rc = train_loop(ctx, &job);
     if (rc == 1) goto failed;
     goto done;
@@ -2956,8 +2973,9 @@ static int64_t infonce_counted(const batch_source *s, const int64_t *rows, int64
     (void)s, (void)rows;
     return n;   /* one query per item: the loss is a mean over items */
 }
-static mmix_tensor *infonce_loss_of(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user) {
+static mmix_tensor *infonce_loss_of(mmix_ctx *ctx, const void *model, mmix_tensor *batch, const void *user) {
     const infonce_items *it = (const infonce_items *)user;
+    const mmix_model *m = (const mmix_model *)model;
     mmix_tensor *emb = mmix_model_embedding(ctx, m, batch);
     int64_t n = batch->shape.d[0] / it->c;
     return emb ? mmix_infonce_loss(ctx, mmix_reshape(ctx, emb, mmix_shape3(n, it->c, m->config.dim)), *it->match,
@@ -3139,11 +3157,13 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     fflush(stdout);
     snprintf(title, sizeof title, "%s: InfoNCE, %s, %lld candidates, tau %g, lr %g", base_name(save),
              arch_of(m.config.arch).title, c, tau, t.lr);
-    job = train_job_of(&m, &opt, &t, &pos, &log, save, title, meta, !resume);
+    job = train_job_of(&m, &m.params, &opt, &t, &pos, &log, save, title, meta, !resume);
     job.train = &train_src;
     job.val = &val_src;
     job.loss = infonce_loss_of;
     job.loss_user = &tr;   /* the loss reads c, tau and the batch's matches, the same for both splits */
+    job.save_weights = lm_save;
+    job.save_user = &t;
     rc = train_loop(ctx, &job);
     if (rc == 1) goto failed;
     goto done;
