@@ -10,6 +10,7 @@
 #include "../maskedmixer.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 
@@ -823,6 +825,7 @@ typedef struct train_settings {
     long long eval_every, save_every, eval_rows, log_every;
     double lr, weight_decay, clip;
     int shuffle, schedule;      /* schedule: 0 linear, 1 constant */
+    int skip_nonfinite;         /* a step with a NaN or Inf loss or gradient is skipped, not fatal */
 } train_settings;
 
 /* Where a run is, beside its optimizer: what a checkpoint saves and a resumed run restores. */
@@ -831,6 +834,7 @@ typedef struct train_position {
     double interval_loss;       /* the sum of the step losses since the last evaluation, */
     long long interval_n;       /* over this many steps */
     double elapsed;             /* seconds of the run before this process */
+    long long skipped;          /* steps skipped for a non-finite loss or gradient */
 } train_position;
 
 /* Where a run's rows come from: token lines (--tokens, --val-tokens) or a text file
@@ -1289,6 +1293,8 @@ static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *
                  meta_number(ctx, &st, "train_elapsed_seconds", &pos->elapsed);
         meta_text(&st, "train_weights_fnv1a", text, sizeof text);
         *weights_hash = text[0] ? strtoull(text, NULL, 16) : 0;
+        t->skip_nonfinite = mmix_safetensors_meta(&st, "train_skip_nonfinite") != NULL;
+        if (ok && t->skip_nonfinite) ok = meta_ll(ctx, &st, "train_skipped_nonfinite", &pos->skipped);
         meta_text(&st, "train_tokens", src->tokens, PATH_CAP);
         meta_text(&st, "train_val_tokens", src->val_tokens, PATH_CAP);
         meta_text(&st, "train_data", src->data, PATH_CAP);
@@ -1479,14 +1485,42 @@ static train_job train_job_of(const void *model, mmix_params *params, mmix_adamw
     return job;
 }
 
-/* Writes the weights, then the state (optimizer, schedule, data position, where the data
-   comes from, and the hash of the weights it goes with). */
+/* MM_TEST_SAVE_PAUSE_MS=N (test-only, tests/test_cli_faults.sh): sleep N ms at each step of
+   save_checkpoint, so that a kill at a random moment often lands inside a checkpoint. */
+static void test_pause(void) {
+    static long ms = -1;
+    if (ms < 0) {
+        const char *v = getenv("MM_TEST_SAVE_PAUSE_MS");
+        ms = v ? strtol(v, NULL, 10) : 0;
+        if (ms < 0) ms = 0;
+    }
+#ifndef _WIN32
+    if (ms > 0) {
+        struct timespec ts;
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+#endif
+}
+
+/* A checkpoint is a pair, the weights OUT.safetensors and the state OUT.state.safetensors
+   (optimizer, schedule, data position, where the data comes from, and the FNV-1a of the
+   weights it goes with), committed as a unit so that a kill at any moment leaves a pair
+   that resumes:
+     1. the new weights are written to OUT.next.safetensors;
+     2. the new state is written over OUT.state.safetensors: this rename is the commit;
+     3. OUT.next.safetensors is renamed over OUT.safetensors.
+   Every file is itself written to NAME.tmp, synced and renamed, so none is ever half
+   written under its own name. Before 2 the previous pair is whole and untouched (a failed
+   write, a full disk, leaves it so); between 2 and 3 the state names weights still under
+   OUT.next.safetensors, and pair_weights finishes step 3. */
 static int save_checkpoint(mmix_ctx *ctx, const train_job *job, double elapsed) {
     const train_settings *t = job->t;
     const train_position *pos = job->pos;
     const meta_list *source = job->source;
     const char *save = job->save;
-    char state_path[PATH_CAP];
+    char state_path[PATH_CAP], next_path[PATH_CAP];
     uint64_t weights_hash = 0;
     meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
     int64_t i;
@@ -1496,11 +1530,14 @@ static int save_checkpoint(mmix_ctx *ctx, const train_job *job, double elapsed) 
         return 0;
     }
     companion_path(save, ".state.safetensors", state_path);
-    ok = job->save_weights(ctx, job->model, save, job->save_user);
-    if (ok && !file_fnv1a(save, &weights_hash)) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", save);
+    companion_path(save, ".next.safetensors", next_path);
+    test_pause();
+    ok = job->save_weights(ctx, job->model, next_path, job->save_user);
+    if (ok && !file_fnv1a(next_path, &weights_hash)) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", next_path);
         ok = 0;
     }
+    test_pause();
     meta_add(meta, "train_steps", "%lld", t->steps);
     meta_add(meta, "train_batch", "%lld", t->batch);
     if (t->grad_accum != 1) meta_add(meta, "train_grad_accum", "%lld", t->grad_accum);   /* absent: 1 */
@@ -1522,10 +1559,76 @@ static int save_checkpoint(mmix_ctx *ctx, const train_job *job, double elapsed) 
     meta_add(meta, "train_elapsed_seconds", "%.3f", elapsed);
     meta_add(meta, "train_weights", "%s", base_name(save));
     meta_add(meta, "train_weights_fnv1a", "%016llx", (unsigned long long)weights_hash);
+    if (t->skip_nonfinite) {   /* absent: 0, 0 */
+        meta_add(meta, "train_skip_nonfinite", "1");
+        meta_add(meta, "train_skipped_nonfinite", "%lld", pos->skipped);
+    }
     for (i = 0; i < source->n; i++) meta_add(meta, source->keys[i], "%s", source->vals[i]);
     ok = ok && mmix_adamw_save(ctx, job->opt, state_path, meta->keys, meta->vals, meta->n) == MMIX_OK;
-    free(meta);
+    if (ok) test_pause();
+    ok = ok && mmix_replace_file(ctx, next_path, save) == MMIX_OK;
+    if (!ok) remove(next_path);   /* no state names it unless the last step failed, and then */
+    free(meta);                   /* pair_weights reports the pair as broken, as it is */
     return ok;
+}
+
+/* The weights a state goes with: `weights` when its FNV-1a is the recorded one, else the
+   OUT.next.safetensors of a run stopped between steps 2 and 3 of save_checkpoint, renamed
+   into place (finishing that checkpoint). 0 after a message. */
+static int pair_weights(const char *state, const char *weights, uint64_t hash) {
+    char next[PATH_CAP];
+    uint64_t h = 0;
+    if (!hash) return 1;   /* a state from before the hash was recorded */
+    if (file_fnv1a(weights, &h) && h == hash) return 1;
+    if (companion_path(weights, ".next.safetensors", next) && file_fnv1a(next, &h) && h == hash) {
+        if (rename(next, weights) == 0) {
+            fprintf(stderr, "%s: finished the checkpoint a stopped run left: %s -> %s\n", command_name, next, weights);
+            return 1;
+        }
+        fprintf(stderr, "%s: cannot rename %s to %s: %s\n", command_name, next, weights, strerror(errno));
+        return 0;
+    }
+    fprintf(stderr, "%s: %s is not the weights %s was saved with (a run stopped between the two writes?)\n",
+            command_name, weights, state);
+    return 0;
+}
+
+/* MM_TEST_NONFINITE=STEP:NAME (test-only, tests/test_cli_faults.sh): at optimizer step STEP
+   (1-based), the first gradient value of the parameter NAME (or the loss, NAME "loss")
+   becomes NaN, as a diverging run would make it; once a process. */
+static void test_nonfinite(const mmix_params *params, long long step, double *loss) {
+    static int done = 0;
+    const char *v = getenv("MM_TEST_NONFINITE"), *colon = v ? strchr(v, ':') : NULL;
+    mmix_tensor *p;
+    if (done || !colon || strtoll(v, NULL, 10) != step) return;
+    done = 1;
+    if (strcmp(colon + 1, "loss") == 0) *loss = NAN;
+    else if ((p = mmix_params_find(params, colon + 1)) != NULL && p->grad) p->grad[0] = NAN;
+}
+
+/* Whether step `step` has a NaN or Inf loss or gradient. If so the error names the step and
+   the first parameter (in the set's order) whose gradient is not finite, and returns 1;
+   else clips the gradients (*norm: their norm) and returns 0. */
+static int nonfinite_step(mmix_ctx *ctx, const train_job *job, long long step, double loss, double *norm) {
+    const char *what = job->t->skip_nonfinite ? "skipped" : "stopped; the last checkpoint is the last good one";
+    int64_t i, j;
+    if (!isfinite(loss)) {
+        mmix_set_error(ctx, MMIX_ERR_NUMERIC, "step %lld: the loss is %g: %s", step, loss, what);
+        return 1;
+    }
+    if (mmix_clip_grad_norm(ctx, job->params, (float)job->t->clip, norm) == MMIX_OK) return 0;
+    if (mmix_last_result(ctx) != MMIX_ERR_NUMERIC) return 1;
+    for (i = 0; i < job->params->count; i++) {   /* the gradients are on the host (mm runs on the CPU) */
+        const mmix_tensor *p = job->params->tensors[i];
+        for (j = 0; p->grad && j < p->n; j++)
+            if (!isfinite(p->grad[j])) {
+                mmix_set_error(ctx, MMIX_ERR_NUMERIC, "step %lld: the gradient of %s is %g at [%lld]: %s", step,
+                               p->name, (double)p->grad[j], (long long)j, what);
+                return 1;
+            }
+    }
+    mmix_set_error(ctx, MMIX_ERR_NUMERIC, "step %lld: the gradient norm is not finite: %s", step, what);
+    return 1;
 }
 
 /* The run: the schedule, a progress line, evaluations logged to the CSV and the plot,
@@ -1542,7 +1645,7 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
     int64_t *idx = (int64_t *)malloc((size_t)rows_per_step * sizeof(int64_t));
     int64_t *counts = (int64_t *)malloc((size_t)t->grad_accum * sizeof(int64_t));
     double start_time = mmix_time_seconds(), train_seconds = 0.0, last_draw = 0.0;
-    long long first_step = opt->step;
+    long long first_step = opt->step, skipped_in_a_row = 0;
     int tty = stdout_is_terminal(), opened_line = 0, rc = 1;
     if (!order || !idx || !counts) {
         mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for the row order");
@@ -1577,9 +1680,18 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
         step_loss = accumulate_gradient(ctx, job->params, job->model, job->train, job->loss, job->loss_user, idx,
                                         t->batch, t->grad_accum, counts, (uint64_t)t->seed, opt->step,
                                         (uint64_t)first_position);
-        if (mmix_last_result(ctx) != MMIX_OK || mmix_clip_grad_norm(ctx, job->params, (float)t->clip, &norm) != MMIX_OK ||
-            mmix_adamw_step(ctx, opt, lr) != MMIX_OK)
-            goto done;
+        if (mmix_last_result(ctx) != MMIX_OK) goto done;
+        test_nonfinite(job->params, opt->step + 1, &step_loss);
+        if (nonfinite_step(ctx, job, opt->step + 1, step_loss, &norm)) {
+            if (!t->skip_nonfinite || ++skipped_in_a_row > 100) goto done;   /* the last checkpoint stays */
+            fprintf(stderr, "%s: %s\n", command_name, mmix_last_error(ctx));
+            mmix_clear_error(ctx);
+            pos->skipped++;
+            mmix_step_reset(ctx);
+            continue;
+        }
+        skipped_in_a_row = 0;
+        if (mmix_adamw_step(ctx, opt, lr) != MMIX_OK) goto done;
         step = opt->step;
         pos->interval_loss += step_loss;
         pos->interval_n++;
@@ -1626,6 +1738,7 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
     }
     if (opened_line) printf("\n");
     if (!save_checkpoint(ctx, job, pos->elapsed + mmix_time_seconds() - start_time)) goto done;
+    if (pos->skipped) printf("skipped %lld step(s) with a non-finite loss or gradient (--skip-nonfinite)\n", pos->skipped);
     if (stop_requested) {
         printf("interrupted after step %lld of %lld: saved %s and %s; continue with %s --resume %s\n",
                (long long)opt->step, t->steps, job->save, state_path, command_name, state_path);
@@ -1678,6 +1791,8 @@ static const opt_spec train_opts[] = {   /* the paper's recipe (paper Sec. 9.5):
     {"--no-shuffle", OPT_FLAG, NULL, NULL, 0, 0, "rows in file order (default: shuffled per epoch)"},
     {"--reference-masked-grads", OPT_FLAG, NULL, NULL, 0, 0, "the paper code's phantom gradients of masked weights"},
     {"--stop-at", OPT_INT, "S", NULL, 0, NO_MAX, "end this session after step S of T (0: evaluate and save only)"},
+    {"--skip-nonfinite", OPT_FLAG, NULL, NULL, 0, 0,
+     "skip a step whose loss or gradient is NaN or Inf (counted) instead of stopping there"},
     OPT_END};
 static const opt_spec progress_opts[] = {
     {"--eval-every", OPT_INT, "N", NULL, 1, NO_MAX, "the validation loss every N steps and at the end (default T/10)"},
@@ -1696,7 +1811,8 @@ static void train_more_help(FILE *out) {
     char sizes[64];
     fprintf(out, "Files beside OUT: OUT.state.safetensors (optimizer, schedule, data position), OUT.tokenizer.txt,\n"
                  "OUT.log.csv (every evaluation) and OUT.loss.svg (the losses against tokens seen). Ctrl-C saves a\n"
-                 "checkpoint after the current step and exits with status 130.\n");
+                 "checkpoint after the current step and exits with status 130. A checkpoint is committed as a pair\n"
+                 "(OUT.next.safetensors, the state, then the rename), so a run killed at any moment resumes.\n");
     arch_help(out);
     fprintf(out, "Presets:\n");
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++) {
@@ -1750,6 +1866,7 @@ static int settings_from_args(const args *a, const train_preset *preset, train_s
     t->weight_decay = num_arg(a, "--weight-decay");
     t->clip = num_arg(a, "--clip");
     t->shuffle = !given(a, "--no-shuffle");
+    t->skip_nonfinite = given(a, "--skip-nonfinite");
     return 1;
 }
 
@@ -1787,7 +1904,7 @@ static int source_from_args(const args *a, const train_preset *preset, train_sou
 static const char *const fixed_on_resume[] = {
     "--steps", "--batch", "--lr", "--warmup", "--schedule", "--seed", "--eval-every", "--save-every",
     "--eval-rows", "--log-every", "--weight-decay", "--clip", "--data", "--tokenizer", "--format", "--rows",
-    "--val-fraction", "--split-seed", "--preset", "--grad-accum", NULL};
+    "--val-fraction", "--split-seed", "--preset", "--grad-accum", "--skip-nonfinite", NULL};
 
 static int cmd_train(mmix_ctx *ctx, const args *a) {
     const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
@@ -1796,7 +1913,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     char resume_weights[PATH_CAP] = "";
     char title[PATH_CAP + 128];   /* the plot's: what was trained, how */
     train_settings t;
-    train_position pos = {0, 0.0, 0, 0.0};
+    train_position pos = {0, 0.0, 0, 0.0, 0};
     train_source *src = (train_source *)calloc(1, sizeof *src);
     meta_list *src_meta = (meta_list *)calloc(1, sizeof *src_meta);
     train_rows rows;
@@ -1858,14 +1975,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
             rc = usage_error("%s does not say what it trained on: give --tokens", resume);
             goto done;
         }
-        if (weights_hash) {
-            uint64_t h = 0;
-            if (!file_fnv1a(resume_weights, &h) || h != weights_hash) {
-                fprintf(stderr, "%s: %s is not the weights %s was saved with (a run stopped between the two "
-                        "writes?)\n", command_name, resume_weights, resume);
-                goto done;
-            }
-        }
+        if (!pair_weights(resume, resume_weights, weights_hash)) goto done;
         if (mmix_model_load(ctx, &m, resume_weights, NULL, NULL) != MMIX_OK) goto failed;
         model_made = 1;
     } else if (!settings_from_args(a, preset, &t)) {
@@ -3292,7 +3402,7 @@ static int retrieval_train_indirect(mmix_ctx *ctx, const args *a) {
     char pairs_path[PATH_CAP] = "", weights[PATH_CAP] = "", title[PATH_CAP + 128];
     char r_model[PATH_CAP] = "", r_tok[PATH_CAP] = "", r_q[PATH_CAP] = "", r_t[PATH_CAP] = "", text[64];
     train_settings t;
-    train_position pos = {0, 0.0, 0, 0.0};
+    train_position pos = {0, 0.0, 0, 0.0, 0};
     train_source *src = (train_source *)calloc(1, sizeof *src);
     meta_list *meta = (meta_list *)calloc(1, sizeof *meta), *file_meta = (meta_list *)calloc(1, sizeof *file_meta);
     eval_log log = {NULL, 0, 0};
@@ -3348,13 +3458,7 @@ static int retrieval_train_indirect(mmix_ctx *ctx, const args *a) {
                 goto done;
             }
         if (!read_resume_state(ctx, resume, &t, src, &pos, weights, &weights_hash)) goto failed;
-        if (weights_hash) {
-            uint64_t h = 0;
-            if (!file_fnv1a(weights, &h) || h != weights_hash) {
-                fprintf(stderr, "%s: %s is not the weights %s was saved with\n", command_name, weights, resume);
-                goto done;
-            }
-        }
+        if (!pair_weights(resume, weights, weights_hash)) goto done;
         if (mmix_safetensors_open(ctx, resume, &st) != MMIX_OK) goto failed;
         meta_text(&st, "retrieval_pairs", pairs_path, sizeof pairs_path);
         meta_text(&st, "retrieval_embed_model", r_model, sizeof r_model);
@@ -3519,7 +3623,7 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
     char pairs_path[PATH_CAP] = "", tok_path[PATH_CAP] = "", weights[PATH_CAP] = "", tok_out[PATH_CAP], title[PATH_CAP + 128];
     train_settings t;
-    train_position pos = {0, 0.0, 0, 0.0};
+    train_position pos = {0, 0.0, 0, 0.0, 0};
     train_source *src = (train_source *)calloc(1, sizeof *src);
     meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
     eval_log log = {NULL, 0, 0};
@@ -3582,13 +3686,7 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
                 goto done;
             }
         if (!read_resume_state(ctx, resume, &t, src, &pos, weights, &weights_hash)) goto failed;
-        if (weights_hash) {
-            uint64_t h = 0;
-            if (!file_fnv1a(weights, &h) || h != weights_hash) {
-                fprintf(stderr, "%s: %s is not the weights %s was saved with\n", command_name, weights, resume);
-                goto done;
-            }
-        }
+        if (!pair_weights(resume, weights, weights_hash)) goto done;
         if (mmix_safetensors_open(ctx, resume, &st) != MMIX_OK) goto failed;
         meta_text(&st, "retrieval_pairs", pairs_path, sizeof pairs_path);
         meta_text(&st, "retrieval_tokenizer", tok_path, sizeof tok_path);
