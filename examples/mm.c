@@ -1565,10 +1565,10 @@ static int save_checkpoint(mmix_ctx *ctx, const train_job *job, double elapsed) 
     }
     for (i = 0; i < source->n; i++) meta_add(meta, source->keys[i], "%s", source->vals[i]);
     ok = ok && mmix_adamw_save(ctx, job->opt, state_path, meta->keys, meta->vals, meta->n) == MMIX_OK;
+    if (!ok) remove(next_path);   /* not committed: no state names it */
     if (ok) test_pause();
-    ok = ok && mmix_replace_file(ctx, next_path, save) == MMIX_OK;
-    if (!ok) remove(next_path);   /* no state names it unless the last step failed, and then */
-    free(meta);                   /* pair_weights reports the pair as broken, as it is */
+    ok = ok && mmix_replace_file(ctx, next_path, save) == MMIX_OK;   /* if not, pair_weights will */
+    free(meta);
     return ok;
 }
 
@@ -3245,8 +3245,10 @@ static void pair_embeddings_free(pair_embeddings *pe) {
 /* Rows lo..hi-1 of an embeddings file, malloc'd. */
 static float *emb_rows(mmix_ctx *ctx, const emb_file *f, int64_t lo, int64_t hi) {
     float *out = (float *)malloc((size_t)(hi > lo ? hi - lo : 1) * (size_t)f->dim * sizeof(float));
-    if (!out) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for %lld embeddings",
-                                    (long long)(hi - lo)), (float *)NULL;
+    if (!out) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for %lld embeddings", (long long)(hi - lo));
+        return NULL;
+    }
     memcpy(out, f->rows + (size_t)lo * f->dim, (size_t)(hi - lo) * (size_t)f->dim * sizeof(float));
     return out;
 }
@@ -3293,10 +3295,11 @@ static int pair_embeddings_read(mmix_ctx *ctx, const args *a, const char *qpath,
         pe->tokenizer[0] = 0;   /* mm retrieval-eval looks beside the model, or takes --tokenizer */
     if (model) {   /* the generative model named: it must be the one that made the files */
         embedder e;
+        int same;
         if (!embedder_load(ctx, a, model, tok, &e)) goto done;
-        k = e.model_hash == pe->model_hash;
+        same = e.model_hash == pe->model_hash;
         embedder_free(&e);
-        if (!k) {
+        if (!same) {
             fprintf(stderr, "%s: %s were made by another model than %s\n", command_name, qpath, model);
             goto done;
         }
