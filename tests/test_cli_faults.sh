@@ -6,7 +6,8 @@
 # MM_TEST_NONFINITE, or a diverging learning rate) stops the run naming the step and the
 # tensor, or is skipped with --skip-nonfinite; a full disk and a read-only folder give an
 # error and leave the previous checkpoint intact.
-# Usage: test_cli_faults.sh PATH_TO_MM   (FAULT_SEED=S replays a kill schedule; KILLS=N)
+# Usage: test_cli_faults.sh PATH_TO_MM   (FAULT_SEED=S replays a kill schedule; KILLS=N kills;
+#   NO_UNSHARE=1 makes the folder read-only with setpriv instead of a bind mount)
 set -u
 mm=${1:-./mm}
 name=cli_faults; . tests/cli_lib.sh
@@ -56,7 +57,7 @@ echo "[$name] $kills kills in $runs runs (seed $seed): $in_save left a checkpoin
      "finished one, $before_first came before the first checkpoint"
 check "at least $kills_wanted SIGKILLs (seed $seed)" test "$kills" -ge "$kills_wanted"
 check "every killed run resumed to the reference weights, byte for byte (seed $seed; $bad failed)" test "$bad" = 0
-check "some kills landed inside a checkpoint (seed $seed: $in_save)" test "$in_save" -ge 3
+check "some kills landed inside a checkpoint (seed $seed: $in_save)" test "$in_save" -ge $((kills_wanted / 10))
 
 # ---- non-finite values ----
 ref_step() { /usr/bin/python3 -c "
@@ -89,7 +90,7 @@ check "--skip-nonfinite: 30 optimizer steps all the same" has "$out" "step 30/30
 cp "$tmp/f.safetensors" "$tmp/f.copy"; cp "$tmp/f.state.safetensors" "$tmp/f.state.copy"
 out=$(bash -c 'trap "" XFSZ; ulimit -f 8; exec "$@"' _ "$mm" train --resume "$tmp/f.state.safetensors" \
     --save "$tmp/f.safetensors" 2>&1 >/dev/null); rc=$?
-check "a full disk (EFBIG) is a clear error: $out" fails_with "$rc" "$out" "File too large"
+check "a full disk (EFBIG) is a clear error: $out" fails_with "$rc" "$out" "^mm train: .*File too large"
 check "a full disk leaves the previous checkpoint intact" \
     bash -c "cmp -s \"\$1/f.safetensors\" \"\$1/f.copy\" && cmp -s \"\$1/f.state.safetensors\" \"\$1/f.state.copy\" && test ! -e \"\$1/f.next.safetensors\"" \
     _ "$tmp"
@@ -100,18 +101,18 @@ if test "$(id -u)" != 0; then
     chmod a-w "$ro"; how=chmod
     out=$("${resume_ro[@]}" 2>&1 >/dev/null); rc=$?
     chmod u+w "$ro"
-elif unshare -rm true 2>/dev/null; then
+elif test -z "${NO_UNSHARE:-}" && unshare -rm true 2>/dev/null; then
     how="a read-only bind mount"
     out=$(unshare -rm bash -c 'mount --bind -o ro "$1" "$1" && shift && exec "$@"' _ "$ro" "${resume_ro[@]}" 2>&1 >/dev/null)
     rc=$?
-elif setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
-    how=setpriv; chmod a-w "$ro"; chmod -R a+rX "$tmp"
+elif chmod -R a+rX "$tmp" && setpriv --reuid=65534 --regid=65534 --clear-groups "$mm" --version >/dev/null 2>&1; then
+    how=setpriv; chmod a-w "$ro"
     out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "${resume_ro[@]}" 2>&1 >/dev/null); rc=$?
     chmod u+w "$ro"
 fi
 if test -n "$how"; then
     check "a read-only output folder ($how) is a clear error: $out" \
-        fails_with "$rc" "$out" "\(Read-only file system\|Permission denied\)"
+        fails_with "$rc" "$out" "^mm train: .*\(Read-only file system\|Permission denied\)"
     check "a read-only folder leaves the previous checkpoint intact" \
         bash -c "cmp -s \"\$1/f.safetensors\" \"\$2/f.copy\" && cmp -s \"\$1/f.state.safetensors\" \"\$2/f.state.copy\"" _ "$ro" "$tmp"
 else
