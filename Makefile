@@ -38,7 +38,7 @@ ifneq ($(NO_BLAS),1)
   endif
 endif
 
-TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert
+TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert test_threads
 HEADER  := maskedmixer.h
 
 .PHONY: all demo zoo retrieval figure3 test test-asan bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
@@ -109,13 +109,15 @@ test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
 	    "bash tests/test_cli.sh ./mm" "bash tests/test_cli_models.sh ./mm" "bash tests/test_cli_train.sh ./mm" \
 	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_cli_retrieval.sh ./mm" "bash tests/test_cli_invert.sh ./mm" "bash tests/test_cli_args.sh ./mm" "bash tests/test_hello.sh build/hello" \
+	    "bash tests/test_cli_faults.sh ./mm" \
 	    "bash tests/compile_matrix.sh build/matrix"
 
 test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    bash tests/run.sh $(TESTS:%=build/asan/%) "bash tests/test_cli.sh build/asan/mm" \
 	    "bash tests/test_cli_models.sh build/asan/mm" "bash tests/test_cli_train.sh build/asan/mm" \
-	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm" "bash tests/test_cli_args.sh build/asan/mm"
+	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm" "bash tests/test_cli_args.sh build/asan/mm" \
+	    "bash tests/test_cli_faults.sh build/asan/mm"
 
 bench: build/bench_gemm
 	./build/bench_gemm

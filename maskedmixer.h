@@ -266,6 +266,12 @@
    CPU may split sums differently for 1 and 2 threads). A build with MMIX_USE_CBLAS can
    still switch to the built-in GEMM at run time with mmix_set_gemm(MMIX_GEMM_BUILTIN).
    Results of different CPUs or compilers are close but not promised to be bit-identical.
+   Threads of the caller: a context and everything made on it (tensors, models, optimizers,
+   tokenizers loaded through it) belong to one thread at a time; two threads may each work
+   on a context of their own at the same time. Contexts share no mutable state, so two
+   models trained in two threads give the same bits as the same runs one after the other
+   (tests/test_threads.c). The only process-wide settings are mmix_set_num_threads and
+   mmix_set_gemm: set them before starting threads, not while another thread computes.
 
    =========================================================================================
    6. TOKENIZER (byte-level BPE, >>api_bpe and >>bpe)
@@ -558,6 +564,10 @@ MMIXDEF double mmix_time_seconds(void);   /* monotonic wall clock */
    it was. */
 MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, const void *data,
                                            size_t size);
+/* Renames `from` over `to` in one step (rename on POSIX, MoveFileEx on Windows): `to` is the
+   old file or the new one, never neither. A training run commits a checkpoint's files in an
+   order a loader can recover from with it (examples/mm.c, save_checkpoint). */
+MMIXDEF mmix_result mmix_replace_file(mmix_ctx *ctx, const char *from, const char *to);
 
 // ----------------------------------------------------------------------------------------
 // >>api_rng  A seeded generator of our own (PCG32, O'Neill 2014) and initializers.
@@ -1847,6 +1857,11 @@ MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retriev
 /* Writes the weights (F32, reference names, so a strict torch load_state_dict takes them)
    with metadata mmix_model = "retrieval-mixer", dim, depth, n_samples, layer_norm_eps. */
 MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path);
+/* The same, with n_extra more metadata pairs after ours (e.g. which generative model made the
+   embeddings the model was trained on); n_extra may be 0. */
+MMIXDEF mmix_result mmix_retrieval_model_save_meta(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path,
+                                                   const char *const *extra_keys, const char *const *extra_values,
+                                                   int64_t n_extra);
 /* Creates a model from a safetensors file of exactly its tensors (ours, or a reference
    RetrievalMixer state_dict: F32, F16 or BF16): the sizes from the names and shapes, checked
    against the metadata where there is some. A missing or unknown tensor, or a wrong shape, is
@@ -1978,6 +1993,7 @@ MMIXDEF mmix_result mmix_invert(mmix_ctx *ctx, const mmix_model *model, const fl
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 
 #if defined(MMIX_MALLOC) || defined(MMIX_REALLOC) || defined(MMIX_FREE)
 #if !defined(MMIX_MALLOC) || !defined(MMIX_REALLOC) || !defined(MMIX_FREE)
@@ -2462,7 +2478,7 @@ static mmix_result mmix__atomic_open(mmix_ctx *ctx, const char *path, mmix__atom
     memcpy(a->tmp + len, ".tmp", 5);
     a->f = fopen(a->tmp, "wb");
     if (!a->f) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': cannot create '%s'", path, a->tmp);
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': cannot create '%s' (%s)", path, a->tmp, strerror(errno));
         MMIX_FREE(a->tmp);
         a->tmp = NULL;
         return MMIX_ERR_IO;
@@ -2482,16 +2498,16 @@ static void mmix__atomic_abort(mmix__atomic_file *a) {
 /* writes_ok: whether every write so far succeeded (a failed one aborts here, so that the
    caller can write without checking each call). */
 static mmix_result mmix__atomic_commit(mmix_ctx *ctx, mmix__atomic_file *a, int writes_ok) {
-    int ok = writes_ok;
-    ok = fflush(a->f) == 0 && ok;
-    ok = mmix__file_sync(a->f) == 0 && ok;
-    ok = fclose(a->f) == 0 && ok;
+    int ok = writes_ok, err = writes_ok ? 0 : errno;   /* the first failure's reason: a full disk says so */
+    if (fflush(a->f) != 0) err = err ? err : errno, ok = 0;
+    if (mmix__file_sync(a->f) != 0) err = err ? err : errno, ok = 0;
+    if (fclose(a->f) != 0) err = err ? err : errno, ok = 0;
     a->f = NULL;
-    ok = ok && mmix__file_replace(a->tmp, a->path) == 0;
+    if (ok && mmix__file_replace(a->tmp, a->path) != 0) err = errno, ok = 0;
     if (!ok) {
         remove(a->tmp);
-        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing or renaming '%s' failed; '%s' is unchanged",
-                       a->path, a->tmp, a->path);
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing or renaming '%s' failed (%s); '%s' is unchanged",
+                       a->path, a->tmp, err ? strerror(err) : "an I/O error", a->path);
     }
     MMIX_FREE(a->tmp);
     a->tmp = NULL;
@@ -2504,6 +2520,11 @@ MMIXDEF mmix_result mmix_write_file_atomic(mmix_ctx *ctx, const char *path, cons
     mmix_result r = mmix__atomic_open(ctx, path, &a);
     if (r != MMIX_OK) return r;
     return mmix__atomic_commit(ctx, &a, fwrite(data, 1, size, a.f) == size);
+}
+
+MMIXDEF mmix_result mmix_replace_file(mmix_ctx *ctx, const char *from, const char *to) {
+    if (mmix__file_replace(from, to) == 0) return MMIX_OK;
+    return mmix_set_error(ctx, MMIX_ERR_IO, "cannot rename '%s' to '%s' (%s)", from, to, strerror(errno));
 }
 
 // ----------------------------------------------------------------------------------------
@@ -6354,8 +6375,8 @@ MMIXDEF mmix_result mmix_safetensors_write(mmix_ctx *ctx, const char *path, mmix
     for (i = 0; ok && i < n; i++) ok = mmix__st_write_floats(file.f, tensors[i]);
     mmix_bpe_bytes_free(&h);
     if (!ok) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (disk full?); '%s' is unchanged", path,
-                       file.tmp, path);
+        mmix_set_error(ctx, MMIX_ERR_IO, "write '%s': writing '%s' failed (%s); '%s' is unchanged", path,
+                       file.tmp, errno ? strerror(errno) : "disk full?", path);
         mmix__atomic_abort(&file);
         return MMIX_ERR_IO;
     }
@@ -12201,8 +12222,15 @@ MMIXDEF mmix_tensor *mmix_retrieval_model_loss(mmix_ctx *ctx, const mmix_retriev
     return mmix_cross_entropy(ctx, scores, labels, -100);
 }
 
-MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path) {
+MMIXDEF mmix_result mmix_retrieval_model_save_meta(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path,
+                                                   const char *const *extra_keys, const char *const *extra_values,
+                                                   int64_t n_extra) {
     mmix__meta meta;
+    const char **keys = (const char **)MMIX_MALLOC((size_t)(16 + (n_extra > 0 ? n_extra : 0)) * 2 * sizeof(char *));
+    const char **values = keys ? keys + 16 + (n_extra > 0 ? n_extra : 0) : NULL;
+    int64_t i, n;
+    mmix_result r;
+    if (!keys) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory for the metadata", path);
     meta.n = 0;
     mmix__meta_add(&meta, "format", "pt");
     mmix__meta_add(&meta, "mmix_model", "retrieval-mixer");
@@ -12210,7 +12238,14 @@ MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieva
     mmix__meta_add(&meta, "depth", "%lld", (long long)rm->depth);
     mmix__meta_add(&meta, "n_samples", "%lld", (long long)rm->n_samples);
     mmix__meta_add(&meta, "layer_norm_eps", "%.9g", (double)rm->norm_eps);
-    return mmix_safetensors_write(ctx, path, rm->params.tensors, NULL, rm->params.count, meta.keys, meta.values, meta.n);
+    for (n = 0; n < meta.n; n++) keys[n] = meta.keys[n], values[n] = meta.values[n];
+    for (i = 0; i < n_extra; i++, n++) keys[n] = extra_keys[i], values[n] = extra_values[i];
+    r = mmix_safetensors_write(ctx, path, rm->params.tensors, NULL, rm->params.count, keys, values, n);
+    MMIX_FREE(keys);
+    return r;
+}
+MMIXDEF mmix_result mmix_retrieval_model_save(mmix_ctx *ctx, const mmix_retrieval_model *rm, const char *path) {
+    return mmix_retrieval_model_save_meta(ctx, rm, path, NULL, NULL, 0);
 }
 
 /* The sizes from the tensors: D from retrieval_head.weight [1, D] (read in the embedding's

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #endif
 
@@ -834,6 +835,7 @@ typedef struct train_settings {
     long long eval_every, save_every, eval_rows, log_every;
     double lr, weight_decay, clip;
     int shuffle, schedule;      /* schedule: 0 linear, 1 constant */
+    int skip_nonfinite;         /* a step with a NaN or Inf loss or gradient is skipped, not fatal */
 } train_settings;
 
 /* Where a run is, beside its optimizer: what a checkpoint saves and a resumed run restores. */
@@ -842,6 +844,7 @@ typedef struct train_position {
     double interval_loss;       /* the sum of the step losses since the last evaluation, */
     long long interval_n;       /* over this many steps */
     double elapsed;             /* seconds of the run before this process */
+    long long skipped;          /* steps skipped for a non-finite loss or gradient */
 } train_position;
 
 /* Where a run's rows come from: token lines (--tokens, --val-tokens) or a text file
@@ -1263,52 +1266,6 @@ static void source_meta(const train_source *src, meta_list *meta) {
     }
 }
 
-/* Writes the weights, then the state (optimizer, schedule, data position, where the data
-   comes from, and the hash of the weights it goes with). */
-static int save_checkpoint(mmix_ctx *ctx, const mmix_model *m, const mmix_adamw *opt, const train_settings *t,
-                           const train_position *pos, double elapsed, const meta_list *source, const char *save) {
-    char state_path[PATH_CAP];
-    uint64_t weights_hash = 0;
-    meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
-    int64_t i;
-    int ok;
-    if (!meta) {
-        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "saving: out of memory");
-        return 0;
-    }
-    companion_path(save, ".state.safetensors", state_path);
-    ok = mmix_model_save(ctx, m, save, (int32_t)t->pad) == MMIX_OK;
-    if (ok && !file_fnv1a(save, &weights_hash)) {
-        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", save);
-        ok = 0;
-    }
-    meta_add(meta, "train_steps", "%lld", t->steps);
-    meta_add(meta, "train_batch", "%lld", t->batch);
-    if (t->grad_accum != 1) meta_add(meta, "train_grad_accum", "%lld", t->grad_accum);   /* absent: 1 */
-    meta_add(meta, "train_warmup", "%lld", t->warmup);
-    meta_add(meta, "train_seed", "%lld", t->seed);
-    meta_add(meta, "train_pad_id", "%lld", t->pad);
-    meta_add(meta, "train_lr", "%.9g", t->lr);
-    meta_add(meta, "train_weight_decay", "%.9g", t->weight_decay);
-    meta_add(meta, "train_clip", "%.9g", t->clip);
-    meta_add(meta, "train_shuffle", "%d", t->shuffle);
-    meta_add(meta, "train_schedule", "%s", t->schedule ? "constant" : "linear");
-    meta_add(meta, "train_eval_every", "%lld", t->eval_every);
-    meta_add(meta, "train_save_every", "%lld", t->save_every);
-    meta_add(meta, "train_eval_rows", "%lld", t->eval_rows);
-    meta_add(meta, "train_log_every", "%lld", t->log_every);
-    meta_add(meta, "train_data_position", "%lld", pos->data_position);
-    meta_add(meta, "train_interval_loss", "%.17g", pos->interval_loss);   /* the next evaluation's training loss */
-    meta_add(meta, "train_interval_steps", "%lld", pos->interval_n);
-    meta_add(meta, "train_elapsed_seconds", "%.3f", elapsed);
-    meta_add(meta, "train_weights", "%s", base_name(save));
-    meta_add(meta, "train_weights_fnv1a", "%016llx", (unsigned long long)weights_hash);
-    for (i = 0; i < source->n; i++) meta_add(meta, source->keys[i], "%s", source->vals[i]);
-    ok = ok && mmix_adamw_save(ctx, opt, state_path, meta->keys, meta->vals, meta->n) == MMIX_OK;
-    free(meta);
-    return ok;
-}
-
 /* --resume STATE: the settings, data source and weights name of the run it continues. */
 static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *t, train_source *src,
                              train_position *pos, char *weights, uint64_t *weights_hash) {
@@ -1346,6 +1303,8 @@ static int read_resume_state(mmix_ctx *ctx, const char *resume, train_settings *
                  meta_number(ctx, &st, "train_elapsed_seconds", &pos->elapsed);
         meta_text(&st, "train_weights_fnv1a", text, sizeof text);
         *weights_hash = text[0] ? strtoull(text, NULL, 16) : 0;
+        t->skip_nonfinite = mmix_safetensors_meta(&st, "train_skip_nonfinite") != NULL;
+        if (ok && t->skip_nonfinite) ok = meta_ll(ctx, &st, "train_skipped_nonfinite", &pos->skipped);
         meta_text(&st, "train_tokens", src->tokens, PATH_CAP);
         meta_text(&st, "train_val_tokens", src->val_tokens, PATH_CAP);
         meta_text(&st, "train_data", src->data, PATH_CAP);
@@ -1394,8 +1353,11 @@ struct batch_source {
     int64_t (*counted)(const batch_source *s, const int64_t *rows, int64_t n);
     const void *user;
 };
-/* A loss: the mean over the counted targets of a batch, a scalar on the tape. */
-typedef mmix_tensor *(*loss_fn)(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user);
+/* A loss: the mean over the counted targets of a batch, a scalar on the tape. `model` is the
+   job's (an mmix_model, or the indirect retrieval model). */
+typedef mmix_tensor *(*loss_fn)(mmix_ctx *ctx, const void *model, mmix_tensor *batch, const void *user);
+/* Writes the job's weights to path; 0 with the error set. */
+typedef int (*save_fn)(mmix_ctx *ctx, const void *model, const char *path, const void *user);
 
 /* Language modelling on token rows: the batch is the rows, the loss the causal-LM loss,
    the targets counted those that are not the pad. */
@@ -1416,8 +1378,12 @@ static int64_t lm_counted(const batch_source *s, const int64_t *rows, int64_t n)
     for (r = 0; r < n; r++) c += mmix_model_counted_targets(lm->model, lm->rows + rows[r] * lm->len, 1, lm->len, lm->pad);
     return c;
 }
-static mmix_tensor *lm_loss(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user) {
-    return mmix_model_loss(ctx, m, batch, ((const lm_rows *)user)->pad, NULL);
+static mmix_tensor *lm_loss(mmix_ctx *ctx, const void *model, mmix_tensor *batch, const void *user) {
+    return mmix_model_loss(ctx, (const mmix_model *)model, batch, ((const lm_rows *)user)->pad, NULL);
+}
+/* A language model's weights, with the pad id of its rows (user: the train_settings). */
+static int lm_save(mmix_ctx *ctx, const void *model, const char *path, const void *user) {
+    return mmix_model_save(ctx, (const mmix_model *)model, path, (int32_t)((const train_settings *)user)->pad) == MMIX_OK;
 }
 static batch_source lm_source(const lm_rows *lm, int64_t n) {
     batch_source s;
@@ -1431,7 +1397,7 @@ static batch_source lm_source(const lm_rows *lm, int64_t n) {
 
 /* The token-weighted mean loss over all of a source's rows, in batches; NaN when no
    target counts. */
-static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
+static int evaluate(mmix_ctx *ctx, const void *m, const batch_source *src, loss_fn loss_of,
                     const void *loss_user, int64_t batch, double *out) {
     double sum = 0.0;
     int64_t counted = 0, r0, idx[4096], k;
@@ -1463,13 +1429,14 @@ static int evaluate(mmix_ctx *ctx, const mmix_model *m, const batch_source *src,
    of means. Dropout (GPT-1's) draws from the run's seed and (optimizer step, micro-batch),
    so each forward has its own masks and a resumed run draws the same ones again. Returns
    the step's loss, or NaN with the error set. */
-static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batch_source *src, loss_fn loss_of,
+static double accumulate_gradient(mmix_ctx *ctx, mmix_params *params, const void *m, const batch_source *src,
+                                  loss_fn loss_of,
                                   const void *loss_user, const int64_t *rows, int64_t batch, int64_t n_micro,
                                   int64_t *counts, uint64_t seed, int64_t step, uint64_t first_position) {
     int64_t k, total = 0;
     double step_loss = 0.0;
     for (k = 0; k < n_micro; k++) total += counts[k] = src->counted(src, rows + k * batch, batch);
-    mmix_zero_grad(ctx, &m->params);
+    mmix_zero_grad(ctx, params);
     for (k = 0; k < n_micro; k++) {
         mmix_tensor *ids, *loss;
         float share;
@@ -1488,14 +1455,19 @@ static double accumulate_gradient(mmix_ctx *ctx, const mmix_model *m, const batc
 }
 
 /* What train_loop runs: a model and its optimizer, the settings, the data and the loss,
-   and where the run's files go. */
+   and where the run's files go. The loop sees the model only through its parameter set
+   (zeroed, clipped and stepped), the loss and the save callback, so a language model and
+   the indirect retrieval model share it. */
 typedef struct train_job {
-    mmix_model *model;
+    const void *model;                  /* what the loss and the save read */
+    mmix_params *params;                /* what the optimizer trains */
     mmix_adamw *opt;
     const train_settings *t;
     const batch_source *train, *val;    /* val->n == 0: no validation */
     loss_fn loss;
     const void *loss_user;
+    save_fn save_weights;               /* the weights file (the state records its hash) */
+    const void *save_user;
     const char *save;                   /* the weights; the state, CSV and plot go beside them */
     const char *title;                  /* the plot's */
     const meta_list *source;            /* where the data comes from, for the state file */
@@ -1505,12 +1477,13 @@ typedef struct train_job {
 } train_job;
 
 /* A job's run and files; the caller adds the data and the loss. */
-static train_job train_job_of(mmix_model *m, mmix_adamw *opt, const train_settings *t, train_position *pos,
-                              eval_log *log, const char *save, const char *title, const meta_list *source,
-                              int evaluate_first) {
+static train_job train_job_of(const void *model, mmix_params *params, mmix_adamw *opt, const train_settings *t,
+                              train_position *pos, eval_log *log, const char *save, const char *title,
+                              const meta_list *source, int evaluate_first) {
     train_job job;
     memset(&job, 0, sizeof job);
-    job.model = m;
+    job.model = model;
+    job.params = params;
     job.opt = opt;
     job.t = t;
     job.pos = pos;
@@ -1520,6 +1493,152 @@ static train_job train_job_of(mmix_model *m, mmix_adamw *opt, const train_settin
     job.source = source;
     job.evaluate_first = evaluate_first;
     return job;
+}
+
+/* MM_TEST_SAVE_PAUSE_MS=N (test-only, tests/test_cli_faults.sh): sleep N ms at each step of
+   save_checkpoint, so that a kill at a random moment often lands inside a checkpoint. */
+static void test_pause(void) {
+    static long ms = -1;
+    if (ms < 0) {
+        const char *v = getenv("MM_TEST_SAVE_PAUSE_MS");
+        ms = v ? strtol(v, NULL, 10) : 0;
+        if (ms < 0) ms = 0;
+    }
+#ifndef _WIN32
+    if (ms > 0) {
+        struct timespec ts;
+        ts.tv_sec = ms / 1000;
+        ts.tv_nsec = (ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+    }
+#endif
+}
+
+/* A checkpoint is a pair, the weights OUT.safetensors and the state OUT.state.safetensors
+   (optimizer, schedule, data position, where the data comes from, and the FNV-1a of the
+   weights it goes with), committed as a unit so that a kill at any moment leaves a pair
+   that resumes:
+     1. the new weights are written to OUT.next.safetensors;
+     2. the new state is written over OUT.state.safetensors: this rename is the commit;
+     3. OUT.next.safetensors is renamed over OUT.safetensors.
+   Every file is itself written to NAME.tmp, synced and renamed, so none is ever half
+   written under its own name. Before 2 the previous pair is whole and untouched (a failed
+   write, a full disk, leaves it so); between 2 and 3 the state names weights still under
+   OUT.next.safetensors, and pair_weights finishes step 3. */
+static int save_checkpoint(mmix_ctx *ctx, const train_job *job, double elapsed) {
+    const train_settings *t = job->t;
+    const train_position *pos = job->pos;
+    const meta_list *source = job->source;
+    const char *save = job->save;
+    char state_path[PATH_CAP], next_path[PATH_CAP];
+    uint64_t weights_hash = 0;
+    meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
+    int64_t i;
+    int ok;
+    if (!meta) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "saving: out of memory");
+        return 0;
+    }
+    companion_path(save, ".state.safetensors", state_path);
+    companion_path(save, ".next.safetensors", next_path);
+    test_pause();
+    ok = job->save_weights(ctx, job->model, next_path, job->save_user);
+    if (ok && !file_fnv1a(next_path, &weights_hash)) {
+        mmix_set_error(ctx, MMIX_ERR_IO, "cannot read back '%s'", next_path);
+        ok = 0;
+    }
+    test_pause();
+    meta_add(meta, "train_steps", "%lld", t->steps);
+    meta_add(meta, "train_batch", "%lld", t->batch);
+    if (t->grad_accum != 1) meta_add(meta, "train_grad_accum", "%lld", t->grad_accum);   /* absent: 1 */
+    meta_add(meta, "train_warmup", "%lld", t->warmup);
+    meta_add(meta, "train_seed", "%lld", t->seed);
+    meta_add(meta, "train_pad_id", "%lld", t->pad);
+    meta_add(meta, "train_lr", "%.9g", t->lr);
+    meta_add(meta, "train_weight_decay", "%.9g", t->weight_decay);
+    meta_add(meta, "train_clip", "%.9g", t->clip);
+    meta_add(meta, "train_shuffle", "%d", t->shuffle);
+    meta_add(meta, "train_schedule", "%s", t->schedule ? "constant" : "linear");
+    meta_add(meta, "train_eval_every", "%lld", t->eval_every);
+    meta_add(meta, "train_save_every", "%lld", t->save_every);
+    meta_add(meta, "train_eval_rows", "%lld", t->eval_rows);
+    meta_add(meta, "train_log_every", "%lld", t->log_every);
+    meta_add(meta, "train_data_position", "%lld", pos->data_position);
+    meta_add(meta, "train_interval_loss", "%.17g", pos->interval_loss);   /* the next evaluation's training loss */
+    meta_add(meta, "train_interval_steps", "%lld", pos->interval_n);
+    meta_add(meta, "train_elapsed_seconds", "%.3f", elapsed);
+    meta_add(meta, "train_weights", "%s", base_name(save));
+    meta_add(meta, "train_weights_fnv1a", "%016llx", (unsigned long long)weights_hash);
+    if (t->skip_nonfinite) {   /* absent: 0, 0 */
+        meta_add(meta, "train_skip_nonfinite", "1");
+        meta_add(meta, "train_skipped_nonfinite", "%lld", pos->skipped);
+    }
+    for (i = 0; i < source->n; i++) meta_add(meta, source->keys[i], "%s", source->vals[i]);
+    ok = ok && mmix_adamw_save(ctx, job->opt, state_path, meta->keys, meta->vals, meta->n) == MMIX_OK;
+    if (!ok) remove(next_path);   /* not committed: no state names it */
+    if (ok) test_pause();
+    ok = ok && mmix_replace_file(ctx, next_path, save) == MMIX_OK;   /* if not, pair_weights will */
+    free(meta);
+    return ok;
+}
+
+/* The weights a state goes with: `weights` when its FNV-1a is the recorded one, else the
+   OUT.next.safetensors of a run stopped between steps 2 and 3 of save_checkpoint, renamed
+   into place (finishing that checkpoint). 0 after a message. */
+static int pair_weights(const char *state, const char *weights, uint64_t hash) {
+    char next[PATH_CAP];
+    uint64_t h = 0;
+    if (!hash) return 1;   /* a state from before the hash was recorded */
+    if (file_fnv1a(weights, &h) && h == hash) return 1;
+    if (companion_path(weights, ".next.safetensors", next) && file_fnv1a(next, &h) && h == hash) {
+        if (rename(next, weights) == 0) {
+            fprintf(stderr, "%s: finished the checkpoint a stopped run left: %s -> %s\n", command_name, next, weights);
+            return 1;
+        }
+        fprintf(stderr, "%s: cannot rename %s to %s: %s\n", command_name, next, weights, strerror(errno));
+        return 0;
+    }
+    fprintf(stderr, "%s: %s is not the weights %s was saved with (a run stopped between the two writes?)\n",
+            command_name, weights, state);
+    return 0;
+}
+
+/* MM_TEST_NONFINITE=STEP:NAME (test-only, tests/test_cli_faults.sh): at optimizer step STEP
+   (1-based), the first gradient value of the parameter NAME (or the loss, NAME "loss")
+   becomes NaN, as a diverging run would make it; once a process. */
+static void test_nonfinite(const mmix_params *params, long long step, double *loss) {
+    static int done = 0;
+    const char *v = getenv("MM_TEST_NONFINITE"), *colon = v ? strchr(v, ':') : NULL;
+    mmix_tensor *p;
+    if (done || !colon || strtoll(v, NULL, 10) != step) return;
+    done = 1;
+    if (strcmp(colon + 1, "loss") == 0) *loss = NAN;
+    else if ((p = mmix_params_find(params, colon + 1)) != NULL && p->grad) p->grad[0] = NAN;
+}
+
+/* Whether step `step` has a NaN or Inf loss or gradient. If so the error names the step and
+   the first parameter (in the set's order) whose gradient is not finite, and returns 1;
+   else clips the gradients (*norm: their norm) and returns 0. */
+static int nonfinite_step(mmix_ctx *ctx, const train_job *job, long long step, double loss, double *norm) {
+    const char *what = job->t->skip_nonfinite ? "skipped" : "stopped; the last checkpoint is the last good one";
+    int64_t i, j;
+    if (!isfinite(loss)) {
+        mmix_set_error(ctx, MMIX_ERR_NUMERIC, "step %lld: the loss is %g: %s", step, loss, what);
+        return 1;
+    }
+    if (mmix_clip_grad_norm(ctx, job->params, (float)job->t->clip, norm) == MMIX_OK) return 0;
+    if (mmix_last_result(ctx) != MMIX_ERR_NUMERIC) return 1;
+    for (i = 0; i < job->params->count; i++) {   /* the gradients are on the host (mm runs on the CPU) */
+        const mmix_tensor *p = job->params->tensors[i];
+        for (j = 0; p->grad && j < p->n; j++)
+            if (!isfinite(p->grad[j])) {
+                mmix_set_error(ctx, MMIX_ERR_NUMERIC, "step %lld: the gradient of %s is %g at [%lld]: %s", step,
+                               p->name, (double)p->grad[j], (long long)j, what);
+                return 1;
+            }
+    }
+    mmix_set_error(ctx, MMIX_ERR_NUMERIC, "step %lld: the gradient norm is not finite: %s", step, what);
+    return 1;
 }
 
 /* The run: the schedule, a progress line, evaluations logged to the CSV and the plot,
@@ -1536,7 +1655,7 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
     int64_t *idx = (int64_t *)malloc((size_t)rows_per_step * sizeof(int64_t));
     int64_t *counts = (int64_t *)malloc((size_t)t->grad_accum * sizeof(int64_t));
     double start_time = mmix_time_seconds(), train_seconds = 0.0, last_draw = 0.0;
-    long long first_step = opt->step;
+    long long first_step = opt->step, skipped_in_a_row = 0;
     int tty = stdout_is_terminal(), opened_line = 0, rc = 1;
     if (!order || !idx || !counts) {
         mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for the row order");
@@ -1568,11 +1687,21 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             }
             idx[r] = order[pos->data_position % job->train->n];
         }
-        step_loss = accumulate_gradient(ctx, job->model, job->train, job->loss, job->loss_user, idx, t->batch,
-                                        t->grad_accum, counts, (uint64_t)t->seed, opt->step, (uint64_t)first_position);
-        if (mmix_last_result(ctx) != MMIX_OK || mmix_clip_grad_norm(ctx, &job->model->params, (float)t->clip, &norm) != MMIX_OK ||
-            mmix_adamw_step(ctx, opt, lr) != MMIX_OK)
-            goto done;
+        step_loss = accumulate_gradient(ctx, job->params, job->model, job->train, job->loss, job->loss_user, idx,
+                                        t->batch, t->grad_accum, counts, (uint64_t)t->seed, opt->step,
+                                        (uint64_t)first_position);
+        if (mmix_last_result(ctx) != MMIX_OK) goto done;
+        test_nonfinite(job->params, opt->step + 1, &step_loss);
+        if (nonfinite_step(ctx, job, opt->step + 1, step_loss, &norm)) {
+            if (!t->skip_nonfinite || ++skipped_in_a_row > 100) goto done;   /* the last checkpoint stays */
+            fprintf(stderr, "%s: %s\n", command_name, mmix_last_error(ctx));
+            mmix_clear_error(ctx);
+            pos->skipped++;
+            mmix_step_reset(ctx);
+            continue;
+        }
+        skipped_in_a_row = 0;
+        if (mmix_adamw_step(ctx, opt, lr) != MMIX_OK) goto done;
         step = opt->step;
         pos->interval_loss += step_loss;
         pos->interval_n++;
@@ -1614,14 +1743,12 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             pos->interval_n = 0;
         }
         if (step % t->save_every == 0 && step != t->stop_at &&
-            !save_checkpoint(ctx, job->model, opt, t, pos, pos->elapsed + mmix_time_seconds() - start_time,
-                             job->source, job->save))
+            !save_checkpoint(ctx, job, pos->elapsed + mmix_time_seconds() - start_time))
             goto done;
     }
     if (opened_line) printf("\n");
-    if (!save_checkpoint(ctx, job->model, opt, t, pos, pos->elapsed + mmix_time_seconds() - start_time, job->source,
-                         job->save))
-        goto done;
+    if (!save_checkpoint(ctx, job, pos->elapsed + mmix_time_seconds() - start_time)) goto done;
+    if (pos->skipped) printf("skipped %lld step(s) with a non-finite loss or gradient (--skip-nonfinite)\n", pos->skipped);
     if (stop_requested) {
         printf("interrupted after step %lld of %lld: saved %s and %s; continue with %s --resume %s\n",
                (long long)opt->step, t->steps, job->save, state_path, command_name, state_path);
@@ -1674,6 +1801,8 @@ static const opt_spec train_opts[] = {   /* the paper's recipe (paper Sec. 9.5):
     {"--no-shuffle", OPT_FLAG, NULL, NULL, 0, 0, "rows in file order (default: shuffled per epoch)"},
     {"--reference-masked-grads", OPT_FLAG, NULL, NULL, 0, 0, "the paper code's phantom gradients of masked weights"},
     {"--stop-at", OPT_INT, "S", NULL, 0, MAX_STEPS, "end this session after step S of T (0: evaluate and save only)"},
+    {"--skip-nonfinite", OPT_FLAG, NULL, NULL, 0, 0,
+     "skip a step whose loss or gradient is NaN or Inf (counted) instead of stopping there"},
     OPT_END};
 static const opt_spec progress_opts[] = {
     {"--eval-every", OPT_INT, "N", NULL, 1, MAX_STEPS, "the validation loss every N steps and at the end (default T/10)"},
@@ -1692,7 +1821,8 @@ static void train_more_help(FILE *out) {
     char sizes[64];
     fprintf(out, "Files beside OUT: OUT.state.safetensors (optimizer, schedule, data position), OUT.tokenizer.txt,\n"
                  "OUT.log.csv (every evaluation) and OUT.loss.svg (the losses against tokens seen). Ctrl-C saves a\n"
-                 "checkpoint after the current step and exits with status 130.\n");
+                 "checkpoint after the current step and exits with status 130. A checkpoint is committed as a pair\n"
+                 "(OUT.next.safetensors, the state, then the rename), so a run killed at any moment resumes.\n");
     arch_help(out);
     fprintf(out, "Presets:\n");
     for (i = 0; i < sizeof presets / sizeof presets[0]; i++) {
@@ -1746,6 +1876,7 @@ static int settings_from_args(const args *a, const train_preset *preset, train_s
     t->weight_decay = num_arg(a, "--weight-decay");
     t->clip = num_arg(a, "--clip");
     t->shuffle = !given(a, "--no-shuffle");
+    t->skip_nonfinite = given(a, "--skip-nonfinite");
     return 1;
 }
 
@@ -1792,7 +1923,7 @@ static int source_from_args(const args *a, const train_preset *preset, train_sou
 static const char *const fixed_on_resume[] = {
     "--steps", "--batch", "--lr", "--warmup", "--schedule", "--seed", "--eval-every", "--save-every",
     "--eval-rows", "--log-every", "--weight-decay", "--clip", "--data", "--tokenizer", "--format", "--rows",
-    "--val-fraction", "--split-seed", "--preset", "--grad-accum", NULL};
+    "--val-fraction", "--split-seed", "--preset", "--grad-accum", "--skip-nonfinite", NULL};
 
 static int cmd_train(mmix_ctx *ctx, const args *a) {
     const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
@@ -1801,7 +1932,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     char resume_weights[PATH_CAP] = "";
     char title[PATH_CAP + 128];   /* the plot's: what was trained, how */
     train_settings t;
-    train_position pos = {0, 0.0, 0, 0.0};
+    train_position pos = {0, 0.0, 0, 0.0, 0};
     train_source *src = (train_source *)calloc(1, sizeof *src);
     meta_list *src_meta = (meta_list *)calloc(1, sizeof *src_meta);
     train_rows rows;
@@ -1863,14 +1994,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
             rc = usage_error("%s does not say what it trained on: give --tokens", resume);
             goto done;
         }
-        if (weights_hash) {
-            uint64_t h = 0;
-            if (!file_fnv1a(resume_weights, &h) || h != weights_hash) {
-                fprintf(stderr, "%s: %s is not the weights %s was saved with (a run stopped between the two "
-                        "writes?)\n", command_name, resume_weights, resume);
-                goto done;
-            }
-        }
+        if (!pair_weights(resume, resume_weights, weights_hash)) goto done;
         if (mmix_model_load(ctx, &m, resume_weights, NULL, NULL) != MMIX_OK) goto failed;
         model_made = 1;
     } else if (!settings_from_args(a, preset, &t)) {
@@ -1975,11 +2099,13 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     train_src = lm_source(&lm_train, rows.n_train);
     val_src = lm_source(&lm_val, rows.n_val);
     source_meta(src, src_meta);
-    job = train_job_of(&m, &opt, &t, &pos, &log, save, title, src_meta, !resume);
+    job = train_job_of(&m, &m.params, &opt, &t, &pos, &log, save, title, src_meta, !resume);
     job.train = &train_src;
     job.val = &val_src;
     job.loss = lm_loss;
     job.loss_user = &lm_train;   /* the loss reads only the pad, the same for both */
+    job.save_weights = lm_save;
+    job.save_user = &t;
     rc = train_loop(ctx, &job);
     if (rc == 1) goto failed;
     goto done;
@@ -2753,7 +2879,7 @@ static const opt_spec reval_opts[] = {
     {"--pairs", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "query/target pairs: one {\"query\", \"target\"} object per line"},
     {"--split", OPT_CHOICE, SPLIT_WORDS, "test", 0, 0,
      "the lines evaluated: test the last 10,000, val the 1,000 before, train the rest, or all"},
-    {"--model", OPT_TEXT, "W[,W...]", NULL, 0, 0, "embedding models, comma-separated: one table row each"},
+    {"--model", OPT_TEXT, "W[,W...]", NULL, 0, 0, "embedding or indirect retrieval models, comma-separated: rows each"},
     {"--method", OPT_CHOICE, "bm25", NULL, 0, 0, "the lexical baseline too (Lucene/Pyserini BM25), after the models"},
     {"--k1", OPT_NUM, "K1", "0.9", 0, MAX_FLOAT, "BM25's term-frequency saturation"},
     {"--b", OPT_NUM, "B", "0.4", 0, 1, "BM25's length normalization"},
@@ -2762,6 +2888,8 @@ static const opt_spec reval_opts[] = {
     {"--tsv", OPT_FLAG, NULL, NULL, 0, 0, "tab-separated rows on stdout, the settings on stderr"},
     {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside each model's weights"},
     {"--batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass"},
+    {"--embed-model", OPT_TEXT, "G.safetensors", NULL, 0, 0,
+     "an indirect model's generative model, if not where its file says (the hash must match)"},
     OPT_END};
 static const opt_group reval_groups[] = {{"options", reval_opts}, {"splits", split_opts}, {"loading", load_opts},
                                          {"runtime", runtime_opts}, GROUP_END};
@@ -2786,6 +2914,93 @@ typedef struct eval_method {
     mmix_retrieval_result res[EVAL_N_MAX];
     double seconds;             /* embedding and scoring */
 } eval_method;
+
+/* Whether a weights file is an indirect retrieval model's (mm retrieval-train --mode indirect). */
+static int is_retrieval_model_file(mmix_ctx *ctx, const char *path) {
+    mmix_safetensors st;
+    const char *kind;
+    int yes;
+    if (!file_exists(path) || mmix_safetensors_open(ctx, path, &st) != MMIX_OK) {
+        mmix_clear_error(ctx);   /* not ours to report: the embedding model's loader says what is wrong */
+        return 0;
+    }
+    kind = mmix_safetensors_meta(&st, "mmix_model");
+    yes = kind && strcmp(kind, "retrieval-mixer") == 0;
+    mmix_safetensors_close(&st);
+    return yes;
+}
+
+/* An indirect retrieval model's rows: the split embedded by the generative model its file
+   records (or --embed-model; the hash must be the recorded one), then its own evaluation
+   on the candidate lists every method meets (mmix_retrieval_model_evaluate), which exist
+   for n = c alone: the other n are skipped with a note. 0 after a message. */
+static int eval_indirect(mmix_ctx *ctx, const args *a, const char *path, const pair_file *pf, int64_t lo, int64_t hi,
+                         const int64_t *ns, int n_ns, eval_method *em) {
+    char gen[PATH_CAP] = "", tok[PATH_CAP] = "", text[64];
+    const char *tok_path = text_arg(a, "--tokenizer");
+    uint64_t model_hash = 0, tok_hash = 0;
+    mmix_retrieval_model rm;
+    mmix_retrieval_result r;
+    mmix_safetensors st;
+    embedder e;
+    float *Q = NULL, *T = NULL;
+    int k, found = 0, ok = 0;
+    if (mmix_safetensors_open(ctx, path, &st) != MMIX_OK) return fail(ctx), 0;
+    meta_text(&st, "retrieval_embed_model", gen, sizeof gen);
+    meta_text(&st, "retrieval_embed_tokenizer", tok, sizeof tok);
+    meta_text(&st, "retrieval_embed_model_fnv1a", text, sizeof text);
+    model_hash = strtoull(text, NULL, 16);
+    meta_text(&st, "retrieval_embed_tokenizer_fnv1a", text, sizeof text);
+    tok_hash = strtoull(text, NULL, 16);
+    mmix_safetensors_close(&st);
+    if (given(a, "--embed-model")) snprintf(gen, sizeof gen, "%s", text_arg(a, "--embed-model"));
+    if (!gen[0]) {
+        fprintf(stderr, "%s: %s does not record its generative model: give --embed-model\n", command_name, path);
+        return 0;
+    }
+    if (!tok_path && tok[0] && file_exists(tok)) tok_path = tok;
+    if (mmix_retrieval_model_load(ctx, &rm, path) != MMIX_OK) return fail(ctx), 0;
+    if (!embedder_load(ctx, a, gen, tok_path, &e)) return 0;
+    if (model_hash && e.model_hash != model_hash) {
+        fprintf(stderr, "%s: %s is not the generative model %s was trained on (model hash %016llx, recorded %016llx)\n",
+                command_name, gen, path, (unsigned long long)e.model_hash, (unsigned long long)model_hash);
+        goto done;
+    }
+    if (tok_hash && e.tokenizer_hash != tok_hash) {
+        fprintf(stderr, "%s: the tokenizer %s is not the one %s was trained with\n", command_name, e.tokenizer, path);
+        goto done;
+    }
+    if (e.model.config.dim != rm.dim) {
+        fprintf(stderr, "%s: %s reads %lld-dimensional embeddings, %s makes %lld\n", command_name, path,
+                (long long)rm.dim, gen, (long long)e.model.config.dim);
+        goto done;
+    }
+    Q = embed_docs(ctx, &e, &pf->query, lo, hi, int_arg(a, "--batch"), "embedding queries");
+    T = Q ? embed_docs(ctx, &e, &pf->target, lo, hi, int_arg(a, "--batch"), "embedding targets") : NULL;
+    if (!T) goto done;
+    if (mmix_retrieval_model_evaluate(ctx, &rm, Q, T, hi - lo, (uint64_t)int_arg(a, "--seed"), int_arg(a, "--batch"),
+                                      &r, NULL, NULL, NULL) != MMIX_OK) {
+        fail(ctx);
+        goto done;
+    }
+    for (k = 0; k < n_ns; k++)
+        if (ns[k] == rm.n_samples) {
+            em->res[k] = r;
+            found = 1;
+        } else {
+            fprintf(stderr, "%s: %s ranks %lld candidates, the n it was trained with: n = %lld skipped\n", command_name,
+                    base_name(path), (long long)rm.n_samples, (long long)ns[k]);
+        }
+    if (!found)
+        fprintf(stderr, "%s: %s has rows for n = %lld alone, which --n does not list\n", command_name, base_name(path),
+                (long long)rm.n_samples);
+    ok = 1;
+done:
+    free(Q);
+    free(T);
+    embedder_free(&e);
+    return ok;
+}
 
 static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
     const char *pairs_path = text_arg(a, "--pairs"), *models = text_arg(a, "--model");
@@ -2830,6 +3045,15 @@ static int cmd_retrieval_eval(mmix_ctx *ctx, const args *a) {
             }
             snprintf(path, sizeof path, "%.*s", (int)len, p);
             p += len + (p[len] == ',');
+            if (is_retrieval_model_file(ctx, path)) {   /* an indirect model: its own rows, at n = c */
+                if (!eval_indirect(ctx, a, path, &pf, lo, hi, ns, n_ns, em)) goto done;
+                snprintf(em->name, sizeof em->name, "%s", base_name(path));
+                em->seconds = mmix_time_seconds() - t0;
+                fprintf(tsv ? stderr : stdout, "%s: %s embedded and scored in %.1f s\n", command_name, em->name,
+                        em->seconds);
+                n_methods++;
+                continue;
+            }
             if (!embedder_load(ctx, a, path, text_arg(a, "--tokenizer"), &e)) goto done;
             Q = embed_docs(ctx, &e, &pf.query, lo, hi, int_arg(a, "--batch"), "embedding queries");
             T = Q ? embed_docs(ctx, &e, &pf.target, lo, hi, int_arg(a, "--batch"), "embedding targets") : NULL;
@@ -2921,19 +3145,31 @@ done:
     return rc;
 }
 
-/* ---- mm retrieval-train --mode infonce (paper Sec. 6.3) ---- */
+/* ---- mm retrieval-train: --mode infonce (paper Sec. 6.3), --mode indirect (paper Sec. 6.2) ---- */
+enum { RTRAIN_INFONCE, RTRAIN_INDIRECT };
 static const opt_spec rtrain_opts[] = {
-    {"--mode", OPT_CHOICE, "infonce", "infonce", 0, 0, "fine-tune the embedding model with InfoNCE (paper Sec. 6.3)"},
-    {"--init", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the pretrained model to tune"},
+    {"--mode", OPT_CHOICE, "infonce|indirect", "infonce", 0, 0,
+     "fine-tune the embedding model with InfoNCE (Sec. 6.3), or train the indirect model on its embeddings (Sec. 6.2)"},
+    {"--init", OPT_TEXT, "W.safetensors", NULL, 0, 0, "infonce: the pretrained model to tune"},
     {"--resume", OPT_TEXT, "STATE", NULL, 0, 0, "continue the run of OUT.state.safetensors, bit for bit"},
     {"--pairs", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "query/target pairs: trains on the train split, validates on val"},
     {"--candidates", OPT_INT, "C", "32", 2, 4096, "rows per item: the query, its match and C-2 negatives"},
-    {"--tau", OPT_NUM, "T", "0.02", 1e-6, MAX_FLOAT, "the temperature of cos / tau"},
-    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside --init"},
+    {"--tau", OPT_NUM, "T", "0.02", 1e-6, MAX_FLOAT, "infonce: the temperature of cos / tau"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside --init (or --embed-model)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the item order and the negatives"},
     OPT_END};
+/* The indirect model reads the embeddings of a frozen generative model (paper Sec. 6.2): made
+   here once, before training, from --embed-model and the pairs, or read from mm embed files. */
+static const opt_spec rtrain_indirect_opts[] = {
+    {"--embed-model", OPT_TEXT, "G.safetensors", NULL, 0, 0,
+     "the frozen generative model (pretrained or InfoNCE-tuned) whose embeddings the model reads"},
+    {"--query-embeddings", OPT_TEXT, "Q.emb", NULL, 0, 0, "instead: the pairs' queries by mm embed --field query"},
+    {"--target-embeddings", OPT_TEXT, "T.emb", NULL, 0, 0, "and their targets by mm embed --field target"},
+    {"--depth", OPT_INT, "N", "8", 1, 4096, "blocks of the retrieval model (the paper's)"},
+    {"--embed-batch", OPT_INT, "B", "32", 1, 4096, "rows per forward pass of the generative model"},
+    OPT_END};
 static const opt_group rtrain_groups[] = {
-    {"what to train", rtrain_opts}, {"splits", split_opts}, {"training (--batch counts items)", train_opts},
+    {"what to train", rtrain_opts}, {"--mode indirect", rtrain_indirect_opts}, {"splits", split_opts}, {"training (--batch counts items)", train_opts},
     {"progress, evaluation, checkpoints (--eval-rows counts items)", progress_opts}, {"loading", load_opts},
     {"runtime", runtime_opts}, GROUP_END};
 
@@ -2978,8 +3214,9 @@ static int64_t infonce_counted(const batch_source *s, const int64_t *rows, int64
     (void)s, (void)rows;
     return n;   /* one query per item: the loss is a mean over items */
 }
-static mmix_tensor *infonce_loss_of(mmix_ctx *ctx, const mmix_model *m, mmix_tensor *batch, const void *user) {
+static mmix_tensor *infonce_loss_of(mmix_ctx *ctx, const void *model, mmix_tensor *batch, const void *user) {
     const infonce_items *it = (const infonce_items *)user;
+    const mmix_model *m = (const mmix_model *)model;
     mmix_tensor *emb = mmix_model_embedding(ctx, m, batch);
     int64_t n = batch->shape.d[0] / it->c;
     return emb ? mmix_infonce_loss(ctx, mmix_reshape(ctx, emb, mmix_shape3(n, it->c, m->config.dim)), *it->match,
@@ -3011,11 +3248,406 @@ static int copy_file(mmix_ctx *ctx, const char *from, const char *to) {
 static const char *const retrieval_fixed_on_resume[] = {"--pairs", "--candidates", "--tau", "--init", "--tokenizer",
                                                         "--test-lines", "--val-lines", NULL};
 
+/* The embeddings the indirect model trains on: the train and validation splits' queries
+   and targets [n x dim], and the generative model that made them (what the retrieval
+   model's file records, so mm retrieval-eval can embed a test split the same way). */
+typedef struct pair_embeddings {
+    float *q[2], *t[2];                 /* [0] train, [1] validation */
+    int64_t dim;
+    char model[PATH_CAP], tokenizer[PATH_CAP];   /* tokenizer: "" when not known */
+    uint64_t model_hash, tokenizer_hash;
+} pair_embeddings;
+static void pair_embeddings_free(pair_embeddings *pe) {
+    int k;
+    for (k = 0; k < 2; k++) free(pe->q[k]), free(pe->t[k]);
+    memset(pe, 0, sizeof *pe);
+}
+
+/* Rows lo..hi-1 of an embeddings file, malloc'd. */
+static float *emb_rows(mmix_ctx *ctx, const emb_file *f, int64_t lo, int64_t hi) {
+    float *out = (float *)malloc((size_t)(hi > lo ? hi - lo : 1) * (size_t)f->dim * sizeof(float));
+    if (!out) {
+        mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for %lld embeddings", (long long)(hi - lo));
+        return NULL;
+    }
+    memcpy(out, f->rows + (size_t)lo * f->dim, (size_t)(hi - lo) * (size_t)f->dim * sizeof(float));
+    return out;
+}
+
+/* From mm embed files of the whole pairs file: both must hold every line, the field named
+   as expected, the same width and the same model (and --embed-model, if given, must be it). */
+static int pair_embeddings_read(mmix_ctx *ctx, const args *a, const char *qpath, const char *tpath,
+                                const char *model, const char *tok, const pair_file *pf, const int64_t *lo,
+                                const int64_t *hi, pair_embeddings *pe) {
+    emb_file f[2];
+    const char *path[2], *field[2] = {"query", "target"};
+    int k, ok = 0;
+    path[0] = qpath, path[1] = tpath;
+    memset(f, 0, sizeof f);
+    for (k = 0; k < 2; k++)
+        if (!emb_open(ctx, path[k], &f[k])) {
+            fail(ctx);
+            goto done;
+        }
+    for (k = 0; k < 2; k++) {
+        if (f[k].count != (uint64_t)pf->n) {
+            fprintf(stderr, "%s: %s holds %llu embeddings, the pairs file %lld lines: embed the pairs file itself "
+                    "(mm embed --input PAIRS --field %s)\n", command_name, path[k], (unsigned long long)f[k].count,
+                    (long long)pf->n, field[k]);
+            goto done;
+        }
+        if (strcmp(f[k].field, field[k]) != 0) {
+            fprintf(stderr, "%s: %s holds the field \"%s\", not \"%s\"\n", command_name, path[k], f[k].field, field[k]);
+            goto done;
+        }
+    }
+    if (f[0].dim != f[1].dim || f[0].model_hash != f[1].model_hash) {
+        fprintf(stderr, "%s: %s (%llu-dimensional) and %s (%llu-dimensional) were not made by the same model\n",
+                command_name, qpath, (unsigned long long)f[0].dim, tpath, (unsigned long long)f[1].dim);
+        goto done;
+    }
+    pe->dim = (int64_t)f[0].dim;
+    pe->model_hash = f[0].model_hash;
+    pe->tokenizer_hash = f[0].tokenizer_hash;
+    snprintf(pe->model, PATH_CAP, "%s", model ? model : f[0].model);
+    pe->tokenizer[0] = 0;
+    if (tok) snprintf(pe->tokenizer, PATH_CAP, "%s", tok);
+    else if (companion_path(pe->model, ".tokenizer.txt", pe->tokenizer) && !file_exists(pe->tokenizer))
+        pe->tokenizer[0] = 0;   /* mm retrieval-eval looks beside the model, or takes --tokenizer */
+    if (model) {   /* the generative model named: it must be the one that made the files */
+        embedder e;
+        int same;
+        if (!embedder_load(ctx, a, model, tok, &e)) goto done;
+        same = e.model_hash == pe->model_hash;
+        embedder_free(&e);
+        if (!same) {
+            fprintf(stderr, "%s: %s were made by another model than %s\n", command_name, qpath, model);
+            goto done;
+        }
+    }
+    for (k = 0; k < 2; k++)
+        if (!(pe->q[k] = emb_rows(ctx, &f[0], lo[k], hi[k])) || !(pe->t[k] = emb_rows(ctx, &f[1], lo[k], hi[k]))) {
+            fail(ctx);
+            goto done;
+        }
+    ok = 1;
+done:
+    emb_close(&f[0]);
+    emb_close(&f[1]);
+    return ok;
+}
+
+/* Made here: the generative model's unit embeddings of both splits' queries and targets,
+   computed once (the model is frozen, paper Sec. 6.2, so they never change). want_hash: a
+   resumed run's model hash (0: any model). */
+static int pair_embeddings_make(mmix_ctx *ctx, const args *a, const char *model, const char *tok,
+                                const pair_file *pf, const int64_t *lo, const int64_t *hi, int64_t batch,
+                                uint64_t want_hash, pair_embeddings *pe) {
+    embedder e;
+    int k, ok = 1;
+    if (!embedder_load(ctx, a, model, tok, &e)) return 0;
+    if (want_hash && e.model_hash != want_hash) {
+        fprintf(stderr, "%s: %s is not the generative model the run was trained on (model hash %016llx, the run's "
+                "%016llx)\n", command_name, model, (unsigned long long)e.model_hash, (unsigned long long)want_hash);
+        embedder_free(&e);
+        return 0;
+    }
+    for (k = 0; ok && k < 2; k++)
+        ok = (pe->q[k] = embed_docs(ctx, &e, &pf->query, lo[k], hi[k], batch,
+                                    k ? "embedding validation queries" : "embedding training queries")) != NULL &&
+             (pe->t[k] = embed_docs(ctx, &e, &pf->target, lo[k], hi[k], batch,
+                                    k ? "embedding validation targets" : "embedding training targets")) != NULL;
+    pe->dim = e.model.config.dim;
+    pe->model_hash = e.model_hash;
+    pe->tokenizer_hash = e.tokenizer_hash;
+    snprintf(pe->model, PATH_CAP, "%s", model);
+    snprintf(pe->tokenizer, PATH_CAP, "%s", e.tokenizer);
+    embedder_free(&e);
+    return ok;
+}
+
+/* Items of one split for the indirect model: item i is query i with c-1 candidate targets
+   of the split, its own at a uniform slot (paper Algorithm 1, mmix_retrieval_batch). */
+typedef struct indirect_items {
+    const float *queries, *targets;     /* [n x dim] each */
+    int64_t dim, c;
+    uint64_t seed;
+    mmix_retrieval_sampler sampler;     /* over this split's pool */
+    mmix_tensor **labels;               /* the last batch's labels, read by the loss */
+} indirect_items;
+static mmix_tensor *indirect_batch(mmix_ctx *ctx, const batch_source *s, const int64_t *rows, int64_t n,
+                                   uint64_t draw) {
+    indirect_items *it = (indirect_items *)s->user;
+    mmix_tensor *x;
+    mmix_rng rng;
+    /* one stream per batch, numbered by its first row's position: a resumed run draws the same */
+    mmix_rng_seed(&rng, it->seed ^ (0x9E3779B97F4A7C15ULL * (draw + 1)));
+    if (mmix_retrieval_batch(ctx, &it->sampler, &rng, it->queries, it->targets, it->dim, rows, n, it->c, &x,
+                             it->labels) != MMIX_OK)
+        return NULL;
+    return x;
+}
+static int64_t indirect_counted(const batch_source *s, const int64_t *rows, int64_t n) {
+    (void)s, (void)rows;
+    return n;   /* the loss is a mean over items */
+}
+static mmix_tensor *indirect_loss_of(mmix_ctx *ctx, const void *model, mmix_tensor *batch, const void *user) {
+    const indirect_items *it = (const indirect_items *)user;
+    return mmix_retrieval_model_loss(ctx, (const mmix_retrieval_model *)model, batch, *it->labels, NULL);
+}
+static batch_source indirect_source(indirect_items *it, int64_t n) {
+    batch_source s;
+    s.n = n;
+    s.row_tokens = it->c;   /* "tokens" seen: embeddings read */
+    s.batch = indirect_batch;
+    s.counted = indirect_counted;
+    s.user = it;
+    return s;
+}
+/* The retrieval model's weights with what they were trained on (user: a meta_list). */
+static int indirect_save(mmix_ctx *ctx, const void *model, const char *path, const void *user) {
+    const meta_list *m = (const meta_list *)user;
+    return mmix_retrieval_model_save_meta(ctx, (const mmix_retrieval_model *)model, path, m->keys, m->vals, m->n) ==
+           MMIX_OK;
+}
+
+static const char *const indirect_fixed_on_resume[] = {"--pairs", "--candidates", "--depth", "--tokenizer",
+                                                       "--query-embeddings", "--target-embeddings", "--test-lines",
+                                                       "--val-lines", NULL};
+
+/* mm retrieval-train --mode indirect: the RetrievalMixer (paper Sec. 6.2, Fig. 9) on the
+   frozen embeddings of the pairs, on the shared training loop. A state file records where
+   the embeddings came from (the generative model and its hash, or the mm embed files), so a
+   resumed run makes or reads the same again, and checks that they are. */
+static int retrieval_train_indirect(mmix_ctx *ctx, const args *a) {
+    const char *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
+    const char *model = text_arg(a, "--embed-model"), *tok = text_arg(a, "--tokenizer");
+    const char *qemb = text_arg(a, "--query-embeddings"), *temb = text_arg(a, "--target-embeddings");
+    char pairs_path[PATH_CAP] = "", weights[PATH_CAP] = "", title[PATH_CAP + 128];
+    char r_model[PATH_CAP] = "", r_tok[PATH_CAP] = "", r_q[PATH_CAP] = "", r_t[PATH_CAP] = "", text[64];
+    train_settings t;
+    train_position pos = {0, 0.0, 0, 0.0, 0};
+    train_source *src = (train_source *)calloc(1, sizeof *src);
+    meta_list *meta = (meta_list *)calloc(1, sizeof *meta), *file_meta = (meta_list *)calloc(1, sizeof *file_meta);
+    eval_log log = {NULL, 0, 0};
+    indirect_items tr, va;
+    mmix_tensor *labels = NULL;
+    batch_source train_src, val_src;
+    train_job job;
+    pair_file pf;
+    pair_embeddings pe;
+    mmix_retrieval_model rm;
+    mmix_adamw opt;
+    mmix_adamw_config acfg = mmix_adamw_config_default();
+    int64_t lo[2], hi[2], k;
+    uint64_t weights_hash = 0, recorded_hash = 0;
+    long long c = int_arg(a, "--candidates"), depth = int_arg(a, "--depth");
+    long long test_lines = int_arg(a, "--test-lines"), val_lines = int_arg(a, "--val-lines");
+    int rc = 1;
+    memset(&t, 0, sizeof t);
+    memset(&pf, 0, sizeof pf);
+    memset(&pe, 0, sizeof pe);
+    memset(&tr, 0, sizeof tr);
+    memset(&va, 0, sizeof va);
+    if (!src || !meta || !file_meta) {
+        fprintf(stderr, "%s: out of memory\n", command_name);
+        goto done;
+    }
+    if (given(a, "--init") || given(a, "--tau")) {
+        rc = usage_error("--init and --tau go with --mode infonce; the indirect model reads the embeddings of "
+                         "--embed-model G");
+        goto done;
+    }
+    if (!save || (!resume && !model == !(qemb || temb)) || (!qemb != !temb)) {
+        rc = usage_error("give --embed-model G (or --query-embeddings Q.emb --target-embeddings T.emb), --pairs and "
+                         "--save, or --resume STATE (see '%s --help')", command_name);
+        goto done;
+    }
+    if (strlen(save) >= PATH_CAP - 32) {
+        rc = usage_error("--save path is too long");
+        goto done;
+    }
+    t.seed = int_arg(a, "--seed");
+    t.stop_at = int_or(a, "--stop-at", -1);
+    if (resume) {
+        mmix_safetensors st;
+        for (k = 0; fixed_on_resume[k]; k++)   /* those of mm train's that this command has */
+            if (find_opt(a, fixed_on_resume[k]) >= 0 && given(a, fixed_on_resume[k])) {
+                rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed_on_resume[k]);
+                goto done;
+            }
+        for (k = 0; indirect_fixed_on_resume[k]; k++)
+            if (given(a, indirect_fixed_on_resume[k])) {
+                rc = usage_error("a resumed run keeps its own settings and data: drop %s", indirect_fixed_on_resume[k]);
+                goto done;
+            }
+        if (!read_resume_state(ctx, resume, &t, src, &pos, weights, &weights_hash)) goto failed;
+        if (!pair_weights(resume, weights, weights_hash)) goto done;
+        if (mmix_safetensors_open(ctx, resume, &st) != MMIX_OK) goto failed;
+        meta_text(&st, "retrieval_pairs", pairs_path, sizeof pairs_path);
+        meta_text(&st, "retrieval_embed_model", r_model, sizeof r_model);
+        meta_text(&st, "retrieval_embed_tokenizer", r_tok, sizeof r_tok);
+        meta_text(&st, "retrieval_query_embeddings", r_q, sizeof r_q);
+        meta_text(&st, "retrieval_target_embeddings", r_t, sizeof r_t);
+        meta_text(&st, "retrieval_embed_model_fnv1a", text, sizeof text);
+        recorded_hash = strtoull(text, NULL, 16);
+        k = meta_ll(ctx, &st, "retrieval_candidates", &c) && meta_ll(ctx, &st, "retrieval_test_lines", &test_lines) &&
+            meta_ll(ctx, &st, "retrieval_val_lines", &val_lines);
+        mmix_safetensors_close(&st);
+        if (!k || !pairs_path[0] || !r_model[0]) {
+            if (mmix_last_result(ctx) == MMIX_OK)
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not the state of a retrieval-train --mode indirect run", resume);
+            goto failed;
+        }
+        if (mmix_retrieval_model_load(ctx, &rm, weights) != MMIX_OK) goto failed;
+        if (rm.n_samples != c) {
+            mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: %lld candidates, the run's state says %lld", weights,
+                           (long long)rm.n_samples, c);
+            goto failed;
+        }
+        if (!model) model = r_model;            /* --embed-model may point at a moved file; the hash decides */
+        if (!tok && r_tok[0]) tok = r_tok;
+        if (r_q[0]) qemb = r_q, temb = r_t, model = given(a, "--embed-model") ? model : NULL;
+    } else {
+        if (!given(a, "--pairs")) {
+            rc = usage_error("give --pairs FILE.jsonl");
+            goto done;
+        }
+        snprintf(pairs_path, sizeof pairs_path, "%s", text_arg(a, "--pairs"));
+        if (!settings_from_args(a, NULL, &t)) goto usage;
+        t.lr = given(a, "--lr") ? num_arg(a, "--lr") : 1e-4;   /* the paper's retrieval runs (reference-notes Sec. 19) */
+    }
+    t.pad = -1;
+
+    /* the pairs, their splits, and the frozen model's embeddings of both */
+    if (!pairs_read(ctx, pairs_path, &pf)) goto failed;
+    split_range(pf.n, test_lines, val_lines, SPLIT_TRAIN, &lo[0], &hi[0]);
+    split_range(pf.n, test_lines, val_lines, SPLIT_VAL, &lo[1], &hi[1]);
+    if (hi[0] - lo[0] < c) {
+        fprintf(stderr, "%s: %s: the train split has %lld pairs, fewer than --candidates %lld\n", command_name,
+                pairs_path, (long long)(hi[0] - lo[0]), c);
+        goto done;
+    }
+    if (qemb ? !pair_embeddings_read(ctx, a, qemb, temb, model, tok, &pf, lo, hi, &pe)
+             : !pair_embeddings_make(ctx, a, model, tok, &pf, lo, hi, int_arg(a, "--embed-batch"), recorded_hash, &pe))
+        goto done;
+    if (resume && pe.model_hash != recorded_hash) {   /* the mm embed files changed since */
+        fprintf(stderr, "%s: %s are not the embeddings the run was trained on (model hash %016llx, the run's "
+                "%016llx)\n", command_name, qemb, (unsigned long long)pe.model_hash, (unsigned long long)recorded_hash);
+        goto done;
+    }
+
+    /* the retrieval model: the embeddings' width, --depth blocks, c samples */
+    if (!resume) {
+        mmix_rng rng;
+        if (mmix_retrieval_model_create(ctx, &rm, pe.dim, depth, c) != MMIX_OK) goto failed;
+        mmix_rng_seed(&rng, (uint64_t)t.seed);
+        mmix_retrieval_model_init(&rm, &rng);
+    } else if (rm.dim != pe.dim) {
+        fprintf(stderr, "%s: %s reads %lld-dimensional embeddings, %s gives %lld\n", command_name, weights,
+                (long long)rm.dim, qemb ? qemb : pe.model, (long long)pe.dim);
+        goto done;
+    }
+    tr.queries = pe.q[0], tr.targets = pe.t[0], va.queries = pe.q[1], va.targets = pe.t[1];
+    tr.dim = va.dim = pe.dim;
+    tr.c = va.c = c;
+    tr.labels = va.labels = &labels;
+    tr.seed = (uint64_t)t.seed;
+    va.seed = (uint64_t)t.seed ^ 0x5bd1e995u;   /* validation's own fixed draws */
+    if (mmix_retrieval_sampler_init(ctx, &tr.sampler, hi[0] - lo[0]) != MMIX_OK) goto failed;
+    if (hi[1] - lo[1] >= c && mmix_retrieval_sampler_init(ctx, &va.sampler, hi[1] - lo[1]) != MMIX_OK) goto failed;
+    if (t.stop_at < 0 || t.stop_at > t.steps) t.stop_at = t.steps;
+    acfg.lr = (float)t.lr;
+    acfg.weight_decay = (float)t.weight_decay;
+    if (mmix_adamw_init(ctx, &opt, &rm.params, acfg) != MMIX_OK) goto failed;
+    if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) goto failed;
+    if (resume) {
+        char old_csv[PATH_CAP];
+        companion_path(weights, ".log.csv", old_csv);
+        eval_log_read(old_csv, opt.step, &log);
+    }
+    make_parent_dirs(save);
+    train_src = indirect_source(&tr, hi[0] - lo[0]);
+    val_src = indirect_source(&va, va.sampler.n ? hi[1] - lo[1] : 0);
+    if (t.eval_rows > 0 && val_src.n > t.eval_rows) val_src.n = t.eval_rows;
+
+    /* what the state records (to resume), and what the weights file records (to evaluate) */
+    meta_add(meta, "retrieval_mode", "indirect");
+    meta_add(meta, "retrieval_pairs", "%s", pairs_path);
+    meta_add(meta, "retrieval_candidates", "%lld", c);
+    meta_add(meta, "retrieval_test_lines", "%lld", test_lines);
+    meta_add(meta, "retrieval_val_lines", "%lld", val_lines);
+    meta_add(meta, "retrieval_embed_model", "%s", pe.model);
+    meta_add(meta, "retrieval_embed_model_fnv1a", "%016llx", (unsigned long long)pe.model_hash);
+    if (pe.tokenizer[0]) meta_add(meta, "retrieval_embed_tokenizer", "%s", pe.tokenizer);
+    if (qemb) {
+        meta_add(meta, "retrieval_query_embeddings", "%s", qemb);
+        meta_add(meta, "retrieval_target_embeddings", "%s", temb);
+    }
+    meta_add(file_meta, "retrieval_candidates", "%lld", c);
+    meta_add(file_meta, "retrieval_embed_model", "%s", pe.model);
+    meta_add(file_meta, "retrieval_embed_model_fnv1a", "%016llx", (unsigned long long)pe.model_hash);
+    if (pe.tokenizer[0]) meta_add(file_meta, "retrieval_embed_tokenizer", "%s", pe.tokenizer);
+    meta_add(file_meta, "retrieval_embed_tokenizer_fnv1a", "%016llx", (unsigned long long)pe.tokenizer_hash);
+    meta_add(file_meta, "retrieval_pairs", "%s", pairs_path);
+    printf("%s: indirect retrieval model (paper Sec. 6.2): D %lld, depth %lld, %lld candidates, %lld parameters, on "
+           "the embeddings of %s (%016llx); %lld train and %lld validation pairs of %s; steps %lld..%lld of %lld, "
+           "%lld item(s) per step, lr %g, warmup %lld, seed %lld\n",
+           command_name, (long long)rm.dim, (long long)rm.depth, c, (long long)mmix_retrieval_model_param_count(&rm),
+           pe.model, (unsigned long long)pe.model_hash, (long long)(hi[0] - lo[0]), (long long)val_src.n, pairs_path,
+           (long long)opt.step + 1, t.stop_at, t.steps, t.batch * t.grad_accum, t.lr, t.warmup, t.seed);
+    fflush(stdout);
+    snprintf(title, sizeof title, "%s: indirect retrieval model, D %lld, depth %lld, %lld candidates, lr %g",
+             base_name(save), (long long)rm.dim, (long long)rm.depth, c, t.lr);
+    job = train_job_of(&rm, &rm.params, &opt, &t, &pos, &log, save, title, meta, !resume);
+    job.train = &train_src;
+    job.val = &val_src;
+    job.loss = indirect_loss_of;
+    job.loss_user = &tr;   /* the loss reads the batch's labels, the same variable for both splits */
+    job.save_weights = indirect_save;
+    job.save_user = file_meta;
+    rc = train_loop(ctx, &job);
+    if (rc == 1) goto failed;
+    goto done;
+usage:
+    rc = 2;
+    goto done;
+failed:
+    fail(ctx);
+done:
+    mmix_retrieval_sampler_free(&tr.sampler);
+    mmix_retrieval_sampler_free(&va.sampler);
+    pair_embeddings_free(&pe);
+    free(log.r);
+    pairs_free(&pf);
+    free(src);
+    free(meta);
+    free(file_meta);
+    return rc;
+}
+
+/* The mode of a state file (an InfoNCE run's when it does not say, or when it cannot be
+   read: that path then says what is wrong with it). */
+static int state_mode(mmix_ctx *ctx, const char *state) {
+    mmix_safetensors st;
+    int mode = RTRAIN_INFONCE;
+    if (mmix_safetensors_open(ctx, state, &st) != MMIX_OK) {
+        mmix_clear_error(ctx);
+        return mode;
+    }
+    if (mmix_safetensors_meta(&st, "retrieval_mode") && strcmp(mmix_safetensors_meta(&st, "retrieval_mode"), "indirect") == 0)
+        mode = RTRAIN_INDIRECT;
+    mmix_safetensors_close(&st);
+    return mode;
+}
+
 static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
+    static const char *const indirect_only[] = {"--embed-model", "--query-embeddings", "--target-embeddings",
+                                                "--depth", "--embed-batch", NULL};
     const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
     char pairs_path[PATH_CAP] = "", tok_path[PATH_CAP] = "", weights[PATH_CAP] = "", tok_out[PATH_CAP], title[PATH_CAP + 128];
     train_settings t;
-    train_position pos = {0, 0.0, 0, 0.0};
+    train_position pos = {0, 0.0, 0, 0.0, 0};
     train_source *src = (train_source *)calloc(1, sizeof *src);
     meta_list *meta = (meta_list *)calloc(1, sizeof *meta);
     eval_log log = {NULL, 0, 0};
@@ -3034,6 +3666,17 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     double tau = num_arg(a, "--tau");
     long long c = int_arg(a, "--candidates"), test_lines = int_arg(a, "--test-lines"), val_lines = int_arg(a, "--val-lines");
     int rc = 1;
+    if (resume ? state_mode(ctx, resume) == RTRAIN_INDIRECT : int_arg(a, "--mode") == RTRAIN_INDIRECT) {
+        free(src);
+        free(meta);
+        return retrieval_train_indirect(ctx, a);
+    }
+    for (k = 0; indirect_only[k]; k++)
+        if (given(a, indirect_only[k])) {
+            free(src);
+            free(meta);
+            return usage_error("%s goes with --mode indirect", indirect_only[k]);
+        }
     memset(&t, 0, sizeof t);
     memset(&pf, 0, sizeof pf);
     memset(&tr, 0, sizeof tr);
@@ -3067,13 +3710,7 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
                 goto done;
             }
         if (!read_resume_state(ctx, resume, &t, src, &pos, weights, &weights_hash)) goto failed;
-        if (weights_hash) {
-            uint64_t h = 0;
-            if (!file_fnv1a(weights, &h) || h != weights_hash) {
-                fprintf(stderr, "%s: %s is not the weights %s was saved with\n", command_name, weights, resume);
-                goto done;
-            }
-        }
+        if (!pair_weights(resume, weights, weights_hash)) goto done;
         if (mmix_safetensors_open(ctx, resume, &st) != MMIX_OK) goto failed;
         meta_text(&st, "retrieval_pairs", pairs_path, sizeof pairs_path);
         meta_text(&st, "retrieval_tokenizer", tok_path, sizeof tok_path);
@@ -3161,11 +3798,13 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     fflush(stdout);
     snprintf(title, sizeof title, "%s: InfoNCE, %s, %lld candidates, tau %g, lr %g", base_name(save),
              arch_of(m.config.arch).title, c, tau, t.lr);
-    job = train_job_of(&m, &opt, &t, &pos, &log, save, title, meta, !resume);
+    job = train_job_of(&m, &m.params, &opt, &t, &pos, &log, save, title, meta, !resume);
     job.train = &train_src;
     job.val = &val_src;
     job.loss = infonce_loss_of;
     job.loss_user = &tr;   /* the loss reads c, tau and the batch's matches, the same for both splits */
+    job.save_weights = lm_save;
+    job.save_user = &t;
     rc = train_loop(ctx, &job);
     if (rc == 1) goto failed;
     goto done;
@@ -3408,10 +4047,15 @@ static const command commands[] = {
      "the documents nearest a query by cosine similarity: rank, score, first line", NULL, search_groups,
      "\"query text\"", NULL},
     {"retrieval-train", cmd_retrieval_train,
-     "--mode infonce --init W.safetensors --pairs FILE.jsonl --save OUT.safetensors --steps T --batch B",
-     "fine-tune an embedding model on query/target pairs with InfoNCE (paper Sec. 6.3)",
+     "--mode infonce --init W.safetensors --pairs FILE.jsonl --save OUT.safetensors --steps T --batch B\n"
+     "                (or --mode indirect --embed-model G.safetensors ...)",
+     "fine-tune an embedding model with InfoNCE (paper Sec. 6.3), or train the indirect model (Sec. 6.2)",
      "Each item is a query, its match and C-2 negatives drawn from the train split (paper Algorithm 1); the\n"
-     "loss is -log softmax of cos / tau at the match. Validation: the val split's items, drawn once.\n",
+     "loss is -log softmax of cos / tau at the match. Validation: the val split's items, drawn once.\n"
+     "--mode indirect: a bidirectional mixer over the C embeddings of an item, made once by the frozen\n"
+     "--embed-model (or read from mm embed files of the pairs file), scores the C-1 candidates; the loss is\n"
+     "their cross-entropy at the match. The weights record the generative model (path, hash, tokenizer) and C,\n"
+     "so mm retrieval-eval --model OUT.safetensors embeds the evaluated split the same way.\n",
      rtrain_groups, NULL, NULL},
     {"retrieval-eval", cmd_retrieval_eval, "--pairs FILE.jsonl [--split test] (--model W[,W...] | --method bm25) [--n 32,...] [--tsv]",
      "top-1 accuracy, MRR@10 and recall@10 among n candidates (paper Table 1)",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # examples/retrieval.sh - from raw query/target pairs to a retrieval table (paper Sec. 6, Table 1):
 # a masked mixer and a Llama-style transformer pretrained with the same compute on the train
-# split's targets, each then InfoNCE-tuned on the train split's pairs, all evaluated on the
-# test split beside BM25, over the same candidate lists. The test split stays out of every
+# split's targets, each then InfoNCE-tuned on the train split's pairs, and the indirect
+# retrieval model on the tuned mixer's embeddings (INDIRECT_STEPS=0 skips it), all evaluated
+# on the test split beside BM25, over the same candidate lists. The test split stays out of every
 # step of training, the tokenizer included.
 # Usage: examples/retrieval.sh OUT_DIR   (settings from the environment, defaults below:
 #   the bundled 4,000 Debian pairs, tiny models, a few minutes on two cores)
@@ -26,6 +27,10 @@ TUNE_ITEMS=${TUNE_ITEMS:-2}
 CANDIDATES=${CANDIDATES:-32}
 TUNE_LR=${TUNE_LR:-1e-4}
 EVAL_ITEMS=${EVAL_ITEMS:-100}   # validation items per InfoNCE evaluation (each is CANDIDATES rows)
+INDIRECT_STEPS=${INDIRECT_STEPS:-200}   # the indirect model: steps of INDIRECT_ITEMS items; 0: none
+INDIRECT_ITEMS=${INDIRECT_ITEMS:-16}
+INDIRECT_DEPTH=${INDIRECT_DEPTH:-8}
+INDIRECT_LR=${INDIRECT_LR:-1e-4}
 N=${N:-32,64,128,256,512,1024}
 mkdir -p "$out"
 split=(--test-lines "$TEST" --val-lines "$VAL")
@@ -54,8 +59,16 @@ for arch in mixer llama; do
         --save "$out/$arch-infonce.safetensors" >"$out/$arch-infonce.train.log"
     log "InfoNCE $arch ($TUNE_STEPS steps of $TUNE_ITEMS items of $CANDIDATES rows, lr $TUNE_LR): $(took "$t"), $(grep 'val-loss' "$out/$arch-infonce.train.log" | tail -1)"
 done
-t=$(clock)
 models="$out/mixer.safetensors,$out/mixer-infonce.safetensors,$out/llama.safetensors,$out/llama-infonce.safetensors"
+if test "$INDIRECT_STEPS" -gt 0; then   # on the tuned mixer's embeddings, made once by the run
+    t=$(clock)
+    "$mm" retrieval-train --mode indirect --embed-model "$out/mixer-infonce.safetensors" --pairs "$PAIRS" "${split[@]}" \
+        --candidates "$CANDIDATES" --depth "$INDIRECT_DEPTH" --steps "$INDIRECT_STEPS" --batch "$INDIRECT_ITEMS" \
+        --lr "$INDIRECT_LR" --save "$out/indirect.safetensors" >"$out/indirect.train.log" 2>"$out/indirect.err"
+    log "indirect model on mixer-infonce ($INDIRECT_STEPS steps of $INDIRECT_ITEMS items of $CANDIDATES, depth $INDIRECT_DEPTH, lr $INDIRECT_LR): $(took "$t"), $(grep 'val-loss' "$out/indirect.train.log" | tail -1)"
+    models="$models,$out/indirect.safetensors"
+fi
+t=$(clock)
 methods=(--model "$models")
 if "$mm" retrieval-eval --help | grep -q -- '--method'; then methods+=(--method bm25); fi
 "$mm" retrieval-eval --pairs "$PAIRS" "${split[@]}" "${methods[@]}" --n "$N" --tsv >"$out/table.tsv" 2>"$out/eval.log"

@@ -129,6 +129,97 @@ check "no query is a usage error: $out" fails_with "$rc" "$out" "give --index an
 out=$("$mm" embed --model "$tmp/m.safetensors" --input $pairs --out "$tmp/y.emb" 2>&1); rc=$?
 check "mm embed of a field the file lacks names it: $out" fails_with "$rc" "$out" '"text"'
 check "a failed mm embed writes nothing" test ! -e "$tmp/y.emb"
+# ---- mm retrieval-train --mode indirect: the RetrievalMixer on the frozen model's embeddings ----
+ri=(retrieval-train --mode indirect --pairs $pairs "${split[@]}" --candidates 8 --depth 2 --steps 8 --batch 4
+    --eval-every 4 --lr 1e-3)
+out=$("$mm" "${ri[@]}" --embed-model "$tmp/r.safetensors" --save "$tmp/i.safetensors" 2>"$tmp/err"); rc=$?
+check "indirect: one command from an InfoNCE-tuned checkpoint and the pairs: $out" \
+    ok_with "$rc" "$out" "saved $tmp/i.safetensors"
+check "indirect: the train and validation splits embedded once, with a progress line" \
+    bash -c "grep -q 'embedding training queries 160/160' \"\$1\" && grep -q 'embedding validation targets 40/40' \"\$1\"" \
+    _ "$tmp/err"
+check "indirect: says what it trains" has "$out" "D 32, depth 2, 8 candidates, .* 160 train and 40 validation pairs"
+check "indirect: evaluates on the validation items" has "$out" "eval step 8 tokens .* val-loss"
+check "indirect: the state, the log and the plot beside the weights" \
+    test -s "$tmp/i.state.safetensors" -a -s "$tmp/i.log.csv" -a -s "$tmp/i.loss.svg"
+check "indirect: the file records its generative model (path, and the hash mm embed records) and c" \
+    /usr/bin/python3 -c "
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+meta = json.loads(b[8:8 + struct.unpack_from('<Q', b)[0]])['__metadata__']
+model_hash = struct.unpack_from('<Q', open(sys.argv[3], 'rb').read(), 32)[0]
+assert meta['mmix_model'] == 'retrieval-mixer' and meta['retrieval_embed_model'] == sys.argv[2], meta
+assert int(meta['retrieval_embed_model_fnv1a'], 16) == model_hash, meta
+assert meta['n_samples'] == '8' and meta['retrieval_candidates'] == '8' and meta['depth'] == '2', meta
+" "$tmp/i.safetensors" "$tmp/r.safetensors" "$tmp/q.emb"
+"$mm" "${ri[@]}" --embed-model "$tmp/r.safetensors" --stop-at 3 --save "$tmp/j.safetensors" >/dev/null 2>&1
+out=$("$mm" retrieval-train --resume "$tmp/j.state.safetensors" --save "$tmp/j.safetensors" 2>&1); rc=$?
+check "indirect: a resumed run exits 0: $out" test "$rc" = 0
+check "indirect: a run stopped at step 3 and resumed ends with the same weights, bit for bit" \
+    cmp -s "$tmp/i.safetensors" "$tmp/j.safetensors"
+check "indirect: and the same evaluations in its log" \
+    test "$(cut -d, -f1-5 "$tmp/i.log.csv")" = "$(cut -d, -f1-5 "$tmp/j.log.csv")"
+"$mm" embed --model "$tmp/r.safetensors" --input $pairs --field target --out "$tmp/t.emb" >/dev/null 2>&1
+out=$("$mm" "${ri[@]}" --query-embeddings "$tmp/q.emb" --target-embeddings "$tmp/t.emb" --save "$tmp/k.safetensors" 2>&1)
+check "indirect: from mm embed files, the same weights as embedding in the run" \
+    bash -c "test $? = 0 && cmp -s \"\$1\" \"\$2\"" _ "$tmp/i.safetensors" "$tmp/k.safetensors"
+"$mm" "${ri[@]}" --query-embeddings "$tmp/q.emb" --target-embeddings "$tmp/t.emb" --stop-at 5 --save "$tmp/l.safetensors" \
+    >/dev/null 2>&1
+"$mm" retrieval-train --resume "$tmp/l.state.safetensors" --save "$tmp/l.safetensors" >/dev/null 2>&1
+check "indirect: a run on mm embed files resumes bit for bit" cmp -s "$tmp/i.safetensors" "$tmp/l.safetensors"
+tsv=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/r.safetensors,$tmp/i.safetensors" --n 8,32 \
+    --seed 3 --tsv 2>"$tmp/err"); rc=$?
+check "retrieval-eval of an indirect model: its row at n = c only, beside the embedding model's: $tsv" \
+    bash -c "test $rc = 0 && awk -F'\t' 'NR > 1 { rows = rows \$1 \" \" \$2 \" \" \$6 \";\" } END { exit rows != \"r.safetensors 8 100;r.safetensors 32 100;i.safetensors 8 100;\" }' <<<\"\$1\"" \
+    _ "$tsv"
+check "retrieval-eval: the other n of an indirect model skipped with a note on stderr" \
+    grep -q "i.safetensors ranks 8 candidates, the n it was trained with: n = 32 skipped" "$tmp/err"
+again=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/i.safetensors" --n 8 --seed 3 --tsv 2>/dev/null)
+check "retrieval-eval: an indirect model's row is the same alone as beside other methods" \
+    test "$(tail -1 <<<"$again")" = "$(grep '^i.safetensors' <<<"$tsv")"
+out=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/i.safetensors" --embed-model "$tmp/m.safetensors" \
+    --n 8 2>&1); rc=$?
+check "retrieval-eval: another generative model than the recorded one is an error: $out" \
+    fails_with "$rc" "$out" "m.safetensors is not the generative model .*i.safetensors was trained on"
+mkdir -p "$tmp/g"; cp "$tmp/r.safetensors" "$tmp/g/gen.safetensors"; cp "$tmp/r.tokenizer.txt" "$tmp/g/gen.tokenizer.txt"
+"$mm" "${ri[@]}" --steps 1 --embed-model "$tmp/g/gen.safetensors" --save "$tmp/moved.safetensors" >/dev/null 2>&1
+mv "$tmp/g/gen.safetensors" "$tmp/g/elsewhere.safetensors"
+out=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/moved.safetensors" --n 8 2>&1); rc=$?
+check "retrieval-eval: a missing generative model is an error naming it: $out" fails_with "$rc" "$out" "gen.safetensors"
+out=$("$mm" retrieval-eval --pairs $pairs "${split[@]}" --model "$tmp/moved.safetensors" --n 8 --tsv \
+    --embed-model "$tmp/g/elsewhere.safetensors" 2>/dev/null); rc=$?
+check "retrieval-eval: --embed-model points at a moved generative model: $out" \
+    bash -c "test $rc = 0 && test \$(wc -l <<<\"\$1\") = 2" _ "$out"
+out=$("$mm" "${ri[@]}" --candidates 200 --embed-model "$tmp/r.safetensors" --save "$tmp/x.safetensors" 2>&1); rc=$?
+check "indirect: c larger than the train split is an error: $out" \
+    fails_with "$rc" "$out" "train split has 160 pairs, fewer than --candidates 200"
+"$mm" train --arch mixer --data $pairs --format jsonl --jsonl-field target --rows padded --pad-left --vocab 400 \
+    --dim 16 --depth 1 --ctx 48 --steps 2 --batch 8 --save "$tmp/narrow.safetensors" >/dev/null 2>&1
+"$mm" embed --model "$tmp/narrow.safetensors" --input $pairs --field target --out "$tmp/t16.emb" >/dev/null 2>&1
+out=$("$mm" "${ri[@]}" --query-embeddings "$tmp/q.emb" --target-embeddings "$tmp/t16.emb" --save "$tmp/x.safetensors" 2>&1)
+rc=$?
+check "indirect: embeddings of another width (another model) are an error: $out" \
+    fails_with "$rc" "$out" "q.emb (32-dimensional) and .*t16.emb (16-dimensional) were not made by the same model"
+out=$("$mm" "${ri[@]}" --query-embeddings "$tmp/t.emb" --target-embeddings "$tmp/t.emb" --save "$tmp/x.safetensors" 2>&1)
+rc=$?
+check "indirect: a targets file given as the queries is an error: $out" fails_with "$rc" "$out" 'holds the field "target"'
+out=$("$mm" "${ri[@]}" --query-embeddings "$tmp/q.emb" --target-embeddings "$tmp/cut" --save "$tmp/x.safetensors" 2>&1)
+rc=$?
+check "indirect: a cut embeddings file is an error: $out" fails_with "$rc" "$out" "not an embeddings file"
+out=$("$mm" "${ri[@]}" --embed-model "$tmp/none.safetensors" --save "$tmp/x.safetensors" 2>&1); rc=$?
+check "indirect: a missing generative model is an error: $out" fails_with "$rc" "$out" "none"
+check "indirect: a failed run writes no weights" test ! -e "$tmp/x.safetensors"
+out=$("$mm" "${ri[@]}" --embed-model "$tmp/r.safetensors" --tau 0.1 --save "$tmp/x.safetensors" 2>&1); rc=$?
+check "indirect: --tau is InfoNCE's, a usage error: $out" test "$rc" = 2
+out=$("$mm" "${rt[@]}" --depth 3 --save "$tmp/x.safetensors" 2>&1); rc=$?
+check "infonce: --depth is the indirect model's, a usage error: $out" fails_with "$rc" "$out" "--depth goes with --mode indirect"
+out=$("$mm" retrieval-train --resume "$tmp/j.state.safetensors" --save "$tmp/j.safetensors" --depth 4 2>&1); rc=$?
+check "indirect: a resumed run refuses a new --depth: $out" fails_with "$rc" "$out" "drop --depth"
+out=$("$mm" retrieval-train --resume "$tmp/j.state.safetensors" --embed-model "$tmp/m.safetensors" \
+    --save "$tmp/j.safetensors" 2>&1); rc=$?
+check "indirect: resuming on another model's embeddings is an error: $out" \
+    fails_with "$rc" "$out" "m.safetensors is not the generative model the run was trained on"
+
 "$mm" train --arch mixer-bidi --vocab 50 --dim 16 --depth 1 --ctx 8 --tokens tests/reference/fixtures/model_tokens.txt \
     --steps 1 --batch 1 --save "$tmp/bidi.safetensors" >/dev/null 2>&1
 cp "$tmp/m.tokenizer.txt" "$tmp/bidi.tokenizer.txt"
