@@ -279,12 +279,16 @@
    `vocab_size` counts all three: 256 + merges + 2. With too little text to fill it,
    training stops early and the vocabulary is smaller (mmix_bpe_vocab_size tells).
 
-   Pre-split. Text is cut into words before merging, and merges never cross a word: an
-   ASCII approximation of GPT-2's pattern (see mmix_bpe_next_word), where every byte >=
-   0x80 counts as a letter. Words: contractions 's 't 're 've 'm 'll 'd; an optional space
-   plus a run of letters, or of digits, or of other bytes; runs of white space, the last
-   space of a run going to the next word. "Hello  world's 42!" -> "Hello", " ", " world",
-   "'s", " 42", "!".
+   Pre-split. Text is cut into words before merging, and merges never cross a word. Our
+   tokenizers use an ASCII approximation of GPT-2's pattern (see mmix_bpe_next_word), where
+   every byte >= 0x80 counts as a letter. Words: contractions 's 't 're 've 'm 'll 'd; an
+   optional space plus a run of letters, or of digits, or of other bytes; runs of white
+   space, the last space of a run going to the next word. "Hello  world's 42!" -> "Hello",
+   " ", " world", "'s", " 42", "!". Imported tokenizers use their file's pattern: GPT-2's
+   itself (split "gpt2": the same rules over code points) or Llama-3's ("llama3": numbers in
+   threes, a punctuation mark may lead a word, newlines end white space), with \p{L}, \p{N}
+   and \s (White_Space) from a table generated from the Unicode 15.0.0 data
+   (tests/reference/gen_unicode_classes.py).
 
    Training (mmix_bpe_train) merges, at each step, the adjacent pair with the highest count
    over the corpus; ties go to the lowest first id, then the lowest second id. It runs on
@@ -295,7 +299,7 @@
 
    The file (mmix_bpe_save / mmix_bpe_load) is text, one item per line; '#' starts a
    comment (a whole line, or after a line's fields); blank lines are ignored:
-       mmix-bpe 1                         magic and format version (exactly this line)
+       mmix-bpe 1                         magic and format version
        split gpt2-ascii                   the pre-split
        vocab 261                          256 + merges + specials
        merges 3
@@ -306,9 +310,30 @@
        special 260 pad <|pad|>
        end
    Loading is strict: ids in order, no unknown token, no duplicate merge, counts that add
-   up, and the 'end' line (a truncated file is an error). mmix_bpe_import_hf reads the
-   merges of a Hugging Face byte-level tokenizer.json; its pre-split stays ours, so text
-   whose words the two patterns cut differently encodes differently.
+   up, and the 'end' line (a truncated file is an error).
+
+   Imported ids. A checkpoint trained with a Hugging Face tokenizer reads its embedding rows
+   by that tokenizer's ids, so mmix_bpe_import_hf keeps them: GPT-2 encodes "T!" as 51 0
+   (its byte tokens are not numbered by byte value), and so do we. Inside, tokens keep our
+   numbering (bytes, merges, specials) and an id map turns them into the file's ids when
+   encoding ends; decoding reads the file's ids; vocabulary entries that no merge makes are
+   kept so that every id decodes. Added tokens keep their ids and contents. Such a tokenizer
+   is written as version 2, which names every token by its id:
+       mmix-bpe 2
+       split gpt2 [prefix-space] [ignore-merges]   gpt2 or llama3; ByteLevel's add_prefix_space;
+                                          BPE's ignore_merges (a word that is a token stays whole)
+       vocab 50257                        ids are 0 .. vocab - 1
+       merges 50000
+       byte 0 188                         byte, its id (256 lines, bytes in order)
+       merge 220 220 83 # " t"            the result's id, the ids of the two tokens it joins
+       special 50256 eot <|endoftext|>    (special-hex ID ROLE HEX for other contents)
+       token 90 7a7a # "zz"               an id that nothing makes, its bytes in hex
+       end
+   Our own tokenizers are still written as version 1, byte for byte as before. What a
+   tokenizer.json asks for beyond this (a normalizer, pre-tokenizers other than ByteLevel
+   or Split (GPT-2's or Llama-3's regex) + ByteLevel, Metaspace, WordPiece or Unigram models,
+   byte_fallback, dropout) is an error naming it; reference-notes Sec. 10 lists what was
+   compared with the reference encoders.
 
    =========================================================================================
    7. VERSION HISTORY (CHANGELOG.md has the details)
@@ -1460,10 +1485,10 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
 MMIXDEF mmix_result mmix_bpe_save(mmix_ctx *ctx, const mmix_bpe *bpe, const char *path);
 /* The file's text, appended to *out. */
 MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmix_bpe_bytes *out);
-/* Imports a Hugging Face tokenizer.json of the byte-level BPE kind (GPT-2 style: the
-   ByteLevel pre-tokenizer): its vocabulary with its own ids, its merges, its pre-split
-   (GPT-2's pattern with Unicode classes, add_prefix_space) and its added tokens with
-   their ids and contents ("<|endoftext|>"/"<|end_of_text|>"/"</s>" become eot,
+/* Imports a Hugging Face tokenizer.json of the byte-level BPE kind (GPT-2 or Llama-3
+   style): its vocabulary with its own ids, its merges, its pre-split (GPT-2's or
+   Llama-3's pattern with Unicode classes, add_prefix_space, ignore_merges) and its added
+   tokens with their ids and contents ("<|endoftext|>"/"<|end_of_text|>"/"</s>" become eot,
    "<|pad|>"/"<pad>" pad). Encoding gives the ids the file's own tokenizer gives.
    Anything else the file asks for is MMIX_ERR_UNSUPPORTED naming it. */
 MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe **out);
@@ -1500,9 +1525,9 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 /* The pre-split (section 6): the end of the word that starts at `pos` (< size). Words
    partition the text; merges never cross them. */
 MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
-/* The same for this tokenizer's own pre-split: "gpt2-ascii" (ours, as above) or "gpt2"
-   (GPT-2's pattern with Unicode classes, the one Hugging Face's ByteLevel uses); the
-   split's name is mmix_bpe_split_name. */
+/* The same for this tokenizer's own pre-split: "gpt2-ascii" (ours, as above), "gpt2"
+   (GPT-2's pattern with Unicode classes, the one Hugging Face's ByteLevel uses) or
+   "llama3" (Llama-3's pattern); the split's name is mmix_bpe_split_name. */
 MMIXDEF size_t mmix_bpe_split_next(const mmix_bpe *bpe, const void *text, size_t size, size_t pos);
 MMIXDEF const char *mmix_bpe_split_name(const mmix_bpe *bpe);
 
@@ -9461,6 +9486,61 @@ static size_t mmix__bpe_next_word_gpt2(const unsigned char *s, size_t size, size
     return i == size || run == 1 ? i : last;
 }
 
+/* Llama-3's pattern (split "llama3"; Hugging Face: a Split pre-tokenizer with this regex,
+   then ByteLevel without its own):
+     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+     \s*[\r\n]+|\s+(?!\S)|\s+
+   Unlike GPT-2's: contractions in any case, one non-letter may lead a run of letters,
+   numbers go three digits at a time, punctuation keeps the newlines after it, and white
+   space ending in newlines is a word up to its last newline. */
+static int mmix__bpe_is_crlf(unsigned char c) { return c == '\r' || c == '\n'; }
+static size_t mmix__bpe_next_word_llama3(const unsigned char *s, size_t size, size_t pos) {
+    size_t i = pos, len, len2, last, nl_end;
+    int k, k2, run;
+    if (pos >= size) return size;
+    if (s[i] == '\'' && i + 1 < size) {
+        unsigned char c = (unsigned char)(s[i + 1] | 0x20), d = i + 2 < size ? (unsigned char)(s[i + 2] | 0x20) : 0;
+        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+        if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return i + 3;
+    }
+    k = mmix__bpe_char_class(s + i, size - i, &len);
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+    if (k == MMIX__BPE_LETTER || ((k == MMIX__BPE_OTHER || (k == MMIX__BPE_SPACE && !mmix__bpe_is_crlf(s[i]))) &&
+                                  i + len < size &&
+                                  mmix__bpe_char_class(s + i + len, size - i - len, &len2) == MMIX__BPE_LETTER)) {
+        for (i += len; i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_LETTER; i += len) {}
+        return i;
+    }
+    if (k == MMIX__BPE_DIGIT) { /* \p{N}{1,3} */
+        for (run = 1, i += len; run < 3 && i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_DIGIT;
+             run++, i += len) {}
+        return i;
+    }
+    /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
+    if (s[i] == ' ' && i + 1 < size && (k2 = mmix__bpe_char_class(s + i + 1, size - i - 1, &len2)) == MMIX__BPE_OTHER) {
+        i++;
+        k = k2;
+        len = len2;
+    }
+    if (k == MMIX__BPE_OTHER) {
+        for (i += len; i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_OTHER; i += len) {}
+        while (i < size && mmix__bpe_is_crlf(s[i])) i++;
+        return i;
+    }
+    /* white space: \s*[\r\n]+ takes the run up to its last newline; else as GPT-2's */
+    run = 0;
+    last = i;
+    nl_end = 0;
+    while (i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_SPACE) {
+        last = i;
+        i += len;
+        run++;
+        if (mmix__bpe_is_crlf(s[last])) nl_end = i;
+    }
+    if (nl_end) return nl_end;
+    return i == size || run == 1 ? i : last;
+}
+
 /* ---- Hash tables ---- */
 /* 64-bit FNV-1a (see >>api_data); >>data also hashes sources, tokenizers and caches with it. */
 MMIXDEF uint64_t mmix_fnv1a64(uint64_t h, const void *data, size_t n) {
@@ -9635,8 +9715,8 @@ typedef struct mmix__bpe_special {
 } mmix__bpe_special;
 
 /* The pre-splits (section 6): our ASCII one, and GPT-2's with Unicode classes. */
-enum { MMIX__BPE_SPLIT_GPT2_ASCII, MMIX__BPE_SPLIT_GPT2, MMIX__BPE_SPLITS };
-static const char *const mmix__bpe_split_names[] = {"gpt2-ascii", "gpt2"};
+enum { MMIX__BPE_SPLIT_GPT2_ASCII, MMIX__BPE_SPLIT_GPT2, MMIX__BPE_SPLIT_LLAMA3, MMIX__BPE_SPLITS };
+static const char *const mmix__bpe_split_names[] = {"gpt2-ascii", "gpt2", "llama3"};
 
 /* Tokens are numbered 256 bytes, then the merges, then the specials; the encoder works
    in these numbers. A tokenizer of ours uses them as its ids. An imported one keeps the
@@ -9652,6 +9732,8 @@ struct mmix_bpe {
     int64_t vocab_size;          /* ids are 0 .. vocab_size - 1 */
     int split;                   /* MMIX__BPE_SPLIT_* */
     int prefix_space;            /* ByteLevel's add_prefix_space: a space before each text without one */
+    int ignore_merges;           /* BPE's ignore_merges: a word that is a token is that token */
+    mmix__strtab whole;          /* with ignore_merges: the bytes of every byte, merge or extra token -> id */
     int32_t *id_of;              /* token number -> id; NULL when they are the same */
     int32_t *token_of;           /* id -> token number; -1: no token; <= -2: extra entry -2 - value */
     mmix__strtab extra;          /* bytes -> id, for ids made by no byte, merge or special */
@@ -9680,6 +9762,7 @@ MMIXDEF void mmix_bpe_free(mmix_bpe *bpe) {
     MMIX_FREE(bpe->id_of);
     MMIX_FREE(bpe->token_of);
     mmix__strtab_free(&bpe->extra);
+    mmix__strtab_free(&bpe->whole);
     MMIX_FREE(bpe->id_start);
     MMIX_FREE(bpe->id_bytes);
     MMIX_FREE(bpe);
@@ -9787,6 +9870,16 @@ static mmix_result mmix__bpe_finish_ids(mmix_ctx *ctx, mmix_bpe *bpe, const char
         size_t len = (size_t)(bpe->id_start[id + 1] - bpe->id_start[id]);
         if (k >= 0) memcpy(bpe->id_bytes + bpe->id_start[id], bpe->token_bytes + bpe->token_start[k], len);
         else if (k <= -2) memcpy(bpe->id_bytes + bpe->id_start[id], bpe->extra.pool + bpe->extra.start[-2 - k], len);
+    }
+    /* ignore_merges looks words up among the vocabulary's tokens (not the added ones) */
+    for (id = 0; bpe->ignore_merges && id < bpe->vocab_size; id++) {
+        int32_t k = bpe->token_of[id];
+        const unsigned char *p = bpe->id_bytes + bpe->id_start[id];
+        size_t len = (size_t)(bpe->id_start[id + 1] - bpe->id_start[id]);
+        if (k == -1 || k >= 256 + bpe->n_merges) continue;
+        if (mmix__strtab_find(&bpe->whole, p, len, mmix__hash_bytes(p, len)) >= 0) continue;
+        if ((e = mmix__strtab_add(&bpe->whole, p, len, mmix__hash_bytes(p, len))) < 0) goto oom;
+        bpe->whole.value[e] = id;
     }
     return MMIX_OK;
 oom:
@@ -10284,8 +10377,7 @@ static mmix_result mmix__bpe_encode_plain(mmix_ctx *ctx, mmix_bpe *bpe, const un
                                           size_t size, mmix_bpe_ids *ids) {
     size_t pos = 0;
     while (pos < size) {
-        size_t end = bpe->split == MMIX__BPE_SPLIT_GPT2 ? mmix__bpe_next_word_gpt2(s, size, pos)
-                                                        : mmix_bpe_next_word(s, size, pos);
+        size_t end = mmix_bpe_split_next(bpe, s, size, pos);
         size_t len = end - pos;
         uint64_t h;
         int64_t e, first, n;
@@ -10296,7 +10388,13 @@ static mmix_result mmix__bpe_encode_plain(mmix_ctx *ctx, mmix_bpe *bpe, const un
             continue;
         }
         if (len > MMIX__BPE_CACHE_WORD_MAX) {
-            if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) goto oom;
+            h = mmix__hash_bytes(s + pos, len);
+            if (bpe->ignore_merges && (e = mmix__strtab_find(&bpe->whole, s + pos, len, h)) >= 0) {
+                if (!mmix__ids_reserve(ids, 1)) goto oom;
+                ids->ids[ids->n++] = (int32_t)bpe->whole.value[e];
+            } else if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) {
+                goto oom;
+            }
             pos = end;
             continue;
         }
@@ -10311,7 +10409,12 @@ static mmix_result mmix__bpe_encode_plain(mmix_ctx *ctx, mmix_bpe *bpe, const un
             continue;
         }
         first = ids->n;
-        if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) goto oom;
+        if (bpe->ignore_merges && (e = mmix__strtab_find(&bpe->whole, s + pos, len, h)) >= 0) {
+            if (!mmix__ids_reserve(ids, 1)) goto oom;
+            ids->ids[ids->n++] = (int32_t)bpe->whole.value[e];
+        } else if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) {
+            goto oom;
+        }
         n = ids->n - first;
         if (bpe->cache_ids_used + n > MMIX__BPE_CACHE_IDS_MAX) { /* full: start afresh */
             mmix__strtab_clear(&bpe->cache);
@@ -10416,8 +10519,9 @@ MMIXDEF mmix_result mmix_bpe_decode(mmix_ctx *ctx, const mmix_bpe *bpe, const in
 
 MMIXDEF int64_t mmix_bpe_vocab_size(const mmix_bpe *bpe) { return bpe->vocab_size; }
 MMIXDEF size_t mmix_bpe_split_next(const mmix_bpe *bpe, const void *text, size_t size, size_t pos) {
-    return bpe->split == MMIX__BPE_SPLIT_GPT2 ? mmix__bpe_next_word_gpt2((const unsigned char *)text, size, pos)
-                                              : mmix_bpe_next_word(text, size, pos);
+    if (bpe->split == MMIX__BPE_SPLIT_GPT2) return mmix__bpe_next_word_gpt2((const unsigned char *)text, size, pos);
+    if (bpe->split == MMIX__BPE_SPLIT_LLAMA3) return mmix__bpe_next_word_llama3((const unsigned char *)text, size, pos);
+    return mmix_bpe_next_word(text, size, pos);
 }
 MMIXDEF const char *mmix_bpe_split_name(const mmix_bpe *bpe) { return mmix__bpe_split_names[bpe->split]; }
 MMIXDEF int64_t mmix_bpe_merge_count(const mmix_bpe *bpe) { return bpe->n_merges; }
@@ -10477,8 +10581,9 @@ static int mmix__bpe_save_v2(const mmix_bpe *bpe, mmix_bpe_bytes *out) {
              mmix__bytes_printf(out, "# maskedmixer byte-level BPE tokenizer (maskedmixer.h, section 6), with the\n"
                                      "# ids of the file it was imported from. 'byte B ID' gives byte B its id;\n"
                                      "# 'merge ID A B' makes token ID from the tokens with ids A and B.\n") &&
-             mmix__bytes_printf(out, "split %s%s\nvocab %lld\nmerges %lld\n", mmix__bpe_split_names[bpe->split],
-                                bpe->prefix_space ? " prefix-space" : "", (long long)bpe->vocab_size,
+             mmix__bytes_printf(out, "split %s%s%s\nvocab %lld\nmerges %lld\n", mmix__bpe_split_names[bpe->split],
+                                bpe->prefix_space ? " prefix-space" : "", bpe->ignore_merges ? " ignore-merges" : "",
+                                (long long)bpe->vocab_size,
                                 (long long)bpe->n_merges);
     for (i = 0; ok && i < 256; i++) ok = mmix__bytes_printf(out, "byte %d %ld\n", (int)i, (long)mmix__bpe_id(bpe, i));
     for (i = 0; ok && i < bpe->n_merges; i++) {
@@ -10514,7 +10619,7 @@ MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmi
     if (!bpe || !out) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe save: NULL argument");
     /* Our own layout is written as version 1, as before, so its files (and the caches
        that hash them) do not change; an id map or another pre-split needs version 2. */
-    if (bpe->id_of || bpe->split != MMIX__BPE_SPLIT_GPT2_ASCII || bpe->prefix_space)
+    if (bpe->id_of || bpe->split != MMIX__BPE_SPLIT_GPT2_ASCII || bpe->prefix_space || bpe->ignore_merges)
         return mmix__bpe_save_v2(bpe, out) ? MMIX_OK : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe save: out of memory");
     ok = mmix__bytes_printf(out, "%s 1\n", MMIX__BPE_MAGIC) &&
          mmix__bytes_printf(out, "# maskedmixer byte-level BPE tokenizer (maskedmixer.h, section 6).\n"
@@ -10646,18 +10751,19 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
         if (line.n > MMIX__BPE_MAX_FIELDS) goto syntax;
         switch (want) {
         case WANT_SPLIT:
-            if (!mmix__bpe_field_is(&line, 0, "split") || line.n < 2 || line.n > (version == 1 ? 2 : 3)) goto syntax;
+            if (!mmix__bpe_field_is(&line, 0, "split") || line.n < 2 || line.n > (version == 1 ? 2 : 4)) goto syntax;
             for (bpe->split = 0; bpe->split < MMIX__BPE_SPLITS; bpe->split++)
                 if (mmix__bpe_field_is(&line, 1, mmix__bpe_split_names[bpe->split])) break;
             if (bpe->split == MMIX__BPE_SPLITS || (version == 1 && bpe->split != MMIX__BPE_SPLIT_GPT2_ASCII)) {
                 mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe load '%s' line %lld: unknown pre-split '%s' "
                                "(this build knows 'gpt2-ascii'%s)", name, (long long)line_no, shown,
-                               version == 1 ? "" : " and 'gpt2'");
+                               version == 1 ? "" : ", 'gpt2' and 'llama3'");
                 goto fail;
             }
-            if (line.n == 3) {
-                if (!mmix__bpe_field_is(&line, 2, "prefix-space")) goto syntax;
-                bpe->prefix_space = 1;
+            for (i = 2; i < line.n; i++) { /* options, in this order */
+                if (mmix__bpe_field_is(&line, (int)i, "prefix-space") && i == 2) bpe->prefix_space = 1;
+                else if (mmix__bpe_field_is(&line, (int)i, "ignore-merges") && !bpe->ignore_merges) bpe->ignore_merges = 1;
+                else goto syntax;
             }
             want = WANT_VOCAB;
             break;
@@ -10912,12 +11018,13 @@ MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **ou
    bytes_to_unicode: bytes 33-126, 161-172 and 174-255 stand for themselves, the other 68
    bytes for U+0100 onward, in byte order). We read model.type, model.vocab (token -> id),
    model.merges (as "A B" strings or ["A", "B"] pairs, in rank order), added_tokens, the
-   normalizer and the pre_tokenizer; decoder, post_processor, truncation and padding are
+   normalizer and the pre_tokenizer (ByteLevel, or a Sequence of a Split with GPT-2's or
+   Llama-3's regex and ByteLevel); decoder, post_processor, truncation and padding are
    skipped (the paper tokenizes with add_special_tokens=False, so no template applies).
    The file's ids are kept (id_of, section 6). Whatever the file asks for that we do not
    implement is MMIX_ERR_UNSUPPORTED naming it: a normalizer, another pre-tokenizer or
-   model type, dropout, subword prefixes, byte fallback, ignore_merges, added tokens
-   with lstrip/rstrip/single_word. */
+   model type, dropout, subword prefixes, byte fallback, added tokens with
+   lstrip/rstrip/single_word. */
 /* GPT-2's byte <-> character table: the code point that stands for each byte. */
 static uint32_t mmix__bytelevel_char(int byte) {
     int k, extra = 0;
@@ -11123,12 +11230,13 @@ static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__
             }
             return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': %s is set: not supported "
                                   "(only null%s)", name, what, k[0] == 'd' ? "" : " or \"\"");
-        } else if (strcmp(k, "byte_fallback") == 0 || strcmp(k, "ignore_merges") == 0) {
-            char what[40];
-            snprintf(what, sizeof what, "model.%s", k);
-            if ((v = mmix__hf_bool(j, what)) < 0) return MMIX_ERR_FORMAT;
-            if (v) return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': %s is true: not "
-                                         "supported", name, what);
+        } else if (strcmp(k, "ignore_merges") == 0) { /* Llama-3: a word that is a token stays whole */
+            if ((v = mmix__hf_bool(j, "model.ignore_merges")) < 0) return MMIX_ERR_FORMAT;
+            h->bpe->ignore_merges = v;
+        } else if (strcmp(k, "byte_fallback") == 0) {
+            if ((v = mmix__hf_bool(j, "model.byte_fallback")) < 0) return MMIX_ERR_FORMAT;
+            if (v) return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': model.byte_fallback is "
+                                         "true: not supported", name);
         } else if (strcmp(k, "merges") == 0) {
             if (!mmix__json_expect(j, '[', "(merges is an array)")) return MMIX_ERR_FORMAT;
             merges = 0;
@@ -11245,43 +11353,102 @@ static int mmix__hf_object_type(mmix__hf_import *h, mmix__json *j) {
     return more == 0;
 }
 
-/* "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": bool, "use_regex": bool, ...}:
-   GPT-2's pattern (use_regex, the default) and the byte alphabet. */
-static mmix_result mmix__hf_read_pre_tokenizer(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
-    int members = 0, more, v, use_regex = 1, byte_level = 0;
-    size_t start = j->i;
-    if (mmix__hf_null(j))
-        return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre_tokenizer is null: only ByteLevel "
-                              "is supported", name);
-    if (!mmix__json_expect(j, '{', "(pre_tokenizer is an object)")) return MMIX_ERR_FORMAT;
-    while ((more = mmix__json_next(j, '}', &members, "or '}' in pre_tokenizer")) > 0) {
+/* The regexes of the Split pre-tokenizers we implement, as tokenizer.json spells them. */
+static const char mmix__hf_regex_gpt2[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+static const char mmix__hf_regex_llama3[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                                            "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* One pre-tokenizer object, as far as we read it. */
+typedef struct mmix__hf_pretok {
+    char type[32], behavior[32], regex[256];
+    int add_prefix_space, use_regex, invert;
+} mmix__hf_pretok;
+
+#define MMIX__HF_MAX_SEQUENCE 4
+/* Reads {"type": ..., ...}; a Sequence's "pretokenizers" go to seq[0..*n_seq) (one level). */
+static mmix_result mmix__hf_read_pretok(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name,
+                                        mmix__hf_pretok *p, mmix__hf_pretok *seq, int *n_seq) {
+    int members = 0, more, v;
+    memset(p, 0, sizeof *p);
+    p->use_regex = 1;
+    if (!mmix__json_expect(j, '{', "(a pre-tokenizer is an object)")) return MMIX_ERR_FORMAT;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in a pre-tokenizer")) > 0) {
         const char *k;
-        if (!mmix__json_string(j, "a key of pre_tokenizer", &h->key) || !mmix__json_expect(j, ':', "after a key"))
+        if (!mmix__json_string(j, "a key of a pre-tokenizer", &h->key) || !mmix__json_expect(j, ':', "after a key"))
             return MMIX_ERR_FORMAT;
         k = (const char *)h->key.data;
-        if (strcmp(k, "type") == 0) {
-            if (!mmix__json_string(j, "pre_tokenizer.type", &h->scratch)) return MMIX_ERR_FORMAT;
-            byte_level = strcmp((const char *)h->scratch.data, "ByteLevel") == 0;
-            if (!byte_level) { /* re-read the whole object for its type, and name it */
-                j->i = start;
-                if (!mmix__hf_object_type(h, j)) return MMIX_ERR_FORMAT;
-                return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer '%.40s' is not "
-                                      "supported (only ByteLevel)", name, (const char *)h->scratch.data);
+        if (strcmp(k, "type") == 0 || strcmp(k, "behavior") == 0) {
+            char *dst = k[0] == 't' ? p->type : p->behavior;
+            if (!mmix__json_string(j, "a pre-tokenizer's type or behavior", &h->scratch)) return MMIX_ERR_FORMAT;
+            snprintf(dst, sizeof p->type, "%s", (const char *)h->scratch.data);
+        } else if (strcmp(k, "add_prefix_space") == 0 || strcmp(k, "use_regex") == 0 || strcmp(k, "invert") == 0) {
+            if ((v = mmix__hf_bool(j, "a pre-tokenizer flag")) < 0) return MMIX_ERR_FORMAT;
+            if (k[0] == 'a') p->add_prefix_space = v; else if (k[0] == 'u') p->use_regex = v; else p->invert = v;
+        } else if (strcmp(k, "pattern") == 0) { /* {"Regex": "..."} or {"String": "..."} */
+            int pm = 0, pmore;
+            if (!mmix__json_expect(j, '{', "(a Split's pattern is an object)")) return MMIX_ERR_FORMAT;
+            while ((pmore = mmix__json_next(j, '}', &pm, "or '}' in a pattern")) > 0) {
+                int is_regex;
+                if (!mmix__json_string(j, "a key of a pattern", &h->key) || !mmix__json_expect(j, ':', "after a key"))
+                    return MMIX_ERR_FORMAT;
+                is_regex = strcmp((const char *)h->key.data, "Regex") == 0;
+                if (!mmix__json_string(j, "a pattern", &h->scratch)) return MMIX_ERR_FORMAT;
+                snprintf(p->regex, sizeof p->regex, "%s%s", is_regex ? "" : "string:", (const char *)h->scratch.data);
             }
-        } else if (strcmp(k, "add_prefix_space") == 0 || strcmp(k, "use_regex") == 0) {
-            if ((v = mmix__hf_bool(j, "a pre_tokenizer flag")) < 0) return MMIX_ERR_FORMAT;
-            if (k[0] == 'a') h->prefix_space = v; else use_regex = v;
+            if (pmore < 0) return MMIX_ERR_FORMAT;
+        } else if (strcmp(k, "pretokenizers") == 0 && seq) {
+            int sm = 0, smore;
+            mmix_result r;
+            if (!mmix__json_expect(j, '[', "(pretokenizers is an array)")) return MMIX_ERR_FORMAT;
+            while ((smore = mmix__json_next(j, ']', &sm, "or ']' in pretokenizers")) > 0) {
+                if (*n_seq == MMIX__HF_MAX_SEQUENCE)
+                    return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': a pre-tokenizer Sequence of "
+                                          "more than %d is not supported", name, MMIX__HF_MAX_SEQUENCE);
+                if ((r = mmix__hf_read_pretok(ctx, h, j, name, &seq[*n_seq], NULL, NULL)) != MMIX_OK) return r;
+                (*n_seq)++;
+            }
+            if (smore < 0) return MMIX_ERR_FORMAT;
         } else if (!mmix__json_skip(j)) { /* trim_offsets: offsets only */
             return MMIX_ERR_FORMAT;
         }
     }
-    if (more < 0) return MMIX_ERR_FORMAT;
-    if (!byte_level)
-        return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre_tokenizer has no type", name);
-    if (!use_regex)
-        return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer ByteLevel without its "
-                              "regex (use_regex false) is not supported", name);
-    h->split = MMIX__BPE_SPLIT_GPT2;
+    return more < 0 ? MMIX_ERR_FORMAT : MMIX_OK;
+}
+
+/* "pre_tokenizer": ByteLevel with its regex (GPT-2's pattern), or a Sequence of a Split
+   with GPT-2's or Llama-3's regex (behavior Isolated) and ByteLevel without one. */
+static mmix_result mmix__hf_read_pre_tokenizer(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
+    mmix__hf_pretok top, seq[MMIX__HF_MAX_SEQUENCE];
+    int n_seq = 0;
+    mmix_result r;
+    if (mmix__hf_null(j))
+        return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre_tokenizer is null: only ByteLevel "
+                              "is supported", name);
+    if ((r = mmix__hf_read_pretok(ctx, h, j, name, &top, seq, &n_seq)) != MMIX_OK) return r;
+    if (strcmp(top.type, "ByteLevel") == 0) {
+        if (!top.use_regex)
+            return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer ByteLevel without its "
+                                  "regex (use_regex false) is not supported", name);
+        h->split = MMIX__BPE_SPLIT_GPT2;
+        h->prefix_space = top.add_prefix_space;
+    } else if (strcmp(top.type, "Sequence") == 0 && n_seq == 2 && strcmp(seq[0].type, "Split") == 0 &&
+               strcmp(seq[1].type, "ByteLevel") == 0 && !seq[1].use_regex) {
+        if (strcmp(seq[0].behavior, "Isolated") != 0 || seq[0].invert ||
+            (strcmp(seq[0].regex, mmix__hf_regex_llama3) != 0 && strcmp(seq[0].regex, mmix__hf_regex_gpt2) != 0))
+            return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer Split with pattern "
+                                  "'%.60s', behavior '%s'%s is not supported (only GPT-2's and Llama-3's regex, "
+                                  "Isolated)", name, seq[0].regex, seq[0].behavior, seq[0].invert ? ", inverted" : "");
+        h->split = strcmp(seq[0].regex, mmix__hf_regex_llama3) == 0 ? MMIX__BPE_SPLIT_LLAMA3 : MMIX__BPE_SPLIT_GPT2;
+        h->prefix_space = seq[1].add_prefix_space;
+    } else {
+        char types[160];
+        int k;
+        snprintf(types, sizeof types, "%.31s", top.type[0] ? top.type : "(no type)");
+        for (k = 0; k < n_seq; k++) /* at most 4 of at most 33 bytes each: it fits */
+            snprintf(types + strlen(types), sizeof types - strlen(types), "%s%.31s", k ? ", " : " of ", seq[k].type);
+        return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer '%s' is not supported "
+                              "(only ByteLevel, or a Sequence of Split and ByteLevel)", name, types);
+    }
     h->have_pre_tokenizer = 1;
     return MMIX_OK;
 }

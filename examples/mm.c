@@ -444,7 +444,7 @@ static int tokenizer_train(mmix_ctx *ctx, const args *a) {
 
 static const opt_spec tokenizer_encode_opts[] = {
     {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file"},
-    {"--allow-special", OPT_FLAG, NULL, NULL, 0, 0, "<|endoftext|> and <|pad|> in the text become their ids"},
+    {"--allow-special", OPT_FLAG, NULL, NULL, 0, 0, "special tokens' names in the text (<|endoftext|>, <|pad|>, an imported file's added tokens) become their ids"},
     OPT_END};
 static const opt_group tokenizer_encode_groups[] = {{"options", tokenizer_encode_opts}, GROUP_END};
 
@@ -556,7 +556,7 @@ static int tokenizer_decode(mmix_ctx *ctx, const args *a) {
 }
 
 static const opt_spec tokenizer_import_hf_opts[] = {
-    {"--json", OPT_TEXT, "tokenizer.json", NULL, 0, 0, "a Hugging Face byte-level BPE"},
+    {"--json", OPT_TEXT, "tokenizer.json", NULL, 0, 0, "a Hugging Face byte-level BPE (its ids are kept)"},
     {"--out", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file to write"},
     OPT_END};
 static const opt_group tokenizer_import_hf_groups[] = {{"options", tokenizer_import_hf_opts}, GROUP_END};
@@ -3349,12 +3349,12 @@ static const command commands[] = {
     {"tokenizer train", tokenizer_train, "--data FILE --vocab N --out TOK",
      "learn a byte-level BPE; N = 256 bytes + merges + 2 specials", NULL, tokenizer_train_groups, NULL, NULL},
     {"tokenizer encode", tokenizer_encode, "--tokenizer TOK [--allow-special] < text > ids",
-     "whitespace-separated ids; with --allow-special, the names <|endoftext|> and <|pad|> become their ids", NULL,
+     "whitespace-separated ids; with --allow-special, special tokens' names become their ids", NULL,
      tokenizer_encode_groups, NULL, NULL},
     {"tokenizer decode", tokenizer_decode, "--tokenizer TOK < ids > text", "the byte-exact inverse of encode", NULL,
      tokenizer_decode_groups, NULL, NULL},
     {"tokenizer import-hf", tokenizer_import_hf, "--json tokenizer.json --out TOK",
-     "convert a Hugging Face byte-level BPE", NULL, tokenizer_import_hf_groups, NULL, NULL},
+     "convert a Hugging Face byte-level BPE, keeping its ids", NULL, tokenizer_import_hf_groups, NULL, NULL},
     {"forward", cmd_forward, "--model W.safetensors --tokens IDS.txt [--pad-id P] [--logits OUT.f32]",
      "the loss of the model's own objective (and its logits) on token lines",
      "The loss (paper Sec. 3.2) is over the whole file, token-weighted; pad targets are not counted. An objective\n"
