@@ -117,7 +117,7 @@
                      and many-token models, one section per architecture
        >>checkpoint  models and optimizer state in safetensors files, token files
        >>generate    generation: cached and index-walking forwards, greedy and sampling
-       >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
+       >>bpe         the byte-level BPE tokenizer: pre-splits, training, encoding, files, HF import
        >>data        text datasets: documents, packing, padding, the split, the cache
        >>retrieval   embeddings, the candidate draw, InfoNCE, the top-1 evaluation
        >>bm25        BM25: Lucene's English analyzer, our Porter stemmer, candidate scoring
@@ -9231,10 +9231,11 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 // ----------------------------------------------------------------------------------------
 // >>bpe  The byte-level BPE tokenizer (section 6).
 //
-// Reading order: the pre-split (words), two hash tables, training (word counts, pair
-// counts with occurrence lists, a lazy max-heap, neighbour-only updates), the derived
-// vocabulary, encoding (a min-heap of merge ranks per word, plus a word cache), decoding,
-// the file format, and the Hugging Face import.
+// Reading order: the pre-splits (ours; GPT-2's and Llama-3's with the Unicode table), two
+// hash tables, the tokenizer object and its id map, training (word counts, pair counts with
+// occurrence lists, a lazy max-heap, neighbour-only updates), the derived vocabulary,
+// encoding (a min-heap of merge ranks per word, plus a word cache), decoding, the file
+// format (versions 1 and 2), and the Hugging Face import.
 // ----------------------------------------------------------------------------------------
 
 /* ---- Pre-split: an ASCII approximation of GPT-2's pattern ----
