@@ -117,7 +117,7 @@
                      and many-token models, one section per architecture
        >>checkpoint  models and optimizer state in safetensors files, token files
        >>generate    generation: cached and index-walking forwards, greedy and sampling
-       >>bpe         the byte-level BPE tokenizer: pre-split, training, encoding, files
+       >>bpe         the byte-level BPE tokenizer: pre-splits, training, encoding, files, HF import
        >>data        text datasets: documents, packing, padding, the split, the cache
        >>retrieval   embeddings, the candidate draw, InfoNCE, the top-1 evaluation
        >>bm25        BM25: Lucene's English analyzer, our Porter stemmer, candidate scoring
@@ -285,12 +285,16 @@
    `vocab_size` counts all three: 256 + merges + 2. With too little text to fill it,
    training stops early and the vocabulary is smaller (mmix_bpe_vocab_size tells).
 
-   Pre-split. Text is cut into words before merging, and merges never cross a word: an
-   ASCII approximation of GPT-2's pattern (see mmix_bpe_next_word), where every byte >=
-   0x80 counts as a letter. Words: contractions 's 't 're 've 'm 'll 'd; an optional space
-   plus a run of letters, or of digits, or of other bytes; runs of white space, the last
-   space of a run going to the next word. "Hello  world's 42!" -> "Hello", " ", " world",
-   "'s", " 42", "!".
+   Pre-split. Text is cut into words before merging, and merges never cross a word. Our
+   tokenizers use an ASCII approximation of GPT-2's pattern (see mmix_bpe_next_word), where
+   every byte >= 0x80 counts as a letter. Words: contractions 's 't 're 've 'm 'll 'd; an
+   optional space plus a run of letters, or of digits, or of other bytes; runs of white
+   space, the last space of a run going to the next word. "Hello  world's 42!" -> "Hello",
+   " ", " world", "'s", " 42", "!". Imported tokenizers use their file's pattern: GPT-2's
+   itself (split "gpt2": the same rules over code points) or Llama-3's ("llama3": numbers in
+   threes, a punctuation mark may lead a word, newlines end white space), with \p{L}, \p{N}
+   and \s (White_Space) from a table generated from the Unicode 15.0.0 data
+   (tests/reference/gen_unicode_classes.py).
 
    Training (mmix_bpe_train) merges, at each step, the adjacent pair with the highest count
    over the corpus; ties go to the lowest first id, then the lowest second id. It runs on
@@ -301,7 +305,7 @@
 
    The file (mmix_bpe_save / mmix_bpe_load) is text, one item per line; '#' starts a
    comment (a whole line, or after a line's fields); blank lines are ignored:
-       mmix-bpe 1                         magic and format version (exactly this line)
+       mmix-bpe 1                         magic and format version
        split gpt2-ascii                   the pre-split
        vocab 261                          256 + merges + specials
        merges 3
@@ -312,9 +316,30 @@
        special 260 pad <|pad|>
        end
    Loading is strict: ids in order, no unknown token, no duplicate merge, counts that add
-   up, and the 'end' line (a truncated file is an error). mmix_bpe_import_hf reads the
-   merges of a Hugging Face byte-level tokenizer.json; its pre-split stays ours, so text
-   whose words the two patterns cut differently encodes differently.
+   up, and the 'end' line (a truncated file is an error).
+
+   Imported ids. A checkpoint trained with a Hugging Face tokenizer reads its embedding rows
+   by that tokenizer's ids, so mmix_bpe_import_hf keeps them: GPT-2 encodes "T!" as 51 0
+   (its byte tokens are not numbered by byte value), and so do we. Inside, tokens keep our
+   numbering (bytes, merges, specials) and an id map turns them into the file's ids when
+   encoding ends; decoding reads the file's ids; vocabulary entries that no merge makes are
+   kept so that every id decodes. Added tokens keep their ids and contents. Such a tokenizer
+   is written as version 2, which names every token by its id:
+       mmix-bpe 2
+       split gpt2 [prefix-space] [ignore-merges]   gpt2 or llama3; ByteLevel's add_prefix_space;
+                                          BPE's ignore_merges (a word that is a token stays whole)
+       vocab 50257                        ids are 0 .. vocab - 1
+       merges 50000
+       byte 0 188                         byte, its id (256 lines, bytes in order)
+       merge 220 220 83 # " t"            the result's id, the ids of the two tokens it joins
+       special 50256 eot <|endoftext|>    (special-hex ID ROLE HEX for other contents)
+       token 90 7a7a # "zz"               an id that nothing makes, its bytes in hex
+       end
+   Our own tokenizers are still written as version 1, byte for byte as before. What a
+   tokenizer.json asks for beyond this (a normalizer, pre-tokenizers other than ByteLevel
+   or Split (GPT-2's or Llama-3's regex) + ByteLevel, Metaspace, WordPiece or Unigram models,
+   byte_fallback, dropout) is an error naming it; reference-notes Sec. 10 lists what was
+   compared with the reference encoders.
 
    =========================================================================================
    7. VERSION HISTORY (CHANGELOG.md has the details)
@@ -1427,8 +1452,10 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 // ----------------------------------------------------------------------------------------
 // >>api_bpe  The byte-level BPE tokenizer (section 6): train, encode, decode, save, load.
 // ----------------------------------------------------------------------------------------
-/* Ids 0..255 are the bytes; id 256 + i is merge i (the concatenation of two earlier
-   tokens); the special tokens come last. The vocabulary size is all three together. */
+/* In our layout ids 0..255 are the bytes; id 256 + i is merge i (the concatenation of two
+   earlier tokens); the special tokens come last. The vocabulary size is all three together.
+   An imported tokenizer keeps its file's ids instead (section 6): every function here
+   takes and returns those, except mmix_bpe_get_merge. */
 typedef struct mmix_bpe mmix_bpe;
 
 #define MMIX_BPE_NAME_MAX 64     /* longest special-token name, in bytes */
@@ -1468,39 +1495,51 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
 MMIXDEF mmix_result mmix_bpe_save(mmix_ctx *ctx, const mmix_bpe *bpe, const char *path);
 /* The file's text, appended to *out. */
 MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmix_bpe_bytes *out);
-/* Imports the BPE of a Hugging Face tokenizer.json of the byte-level kind (GPT-2 /
-   Llama-3 style): its merges, renumbered into our id layout, and its special tokens
-   (added tokens; "<|endoftext|>"/"<|end_of_text|>"/"</s>" become eot, "<|pad|>"/"<pad>"
-   pad). Ids therefore differ from the Hugging Face ones; token bytes do not. */
+/* Imports a Hugging Face tokenizer.json of the byte-level BPE kind (GPT-2 or Llama-3
+   style): its vocabulary with its own ids, its merges, its pre-split (GPT-2's or
+   Llama-3's pattern with Unicode classes, add_prefix_space, ignore_merges) and its added
+   tokens with their ids and contents ("<|endoftext|>"/"<|end_of_text|>"/"</s>" become eot,
+   "<|pad|>"/"<pad>" pad). Encoding gives the ids the file's own tokenizer gives.
+   Anything else the file asks for is MMIX_ERR_UNSUPPORTED naming it. */
 MMIXDEF mmix_result mmix_bpe_import_hf(mmix_ctx *ctx, const char *path, mmix_bpe **out);
 MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, size_t size,
                                               const char *name, mmix_bpe **out);
 MMIXDEF void mmix_bpe_free(mmix_bpe *bpe);
 
 /* Encoding flags. Without MMIX_BPE_ALLOW_SPECIAL a special token's name in the text is
-   ordinary text (safe for untrusted input); with it, the name becomes the special id. */
+   ordinary text (safe for untrusted input); with it, the name becomes the special id
+   (where names overlap, the leftmost and then the longest, as Hugging Face matches
+   added tokens). */
 #define MMIX_BPE_ALLOW_SPECIAL 1
 /* Appends the ids of `size` bytes of text to *ids. Keeps a cache of encoded words inside
    the tokenizer, so one tokenizer must not encode on two threads at once. */
 MMIXDEF mmix_result mmix_bpe_encode(mmix_ctx *ctx, mmix_bpe *bpe, const void *text, size_t size,
                                     int flags, mmix_bpe_ids *ids);
-/* Appends the bytes of n ids to *out: decode(encode(x)) == x for every byte string.
-   A special id decodes to its name. An id outside the vocabulary is MMIX_ERR_RANGE. */
+/* Appends the bytes of n ids to *out: decode(encode(x)) == x for every byte string
+   (with add_prefix_space, x plus the space added before it). A special id decodes to its
+   name. An id outside the vocabulary, or one its file gives to no token, is MMIX_ERR_RANGE. */
 MMIXDEF mmix_result mmix_bpe_decode(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids,
                                     int64_t n, mmix_bpe_bytes *out);
 
 MMIXDEF int64_t mmix_bpe_vocab_size(const mmix_bpe *bpe);
 MMIXDEF int64_t mmix_bpe_merge_count(const mmix_bpe *bpe);
-/* Merge i (0-based) joins tokens pair[0] and pair[1] into token 256 + i. */
+/* Merge i (0-based) joins tokens pair[0] and pair[1] into token 256 + i, in our layout's
+   numbers (for an imported tokenizer, not its ids: mmix_bpe_token_bytes takes those). */
 MMIXDEF void mmix_bpe_get_merge(const mmix_bpe *bpe, int64_t i, int32_t pair[2]);
 MMIXDEF int32_t mmix_bpe_eot_id(const mmix_bpe *bpe);   /* -1 when the file has none */
 MMIXDEF int32_t mmix_bpe_pad_id(const mmix_bpe *bpe);   /* -1 when the file has none */
 MMIXDEF int32_t mmix_bpe_special_id(const mmix_bpe *bpe, const char *name); /* -1: none */
-/* The bytes a token stands for (a special token: its name); NULL for a bad id. */
+/* The bytes a token stands for (a special token: its name); NULL for a bad id or an id
+   with no token. */
 MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t id, size_t *len);
 /* The pre-split (section 6): the end of the word that starts at `pos` (< size). Words
    partition the text; merges never cross them. */
 MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos);
+/* The same for this tokenizer's own pre-split: "gpt2-ascii" (ours, as above), "gpt2"
+   (GPT-2's pattern with Unicode classes, the one Hugging Face's ByteLevel uses) or
+   "llama3" (Llama-3's pattern); the split's name is mmix_bpe_split_name. */
+MMIXDEF size_t mmix_bpe_split_next(const mmix_bpe *bpe, const void *text, size_t size, size_t pos);
+MMIXDEF const char *mmix_bpe_split_name(const mmix_bpe *bpe);
 
 // ----------------------------------------------------------------------------------------
 // >>api_data  Text datasets (reference-notes Sec. 11): documents from text files, tokenized into rows of
@@ -9226,10 +9265,11 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 // ----------------------------------------------------------------------------------------
 // >>bpe  The byte-level BPE tokenizer (section 6).
 //
-// Reading order: the pre-split (words), two hash tables, training (word counts, pair
-// counts with occurrence lists, a lazy max-heap, neighbour-only updates), the derived
-// vocabulary, encoding (a min-heap of merge ranks per word, plus a word cache), decoding,
-// the file format, and the Hugging Face import.
+// Reading order: the pre-splits (ours; GPT-2's and Llama-3's with the Unicode table), two
+// hash tables, the tokenizer object and its id map, training (word counts, pair counts with
+// occurrence lists, a lazy max-heap, neighbour-only updates), the derived vocabulary,
+// encoding (a min-heap of merge ranks per word, plus a word cache), decoding, the file
+// format (versions 1 and 2), and the Hugging Face import.
 // ----------------------------------------------------------------------------------------
 
 /* ---- Pre-split: an ASCII approximation of GPT-2's pattern ----
@@ -9271,6 +9311,269 @@ MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos) {
     while (end < size && mmix__bpe_class(s[end]) == MMIX__BPE_SPACE) end++;
     if (end == size || end - i == 1) return end;
     return end - 1;
+}
+
+/* ---- Pre-split with Unicode classes: GPT-2's pattern as Hugging Face's ByteLevel runs it ----
+   The same pattern over code points, with \p{L} (Lu Ll Lt Lm Lo), \p{N} (Nd Nl No) and \s
+   (the White_Space property) from the table below. Imported tokenizers use it (split
+   "gpt2"); trained ones keep the ASCII version above, so their files and caches stay
+   valid. A byte that does not start valid UTF-8 counts as one character of class
+   "other" (the reference implementations only take valid UTF-8; reference-notes Sec. 10). */
+/* generated by tests/reference/gen_unicode_classes.py from Unicode 15.0.0 (Debian unicode-data): */
+/* 806 ranges: first code point, last, class (1 letter \p{L}, 2 number \p{N}, 3 white space \s) */
+#define MMIX__UNICODE_VERSION "15.0.0"
+static const uint32_t mmix__uc_ranges[806][3] = {
+    {0x9,0xD,3},{0x20,0x20,3},{0x30,0x39,2},{0x41,0x5A,1},{0x61,0x7A,1},{0x85,0x85,3},
+    {0xA0,0xA0,3},{0xAA,0xAA,1},{0xB2,0xB3,2},{0xB5,0xB5,1},{0xB9,0xB9,2},{0xBA,0xBA,1},
+    {0xBC,0xBE,2},{0xC0,0xD6,1},{0xD8,0xF6,1},{0xF8,0x2C1,1},{0x2C6,0x2D1,1},{0x2E0,0x2E4,1},
+    {0x2EC,0x2EC,1},{0x2EE,0x2EE,1},{0x370,0x374,1},{0x376,0x377,1},{0x37A,0x37D,1},{0x37F,0x37F,1},
+    {0x386,0x386,1},{0x388,0x38A,1},{0x38C,0x38C,1},{0x38E,0x3A1,1},{0x3A3,0x3F5,1},{0x3F7,0x481,1},
+    {0x48A,0x52F,1},{0x531,0x556,1},{0x559,0x559,1},{0x560,0x588,1},{0x5D0,0x5EA,1},{0x5EF,0x5F2,1},
+    {0x620,0x64A,1},{0x660,0x669,2},{0x66E,0x66F,1},{0x671,0x6D3,1},{0x6D5,0x6D5,1},{0x6E5,0x6E6,1},
+    {0x6EE,0x6EF,1},{0x6F0,0x6F9,2},{0x6FA,0x6FC,1},{0x6FF,0x6FF,1},{0x710,0x710,1},{0x712,0x72F,1},
+    {0x74D,0x7A5,1},{0x7B1,0x7B1,1},{0x7C0,0x7C9,2},{0x7CA,0x7EA,1},{0x7F4,0x7F5,1},{0x7FA,0x7FA,1},
+    {0x800,0x815,1},{0x81A,0x81A,1},{0x824,0x824,1},{0x828,0x828,1},{0x840,0x858,1},{0x860,0x86A,1},
+    {0x870,0x887,1},{0x889,0x88E,1},{0x8A0,0x8C9,1},{0x904,0x939,1},{0x93D,0x93D,1},{0x950,0x950,1},
+    {0x958,0x961,1},{0x966,0x96F,2},{0x971,0x980,1},{0x985,0x98C,1},{0x98F,0x990,1},{0x993,0x9A8,1},
+    {0x9AA,0x9B0,1},{0x9B2,0x9B2,1},{0x9B6,0x9B9,1},{0x9BD,0x9BD,1},{0x9CE,0x9CE,1},{0x9DC,0x9DD,1},
+    {0x9DF,0x9E1,1},{0x9E6,0x9EF,2},{0x9F0,0x9F1,1},{0x9F4,0x9F9,2},{0x9FC,0x9FC,1},{0xA05,0xA0A,1},
+    {0xA0F,0xA10,1},{0xA13,0xA28,1},{0xA2A,0xA30,1},{0xA32,0xA33,1},{0xA35,0xA36,1},{0xA38,0xA39,1},
+    {0xA59,0xA5C,1},{0xA5E,0xA5E,1},{0xA66,0xA6F,2},{0xA72,0xA74,1},{0xA85,0xA8D,1},{0xA8F,0xA91,1},
+    {0xA93,0xAA8,1},{0xAAA,0xAB0,1},{0xAB2,0xAB3,1},{0xAB5,0xAB9,1},{0xABD,0xABD,1},{0xAD0,0xAD0,1},
+    {0xAE0,0xAE1,1},{0xAE6,0xAEF,2},{0xAF9,0xAF9,1},{0xB05,0xB0C,1},{0xB0F,0xB10,1},{0xB13,0xB28,1},
+    {0xB2A,0xB30,1},{0xB32,0xB33,1},{0xB35,0xB39,1},{0xB3D,0xB3D,1},{0xB5C,0xB5D,1},{0xB5F,0xB61,1},
+    {0xB66,0xB6F,2},{0xB71,0xB71,1},{0xB72,0xB77,2},{0xB83,0xB83,1},{0xB85,0xB8A,1},{0xB8E,0xB90,1},
+    {0xB92,0xB95,1},{0xB99,0xB9A,1},{0xB9C,0xB9C,1},{0xB9E,0xB9F,1},{0xBA3,0xBA4,1},{0xBA8,0xBAA,1},
+    {0xBAE,0xBB9,1},{0xBD0,0xBD0,1},{0xBE6,0xBF2,2},{0xC05,0xC0C,1},{0xC0E,0xC10,1},{0xC12,0xC28,1},
+    {0xC2A,0xC39,1},{0xC3D,0xC3D,1},{0xC58,0xC5A,1},{0xC5D,0xC5D,1},{0xC60,0xC61,1},{0xC66,0xC6F,2},
+    {0xC78,0xC7E,2},{0xC80,0xC80,1},{0xC85,0xC8C,1},{0xC8E,0xC90,1},{0xC92,0xCA8,1},{0xCAA,0xCB3,1},
+    {0xCB5,0xCB9,1},{0xCBD,0xCBD,1},{0xCDD,0xCDE,1},{0xCE0,0xCE1,1},{0xCE6,0xCEF,2},{0xCF1,0xCF2,1},
+    {0xD04,0xD0C,1},{0xD0E,0xD10,1},{0xD12,0xD3A,1},{0xD3D,0xD3D,1},{0xD4E,0xD4E,1},{0xD54,0xD56,1},
+    {0xD58,0xD5E,2},{0xD5F,0xD61,1},{0xD66,0xD78,2},{0xD7A,0xD7F,1},{0xD85,0xD96,1},{0xD9A,0xDB1,1},
+    {0xDB3,0xDBB,1},{0xDBD,0xDBD,1},{0xDC0,0xDC6,1},{0xDE6,0xDEF,2},{0xE01,0xE30,1},{0xE32,0xE33,1},
+    {0xE40,0xE46,1},{0xE50,0xE59,2},{0xE81,0xE82,1},{0xE84,0xE84,1},{0xE86,0xE8A,1},{0xE8C,0xEA3,1},
+    {0xEA5,0xEA5,1},{0xEA7,0xEB0,1},{0xEB2,0xEB3,1},{0xEBD,0xEBD,1},{0xEC0,0xEC4,1},{0xEC6,0xEC6,1},
+    {0xED0,0xED9,2},{0xEDC,0xEDF,1},{0xF00,0xF00,1},{0xF20,0xF33,2},{0xF40,0xF47,1},{0xF49,0xF6C,1},
+    {0xF88,0xF8C,1},{0x1000,0x102A,1},{0x103F,0x103F,1},{0x1040,0x1049,2},{0x1050,0x1055,1},{0x105A,0x105D,1},
+    {0x1061,0x1061,1},{0x1065,0x1066,1},{0x106E,0x1070,1},{0x1075,0x1081,1},{0x108E,0x108E,1},{0x1090,0x1099,2},
+    {0x10A0,0x10C5,1},{0x10C7,0x10C7,1},{0x10CD,0x10CD,1},{0x10D0,0x10FA,1},{0x10FC,0x1248,1},{0x124A,0x124D,1},
+    {0x1250,0x1256,1},{0x1258,0x1258,1},{0x125A,0x125D,1},{0x1260,0x1288,1},{0x128A,0x128D,1},{0x1290,0x12B0,1},
+    {0x12B2,0x12B5,1},{0x12B8,0x12BE,1},{0x12C0,0x12C0,1},{0x12C2,0x12C5,1},{0x12C8,0x12D6,1},{0x12D8,0x1310,1},
+    {0x1312,0x1315,1},{0x1318,0x135A,1},{0x1369,0x137C,2},{0x1380,0x138F,1},{0x13A0,0x13F5,1},{0x13F8,0x13FD,1},
+    {0x1401,0x166C,1},{0x166F,0x167F,1},{0x1680,0x1680,3},{0x1681,0x169A,1},{0x16A0,0x16EA,1},{0x16EE,0x16F0,2},
+    {0x16F1,0x16F8,1},{0x1700,0x1711,1},{0x171F,0x1731,1},{0x1740,0x1751,1},{0x1760,0x176C,1},{0x176E,0x1770,1},
+    {0x1780,0x17B3,1},{0x17D7,0x17D7,1},{0x17DC,0x17DC,1},{0x17E0,0x17E9,2},{0x17F0,0x17F9,2},{0x1810,0x1819,2},
+    {0x1820,0x1878,1},{0x1880,0x1884,1},{0x1887,0x18A8,1},{0x18AA,0x18AA,1},{0x18B0,0x18F5,1},{0x1900,0x191E,1},
+    {0x1946,0x194F,2},{0x1950,0x196D,1},{0x1970,0x1974,1},{0x1980,0x19AB,1},{0x19B0,0x19C9,1},{0x19D0,0x19DA,2},
+    {0x1A00,0x1A16,1},{0x1A20,0x1A54,1},{0x1A80,0x1A89,2},{0x1A90,0x1A99,2},{0x1AA7,0x1AA7,1},{0x1B05,0x1B33,1},
+    {0x1B45,0x1B4C,1},{0x1B50,0x1B59,2},{0x1B83,0x1BA0,1},{0x1BAE,0x1BAF,1},{0x1BB0,0x1BB9,2},{0x1BBA,0x1BE5,1},
+    {0x1C00,0x1C23,1},{0x1C40,0x1C49,2},{0x1C4D,0x1C4F,1},{0x1C50,0x1C59,2},{0x1C5A,0x1C7D,1},{0x1C80,0x1C88,1},
+    {0x1C90,0x1CBA,1},{0x1CBD,0x1CBF,1},{0x1CE9,0x1CEC,1},{0x1CEE,0x1CF3,1},{0x1CF5,0x1CF6,1},{0x1CFA,0x1CFA,1},
+    {0x1D00,0x1DBF,1},{0x1E00,0x1F15,1},{0x1F18,0x1F1D,1},{0x1F20,0x1F45,1},{0x1F48,0x1F4D,1},{0x1F50,0x1F57,1},
+    {0x1F59,0x1F59,1},{0x1F5B,0x1F5B,1},{0x1F5D,0x1F5D,1},{0x1F5F,0x1F7D,1},{0x1F80,0x1FB4,1},{0x1FB6,0x1FBC,1},
+    {0x1FBE,0x1FBE,1},{0x1FC2,0x1FC4,1},{0x1FC6,0x1FCC,1},{0x1FD0,0x1FD3,1},{0x1FD6,0x1FDB,1},{0x1FE0,0x1FEC,1},
+    {0x1FF2,0x1FF4,1},{0x1FF6,0x1FFC,1},{0x2000,0x200A,3},{0x2028,0x2029,3},{0x202F,0x202F,3},{0x205F,0x205F,3},
+    {0x2070,0x2070,2},{0x2071,0x2071,1},{0x2074,0x2079,2},{0x207F,0x207F,1},{0x2080,0x2089,2},{0x2090,0x209C,1},
+    {0x2102,0x2102,1},{0x2107,0x2107,1},{0x210A,0x2113,1},{0x2115,0x2115,1},{0x2119,0x211D,1},{0x2124,0x2124,1},
+    {0x2126,0x2126,1},{0x2128,0x2128,1},{0x212A,0x212D,1},{0x212F,0x2139,1},{0x213C,0x213F,1},{0x2145,0x2149,1},
+    {0x214E,0x214E,1},{0x2150,0x2182,2},{0x2183,0x2184,1},{0x2185,0x2189,2},{0x2460,0x249B,2},{0x24EA,0x24FF,2},
+    {0x2776,0x2793,2},{0x2C00,0x2CE4,1},{0x2CEB,0x2CEE,1},{0x2CF2,0x2CF3,1},{0x2CFD,0x2CFD,2},{0x2D00,0x2D25,1},
+    {0x2D27,0x2D27,1},{0x2D2D,0x2D2D,1},{0x2D30,0x2D67,1},{0x2D6F,0x2D6F,1},{0x2D80,0x2D96,1},{0x2DA0,0x2DA6,1},
+    {0x2DA8,0x2DAE,1},{0x2DB0,0x2DB6,1},{0x2DB8,0x2DBE,1},{0x2DC0,0x2DC6,1},{0x2DC8,0x2DCE,1},{0x2DD0,0x2DD6,1},
+    {0x2DD8,0x2DDE,1},{0x2E2F,0x2E2F,1},{0x3000,0x3000,3},{0x3005,0x3006,1},{0x3007,0x3007,2},{0x3021,0x3029,2},
+    {0x3031,0x3035,1},{0x3038,0x303A,2},{0x303B,0x303C,1},{0x3041,0x3096,1},{0x309D,0x309F,1},{0x30A1,0x30FA,1},
+    {0x30FC,0x30FF,1},{0x3105,0x312F,1},{0x3131,0x318E,1},{0x3192,0x3195,2},{0x31A0,0x31BF,1},{0x31F0,0x31FF,1},
+    {0x3220,0x3229,2},{0x3248,0x324F,2},{0x3251,0x325F,2},{0x3280,0x3289,2},{0x32B1,0x32BF,2},{0x3400,0x4DBF,1},
+    {0x4E00,0xA48C,1},{0xA4D0,0xA4FD,1},{0xA500,0xA60C,1},{0xA610,0xA61F,1},{0xA620,0xA629,2},{0xA62A,0xA62B,1},
+    {0xA640,0xA66E,1},{0xA67F,0xA69D,1},{0xA6A0,0xA6E5,1},{0xA6E6,0xA6EF,2},{0xA717,0xA71F,1},{0xA722,0xA788,1},
+    {0xA78B,0xA7CA,1},{0xA7D0,0xA7D1,1},{0xA7D3,0xA7D3,1},{0xA7D5,0xA7D9,1},{0xA7F2,0xA801,1},{0xA803,0xA805,1},
+    {0xA807,0xA80A,1},{0xA80C,0xA822,1},{0xA830,0xA835,2},{0xA840,0xA873,1},{0xA882,0xA8B3,1},{0xA8D0,0xA8D9,2},
+    {0xA8F2,0xA8F7,1},{0xA8FB,0xA8FB,1},{0xA8FD,0xA8FE,1},{0xA900,0xA909,2},{0xA90A,0xA925,1},{0xA930,0xA946,1},
+    {0xA960,0xA97C,1},{0xA984,0xA9B2,1},{0xA9CF,0xA9CF,1},{0xA9D0,0xA9D9,2},{0xA9E0,0xA9E4,1},{0xA9E6,0xA9EF,1},
+    {0xA9F0,0xA9F9,2},{0xA9FA,0xA9FE,1},{0xAA00,0xAA28,1},{0xAA40,0xAA42,1},{0xAA44,0xAA4B,1},{0xAA50,0xAA59,2},
+    {0xAA60,0xAA76,1},{0xAA7A,0xAA7A,1},{0xAA7E,0xAAAF,1},{0xAAB1,0xAAB1,1},{0xAAB5,0xAAB6,1},{0xAAB9,0xAABD,1},
+    {0xAAC0,0xAAC0,1},{0xAAC2,0xAAC2,1},{0xAADB,0xAADD,1},{0xAAE0,0xAAEA,1},{0xAAF2,0xAAF4,1},{0xAB01,0xAB06,1},
+    {0xAB09,0xAB0E,1},{0xAB11,0xAB16,1},{0xAB20,0xAB26,1},{0xAB28,0xAB2E,1},{0xAB30,0xAB5A,1},{0xAB5C,0xAB69,1},
+    {0xAB70,0xABE2,1},{0xABF0,0xABF9,2},{0xAC00,0xD7A3,1},{0xD7B0,0xD7C6,1},{0xD7CB,0xD7FB,1},{0xF900,0xFA6D,1},
+    {0xFA70,0xFAD9,1},{0xFB00,0xFB06,1},{0xFB13,0xFB17,1},{0xFB1D,0xFB1D,1},{0xFB1F,0xFB28,1},{0xFB2A,0xFB36,1},
+    {0xFB38,0xFB3C,1},{0xFB3E,0xFB3E,1},{0xFB40,0xFB41,1},{0xFB43,0xFB44,1},{0xFB46,0xFBB1,1},{0xFBD3,0xFD3D,1},
+    {0xFD50,0xFD8F,1},{0xFD92,0xFDC7,1},{0xFDF0,0xFDFB,1},{0xFE70,0xFE74,1},{0xFE76,0xFEFC,1},{0xFF10,0xFF19,2},
+    {0xFF21,0xFF3A,1},{0xFF41,0xFF5A,1},{0xFF66,0xFFBE,1},{0xFFC2,0xFFC7,1},{0xFFCA,0xFFCF,1},{0xFFD2,0xFFD7,1},
+    {0xFFDA,0xFFDC,1},{0x10000,0x1000B,1},{0x1000D,0x10026,1},{0x10028,0x1003A,1},{0x1003C,0x1003D,1},{0x1003F,0x1004D,1},
+    {0x10050,0x1005D,1},{0x10080,0x100FA,1},{0x10107,0x10133,2},{0x10140,0x10178,2},{0x1018A,0x1018B,2},{0x10280,0x1029C,1},
+    {0x102A0,0x102D0,1},{0x102E1,0x102FB,2},{0x10300,0x1031F,1},{0x10320,0x10323,2},{0x1032D,0x10340,1},{0x10341,0x10341,2},
+    {0x10342,0x10349,1},{0x1034A,0x1034A,2},{0x10350,0x10375,1},{0x10380,0x1039D,1},{0x103A0,0x103C3,1},{0x103C8,0x103CF,1},
+    {0x103D1,0x103D5,2},{0x10400,0x1049D,1},{0x104A0,0x104A9,2},{0x104B0,0x104D3,1},{0x104D8,0x104FB,1},{0x10500,0x10527,1},
+    {0x10530,0x10563,1},{0x10570,0x1057A,1},{0x1057C,0x1058A,1},{0x1058C,0x10592,1},{0x10594,0x10595,1},{0x10597,0x105A1,1},
+    {0x105A3,0x105B1,1},{0x105B3,0x105B9,1},{0x105BB,0x105BC,1},{0x10600,0x10736,1},{0x10740,0x10755,1},{0x10760,0x10767,1},
+    {0x10780,0x10785,1},{0x10787,0x107B0,1},{0x107B2,0x107BA,1},{0x10800,0x10805,1},{0x10808,0x10808,1},{0x1080A,0x10835,1},
+    {0x10837,0x10838,1},{0x1083C,0x1083C,1},{0x1083F,0x10855,1},{0x10858,0x1085F,2},{0x10860,0x10876,1},{0x10879,0x1087F,2},
+    {0x10880,0x1089E,1},{0x108A7,0x108AF,2},{0x108E0,0x108F2,1},{0x108F4,0x108F5,1},{0x108FB,0x108FF,2},{0x10900,0x10915,1},
+    {0x10916,0x1091B,2},{0x10920,0x10939,1},{0x10980,0x109B7,1},{0x109BC,0x109BD,2},{0x109BE,0x109BF,1},{0x109C0,0x109CF,2},
+    {0x109D2,0x109FF,2},{0x10A00,0x10A00,1},{0x10A10,0x10A13,1},{0x10A15,0x10A17,1},{0x10A19,0x10A35,1},{0x10A40,0x10A48,2},
+    {0x10A60,0x10A7C,1},{0x10A7D,0x10A7E,2},{0x10A80,0x10A9C,1},{0x10A9D,0x10A9F,2},{0x10AC0,0x10AC7,1},{0x10AC9,0x10AE4,1},
+    {0x10AEB,0x10AEF,2},{0x10B00,0x10B35,1},{0x10B40,0x10B55,1},{0x10B58,0x10B5F,2},{0x10B60,0x10B72,1},{0x10B78,0x10B7F,2},
+    {0x10B80,0x10B91,1},{0x10BA9,0x10BAF,2},{0x10C00,0x10C48,1},{0x10C80,0x10CB2,1},{0x10CC0,0x10CF2,1},{0x10CFA,0x10CFF,2},
+    {0x10D00,0x10D23,1},{0x10D30,0x10D39,2},{0x10E60,0x10E7E,2},{0x10E80,0x10EA9,1},{0x10EB0,0x10EB1,1},{0x10F00,0x10F1C,1},
+    {0x10F1D,0x10F26,2},{0x10F27,0x10F27,1},{0x10F30,0x10F45,1},{0x10F51,0x10F54,2},{0x10F70,0x10F81,1},{0x10FB0,0x10FC4,1},
+    {0x10FC5,0x10FCB,2},{0x10FE0,0x10FF6,1},{0x11003,0x11037,1},{0x11052,0x1106F,2},{0x11071,0x11072,1},{0x11075,0x11075,1},
+    {0x11083,0x110AF,1},{0x110D0,0x110E8,1},{0x110F0,0x110F9,2},{0x11103,0x11126,1},{0x11136,0x1113F,2},{0x11144,0x11144,1},
+    {0x11147,0x11147,1},{0x11150,0x11172,1},{0x11176,0x11176,1},{0x11183,0x111B2,1},{0x111C1,0x111C4,1},{0x111D0,0x111D9,2},
+    {0x111DA,0x111DA,1},{0x111DC,0x111DC,1},{0x111E1,0x111F4,2},{0x11200,0x11211,1},{0x11213,0x1122B,1},{0x1123F,0x11240,1},
+    {0x11280,0x11286,1},{0x11288,0x11288,1},{0x1128A,0x1128D,1},{0x1128F,0x1129D,1},{0x1129F,0x112A8,1},{0x112B0,0x112DE,1},
+    {0x112F0,0x112F9,2},{0x11305,0x1130C,1},{0x1130F,0x11310,1},{0x11313,0x11328,1},{0x1132A,0x11330,1},{0x11332,0x11333,1},
+    {0x11335,0x11339,1},{0x1133D,0x1133D,1},{0x11350,0x11350,1},{0x1135D,0x11361,1},{0x11400,0x11434,1},{0x11447,0x1144A,1},
+    {0x11450,0x11459,2},{0x1145F,0x11461,1},{0x11480,0x114AF,1},{0x114C4,0x114C5,1},{0x114C7,0x114C7,1},{0x114D0,0x114D9,2},
+    {0x11580,0x115AE,1},{0x115D8,0x115DB,1},{0x11600,0x1162F,1},{0x11644,0x11644,1},{0x11650,0x11659,2},{0x11680,0x116AA,1},
+    {0x116B8,0x116B8,1},{0x116C0,0x116C9,2},{0x11700,0x1171A,1},{0x11730,0x1173B,2},{0x11740,0x11746,1},{0x11800,0x1182B,1},
+    {0x118A0,0x118DF,1},{0x118E0,0x118F2,2},{0x118FF,0x11906,1},{0x11909,0x11909,1},{0x1190C,0x11913,1},{0x11915,0x11916,1},
+    {0x11918,0x1192F,1},{0x1193F,0x1193F,1},{0x11941,0x11941,1},{0x11950,0x11959,2},{0x119A0,0x119A7,1},{0x119AA,0x119D0,1},
+    {0x119E1,0x119E1,1},{0x119E3,0x119E3,1},{0x11A00,0x11A00,1},{0x11A0B,0x11A32,1},{0x11A3A,0x11A3A,1},{0x11A50,0x11A50,1},
+    {0x11A5C,0x11A89,1},{0x11A9D,0x11A9D,1},{0x11AB0,0x11AF8,1},{0x11C00,0x11C08,1},{0x11C0A,0x11C2E,1},{0x11C40,0x11C40,1},
+    {0x11C50,0x11C6C,2},{0x11C72,0x11C8F,1},{0x11D00,0x11D06,1},{0x11D08,0x11D09,1},{0x11D0B,0x11D30,1},{0x11D46,0x11D46,1},
+    {0x11D50,0x11D59,2},{0x11D60,0x11D65,1},{0x11D67,0x11D68,1},{0x11D6A,0x11D89,1},{0x11D98,0x11D98,1},{0x11DA0,0x11DA9,2},
+    {0x11EE0,0x11EF2,1},{0x11F02,0x11F02,1},{0x11F04,0x11F10,1},{0x11F12,0x11F33,1},{0x11F50,0x11F59,2},{0x11FB0,0x11FB0,1},
+    {0x11FC0,0x11FD4,2},{0x12000,0x12399,1},{0x12400,0x1246E,2},{0x12480,0x12543,1},{0x12F90,0x12FF0,1},{0x13000,0x1342F,1},
+    {0x13441,0x13446,1},{0x14400,0x14646,1},{0x16800,0x16A38,1},{0x16A40,0x16A5E,1},{0x16A60,0x16A69,2},{0x16A70,0x16ABE,1},
+    {0x16AC0,0x16AC9,2},{0x16AD0,0x16AED,1},{0x16B00,0x16B2F,1},{0x16B40,0x16B43,1},{0x16B50,0x16B59,2},{0x16B5B,0x16B61,2},
+    {0x16B63,0x16B77,1},{0x16B7D,0x16B8F,1},{0x16E40,0x16E7F,1},{0x16E80,0x16E96,2},{0x16F00,0x16F4A,1},{0x16F50,0x16F50,1},
+    {0x16F93,0x16F9F,1},{0x16FE0,0x16FE1,1},{0x16FE3,0x16FE3,1},{0x17000,0x187F7,1},{0x18800,0x18CD5,1},{0x18D00,0x18D08,1},
+    {0x1AFF0,0x1AFF3,1},{0x1AFF5,0x1AFFB,1},{0x1AFFD,0x1AFFE,1},{0x1B000,0x1B122,1},{0x1B132,0x1B132,1},{0x1B150,0x1B152,1},
+    {0x1B155,0x1B155,1},{0x1B164,0x1B167,1},{0x1B170,0x1B2FB,1},{0x1BC00,0x1BC6A,1},{0x1BC70,0x1BC7C,1},{0x1BC80,0x1BC88,1},
+    {0x1BC90,0x1BC99,1},{0x1D2C0,0x1D2D3,2},{0x1D2E0,0x1D2F3,2},{0x1D360,0x1D378,2},{0x1D400,0x1D454,1},{0x1D456,0x1D49C,1},
+    {0x1D49E,0x1D49F,1},{0x1D4A2,0x1D4A2,1},{0x1D4A5,0x1D4A6,1},{0x1D4A9,0x1D4AC,1},{0x1D4AE,0x1D4B9,1},{0x1D4BB,0x1D4BB,1},
+    {0x1D4BD,0x1D4C3,1},{0x1D4C5,0x1D505,1},{0x1D507,0x1D50A,1},{0x1D50D,0x1D514,1},{0x1D516,0x1D51C,1},{0x1D51E,0x1D539,1},
+    {0x1D53B,0x1D53E,1},{0x1D540,0x1D544,1},{0x1D546,0x1D546,1},{0x1D54A,0x1D550,1},{0x1D552,0x1D6A5,1},{0x1D6A8,0x1D6C0,1},
+    {0x1D6C2,0x1D6DA,1},{0x1D6DC,0x1D6FA,1},{0x1D6FC,0x1D714,1},{0x1D716,0x1D734,1},{0x1D736,0x1D74E,1},{0x1D750,0x1D76E,1},
+    {0x1D770,0x1D788,1},{0x1D78A,0x1D7A8,1},{0x1D7AA,0x1D7C2,1},{0x1D7C4,0x1D7CB,1},{0x1D7CE,0x1D7FF,2},{0x1DF00,0x1DF1E,1},
+    {0x1DF25,0x1DF2A,1},{0x1E030,0x1E06D,1},{0x1E100,0x1E12C,1},{0x1E137,0x1E13D,1},{0x1E140,0x1E149,2},{0x1E14E,0x1E14E,1},
+    {0x1E290,0x1E2AD,1},{0x1E2C0,0x1E2EB,1},{0x1E2F0,0x1E2F9,2},{0x1E4D0,0x1E4EB,1},{0x1E4F0,0x1E4F9,2},{0x1E7E0,0x1E7E6,1},
+    {0x1E7E8,0x1E7EB,1},{0x1E7ED,0x1E7EE,1},{0x1E7F0,0x1E7FE,1},{0x1E800,0x1E8C4,1},{0x1E8C7,0x1E8CF,2},{0x1E900,0x1E943,1},
+    {0x1E94B,0x1E94B,1},{0x1E950,0x1E959,2},{0x1EC71,0x1ECAB,2},{0x1ECAD,0x1ECAF,2},{0x1ECB1,0x1ECB4,2},{0x1ED01,0x1ED2D,2},
+    {0x1ED2F,0x1ED3D,2},{0x1EE00,0x1EE03,1},{0x1EE05,0x1EE1F,1},{0x1EE21,0x1EE22,1},{0x1EE24,0x1EE24,1},{0x1EE27,0x1EE27,1},
+    {0x1EE29,0x1EE32,1},{0x1EE34,0x1EE37,1},{0x1EE39,0x1EE39,1},{0x1EE3B,0x1EE3B,1},{0x1EE42,0x1EE42,1},{0x1EE47,0x1EE47,1},
+    {0x1EE49,0x1EE49,1},{0x1EE4B,0x1EE4B,1},{0x1EE4D,0x1EE4F,1},{0x1EE51,0x1EE52,1},{0x1EE54,0x1EE54,1},{0x1EE57,0x1EE57,1},
+    {0x1EE59,0x1EE59,1},{0x1EE5B,0x1EE5B,1},{0x1EE5D,0x1EE5D,1},{0x1EE5F,0x1EE5F,1},{0x1EE61,0x1EE62,1},{0x1EE64,0x1EE64,1},
+    {0x1EE67,0x1EE6A,1},{0x1EE6C,0x1EE72,1},{0x1EE74,0x1EE77,1},{0x1EE79,0x1EE7C,1},{0x1EE7E,0x1EE7E,1},{0x1EE80,0x1EE89,1},
+    {0x1EE8B,0x1EE9B,1},{0x1EEA1,0x1EEA3,1},{0x1EEA5,0x1EEA9,1},{0x1EEAB,0x1EEBB,1},{0x1F100,0x1F10C,2},{0x1FBF0,0x1FBF9,2},
+    {0x20000,0x2A6DF,1},{0x2A700,0x2B739,1},{0x2B740,0x2B81D,1},{0x2B820,0x2CEA1,1},{0x2CEB0,0x2EBE0,1},{0x2F800,0x2FA1D,1},
+    {0x30000,0x3134A,1},{0x31350,0x323AF,1},
+};
+
+/* A code point's class: binary search of the ranges (everything else is "other"). */
+static int mmix__uc_class(uint32_t cp) {
+    size_t lo = 0, hi = sizeof mmix__uc_ranges / sizeof mmix__uc_ranges[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cp < mmix__uc_ranges[mid][0]) hi = mid;
+        else if (cp > mmix__uc_ranges[mid][1]) lo = mid + 1;
+        else return (int)mmix__uc_ranges[mid][2] - 1; /* 1, 2, 3 -> LETTER, DIGIT, SPACE */
+    }
+    return MMIX__BPE_OTHER;
+}
+
+/* The class of the character at s (n >= 1 bytes left), its length in *len. ASCII first:
+   most text is ASCII, and the classes agree there. */
+static int mmix__bpe_char_class(const unsigned char *s, size_t n, size_t *len) {
+    uint32_t cp;
+    if (s[0] < 0x80) { *len = 1; return mmix__bpe_class(s[0]); }
+    *len = mmix__utf8_len(s, n);
+    if (*len == 0) { *len = 1; return MMIX__BPE_OTHER; }
+    if (*len == 2) cp = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
+    else if (*len == 3) cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+    else cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) | ((uint32_t)(s[2] & 0x3F) << 6) |
+              (s[3] & 0x3F);
+    return mmix__uc_class(cp);
+}
+
+/* GPT-2's pattern, character by character (as mmix_bpe_next_word does it byte by byte):
+     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
+static size_t mmix__bpe_next_word_gpt2(const unsigned char *s, size_t size, size_t pos) {
+    size_t i = pos, len, len2, last;
+    int k, k2, run;
+    if (pos >= size) return size;
+    if (s[i] == '\'' && i + 1 < size) {
+        unsigned char c = s[i + 1];
+        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+        if (i + 2 < size && ((c == 'r' && s[i + 2] == 'e') || (c == 'v' && s[i + 2] == 'e') ||
+                             (c == 'l' && s[i + 2] == 'l')))
+            return i + 3;
+    }
+    k = mmix__bpe_char_class(s + i, size - i, &len);
+    if (s[i] == ' ' && i + 1 < size && (k2 = mmix__bpe_char_class(s + i + 1, size - i - 1, &len2)) != MMIX__BPE_SPACE) {
+        i++; /* the optional space, then a run of the next character's class */
+        k = k2;
+        len = len2;
+    }
+    if (k != MMIX__BPE_SPACE) {
+        for (i += len; i < size && mmix__bpe_char_class(s + i, size - i, &len) == k; i += len) {}
+        return i;
+    }
+    /* White space: the whole run, less its last character when more than one and a
+       non-space follows (\s+(?!\S)); that character then leads the next word. */
+    run = 0;
+    last = i;
+    while (i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_SPACE) {
+        last = i;
+        i += len;
+        run++;
+    }
+    return i == size || run == 1 ? i : last;
+}
+
+/* Llama-3's pattern (split "llama3"; Hugging Face: a Split pre-tokenizer with this regex,
+   then ByteLevel without its own):
+     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
+     \s*[\r\n]+|\s+(?!\S)|\s+
+   Unlike GPT-2's: contractions in any case, one non-letter may lead a run of letters,
+   numbers go three digits at a time, punctuation keeps the newlines after it, and white
+   space ending in newlines is a word up to its last newline. */
+static int mmix__bpe_is_crlf(unsigned char c) { return c == '\r' || c == '\n'; }
+static size_t mmix__bpe_next_word_llama3(const unsigned char *s, size_t size, size_t pos) {
+    size_t i = pos, len, len2, last, nl_end;
+    int k, k2, run;
+    if (pos >= size) return size;
+    if (s[i] == '\'' && i + 1 < size) {
+        unsigned char c = (unsigned char)(s[i + 1] | 0x20), d = i + 2 < size ? (unsigned char)(s[i + 2] | 0x20) : 0;
+        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
+        if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return i + 3;
+    }
+    k = mmix__bpe_char_class(s + i, size - i, &len);
+    /* [^\r\n\p{L}\p{N}]?\p{L}+ */
+    if (k == MMIX__BPE_LETTER || ((k == MMIX__BPE_OTHER || (k == MMIX__BPE_SPACE && !mmix__bpe_is_crlf(s[i]))) &&
+                                  i + len < size &&
+                                  mmix__bpe_char_class(s + i + len, size - i - len, &len2) == MMIX__BPE_LETTER)) {
+        for (i += len; i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_LETTER; i += len) {}
+        return i;
+    }
+    if (k == MMIX__BPE_DIGIT) { /* \p{N}{1,3} */
+        for (run = 1, i += len; run < 3 && i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_DIGIT;
+             run++, i += len) {}
+        return i;
+    }
+    /*  ?[^\s\p{L}\p{N}]+[\r\n]* */
+    if (s[i] == ' ' && i + 1 < size && (k2 = mmix__bpe_char_class(s + i + 1, size - i - 1, &len2)) == MMIX__BPE_OTHER) {
+        i++;
+        k = k2;
+        len = len2;
+    }
+    if (k == MMIX__BPE_OTHER) {
+        for (i += len; i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_OTHER; i += len) {}
+        while (i < size && mmix__bpe_is_crlf(s[i])) i++;
+        return i;
+    }
+    /* white space: \s*[\r\n]+ takes the run up to its last newline; else as GPT-2's */
+    run = 0;
+    last = i;
+    nl_end = 0;
+    while (i < size && mmix__bpe_char_class(s + i, size - i, &len) == MMIX__BPE_SPACE) {
+        last = i;
+        i += len;
+        run++;
+        if (mmix__bpe_is_crlf(s[last])) nl_end = i;
+    }
+    if (nl_end) return nl_end;
+    return i == size || run == 1 ? i : last;
 }
 
 /* ---- Hash tables ---- */
@@ -9446,13 +9749,31 @@ typedef struct mmix__bpe_special {
     int role;
 } mmix__bpe_special;
 
+/* The pre-splits (section 6): our ASCII one, and GPT-2's with Unicode classes. */
+enum { MMIX__BPE_SPLIT_GPT2_ASCII, MMIX__BPE_SPLIT_GPT2, MMIX__BPE_SPLIT_LLAMA3, MMIX__BPE_SPLITS };
+static const char *const mmix__bpe_split_names[] = {"gpt2-ascii", "gpt2", "llama3"};
+
+/* Tokens are numbered 256 bytes, then the merges, then the specials; the encoder works
+   in these numbers. A tokenizer of ours uses them as its ids. An imported one keeps the
+   ids of its file (a checkpoint's embedding rows follow them): id_of maps a token number
+   to its id, token_of back, and tokens that nothing makes (a vocabulary entry that no
+   merge produces) live in `extra`, so that every id of the file decodes. */
 struct mmix_bpe {
     int64_t n_merges;
-    int32_t *merges;             /* merge i joins merges[2i], merges[2i+1] into 256 + i */
+    int32_t *merges;             /* merge i joins merges[2i], merges[2i+1] into token 256 + i */
     int64_t n_special;
-    mmix__bpe_special *special;  /* special i has id 256 + n_merges + i */
-    int32_t eot_id, pad_id;
-    int64_t vocab_size;
+    mmix__bpe_special *special;  /* special i is token 256 + n_merges + i */
+    int32_t eot_id, pad_id;      /* ids */
+    int64_t vocab_size;          /* ids are 0 .. vocab_size - 1 */
+    int split;                   /* MMIX__BPE_SPLIT_* */
+    int prefix_space;            /* ByteLevel's add_prefix_space: a space before each text without one */
+    int ignore_merges;           /* BPE's ignore_merges: a word that is a token is that token */
+    mmix__strtab whole;          /* with ignore_merges: the bytes of every byte, merge or extra token -> id */
+    int32_t *id_of;              /* token number -> id; NULL when they are the same */
+    int32_t *token_of;           /* id -> token number; -1: no token; <= -2: extra entry -2 - value */
+    mmix__strtab extra;          /* bytes -> id, for ids made by no byte, merge or special */
+    int64_t *id_start;           /* with id_of: the bytes of each id, id_bytes[id_start[id] .. [id + 1]) */
+    unsigned char *id_bytes;
     /* Derived from the merges (one source of truth, as in minbpe): */
     int64_t *token_start;        /* token t's bytes: token_bytes[token_start[t] .. [t + 1]) */
     unsigned char *token_bytes;
@@ -9473,22 +9794,32 @@ MMIXDEF void mmix_bpe_free(mmix_bpe *bpe) {
     mmix__pairmap_free(&bpe->rank);
     mmix__strtab_free(&bpe->cache);
     MMIX_FREE(bpe->cache_ids);
+    MMIX_FREE(bpe->id_of);
+    MMIX_FREE(bpe->token_of);
+    mmix__strtab_free(&bpe->extra);
+    mmix__strtab_free(&bpe->whole);
+    MMIX_FREE(bpe->id_start);
+    MMIX_FREE(bpe->id_bytes);
     MMIX_FREE(bpe);
 }
 
-/* Everything derived from merges and specials: ids, the token bytes, the rank table.
-   The merges must already be valid (each pair of earlier tokens, no pair twice). */
-static mmix_result mmix__bpe_finish(mmix_ctx *ctx, mmix_bpe *bpe) {
-    int64_t t, i, total = 256;
-    bpe->vocab_size = 256 + bpe->n_merges + bpe->n_special;
+static mmix_result mmix__bpe_finish_ids(mmix_ctx *ctx, mmix_bpe *bpe, const char *name);
+
+/* Everything derived from merges and specials: the token bytes, the rank table, and with
+   an id map (id_of and vocab_size set) the ids' side. The merges must already be valid
+   (each pair of earlier tokens, no pair twice). */
+static mmix_result mmix__bpe_finish(mmix_ctx *ctx, mmix_bpe *bpe, const char *name) {
+    int64_t t, i, total = 256, n_tokens = 256 + bpe->n_merges + bpe->n_special;
+    if (!bpe->id_of) bpe->vocab_size = n_tokens;
     bpe->eot_id = bpe->pad_id = -1;
     for (i = 0; i < bpe->n_special; i++) {
         int32_t id = (int32_t)(256 + bpe->n_merges + i);
+        if (bpe->id_of) id = bpe->id_of[id];
         if (bpe->special[i].role == MMIX__BPE_ROLE_EOT) bpe->eot_id = id;
         if (bpe->special[i].role == MMIX__BPE_ROLE_PAD) bpe->pad_id = id;
         bpe->special_first[(unsigned char)bpe->special[i].name[0]] = 1;
     }
-    bpe->token_start = (int64_t *)MMIX_MALLOC((size_t)(bpe->vocab_size + 1) * sizeof(int64_t));
+    bpe->token_start = (int64_t *)MMIX_MALLOC((size_t)(n_tokens + 1) * sizeof(int64_t));
     if (!bpe->token_start) goto oom;
     /* Sizes first (a merged token is as long as its two parts), then the bytes. */
     for (t = 0; t <= 256; t++) bpe->token_start[t] = t;
@@ -9522,10 +9853,73 @@ static mmix_result mmix__bpe_finish(mmix_ctx *ctx, mmix_bpe *bpe) {
         if (!mmix__pairmap_put(&bpe->rank, mmix__pair_key(bpe->merges[2 * i], bpe->merges[2 * i + 1]),
                                (int32_t)i))
             goto oom;
-    return MMIX_OK;
+    return bpe->id_of ? mmix__bpe_finish_ids(ctx, bpe, name) : MMIX_OK;
 oom:
     return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe: out of memory building the vocabulary "
                           "(%lld merges)", (long long)bpe->n_merges);
+}
+
+/* The ids' side of a tokenizer with an id map: token_of, and the bytes of every id. Each
+   token's id must be below vocab_size; two tokens may share an id only when their bytes
+   agree (one token made by two merges, or an added token that is also in the vocabulary);
+   an extra token's id must be its own. */
+static mmix_result mmix__bpe_finish_ids(mmix_ctx *ctx, mmix_bpe *bpe, const char *name) {
+    int64_t t, e, id, total = 0, n_tokens = 256 + bpe->n_merges + bpe->n_special;
+    bpe->token_of = (int32_t *)MMIX_MALLOC((size_t)(bpe->vocab_size + 1) * sizeof(int32_t));
+    bpe->id_start = (int64_t *)MMIX_MALLOC((size_t)(bpe->vocab_size + 1) * sizeof(int64_t));
+    if (!bpe->token_of || !bpe->id_start) goto oom;
+    for (id = 0; id < bpe->vocab_size; id++) bpe->token_of[id] = -1;
+    for (t = 0; t < n_tokens; t++) {
+        int32_t other;
+        id = bpe->id_of[t];
+        if (id < 0 || id >= bpe->vocab_size)
+            return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe '%s': token %lld has id %lld, outside the vocabulary "
+                                  "[0, %lld)", name, (long long)t, (long long)id, (long long)bpe->vocab_size);
+        other = bpe->token_of[id];
+        if (other < 0) { bpe->token_of[id] = (int32_t)t; continue; }
+        if (bpe->token_start[t + 1] - bpe->token_start[t] != bpe->token_start[other + 1] - bpe->token_start[other] ||
+            memcmp(bpe->token_bytes + bpe->token_start[t], bpe->token_bytes + bpe->token_start[other],
+                   (size_t)(bpe->token_start[t + 1] - bpe->token_start[t])) != 0)
+            return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe '%s': id %lld is given to two different tokens", name,
+                                  (long long)id);
+    }
+    for (e = 0; e < bpe->extra.count; e++) {
+        id = bpe->extra.value[e];
+        if (id < 0 || id >= bpe->vocab_size || bpe->token_of[id] != -1)
+            return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe '%s': extra token id %lld is %s", name, (long long)id,
+                                  id < 0 || id >= bpe->vocab_size ? "outside the vocabulary" : "taken already");
+        bpe->token_of[id] = (int32_t)(-2 - e);
+    }
+    /* the bytes of every id (an id with no token has none) */
+    for (id = 0; id < bpe->vocab_size; id++) {
+        int32_t k = bpe->token_of[id];
+        bpe->id_start[id] = total;
+        if (k >= 0) total += bpe->token_start[k + 1] - bpe->token_start[k];
+        else if (k <= -2) total += bpe->extra.start[-2 - k + 1] - bpe->extra.start[-2 - k];
+    }
+    bpe->id_start[bpe->vocab_size] = total;
+    bpe->id_bytes = (unsigned char *)MMIX_MALLOC((size_t)total + 1);
+    if (!bpe->id_bytes) goto oom;
+    for (id = 0; id < bpe->vocab_size; id++) {
+        int32_t k = bpe->token_of[id];
+        size_t len = (size_t)(bpe->id_start[id + 1] - bpe->id_start[id]);
+        if (k >= 0) memcpy(bpe->id_bytes + bpe->id_start[id], bpe->token_bytes + bpe->token_start[k], len);
+        else if (k <= -2) memcpy(bpe->id_bytes + bpe->id_start[id], bpe->extra.pool + bpe->extra.start[-2 - k], len);
+    }
+    /* ignore_merges looks words up among the vocabulary's tokens (not the added ones) */
+    for (id = 0; bpe->ignore_merges && id < bpe->vocab_size; id++) {
+        int32_t k = bpe->token_of[id];
+        const unsigned char *p = bpe->id_bytes + bpe->id_start[id];
+        size_t len = (size_t)(bpe->id_start[id + 1] - bpe->id_start[id]);
+        if (k == -1 || k >= 256 + bpe->n_merges) continue;
+        if (mmix__strtab_find(&bpe->whole, p, len, mmix__hash_bytes(p, len)) >= 0) continue;
+        if ((e = mmix__strtab_add(&bpe->whole, p, len, mmix__hash_bytes(p, len))) < 0) goto oom;
+        bpe->whole.value[e] = id;
+    }
+    return MMIX_OK;
+oom:
+    return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe '%s': out of memory for %lld ids", name,
+                          (long long)bpe->vocab_size);
 }
 
 static mmix_bpe *mmix__bpe_new(void) {
@@ -9882,7 +10276,7 @@ MMIXDEF mmix_result mmix_bpe_train(mmix_ctx *ctx, const void *text, size_t size,
     if (!mmix__bpe_add_special(bpe, opt.eot_name, strlen(opt.eot_name), MMIX__BPE_ROLE_EOT) ||
         !mmix__bpe_add_special(bpe, opt.pad_name, strlen(opt.pad_name), MMIX__BPE_ROLE_PAD))
         goto oom;
-    result = mmix__bpe_finish(ctx, bpe);
+    result = mmix__bpe_finish(ctx, bpe, "train");
     if (result != MMIX_OK) goto fail;
     mmix__trainer_free(&t);
     *out = bpe;
@@ -10005,29 +10399,37 @@ static int mmix__bpe_encode_word(const mmix_bpe *bpe, const unsigned char *w, in
         if (prev[p] >= 0) mmix__bpe_push_pair(bpe, heap, &heap_n, sym, prev[p], p);
         if (next[p] >= 0) mmix__bpe_push_pair(bpe, heap, &heap_n, sym, p, next[p]);
     }
-    for (i = 0; i >= 0; i = next[i]) out->ids[out->n++] = sym[i];
+    for (i = 0; i >= 0; i = next[i]) out->ids[out->n++] = bpe->id_of ? bpe->id_of[sym[i]] : sym[i];
     MMIX_FREE(block);
     MMIX_ASSERT(out->n > first);
     (void)first;
     return 1;
 }
 
-/* Encodes text with no special tokens in it: word by word, through the cache. */
+/* Encodes text with no special tokens in it: word by word, through the cache (which
+   holds ids, so a hit needs no mapping). */
 static mmix_result mmix__bpe_encode_plain(mmix_ctx *ctx, mmix_bpe *bpe, const unsigned char *s,
                                           size_t size, mmix_bpe_ids *ids) {
     size_t pos = 0;
     while (pos < size) {
-        size_t end = mmix_bpe_next_word(s, size, pos), len = end - pos;
+        size_t end = mmix_bpe_split_next(bpe, s, size, pos);
+        size_t len = end - pos;
         uint64_t h;
         int64_t e, first, n;
-        if (len == 1) { /* one byte: its own id */
+        if (len == 1) { /* one byte: its own token */
             if (!mmix__ids_reserve(ids, 1)) goto oom;
-            ids->ids[ids->n++] = s[pos];
+            ids->ids[ids->n++] = bpe->id_of ? bpe->id_of[s[pos]] : s[pos];
             pos = end;
             continue;
         }
         if (len > MMIX__BPE_CACHE_WORD_MAX) {
-            if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) goto oom;
+            h = mmix__hash_bytes(s + pos, len);
+            if (bpe->ignore_merges && (e = mmix__strtab_find(&bpe->whole, s + pos, len, h)) >= 0) {
+                if (!mmix__ids_reserve(ids, 1)) goto oom;
+                ids->ids[ids->n++] = (int32_t)bpe->whole.value[e];
+            } else if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) {
+                goto oom;
+            }
             pos = end;
             continue;
         }
@@ -10042,7 +10444,12 @@ static mmix_result mmix__bpe_encode_plain(mmix_ctx *ctx, mmix_bpe *bpe, const un
             continue;
         }
         first = ids->n;
-        if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) goto oom;
+        if (bpe->ignore_merges && (e = mmix__strtab_find(&bpe->whole, s + pos, len, h)) >= 0) {
+            if (!mmix__ids_reserve(ids, 1)) goto oom;
+            ids->ids[ids->n++] = (int32_t)bpe->whole.value[e];
+        } else if (!mmix__bpe_encode_word(bpe, s + pos, (int64_t)len, ids)) {
+            goto oom;
+        }
         n = ids->n - first;
         if (bpe->cache_ids_used + n > MMIX__BPE_CACHE_IDS_MAX) { /* full: start afresh */
             mmix__strtab_clear(&bpe->cache);
@@ -10070,31 +10477,55 @@ oom:
                           (unsigned long long)pos, (unsigned long long)size);
 }
 
+/* One stretch of text between special tokens. ByteLevel's add_prefix_space puts a space
+   before a stretch that does not start with one (Hugging Face does it per stretch). */
+static mmix_result mmix__bpe_encode_segment(mmix_ctx *ctx, mmix_bpe *bpe, const unsigned char *s,
+                                            size_t size, mmix_bpe_ids *ids) {
+    unsigned char *spaced;
+    mmix_result r;
+    if (!bpe->prefix_space || size == 0 || s[0] == ' ') return mmix__bpe_encode_plain(ctx, bpe, s, size, ids);
+    spaced = (unsigned char *)MMIX_MALLOC(size + 1);
+    if (!spaced) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe encode: out of memory for %llu bytes",
+                                       (unsigned long long)size + 1);
+    spaced[0] = ' ';
+    memcpy(spaced + 1, s, size);
+    r = mmix__bpe_encode_plain(ctx, bpe, spaced, size + 1, ids);
+    MMIX_FREE(spaced);
+    return r;
+}
+
 MMIXDEF mmix_result mmix_bpe_encode(mmix_ctx *ctx, mmix_bpe *bpe, const void *text, size_t size,
                                     int flags, mmix_bpe_ids *ids) {
     const unsigned char *s = (const unsigned char *)text;
-    size_t pos, segment = 0;
-    int64_t k;
+    size_t pos, segment = 0, best_len;
+    int64_t k, best;
     mmix_result r;
     if (!bpe || !ids || (!text && size))
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe encode: %s is NULL",
                               !bpe ? "the tokenizer" : !ids ? "ids" : "text");
-    if (!(flags & MMIX_BPE_ALLOW_SPECIAL)) return mmix__bpe_encode_plain(ctx, bpe, s, size, ids);
-    /* Split at special names (the first one listed wins where two start at one byte). */
+    if (!(flags & MMIX_BPE_ALLOW_SPECIAL)) return mmix__bpe_encode_segment(ctx, bpe, s, size, ids);
+    /* Split at special names: the leftmost, and there the longest (as Hugging Face's
+       added-token matcher). */
     for (pos = 0; pos < size; pos++) {
         if (!bpe->special_first[s[pos]]) continue;
+        best = -1;
+        best_len = 0;
         for (k = 0; k < bpe->n_special; k++) {
             size_t len = strlen(bpe->special[k].name);
-            if (len <= size - pos && memcmp(s + pos, bpe->special[k].name, len) == 0) break;
+            if (len > best_len && len <= size - pos && memcmp(s + pos, bpe->special[k].name, len) == 0) {
+                best = k;
+                best_len = len;
+            }
         }
-        if (k == bpe->n_special) continue;
-        r = mmix__bpe_encode_plain(ctx, bpe, s + segment, pos - segment, ids);
+        if (best < 0) continue;
+        r = mmix__bpe_encode_segment(ctx, bpe, s + segment, pos - segment, ids);
         if (r != MMIX_OK) return r;
-        if ((r = mmix_bpe_ids_push(ctx, ids, (int32_t)(256 + bpe->n_merges + k))) != MMIX_OK) return r;
-        pos += strlen(bpe->special[k].name) - 1;
+        k = 256 + bpe->n_merges + best;
+        if ((r = mmix_bpe_ids_push(ctx, ids, bpe->id_of ? bpe->id_of[k] : (int32_t)k)) != MMIX_OK) return r;
+        pos += best_len - 1;
         segment = pos + 1;
     }
-    return mmix__bpe_encode_plain(ctx, bpe, s + segment, size - segment, ids);
+    return mmix__bpe_encode_segment(ctx, bpe, s + segment, size - segment, ids);
 }
 
 MMIXDEF mmix_result mmix_bpe_decode(mmix_ctx *ctx, const mmix_bpe *bpe, const int32_t *ids,
@@ -10105,12 +10536,16 @@ MMIXDEF mmix_result mmix_bpe_decode(mmix_ctx *ctx, const mmix_bpe *bpe, const in
                               !bpe ? "the tokenizer" : !out ? "out" : "ids");
     for (i = 0; i < n; i++) {
         int32_t id = ids[i];
+        const unsigned char *p;
+        size_t len;
         if (id < 0 || id >= bpe->vocab_size)
             return mmix_set_error(ctx, MMIX_ERR_RANGE, "bpe decode: id %ld at position %lld is outside "
                                   "the vocabulary [0, %lld)", (long)id, (long long)i,
                                   (long long)bpe->vocab_size);
-        if (!mmix__bytes_append(out, bpe->token_bytes + bpe->token_start[id],
-                                (size_t)(bpe->token_start[id + 1] - bpe->token_start[id])))
+        if (!(p = mmix_bpe_token_bytes(bpe, id, &len)))
+            return mmix_set_error(ctx, MMIX_ERR_RANGE, "bpe decode: id %ld at position %lld is no token of "
+                                  "this tokenizer (its file gives the id to nothing)", (long)id, (long long)i);
+        if (!mmix__bytes_append(out, p, len))
             return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe decode: out of memory at id %lld",
                                   (long long)i);
     }
@@ -10118,6 +10553,12 @@ MMIXDEF mmix_result mmix_bpe_decode(mmix_ctx *ctx, const mmix_bpe *bpe, const in
 }
 
 MMIXDEF int64_t mmix_bpe_vocab_size(const mmix_bpe *bpe) { return bpe->vocab_size; }
+MMIXDEF size_t mmix_bpe_split_next(const mmix_bpe *bpe, const void *text, size_t size, size_t pos) {
+    if (bpe->split == MMIX__BPE_SPLIT_GPT2) return mmix__bpe_next_word_gpt2((const unsigned char *)text, size, pos);
+    if (bpe->split == MMIX__BPE_SPLIT_LLAMA3) return mmix__bpe_next_word_llama3((const unsigned char *)text, size, pos);
+    return mmix_bpe_next_word(text, size, pos);
+}
+MMIXDEF const char *mmix_bpe_split_name(const mmix_bpe *bpe) { return mmix__bpe_split_names[bpe->split]; }
 MMIXDEF int64_t mmix_bpe_merge_count(const mmix_bpe *bpe) { return bpe->n_merges; }
 MMIXDEF void mmix_bpe_get_merge(const mmix_bpe *bpe, int64_t i, int32_t pair[2]) {
     pair[0] = pair[1] = -1;
@@ -10130,13 +10571,20 @@ MMIXDEF int32_t mmix_bpe_pad_id(const mmix_bpe *bpe) { return bpe->pad_id; }
 MMIXDEF int32_t mmix_bpe_special_id(const mmix_bpe *bpe, const char *name) {
     int64_t k;
     for (k = 0; name && k < bpe->n_special; k++)
-        if (strcmp(bpe->special[k].name, name) == 0) return (int32_t)(256 + bpe->n_merges + k);
+        if (strcmp(bpe->special[k].name, name) == 0) {
+            int64_t t = 256 + bpe->n_merges + k;
+            return bpe->id_of ? bpe->id_of[t] : (int32_t)t;
+        }
     return -1;
 }
 MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t id, size_t *len) {
-    if (id < 0 || id >= bpe->vocab_size) {
+    if (id < 0 || id >= bpe->vocab_size || (bpe->id_of && bpe->token_of[id] == -1)) {
         if (len) *len = 0;
         return NULL;
+    }
+    if (bpe->id_of) {
+        if (len) *len = (size_t)(bpe->id_start[id + 1] - bpe->id_start[id]);
+        return bpe->id_bytes + bpe->id_start[id];
     }
     if (len) *len = (size_t)(bpe->token_start[id + 1] - bpe->token_start[id]);
     return bpe->token_bytes + bpe->token_start[id];
@@ -10144,13 +10592,71 @@ MMIXDEF const unsigned char *mmix_bpe_token_bytes(const mmix_bpe *bpe, int32_t i
 
 /* ---- The tokenizer file (section 6) ---- */
 #define MMIX__BPE_MAGIC "mmix-bpe"
-#define MMIX__BPE_VERSION 1
+#define MMIX__BPE_VERSION 2     /* the newest; version 1 (our layout, split gpt2-ascii) is still read and written */
+
+static int mmix__hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+static int mmix__bytes_hex(mmix_bpe_bytes *out, const unsigned char *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!mmix__bytes_printf(out, "%02x", p[i])) return 0;
+    return 1;
+}
+
+/* A token number's id. */
+static int32_t mmix__bpe_id(const mmix_bpe *bpe, int64_t t) { return bpe->id_of ? bpe->id_of[t] : (int32_t)t; }
+
+/* Version 2: the file's own ids (section 6). */
+static int mmix__bpe_save_v2(const mmix_bpe *bpe, mmix_bpe_bytes *out) {
+    int64_t i, e;
+    int ok = mmix__bytes_printf(out, "%s 2\n", MMIX__BPE_MAGIC) &&
+             mmix__bytes_printf(out, "# maskedmixer byte-level BPE tokenizer (maskedmixer.h, section 6), with the\n"
+                                     "# ids of the file it was imported from. 'byte B ID' gives byte B its id;\n"
+                                     "# 'merge ID A B' makes token ID from the tokens with ids A and B.\n") &&
+             mmix__bytes_printf(out, "split %s%s%s\nvocab %lld\nmerges %lld\n", mmix__bpe_split_names[bpe->split],
+                                bpe->prefix_space ? " prefix-space" : "", bpe->ignore_merges ? " ignore-merges" : "",
+                                (long long)bpe->vocab_size,
+                                (long long)bpe->n_merges);
+    for (i = 0; ok && i < 256; i++) ok = mmix__bytes_printf(out, "byte %d %ld\n", (int)i, (long)mmix__bpe_id(bpe, i));
+    for (i = 0; ok && i < bpe->n_merges; i++) {
+        int64_t t = 256 + i;
+        ok = mmix__bytes_printf(out, "merge %ld %ld %ld # ", (long)mmix__bpe_id(bpe, t), (long)mmix__bpe_id(bpe, bpe->merges[2 * i]),
+                                (long)mmix__bpe_id(bpe, bpe->merges[2 * i + 1])) &&
+             mmix__bytes_append_quoted(out, bpe->token_bytes + bpe->token_start[t],
+                                       (size_t)(bpe->token_start[t + 1] - bpe->token_start[t]), 0) &&
+             mmix__bytes_append(out, "\n", 1);
+    }
+    for (i = 0; ok && i < bpe->n_special; i++) {
+        const char *nm = bpe->special[i].name;
+        long id = (long)mmix__bpe_id(bpe, 256 + bpe->n_merges + i);
+        if (mmix__bpe_bad_name(nm, strlen(nm)) == NULL) /* a plain name, else its bytes in hex */
+            ok = mmix__bytes_printf(out, "special %ld %s %s\n", id, mmix__bpe_role_names[bpe->special[i].role], nm);
+        else
+            ok = mmix__bytes_printf(out, "special-hex %ld %s ", id, mmix__bpe_role_names[bpe->special[i].role]) &&
+                 mmix__bytes_hex(out, (const unsigned char *)nm, strlen(nm)) && mmix__bytes_append(out, "\n", 1);
+    }
+    for (e = 0; ok && e < bpe->extra.count; e++) {
+        const unsigned char *p = bpe->extra.pool + bpe->extra.start[e];
+        size_t n = (size_t)(bpe->extra.start[e + 1] - bpe->extra.start[e]);
+        ok = mmix__bytes_printf(out, "token %ld ", (long)bpe->extra.value[e]) && mmix__bytes_hex(out, p, n) &&
+             mmix__bytes_append(out, " # ", 3) && mmix__bytes_append_quoted(out, p, n, 0) &&
+             mmix__bytes_append(out, "\n", 1);
+    }
+    return ok && mmix__bytes_printf(out, "end\n");
+}
 
 MMIXDEF mmix_result mmix_bpe_save_memory(mmix_ctx *ctx, const mmix_bpe *bpe, mmix_bpe_bytes *out) {
     int64_t i;
     int ok;
     if (!bpe || !out) return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "bpe save: NULL argument");
-    ok = mmix__bytes_printf(out, "%s %d\n", MMIX__BPE_MAGIC, MMIX__BPE_VERSION) &&
+    /* Our own layout is written as version 1, as before, so its files (and the caches
+       that hash them) do not change; an id map or another pre-split needs version 2. */
+    if (bpe->id_of || bpe->split != MMIX__BPE_SPLIT_GPT2_ASCII || bpe->prefix_space || bpe->ignore_merges)
+        return mmix__bpe_save_v2(bpe, out) ? MMIX_OK : mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe save: out of memory");
+    ok = mmix__bytes_printf(out, "%s 1\n", MMIX__BPE_MAGIC) &&
          mmix__bytes_printf(out, "# maskedmixer byte-level BPE tokenizer (maskedmixer.h, section 6).\n"
                                  "# Ids 0-255 are the bytes. 'merge ID A B' makes token ID from tokens A\n"
                                  "# and B (the quoted bytes after '#' are for people); specials come last.\n") &&
@@ -10227,10 +10733,11 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
     const char *s = (const char *)data;
     mmix_bpe *bpe = NULL;
     mmix__bpe_line line;
+    mmix__pairmap first_token;   /* version 2: id -> the first token with that id */
     size_t pos = 0;
-    int64_t line_no = 0, vocab = -1, n_merges = -1, v[3], i;
+    int64_t line_no = 0, vocab = -1, n_merges = -1, v[3], i, version = 1, id_capacity = 0;
     /* what the next meaningful line must be */
-    enum { WANT_SPLIT, WANT_VOCAB, WANT_MERGES, WANT_BODY, WANT_NOTHING } want = WANT_SPLIT;
+    enum { WANT_SPLIT, WANT_VOCAB, WANT_MERGES, WANT_BYTES, WANT_BODY, WANT_NOTHING } want = WANT_SPLIT;
     const char *bad;
     char shown[48];
 
@@ -10241,9 +10748,11 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
     if (memchr(s, '\0', size))
         return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s': a NUL byte at offset %llu: not a "
                               "tokenizer file", name, (unsigned long long)((const char *)memchr(s, '\0', size) - s));
+    memset(&first_token, 0, sizeof first_token);
     bpe = mmix__bpe_new();
     if (!bpe) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe load '%s': out of memory", name);
     if (!mmix__pairmap_alloc(&bpe->rank, 1024)) goto oom; /* also catches duplicate merges */
+    if (!mmix__pairmap_alloc(&first_token, 1024)) goto oom;
 
     while (pos < size) {
         const char *ls = s + pos, *nl = (const char *)memchr(ls, '\n', size - pos);
@@ -10259,17 +10768,16 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
             for (k = 0; shown[k]; k++) if ((unsigned char)shown[k] < ' ') shown[k] = '?';
         }
         if (line_no == 1) {
-            int64_t version;
             if (!mmix__bpe_field_is(&line, 0, MMIX__BPE_MAGIC) || line.n != 2 ||
                 !mmix__bpe_field_int(&line, 1, &version)) {
                 mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line 1: '%s': not a maskedmixer "
-                               "tokenizer file (the first line must be '%s %d')", name, shown,
-                               MMIX__BPE_MAGIC, MMIX__BPE_VERSION);
+                               "tokenizer file (the first line must be '%s 1' or '%s 2')", name, shown,
+                               MMIX__BPE_MAGIC, MMIX__BPE_MAGIC);
                 goto fail;
             }
-            if (version != MMIX__BPE_VERSION) {
+            if (version < 1 || version > MMIX__BPE_VERSION) {
                 mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe load '%s' line 1: format version %lld; this "
-                               "build reads version %d", name, (long long)version, MMIX__BPE_VERSION);
+                               "build reads versions 1 and %d", name, (long long)version, MMIX__BPE_VERSION);
                 goto fail;
             }
             continue;
@@ -10278,20 +10786,29 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
         if (line.n > MMIX__BPE_MAX_FIELDS) goto syntax;
         switch (want) {
         case WANT_SPLIT:
-            if (!mmix__bpe_field_is(&line, 0, "split") || line.n != 2) goto syntax;
-            if (!mmix__bpe_field_is(&line, 1, "gpt2-ascii")) {
+            if (!mmix__bpe_field_is(&line, 0, "split") || line.n < 2 || line.n > (version == 1 ? 2 : 4)) goto syntax;
+            for (bpe->split = 0; bpe->split < MMIX__BPE_SPLITS; bpe->split++)
+                if (mmix__bpe_field_is(&line, 1, mmix__bpe_split_names[bpe->split])) break;
+            if (bpe->split == MMIX__BPE_SPLITS || (version == 1 && bpe->split != MMIX__BPE_SPLIT_GPT2_ASCII)) {
                 mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe load '%s' line %lld: unknown pre-split '%s' "
-                               "(this build knows 'gpt2-ascii')", name, (long long)line_no, shown);
+                               "(this build knows 'gpt2-ascii'%s)", name, (long long)line_no, shown,
+                               version == 1 ? "" : ", 'gpt2' and 'llama3'");
                 goto fail;
+            }
+            for (i = 2; i < line.n; i++) { /* options, in this order */
+                if (mmix__bpe_field_is(&line, (int)i, "prefix-space") && i == 2) bpe->prefix_space = 1;
+                else if (mmix__bpe_field_is(&line, (int)i, "ignore-merges") && !bpe->ignore_merges) bpe->ignore_merges = 1;
+                else goto syntax;
             }
             want = WANT_VOCAB;
             break;
         case WANT_VOCAB:
             if (!mmix__bpe_field_is(&line, 0, "vocab") || line.n != 2 || !mmix__bpe_field_int(&line, 1, &vocab))
                 goto syntax;
-            if (vocab < 256 || vocab > ((int64_t)1 << 30)) {
+            /* version 2 keeps a table per id: a smaller bound than 2^30 */
+            if (vocab < 256 || vocab > ((int64_t)1 << (version == 1 ? 30 : 24))) {
                 mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: vocab %lld is outside [256, "
-                               "2^30]", name, (long long)line_no, (long long)vocab);
+                               "2^%d]", name, (long long)line_no, (long long)vocab, version == 1 ? 30 : 24);
                 goto fail;
             }
             want = WANT_MERGES;
@@ -10307,7 +10824,31 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
             }
             bpe->merges = (int32_t *)MMIX_MALLOC((size_t)(2 * n_merges + 2) * sizeof(int32_t));
             if (!bpe->merges) goto oom;
-            want = WANT_BODY;
+            if (version == 2) {
+                void *q = mmix__grow(NULL, &id_capacity, 256 + n_merges + 1, sizeof(int32_t));
+                if (!q) goto oom;
+                bpe->id_of = (int32_t *)q;
+            }
+            want = version == 2 ? WANT_BYTES : WANT_BODY;
+            break;
+        case WANT_BYTES: /* version 2: "byte B ID" for B = 0 .. 255 in order */
+            if (!mmix__bpe_field_is(&line, 0, "byte") || line.n != 3 || !mmix__bpe_field_int(&line, 1, &v[0]) ||
+                !mmix__bpe_field_int(&line, 2, &v[1]))
+                goto syntax;
+            if (v[0] != bpe->n_special || v[1] >= vocab) { /* n_special counts the bytes here, reset below */
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': expected byte %lld with an "
+                               "id below vocab %lld", name, (long long)line_no, shown, (long long)bpe->n_special,
+                               (long long)vocab);
+                goto fail;
+            }
+            bpe->id_of[v[0]] = (int32_t)v[1];
+            if (mmix__pairmap_get(&first_token, (uint64_t)v[1]) < 0 &&
+                !mmix__pairmap_put(&first_token, (uint64_t)v[1], (int32_t)v[0]))
+                goto oom;
+            if (++bpe->n_special == 256) {
+                bpe->n_special = 0;
+                want = WANT_BODY;
+            }
             break;
         case WANT_BODY:
             if (mmix__bpe_field_is(&line, 0, "merge")) {
@@ -10315,6 +10856,25 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
                 if (line.n != 4 || !mmix__bpe_field_int(&line, 1, &v[0]) || !mmix__bpe_field_int(&line, 2, &v[1]) ||
                     !mmix__bpe_field_int(&line, 3, &v[2]))
                     goto syntax;
+                if (version == 2) { /* ids: the result's below vocab, the parts' those of earlier tokens */
+                    int32_t ta = mmix__pairmap_get(&first_token, (uint64_t)v[1]);
+                    int32_t tb = mmix__pairmap_get(&first_token, (uint64_t)v[2]);
+                    if (v[0] >= vocab || ta < 0 || tb < 0 || bpe->n_special > 0 || bpe->n_merges == n_merges) {
+                        mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': %s", name,
+                                       (long long)line_no, shown,
+                                       v[0] >= vocab ? "the id is not below vocab"
+                                       : ta < 0 || tb < 0 ? "unknown token (a merge joins tokens made before it)"
+                                                          : "more merges than declared, or a merge after the special tokens");
+                        goto fail;
+                    }
+                    bpe->id_of[expected] = (int32_t)v[0];
+                    if (mmix__pairmap_get(&first_token, (uint64_t)v[0]) < 0 &&
+                        !mmix__pairmap_put(&first_token, (uint64_t)v[0], (int32_t)expected))
+                        goto oom;
+                    v[0] = expected;
+                    v[1] = ta;
+                    v[2] = tb;
+                }
                 if (bpe->n_special > 0 || bpe->n_merges == n_merges) {
                     mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': more merges than the "
                                    "%lld declared, or a merge after the special tokens", name, (long long)line_no,
@@ -10346,17 +10906,45 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
                 bpe->merges[2 * bpe->n_merges] = (int32_t)v[1];
                 bpe->merges[2 * bpe->n_merges + 1] = (int32_t)v[2];
                 bpe->n_merges++;
-            } else if (mmix__bpe_field_is(&line, 0, "special")) {
+            } else if (mmix__bpe_field_is(&line, 0, "special") ||
+                       (version == 2 && mmix__bpe_field_is(&line, 0, "special-hex"))) {
                 int64_t expected = 256 + n_merges + bpe->n_special;
-                int role;
+                int role, hex = line.len[0] == 11;
+                char hex_name[MMIX_BPE_NAME_MAX + 1];
                 if (line.n != 4 || !mmix__bpe_field_int(&line, 1, &v[0])) goto syntax;
+                if (hex) { /* the name's bytes in hex: 1 .. 64 of them, none NUL */
+                    size_t k;
+                    if (line.len[3] % 2 || line.len[3] == 0 || line.len[3] > 2 * MMIX_BPE_NAME_MAX) goto syntax;
+                    for (k = 0; k < line.len[3] / 2; k++) {
+                        int hi = mmix__hex_digit(line.field[3][2 * k]), lo = mmix__hex_digit(line.field[3][2 * k + 1]);
+                        if (hi < 0 || lo < 0 || (hi | lo) == 0) goto syntax;
+                        hex_name[k] = (char)(16 * hi + lo);
+                    }
+                    line.field[3] = hex_name;
+                    line.len[3] /= 2;
+                }
+                if (version == 2) { /* its own id, any below vocab */
+                    if (v[0] >= vocab) {
+                        mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': special id %lld is "
+                                       "not below vocab %lld", name, (long long)line_no, shown, (long long)v[0],
+                                       (long long)vocab);
+                        goto fail;
+                    }
+                    if (expected + 1 > id_capacity) {
+                        void *q = mmix__grow(bpe->id_of, &id_capacity, expected + 1, sizeof(int32_t));
+                        if (!q) goto oom;
+                        bpe->id_of = (int32_t *)q;
+                    }
+                    bpe->id_of[expected] = (int32_t)v[0];
+                    v[0] = expected;
+                }
                 if (bpe->n_merges != n_merges) {
                     mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: a special token after %lld "
                                    "of the %lld declared merges", name, (long long)line_no,
                                    (long long)bpe->n_merges, (long long)n_merges);
                     goto fail;
                 }
-                if (v[0] != expected || expected >= vocab) {
+                if (v[0] != expected || (version == 1 && expected >= vocab)) {
                     mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': special id %lld, "
                                    "expected %lld below vocab %lld", name, (long long)line_no, shown,
                                    (long long)v[0], (long long)expected, (long long)vocab);
@@ -10369,7 +10957,7 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
                                    "pad or other)", name, (long long)line_no, shown);
                     goto fail;
                 }
-                if ((bad = mmix__bpe_bad_name(line.field[3], line.len[3])) != NULL) {
+                if (!hex && (bad = mmix__bpe_bad_name(line.field[3], line.len[3])) != NULL) {
                     mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': the name %s", name,
                                    (long long)line_no, shown, bad);
                     goto fail;
@@ -10385,8 +10973,26 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
                     }
                 }
                 if (!mmix__bpe_add_special(bpe, line.field[3], line.len[3], role)) goto oom;
+            } else if (version == 2 && mmix__bpe_field_is(&line, 0, "token")) {
+                /* "token ID HEX": an id that no byte, merge or special makes, and its bytes */
+                unsigned char *tb = NULL;
+                size_t k, n = line.n == 3 ? line.len[2] / 2 : 0;
+                int64_t e;
+                if (line.n != 3 || !mmix__bpe_field_int(&line, 1, &v[0]) || v[0] >= vocab || line.len[2] % 2 || n == 0)
+                    goto syntax;
+                if (!(tb = (unsigned char *)MMIX_MALLOC(n))) goto oom;
+                for (k = 0; k < n; k++) {
+                    int hi = mmix__hex_digit(line.field[2][2 * k]), lo = mmix__hex_digit(line.field[2][2 * k + 1]);
+                    if (hi < 0 || lo < 0) break;
+                    tb[k] = (unsigned char)(16 * hi + lo);
+                }
+                e = k == n ? mmix__strtab_add(&bpe->extra, tb, n, mmix__hash_bytes(tb, n)) : -2;
+                MMIX_FREE(tb);
+                if (e == -2) goto syntax;
+                if (e < 0) goto oom;
+                bpe->extra.value[e] = v[0];
             } else if (mmix__bpe_field_is(&line, 0, "end") && line.n == 1) {
-                if (256 + bpe->n_merges + bpe->n_special != vocab || bpe->n_merges != n_merges) {
+                if ((version == 1 && 256 + bpe->n_merges + bpe->n_special != vocab) || bpe->n_merges != n_merges) {
                     mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: 'end' after %lld merges and "
                                    "%lld special tokens, but the header says vocab %lld with %lld merges", name,
                                    (long long)line_no, (long long)bpe->n_merges, (long long)bpe->n_special,
@@ -10410,12 +11016,14 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
         goto fail;
     }
     mmix__pairmap_free(&bpe->rank); /* rebuilt by finish */
-    if (mmix__bpe_finish(ctx, bpe) != MMIX_OK) goto fail;
+    mmix__pairmap_free(&first_token);
+    if (version == 2) bpe->vocab_size = vocab;
+    if (mmix__bpe_finish(ctx, bpe, name) != MMIX_OK) goto fail;
     *out = bpe;
     return MMIX_OK;
 syntax:
     {
-        static const char *const expected[] = {"split gpt2-ascii", "vocab N", "merges N",
+        static const char *const expected[] = {"split gpt2-ascii", "vocab N", "merges N", "byte B ID",
                                                "merge ID A B, special ID ROLE NAME or end", "nothing"};
         mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: '%s': expected '%s'", name,
                        (long long)line_no, shown, expected[want]);
@@ -10424,6 +11032,7 @@ syntax:
 oom:
     mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe load '%s': out of memory", name);
 fail:
+    mmix__pairmap_free(&first_token);
     mmix_bpe_free(bpe);
     return mmix_last_result(ctx);
 }
@@ -10442,9 +11051,15 @@ MMIXDEF mmix_result mmix_bpe_load(mmix_ctx *ctx, const char *path, mmix_bpe **ou
 /* ---- Import from a Hugging Face tokenizer.json (byte-level BPE) ----
    Byte-level BPE files spell each byte as one printable Unicode character (GPT-2's
    bytes_to_unicode: bytes 33-126, 161-172 and 174-255 stand for themselves, the other 68
-   bytes for U+0100 onward, in byte order). We read model.type, model.merges (as "A B"
-   strings or ["A", "B"] pairs, in rank order) and added_tokens; everything else is
-   skipped. A token of a merge must be a byte or the result of an earlier merge. */
+   bytes for U+0100 onward, in byte order). We read model.type, model.vocab (token -> id),
+   model.merges (as "A B" strings or ["A", "B"] pairs, in rank order), added_tokens, the
+   normalizer and the pre_tokenizer (ByteLevel, or a Sequence of a Split with GPT-2's or
+   Llama-3's regex and ByteLevel); decoder, post_processor, truncation and padding are
+   skipped (the paper tokenizes with add_special_tokens=False, so no template applies).
+   The file's ids are kept (id_of, section 6). Whatever the file asks for that we do not
+   implement is MMIX_ERR_UNSUPPORTED naming it: a normalizer, another pre-tokenizer or
+   model type, dropout, subword prefixes, byte fallback, added tokens with
+   lstrip/rstrip/single_word. */
 /* GPT-2's byte <-> character table: the code point that stands for each byte. */
 static uint32_t mmix__bytelevel_char(int byte) {
     int k, extra = 0;
@@ -10455,38 +11070,63 @@ static uint32_t mmix__bytelevel_char(int byte) {
     return (uint32_t)(256 + extra);
 }
 
+#define MMIX__HF_MAX_ID (((int64_t)1 << 24) - 1) /* the largest id we take (Llama-3 has 128,256) */
+
 typedef struct mmix__hf_import {
     mmix_bpe *bpe;
-    mmix__strtab tokens;         /* token bytes -> our id */
+    mmix__strtab tokens;         /* token bytes -> token number, for the merges */
+    mmix__strtab vocab;          /* model.vocab, decoded to bytes -> id */
+    mmix__strtab raw_vocab;      /* model.vocab entries outside the byte alphabet -> id */
+    int64_t *merge_entry;        /* merge i's result: its entry in tokens */
+    int64_t merge_entry_capacity;
+    int32_t *added_id;           /* special k's id */
+    int64_t added_capacity;
     int32_t byte_of_char[512];   /* code point (< 512) -> byte, -1 if none */
     int64_t merge_capacity;
     mmix_bpe_bytes a, b, scratch, bytes, key;
-    int have_bpe_type;
-    int error_set;               /* a FORMAT result with its own message (not a syntax error) */
+    int have_bpe_type, have_pre_tokenizer, split, prefix_space;
+    int error_set;               /* a result with its own message (not a JSON syntax error) */
 } mmix__hf_import;
 
-/* A byte-level token string (UTF-8) -> our id via its bytes; -1 unknown, -2 not byte-level. */
-static int64_t mmix__hf_token_id(mmix__hf_import *h, const mmix_bpe_bytes *tok) {
+/* An error of the file's meaning (not its JSON): the message names the file. */
+static mmix_result mmix__hf_error(mmix_ctx *ctx, mmix__hf_import *h, mmix_result code, const char *fmt, ...) {
+    va_list args;
+    char msg[400];
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof msg, fmt, args);
+    va_end(args);
+    h->error_set = 1;
+    return mmix_set_error(ctx, code, "%s", msg);
+}
+
+/* A byte-level token string (UTF-8) -> its bytes in h->bytes: 1, or 0 when a character
+   is outside the byte alphabet, -1 when out of memory. */
+static int mmix__hf_decode_bytelevel(mmix__hf_import *h, const mmix_bpe_bytes *tok) {
     size_t i = 0;
     h->bytes.size = 0;
     while (i < tok->size) {
         uint32_t cp;
-        unsigned char c = tok->data[i];
+        unsigned char c = tok->data[i], byte;
         if (c < 0x80) { cp = c; i++; }
         else if ((c & 0xE0) == 0xC0 && i + 1 < tok->size) { cp = ((uint32_t)(c & 31) << 6) | (tok->data[i + 1] & 63); i += 2; }
-        else return -2;
-        if (cp >= 512 || h->byte_of_char[cp] < 0) return -2;
-        { unsigned char byte = (unsigned char)h->byte_of_char[cp]; if (!mmix__bytes_append(&h->bytes, &byte, 1)) return -3; }
+        else return 0;
+        if (cp >= 512 || h->byte_of_char[cp] < 0) return 0;
+        byte = (unsigned char)h->byte_of_char[cp];
+        if (!mmix__bytes_append(&h->bytes, &byte, 1)) return -1;
     }
-    if (h->bytes.size == 0) return -2;
-    {
-        int64_t e = mmix__strtab_find(&h->tokens, h->bytes.data, h->bytes.size,
-                                      mmix__hash_bytes(h->bytes.data, h->bytes.size));
-        return e >= 0 ? h->tokens.value[e] : -1;
-    }
+    return h->bytes.size > 0;
 }
 
-/* One merge "A B": both tokens must exist; the result gets the next id. */
+/* A byte-level token string -> its token number; -1 unknown, -2 not byte-level, -3 out of memory. */
+static int64_t mmix__hf_token_id(mmix__hf_import *h, const mmix_bpe_bytes *tok) {
+    int d = mmix__hf_decode_bytelevel(h, tok);
+    int64_t e;
+    if (d <= 0) return d < 0 ? -3 : -2;
+    e = mmix__strtab_find(&h->tokens, h->bytes.data, h->bytes.size, mmix__hash_bytes(h->bytes.data, h->bytes.size));
+    return e >= 0 ? h->tokens.value[e] : -1;
+}
+
+/* One merge "A B": both tokens must exist; the result is the next token number. */
 static mmix_result mmix__hf_add_merge(mmix_ctx *ctx, mmix__hf_import *h, const char *name) {
     mmix_bpe *bpe = h->bpe;
     int64_t ida, idb, e;
@@ -10510,12 +11150,16 @@ static mmix_result mmix__hf_add_merge(mmix_ctx *ctx, mmix__hf_import *h, const c
         if (!p) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
         bpe->merges = (int32_t *)p;
     }
+    if (bpe->n_merges + 1 > h->merge_entry_capacity) {
+        void *p = mmix__grow(h->merge_entry, &h->merge_entry_capacity, bpe->n_merges + 1, sizeof(int64_t));
+        if (!p) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+        h->merge_entry = (int64_t *)p;
+    }
     if (!mmix__pairmap_put(&bpe->rank, mmix__pair_key((int32_t)ida, (int32_t)idb), (int32_t)bpe->n_merges))
         return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
     bpe->merges[2 * bpe->n_merges] = (int32_t)ida;
     bpe->merges[2 * bpe->n_merges + 1] = (int32_t)idb;
-    bpe->n_merges++;
-    /* The new token's bytes: a's then b's (h->bytes holds b's after the second lookup). */
+    /* The new token's bytes: a's then b's. */
     {
         size_t la = (size_t)(h->tokens.start[ida + 1] - h->tokens.start[ida]);
         size_t lb = (size_t)(h->tokens.start[idb + 1] - h->tokens.start[idb]);
@@ -10525,31 +11169,110 @@ static mmix_result mmix__hf_add_merge(mmix_ctx *ctx, mmix__hf_import *h, const c
             return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
     }
     e = mmix__strtab_find(&h->tokens, h->scratch.data, h->scratch.size, mmix__hash_bytes(h->scratch.data, h->scratch.size));
-    if (e < 0) { /* the same bytes made twice keep their first id */
+    if (e < 0) { /* the same bytes made twice keep their first token number */
         e = mmix__strtab_add(&h->tokens, h->scratch.data, h->scratch.size,
                              mmix__hash_bytes(h->scratch.data, h->scratch.size));
         if (e < 0) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
         h->tokens.value[e] = new_id;
     }
+    h->merge_entry[bpe->n_merges++] = e;
     return MMIX_OK;
 }
 
-/* "model": {"type": "BPE", "merges": ["A B" or ["A", "B"], ...], ...}. MMIX_ERR_FORMAT
+/* true, false or null (null reads as false): 1, 0, or -1 after a JSON error. */
+static int mmix__hf_bool(mmix__json *j, const char *what) {
+    static const char *const words[] = {"true", "false", "null"};
+    int k;
+    char found[32];
+    mmix__json_peek(j);
+    for (k = 0; k < 3; k++) {
+        size_t len = strlen(words[k]);
+        if (j->n - j->i >= len && memcmp(j->s + j->i, words[k], len) == 0) {
+            j->i += len;
+            return k == 0;
+        }
+    }
+    mmix__json_fail(j, MMIX_ERR_FORMAT, j->i, "expected %s (true or false), found %s", what,
+                    mmix__json_found(j, found, sizeof found));
+    return -1;
+}
+/* null: 1 (read), else 0 (nothing read). */
+static int mmix__hf_null(mmix__json *j) {
+    if (mmix__json_peek(j) == 'n' && j->n - j->i >= 4 && memcmp(j->s + j->i, "null", 4) == 0) {
+        j->i += 4;
+        return 1;
+    }
+    return 0;
+}
+
+/* "vocab": {"token": id, ...}: byte-level entries into h->vocab, others into h->raw_vocab. */
+static mmix_result mmix__hf_read_vocab(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
+    int members = 0, more, d;
+    uint64_t id;
+    if (!mmix__json_expect(j, '{', "(model.vocab is an object)")) return MMIX_ERR_FORMAT;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in model.vocab")) > 0) {
+        mmix__strtab *t;
+        int64_t e;
+        if (!mmix__json_string(j, "a token of model.vocab", &h->a) || !mmix__json_expect(j, ':', "after a token") ||
+            !mmix__json_uint(j, (uint64_t)MMIX__HF_MAX_ID, &id, "a token's id in model.vocab"))
+            return MMIX_ERR_FORMAT;
+        if (h->a.size == 0) return mmix__hf_error(ctx, h, MMIX_ERR_FORMAT, "bpe import '%s': model.vocab has an empty token", name);
+        if ((d = mmix__hf_decode_bytelevel(h, &h->a)) < 0) goto oom;
+        t = d ? &h->vocab : &h->raw_vocab;
+        {
+            const unsigned char *p = d ? h->bytes.data : h->a.data;
+            size_t n = d ? h->bytes.size : h->a.size;
+            if (mmix__strtab_find(t, p, n, mmix__hash_bytes(p, n)) >= 0)
+                return mmix__hf_error(ctx, h, MMIX_ERR_FORMAT, "bpe import '%s': model.vocab lists '%.40s' twice", name,
+                                      (const char *)h->a.data);
+            if ((e = mmix__strtab_add(t, p, n, mmix__hash_bytes(p, n))) < 0) goto oom;
+            t->value[e] = (int64_t)id;
+        }
+    }
+    return more < 0 ? MMIX_ERR_FORMAT : MMIX_OK;
+oom:
+    return mmix__hf_error(ctx, h, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+}
+
+/* "model": {"type": "BPE", "vocab": {...}, "merges": [...], ...}. MMIX_ERR_FORMAT
    without h->error_set is a JSON error, described in *j and reported by the caller. */
 static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
-    int members = 0, merges, more, more_merges;
+    int members = 0, merges, more, more_merges, v;
     mmix_result r;
     if (!mmix__json_expect(j, '{', "(model is an object)")) return MMIX_ERR_FORMAT;
     while ((more = mmix__json_next(j, '}', &members, "or '}' in model")) > 0) {
+        const char *k;
         if (!mmix__json_string(j, "a key of model", &h->key) || !mmix__json_expect(j, ':', "after a key"))
             return MMIX_ERR_FORMAT;
-        if (strcmp((const char *)h->key.data, "type") == 0) {
+        k = (const char *)h->key.data;
+        if (strcmp(k, "type") == 0) {
             if (!mmix__json_string(j, "model.type", &h->key)) return MMIX_ERR_FORMAT;
             if (strcmp((const char *)h->key.data, "BPE") != 0)
-                return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe import '%s': model type '%.40s', only "
-                                      "'BPE' can be imported", name, (const char *)h->key.data);
+                return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': model type '%.40s' is not "
+                                      "supported: only 'BPE' can be imported", name, (const char *)h->key.data);
             h->have_bpe_type = 1;
-        } else if (strcmp((const char *)h->key.data, "merges") == 0) {
+        } else if (strcmp(k, "vocab") == 0) {
+            if ((r = mmix__hf_read_vocab(ctx, h, j, name)) != MMIX_OK) return r;
+        } else if (strcmp(k, "dropout") == 0 || strcmp(k, "continuing_subword_prefix") == 0 ||
+                   strcmp(k, "end_of_word_suffix") == 0) {
+            /* null (or an empty prefix) is the plain BPE we implement */
+            char what[40];
+            snprintf(what, sizeof what, "model.%s", k);
+            if (mmix__hf_null(j)) continue;
+            if (k[0] != 'd' && mmix__json_peek(j) == '"') {
+                if (!mmix__json_string(j, what, &h->scratch)) return MMIX_ERR_FORMAT;
+                if (h->scratch.size == 0) continue;
+            }
+            return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': %s is set: not supported "
+                                  "(only null%s)", name, what, k[0] == 'd' ? "" : " or \"\"");
+        } else if (strcmp(k, "ignore_merges") == 0) { /* Llama-3: a word that is a token stays whole */
+            if ((v = mmix__hf_bool(j, "model.ignore_merges")) < 0) return MMIX_ERR_FORMAT;
+            h->bpe->ignore_merges = v;
+        } else if (strcmp(k, "byte_fallback") == 0) {
+            if ((v = mmix__hf_bool(j, "model.byte_fallback")) < 0) return MMIX_ERR_FORMAT;
+            if (v) return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': model.byte_fallback is "
+                                         "true: not supported", name);
+        } else if (strcmp(k, "merges") == 0) {
             if (!mmix__json_expect(j, '[', "(merges is an array)")) return MMIX_ERR_FORMAT;
             merges = 0;
             while ((more_merges = mmix__json_next(j, ']', &merges, "or ']' in merges")) > 0) {
@@ -10563,16 +11286,16 @@ static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__
                     const unsigned char *sp;
                     if (!mmix__json_string(j, "a merge", &h->scratch)) return MMIX_ERR_FORMAT;
                     sp = (const unsigned char *)memchr(h->scratch.data, ' ', h->scratch.size);
-                    if (!sp || memchr(sp + 1, ' ', h->scratch.size - (size_t)(sp + 1 - h->scratch.data))) {
-                        h->error_set = 1;
-                        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': merge %lld: '%.40s' is not "
+                    if (!sp || memchr(sp + 1, ' ', h->scratch.size - (size_t)(sp + 1 - h->scratch.data)))
+                        return mmix__hf_error(ctx, h, MMIX_ERR_FORMAT, "bpe import '%s': merge %lld: '%.40s' is not "
                                               "two tokens split by one space", name, (long long)h->bpe->n_merges,
                                               (const char *)h->scratch.data);
-                    }
                     h->a.size = h->b.size = 0;
                     if (!mmix__bytes_append(&h->a, h->scratch.data, (size_t)(sp - h->scratch.data)) ||
-                        !mmix__bytes_append(&h->b, sp + 1, h->scratch.size - (size_t)(sp + 1 - h->scratch.data)))
-                        return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+                        !mmix__bytes_append(&h->a, "", 0) ||
+                        !mmix__bytes_append(&h->b, sp + 1, h->scratch.size - (size_t)(sp + 1 - h->scratch.data)) ||
+                        !mmix__bytes_append(&h->b, "", 0))
+                        return mmix__hf_error(ctx, h, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
                 }
                 if ((r = mmix__hf_add_merge(ctx, h, name)) != MMIX_OK) {
                     h->error_set = 1;
@@ -10580,39 +11303,53 @@ static mmix_result mmix__hf_read_model(mmix_ctx *ctx, mmix__hf_import *h, mmix__
                 }
             }
             if (more_merges < 0) return MMIX_ERR_FORMAT;
-        } else if (!mmix__json_skip(j)) {
+        } else if (!mmix__json_skip(j)) { /* unk_token, fuse_unk: no unknown byte in byte-level BPE */
             return MMIX_ERR_FORMAT;
         }
     }
     return more < 0 ? MMIX_ERR_FORMAT : MMIX_OK;
 }
 
-/* "added_tokens": [{"id": 0, "content": "<|endoftext|>", "special": true, ...}, ...], in id
-   order: our special tokens, in the same order. */
+/* "added_tokens": [{"id": 0, "content": "<|endoftext|>", "special": true, ...}, ...]: our
+   special tokens, in the same order, with their ids and contents. */
 static mmix_result mmix__hf_read_added(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
-    int tokens = 0, more, k;
+    int tokens = 0, more, k, v;
     if (!mmix__json_expect(j, '[', "(added_tokens is an array)")) return MMIX_ERR_FORMAT;
     while ((more = mmix__json_next(j, ']', &tokens, "or ']' in added_tokens")) > 0) {
         int members = 0, more_members, role = MMIX__BPE_ROLE_OTHER;
-        const char *bad, *nm;
+        int64_t id = -1;
+        const char *nm;
         if (!mmix__json_expect(j, '{', "(an added token is an object)")) return MMIX_ERR_FORMAT;
         h->b.size = 0;
         if (!mmix__bytes_append(&h->b, "", 0))
-            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+            return mmix__hf_error(ctx, h, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
         while ((more_members = mmix__json_next(j, '}', &members, "or '}' in an added token")) > 0) {
+            const char *key;
             if (!mmix__json_string(j, "a key of an added token", &h->key) || !mmix__json_expect(j, ':', "after a key"))
                 return MMIX_ERR_FORMAT;
-            if (strcmp((const char *)h->key.data, "content") == 0) {
+            key = (const char *)h->key.data;
+            if (strcmp(key, "content") == 0) {
                 if (!mmix__json_string(j, "an added token's content", &h->b)) return MMIX_ERR_FORMAT;
-            } else if (!mmix__json_skip(j)) {
+            } else if (strcmp(key, "id") == 0) {
+                uint64_t u;
+                if (!mmix__json_uint(j, (uint64_t)MMIX__HF_MAX_ID, &u, "an added token's id")) return MMIX_ERR_FORMAT;
+                id = (int64_t)u;
+            } else if (strcmp(key, "lstrip") == 0 || strcmp(key, "rstrip") == 0 || strcmp(key, "single_word") == 0) {
+                char what[40];
+                snprintf(what, sizeof what, "an added token's %s", key);
+                if ((v = mmix__hf_bool(j, what)) < 0) return MMIX_ERR_FORMAT;
+                if (v) return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': added token %lld: %s "
+                                             "is true: not supported", name, (long long)tokens - 1, key);
+            } else if (!mmix__json_skip(j)) { /* special, normalized: no normalizer here */
                 return MMIX_ERR_FORMAT;
             }
         }
         if (more_members < 0) return MMIX_ERR_FORMAT;
         nm = (const char *)h->b.data;
-        if ((bad = mmix__bpe_bad_name(nm, h->b.size)) != NULL)
-            return mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe import '%s': added token '%.40s': the name %s",
-                                  name, nm, bad);
+        if (id < 0 || h->b.size == 0 || h->b.size > MMIX_BPE_NAME_MAX || memchr(nm, '\0', h->b.size))
+            return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': added token %d ('%.40s'): %s", name,
+                                  tokens - 1, nm, id < 0 ? "no \"id\"" : h->b.size == 0 ? "empty content"
+                                  : h->b.size > MMIX_BPE_NAME_MAX ? "content longer than 64 bytes" : "a NUL byte");
         for (k = 0; k < h->bpe->n_special; k++)
             if (strcmp(h->bpe->special[k].name, nm) == 0) break;
         if (k < h->bpe->n_special) continue; /* listed twice */
@@ -10621,10 +11358,208 @@ static mmix_result mmix__hf_read_added(mmix_ctx *ctx, mmix__hf_import *h, mmix__
         if (strcmp(nm, "<|pad|>") == 0 || strcmp(nm, "<pad>") == 0) role = MMIX__BPE_ROLE_PAD;
         for (k = 0; k < h->bpe->n_special; k++) /* the first of a role keeps it */
             if (role != MMIX__BPE_ROLE_OTHER && h->bpe->special[k].role == role) role = MMIX__BPE_ROLE_OTHER;
+        if (h->bpe->n_special + 1 > h->added_capacity) {
+            void *p = mmix__grow(h->added_id, &h->added_capacity, h->bpe->n_special + 1, sizeof(int32_t));
+            if (!p) return mmix__hf_error(ctx, h, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+            h->added_id = (int32_t *)p;
+        }
+        h->added_id[h->bpe->n_special] = (int32_t)id;
         if (!mmix__bpe_add_special(h->bpe, nm, h->b.size, role))
-            return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+            return mmix__hf_error(ctx, h, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
     }
     return more < 0 ? MMIX_ERR_FORMAT : MMIX_OK;
+}
+
+/* The "type" of an object (the rest skipped), into h->scratch; for the messages about a
+   normalizer or pre-tokenizer we do not implement. */
+static int mmix__hf_object_type(mmix__hf_import *h, mmix__json *j) {
+    int members = 0, more;
+    h->scratch.size = 0;
+    if (!mmix__bytes_append(&h->scratch, "?", 2)) return mmix__json_oom(j);
+    if (!mmix__json_expect(j, '{', "(an object)")) return 0;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in an object")) > 0) {
+        if (!mmix__json_string(j, "a key", &h->key) || !mmix__json_expect(j, ':', "after a key")) return 0;
+        if (strcmp((const char *)h->key.data, "type") == 0) {
+            if (!mmix__json_string(j, "a type", &h->scratch)) return 0;
+        } else if (!mmix__json_skip(j)) {
+            return 0;
+        }
+    }
+    return more == 0;
+}
+
+/* The regexes of the Split pre-tokenizers we implement, as tokenizer.json spells them. */
+static const char mmix__hf_regex_gpt2[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+static const char mmix__hf_regex_llama3[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                                            "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/* One pre-tokenizer object, as far as we read it. */
+typedef struct mmix__hf_pretok {
+    char type[32], behavior[32], regex[256];
+    int add_prefix_space, use_regex, invert;
+} mmix__hf_pretok;
+
+#define MMIX__HF_MAX_SEQUENCE 4
+/* Reads {"type": ..., ...}; a Sequence's "pretokenizers" go to seq[0..*n_seq) (one level). */
+static mmix_result mmix__hf_read_pretok(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name,
+                                        mmix__hf_pretok *p, mmix__hf_pretok *seq, int *n_seq) {
+    int members = 0, more, v;
+    memset(p, 0, sizeof *p);
+    p->use_regex = 1;
+    if (!mmix__json_expect(j, '{', "(a pre-tokenizer is an object)")) return MMIX_ERR_FORMAT;
+    while ((more = mmix__json_next(j, '}', &members, "or '}' in a pre-tokenizer")) > 0) {
+        const char *k;
+        if (!mmix__json_string(j, "a key of a pre-tokenizer", &h->key) || !mmix__json_expect(j, ':', "after a key"))
+            return MMIX_ERR_FORMAT;
+        k = (const char *)h->key.data;
+        if (strcmp(k, "type") == 0 || strcmp(k, "behavior") == 0) {
+            char *dst = k[0] == 't' ? p->type : p->behavior;
+            if (!mmix__json_string(j, "a pre-tokenizer's type or behavior", &h->scratch)) return MMIX_ERR_FORMAT;
+            snprintf(dst, sizeof p->type, "%s", (const char *)h->scratch.data);
+        } else if (strcmp(k, "add_prefix_space") == 0 || strcmp(k, "use_regex") == 0 || strcmp(k, "invert") == 0) {
+            if ((v = mmix__hf_bool(j, "a pre-tokenizer flag")) < 0) return MMIX_ERR_FORMAT;
+            if (k[0] == 'a') p->add_prefix_space = v; else if (k[0] == 'u') p->use_regex = v; else p->invert = v;
+        } else if (strcmp(k, "pattern") == 0) { /* {"Regex": "..."} or {"String": "..."} */
+            int pm = 0, pmore;
+            if (!mmix__json_expect(j, '{', "(a Split's pattern is an object)")) return MMIX_ERR_FORMAT;
+            while ((pmore = mmix__json_next(j, '}', &pm, "or '}' in a pattern")) > 0) {
+                int is_regex;
+                if (!mmix__json_string(j, "a key of a pattern", &h->key) || !mmix__json_expect(j, ':', "after a key"))
+                    return MMIX_ERR_FORMAT;
+                is_regex = strcmp((const char *)h->key.data, "Regex") == 0;
+                if (!mmix__json_string(j, "a pattern", &h->scratch)) return MMIX_ERR_FORMAT;
+                snprintf(p->regex, sizeof p->regex, "%s%s", is_regex ? "" : "string:", (const char *)h->scratch.data);
+            }
+            if (pmore < 0) return MMIX_ERR_FORMAT;
+        } else if (strcmp(k, "pretokenizers") == 0 && seq) {
+            int sm = 0, smore;
+            mmix_result r;
+            if (!mmix__json_expect(j, '[', "(pretokenizers is an array)")) return MMIX_ERR_FORMAT;
+            while ((smore = mmix__json_next(j, ']', &sm, "or ']' in pretokenizers")) > 0) {
+                if (*n_seq == MMIX__HF_MAX_SEQUENCE)
+                    return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': a pre-tokenizer Sequence of "
+                                          "more than %d is not supported", name, MMIX__HF_MAX_SEQUENCE);
+                if ((r = mmix__hf_read_pretok(ctx, h, j, name, &seq[*n_seq], NULL, NULL)) != MMIX_OK) return r;
+                (*n_seq)++;
+            }
+            if (smore < 0) return MMIX_ERR_FORMAT;
+        } else if (!mmix__json_skip(j)) { /* trim_offsets: offsets only */
+            return MMIX_ERR_FORMAT;
+        }
+    }
+    return more < 0 ? MMIX_ERR_FORMAT : MMIX_OK;
+}
+
+/* "pre_tokenizer": ByteLevel with its regex (GPT-2's pattern), or a Sequence of a Split
+   with GPT-2's or Llama-3's regex (behavior Isolated) and ByteLevel without one. */
+static mmix_result mmix__hf_read_pre_tokenizer(mmix_ctx *ctx, mmix__hf_import *h, mmix__json *j, const char *name) {
+    mmix__hf_pretok top, seq[MMIX__HF_MAX_SEQUENCE];
+    int n_seq = 0;
+    mmix_result r;
+    if (mmix__hf_null(j))
+        return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre_tokenizer is null: only ByteLevel "
+                              "is supported", name);
+    if ((r = mmix__hf_read_pretok(ctx, h, j, name, &top, seq, &n_seq)) != MMIX_OK) return r;
+    if (strcmp(top.type, "ByteLevel") == 0) {
+        if (!top.use_regex)
+            return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer ByteLevel without its "
+                                  "regex (use_regex false) is not supported", name);
+        h->split = MMIX__BPE_SPLIT_GPT2;
+        h->prefix_space = top.add_prefix_space;
+    } else if (strcmp(top.type, "Sequence") == 0 && n_seq == 2 && strcmp(seq[0].type, "Split") == 0 &&
+               strcmp(seq[1].type, "ByteLevel") == 0 && !seq[1].use_regex) {
+        if (strcmp(seq[0].behavior, "Isolated") != 0 || seq[0].invert ||
+            (strcmp(seq[0].regex, mmix__hf_regex_llama3) != 0 && strcmp(seq[0].regex, mmix__hf_regex_gpt2) != 0))
+            return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer Split with pattern "
+                                  "'%.60s', behavior '%s'%s is not supported (only GPT-2's and Llama-3's regex, "
+                                  "Isolated)", name, seq[0].regex, seq[0].behavior, seq[0].invert ? ", inverted" : "");
+        h->split = strcmp(seq[0].regex, mmix__hf_regex_llama3) == 0 ? MMIX__BPE_SPLIT_LLAMA3 : MMIX__BPE_SPLIT_GPT2;
+        h->prefix_space = seq[1].add_prefix_space;
+    } else {
+        char types[160];
+        int k;
+        snprintf(types, sizeof types, "%.31s", top.type[0] ? top.type : "(no type)");
+        for (k = 0; k < n_seq; k++) /* at most 4 of at most 33 bytes each: it fits */
+            snprintf(types + strlen(types), sizeof types - strlen(types), "%s%.31s", k ? ", " : " of ", seq[k].type);
+        return mmix__hf_error(ctx, h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': pre-tokenizer '%s' is not supported "
+                              "(only ByteLevel, or a Sequence of Split and ByteLevel)", name, types);
+    }
+    h->have_pre_tokenizer = 1;
+    return MMIX_OK;
+}
+
+/* After the whole file: every token's id from model.vocab, the vocabulary's other entries
+   as extra tokens, the id map. */
+static mmix_result mmix__hf_resolve_ids(mmix_ctx *ctx, mmix__hf_import *h, const char *name) {
+    mmix_bpe *bpe = h->bpe;
+    int64_t n_tokens = 256 + bpe->n_merges + bpe->n_special, t, e, k, max_id = -1;
+    unsigned char *taken = NULL;
+    mmix_result r = MMIX_OK;
+    bpe->id_of = (int32_t *)MMIX_MALLOC((size_t)n_tokens * sizeof(int32_t));
+    if (!bpe->id_of) goto oom;
+    for (t = 0; t < n_tokens; t++) {
+        const unsigned char *p;
+        size_t n;
+        unsigned char byte = (unsigned char)t;
+        if (t >= 256 + bpe->n_merges) { bpe->id_of[t] = h->added_id[t - 256 - bpe->n_merges]; continue; }
+        if (t < 256) { p = &byte; n = 1; }
+        else { e = h->merge_entry[t - 256]; p = h->tokens.pool + h->tokens.start[e]; n = (size_t)(h->tokens.start[e + 1] - h->tokens.start[e]); }
+        e = mmix__strtab_find(&h->vocab, p, n, mmix__hash_bytes(p, n));
+        if (e < 0) {
+            if (t < 256)
+                r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': byte 0x%02x (the character U+%04X) is not "
+                                   "in model.vocab: a byte-level vocabulary has all 256", name, (unsigned)t,
+                                   (unsigned)mmix__bytelevel_char((int)t));
+            else
+                r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': merge %lld makes a token that is not in "
+                                   "model.vocab", name, (long long)(t - 256));
+            goto fail;
+        }
+        bpe->id_of[t] = (int32_t)h->vocab.value[e];
+    }
+    for (t = 0; t < n_tokens; t++) if (bpe->id_of[t] > max_id) max_id = bpe->id_of[t];
+    for (e = 0; e < h->vocab.count; e++) if (h->vocab.value[e] > max_id) max_id = h->vocab.value[e];
+    for (e = 0; e < h->raw_vocab.count; e++) if (h->raw_vocab.value[e] > max_id) max_id = h->raw_vocab.value[e];
+    bpe->vocab_size = max_id + 1;
+    taken = (unsigned char *)MMIX_MALLOC((size_t)bpe->vocab_size);
+    if (!taken) goto oom;
+    memset(taken, 0, (size_t)bpe->vocab_size);
+    for (t = 0; t < n_tokens; t++) taken[bpe->id_of[t]] = 1;
+    /* vocabulary entries no byte, merge or added token makes: kept so their ids decode */
+    for (e = 0; e < h->vocab.count; e++) {
+        int64_t id = h->vocab.value[e], x;
+        const unsigned char *p = h->vocab.pool + h->vocab.start[e];
+        size_t n = (size_t)(h->vocab.start[e + 1] - h->vocab.start[e]);
+        if (taken[id]) continue;
+        taken[id] = 1;
+        if ((x = mmix__strtab_add(&bpe->extra, p, n, mmix__hash_bytes(p, n))) < 0) goto oom;
+        bpe->extra.value[x] = id;
+    }
+    /* an entry outside the byte alphabet must be an added token's (GPT-2's <|endoftext|>
+       is in both lists in some files) */
+    for (e = 0; e < h->raw_vocab.count; e++) {
+        int64_t id = h->raw_vocab.value[e];
+        const char *p = (const char *)h->raw_vocab.pool + h->raw_vocab.start[e];
+        size_t n = (size_t)(h->raw_vocab.start[e + 1] - h->raw_vocab.start[e]);
+        for (k = 0; k < bpe->n_special; k++)
+            if (h->added_id[k] == id && strlen(bpe->special[k].name) == n && memcmp(bpe->special[k].name, p, n) == 0)
+                break;
+        if (k == bpe->n_special) {
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': model.vocab token '%.*s' (id %lld) is not "
+                               "byte-level (not GPT-2's byte alphabet) and not an added token", name,
+                               (int)(n < 40 ? n : 40), p, (long long)id);
+            goto fail;
+        }
+    }
+    bpe->split = h->split;
+    bpe->prefix_space = h->prefix_space;
+    MMIX_FREE(taken);
+    return MMIX_OK;
+oom:
+    r = mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
+fail:
+    MMIX_FREE(taken);
+    return r;
 }
 
 MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, size_t size,
@@ -10652,13 +11587,22 @@ MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, s
         h.tokens.value[e] = b;
         h.byte_of_char[mmix__bytelevel_char(b)] = b;
     }
-    /* { "model": { "type": "BPE", "merges": [...], ... }, "added_tokens": [...], ... } */
+    /* { "model": {...}, "added_tokens": [...], "normalizer": null, "pre_tokenizer": {...}, ... } */
     if (!mmix__json_expect(&j, '{', "(tokenizer.json is an object)")) goto syntax;
     while ((more = mmix__json_next(&j, '}', &members, "or '}' in the top-level object")) > 0) {
+        const char *k;
         if (!mmix__json_string(&j, "a top-level key", &key) || !mmix__json_expect(&j, ':', "after a key")) goto syntax;
-        if (strcmp((const char *)key.data, "model") == 0) r = mmix__hf_read_model(ctx, &h, &j, name);
-        else if (strcmp((const char *)key.data, "added_tokens") == 0) r = mmix__hf_read_added(ctx, &h, &j, name);
-        else if (!mmix__json_skip(&j)) goto syntax;
+        k = (const char *)key.data;
+        if (strcmp(k, "model") == 0) r = mmix__hf_read_model(ctx, &h, &j, name);
+        else if (strcmp(k, "added_tokens") == 0) r = mmix__hf_read_added(ctx, &h, &j, name);
+        else if (strcmp(k, "pre_tokenizer") == 0) r = mmix__hf_read_pre_tokenizer(ctx, &h, &j, name);
+        else if (strcmp(k, "normalizer") == 0) {
+            if (!mmix__hf_null(&j)) {
+                if (!mmix__hf_object_type(&h, &j)) goto syntax;
+                r = mmix__hf_error(ctx, &h, MMIX_ERR_UNSUPPORTED, "bpe import '%s': normalizer '%.40s' is not "
+                                   "supported (only null)", name, (const char *)h.scratch.data);
+            }
+        } else if (!mmix__json_skip(&j)) goto syntax;
         if (r == MMIX_ERR_FORMAT && !h.error_set) goto syntax;
         if (r != MMIX_OK) goto fail;
     }
@@ -10672,8 +11616,14 @@ MMIXDEF mmix_result mmix_bpe_import_hf_memory(mmix_ctx *ctx, const void *json, s
         r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': no \"model\": {\"type\": \"BPE\"} found", name);
         goto fail;
     }
+    if (!h.have_pre_tokenizer) {
+        r = mmix_set_error(ctx, MMIX_ERR_UNSUPPORTED, "bpe import '%s': no pre_tokenizer: only ByteLevel is supported",
+                           name);
+        goto fail;
+    }
+    if ((r = mmix__hf_resolve_ids(ctx, &h, name)) != MMIX_OK) goto fail;
     mmix__pairmap_free(&h.bpe->rank);
-    if ((r = mmix__bpe_finish(ctx, h.bpe)) != MMIX_OK) goto fail;
+    if ((r = mmix__bpe_finish(ctx, h.bpe, name)) != MMIX_OK) goto fail;
     *out = h.bpe;
     h.bpe = NULL;
     goto done;
@@ -10688,6 +11638,10 @@ fail:
 done:
     mmix_bpe_free(h.bpe);
     mmix__strtab_free(&h.tokens);
+    mmix__strtab_free(&h.vocab);
+    mmix__strtab_free(&h.raw_vocab);
+    MMIX_FREE(h.merge_entry);
+    MMIX_FREE(h.added_id);
     mmix_bpe_bytes_free(&h.a);
     mmix_bpe_bytes_free(&h.b);
     mmix_bpe_bytes_free(&h.scratch);

@@ -454,9 +454,18 @@ static int tokenizer_train(mmix_ctx *ctx, const args *a) {
     return 0;
 }
 
+/* A tokenizer file: ours, or a Hugging Face tokenizer.json (a name ending in .json),
+   imported on the fly with its own ids, so a reference checkpoint runs with the
+   tokenizer it was trained with. */
+static mmix_result load_tokenizer(mmix_ctx *ctx, const char *path, mmix_bpe **out) {
+    size_t n = strlen(path);
+    if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return mmix_bpe_import_hf(ctx, path, out);
+    return mmix_bpe_load(ctx, path, out);
+}
+
 static const opt_spec tokenizer_encode_opts[] = {
-    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file"},
-    {"--allow-special", OPT_FLAG, NULL, NULL, 0, 0, "<|endoftext|> and <|pad|> in the text become their ids"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file (or a Hugging Face tokenizer.json)"},
+    {"--allow-special", OPT_FLAG, NULL, NULL, 0, 0, "special tokens' names in the text (<|endoftext|>, <|pad|>, an imported file's added tokens) become their ids"},
     OPT_END};
 static const opt_group tokenizer_encode_groups[] = {{"options", tokenizer_encode_opts}, GROUP_END};
 
@@ -470,7 +479,7 @@ static int tokenizer_encode(mmix_ctx *ctx, const args *a) {
     int64_t i;
     size_t used = 0;
     if (!path) return usage_error("needs --tokenizer TOK");
-    if (mmix_bpe_load(ctx, path, &bpe) != MMIX_OK) return fail(ctx);
+    if (load_tokenizer(ctx, path, &bpe) != MMIX_OK) return fail(ctx);
     text = read_stream(stdin, &size);
     if (!text) {
         mmix_bpe_free(bpe);
@@ -520,7 +529,7 @@ static int tokenizer_decode(mmix_ctx *ctx, const args *a) {
     unsigned char *text;
     size_t size, pos = 0;
     if (!path) return usage_error("needs --tokenizer TOK");
-    if (mmix_bpe_load(ctx, path, &bpe) != MMIX_OK) return fail(ctx);
+    if (load_tokenizer(ctx, path, &bpe) != MMIX_OK) return fail(ctx);
     text = read_stream(stdin, &size);
     if (!text) {
         mmix_bpe_free(bpe);
@@ -568,7 +577,7 @@ static int tokenizer_decode(mmix_ctx *ctx, const args *a) {
 }
 
 static const opt_spec tokenizer_import_hf_opts[] = {
-    {"--json", OPT_TEXT, "tokenizer.json", NULL, 0, 0, "a Hugging Face byte-level BPE"},
+    {"--json", OPT_TEXT, "tokenizer.json", NULL, 0, 0, "a Hugging Face byte-level BPE (its ids are kept)"},
     {"--out", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file to write"},
     OPT_END};
 static const opt_group tokenizer_import_hf_groups[] = {{"options", tokenizer_import_hf_opts}, GROUP_END};
@@ -609,6 +618,7 @@ static void window_from_lines(mmix_ctx *ctx, mmix_model *m, const char *weights,
 }
 
 static const opt_group info_groups[] = {{"loading", load_opts}, {"architecture", file_arch_opts}, GROUP_END};
+static void print_tokenizer_beside(mmix_ctx *ctx, const char *path, int64_t vocab);
 
 static int cmd_info(mmix_ctx *ctx, const args *a) {
     const char *path = a->word;
@@ -638,6 +648,7 @@ static int cmd_info(mmix_ctx *ctx, const args *a) {
         for (i = 0; i < st.n_meta; i++) printf("metadata %s: %s\n", st.meta_keys[i], st.meta_values[i]);
         mmix_safetensors_close(&st);
     }
+    print_tokenizer_beside(ctx, path, c->vocab);
     return 0;
 }
 
@@ -2126,23 +2137,47 @@ done:
 /* ---- mm generate: text after a prompt (paper Sec. 4.2), greedy unless --temperature says otherwise -- */
 
 /* The tokenizer of a weights file: OUT.tokenizer.txt, where mm train puts it, else
-   tokenizer.txt in its folder; NULL (said on stderr) when neither is there. */
-static const char *tokenizer_beside(const char *model_path, char *buf) {
-    char other[PATH_CAP];
+   tokenizer.txt in its folder, else a Hugging Face tokenizer.json there (a reference
+   checkpoint's folder); NULL (said on stderr unless quiet) when none is there. */
+static const char *tokenizer_beside_quiet(const char *model_path, char *buf, int quiet) {
+    char other[PATH_CAP], hf[PATH_CAP];
     if (companion_path(model_path, ".tokenizer.txt", buf) && file_exists(buf)) return buf;
     if (path_beside(model_path, "tokenizer.txt", other) && file_exists(other)) {
         memcpy(buf, other, sizeof other);
         return buf;
     }
-    fprintf(stderr, "%s: no tokenizer beside the weights (neither %s nor %s); give --tokenizer TOK\n", command_name,
-            buf, other);
+    if (path_beside(model_path, "tokenizer.json", hf) && file_exists(hf)) {
+        memcpy(buf, hf, sizeof hf);
+        return buf;
+    }
+    if (!quiet)
+        fprintf(stderr, "%s: no tokenizer beside the weights (none of %s, %s, %s); give --tokenizer TOK\n",
+                command_name, buf, other, hf);
     return NULL;
+}
+static const char *tokenizer_beside(const char *model_path, char *buf) { return tokenizer_beside_quiet(model_path, buf, 0); }
+
+/* mm info's line about the tokenizer mm generate would use. */
+static void print_tokenizer_beside(mmix_ctx *ctx, const char *path, int64_t vocab) {
+    char tok[PATH_CAP];
+    mmix_bpe *bpe = NULL;
+    if (!tokenizer_beside_quiet(path, tok, 1)) {
+        printf("tokenizer: none beside the weights\n");
+    } else if (load_tokenizer(ctx, tok, &bpe) != MMIX_OK) {
+        printf("tokenizer: %s (unusable: %s)\n", tok, mmix_last_error(ctx));
+        mmix_clear_error(ctx);
+    } else {
+        printf("tokenizer: %s (split %s, %lld ids, eot %ld, pad %ld)%s\n", tok, mmix_bpe_split_name(bpe),
+               (long long)mmix_bpe_vocab_size(bpe), (long)mmix_bpe_eot_id(bpe), (long)mmix_bpe_pad_id(bpe),
+               mmix_bpe_vocab_size(bpe) > vocab ? ": more ids than the model's vocabulary" : "");
+        mmix_bpe_free(bpe);
+    }
 }
 
 static const opt_spec generate_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
     {"--prompt", OPT_TEXT, "TEXT", NULL, 0, 0, "the text to continue"},
-    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: W.tokenizer.txt (what mm train writes), else tokenizer.txt beside W"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: W.tokenizer.txt (what mm train writes), else tokenizer.txt or tokenizer.json beside W"},
     OPT_END};
 static const opt_group generate_groups[] = {
     {"options", generate_opts}, {"sampling", sampling_opts}, {"loading", load_opts},
@@ -2171,7 +2206,7 @@ static int cmd_generate(mmix_ctx *ctx, const args *a) {
     sampler.temperature = (float)num_arg(a, "--temperature");
     sampler.top_k = int_arg(a, "--top-k");
     sampler.seed = (uint64_t)int_arg(a, "--seed");
-    if (mmix_bpe_load(ctx, tok_path, &bpe) != MMIX_OK || mmix_model_load(ctx, &m, model_path, &lo, NULL) != MMIX_OK)
+    if (load_tokenizer(ctx, tok_path, &bpe) != MMIX_OK || mmix_model_load(ctx, &m, model_path, &lo, NULL) != MMIX_OK)
         goto done_error;
     if (mmix_bpe_vocab_size(bpe) > m.config.vocab) {
         fprintf(stderr, "%s: the tokenizer %s has %lld tokens, more than the model's vocabulary of %lld\n",
@@ -2223,7 +2258,7 @@ done:
 static const opt_spec predict_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
     {"--text", OPT_TEXT, "TEXT", NULL, 0, 0, "the input; a fixed window is filled with pads on the left"},
-    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: W.tokenizer.txt (what mm train writes), else tokenizer.txt beside W"},
+    {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: W.tokenizer.txt (what mm train writes), else tokenizer.txt or tokenizer.json beside W"},
     OPT_END};
 static const opt_group predict_groups[] = {
     {"options", predict_opts}, {"loading", load_opts}, {"architecture", file_arch_opts}, GROUP_END};
@@ -2247,7 +2282,7 @@ static int cmd_predict(mmix_ctx *ctx, const args *a) {
     int rc = 1;
     if (!model_path || !input) return usage_error("--model and --text are required (see 'mm predict --help')");
     if (!tok_path && !(tok_path = tokenizer_beside(model_path, tok_beside))) return 1;
-    if (mmix_bpe_load(ctx, tok_path, &bpe) != MMIX_OK || mmix_model_load(ctx, &m, model_path, &lo, &file_pad) != MMIX_OK ||
+    if (load_tokenizer(ctx, tok_path, &bpe) != MMIX_OK || mmix_model_load(ctx, &m, model_path, &lo, &file_pad) != MMIX_OK ||
         mmix_bpe_encode(ctx, bpe, input, strlen(input), 0, &ids) != MMIX_OK)
         goto done_error;
     if (mmix_bpe_vocab_size(bpe) > m.config.vocab || ids.n == 0) {
@@ -4010,12 +4045,12 @@ static const command commands[] = {
     {"tokenizer train", tokenizer_train, "--data FILE --vocab N --out TOK",
      "learn a byte-level BPE; N = 256 bytes + merges + 2 specials", NULL, tokenizer_train_groups, NULL, NULL},
     {"tokenizer encode", tokenizer_encode, "--tokenizer TOK [--allow-special] < text > ids",
-     "whitespace-separated ids; with --allow-special, the names <|endoftext|> and <|pad|> become their ids", NULL,
+     "whitespace-separated ids; with --allow-special, special tokens' names become their ids", NULL,
      tokenizer_encode_groups, NULL, NULL},
     {"tokenizer decode", tokenizer_decode, "--tokenizer TOK < ids > text", "the byte-exact inverse of encode", NULL,
      tokenizer_decode_groups, NULL, NULL},
     {"tokenizer import-hf", tokenizer_import_hf, "--json tokenizer.json --out TOK",
-     "convert a Hugging Face byte-level BPE", NULL, tokenizer_import_hf_groups, NULL, NULL},
+     "convert a Hugging Face byte-level BPE, keeping its ids", NULL, tokenizer_import_hf_groups, NULL, NULL},
     {"forward", cmd_forward, "--model W.safetensors --tokens IDS.txt [--pad-id P] [--logits OUT.f32]",
      "the loss of the model's own objective (and its logits) on token lines",
      "The loss (paper Sec. 3.2) is over the whole file, token-weighted; pad targets are not counted. An objective\n"

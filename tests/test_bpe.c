@@ -3,7 +3,9 @@
    encoding against the slow "apply every merge in order" reference, round trips (fixed
    cases and a seeded fuzz run over random byte strings), the file format (save/load,
    every malformed-file error, random garbage and mutated files), special tokens, decode
-   errors and the Hugging Face tokenizer.json import. No file outside tests/ is read. */
+   errors, the Hugging Face tokenizer.json import (ids of the file's own, the version-2 file)
+   and its ids against GPT-2's own encoder's (committed in tests/data/hf/). No file outside
+   tests/ is read. */
 #define MASKEDMIXER_IMPLEMENTATION
 #define MMIX__BPE_CACHE_IDS_MAX 512 /* a tiny encode cache, so that emptying it is tested too */
 #include "../maskedmixer.h"
@@ -523,7 +525,7 @@ static void test_bad_files(void) {
         static const struct { const char *text; mmix_result code; const char *message; } first[] = {
             {"", MMIX_ERR_FORMAT, "empty"},
             {"mmix-bpe 1\n", MMIX_ERR_FORMAT, "truncated"},
-            {"mmix-bpe 2\nsplit gpt2-ascii\n", MMIX_ERR_UNSUPPORTED, "version 2"},
+            {"mmix-bpe 3\nsplit gpt2-ascii\n", MMIX_ERR_UNSUPPORTED, "version 3"},
             {"minbpe v1\n", MMIX_ERR_FORMAT, "not a maskedmixer tokenizer"},
             {"mmix-bpe 1\nsplit llama3\n", MMIX_ERR_UNSUPPORTED, "llama3"},
             {"mmix-bpe 1\0\nsplit gpt2-ascii\n", MMIX_ERR_FORMAT, "NUL byte"},
@@ -542,37 +544,210 @@ static void test_bad_files(void) {
     }
 }
 
+/* GPT-2's bytes_to_unicode, written out as in its encoder.py: the code point that spells
+   each byte in a byte-level file. */
+static unsigned byte_char(int byte) {
+    int k, n = 0;
+    if ((byte >= 33 && byte <= 126) || (byte >= 161 && byte <= 172) || (byte >= 174 && byte <= 255)) return (unsigned)byte;
+    for (k = 0; k < byte; k++)
+        if (!((k >= 33 && k <= 126) || (k >= 161 && k <= 172) || (k >= 174 && k <= 255))) n++;
+    return 256u + (unsigned)n;
+}
+/* A token's bytes spelled in the byte alphabet, each character as a \uXXXX escape. */
+static void spell(char *out, const char *bytes) {
+    out[0] = '\0';
+    for (; *bytes; bytes++) sprintf(out + strlen(out), "\\u%04X", byte_char((unsigned char)*bytes));
+}
+/* A small GPT-2 style tokenizer.json with ids of its own: byte b has id 300 + (b * 7) % 256
+   (so no byte's id is its value), the merges' results 100.., an added token below them,
+   an unused vocabulary entry (id 90, "zz") and an id no token has (95). */
+static char *make_hf_json(const char *pre_tokenizer, const char *model_extra) {
+    static const char *const merges[][2] = {{" ", "t"}, {"h", "e"}, {" t", "he"}, {"\n", "\n"}, {"i", "n"}};
+    char *json = (char *)malloc(200000), a[64], b[64], ab[128], both[64];
+    int i;
+    sprintf(json, "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null,\n"
+                  " \"added_tokens\": [{\"id\": 7, \"content\": \"<|endoftext|>\", \"single_word\": false, "
+                  "\"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},\n"
+                  "   {\"id\": 8, \"content\": \"<s>\", \"special\": true}, {\"id\": 9, \"content\": \"<s>!\"},\n"
+                  "   {\"id\": 10, \"content\": \"with space \\u00e9\", \"special\": false}],\n"
+                  " \"normalizer\": null, \"pre_tokenizer\": %s,\n"
+                  " \"post_processor\": {\"type\": \"ByteLevel\"}, \"decoder\": {\"type\": \"ByteLevel\"},\n"
+                  " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"unk_token\": null, "
+                  "\"continuing_subword_prefix\": \"\", \"end_of_word_suffix\": null, \"fuse_unk\": false%s,\n"
+                  "   \"vocab\": {\"<|endoftext|>\": 7, \"\\u007a\\u007a\": 90", pre_tokenizer, model_extra);
+    for (i = 0; i < 256; i++) sprintf(json + strlen(json), ", \"\\u%04X\": %d", byte_char(i), 300 + (i * 7) % 256);
+    for (i = 0; i < 5; i++) {
+        sprintf(both, "%s%s", merges[i][0], merges[i][1]);
+        spell(ab, both);
+        sprintf(json + strlen(json), ", \"%s\": %d", ab, 100 + i);
+    }
+    strcat(json, "},\n   \"merges\": [");
+    for (i = 0; i < 5; i++) {
+        spell(a, merges[i][0]);
+        spell(b, merges[i][1]);
+        if (i == 3) sprintf(json + strlen(json), "[\"%s\", \"%s\"], ", a, b); /* both spellings of a merge */
+        else sprintf(json + strlen(json), "\"%s %s\"%s", a, b, i < 4 ? ", " : "");
+    }
+    strcat(json, "]}}\n");
+    return json;
+}
+
+static int ids_are(const mmix_bpe_ids *ids, int n, const int32_t *want) {
+    int i;
+    if (ids->n != n) return 0;
+    for (i = 0; i < n; i++)
+        if (ids->ids[i] != want[i]) return 0;
+    return 1;
+}
+#define BYTE_ID(b) (300 + ((b) * 7) % 256)
+
 static void test_hf_import(void) {
-    /* A hand-made GPT-2 style file: 'Ġ' (U+0120, "\u0120" or UTF-8 C4 A0) is the space,
-       'Ċ' (U+010A) the newline. Merges in both spellings ("A B" and ["A", "B"]). */
-    static const char *json =
-        "{\"version\": \"1.0\", \"truncation\": null, \"padding\": null,\n"
-        " \"added_tokens\": [{\"id\": 9, \"content\": \"<|endoftext|>\", \"single_word\": false, \"special\": true}],\n"
-        " \"normalizer\": null, \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false},\n"
-        " \"model\": {\"type\": \"BPE\", \"dropout\": null, \"vocab\": {\"a\": 0, \"\\u0120t\": 1},\n"
-        "   \"merges\": [\"\\u0120 t\", \"h e\", \"\xc4\xa0t he\", [\"\xc4\x8a\", \"\xc4\x8a\"], \"\\u00e2 \\u0122\"]}}\n";
-    mmix_bpe *bpe = NULL;
+    char *json = make_hf_json("{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, "
+                              "\"use_regex\": true}", "");
+    mmix_bpe *bpe = NULL, *back = NULL;
     mmix_bpe_ids ids;
+    mmix_bpe_bytes saved, again;
     size_t len;
     const unsigned char *tb;
-    CHECK_OK(ctx, mmix_bpe_import_hf_memory(ctx, json, strlen(json), "tokenizer.json", &bpe));
-    if (!bpe) return;
-    CHECK(mmix_bpe_merge_count(bpe) == 5 && mmix_bpe_vocab_size(bpe) == 256 + 5 + 1, "hf: 5 merges, 1 special");
-    tb = mmix_bpe_token_bytes(bpe, 258, &len);
-    CHECK(tb && len == 4 && memcmp(tb, " the", 4) == 0, "hf: token 258 is ' the'");
-    tb = mmix_bpe_token_bytes(bpe, 259, &len);
-    CHECK(tb && len == 2 && memcmp(tb, "\n\n", 2) == 0, "hf: token 259 is two newlines");
-    /* U+00E2 stands for byte 0xE2 itself; U+0122 for byte 0x80 (bytes 0-32 are U+0100-0120,
-       then 127-160 are U+0121-0142) */
-    tb = mmix_bpe_token_bytes(bpe, 260, &len);
-    CHECK(tb && len == 2 && tb[0] == 0xE2 && tb[1] == 0x80, "hf: token 260 is bytes E2 80");
-    CHECK(mmix_bpe_eot_id(bpe) == 261 && mmix_bpe_pad_id(bpe) == -1, "hf: <|endoftext|> is eot");
     memset(&ids, 0, sizeof ids);
-    mmix_bpe_encode(ctx, bpe, "in the", 6, 0, &ids);
-    CHECK(ids.n == 3 && ids.ids[0] == 'i' && ids.ids[1] == 'n' && ids.ids[2] == 258, "hf: 'in the' -> i n ' the'");
-    mmix_bpe_ids_free(&ids);
-    CHECK(round_trip(bpe, (const unsigned char *)"\n\n the\xe2\x80", 8, 0), "hf: round trip");
+    memset(&saved, 0, sizeof saved);
+    memset(&again, 0, sizeof again);
+    CHECK_OK(ctx, mmix_bpe_import_hf_memory(ctx, json, strlen(json), "tokenizer.json", &bpe));
+    if (!bpe) { free(json); return; }
+    CHECK(mmix_bpe_merge_count(bpe) == 5 && mmix_bpe_vocab_size(bpe) == 300 + 256, "hf: 5 merges, ids up to 555 (%lld)",
+          (long long)mmix_bpe_vocab_size(bpe));
+    CHECK(strcmp(mmix_bpe_split_name(bpe), "gpt2") == 0, "hf: the split is gpt2 (Unicode classes)");
+    tb = mmix_bpe_token_bytes(bpe, 102, &len);
+    CHECK(tb && len == 4 && memcmp(tb, " the", 4) == 0, "hf: id 102 is ' the'");
+    tb = mmix_bpe_token_bytes(bpe, 103, &len);
+    CHECK(tb && len == 2 && memcmp(tb, "\n\n", 2) == 0, "hf: id 103 is two newlines");
+    tb = mmix_bpe_token_bytes(bpe, BYTE_ID(0xE2), &len);
+    CHECK(tb && len == 1 && tb[0] == 0xE2, "hf: byte E2's id is %d", BYTE_ID(0xE2));
+    tb = mmix_bpe_token_bytes(bpe, 90, &len);
+    CHECK(tb && len == 2 && memcmp(tb, "zz", 2) == 0, "hf: id 90 (made by no merge) is 'zz'");
+    CHECK(mmix_bpe_token_bytes(bpe, 95, &len) == NULL && mmix_bpe_token_bytes(bpe, 556, &len) == NULL,
+          "hf: ids 95 (no token) and 556 (past the end) have no bytes");
+    CHECK(mmix_bpe_eot_id(bpe) == 7 && mmix_bpe_pad_id(bpe) == -1 && mmix_bpe_special_id(bpe, "<s>!") == 9 &&
+          mmix_bpe_special_id(bpe, "with space \xc3\xa9") == 10, "hf: added tokens keep their ids and contents");
+    mmix_bpe_encode(ctx, bpe, "in the T!", 9, 0, &ids);
+    {
+        const int32_t want[] = {104, 102, BYTE_ID(' '), BYTE_ID('T'), BYTE_ID('!')};
+        CHECK(ids_are(&ids, 5, want), "hf: 'in the T!' -> the file's ids of 'in' ' the' ' ' 'T' '!'");
+    }
+    ids.n = 0;
+    {
+        const char *t = "a<s>!<s>b<|endoftext|>with space \xc3\xa9";
+        mmix_bpe_encode(ctx, bpe, t, strlen(t), MMIX_BPE_ALLOW_SPECIAL, &ids);
+    }
+    {
+        const int32_t want[] = {BYTE_ID('a'), 9, 8, BYTE_ID('b'), 7, 10};
+        CHECK(ids_are(&ids, 6, want), "hf: added tokens in the text, the longest where two start together (%lld ids)",
+              (long long)ids.n);
+    }
+    ids.n = 0;
+    mmix_bpe_encode(ctx, bpe, "<s>", 3, 0, &ids);
+    CHECK(ids.n == 3 && ids.ids[0] == BYTE_ID('<'), "hf: without --allow-special '<s>' is text");
+    {
+        const int32_t bad_id[] = {BYTE_ID('a'), 95};
+        mmix_bpe_bytes out;
+        memset(&out, 0, sizeof out);
+        CHECK(mmix_bpe_decode(ctx, bpe, bad_id, 2, &out) == MMIX_ERR_RANGE && strstr(mmix_last_error(ctx), "no token"),
+              "hf: decoding id 95 fails: %s", mmix_last_error(ctx));
+        mmix_clear_error(ctx);
+        mmix_bpe_bytes_free(&out);
+    }
+    CHECK(round_trip(bpe, (const unsigned char *)"\n\n the\xe2\x80 in", 11, 0), "hf: round trip");
+    CHECK(round_trip(bpe, sample, sample_size, 0), "hf: round trip of tests/data/sample.txt");
+    /* through our file (version 2) and back: the same ids, the same file again */
+    CHECK_OK(ctx, mmix_bpe_save_memory(ctx, bpe, &saved));
+    CHECK(saved.size > 11 && memcmp(saved.data, "mmix-bpe 2\n", 11) == 0, "hf: saved as version 2");
+    CHECK_OK(ctx, mmix_bpe_load_memory(ctx, saved.data, saved.size, "saved.tok", &back));
+    if (back) {
+        mmix_bpe_ids ids2;
+        memset(&ids2, 0, sizeof ids2);
+        ids.n = 0;
+        mmix_bpe_encode(ctx, bpe, sample, sample_size, 0, &ids);
+        mmix_bpe_encode(ctx, back, sample, sample_size, 0, &ids2);
+        CHECK(ids.n == ids2.n && memcmp(ids.ids, ids2.ids, (size_t)ids.n * sizeof(int32_t)) == 0 &&
+              mmix_bpe_vocab_size(back) == 556 && mmix_bpe_eot_id(back) == 7 &&
+              mmix_bpe_special_id(back, "with space \xc3\xa9") == 10 && mmix_bpe_token_bytes(back, 90, &len) &&
+              strcmp(mmix_bpe_split_name(back), "gpt2") == 0,
+              "hf: version 2 file loads with the same ids, specials and extra tokens");
+        CHECK_OK(ctx, mmix_bpe_save_memory(ctx, back, &again));
+        CHECK(again.size == saved.size && memcmp(again.data, saved.data, saved.size) == 0, "hf: saving it again gives the same file");
+        mmix_bpe_ids_free(&ids2);
+        mmix_bpe_free(back);
+        back = NULL;
+    }
+    /* mutated version-2 files load or fail cleanly */
+    {
+        int trial, clean = 1;
+        for (trial = 0; trial < 300; trial++) {
+            unsigned char *copy = (unsigned char *)malloc(saved.size);
+            int k;
+            mmix_result r;
+            memcpy(copy, saved.data, saved.size);
+            for (k = 0; k < 2; k++)
+                copy[mmix_rng_below(&rng, (uint32_t)saved.size)] = (unsigned char)"0123456789 \n#-ax"[mmix_rng_below(&rng, 17)];
+            r = mmix_bpe_load_memory(ctx, copy, saved.size, "fuzz2", &back);
+            if (r == MMIX_OK) {
+                if (!back || !round_trip(back, sample, 2000, 0)) clean = 0;
+            } else if (back || !strstr(mmix_last_error(ctx), "fuzz2")) {
+                clean = 0;
+            }
+            mmix_clear_error(ctx);
+            mmix_bpe_free(back);
+            back = NULL;
+            free(copy);
+        }
+        CHECK(clean, "hf: 300 mutated version-2 files load or fail cleanly");
+    }
+    mmix_bpe_bytes_free(&saved);
+    mmix_bpe_bytes_free(&again);
     mmix_bpe_free(bpe);
+    bpe = NULL;
+    free(json);
+    /* add_prefix_space: a space before a text (each stretch between added tokens) without one */
+    json = make_hf_json("{\"type\": \"ByteLevel\", \"add_prefix_space\": true}", "");
+    CHECK_OK(ctx, mmix_bpe_import_hf_memory(ctx, json, strlen(json), "prefix.json", &bpe));
+    if (bpe) {
+        const int32_t want[] = {102, 8, 102, 102};
+        ids.n = 0;
+        mmix_bpe_encode(ctx, bpe, "the<s> the the", 14, MMIX_BPE_ALLOW_SPECIAL, &ids);
+        CHECK(ids_are(&ids, 4, want), "hf: add_prefix_space: 'the<s> the the' -> ' the' <s> ' the' ' the'");
+    }
+    mmix_bpe_free(bpe);
+    bpe = NULL;
+    free(json);
+    /* what the import does not implement is an error naming it */
+    {
+        static const struct { const char *pre, *model; const char *message; } unsupported[] = {
+            {"{\"type\": \"Whitespace\"}", "", "pre-tokenizer 'Whitespace'"},
+            {"{\"type\": \"Sequence\", \"pretokenizers\": []}", "", "pre-tokenizer 'Sequence'"},
+            {"{\"type\": \"ByteLevel\", \"use_regex\": false}", "", "use_regex false"},
+            {"null", "", "pre_tokenizer is null"},
+            {"{\"type\": \"ByteLevel\"}", ", \"byte_fallback\": true", "model.byte_fallback is true"},
+            {"{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\s+\"}, "
+             "\"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\", \"use_regex\": false}]}", "", "Split with pattern '\\s+'"},
+            {"{\"type\": \"Metaspace\", \"replacement\": \"\\u2581\"}", "", "pre-tokenizer 'Metaspace'"},
+            {"{\"type\": \"ByteLevel\"}", ", \"dropout\": 0.1", "model.dropout is set"},
+            {"{\"type\": \"ByteLevel\"}", ", \"end_of_word_suffix\": \"</w>\"", "model.end_of_word_suffix"},
+        };
+        size_t c;
+        for (c = 0; c < sizeof unsupported / sizeof unsupported[0]; c++) {
+            mmix_result r;
+            json = make_hf_json(unsupported[c].pre, unsupported[c].model);
+            r = mmix_bpe_import_hf_memory(ctx, json, strlen(json), "un.json", &bpe);
+            CHECK(r == MMIX_ERR_UNSUPPORTED && bpe == NULL && strstr(mmix_last_error(ctx), unsupported[c].message) &&
+                  strstr(mmix_last_error(ctx), "un.json"), "hf unsupported case %d: got %s '%s'", (int)c,
+                  mmix_result_str(r), mmix_last_error(ctx));
+            mmix_clear_error(ctx);
+            mmix_bpe_free(bpe);
+            bpe = NULL;
+            free(json);
+        }
+    }
+    mmix_bpe_ids_free(&ids);
     {
         static const struct { const char *json; mmix_result code; const char *message; } bad[] = {
             {"{\"model\": {\"type\": \"BPE\", \"merges\": [\"\\u2581 t\"]}}", MMIX_ERR_FORMAT, "not byte-level"},
@@ -586,7 +761,14 @@ static void test_hf_import(void) {
             {"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", MMIX_ERR_FORMAT, "not valid JSON"},
             {"{\"x\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]}", MMIX_ERR_FORMAT,
              "near byte 70: nested deeper than 64 levels"},
-            {"{\"added_tokens\": [{\"content\": \"has space\"}], \"model\": {\"type\": \"BPE\"}}", MMIX_ERR_UNSUPPORTED, "has space"},
+            {"{\"added_tokens\": [{\"id\": 1, \"content\": \"x\", \"lstrip\": true}], \"model\": {\"type\": \"BPE\"}}",
+             MMIX_ERR_UNSUPPORTED, "lstrip is true"},
+            {"{\"added_tokens\": [{\"content\": \"x\"}], \"model\": {\"type\": \"BPE\"}}", MMIX_ERR_UNSUPPORTED, "no \"id\""},
+            {"{\"normalizer\": {\"type\": \"NFC\"}, \"model\": {\"type\": \"BPE\"}}", MMIX_ERR_UNSUPPORTED, "normalizer 'NFC'"},
+            {"{\"model\": {\"type\": \"Unigram\"}}", MMIX_ERR_UNSUPPORTED, "model type 'Unigram' is not supported"},
+            {"{\"model\": {\"type\": \"BPE\"}}", MMIX_ERR_UNSUPPORTED, "no pre_tokenizer"},
+            {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}}}",
+             MMIX_ERR_FORMAT, "byte 0x00 (the character U+0100) is not in model.vocab"},
         };
         size_t c;
         for (c = 0; c < sizeof bad / sizeof bad[0]; c++) {
@@ -599,15 +781,17 @@ static void test_hf_import(void) {
             mmix_bpe_free(bpe);
         }
     }
-    /* garbage JSON fails cleanly */
+    /* mangled JSON loads or fails cleanly */
     {
-        char junk[200];
+        char *junk;
         int trial, clean = 1;
         size_t i, n;
+        json = make_hf_json("{\"type\": \"ByteLevel\"}", "");
+        junk = (char *)malloc(strlen(json) + 1);
         for (trial = 0; trial < 500; trial++) {
-            n = strlen(json) < sizeof junk ? strlen(json) : sizeof junk;
+            n = strlen(json);
             memcpy(junk, json, n);
-            n = mmix_rng_below(&rng, (uint32_t)n);
+            if (trial % 2) n = mmix_rng_below(&rng, (uint32_t)n);
             for (i = 0; i < 4; i++) junk[mmix_rng_below(&rng, (uint32_t)n + 1) % (n ? n : 1)] = "{}[]\",:\\u0"[mmix_rng_below(&rng, 11)];
             bpe = NULL;
             if (mmix_bpe_import_hf_memory(ctx, junk, n, "junk.json", &bpe) == MMIX_OK) {
@@ -618,7 +802,75 @@ static void test_hf_import(void) {
             mmix_clear_error(ctx);
             mmix_bpe_free(bpe);
         }
-        CHECK(clean, "500 mangled tokenizer.json files fail cleanly");
+        CHECK(clean, "500 mangled tokenizer.json files load or fail cleanly");
+        free(junk);
+        free(json);
+    }
+}
+
+/* The committed reference ids (tests/data/hf/): gpt2_2k.* written by
+   tests/reference/gpt2_reference.js with GPT-2's own encoder (npm gpt-3-encoder) on the
+   shrunk vocabulary of tests/reference/gpt2_tokenizer_json.py --merges 2000; llama3_2k.*
+   by tests/reference/hf_js_reference.mjs with Hugging Face's tokenizer code in JavaScript
+   (npm @huggingface/transformers) on the Llama-3-style file of llama3_style_json.py. Our
+   import of the same tokenizer.json must give the same ids, token for token. */
+static void test_hf_reference(void) {
+    static const struct { const char *json, *text, *ids; int flags; } cases[] = {
+        {"tests/data/hf/gpt2_2k.json", "tests/data/hf/fiction.txt", "tests/data/hf/gpt2_2k.fiction.ids", 0},
+        {"tests/data/hf/gpt2_2k.json", "tests/data/hf/paper.txt", "tests/data/hf/gpt2_2k.paper.ids", 0},
+        {"tests/data/hf/gpt2_2k.json", "tests/data/hf/unicode.txt", "tests/data/hf/gpt2_2k.unicode.ids", 0},
+        {"tests/data/hf/gpt2_2k.json", "tests/data/sample.txt", "tests/data/hf/gpt2_2k.sample.ids", 0},
+        {"tests/data/hf/llama3_2k.json", "tests/data/hf/fiction.txt", "tests/data/hf/llama3_2k.fiction.ids", 0},
+        {"tests/data/hf/llama3_2k.json", "tests/data/hf/paper.txt", "tests/data/hf/llama3_2k.paper.ids", 0},
+        {"tests/data/hf/llama3_2k.json", "tests/data/hf/unicode.txt", "tests/data/hf/llama3_2k.unicode.ids", 0},
+        {"tests/data/hf/llama3_2k.json", "tests/data/sample.txt", "tests/data/hf/llama3_2k.sample.ids", 0},
+        {"tests/data/hf/llama3_2k.json", "tests/data/hf/special.txt", "tests/data/hf/llama3_2k.special.ids",
+         MMIX_BPE_ALLOW_SPECIAL},
+    };
+    size_t k;
+    for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        size_t size = 0, ref_size = 0;
+        unsigned char *text = read_all(cases[k].text, &size), *ref = read_all(cases[k].ids, &ref_size);
+        mmix_bpe *bpe = NULL;
+        mmix_bpe_ids ids;
+        int64_t n = 0, first_bad = -1;
+        char *p, *end;
+        memset(&ids, 0, sizeof ids);
+        CHECK_OK(ctx, mmix_bpe_import_hf(ctx, cases[k].json, &bpe));
+        CHECK(text && ref, "%s and %s are readable", cases[k].text, cases[k].ids);
+        if (!text || !ref || !bpe) { free(text); free(ref); mmix_bpe_free(bpe); continue; }
+        ref = (unsigned char *)realloc(ref, ref_size + 1);
+        ref[ref_size] = '\0';
+        CHECK_OK(ctx, mmix_bpe_encode(ctx, bpe, text, size, cases[k].flags, &ids));
+        for (p = (char *)ref;; p = end) {
+            long id = strtol(p, &end, 10);
+            if (end == p) break;
+            if (first_bad < 0 && (n >= ids.n || ids.ids[n] != id)) first_bad = n;
+            n++;
+        }
+        CHECK(n > 20 && n == ids.n && first_bad < 0, "%s on %s: %lld ids, the reference's %lld, the first "
+              "difference at %lld", cases[k].json, cases[k].text, (long long)ids.n, (long long)n, (long long)first_bad);
+        CHECK(round_trip(bpe, text, size, cases[k].flags), "%s: round trip of %s", cases[k].json, cases[k].text);
+        if (k == 0 || k == 4) { /* through a version-2 file (split and ignore-merges kept): the same ids */
+            mmix_bpe_bytes saved;
+            mmix_bpe *back = NULL;
+            mmix_bpe_ids again;
+            memset(&saved, 0, sizeof saved);
+            memset(&again, 0, sizeof again);
+            CHECK_OK(ctx, mmix_bpe_save_memory(ctx, bpe, &saved));
+            CHECK_OK(ctx, mmix_bpe_load_memory(ctx, saved.data, saved.size, "saved.tok", &back));
+            if (back) CHECK_OK(ctx, mmix_bpe_encode(ctx, back, text, size, cases[k].flags, &again));
+            CHECK(back && again.n == ids.n && memcmp(again.ids, ids.ids, (size_t)ids.n * sizeof(int32_t)) == 0 &&
+                  strcmp(mmix_bpe_split_name(back), mmix_bpe_split_name(bpe)) == 0,
+                  "%s saved and loaded: split %s, the same ids", cases[k].json, back ? mmix_bpe_split_name(back) : "-");
+            mmix_bpe_free(back);
+            mmix_bpe_ids_free(&again);
+            mmix_bpe_bytes_free(&saved);
+        }
+        mmix_bpe_ids_free(&ids);
+        mmix_bpe_free(bpe);
+        free(text);
+        free(ref);
     }
 }
 
@@ -648,6 +900,7 @@ int main(void) {
     }
     test_bad_files();
     test_hf_import();
+    test_hf_reference();
     free(sample);
     mmix_ctx_destroy(ctx);
     return test_summary("test_bpe");

@@ -37,6 +37,34 @@ check "--allow-special turns <|endoftext|> into the eot id" grep -qw "398" "$tmp
 check "round trip with --allow-special (cmp)" cmp -s "$tmp/odd" "$tmp/odd.back2"
 : | "$mm" tokenizer encode --tokenizer "$tmp/t.tok" >"$tmp/empty.ids"; rc=$?
 check "encoding empty input exits 0" test "$rc" = 0
+# Hugging Face tokenizers (tests/data/hf/): imported with their ids, the same ids as the
+# reference encoders' committed ones, token for token; a tokenizer.json works directly, and
+# beside a checkpoint mm info and mm generate find it.
+err=$("$mm" tokenizer import-hf --json tests/data/hf/llama3_2k.json --out "$tmp/l3.tok" 2>&1); rc=$?
+check "import-hf of a Llama-3-style file exits 0" ok_with "$rc" "$err" "vocabulary 2260"
+check "... and writes a version-2 file with the llama3 split" test "$(sed -n '1p;5p' "$tmp/l3.tok" | tr '\n' ' ')" = "mmix-bpe 2 split llama3 ignore-merges "
+"$mm" tokenizer encode --tokenizer "$tmp/l3.tok" <tests/data/hf/unicode.txt | tr -s ' \n' '\n\n' | grep . >"$tmp/l3.ids"
+check "its ids of unicode.txt are transformers.js's, token for token" cmp -s "$tmp/l3.ids" <(tr ' ' '\n' <tests/data/hf/llama3_2k.unicode.ids | grep .)
+"$mm" tokenizer encode --tokenizer tests/data/hf/gpt2_2k.json <tests/data/hf/paper.txt | tr -s ' \n' '\n\n' | grep . >"$tmp/g2.ids"
+check "encode with a tokenizer.json: GPT-2's own ids of paper.txt" cmp -s "$tmp/g2.ids" <(tr ' ' '\n' <tests/data/hf/gpt2_2k.paper.ids | grep .)
+"$mm" tokenizer decode --tokenizer tests/data/hf/gpt2_2k.json <"$tmp/g2.ids" >"$tmp/g2.back"
+check "... and decode gives the text back (cmp)" cmp -s tests/data/hf/paper.txt "$tmp/g2.back"
+"$mm" tokenizer encode --tokenizer "$tmp/l3.tok" --allow-special <tests/data/hf/special.txt >"$tmp/sp.ids"
+check "--allow-special: added tokens become the file's ids (transformers.js's)" test "$(tr -s ' \n' ' ' <"$tmp/sp.ids" | sed 's/ $//')" = "$(tr -d '\n' <tests/data/hf/llama3_2k.special.ids | sed 's/ $//')"
+sed 's/"normalizer":null/"normalizer":{"type":"NFC"}/' tests/data/hf/gpt2_2k.json >"$tmp/nfc.json"
+err=$("$mm" tokenizer import-hf --json "$tmp/nfc.json" --out "$tmp/nfc.tok" 2>&1); rc=$?
+check "a tokenizer.json with a normalizer fails naming it" fails_with "$rc" "$err" "normalizer 'NFC' is not supported"
+check "... and writes nothing" test ! -e "$tmp/nfc.tok"
+mkdir -p "$tmp/ref"
+OMP_NUM_THREADS=1 "$mm" train --arch mixer --dim 16 --depth 1 --ctx 8 --data "$sample" --tokenizer "$tmp/l3.tok" \
+    --steps 1 --batch 2 --save "$tmp/ref/trained.safetensors" >/dev/null 2>&1
+cp "$tmp/ref/trained.safetensors" "$tmp/ref/model.safetensors" 2>/dev/null
+cp tests/data/hf/llama3_2k.json "$tmp/ref/tokenizer.json"
+out=$("$mm" info "$tmp/ref/model.safetensors" 2>&1); rc=$?
+check "mm info names the tokenizer.json beside a checkpoint" ok_with "$rc" "$out" "tokenizer: .*ref/tokenizer.json (split llama3, 2260 ids, eot 1"
+OMP_NUM_THREADS=1 "$mm" generate --model "$tmp/ref/model.safetensors" --prompt "Once upon a time" --max-new 3 \
+    >"$tmp/ref/gen.txt" 2>/dev/null; rc=$?
+check "mm generate uses it in one command" test "$rc" = 0 -a "$(head -c 16 "$tmp/ref/gen.txt")" = "Once upon a time"
 # Errors: non-zero exits with a message that says what and where.
 err=$("$mm" tokenizer train --data "$tmp/missing.txt" --vocab 400 --out "$tmp/x.tok" 2>&1); rc=$?
 check "train on a missing file fails" test "$rc" != 0
