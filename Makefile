@@ -108,14 +108,14 @@ figure3: mm
 test: mm build/hello $(TESTS:%=build/%) $(TESTS:%=build/plain/%)
 	@bash tests/run.sh $(TESTS:%=build/%) $(TESTS:%=build/plain/%) \
 	    "bash tests/test_cli.sh ./mm" "bash tests/test_cli_models.sh ./mm" "bash tests/test_cli_train.sh ./mm" \
-	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_cli_retrieval.sh ./mm" "bash tests/test_cli_invert.sh ./mm" "bash tests/test_hello.sh build/hello" \
+	    "bash tests/test_cli_generate.sh ./mm" "bash tests/test_cli_retrieval.sh ./mm" "bash tests/test_cli_invert.sh ./mm" "bash tests/test_cli_args.sh ./mm" "bash tests/test_hello.sh build/hello" \
 	    "bash tests/compile_matrix.sh build/matrix"
 
 test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    bash tests/run.sh $(TESTS:%=build/asan/%) "bash tests/test_cli.sh build/asan/mm" \
 	    "bash tests/test_cli_models.sh build/asan/mm" "bash tests/test_cli_train.sh build/asan/mm" \
-	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm"
+	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm" "bash tests/test_cli_args.sh build/asan/mm"
 
 bench: build/bench_gemm
 	./build/bench_gemm

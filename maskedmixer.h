@@ -8419,6 +8419,17 @@ static void mmix__mtp_llama_describe(mmix__arch *d) {
 }
 
 // ---- The public model functions: checks, then one dispatch through the descriptor --------
+/* An upper bound, in double, of every architecture's parameter count: each count formula
+   is a sum of products of these sizes with coefficients that add up to under 64. Below 2^53
+   no formula's int64 arithmetic can overflow (every intermediate is at most the total), so
+   the descriptors may count with plain products. */
+static double mmix__model_size_bound(const mmix_model_config *c) {
+    double D = (double)c->dim, F = (double)c->ffn_dim, L = (double)c->n_ctx, V = (double)c->vocab;
+    double k = c->kernel > 1 ? (double)c->kernel : 1.0, h = c->heads > 1 ? (double)c->heads : 1.0;
+    double E = (c->expansion > 1 ? (double)c->expansion : 1.0) * L;
+    return 64.0 * (V * D + L * D + D + (double)c->depth * (D * D + D * F + D + F + L * L * k * h + E * L + E + L));
+}
+
 MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_model_config c) {
     mmix__arch d;
     const char *wrong = NULL;
@@ -8426,6 +8437,8 @@ MMIXDEF mmix_result mmix_model_create(mmix_ctx *ctx, mmix_model *model, mmix_mod
     if (!mmix__arch_describe(c.arch, &d)) wrong = "the architecture is not one of mmix_arch";
     else if (c.vocab < 1 || c.dim < 1 || c.depth < 1 || c.n_ctx < 1 || c.ffn_dim < 1 || !(c.norm_eps > 0.0f))
         wrong = "sizes and norm_eps must be positive";
+    else if (mmix__model_size_bound(&c) > 9007199254740992.0)   /* 2^53 */
+        wrong = "the parameter count would overflow (over 2^53 weights)";
     else wrong = d.check(&c);
     if (wrong)
         return mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "model: invalid configuration (vocab %lld, dim %lld, "

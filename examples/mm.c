@@ -10,6 +10,7 @@
 #include "../maskedmixer.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -106,6 +107,9 @@ typedef enum opt_kind {
     OPT_CHOICE                  /* one of the words of `value` ("linear|constant"); its index is the value */
 } opt_kind;
 #define NO_MAX 1e300            /* the top of a range that has none */
+#define MAX_SIZE 2147483647.0   /* sizes, ids and counts: what an int32 index reaches */
+#define MAX_FLOAT 3.4028234663852886e38   /* FLT_MAX: a number the library keeps as a float */
+#define MAX_STEPS 1e12          /* optimizer steps: far past any run, and step x tokens fits int64 */
 
 typedef struct opt_spec {
     const char *name;           /* "--steps" */
@@ -184,9 +188,12 @@ static int opt_read(const opt_spec *o, const char *text, opt_value *v) {
         return 1;
     case OPT_TEXT:
         return 1;
-    case OPT_INT:
+    case OPT_INT:   /* digits only (strtoll alone takes leading blanks and saturates on overflow) */
+        errno = 0;
         v->i = strtoll(text, &end, 10);
-        if (end != text && !*end && (double)v->i >= o->lo && (double)v->i <= o->hi) return 1;
+        if ((isdigit((unsigned char)text[0]) || (text[0] == '-' && isdigit((unsigned char)text[1]))) && !*end &&
+            errno == 0 && (double)v->i >= o->lo && (double)v->i <= o->hi)
+            return 1;
         if (o->hi < NO_MAX)
             fprintf(stderr, "%s: %s wants an integer from %.0f to %.0f, not '%s'\n", command_name, o->name, o->lo,
                     o->hi, text);
@@ -194,8 +201,12 @@ static int opt_read(const opt_spec *o, const char *text, opt_value *v) {
         return 0;
     case OPT_NUM:
         v->x = strtod(text, &end);
-        if (end != text && !*end && v->x >= o->lo && v->x <= o->hi) return 1;   /* NaN fails both */
-        fprintf(stderr, "%s: %s wants a number >= %g, not '%s'\n", command_name, o->name, o->lo, text);
+        if (text[0] && !isspace((unsigned char)text[0]) && end != text && !*end && v->x >= o->lo && v->x <= o->hi)
+            return 1;   /* NaN fails both comparisons, and an overflow's infinity the second */
+        if (o->hi < NO_MAX)
+            fprintf(stderr, "%s: %s wants a number from %g to %g, not '%s'\n", command_name, o->name, o->lo, o->hi,
+                    text);
+        else fprintf(stderr, "%s: %s wants a number >= %g, not '%s'\n", command_name, o->name, o->lo, text);
         return 0;
     case OPT_CHOICE:
         v->i = choice_index(o->value, text);
@@ -297,9 +308,9 @@ static void command_help(const command *c, FILE *out) {
 
 /* The shared groups. */
 static const opt_spec load_opts[] = {   /* what a weights file cannot tell */
-    {"--heads", OPT_INT, "H", NULL, 1, NO_MAX, "attention heads, where the weights file does not say"},
-    {"--norm-eps", OPT_NUM, "E", NULL, 1e-30, NO_MAX, "the norm's epsilon, over the file's"},
-    {"--rope-theta", OPT_NUM, "T", NULL, 1e-30, NO_MAX, "the RoPE base, over the file's"},
+    {"--heads", OPT_INT, "H", NULL, 1, MAX_SIZE, "attention heads, where the weights file does not say"},
+    {"--norm-eps", OPT_NUM, "E", NULL, 1e-30, MAX_FLOAT, "the norm's epsilon, over the file's"},
+    {"--rope-theta", OPT_NUM, "T", NULL, 1e-30, MAX_FLOAT, "the RoPE base, over the file's"},
     OPT_END};
 static const opt_spec file_arch_opts[] = {   /* files that load as more than one architecture */
     {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0,
@@ -316,16 +327,16 @@ static const opt_spec data_opts[] = {   /* where training rows come from */
     {"--rows", OPT_CHOICE, "packed|padded", NULL, 0, 0,
      "documents joined by end-of-text and cut into full rows, or one per row (default: the preset's, else packed)"},
     {"--pad-left", OPT_FLAG, NULL, NULL, 0, 0, "pad padded rows on the left"},
-    {"--val-fraction", OPT_NUM, "F", "0.01", 0, NO_MAX, "the fraction of documents held out for validation, below 1"},
+    {"--val-fraction", OPT_NUM, "F", "0.01", 0, 1, "the fraction of documents held out for validation, below 1"},
     {"--split-seed", OPT_INT, "S", "0", 0, NO_MAX, "picks the held-out documents"},
     {"--cache", OPT_TEXT, "PATH", NULL, 0, 0, "the tokenized rows (default DIR/TEXT.cache beside --save)"},
-    {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX,
+    {"--pad-id", OPT_INT, "P", NULL, 0, MAX_SIZE,
      "targets not counted in the loss (default: the tokenizer's pad with padded rows, else the file's or none)"},
     OPT_END};
 static const opt_spec sampling_opts[] = {   /* how a continuation is drawn */
-    {"--max-new", OPT_INT, "N", "64", 1, NO_MAX, "new tokens at most (the window bounds them too)"},
-    {"--temperature", OPT_NUM, "T", "0", 0, NO_MAX, "0: greedy; else sample from softmax(logits / T)"},
-    {"--top-k", OPT_INT, "K", "0", 0, NO_MAX, "sample among the K likeliest; 0: all"},
+    {"--max-new", OPT_INT, "N", "64", 1, MAX_SIZE, "new tokens at most (the window bounds them too)"},
+    {"--temperature", OPT_NUM, "T", "0", 0, MAX_FLOAT, "0: greedy; else sample from softmax(logits / T)"},
+    {"--top-k", OPT_INT, "K", "0", 0, MAX_SIZE, "sample among the K likeliest; 0: all"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the same seed repeats a sample"},
     {"--method", OPT_CHOICE, "cached|index-walking", "cached", 0, 0,
      "index-walking reruns the whole window per token, as the paper (Sec. 4.2); same tokens, slower"},
@@ -396,7 +407,7 @@ static unsigned char *read_stream(FILE *f, size_t *size) {
 
 static const opt_spec tokenizer_train_opts[] = {
     {"--data", OPT_TEXT, "FILE", NULL, 0, 0, "the text to learn from"},
-    {"--vocab", OPT_INT, "N", NULL, 0, NO_MAX, "the whole vocabulary: 256 bytes + merges + 2 specials"},
+    {"--vocab", OPT_INT, "N", NULL, 0, MAX_SIZE, "the whole vocabulary: 256 bytes + merges + 2 specials"},
     {"--out", OPT_TEXT, "TOK", NULL, 0, 0, "the tokenizer file to write"},
     OPT_END};
 static const opt_group tokenizer_train_groups[] = {{"options", tokenizer_train_opts}, GROUP_END};
@@ -641,9 +652,9 @@ static mmix_tensor *batch_tensor(mmix_ctx *ctx, const int32_t *lines, const int6
 static const opt_spec forward_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights"},
     {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "one sequence per line, all of one length (n_ctx where the weights fix it)"},
-    {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX, "targets not counted (default: the file's pad_token_id)"},
+    {"--pad-id", OPT_INT, "P", NULL, 0, MAX_SIZE, "targets not counted (default: the file's pad_token_id)"},
     {"--logits", OPT_TEXT, "OUT.f32", NULL, 0, 0, "float32 little-endian logits in [line, position, vocab] order"},
-    {"--batch", OPT_INT, "B", "16", 1, NO_MAX, "lines per forward pass (at most 64 are used)"},
+    {"--batch", OPT_INT, "B", "16", 1, MAX_SIZE, "lines per forward pass (at most 64 are used)"},
     OPT_END};
 static const opt_group forward_groups[] = {
     {"options", forward_opts}, {"loading", load_opts}, {"architecture", file_arch_opts}, {"runtime", runtime_opts},
@@ -1651,39 +1662,39 @@ static const opt_spec train_model_opts[] = {
      "a new model of this architecture (below); with --init, the one a file that fits several loads as"},
     {"--init", OPT_TEXT, "W.safetensors", NULL, 0, 0, "start from these weights"},
     {"--resume", OPT_TEXT, "STATE", NULL, 0, 0, "continue the run of OUT.state.safetensors, bit for bit"},
-    {"--vocab", OPT_INT, "V", NULL, 1, NO_MAX, "the model's vocabulary with --tokens; the tokenizer's to learn with --data"},
+    {"--vocab", OPT_INT, "V", NULL, 1, MAX_SIZE, "the model's vocabulary with --tokens; the tokenizer's to learn with --data"},
     {"--dropout", OPT_NUM, "P", NULL, 0, 0.99, "dropout while training a new GPT-1 (default: the architecture's, 0.1)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the initialization and the shuffle"},
     {"--list-archs", OPT_FLAG, NULL, NULL, 0, 0, "print every architecture, its paper section and defaults, and exit"},
     OPT_END};
 /* The sizes of a new, untrained model (new_model reads them): mm train's and mm invert's. */
 static const opt_spec new_model_opts[] = {
-    {"--dim", OPT_INT, "D", NULL, 1, NO_MAX, "width of a new model"},
-    {"--depth", OPT_INT, "N", NULL, 1, NO_MAX, "blocks of a new model (the paper's Fig. 3: 8)"},
-    {"--ctx", OPT_INT, "L", NULL, 2, NO_MAX, "window of a new model (mm train --data: also the rows' length)"},
-    {"--kernel", OPT_INT, "K", NULL, 1, NO_MAX, "the token-mixing kernel of a new model (default 1)"},
+    {"--dim", OPT_INT, "D", NULL, 1, MAX_SIZE, "width of a new model"},
+    {"--depth", OPT_INT, "N", NULL, 1, MAX_SIZE, "blocks of a new model (the paper's Fig. 3: 8)"},
+    {"--ctx", OPT_INT, "L", NULL, 2, MAX_SIZE, "window of a new model (mm train --data: also the rows' length)"},
+    {"--kernel", OPT_INT, "K", NULL, 1, MAX_SIZE, "the token-mixing kernel of a new model (default 1)"},
     {"--expansion", OPT_INT, "E", NULL, 1, 64, "inner tokens per token of a new expanded mixer (default: the architecture's)"},
     OPT_END};
 static const opt_spec train_opts[] = {   /* the paper's recipe (paper Sec. 9.5): AdamW, warmup, linear decay */
     {"--save", OPT_TEXT, "OUT.safetensors", NULL, 0, 0, "the weights; the run's other files go beside them"},
-    {"--steps", OPT_INT, "T", NULL, 1, NO_MAX, "optimizer steps (required without a preset)"},
+    {"--steps", OPT_INT, "T", NULL, 1, MAX_STEPS, "optimizer steps (required without a preset)"},
     {"--batch", OPT_INT, "B", NULL, 1, 4096, "rows per micro-batch (required without a preset)"},
     {"--grad-accum", OPT_INT, "N", "1", 1, 4096,
      "micro-batches per step: one step sees N x B rows, as one batch N times as large"},
-    {"--lr", OPT_NUM, "LR", NULL, 0, NO_MAX, "the peak learning rate (default: the preset's, else the architecture's)"},
-    {"--warmup", OPT_INT, "W", NULL, 0, NO_MAX, "warmup steps (default min(500, T/10))"},
+    {"--lr", OPT_NUM, "LR", NULL, 0, MAX_FLOAT, "the peak learning rate (default: the preset's, else the architecture's)"},
+    {"--warmup", OPT_INT, "W", NULL, 0, MAX_STEPS, "warmup steps (default min(500, T/10))"},
     {"--schedule", OPT_CHOICE, "linear|constant", "linear", 0, 0, "after the warmup: decay to 0 at T, or keep lr"},
-    {"--weight-decay", OPT_NUM, "WD", "0", 0, NO_MAX, "AdamW's decoupled weight decay"},
-    {"--clip", OPT_NUM, "C", "1.0", 0, NO_MAX, "the gradient norm is clipped to C; 0: no clipping"},
+    {"--weight-decay", OPT_NUM, "WD", "0", 0, MAX_FLOAT, "AdamW's decoupled weight decay"},
+    {"--clip", OPT_NUM, "C", "1.0", 0, MAX_FLOAT, "the gradient norm is clipped to C; 0: no clipping"},
     {"--no-shuffle", OPT_FLAG, NULL, NULL, 0, 0, "rows in file order (default: shuffled per epoch)"},
     {"--reference-masked-grads", OPT_FLAG, NULL, NULL, 0, 0, "the paper code's phantom gradients of masked weights"},
-    {"--stop-at", OPT_INT, "S", NULL, 0, NO_MAX, "end this session after step S of T (0: evaluate and save only)"},
+    {"--stop-at", OPT_INT, "S", NULL, 0, MAX_STEPS, "end this session after step S of T (0: evaluate and save only)"},
     OPT_END};
 static const opt_spec progress_opts[] = {
-    {"--eval-every", OPT_INT, "N", NULL, 1, NO_MAX, "the validation loss every N steps and at the end (default T/10)"},
-    {"--save-every", OPT_INT, "N", NULL, 1, NO_MAX, "weights and state every N steps and at the end (default --eval-every)"},
-    {"--eval-rows", OPT_INT, "N", "0", 0, NO_MAX, "validate on the first N rows; 0: all"},
-    {"--log-every", OPT_INT, "N", NULL, 1, NO_MAX, "a progress line every N steps when not on a terminal (default T/100)"},
+    {"--eval-every", OPT_INT, "N", NULL, 1, MAX_STEPS, "the validation loss every N steps and at the end (default T/10)"},
+    {"--save-every", OPT_INT, "N", NULL, 1, MAX_STEPS, "weights and state every N steps and at the end (default --eval-every)"},
+    {"--eval-rows", OPT_INT, "N", "0", 0, MAX_SIZE, "validate on the first N rows; 0: all"},
+    {"--log-every", OPT_INT, "N", NULL, 1, MAX_STEPS, "a progress line every N steps when not on a terminal (default T/100)"},
     OPT_END};
 static const opt_group train_groups[] = {
     {"what to train", train_model_opts}, {"a new model's sizes", new_model_opts}, {"data", data_opts},
@@ -1755,7 +1766,8 @@ static int settings_from_args(const args *a, const train_preset *preset, train_s
 
 /* Where a run's rows come from, from the data flags. 0 after an error. */
 static int source_from_args(const args *a, const train_preset *preset, train_source *src) {
-    static const char *const text_only[] = {"--tokenizer", "--format", "--rows", "--jsonl-field", "--cache", NULL};
+    static const char *const text_only[] = {"--tokenizer", "--format", "--rows", "--jsonl-field", "--cache",
+                                            "--pad-left", "--val-fraction", "--split-seed", NULL};
     int k;
     src->opt = mmix_data_options_default();
     snprintf(src->tokens, PATH_CAP, "%s", given(a, "--tokens") ? text_arg(a, "--tokens") : "");
@@ -1777,9 +1789,17 @@ static int source_from_args(const args *a, const train_preset *preset, train_sou
     }
     for (k = 0; !src->data[0] && text_only[k]; k++)
         if (given(a, text_only[k])) {
-            usage_error("--tokenizer, --format, --rows, --jsonl-field and --cache go with --data");
+            usage_error("%s goes with --data (text documents), not with token lines", text_only[k]);
             return 0;
         }
+    if (src->opt.pad_left && src->opt.rows != MMIX_ROWS_PADDED) {
+        usage_error("--pad-left pads one document per row: it goes with --rows padded");
+        return 0;
+    }
+    if (src->data[0] && src->val_tokens[0]) {   /* --data holds its validation documents out itself */
+        usage_error("--val-tokens goes with --tokens; with --data, --val-fraction holds documents out");
+        return 0;
+    }
     return 1;
 }
 
@@ -2036,6 +2056,8 @@ static int cmd_generate(mmix_ctx *ctx, const args *a) {
     char tok_beside[PATH_CAP];
     int rc = 1;
     if (!model_path || !prompt) return usage_error("--model and --prompt are required (see 'mm generate --help')");
+    if (given(a, "--top-k") && int_arg(a, "--top-k") > 0 && !(num_arg(a, "--temperature") > 0.0))
+        return usage_error("--top-k draws a sample: give --temperature above 0 (at 0 the likeliest token is taken)");
     if (!tok_path && !(tok_path = tokenizer_beside(model_path, tok_beside))) return 1;
     sampler.temperature = (float)num_arg(a, "--temperature");
     sampler.top_k = int_arg(a, "--top-k");
@@ -2211,8 +2233,8 @@ static int pairs_read(mmix_ctx *ctx, const char *path, pair_file *p) {
 #define SPLIT_WORDS "train|val|test|all"
 enum { SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST, SPLIT_ALL };
 static const opt_spec split_opts[] = {
-    {"--test-lines", OPT_INT, "N", "10000", 0, NO_MAX, "the test split: the file's last N lines"},
-    {"--val-lines", OPT_INT, "N", "1000", 0, NO_MAX, "the validation split: the N lines before them"},
+    {"--test-lines", OPT_INT, "N", "10000", 0, MAX_SIZE, "the test split: the file's last N lines"},
+    {"--val-lines", OPT_INT, "N", "1000", 0, MAX_SIZE, "the validation split: the N lines before them"},
     OPT_END};
 static void split_range(int64_t n, int64_t test, int64_t val, int split, int64_t *lo, int64_t *hi) {
     int64_t test_lo = n > test ? n - test : 0, val_lo = test_lo > val ? test_lo - val : 0;
@@ -2566,8 +2588,8 @@ static const opt_spec search_opts[] = {
     {"--index", OPT_TEXT, "INDEX", NULL, 0, 0, "an index of mm index (or mm embed)"},
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "default: the one the index was built with; another is an error"},
     {"--queries", OPT_TEXT, "FILE", NULL, 0, 0, "one query per line, instead of the query word"},
-    {"--top-k", OPT_INT, "K", NULL, 1, NO_MAX, "results per query (default 10)"},
-    {"-k", OPT_INT, "K", NULL, 1, NO_MAX, "short for --top-k"},
+    {"--top-k", OPT_INT, "K", NULL, 1, MAX_SIZE, "results per query (default 10)"},
+    {"-k", OPT_INT, "K", NULL, 1, MAX_SIZE, "short for --top-k"},
     {"--json", OPT_FLAG, NULL, NULL, 0, 0, "one JSON object per result: rank, score, doc, offset"},
     {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside the weights"},
     OPT_END};
@@ -2750,7 +2772,7 @@ static const opt_spec reval_opts[] = {
      "the lines evaluated: test the last 10,000, val the 1,000 before, train the rest, or all"},
     {"--model", OPT_TEXT, "W[,W...]", NULL, 0, 0, "embedding or indirect retrieval models, comma-separated: rows each"},
     {"--method", OPT_CHOICE, "bm25", NULL, 0, 0, "the lexical baseline too (Lucene/Pyserini BM25), after the models"},
-    {"--k1", OPT_NUM, "K1", "0.9", 0, NO_MAX, "BM25's term-frequency saturation"},
+    {"--k1", OPT_NUM, "K1", "0.9", 0, MAX_FLOAT, "BM25's term-frequency saturation"},
     {"--b", OPT_NUM, "B", "0.4", 0, 1, "BM25's length normalization"},
     {"--n", OPT_TEXT, "N,...", EVAL_N_DEFAULT, 0, 0, "candidate counts (the query counted, as paper Table 1)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the candidate draws; every method meets the same ones"},
@@ -3023,7 +3045,7 @@ static const opt_spec rtrain_opts[] = {
     {"--resume", OPT_TEXT, "STATE", NULL, 0, 0, "continue the run of OUT.state.safetensors, bit for bit"},
     {"--pairs", OPT_TEXT, "FILE.jsonl", NULL, 0, 0, "query/target pairs: trains on the train split, validates on val"},
     {"--candidates", OPT_INT, "C", "32", 2, 4096, "rows per item: the query, its match and C-2 negatives"},
-    {"--tau", OPT_NUM, "T", "0.02", 1e-6, NO_MAX, "infonce: the temperature of cos / tau"},
+    {"--tau", OPT_NUM, "T", "0.02", 1e-6, MAX_FLOAT, "infonce: the temperature of cos / tau"},
     {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "default: the one beside --init (or --embed-model)"},
     {"--seed", OPT_INT, "S", "0", 0, NO_MAX, "the item order and the negatives"},
     OPT_END};
@@ -3711,18 +3733,18 @@ static const opt_spec invert_model_opts[] = {
     {"--model", OPT_TEXT, "W.safetensors", NULL, 0, 0, "the weights (a trained model)"},
     {"--arch", OPT_CHOICE, arch_choices, NULL, 0, 0,
      "without --model: an untrained model of this architecture, initialized from --seed as mm train would"},
-    {"--vocab", OPT_INT, "V", NULL, 1, NO_MAX, "vocabulary of the untrained model (default: the tokenizer's)"},
+    {"--vocab", OPT_INT, "V", NULL, 1, MAX_SIZE, "vocabulary of the untrained model (default: the tokenizer's)"},
     OPT_END};
 static const opt_spec invert_input_opts[] = {
     {"--text", OPT_TEXT, "TEXT", NULL, 0, 0, "the input, tokenized; its first n_ctx tokens"},
     {"--tokenizer", OPT_TEXT, "TOK", NULL, 0, 0, "for --text and to print text (default: the one beside --model)"},
     {"--tokens", OPT_TEXT, "IDS.txt", NULL, 0, 0, "token lines instead: one input per line, all of one length"},
-    {"--pad-id", OPT_INT, "P", NULL, 0, NO_MAX,
+    {"--pad-id", OPT_INT, "P", NULL, 0, MAX_SIZE,
      "fills inputs shorter than n_ctx on the right; not counted by the metric (default: the tokenizer's, else the file's)"},
     OPT_END};
 static const opt_spec invert_opts[] = {   /* paper Sec. 3, Eq. 2; reference-notes Sec. 17 */
-    {"--iters", OPT_INT, "N", "500", 0, NO_MAX, "gradient-descent steps on the embeddings"},
-    {"--lr", OPT_NUM, "ETA", "0.02", 0, NO_MAX, "the first step size; it falls linearly to ETA / 10"},
+    {"--iters", OPT_INT, "N", "500", 0, MAX_SIZE, "gradient-descent steps on the embeddings"},
+    {"--lr", OPT_NUM, "ETA", "0.02", 0, MAX_FLOAT, "the first step size; it falls linearly to ETA / 10"},
     {"--last-token", OPT_FLAG, NULL, NULL, 0, 0, "match the last position's hidden layer only (paper Fig. 3b)"},
     {"--start", OPT_CHOICE, "code|paper", "code", 0, 0, "the random start: N(0, 1) as the reference code, or N(1/2, 1/20^2)"},
     {"--metric", OPT_CHOICE, "paper|code", "paper", 0, 0,
@@ -3960,7 +3982,8 @@ static void print_usage(FILE *out) {
                  "maskedmixer %s - masked mixers (arXiv 2409.01482) in one C header.\n\n"
                  "commands:\n"
                  "  --version, version   print the version and how this binary was built\n"
-                 "  --help, help         print this help\n",
+                 "  --help, help         print this help\n"
+                 "  --list-options       every command's options, one tab-separated line each\n",
             MMIX_VERSION_STRING);
     for (i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %s %s\n%23s%s\n", commands[i].name, commands[i].synopsis, "", commands[i].summary);
@@ -3973,6 +3996,27 @@ static void print_version(void) {
                                          : "built-in (install libopenblas-openmp-dev and rebuild "
                                            "for the faster BLAS path)");
     printf("OpenMP: %s, %d thread(s)\n", mmix_has_openmp() ? "on" : "off", mmix_get_num_threads());
+}
+
+/* mm --list-options: every option of every command, one tab-separated line each (command,
+   option, kind, lowest, highest, value words, default), for scripts, shell completion and
+   the table-driven test of the command line (tests/test_cli_args.sh). */
+static void print_options(void) {
+    static const char *const kinds[] = {"flag", "int", "num", "text", "choice"};
+    int i, g, k;
+    printf("command\toption\tkind\tlo\thi\tvalue\tdefault\n");
+    for (i = 0; i < N_COMMANDS; i++)
+        for (g = 0; commands[i].groups[g].title; g++)
+            for (k = 0; commands[i].groups[g].opts[k].name; k++) {
+                const opt_spec *o = &commands[i].groups[g].opts[k];
+                int ranged = o->kind == OPT_INT || o->kind == OPT_NUM;
+                printf("%s\t%s\t%s\t", commands[i].name, o->name, kinds[o->kind]);
+                if (ranged) printf("%.17g\t", o->lo);
+                else printf("-\t");
+                if (ranged && o->hi < NO_MAX) printf("%.17g\t", o->hi);
+                else printf("-\t");
+                printf("%s\t%s\n", o->value ? o->value : "-", o->def ? o->def : "-");
+            }
 }
 
 /* How many words of argv (from argv[1]) spell the command's name ("tokenizer encode": 2),
@@ -4023,6 +4067,11 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         print_version();
+        return 0;
+    }
+    if (strcmp(argv[1], "--list-options") == 0) {
+        arch_choices_init();
+        print_options();
         return 0;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {

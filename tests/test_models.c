@@ -554,6 +554,20 @@ static void sizes_and_errors(void) {
     CHECK(mmix_model_create(ctx, &m, c) == MMIX_ERR_INVALID_ARGUMENT && strstr(mmix_last_error(ctx), "heads"),
           "a dim that does not split into heads is refused: %s", mmix_last_error(ctx));
     mmix_clear_error(ctx);
+    {   /* sizes whose parameter count overflows int64 are refused before anything is counted */
+        static const mmix_arch archs[] = {MMIX_ARCH_MIXER, MMIX_ARCH_LLAMA, MMIX_ARCH_MIXER_EXPANDED, MMIX_ARCH_GPT1};
+        size_t a;
+        for (a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+            int64_t allocated = mmix_memory_usage(ctx).system_allocations;
+            c = mmix_model_config_default(archs[a]);
+            c.dim = (int64_t)1 << 32; c.ffn_dim = (int64_t)1 << 34; c.n_ctx = (int64_t)1 << 31;
+            CHECK(mmix_model_create(ctx, &m, c) == MMIX_ERR_INVALID_ARGUMENT &&
+                  strstr(mmix_last_error(ctx), "overflow") && mmix_memory_usage(ctx).system_allocations == allocated,
+                  "arch %d: D 2^32, F 2^34, L 2^31 is refused as an overflow, allocating nothing: %s", (int)archs[a],
+                  mmix_last_error(ctx));
+            mmix_clear_error(ctx);
+        }
+    }
     mmix_ctx_destroy(ctx);
 
     if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
