@@ -41,7 +41,7 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert test_threads
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval figure3 test test-asan bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval figure3 test test-asan test-mpi mpi bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/bench_bm25
 
@@ -119,6 +119,15 @@ test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm" "bash tests/test_cli_args.sh build/asan/mm" \
 	    "bash tests/test_cli_faults.sh build/asan/mm"
 
+# Data-parallel training on MPI (Debian: libopenmpi-dev openmpi-bin): ./mm-mpi, the same tool
+# built with mpicc and MMIX_USE_MPI; test-mpi trains with mpirun -np 2 against one process.
+mpi: mm-mpi
+mm-mpi: examples/mm.c $(HEADER)
+	OMPI_CC=$(CC) mpicc $(CFLAGS) -DMMIX_USE_MPI $< -o $@ $(LDLIBS)
+
+test-mpi: mm-mpi
+	@bash tests/run.sh "bash tests/test_mpi.sh ./mm-mpi"
+
 bench: build/bench_gemm
 	./build/bench_gemm
 
@@ -159,4 +168,4 @@ bench-bpe: mm build/bench_bpe
 	bash bench/bench_bpe.sh $(or $(CORPUS),../shared/data/corpus_fiction.txt) $(or $(V),4096)
 
 clean:
-	rm -rf build mm
+	rm -rf build mm mm-mpi

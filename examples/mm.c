@@ -8,6 +8,9 @@
    reuse with its own batches and loss; and at the end the command table and main(). */
 #define MASKEDMIXER_IMPLEMENTATION
 #include "../maskedmixer.h"
+#ifdef MMIX_USE_MPI
+#include <mpi.h>   /* data-parallel training across processes (make mpi; the section "Data parallel") */
+#endif
 
 #include <ctype.h>
 #include <errno.h>
@@ -1152,6 +1155,147 @@ static const char *clock_text(double seconds, char *buf) {   /* 75 -> "1:15", 37
 /* Ctrl-C (or a termination request) ends the run after the current step, with a
    checkpoint; a second Ctrl-C, with the handler gone, stops it at once (files are written
    atomically, so that leaves the previous checkpoint whole). */
+/* ---- Data parallel (make mpi: MMIX_USE_MPI) ----
+   The paper trained on 4 GPUs with data parallelism (paper Sec. 9.5). Built with MPI, each
+   process (rank) of `mpirun -np N mm-mpi train ...` holds the whole model and takes its
+   share of every batch: --batch B is the global micro-batch, split into N slices of B/N rows
+   (slice r of each micro-batch to rank r), so N ranks see exactly the rows one process with
+   --batch B sees. The counted-target totals and the gradient sums are all-reduced over the
+   flat gradient buffer, each rank's loss weighted by its share of the global count, so the
+   step is the token-weighted mean over the global batch whatever the pads per rank; the clip
+   norm is then taken on the summed gradient and every rank takes the same AdamW step. Rank 0
+   alone prints and writes files. A collective that waits longer than MM_RANK_TIMEOUT seconds
+   (default 300) ends the rank with a message, so a rank that hangs or dies cannot hang the
+   others forever (mpirun also ends the job when one rank exits with an error). Without MPI
+   these functions are those of a world of one. */
+typedef struct dist_world {
+    int rank, size;
+    unsigned timeout;           /* seconds a collective may wait */
+} dist_world;
+static dist_world world = {0, 1, 300};
+
+#ifdef MMIX_USE_MPI
+static void on_rank_timeout(int sig) {
+    static const char msg[] = "mm: no word from the other ranks within MM_RANK_TIMEOUT seconds "
+                              "(did one die or hang?); this rank stops\n";
+    (void)sig;
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(3);
+    _exit(3);
+}
+/* Every collective goes through here: armed with the watchdog, and a failure (the error
+   handler returns codes) becomes an error on ctx. */
+static int dist_check(mmix_ctx *ctx, int code, const char *what) {
+    alarm(0);
+    if (code == MPI_SUCCESS) return 1;
+    if (ctx) mmix_set_error(ctx, MMIX_ERR_IO, "rank %d: MPI %s failed (code %d)", world.rank, what, code);
+    return 0;
+}
+#endif
+
+/* MPI_Init and the world's size and rank; ranks above 0 print nothing on standard output. */
+static int dist_init(int *argc, char ***argv) {
+#ifdef MMIX_USE_MPI
+    const char *timeout = getenv("MM_RANK_TIMEOUT");
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) {
+        fprintf(stderr, "mm: MPI_Init failed\n");
+        return 0;
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+    if (timeout && atoi(timeout) > 0) world.timeout = (unsigned)atoi(timeout);
+    signal(SIGALRM, on_rank_timeout);
+    if (world.rank != 0 && !freopen("/dev/null", "w", stdout)) return 0;
+#else
+    (void)argc, (void)argv;
+#endif
+    return 1;
+}
+/* The end of a rank: MPI_Finalize after success; after an error, MPI_Abort, which ends the
+   other ranks too (they may be waiting in a collective this rank will never join). */
+static void dist_finish(int rc) {
+#ifdef MMIX_USE_MPI
+    if (rc != 0 && rc != 130 && world.size > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+    MPI_Finalize();
+#else
+    (void)rc;
+#endif
+}
+/* Sums x[0..n) over the ranks, in place, in chunks MPI's int counts can hold. */
+static int dist_sum_floats(mmix_ctx *ctx, float *x, int64_t n) {
+#ifdef MMIX_USE_MPI
+    int64_t at;
+    if (world.size == 1) return 1;
+    for (at = 0; at < n; at += (int64_t)1 << 30) {
+        int part = (int)(n - at < ((int64_t)1 << 30) ? n - at : (int64_t)1 << 30);
+        alarm(world.timeout);
+        if (!dist_check(ctx, MPI_Allreduce(MPI_IN_PLACE, x + at, part, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
+                        "all-reduce of the gradients"))
+            return 0;
+    }
+#else
+    (void)ctx, (void)x, (void)n;
+#endif
+    return 1;
+}
+static int dist_sum_doubles(mmix_ctx *ctx, double *x, int n) {
+#ifdef MMIX_USE_MPI
+    if (world.size == 1) return 1;
+    alarm(world.timeout);
+    return dist_check(ctx, MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "all-reduce");
+#else
+    (void)ctx, (void)x, (void)n;
+    return 1;
+#endif
+}
+static int dist_sum_int64(mmix_ctx *ctx, int64_t *x, int n) {
+#ifdef MMIX_USE_MPI
+    if (world.size == 1) return 1;
+    alarm(world.timeout);
+    return dist_check(ctx, MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "all-reduce");
+#else
+    (void)ctx, (void)x, (void)n;
+    return 1;
+#endif
+}
+/* 1 when `ok` holds on every rank (0 with ctx's error set when it does not hold here, or
+   with "another rank failed" when it fails elsewhere). */
+static int dist_all(mmix_ctx *ctx, int ok) {
+    int64_t failed = !ok;
+    if (!dist_sum_int64(ctx, &failed, 1)) return 0;
+    if (failed && ok) mmix_set_error(ctx, MMIX_ERR_IO, "another rank failed (its message is above)");
+    return failed == 0;
+}
+/* 1 when every rank holds the same `h`: the largest h and the largest ~h (the smallest h)
+   both equal this rank's exactly when all are equal, so every rank reaches the same answer. */
+static int dist_same(mmix_ctx *ctx, uint64_t h) {
+#ifdef MMIX_USE_MPI
+    uint64_t v[2];
+    v[0] = h;
+    v[1] = ~h;
+    if (world.size == 1) return 1;
+    alarm(world.timeout);
+    if (!dist_check(ctx, MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "all-reduce"))
+        return 0;
+    return v[0] == h && v[1] == ~h;
+#else
+    (void)ctx, (void)h;
+    return 1;
+#endif
+}
+/* Rank 0 first: the others wait at `before` until rank 0 reaches `after` (files that every
+   rank would otherwise write at once, such as the tokenized cache). */
+static void dist_rank0_first(int before) {
+#ifdef MMIX_USE_MPI
+    if (world.size > 1 && (before ? world.rank != 0 : world.rank == 0)) {
+        alarm(world.timeout);
+        dist_check(NULL, MPI_Barrier(MPI_COMM_WORLD), "barrier");
+    }
+#else
+    (void)before;
+#endif
+}
+
 static volatile sig_atomic_t stop_requested = 0;
 static void on_stop_signal(int sig) {
     stop_requested = 1;
@@ -1415,7 +1559,7 @@ static int evaluate(mmix_ctx *ctx, const void *m, const batch_source *src, loss_
     int was_training = mmix_is_training(ctx), had_grad = mmix_grad_enabled(ctx);
     mmix_set_training(ctx, 0);
     mmix_set_grad_enabled(ctx, 0);
-    for (r0 = 0; r0 < src->n; r0 += batch) {
+    for (r0 = (int64_t)world.rank * batch; r0 < src->n; r0 += (int64_t)world.size * batch) {   /* batches by turns */
         int64_t nb = src->n - r0 < batch ? src->n - r0 : batch, c;
         mmix_tensor *ids, *loss;
         for (k = 0; k < nb; k++) idx[k] = r0 + k;
@@ -1428,7 +1572,8 @@ static int evaluate(mmix_ctx *ctx, const void *m, const batch_source *src, loss_
     }
     mmix_set_training(ctx, was_training);
     mmix_set_grad_enabled(ctx, had_grad);
-    if (mmix_last_result(ctx) != MMIX_OK) return 0;
+    if (!dist_all(ctx, mmix_last_result(ctx) == MMIX_OK)) return 0;
+    if (!dist_sum_doubles(ctx, &sum, 1) || !dist_sum_int64(ctx, &counted, 1)) return 0;   /* the ranks' shares */
     *out = counted ? sum / (double)counted : NAN;
     return 1;
 }
@@ -1443,10 +1588,12 @@ static int evaluate(mmix_ctx *ctx, const void *m, const batch_source *src, loss_
 static double accumulate_gradient(mmix_ctx *ctx, mmix_params *params, const void *m, const batch_source *src,
                                   loss_fn loss_of,
                                   const void *loss_user, const int64_t *rows, int64_t batch, int64_t n_micro,
-                                  int64_t *counts, uint64_t seed, int64_t step, uint64_t first_position) {
+                                  int64_t *counts, uint64_t seed, int64_t step, uint64_t first_position,
+                                  int64_t draw_stride) {
     int64_t k, total = 0;
     double step_loss = 0.0;
     for (k = 0; k < n_micro; k++) total += counts[k] = src->counted(src, rows + k * batch, batch);
+    if (!dist_sum_int64(ctx, &total, 1)) return NAN;   /* data parallel: shares of the global count */
     mmix_zero_grad(ctx, params);
     for (k = 0; k < n_micro; k++) {
         mmix_tensor *ids, *loss;
@@ -1456,12 +1603,15 @@ static double accumulate_gradient(mmix_ctx *ctx, mmix_params *params, const void
         if (counts[k] == 0 && total > 0) continue;
         share = total > 0 ? (float)((double)counts[k] / (double)total) : 1.0f;   /* 1 with one micro-batch */
         mmix_set_dropout_step(ctx, seed, (uint64_t)step * (uint64_t)n_micro + (uint64_t)k);
-        ids = src->batch(ctx, src, rows + k * batch, batch, first_position + (uint64_t)(k * batch));
+        ids = src->batch(ctx, src, rows + k * batch, batch, first_position + (uint64_t)(k * draw_stride));
         loss = ids ? loss_of(ctx, m, ids, loss_user) : NULL;
         if (!loss || mmix_backward_from(ctx, loss, &share) != MMIX_OK) return NAN;
         step_loss += (double)mmix_tensor_item(loss, 0) * (double)share;
         if (k + 1 < n_micro) mmix_step_reset(ctx);   /* the gradients are kept; the activations are not */
     }
+    /* every rank's weighted gradient adds up to the global batch's (one all-reduce over the
+       flat buffer; the shares already divided by the global count) */
+    if (!dist_sum_floats(ctx, params->grad, params->numel) || !dist_sum_doubles(ctx, &step_loss, 1)) return NAN;
     return step_loss;
 }
 
@@ -1652,6 +1802,41 @@ static int nonfinite_step(mmix_ctx *ctx, const train_job *job, long long step, d
     return 1;
 }
 
+/* Test only (tests/test_mpi.sh): MM_TEST_RANK_FAULT=kill:R:S or hang:R:S makes rank R die
+   by SIGKILL, or stop answering, before step S, to show that the other ranks then end. */
+static void rank_fault_test(const char *fault, long long step) {
+#ifdef MMIX_USE_MPI
+    char what[8];
+    int rank;
+    long long at;
+    if (!fault || sscanf(fault, "%7[a-z]:%d:%lld", what, &rank, &at) != 3 || rank != world.rank || at != step) return;
+    if (strcmp(what, "kill") == 0) raise(SIGKILL);
+    if (strcmp(what, "hang") == 0)
+        for (;;) pause();
+#else
+    (void)fault, (void)step;
+#endif
+}
+
+/* A checkpoint in data-parallel training: rank 0 writes it, once the ranks' weights are seen
+   to be the same bits (they take identical steps from identical sums; ranks on machines whose
+   arithmetic differs would drift apart, which this catches at the first save). */
+static int save_by_rank0(mmix_ctx *ctx, const train_job *job, double elapsed) {
+    if (world.size > 1) {
+        uint64_t h = 1469598103934665603ULL;   /* FNV-1a over the weights' bytes */
+        const unsigned char *b = (const unsigned char *)job->params->data;
+        size_t i, n = (size_t)job->params->numel * sizeof(float);
+        for (i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+        if (!dist_same(ctx, h)) {
+            if (mmix_last_result(ctx) == MMIX_OK)
+                mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "the ranks' weights differ at step %lld (do all "
+                               "ranks run the same binary on the same kind of CPU?)", (long long)job->opt->step);
+            return 0;
+        }
+    }
+    return dist_all(ctx, world.rank != 0 || save_checkpoint(ctx, job, elapsed));
+}
+
 /* The run: the schedule, a progress line, evaluations logged to the CSV and the plot,
    checkpoints, and Ctrl-C. Returns 0 when the run (or this session of it) ended, 130 when
    interrupted (both saved), 1 on an error (set on ctx). */
@@ -1665,11 +1850,19 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
     int64_t *order = (int64_t *)malloc((size_t)job->train->n * sizeof(int64_t)), order_epoch = -1, r;
     int64_t *idx = (int64_t *)malloc((size_t)rows_per_step * sizeof(int64_t));
     int64_t *counts = (int64_t *)malloc((size_t)t->grad_accum * sizeof(int64_t));
+    const int64_t slice = t->batch / world.size;   /* this rank's rows of each micro-batch */
+    int64_t *mine = (int64_t *)malloc((size_t)(slice * t->grad_accum + 1) * sizeof(int64_t)), k;
     double start_time = mmix_time_seconds(), train_seconds = 0.0, last_draw = 0.0;
     long long first_step = opt->step, skipped_in_a_row = 0;
+    const char *fault = getenv("MM_TEST_RANK_FAULT");
     int tty = stdout_is_terminal(), opened_line = 0, rc = 1;
-    if (!order || !idx || !counts) {
+    if (!order || !idx || !counts || !mine) {
         mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "out of memory for the row order");
+        goto done;
+    }
+    if (t->batch % world.size != 0) {
+        mmix_set_error(ctx, MMIX_ERR_INVALID_ARGUMENT, "--batch %lld does not split into %d ranks' equal slices",
+                       t->batch, world.size);
         goto done;
     }
     companion_path(job->save, ".log.csv", csv_path);   /* fits: --save was checked to leave room for a suffix */
@@ -1680,16 +1873,24 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
     if (job->evaluate_first && job->val->n > 0) {
         eval_record e = {0, 0, NAN, NAN, 0.0, 0.0};
         if (!evaluate(ctx, job->model, job->val, job->loss, job->loss_user, t->batch, &e.val_loss) ||
-            !eval_log_push(job->log, e) || !eval_log_write(ctx, job->log, csv_path, svg_path, job->title))
+            !eval_log_push(job->log, e) ||
+            !dist_all(ctx, world.rank != 0 || eval_log_write(ctx, job->log, csv_path, svg_path, job->title)))
             goto done;
         printf("eval step 0 tokens 0 val-loss %.6f\n", e.val_loss);
         fflush(stdout);
     }
-    while (opt->step < t->stop_at && !stop_requested) {
+    while (opt->step < t->stop_at) {
         double norm = 0.0, t0 = mmix_time_seconds(), now, step_loss;
         long long step, first_position = pos->data_position;
+        int64_t stop = stop_requested;
         float lr = mmix_schedule_lr(t->schedule ? MMIX_SCHEDULE_CONSTANT : MMIX_SCHEDULE_LINEAR, (float)t->lr,
                                     opt->step, t->warmup, t->steps);
+        rank_fault_test(fault, opt->step);
+        if (!dist_sum_int64(ctx, &stop, 1)) goto done;   /* a signal to any rank stops all at the same step */
+        if (stop) {
+            stop_requested = 1;
+            break;
+        }
         for (r = 0; r < rows_per_step; r++, pos->data_position++) { /* the data position counts rows served */
             int64_t epoch = pos->data_position / job->train->n;
             if (epoch != order_epoch) {
@@ -1698,9 +1899,11 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             }
             idx[r] = order[pos->data_position % job->train->n];
         }
-        step_loss = accumulate_gradient(ctx, job->params, job->model, job->train, job->loss, job->loss_user, idx,
-                                        t->batch, t->grad_accum, counts, (uint64_t)t->seed, opt->step,
-                                        (uint64_t)first_position);
+        for (k = 0; k < t->grad_accum * slice; k++)   /* slice `rank` of each micro-batch */
+            mine[k] = idx[(k / slice) * t->batch + world.rank * slice + k % slice];
+        step_loss = accumulate_gradient(ctx, job->params, job->model, job->train, job->loss, job->loss_user, mine,
+                                        slice, t->grad_accum, counts, (uint64_t)t->seed, opt->step,
+                                        (uint64_t)(first_position + world.rank * slice), t->batch);
         if (mmix_last_result(ctx) != MMIX_OK) goto done;
         test_nonfinite(job->params, opt->step + 1, &step_loss);
         if (nonfinite_step(ctx, job, opt->step + 1, step_loss, &norm)) {
@@ -1742,7 +1945,8 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             e.seconds = pos->elapsed + now - start_time;
             if ((job->val->n > 0 &&
                  !evaluate(ctx, job->model, job->val, job->loss, job->loss_user, t->batch, &e.val_loss)) ||
-                !eval_log_push(job->log, e) || !eval_log_write(ctx, job->log, csv_path, svg_path, job->title))
+                !eval_log_push(job->log, e) ||
+                !dist_all(ctx, world.rank != 0 || eval_log_write(ctx, job->log, csv_path, svg_path, job->title)))
                 goto done;
             printf("%seval step %lld tokens %lld train-loss %.6f", opened_line ? "\n" : "", step, e.tokens,
                    e.train_loss);
@@ -1754,11 +1958,11 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
             pos->interval_n = 0;
         }
         if (step % t->save_every == 0 && step != t->stop_at &&
-            !save_checkpoint(ctx, job, pos->elapsed + mmix_time_seconds() - start_time))
+            !save_by_rank0(ctx, job, pos->elapsed + mmix_time_seconds() - start_time))
             goto done;
     }
     if (opened_line) printf("\n");
-    if (!save_checkpoint(ctx, job, pos->elapsed + mmix_time_seconds() - start_time)) goto done;
+    if (!save_by_rank0(ctx, job, pos->elapsed + mmix_time_seconds() - start_time)) goto done;
     if (pos->skipped) printf("skipped %lld step(s) with a non-finite loss or gradient (--skip-nonfinite)\n", pos->skipped);
     if (stop_requested) {
         printf("interrupted after step %lld of %lld: saved %s and %s; continue with %s --resume %s\n",
@@ -1774,6 +1978,7 @@ done:
     free(order);
     free(idx);
     free(counts);
+    free(mine);
     return rc;
 }
 
@@ -2027,6 +2232,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     }
     if (src->data[0]) {
         int64_t n_ctx = model_made ? m.config.n_ctx : int_or(a, "--ctx", preset ? preset->ctx : 0);
+        int loaded;
         if (!n_ctx) {
             rc = usage_error("a new model needs --ctx (or a --preset)");
             goto done;
@@ -2035,7 +2241,10 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
             rc = usage_error("give --tokenizer TOK, or --vocab V to learn one from %s", src->data);
             goto done;
         }
-        if (!load_text_rows(ctx, src, save, vocab, n_ctx, &bpe, &rows)) goto failed;
+        dist_rank0_first(1);   /* rank 0 learns the tokenizer and writes the cache; the others then read it */
+        loaded = load_text_rows(ctx, src, save, vocab, n_ctx, &bpe, &rows);
+        dist_rank0_first(0);
+        if (!loaded) goto failed;
         if (!model_made && given(a, "--vocab") && given(a, "--tokenizer") && vocab != mmix_bpe_vocab_size(bpe)) {
             rc = usage_error("--vocab %lld differs from the tokenizer's %lld", vocab, (long long)mmix_bpe_vocab_size(bpe));
             goto done;
@@ -3814,7 +4023,8 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     }
     make_parent_dirs(save);
     companion_path(save, ".tokenizer.txt", tok_out);
-    if (strcmp(tok_out, tok_path) != 0 && !copy_file(ctx, tok_path, tok_out)) goto failed;
+    if (!dist_all(ctx, world.rank != 0 || strcmp(tok_out, tok_path) == 0 || copy_file(ctx, tok_path, tok_out)))
+        goto failed;   /* rank 0 alone writes files */
     train_src = infonce_source(&tr, hi[0] - lo[0]);
     val_src = infonce_source(&va, va.sampler.n ? hi[1] - lo[1] : 0);
     if (t.eval_rows > 0 && val_src.n > t.eval_rows) val_src.n = t.eval_rows;
@@ -4131,6 +4341,11 @@ static void print_version(void) {
                                          : "built-in (install libopenblas-openmp-dev and rebuild "
                                            "for the faster BLAS path)");
     printf("OpenMP: %s, %d thread(s)\n", mmix_has_openmp() ? "on" : "off", mmix_get_num_threads());
+#ifdef MMIX_USE_MPI
+    printf("MPI: on (data-parallel mm train under mpirun)\n");
+#else
+    printf("MPI: off (make mpi builds ./mm-mpi with it)\n");
+#endif
 }
 
 /* mm --list-options: every option of every command, one tab-separated line each (command,
@@ -4235,7 +4450,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     mmix_set_log(ctx, log_to_stderr, NULL);
+    if (!dist_init(&argc, &argv)) return 1;
     rc = c->run(ctx, &a);
     mmix_ctx_destroy(ctx);
+    dist_finish(rc);
     return rc;
 }
