@@ -41,7 +41,7 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert test_threads
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval figure3 test test-asan test-mpi mpi bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval figure3 test test-asan test-mpi mpi bench-mpi bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/bench_bm25
 
@@ -127,6 +127,10 @@ mm-mpi: examples/mm.c $(HEADER)
 
 test-mpi: mm-mpi
 	@bash tests/run.sh "bash tests/test_mpi.sh ./mm-mpi"
+
+# Data-parallel scaling, 1 and 2 ranks on this machine, and the paper-scale estimate.
+bench-mpi: mm-mpi
+	bash bench/bench_mpi.sh ./mm-mpi
 
 bench: build/bench_gemm
 	./build/bench_gemm
