@@ -3306,20 +3306,22 @@ MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mm
 // depend on the number of threads.
 // ----------------------------------------------------------------------------------------
 /* The tile follows what the compiler targets, since a plain C build has no other GEMM.
-   The MR x NR accumulators must stay in vector registers with room for one row of B and a
-   broadcast of A: AVX-512 has 32 registers of 16 floats, so 8 x 32 (16 registers of sums:
-   enough independent sums to hide the multiply-add latency); AVX2/AVX has 16 of 8 floats,
-   so 6 x 16 (12 of sums); anything else (SSE, NEON, scalar) gets 4 x 8. Measured on the
-   project's AVX-512 machine (make bench): 4 x 16 tiles ran at ~14 GFLOP/s, 8 x 32 at ~55-105.
-   MC is 8 tiles of rows; NC and KC stay 128. */
+   The MR x NR accumulators must stay in vector registers: AVX-512 has 32 registers of 16
+   floats, so 8 x 32 (16 registers of sums: enough independent sums to hide the
+   multiply-add latency); AVX2/AVX has 16 registers of 8 floats, so 4 x 32 (16 of sums, B's
+   row read from memory by the multiply-adds). Rows stay 32 wide: gcc's vectorizer turned the
+   16-wide rows we tried on AVX2 (4, 6, 8 x 16) into ~1 GFLOP/s code, against ~12 for 4, 6
+   or 8 x 32 (one thread, make bench-train's ceiling, a loaded 2-core Xeon). Anything else
+   (SSE, NEON, scalar) gets 4 x 8. Measured on the project's AVX-512 machine (make bench):
+   4 x 16 tiles ran at ~14 GFLOP/s, 8 x 32 at ~55-105. MC is 8 tiles of rows; NC, KC 128. */
 #if defined(__AVX512F__)
 #define MMIX__GEMM_MR 8
 #define MMIX__GEMM_NR 32
 #define MMIX__GEMM_TILE_NAME "8x32 (AVX-512)"
 #elif defined(__AVX__)
-#define MMIX__GEMM_MR 6
-#define MMIX__GEMM_NR 16
-#define MMIX__GEMM_TILE_NAME "6x16 (AVX2/AVX)"
+#define MMIX__GEMM_MR 4
+#define MMIX__GEMM_NR 32
+#define MMIX__GEMM_TILE_NAME "4x32 (AVX2/AVX)"
 #else
 #define MMIX__GEMM_MR 4
 #define MMIX__GEMM_NR 8

@@ -312,6 +312,22 @@ int main(void) {
               "asking for the BLAS gives it where the build has one, else keeps the built-in GEMM");
         free(A); free(B); free(C1); free(C2);
     }
+    /* The run-time switch: names, auto, and auto's products against the triple loop. */
+    {
+        mmix_gemm g = MMIX_GEMM_BUILTIN;
+        CHECK(mmix_gemm_parse("auto", &g) && g == MMIX_GEMM_AUTO, "auto parses");
+        CHECK(mmix_gemm_parse("blas", &g) && g == MMIX_GEMM_CBLAS, "blas parses");
+        CHECK(mmix_gemm_parse("builtin", &g) && g == MMIX_GEMM_BUILTIN, "builtin parses");
+        CHECK(!mmix_gemm_parse("fast", &g) && !mmix_gemm_parse(NULL, &g), "anything else is refused");
+        CHECK(strcmp(mmix_gemm_name(MMIX_GEMM_AUTO), "auto") == 0 && strcmp(mmix_gemm_name(MMIX_GEMM_CBLAS), "blas") == 0,
+              "names as mm --gemm spells them");
+        CHECK(mmix_set_gemm(MMIX_GEMM_AUTO) == (mmix_has_cblas() ? MMIX_GEMM_AUTO : MMIX_GEMM_BUILTIN),
+              "auto can be chosen in a BLAS build; a plain build keeps the built-in GEMM");
+        run_suite("auto", cpu.sgemm);
+        CHECK(!mmix_blas_is_generic() || mmix_blas_coretype_hint()[0], "a generic BLAS comes with the setting that fixes it");
+        printf("  built-in tile %s, BLAS core '%s', generic %d, OPENBLAS_CORETYPE hint '%s'\n", mmix_gemm_tile(),
+               mmix_blas_corename(), mmix_blas_is_generic(), mmix_blas_coretype_hint());
+    }
     test_batched_gemm();
     test_token_mix_fast();
     test_token_mix_models();
