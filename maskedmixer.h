@@ -75,7 +75,9 @@
                            the Makefile does this when pkg-config finds openblas. Without it, a
                            built-in cache-blocked GEMM is used. Use an OpenMP build of the BLAS
                            (Debian: libopenblas-openmp-dev) so its threads and ours are one pool.
-                           mmix_set_gemm(MMIX_GEMM_BUILTIN) picks the built-in one at run time.
+                           By default (MMIX_GEMM_AUTO) a fixed rule picks per product: the
+                           built-in GEMM for small ones and when the BLAS runs generic kernels
+                           (>>gemm); mmix_set_gemm (or mm's --gemm, MMIX_GEMM) overrides it.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
      MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
      MMIX_USE_LAPACKE      the pseudo-inverse (mmix_pinv) through LAPACKE_sgesdd; link -llapacke
@@ -264,7 +266,9 @@
    Nothing more is promised with a BLAS: whether its results depend on the thread count is
    the BLAS's business (OpenBLAS picks kernels by CPU, and a build that does not know the
    CPU may split sums differently for 1 and 2 threads). A build with MMIX_USE_CBLAS can
-   still switch to the built-in GEMM at run time with mmix_set_gemm(MMIX_GEMM_BUILTIN).
+   still switch to the built-in GEMM at run time with mmix_set_gemm(MMIX_GEMM_BUILTIN). The
+   default, MMIX_GEMM_AUTO, decides by a fixed rule on shapes and on the BLAS's kernels,
+   never by a timing, so it takes the same path on every run of a machine.
    Results of different CPUs or compilers are close but not promised to be bit-identical.
 
    =========================================================================================
