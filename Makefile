@@ -7,6 +7,8 @@
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
+#   make bench-train  training tokens/s, GFLOP/s against the GEMM ceiling, peak RSS (QUICK=1: ~30 s)
+#   make bench-peer bench-train's configurations beside PyTorch's, interleaved, with the ratios
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
 #   make check-fixtures  regenerate them elsewhere and compare within the tests' tolerances
 #   make bench-bpe  BPE tokenizer training and encoding beside sentencepiece (needs the corpus)
@@ -41,9 +43,9 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert test_threads
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval figure3 test test-asan test-mpi mpi bench-mpi bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval figure3 test test-asan test-mpi mpi bench-mpi bench bench-train bench-peer bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
-all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/bench_bm25
+all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_train build/bench_bpe build/bench_bm25
 
 mm: examples/mm.c $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -55,6 +57,9 @@ build/hello: examples/hello.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_gemm: bench/bench_gemm.c $(HEADER) | build
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+build/bench_train: bench/bench_train.c $(HEADER) | build
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/bench_bpe: bench/bench_bpe.c $(HEADER) | build
@@ -134,6 +139,16 @@ bench-mpi: mm-mpi
 
 bench: build/bench_gemm
 	./build/bench_gemm
+
+# Training steps of the mixer and the transformer at issue 16's shapes (bench/bench_train.c
+# says what is measured and the formulas); QUICK=1 runs the small shape only, in under a minute.
+bench-train: build/bench_train
+	./build/bench_train
+
+# The same configurations in PyTorch (Debian's python3-torch), each right after ours, with the
+# ratio ours / PyTorch's tokens/s; CORETYPE=SkylakeX (say) sets OPENBLAS_CORETYPE for both.
+bench-peer: build/bench_train
+	/usr/bin/python3 bench/torch_peer.py --ours ./build/bench_train $(if $(CORETYPE),--coretype $(CORETYPE))
 
 # The PyTorch fixtures (needs Debian's python3-torch; CI only reads the committed files).
 fixtures:

@@ -75,7 +75,9 @@
                            the Makefile does this when pkg-config finds openblas. Without it, a
                            built-in cache-blocked GEMM is used. Use an OpenMP build of the BLAS
                            (Debian: libopenblas-openmp-dev) so its threads and ours are one pool.
-                           mmix_set_gemm(MMIX_GEMM_BUILTIN) picks the built-in one at run time.
+                           By default (MMIX_GEMM_AUTO) a fixed rule picks per product: the
+                           built-in GEMM for small ones and when the BLAS runs generic kernels
+                           (>>gemm); mmix_set_gemm (or mm's --gemm, MMIX_GEMM) overrides it.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
      MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
      MMIX_USE_LAPACKE      the pseudo-inverse (mmix_pinv) through LAPACKE_sgesdd; link -llapacke
@@ -264,7 +266,9 @@
    Nothing more is promised with a BLAS: whether its results depend on the thread count is
    the BLAS's business (OpenBLAS picks kernels by CPU, and a build that does not know the
    CPU may split sums differently for 1 and 2 threads). A build with MMIX_USE_CBLAS can
-   still switch to the built-in GEMM at run time with mmix_set_gemm(MMIX_GEMM_BUILTIN).
+   still switch to the built-in GEMM at run time with mmix_set_gemm(MMIX_GEMM_BUILTIN). The
+   default, MMIX_GEMM_AUTO, decides by a fixed rule on shapes and on the BLAS's kernels,
+   never by a timing, so it takes the same path on every run of a machine.
    Results of different CPUs or compilers are close but not promised to be bit-identical.
    Threads of the caller: a context and everything made on it (tensors, models, optimizers,
    tokenizers loaded through it) belong to one thread at a time; two threads may each work
@@ -699,10 +703,12 @@ typedef struct mmix_backend {
     void (*token_mix_softmax)(float *dst, const float *src, int64_t L_out, int64_t L_in, int64_t k);
     void (*token_mix_forward)(float *out, const float *x, const float *Wt, const float *bias,
                               int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k);
-    /* dWt [k][L_out][L_in] is accumulated unmasked; masking is the caller's business. */
+    /* dWt [k][L_out][L_in] is accumulated; keep ([L_out][L_in] bytes or NULL): only the
+       kept entries of dWt are needed (others may be left as they were), NULL: every entry
+       (the reference-masked-gradients mode's phantom gradients). Masking is the caller's. */
     void (*token_mix_backward)(float *dx, float *dWt, float *dbias, const float *dout,
-                               const float *x, const float *Wt, int64_t B, int64_t L_out,
-                               int64_t L_in, int64_t D, int64_t k);
+                               const float *x, const float *Wt, const uint8_t *keep, int64_t B,
+                               int64_t L_out, int64_t L_in, int64_t D, int64_t k);
     void (*rmsnorm_forward)(float *out, float *rrms, const float *x, const float *w, int64_t rows,
                             int64_t cols, float eps);
     void (*rmsnorm_backward)(float *dx, float *dw, const float *dout, const float *x,
@@ -782,9 +788,26 @@ MMIXDEF int mmix_has_openmp(void);
    section 5), e.g. to compare runs on different machines or core counts. Returns the GEMM
    now in use: asking for MMIX_GEMM_CBLAS in a build without it keeps MMIX_GEMM_BUILTIN.
    Set it between steps, not while another thread is computing. */
-typedef enum mmix_gemm { MMIX_GEMM_BUILTIN, MMIX_GEMM_CBLAS } mmix_gemm;
+typedef enum mmix_gemm { MMIX_GEMM_BUILTIN, MMIX_GEMM_CBLAS, MMIX_GEMM_AUTO } mmix_gemm;
 MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which);
 MMIXDEF mmix_gemm mmix_get_gemm(void);
+/* MMIX_GEMM_AUTO (the default of a BLAS build) picks per product by a fixed rule on its
+   shape and on the BLAS's kernels, never by timing (>>gemm states the rule). Names as
+   `mm --gemm` and the MMIX_GEMM variable spell them: "builtin", "blas", "auto"; parse
+   returns 0 for anything else. */
+MMIXDEF const char *mmix_gemm_name(mmix_gemm which);
+MMIXDEF int mmix_gemm_parse(const char *text, mmix_gemm *out);
+/* The built-in GEMM's register tile, chosen from what the compiler targets ("8x32 (AVX-512)"). */
+MMIXDEF const char *mmix_gemm_tile(void);
+/* OpenBLAS's name for the kernels it runs ("SkylakeX", "Prescott"); "" without a BLAS, with
+   another BLAS, or where the query cannot be linked weakly. */
+MMIXDEF const char *mmix_blas_corename(void);
+/* 1 when the BLAS runs kernels without AVX on a CPU that has it (OpenBLAS 0.3.21 on a CPU
+   newer than it knows): then OPENBLAS_CORETYPE=mmix_blas_coretype_hint() fixes it. */
+MMIXDEF int mmix_blas_is_generic(void);
+/* The OPENBLAS_CORETYPE for this CPU from its vector extensions: "SkylakeX" (AVX-512),
+   "Haswell" (AVX2), "Sandybridge" (AVX); "" elsewhere. */
+MMIXDEF const char *mmix_blas_coretype_hint(void);
 
 // ----------------------------------------------------------------------------------------
 // >>api_ops  Op constructors. Each computes its output now and, when recording, appends
@@ -3346,14 +3369,33 @@ MMIXDEF void mmix_init_pytorch_linear(mmix_tensor *weight, mmix_tensor *bias, mm
 // C is summed over k in one fixed order whatever the thread count, so results do not
 // depend on the number of threads.
 // ----------------------------------------------------------------------------------------
-/* An 8 x 32 tile keeps 256 accumulators in registers (16 AVX-512 registers): enough
-   independent sums to hide the multiply-add latency. Measured on this project's machine
-   (make bench): 4 x 16 tiles ran at ~14 GFLOP/s, 8 x 32 at ~55-105. */
+/* The tile follows what the compiler targets, since a plain C build has no other GEMM.
+   The MR x NR accumulators must stay in vector registers: AVX-512 has 32 registers of 16
+   floats, so 8 x 32 (16 registers of sums: enough independent sums to hide the
+   multiply-add latency); AVX2/AVX has 16 registers of 8 floats, so 4 x 32 (16 of sums, B's
+   row read from memory by the multiply-adds). Rows stay 32 wide: gcc's vectorizer turned the
+   16-wide rows we tried on AVX2 (4, 6, 8 x 16) into ~1 GFLOP/s code, against ~12 for 4, 6
+   or 8 x 32 (one thread, make bench-train's ceiling, a loaded 2-core Xeon). Anything else
+   (SSE, NEON, scalar) gets 4 x 8. Measured on the project's AVX-512 machine (make bench):
+   4 x 16 tiles ran at ~14 GFLOP/s, 8 x 32 at ~55-105. MC is 8 tiles of rows; NC, KC 128. */
+#if defined(__AVX512F__)
 #define MMIX__GEMM_MR 8
 #define MMIX__GEMM_NR 32
-#define MMIX__GEMM_MC 64
+#define MMIX__GEMM_TILE_NAME "8x32 (AVX-512)"
+#elif defined(__AVX__)
+#define MMIX__GEMM_MR 4
+#define MMIX__GEMM_NR 32
+#define MMIX__GEMM_TILE_NAME "4x32 (AVX2/AVX)"
+#else
+#define MMIX__GEMM_MR 4
+#define MMIX__GEMM_NR 8
+#define MMIX__GEMM_TILE_NAME "4x8 (generic)"
+#endif
+#define MMIX__GEMM_MC (8 * MMIX__GEMM_MR)
 #define MMIX__GEMM_NC 128
 #define MMIX__GEMM_KC 128
+/* Products of fewer multiply-adds than this run on one thread. */
+#define MMIX__GEMM_PARALLEL_MIN 262144.0
 /* The packing buffers hold whole tiles. */
 MMIX__STATIC_CHECK(MMIX__GEMM_MC % MMIX__GEMM_MR == 0 && MMIX__GEMM_NC % MMIX__GEMM_NR == 0, gemm_tiles);
 
@@ -3412,7 +3454,7 @@ MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int
     int64_t m_tasks = (M + MMIX__GEMM_MC - 1) / MMIX__GEMM_MC;
     int64_t n_tasks = (N + MMIX__GEMM_NC - 1) / MMIX__GEMM_NC;
     int64_t task;
-    int parallel = (double)M * (double)N * (double)K > 262144.0 && m_tasks * n_tasks > 1;
+    int parallel = (double)M * (double)N * (double)K > MMIX__GEMM_PARALLEL_MIN && m_tasks * n_tasks > 1;
     (void)parallel; /* read only by the OpenMP clause */
     if (M <= 0 || N <= 0) return;
     MMIX__OMP(parallel for schedule(static) if(parallel))
@@ -3442,16 +3484,117 @@ MMIXDEF void mmix_sgemm_builtin(int transpose_a, int transpose_b, int64_t M, int
     }
 }
 
-/* The GEMM in use (mmix_set_gemm): the BLAS when the build has one. */
+/* The batched, masked GEMM of the token mixing (>>cpu_kernels; tested against one plain
+   GEMM per batch in tests/test_gemm.c):
+       for b in [0, batch): C_b = alpha op(A_b) op(B_b) + beta C_b,
+   with X_b = X + b * sX for X in A, B, C. All batches are tasks of one parallel loop, so a
+   batch of small products (the [L, L] weight times each sequence's [L, D]) keeps every
+   thread busy, and the packed panel of A is reused across a task's columns.
+   sc == 0: every batch adds into the one C (beta applied once): the batch is then part of
+   the sum, walked in order inside each task (the weight gradient, summed over sequences).
+   Two ways to skip work, both exact:
+   - For each MR rows of op(A), the depths where all of them are zero are left out of the
+     tile's sum (a zero times anything adds nothing). A causal weight is zero above its
+     diagonal, so its rows reach only depths 0..row: about half the products of a dense
+     GEMM, without knowing the mask (a rectangular or upper mask skips its own zeros).
+   - keep (bytes [M][N], or NULL): C tiles with no kept entry are not computed, and are left
+     as they were; the weight gradient of masked entries, never read.
+   Sums run in one fixed order per element whatever the thread count. */
+static void mmix__gemm_batched(int transpose_a, int transpose_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                               float alpha, const float *A, int64_t lda, int64_t sa, const float *B,
+                               int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc, int64_t sc,
+                               const uint8_t *keep) {
+    int64_t m_tasks = (M + MMIX__GEMM_MC - 1) / MMIX__GEMM_MC;
+    int64_t n_tasks = (N + MMIX__GEMM_NC - 1) / MMIX__GEMM_NC;
+    int64_t c_batches = sc ? batch : 1, tasks = c_batches * m_tasks * n_tasks, task;
+    int parallel = (double)batch * (double)M * (double)N * (double)K > MMIX__GEMM_PARALLEL_MIN && tasks > 1;
+    (void)parallel; /* read only by the OpenMP clause */
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    MMIX__OMP(parallel for schedule(static) if(parallel))
+    for (task = 0; task < tasks; task++) {
+        float Ap[MMIX__GEMM_MC * MMIX__GEMM_KC];
+        float Bp[MMIX__GEMM_NC * MMIX__GEMM_KC];
+        int64_t lo[MMIX__GEMM_MC / MMIX__GEMM_MR], hi[MMIX__GEMM_MC / MMIX__GEMM_MR];
+        int64_t cb = task / (m_tasks * n_tasks), rest = task % (m_tasks * n_tasks);
+        int64_t i0 = (rest / n_tasks) * MMIX__GEMM_MC, j0 = (rest % n_tasks) * MMIX__GEMM_NC;
+        int64_t mc = M - i0 < MMIX__GEMM_MC ? M - i0 : MMIX__GEMM_MC;
+        int64_t nc = N - j0 < MMIX__GEMM_NC ? N - j0 : MMIX__GEMM_NC;
+        int64_t b_first = sc ? cb : 0, b_end = sc ? cb + 1 : batch, bb, i, j, k0, ii, jj, t;
+        float *Cb = C + cb * sc;
+        int any_kept = !keep;
+        for (i = 0; i < mc && !any_kept; i++)
+            for (j = 0; j < nc && !any_kept; j++) any_kept = keep[(i0 + i) * N + j0 + j] != 0;
+        if (!any_kept) continue;
+        for (i = 0; i < mc; i++) {
+            float *row = Cb + (i0 + i) * ldc + j0;
+            for (j = 0; j < nc; j++) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+        }
+        for (bb = b_first; bb < b_end; bb++) {
+            const float *Ab = A + bb * sa, *Bb = B + bb * sb;
+            for (k0 = 0; k0 < K; k0 += MMIX__GEMM_KC) {
+                int64_t kc = K - k0 < MMIX__GEMM_KC ? K - k0 : MMIX__GEMM_KC, ulo = kc, uhi = 0, ukc;
+                mmix__gemm_pack_a(Ap, transpose_a, Ab, lda, i0, mc, k0, kc);
+                /* Each row tile's first and last depth with a nonzero of op(A). */
+                for (ii = 0, t = 0; ii < mc; ii += MMIX__GEMM_MR, t++) {
+                    const float *panel = Ap + ii * kc;
+                    int64_t k, r;
+                    lo[t] = kc;
+                    hi[t] = 0;
+                    for (k = 0; k < kc; k++)
+                        for (r = 0; r < MMIX__GEMM_MR; r++)
+                            if (panel[k * MMIX__GEMM_MR + r] != 0.0f) {
+                                if (k < lo[t]) lo[t] = k;
+                                hi[t] = k + 1;
+                                break;
+                            }
+                    if (lo[t] < ulo) ulo = lo[t];
+                    if (hi[t] > uhi) uhi = hi[t];
+                }
+                if (uhi <= ulo) continue;
+                ukc = uhi - ulo; /* only the depths some row tile reads are packed from B */
+                mmix__gemm_pack_b(Bp, transpose_b, Bb, ldb, j0, nc, k0 + ulo, ukc);
+                for (ii = 0, t = 0; ii < mc; ii += MMIX__GEMM_MR, t++) {
+                    if (hi[t] <= lo[t]) continue;
+                    for (jj = 0; jj < nc; jj += MMIX__GEMM_NR) {
+                        int64_t mr = mc - ii < MMIX__GEMM_MR ? mc - ii : MMIX__GEMM_MR;
+                        int64_t nr = nc - jj < MMIX__GEMM_NR ? nc - jj : MMIX__GEMM_NR;
+                        if (keep) { /* a C tile with nothing kept is never read */
+                            int64_t r, c, kept = 0;
+                            for (r = 0; r < mr && !kept; r++)
+                                for (c = 0; c < nr && !kept; c++) kept = keep[(i0 + ii + r) * N + j0 + jj + c];
+                            if (!kept) continue;
+                        }
+                        mmix__gemm_tile(hi[t] - lo[t], Ap + ii * kc + lo[t] * MMIX__GEMM_MR,
+                                        Bp + jj * ukc + (lo[t] - ulo) * MMIX__GEMM_NR, alpha,
+                                        Cb + (i0 + ii) * ldc + j0 + jj, ldc, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Which GEMM runs (mmix_set_gemm, MMIX_GEMM), a fixed rule, never a timing, so that the
+   same build on the same machine always takes the same path:
+     builtin  always the built-in GEMM (results independent of the thread count);
+     blas     always cblas_sgemm (a build without a BLAS keeps builtin);
+     auto     (the default of a BLAS build) the built-in GEMM when the BLAS runs generic
+              kernels on a CPU with wider vectors (mmix_blas_is_generic: OpenBLAS names a
+              pre-AVX core, e.g. Debian's 0.3.21 on a CPU newer than it knows picks
+              "Prescott"), or when the product is small (M N K < 64^3, or M or N under
+              MMIX__GEMM_MR: a BLAS's call and thread start-up cost more than the work);
+              the BLAS otherwise.
+   The token mixing always uses the built-in batched GEMM above: its triangular skipping
+   and its batching exist only there (>>cpu_kernels). */
 #ifdef MMIX_USE_CBLAS
-static mmix_gemm mmix__gemm_in_use = MMIX_GEMM_CBLAS;
+static mmix_gemm mmix__gemm_in_use = MMIX_GEMM_AUTO;
 #else
 static mmix_gemm mmix__gemm_in_use = MMIX_GEMM_BUILTIN;
 #endif
 
 MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which) {
 #ifdef MMIX_USE_CBLAS
-    if (which == MMIX_GEMM_BUILTIN || which == MMIX_GEMM_CBLAS) mmix__gemm_in_use = which;
+    if (which == MMIX_GEMM_BUILTIN || which == MMIX_GEMM_CBLAS || which == MMIX_GEMM_AUTO) mmix__gemm_in_use = which;
 #else
     (void)which;
 #endif
@@ -3459,14 +3602,86 @@ MMIXDEF mmix_gemm mmix_set_gemm(mmix_gemm which) {
 }
 MMIXDEF mmix_gemm mmix_get_gemm(void) { return mmix__gemm_in_use; }
 
+MMIXDEF const char *mmix_gemm_name(mmix_gemm which) {
+    return which == MMIX_GEMM_BUILTIN ? "builtin" : which == MMIX_GEMM_CBLAS ? "blas" : "auto";
+}
+
+MMIXDEF int mmix_gemm_parse(const char *text, mmix_gemm *out) {
+    if (!text) return 0;
+    if (strcmp(text, "builtin") == 0) *out = MMIX_GEMM_BUILTIN;
+    else if (strcmp(text, "blas") == 0) *out = MMIX_GEMM_CBLAS;
+    else if (strcmp(text, "auto") == 0) *out = MMIX_GEMM_AUTO;
+    else return 0;
+    return 1;
+}
+
+MMIXDEF const char *mmix_gemm_tile(void) { return MMIX__GEMM_TILE_NAME; }
+
+/* OpenBLAS's own report of the kernels it chose. Declared weak where the toolchain allows,
+   so that a different BLAS (no such function) still links: the name is then "". */
+#if defined(MMIX_USE_CBLAS) && defined(__GNUC__) && defined(__ELF__)
+#ifdef __cplusplus
+extern "C" char *openblas_get_corename(void) __attribute__((weak));
+#else
+extern char *openblas_get_corename(void) __attribute__((weak));
+#endif
+#define MMIX__HAS_COREQUERY 1
+#else
+#define MMIX__HAS_COREQUERY 0
+#endif
+
+MMIXDEF const char *mmix_blas_corename(void) {
+#if MMIX__HAS_COREQUERY
+    if (openblas_get_corename) {
+        const char *name = openblas_get_corename();
+        return name ? name : "";
+    }
+#endif
+    return "";
+}
+
+/* What OPENBLAS_CORETYPE should say on this CPU (OpenBLAS's names), "" when we cannot tell. */
+MMIXDEF const char *mmix_blas_coretype_hint(void) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    if (__builtin_cpu_supports("avx512f")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2")) return "Haswell";
+    if (__builtin_cpu_supports("avx")) return "Sandybridge";
+#endif
+    return "";
+}
+
+MMIXDEF int mmix_blas_is_generic(void) {
+    /* OpenBLAS's x86 cores without AVX kernels. */
+    static const char *pre_avx[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "katmai",
+                                    "coppermine", "northwood", "banias", "nano", "opteron", "opteron_sse3",
+                                    "barcelona", "bobcat", "athlon", "generic"};
+    const char *name = mmix_blas_corename();
+    size_t i, j;
+    if (!name[0] || !mmix_blas_coretype_hint()[0]) return 0;
+    for (i = 0; i < sizeof pre_avx / sizeof pre_avx[0]; i++) {
+        for (j = 0; name[j] && pre_avx[i][j]; j++) {
+            char ch = name[j] >= 'A' && name[j] <= 'Z' ? (char)(name[j] - 'A' + 'a') : name[j];
+            if (ch != pre_avx[i][j]) break;
+        }
+        if (!name[j] && !pre_avx[i][j]) return 1;
+    }
+    return 0;
+}
+
 static void mmix__cpu_sgemm(int transpose_a, int transpose_b, int64_t M, int64_t N, int64_t K,
                             float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                             float beta, float *C, int64_t ldc) {
 #ifdef MMIX_USE_CBLAS
+    static int generic = -1; /* asked once: the BLAS's choice does not change */
+    int builtin = mmix__gemm_in_use == MMIX_GEMM_BUILTIN;
     if (M <= 0 || N <= 0) return;
-    /* The built-in GEMM when asked for, and for K = 0, which some BLAS reject (C = beta C is
-       all that is asked then). */
-    if (mmix__gemm_in_use == MMIX_GEMM_BUILTIN || K <= 0) {
+    if (mmix__gemm_in_use == MMIX_GEMM_AUTO) {
+        if (generic < 0) generic = mmix_blas_is_generic();
+        builtin = generic || (double)M * (double)N * (double)K < 262144.0 || M < MMIX__GEMM_MR || N < MMIX__GEMM_MR;
+    }
+    /* The built-in GEMM also for K = 0, which some BLAS reject (C = beta C is all that is
+       asked then). */
+    if (builtin || K <= 0) {
         mmix_sgemm_builtin(transpose_a, transpose_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -3834,8 +4049,13 @@ static void mmix__cpu_token_mix_softmax(float *dst, const float *src, int64_t L_
     }
 }
 
-static void mmix__cpu_token_mix_forward(float *out, const float *x, const float *Wt, const float *bias,
-                                        int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k) {
+/* The readable reference kernels: one GEMM per sequence and tap, every product computed.
+   The fast kernels below are tested against them (tests/test_gemm.c), which run them
+   instead while mmix__token_mix_reference is set (a test switch, process-wide). */
+static int mmix__token_mix_reference = 0;
+
+static void mmix__token_mix_forward_reference(float *out, const float *x, const float *Wt, const float *bias,
+                                              int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k) {
     int64_t b, o, j, m, shift, j0, j1;
     for (b = 0; b < B; b++) {
         float *y = out + b * L_out * D;
@@ -3845,16 +4065,16 @@ static void mmix__cpu_token_mix_forward(float *out, const float *x, const float 
         for (m = 0; m < k; m++) {
             mmix__token_mix_columns(D, k, m, &shift, &j0, &j1);
             if (j1 > j0)
-                mmix__cpu_sgemm(0, 0, L_out, j1 - j0, L_in, 1.0f, Wt + m * L_out * L_in, L_in,
-                                xb + j0 + shift, D, 1.0f, y + j0, D);
+                mmix_sgemm_builtin(0, 0, L_out, j1 - j0, L_in, 1.0f, Wt + m * L_out * L_in, L_in,
+                                   xb + j0 + shift, D, 1.0f, y + j0, D);
         }
     }
 }
 
-static void mmix__cpu_token_mix_backward(float *dx, float *dWt, float *dbias, const float *dout,
-                                         const float *x, const float *Wt, int64_t B, int64_t L_out,
-                                         int64_t L_in, int64_t D, int64_t k) {
-    int64_t b, o, m, shift, j0, j1;
+static void mmix__token_mix_backward_reference(float *dx, float *dWt, const float *dout, const float *x,
+                                               const float *Wt, int64_t B, int64_t L_out, int64_t L_in,
+                                               int64_t D, int64_t k) {
+    int64_t b, m, shift, j0, j1;
     for (b = 0; b < B; b++) {
         const float *g = dout + b * L_out * D, *xb = x + b * L_in * D;
         for (m = 0; m < k; m++) {
@@ -3862,12 +4082,55 @@ static void mmix__cpu_token_mix_backward(float *dx, float *dWt, float *dbias, co
             if (j1 <= j0) continue;
             /* dx[:, j + shift] += Wt[m]^T dout[:, j];  dWt[m] += dout[:, j] x[:, j + shift]^T */
             if (dx)
-                mmix__cpu_sgemm(1, 0, L_in, j1 - j0, L_out, 1.0f, Wt + m * L_out * L_in, L_in, g + j0, D,
-                                1.0f, dx + b * L_in * D + j0 + shift, D);
+                mmix_sgemm_builtin(1, 0, L_in, j1 - j0, L_out, 1.0f, Wt + m * L_out * L_in, L_in, g + j0, D,
+                                   1.0f, dx + b * L_in * D + j0 + shift, D);
             if (dWt)
-                mmix__cpu_sgemm(0, 1, L_out, L_in, j1 - j0, 1.0f, g + j0, D, xb + j0 + shift, D, 1.0f,
-                                dWt + m * L_out * L_in, L_in);
+                mmix_sgemm_builtin(0, 1, L_out, L_in, j1 - j0, 1.0f, g + j0, D, xb + j0 + shift, D, 1.0f,
+                                   dWt + m * L_out * L_in, L_in);
         }
+    }
+}
+
+/* The fast kernels: per tap, one batched GEMM over all sequences (mmix__gemm_batched in
+   >>gemm), which leaves out the zero (masked) part of the weight: a causal mask's upper
+   triangle costs nothing, forward (W X) and backward (W^T dY). The weight gradient, a sum
+   over sequences, is computed only on tiles with a kept entry (keep), all of it when keep
+   is NULL. */
+static void mmix__cpu_token_mix_forward(float *out, const float *x, const float *Wt, const float *bias,
+                                        int64_t B, int64_t L_out, int64_t L_in, int64_t D, int64_t k) {
+    int64_t r, m, shift, j0, j1;
+    if (mmix__token_mix_reference) {
+        mmix__token_mix_forward_reference(out, x, Wt, bias, B, L_out, L_in, D, k);
+        return;
+    }
+    MMIX__OMP(parallel for schedule(static) if(B * L_out * D > MMIX__PARALLEL_MIN))
+    for (r = 0; r < B * L_out; r++) {
+        float v = bias ? bias[r % L_out] : 0.0f, *y = out + r * D;
+        int64_t j;
+        for (j = 0; j < D; j++) y[j] = v;
+    }
+    for (m = 0; m < k; m++) {
+        mmix__token_mix_columns(D, k, m, &shift, &j0, &j1);
+        if (j1 > j0)
+            mmix__gemm_batched(0, 0, B, L_out, j1 - j0, L_in, 1.0f, Wt + m * L_out * L_in, L_in, 0,
+                               x + j0 + shift, D, L_in * D, 1.0f, out + j0, D, L_out * D, NULL);
+    }
+}
+
+static void mmix__cpu_token_mix_backward(float *dx, float *dWt, float *dbias, const float *dout,
+                                         const float *x, const float *Wt, const uint8_t *keep, int64_t B,
+                                         int64_t L_out, int64_t L_in, int64_t D, int64_t k) {
+    int64_t o, m, shift, j0, j1;
+    if (mmix__token_mix_reference) mmix__token_mix_backward_reference(dx, dWt, dout, x, Wt, B, L_out, L_in, D, k);
+    for (m = 0; m < k && !mmix__token_mix_reference; m++) {
+        mmix__token_mix_columns(D, k, m, &shift, &j0, &j1);
+        if (j1 <= j0) continue;
+        if (dx)
+            mmix__gemm_batched(1, 0, B, L_in, j1 - j0, L_out, 1.0f, Wt + m * L_out * L_in, L_in, 0, dout + j0, D,
+                               L_out * D, 1.0f, dx + j0 + shift, D, L_in * D, NULL);
+        if (dWt)
+            mmix__gemm_batched(0, 1, B, L_out, L_in, j1 - j0, 1.0f, dout + j0, D, L_out * D, x + j0 + shift, D,
+                               L_in * D, 1.0f, dWt + m * L_out * L_in, L_in, 0, keep);
     }
     if (dbias) {
         MMIX__OMP(parallel for schedule(static) if(B * L_out * D > MMIX__PARALLEL_MIN))
@@ -5388,7 +5651,9 @@ static void mmix__backward_node(mmix_ctx *ctx, mmix__node *node) {
             dWt = mmix__alloc_floats(ctx, MMIX_STEP, k * L_out * L_in, "token_mix backward");
             if (!dWt) return;
         }
-        be->token_mix_backward(da, dWt, dc, dout, a->data, node->saved[0], a->n / (L_in * D), L_out, L_in, D, k);
+        be->token_mix_backward(da, dWt, dc, dout, a->data, node->saved[0],
+                               node->iparam[0] == MMIX_MASKED_GRADS_REFERENCE ? NULL : keep,
+                               a->n / (L_in * D), L_out, L_in, D, k);
         /* Masked entries: zero gradient by default; the unmasked ("phantom") gradient in
            the reference mode. */
         if (db) be->token_mix_unpack_grad(db, dWt, node->iparam[0] == MMIX_MASKED_GRADS_REFERENCE ? NULL : keep,

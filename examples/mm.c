@@ -346,7 +346,8 @@ static const opt_spec sampling_opts[] = {   /* how a continuation is drawn */
      "index-walking reruns the whole window per token, as the paper (Sec. 4.2); same tokens, slower"},
     OPT_END};
 static const opt_spec runtime_opts[] = {   /* how the arithmetic runs; never what it computes */
-    {"--gemm", OPT_CHOICE, "builtin|blas", NULL, 0, 0, "the matrix multiply (default: blas in a build with it)"},
+    {"--gemm", OPT_CHOICE, "builtin|blas|auto", NULL, 0, 0,
+     "the matrix multiply (default: $MMIX_GEMM, else auto in a build with a BLAS: a fixed rule per shape)"},
     OPT_END};
 
 /* --heads, --norm-eps, --rope-theta as the library's load options. */
@@ -359,17 +360,34 @@ static mmix_load_options load_options(const args *a) {
     return o;
 }
 
-/* --gemm: applied before a command runs. 0 after an error. */
+/* --gemm, else the MMIX_GEMM variable: applied before a command runs. 0 after an error. */
 static int apply_runtime(const args *a) {
+    static const mmix_gemm by_index[] = {MMIX_GEMM_BUILTIN, MMIX_GEMM_CBLAS, MMIX_GEMM_AUTO};
+    const char *env = getenv("MMIX_GEMM");
     mmix_gemm want;
-    if (find_opt(a, "--gemm") < 0 || !given(a, "--gemm")) return 1;
-    want = int_arg(a, "--gemm") == 0 ? MMIX_GEMM_BUILTIN : MMIX_GEMM_CBLAS;
+    if (find_opt(a, "--gemm") >= 0 && given(a, "--gemm")) want = by_index[int_arg(a, "--gemm")];
+    else if (env && env[0]) {
+        if (!mmix_gemm_parse(env, &want)) {
+            fprintf(stderr, "%s: MMIX_GEMM=%s: it is builtin, blas or auto\n", command_name, env);
+            return 0;
+        }
+    } else
+        return 1;
     if (mmix_set_gemm(want) != want) {
+        if (want == MMIX_GEMM_AUTO) return 1; /* a build without a BLAS: auto is the built-in GEMM */
         fprintf(stderr, "%s: --gemm blas: this build has no BLAS (install libopenblas-openmp-dev and rebuild)\n",
                 command_name);
         return 0;
     }
     return 1;
+}
+
+/* One line when the BLAS runs generic kernels on this CPU, with the setting that fixes it;
+   nothing otherwise. */
+static void print_blas_note(FILE *out) {
+    if (!mmix_has_cblas() || !mmix_blas_is_generic()) return;
+    fprintf(out, "note: the BLAS runs generic kernels on this CPU (OpenBLAS core %s): OPENBLAS_CORETYPE=%s fixes it; "
+                 "until then --gemm auto uses the built-in GEMM\n", mmix_blas_corename(), mmix_blas_coretype_hint());
 }
 
 static int fail(mmix_ctx *ctx) {
@@ -1870,6 +1888,7 @@ static int train_loop(mmix_ctx *ctx, train_job *job) {
     companion_path(job->save, ".state.safetensors", state_path);
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
+    print_blas_note(stderr);
     if (job->evaluate_first && job->val->n > 0) {
         eval_record e = {0, 0, NAN, NAN, 0.0, 0.0};
         if (!evaluate(ctx, job->model, job->val, job->loss, job->loss_user, t->batch, &e.val_loss) ||
@@ -4336,10 +4355,16 @@ static void print_usage(FILE *out) {
 }
 
 static void print_version(void) {
+    const char *env = getenv("MMIX_GEMM");
+    mmix_gemm g;
+    if (env && mmix_gemm_parse(env, &g)) mmix_set_gemm(g);
     printf("maskedmixer %s\n", MMIX_VERSION_STRING);
-    printf("GEMM: %s\n", mmix_has_cblas() ? "cblas_sgemm (BLAS)"
+    printf("GEMM: %s, now %s; built-in tile %s\n", mmix_has_cblas() ? "cblas_sgemm (BLAS) and built-in"
                                          : "built-in (install libopenblas-openmp-dev and rebuild "
-                                           "for the faster BLAS path)");
+                                           "for the faster BLAS path)", mmix_gemm_name(mmix_get_gemm()), mmix_gemm_tile());
+    if (mmix_has_cblas())
+        printf("BLAS core: %s\n", mmix_blas_corename()[0] ? mmix_blas_corename() : "unknown (not OpenBLAS)");
+    print_blas_note(stdout);
     printf("OpenMP: %s, %d thread(s)\n", mmix_has_openmp() ? "on" : "off", mmix_get_num_threads());
 #ifdef MMIX_USE_MPI
     printf("MPI: on (data-parallel mm train under mpirun)\n");

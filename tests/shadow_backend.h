@@ -107,9 +107,10 @@ static void shadow_token_mix_forward(float *o, const float *x, const float *Wt, 
     shadow_cpu.token_mix_forward(SF(o), SF(x), SF(Wt), SF(bias), B, Lo, Li, D, k);
 }
 static void shadow_token_mix_backward(float *dx, float *dWt, float *db, const float *dout, const float *x, const float *Wt,
-                                      int64_t B, int64_t Lo, int64_t Li, int64_t D, int64_t k) {
+                                      const uint8_t *keep, int64_t B, int64_t Lo, int64_t Li, int64_t D, int64_t k) {
     shadow_kernel_calls++;
-    shadow_cpu.token_mix_backward(SF(dx), SF(dWt), SF(db), SF(dout), SF(x), SF(Wt), B, Lo, Li, D, k);
+    shadow_cpu.token_mix_backward(SF(dx), SF(dWt), SF(db), SF(dout), SF(x), SF(Wt), (const uint8_t *)shadow_real(keep),
+                                  B, Lo, Li, D, k);
 }
 static void shadow_rmsnorm_forward(float *o, float *rrms, const float *x, const float *w, int64_t r, int64_t c, float eps) {
     shadow_kernel_calls++;
