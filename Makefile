@@ -6,6 +6,8 @@
 #   make figure3    the paper's Figure 3 (input recovery from the last hidden layer) at CPU scale
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make fuzz       each reader of untrusted files under libFuzzer for FUZZ_SECONDS (300) each
+#   make fuzz-ci    the committed fuzz corpora replayed, then each reader fuzzed 30 s, -seed=1
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
 #   make fixtures   regenerate the PyTorch reference fixtures (needs python3-torch)
 #   make check-fixtures  regenerate them elsewhere and compare within the tests' tolerances
@@ -41,11 +43,11 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval figure3 test test-asan bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval figure3 test test-asan fuzz fuzz-ci bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/bench_bm25
 
-mm: examples/mm.c $(HEADER)
+mm: examples/mm.c examples/emb_file.h $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h tests/counting_hooks.h $(HEADER) | build
@@ -71,7 +73,7 @@ build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/sha
 	@mkdir -p build/plain
 	clang -std=c99 -O2 -g $(WARN) -I. $< -o $@ -lm
 
-build/asan/mm: examples/mm.c $(HEADER) | build
+build/asan/mm: examples/mm.c examples/emb_file.h $(HEADER) | build
 	@mkdir -p build/asan
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
@@ -83,6 +85,18 @@ build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shad
 
 build:
 	mkdir -p build
+
+# libFuzzer harnesses, one per reader of untrusted bytes (tests/fuzz/), under ASan and UBSan;
+# clang only (Debian: clang and libclang-rt-14-dev).
+FUZZERS      := json safetensors bpe hf_tokenizer dataset_cache token_ids jsonl embeddings
+FUZZ_SECONDS ?= 300
+FUZZ_FLAGS   := -std=c99 -g -O1 $(WARN) -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/tok_common.h examples/emb_file.h $(HEADER) | build
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) $< -o $@ -lm
+
 
 # The main job: a tokenizer and a small masked mixer trained on data/fiction_demo.txt, with a
 # sample before and after; everything is left in runs/demo/.
@@ -116,6 +130,13 @@ test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	    bash tests/run.sh $(TESTS:%=build/asan/%) "bash tests/test_cli.sh build/asan/mm" \
 	    "bash tests/test_cli_models.sh build/asan/mm" "bash tests/test_cli_train.sh build/asan/mm" \
 	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm"
+
+# Each harness for FUZZ_SECONDS, growing build/fuzz/work/NAME; fuzz-ci is CI's deterministic gate.
+fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
+	@bash tests/fuzz/run.sh explore $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-ci: $(FUZZERS:%=build/fuzz/fuzz_%)
+	@bash tests/fuzz/run.sh ci 30 $(FUZZERS)
 
 bench: build/bench_gemm
 	./build/bench_gemm

@@ -78,6 +78,7 @@
                            mmix_set_gemm(MMIX_GEMM_BUILTIN) picks the built-in one at run time.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
      MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
+     MMIX_BPE_MAX_VOCAB    the largest tokenizer vocabulary loaded or imported (default 2^30).
      MMIX_USE_LAPACKE      the pseudo-inverse (mmix_pinv) through LAPACKE_sgesdd; link -llapacke
                            yourself (the Makefile does when pkg-config finds lapacke). Without
                            it, a one-sided Jacobi SVD of ours is used.
@@ -1422,6 +1423,9 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 typedef struct mmix_bpe mmix_bpe;
 
 #define MMIX_BPE_NAME_MAX 64     /* longest special-token name, in bytes */
+#ifndef MMIX_BPE_MAX_VOCAB       /* the largest vocabulary a tokenizer file may declare or */
+#define MMIX_BPE_MAX_VOCAB ((int64_t)1 << 30)   /* an import reach (ids are int32) */
+#endif
 
 typedef struct mmix_bpe_train_options {
     int64_t vocab_size;          /* total: 256 bytes + merges + 2 special tokens (>= 258) */
@@ -10255,9 +10259,10 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
         case WANT_VOCAB:
             if (!mmix__bpe_field_is(&line, 0, "vocab") || line.n != 2 || !mmix__bpe_field_int(&line, 1, &vocab))
                 goto syntax;
-            if (vocab < 256 || vocab > ((int64_t)1 << 30)) {
+            if (vocab < 256 || vocab > (int64_t)MMIX_BPE_MAX_VOCAB) {
                 mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: vocab %lld is outside [256, "
-                               "2^30]", name, (long long)line_no, (long long)vocab);
+                               "%lld] (MMIX_BPE_MAX_VOCAB)", name, (long long)line_no, (long long)vocab,
+                               (long long)MMIX_BPE_MAX_VOCAB);
                 goto fail;
             }
             want = WANT_MERGES;
@@ -10269,6 +10274,16 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
             if (256 + n_merges > vocab) {
                 mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: %lld merges do not fit in "
                                "vocab %lld", name, (long long)line_no, (long long)n_merges, (long long)vocab);
+                goto fail;
+            }
+            /* The count is the file's word: before allocating for it, check that the rest of
+               the file could hold that many lines ("merge 256 0 0" is 13 bytes), so that a
+               short file cannot make us allocate gigabytes. */
+            if ((uint64_t)n_merges > (uint64_t)(size - pos) / 13 + 1) {
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: %lld merges declared, but the "
+                               "%llu bytes left hold at most %llu merge lines: truncated or corrupt", name,
+                               (long long)line_no, (long long)n_merges, (unsigned long long)(size - pos),
+                               (unsigned long long)((size - pos) / 13 + 1));
                 goto fail;
             }
             bpe->merges = (int32_t *)MMIX_MALLOC((size_t)(2 * n_merges + 2) * sizeof(int32_t));
@@ -10456,7 +10471,11 @@ static int64_t mmix__hf_token_id(mmix__hf_import *h, const mmix_bpe_bytes *tok) 
 static mmix_result mmix__hf_add_merge(mmix_ctx *ctx, mmix__hf_import *h, const char *name) {
     mmix_bpe *bpe = h->bpe;
     int64_t ida, idb, e;
-    int32_t new_id = (int32_t)(256 + bpe->n_merges);
+    int32_t new_id;
+    if (256 + bpe->n_merges + 1 > (int64_t)MMIX_BPE_MAX_VOCAB)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': more than %lld merges (MMIX_BPE_MAX_VOCAB)",
+                              name, (long long)MMIX_BPE_MAX_VOCAB - 256);
+    new_id = (int32_t)(256 + bpe->n_merges);
     ida = mmix__hf_token_id(h, &h->a);
     idb = ida >= 0 ? mmix__hf_token_id(h, &h->b) : ida;
     if (ida == -3 || idb == -3) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);
