@@ -6,6 +6,8 @@
 #   make figure3    the paper's Figure 3 (input recovery from the last hidden layer) at CPU scale
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make test-valgrind  a few tests under valgrind memcheck (a build without OpenMP or BLAS)
+#   make analyze    cppcheck and clang-tidy, clean, and a -D_FORTIFY_SOURCE=2 -fstack-protector-strong build
 #   make fuzz       each reader of untrusted files under libFuzzer for FUZZ_SECONDS (300) each
 #   make fuzz-ci    the committed fuzz corpora replayed, then each reader fuzzed 30 s, -seed=1
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
@@ -43,7 +45,7 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval figure3 test test-asan fuzz fuzz-ci bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval figure3 test test-asan test-valgrind analyze fuzz fuzz-ci bench bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_bpe build/bench_bm25
 
@@ -82,6 +84,11 @@ build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shad
 	@mkdir -p build/asan
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
+
+# For valgrind: no OpenMP (its thread pool's memory is reported as lost), no BLAS, -O1.
+build/valgrind/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h tests/counting_hooks.h $(HEADER) | build
+	@mkdir -p build/valgrind
+	$(CC) -std=c99 -O1 -g $(WARN) -I. $< -o $@ -lm
 
 build:
 	mkdir -p build
@@ -130,6 +137,17 @@ test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 	    bash tests/run.sh $(TESTS:%=build/asan/%) "bash tests/test_cli.sh build/asan/mm" \
 	    "bash tests/test_cli_models.sh build/asan/mm" "bash tests/test_cli_train.sh build/asan/mm" \
 	    "bash tests/test_cli_generate.sh build/asan/mm" "bash tests/test_cli_retrieval.sh build/asan/mm" "bash tests/test_cli_invert.sh build/asan/mm"
+
+# The readers' and the writers' tests under memcheck: what ASan cannot see (uninitialized reads).
+VALGRIND_TESTS := test_safetensors test_checkpoint test_data
+test-valgrind: $(VALGRIND_TESTS:%=build/valgrind/%)
+	@for t in $(VALGRIND_TESTS); do \
+	    OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	        build/valgrind/$$t || exit 1; \
+	done
+
+analyze:
+	@bash tests/analyze.sh
 
 # Each harness for FUZZ_SECONDS, growing build/fuzz/work/NAME; fuzz-ci is CI's deterministic gate.
 fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)

@@ -1700,7 +1700,8 @@ static int new_model(mmix_ctx *ctx, const args *a, const train_preset *p, long l
                      mmix_model *m) {
     mmix_model_config c;
     mmix_rng rng;
-    c = mmix_model_config_default(given(a, "--arch") ? (mmix_arch)int_arg(a, "--arch") : p->arch);
+    if (!p && !given(a, "--arch")) return usage_error("a new model needs --arch (or a --preset)");
+    c = mmix_model_config_default(!p || given(a, "--arch") ? (mmix_arch)int_arg(a, "--arch") : p->arch);
     if (!p && (!given(a, "--dim") || !given(a, "--depth") || !given(a, "--ctx")))
         return usage_error("a new model needs --dim, --depth and --ctx (or a --preset)");
     c.vocab = vocab;
