@@ -6616,6 +6616,13 @@ static int mmix__meta_number(mmix_ctx *ctx, const mmix_safetensors *st, const ch
         mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = \"%s\" is not a number", st->path, key, v);
         return 0;
     }
+    /* Callers turn counts into integers and settings into floats: a NaN, an infinity or a
+       value beyond 2^53 would make that conversion undefined (C99 6.3.1.4), so none passes. */
+    if (!(*out >= -9007199254740992.0 && *out <= 9007199254740992.0)) {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = \"%.40s\" is not a finite number within +-2^53",
+                       st->path, key, v);
+        return 0;
+    }
     return 1;
 }
 
@@ -8750,8 +8757,10 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     }
     if (r == MMIX_OK) r = mmix__read_params(ctx, &st, &model->params, title, arch.ignored);
     if (r == MMIX_OK && pad_id) {
-        if (mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) *pad_id = (int32_t)v;
-        else r = ctx->last_result;
+        if (!mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) r = ctx->last_result;
+        else if (v < -1 || v > INT32_MAX || v != (double)(int64_t)v)
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata pad_token_id = %g is not a token id", path, v);
+        else *pad_id = (int32_t)v;
     }
     mmix_safetensors_close(&st);
     if (r == MMIX_OK) mmix_model_apply_masks(model);

@@ -95,6 +95,22 @@ st "$c/safetensors/overlap.safetensors" '{"a":{"dtype":"F32","shape":[2],"data_o
 st "$c/safetensors/past_end.safetensors" '{"a":{"dtype":"F16","shape":[4],"data_offsets":[0,8]}}' 0000
 st "$c/safetensors/zero_dims.safetensors" '{"__metadata__":{"mmix_arch":"mixer"},"wte.weight":{"dtype":"F32","shape":[1000000000,0],"data_offsets":[0,0]},"lm_head.weight":{"dtype":"F32","shape":[1000000000,0],"data_offsets":[0,0]}}' ''
 printf '\xff\xff\xff\xff\xff\xff\xff\x7f{}' > "$c/safetensors/huge_header_length.safetensors"
+# a tiny transformer, and its metadata numbers made ones no integer or float can hold
+(cd "$work" && "$OLDPWD/mm" train --arch llama --vocab 37 --dim 4 --depth 1 --ctx 8 --heads 1 \
+    --tokens "$OLDPWD/tests/reference/fixtures/model_tokens.txt" --steps 1 --batch 1 --save l.safetensors >/dev/null 2>&1)
+cp "$work/l.safetensors" "$c/safetensors/llama_tiny.safetensors"
+/usr/bin/python3 - "$work/l.safetensors" "$c/safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+for name, key, value in [("meta_nctx_1e300", "n_ctx", "1e300"), ("meta_heads_nan", "num_attention_heads", "nan"),
+                         ("meta_pad_1e12", "pad_token_id", "1e12")]:
+    h = json.loads(b[8:8 + n])
+    h["__metadata__"][key] = value
+    t = json.dumps(h, separators=(",", ":")).encode()
+    t += b" " * (-len(t) % 8)
+    open("%s/%s.safetensors" % (sys.argv[2], name), "wb").write(struct.pack("<Q", len(t)) + t + b[8 + n:])
+PY
 
 # --- dataset cache, malformed: the valid one cut short, and with a flipped id ---
 head -c 200 "$c/dataset_cache/sample_jsonl.cache" > "$c/dataset_cache/truncated.cache"
