@@ -23,12 +23,12 @@ for name in "$@"; do
         if ! "$bin" "${common[@]}" "$corpus"/* >"$log" 2>&1; then
             echo "fuzz $name: a committed input fails (replay):"; tail -30 "$log"; failed=1; continue
         fi
-        replayed=$(ls "$corpus" | wc -l)
+        replayed="$(ls "$corpus" | wc -l) committed inputs replayed, "
         rm -rf "$work"
         mkdir -p "$work"
         args=(-seed=1)
     else
-        replayed=0
+        replayed=""
         mkdir -p "$work"
         args=()
     fi
@@ -41,7 +41,7 @@ for name in "$@"; do
     fi
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     total=$(( total + ${runs:-0} ))
-    echo "fuzz $name: $replayed committed inputs replayed, ${runs:-?} executions in $(( $(date +%s) - start )) s, clean"
+    echo "fuzz $name: $replayed${runs:-?} executions in $(( $(date +%s) - start )) s, clean"
 done
 echo "fuzz: $total executions in all"
 exit $failed
