@@ -6,6 +6,10 @@
 #   make figure3    the paper's Figure 3 (input recovery from the last hidden layer) at CPU scale
 #   make test       every test and the compile matrix; ends with "N passed, N failed, N skipped"
 #   make test-asan  the tests under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make test-valgrind  a few tests under valgrind memcheck (a build without OpenMP or BLAS)
+#   make analyze    cppcheck and clang-tidy, clean, and a -D_FORTIFY_SOURCE=2 -fstack-protector-strong build
+#   make fuzz       each reader of untrusted files under libFuzzer for FUZZ_SECONDS (300) each
+#   make fuzz-ci    the committed fuzz corpora replayed, then each reader fuzzed 30 s, -seed=1
 #   make bench      GEMM throughput (built-in and BLAS) on this machine
 #   make bench-train  training tokens/s, GFLOP/s against the GEMM ceiling, peak RSS (QUICK=1: ~30 s)
 #   make bench-peer bench-train's configurations beside PyTorch's, interleaved, with the ratios
@@ -43,11 +47,11 @@ endif
 TESTS   := test_core test_gemm test_ops test_ops2 test_fixtures test_models test_checkpoint test_train test_bpe test_safetensors test_data test_generate test_backend test_retrieval test_bm25 test_retrieval_model test_invert test_threads
 HEADER  := maskedmixer.h
 
-.PHONY: all demo zoo retrieval figure3 test test-asan test-mpi mpi bench-mpi bench bench-train bench-peer bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
+.PHONY: all demo zoo retrieval figure3 test test-asan test-mpi mpi bench-mpi test-valgrind analyze fuzz fuzz-ci bench bench-train bench-peer bench-bpe bench-generate bench-bm25 clean fixtures check-fixtures check-torch-load
 
 all: mm build/hello $(TESTS:%=build/%) build/bench_gemm build/bench_train build/bench_bpe build/bench_bm25
 
-mm: examples/mm.c $(HEADER)
+mm: examples/mm.c examples/emb_file.h $(HEADER)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 build/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h tests/counting_hooks.h $(HEADER) | build
@@ -76,7 +80,7 @@ build/plain/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/sha
 	@mkdir -p build/plain
 	clang -std=c99 -O2 -g $(WARN) -I. $< -o $@ -lm
 
-build/asan/mm: examples/mm.c $(HEADER) | build
+build/asan/mm: examples/mm.c examples/emb_file.h $(HEADER) | build
 	@mkdir -p build/asan
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
@@ -86,8 +90,25 @@ build/asan/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shad
 	$(CC) $(filter-out $(OPT),$(CFLAGS)) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer $< -o $@ $(LDLIBS)
 
+# For valgrind: no OpenMP (its thread pool's memory is reported as lost), no BLAS, -O1.
+build/valgrind/%: tests/%.c tests/test.h tests/fixture.h tests/op_cases.h tests/shadow_backend.h tests/counting_hooks.h $(HEADER) | build
+	@mkdir -p build/valgrind
+	$(CC) -std=c99 -O1 -g $(WARN) -I. $< -o $@ -lm
+
 build:
 	mkdir -p build
+
+# libFuzzer harnesses, one per reader of untrusted bytes (tests/fuzz/), under ASan and UBSan;
+# clang only (Debian: clang and libclang-rt-14-dev).
+FUZZERS      := json safetensors bpe hf_tokenizer dataset_cache token_ids jsonl embeddings
+FUZZ_SECONDS ?= 300
+FUZZ_FLAGS   := -std=c99 -g -O1 $(WARN) -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/tok_common.h examples/emb_file.h $(HEADER) | build
+	@mkdir -p build/fuzz
+	clang $(FUZZ_FLAGS) $< -o $@ -lm
+
 
 # The main job: a tokenizer and a small masked mixer trained on data/fiction_demo.txt, with a
 # sample before and after; everything is left in runs/demo/.
@@ -127,7 +148,7 @@ test-asan: $(TESTS:%=build/asan/%) build/asan/mm
 # Data-parallel training on MPI (Debian: libopenmpi-dev openmpi-bin): ./mm-mpi, the same tool
 # built with mpicc and MMIX_USE_MPI; test-mpi trains with mpirun -np 2 against one process.
 mpi: mm-mpi
-mm-mpi: examples/mm.c $(HEADER)
+mm-mpi: examples/mm.c examples/emb_file.h $(HEADER)
 	OMPI_CC=$(CC) mpicc $(CFLAGS) -DMMIX_USE_MPI $< -o $@ $(LDLIBS)
 
 test-mpi: mm-mpi
@@ -136,6 +157,24 @@ test-mpi: mm-mpi
 # Data-parallel scaling, 1 and 2 ranks on this machine, and the paper-scale estimate.
 bench-mpi: mm-mpi
 	bash bench/bench_mpi.sh ./mm-mpi
+
+# The readers' and the writers' tests under memcheck: what ASan cannot see (uninitialized reads).
+VALGRIND_TESTS := test_safetensors test_checkpoint test_data
+test-valgrind: $(VALGRIND_TESTS:%=build/valgrind/%)
+	@for t in $(VALGRIND_TESTS); do \
+	    OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	        build/valgrind/$$t || exit 1; \
+	done
+
+analyze:
+	@bash tests/analyze.sh
+
+# Each harness for FUZZ_SECONDS, growing build/fuzz/work/NAME; fuzz-ci is CI's deterministic gate.
+fuzz: $(FUZZERS:%=build/fuzz/fuzz_%)
+	@bash tests/fuzz/run.sh explore $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-ci: $(FUZZERS:%=build/fuzz/fuzz_%)
+	@bash tests/fuzz/run.sh ci 30 $(FUZZERS)
 
 bench: build/bench_gemm
 	./build/bench_gemm

@@ -80,6 +80,7 @@
                            (>>gemm); mmix_set_gemm (or mm's --gemm, MMIX_GEMM) overrides it.
      MMIX_NO_OPENMP        ignore OpenMP even when compiling with -fopenmp.
      MMIX_SAFETENSORS_MAX_HEADER  the largest safetensors header read (default 100 MiB).
+     MMIX_BPE_MAX_VOCAB    the largest tokenizer vocabulary loaded or imported (default 2^30).
      MMIX_USE_LAPACKE      the pseudo-inverse (mmix_pinv) through LAPACKE_sgesdd; link -llapacke
                            yourself (the Makefile does when pkg-config finds lapacke). Without
                            it, a one-sided Jacobi SVD of ours is used.
@@ -1482,6 +1483,9 @@ MMIXDEF mmix_result mmix_generate(mmix_ctx *ctx, const mmix_model *model, const 
 typedef struct mmix_bpe mmix_bpe;
 
 #define MMIX_BPE_NAME_MAX 64     /* longest special-token name, in bytes */
+#ifndef MMIX_BPE_MAX_VOCAB       /* the largest vocabulary a tokenizer file may declare or */
+#define MMIX_BPE_MAX_VOCAB ((int64_t)1 << 30)   /* an import reach (ids are int32) */
+#endif
 
 typedef struct mmix_bpe_train_options {
     int64_t vocab_size;          /* total: 256 bytes + merges + 2 special tokens (>= 258) */
@@ -4420,6 +4424,7 @@ static void mmix__cpu_logsumexp_forward(float *out, const float *x, int64_t rows
         for (c = 1; c < cols; c++)
             if (xr[c] > max) max = xr[c];
         for (c = 0; c < cols; c++) total += exp((double)xr[c] - max);
+        /* cppcheck-suppress invalidFunctionArg ; total >= 1: the max's own term is exp(0) */
         out[r] = (float)((double)max + log(total));
     }
 }
@@ -4537,6 +4542,7 @@ static void *mmix__cpu_alloc(size_t bytes) {
     unsigned char *raw;
     uintptr_t start;
     if (bytes > SIZE_MAX - MMIX__ALIGN - sizeof(void *)) return NULL;
+    /* cppcheck-suppress pointerSize ; room for the block, its alignment and the pointer kept before it */
     raw = (unsigned char *)MMIX_MALLOC(bytes + MMIX__ALIGN + sizeof(void *));
     if (!raw) return NULL;
     start = ((uintptr_t)(raw + sizeof(void *)) + MMIX__ALIGN - 1) & ~(uintptr_t)(MMIX__ALIGN - 1);
@@ -6935,6 +6941,13 @@ static int mmix__meta_number(mmix_ctx *ctx, const mmix_safetensors *st, const ch
         mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = \"%s\" is not a number", st->path, key, v);
         return 0;
     }
+    /* Callers turn counts into integers and settings into floats: a NaN, an infinity or a
+       value beyond 2^53 would make that conversion undefined (C99 6.3.1.4), so none passes. */
+    if (!(*out >= -9007199254740992.0 && *out <= 9007199254740992.0)) {
+        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata %s = \"%.40s\" is not a finite number within +-2^53",
+                       st->path, key, v);
+        return 0;
+    }
     return 1;
 }
 
@@ -9082,8 +9095,10 @@ MMIXDEF mmix_result mmix_model_load(mmix_ctx *ctx, mmix_model *model, const char
     }
     if (r == MMIX_OK) r = mmix__read_params(ctx, &st, &model->params, title, arch.ignored);
     if (r == MMIX_OK && pad_id) {
-        if (mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) *pad_id = (int32_t)v;
-        else r = ctx->last_result;
+        if (!mmix__meta_number(ctx, &st, "pad_token_id", -1, &v)) r = ctx->last_result;
+        else if (v < -1 || v > INT32_MAX || v != (double)(int64_t)v)
+            r = mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: metadata pad_token_id = %g is not a token id", path, v);
+        else *pad_id = (int32_t)v;
     }
     mmix_safetensors_close(&st);
     if (r == MMIX_OK) mmix_model_apply_masks(model);
@@ -9334,6 +9349,7 @@ MMIXDEF mmix_result mmix_generator_create(mmix_ctx *ctx, const mmix_model *model
     g->model = model;
     g->method = method;
     g->tokens = (int32_t *)(raw + head);
+    /* cppcheck-suppress invalidPointerCast ; one allocation carved into aligned arrays */
     g->logits = (float *)(raw + head + tok);
     g->scratch = (mmix__scored *)(raw + head + tok + lg);
     g->cache = (float *)device_cache;
@@ -9873,7 +9889,9 @@ typedef struct mmix__pairmap {
 static void mmix__pairmap_free(mmix__pairmap *m) {
     MMIX_FREE(m->keys);
     MMIX_FREE(m->values);
-    memset(m, 0, sizeof *m);
+    m->keys = NULL; /* (field by field: a second free is then visibly of NULL) */
+    m->values = NULL;
+    m->capacity = m->count = 0;
 }
 static int mmix__pairmap_alloc(mmix__pairmap *m, int64_t capacity) {
     int64_t i;
@@ -10993,6 +11011,14 @@ static int mmix__bpe_field_int(const mmix__bpe_line *line, int k, int64_t *value
     return 1;
 }
 
+/* The largest vocabulary a file of this version may declare: MMIX_BPE_MAX_VOCAB, and for
+   version 2, which keeps a table per id, at most 2^24. */
+static int64_t mmix__bpe_max_vocab(int64_t version) {
+    int64_t most = (int64_t)MMIX_BPE_MAX_VOCAB;
+    if (version != 1 && most > ((int64_t)1 << 24)) most = (int64_t)1 << 24;
+    return most;
+}
+
 MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t size,
                                          const char *name, mmix_bpe **out) {
     const char *s = (const char *)data;
@@ -11070,10 +11096,10 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
         case WANT_VOCAB:
             if (!mmix__bpe_field_is(&line, 0, "vocab") || line.n != 2 || !mmix__bpe_field_int(&line, 1, &vocab))
                 goto syntax;
-            /* version 2 keeps a table per id: a smaller bound than 2^30 */
-            if (vocab < 256 || vocab > ((int64_t)1 << (version == 1 ? 30 : 24))) {
+            if (vocab < 256 || vocab > mmix__bpe_max_vocab(version)) {
                 mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: vocab %lld is outside [256, "
-                               "2^%d]", name, (long long)line_no, (long long)vocab, version == 1 ? 30 : 24);
+                               "%lld] (MMIX_BPE_MAX_VOCAB)%s", name, (long long)line_no, (long long)vocab,
+                               (long long)mmix__bpe_max_vocab(version), version == 1 ? "" : ", 2^24 in version 2");
                 goto fail;
             }
             want = WANT_MERGES;
@@ -11085,6 +11111,16 @@ MMIXDEF mmix_result mmix_bpe_load_memory(mmix_ctx *ctx, const void *data, size_t
             if (256 + n_merges > vocab) {
                 mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: %lld merges do not fit in "
                                "vocab %lld", name, (long long)line_no, (long long)n_merges, (long long)vocab);
+                goto fail;
+            }
+            /* The count is the file's word: before allocating for it, check that the rest of
+               the file could hold that many lines ("merge 256 0 0" is 13 bytes), so that a
+               short file cannot make us allocate gigabytes. */
+            if ((uint64_t)n_merges > (uint64_t)(size - pos) / 13 + 1) {
+                mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe load '%s' line %lld: %lld merges declared, but the "
+                               "%llu bytes left hold at most %llu merge lines: truncated or corrupt", name,
+                               (long long)line_no, (long long)n_merges, (unsigned long long)(size - pos),
+                               (unsigned long long)((size - pos) / 13 + 1));
                 goto fail;
             }
             bpe->merges = (int32_t *)MMIX_MALLOC((size_t)(2 * n_merges + 2) * sizeof(int32_t));
@@ -11395,7 +11431,11 @@ static int64_t mmix__hf_token_id(mmix__hf_import *h, const mmix_bpe_bytes *tok) 
 static mmix_result mmix__hf_add_merge(mmix_ctx *ctx, mmix__hf_import *h, const char *name) {
     mmix_bpe *bpe = h->bpe;
     int64_t ida, idb, e;
-    int32_t new_id = (int32_t)(256 + bpe->n_merges);
+    int32_t new_id;
+    if (256 + bpe->n_merges + 1 > (int64_t)MMIX_BPE_MAX_VOCAB)
+        return mmix_set_error(ctx, MMIX_ERR_FORMAT, "bpe import '%s': more than %lld merges (MMIX_BPE_MAX_VOCAB)",
+                              name, (long long)MMIX_BPE_MAX_VOCAB - 256);
+    new_id = (int32_t)(256 + bpe->n_merges);
     ida = mmix__hf_token_id(h, &h->a);
     idb = ida >= 0 ? mmix__hf_token_id(h, &h->b) : ida;
     if (ida == -3 || idb == -3) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "bpe import '%s': out of memory", name);

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #endif
+#include "emb_file.h"
 
 /* Prefixes every message: "mm train", "mm tokenizer encode"; set by main() from the command. */
 static const char *command_name = "mm";
@@ -2075,7 +2076,8 @@ static int new_model(mmix_ctx *ctx, const args *a, const train_preset *p, long l
                      mmix_model *m) {
     mmix_model_config c;
     mmix_rng rng;
-    c = mmix_model_config_default(given(a, "--arch") ? (mmix_arch)int_arg(a, "--arch") : p->arch);
+    if (!p && !given(a, "--arch")) return usage_error("a new model needs --arch (or a --preset)");
+    c = mmix_model_config_default(!p || given(a, "--arch") ? (mmix_arch)int_arg(a, "--arch") : p->arch);
     if (!p && (!given(a, "--dim") || !given(a, "--depth") || !given(a, "--ctx")))
         return usage_error("a new model needs --dim, --depth and --ctx (or a --preset)");
     c.vocab = vocab;
@@ -2735,65 +2737,14 @@ static float *embed_docs(mmix_ctx *ctx, embedder *e, const mmix_data_docs *d, in
     return out;
 }
 
-/* ---- the embeddings file (mm embed, mm index) ----
-   Little-endian. A 72-byte head: "MMIXEMB\0", u32 version 1, u32 rows_offset, u64 count,
-   u64 dim, u64 model_hash, u64 tokenizer_hash, u64 offsets_offset, then u32 lengths of the
-   model path, the documents path and the JSONL field; those strings; zeros up to
-   rows_offset (a multiple of 64); count x dim float32 unit rows; count u64 byte offsets of
-   each document's line in the documents file. */
-#define EMB_MAGIC "MMIXEMB"
-#define EMB_HEAD 72
-typedef struct emb_file {
-    unsigned char *bytes;       /* the whole file, mapped or read */
-    size_t size;
-    int mapped;
-    uint64_t count, dim, model_hash, tokenizer_hash;
-    const float *rows;
-    const unsigned char *offsets;   /* count u64, unaligned-safe reads */
-    char model[PATH_CAP], docs[PATH_CAP], field[256];
-} emb_file;
-
-static void put_u32(unsigned char *p, uint32_t v) {
-    int i;
-    for (i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void put_u64(unsigned char *p, uint64_t v) {
-    int i;
-    for (i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t get_u32(const unsigned char *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const unsigned char *p) { return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
-
+/* ---- the embeddings file (mm embed, mm index): its layout, writer bytes and checks in emb_file.h ---- */
 static int emb_write(mmix_ctx *ctx, const char *path, const embedder *e, const char *docs, const char *field,
                      const float *rows, int64_t count, const uint64_t *offsets) {
-    size_t lm = strlen(e->path), ld = strlen(docs), lf = strlen(field), D = (size_t)e->model.config.dim;
-    size_t rows_offset = (EMB_HEAD + lm + ld + lf + 63) / 64 * 64;
-    size_t offsets_offset = rows_offset + (size_t)count * D * 4, size = offsets_offset + (size_t)count * 8, i;
-    unsigned char *b = (unsigned char *)calloc(1, size);
+    size_t size;
+    unsigned char *b = emb_bytes(e->path, docs, field, e->model_hash, e->tokenizer_hash, rows, (uint64_t)count,
+                                 (uint64_t)e->model.config.dim, offsets, &size);
     int ok;
     if (!b) return mmix_set_error(ctx, MMIX_ERR_OUT_OF_MEMORY, "%s: out of memory", path), 0;
-    memcpy(b, EMB_MAGIC, 8);
-    put_u32(b + 8, 1);
-    put_u32(b + 12, (uint32_t)rows_offset);
-    put_u64(b + 16, (uint64_t)count);
-    put_u64(b + 24, (uint64_t)D);
-    put_u64(b + 32, e->model_hash);
-    put_u64(b + 40, e->tokenizer_hash);
-    put_u64(b + 48, (uint64_t)offsets_offset);
-    put_u32(b + 56, (uint32_t)lm);
-    put_u32(b + 60, (uint32_t)ld);
-    put_u32(b + 64, (uint32_t)lf);
-    memcpy(b + EMB_HEAD, e->path, lm);
-    memcpy(b + EMB_HEAD + lm, docs, ld);
-    memcpy(b + EMB_HEAD + lm + ld, field, lf);
-    for (i = 0; i < (size_t)count * D; i++) {   /* little-endian whatever the host */
-        uint32_t u;
-        memcpy(&u, &rows[i], 4);
-        put_u32(b + rows_offset + 4 * i, u);
-    }
-    for (i = 0; i < (size_t)count; i++) put_u64(b + offsets_offset + 8 * i, offsets[i]);
     ok = mmix_write_file_atomic(ctx, path, b, size) == MMIX_OK;
     free(b);
     return ok;
@@ -2811,8 +2762,6 @@ static void emb_close(emb_file *f) {
 /* Opens an embeddings file, memory-mapped where the system can; every size is checked
    against the file's length before it is used. 0 with the error set. */
 static int emb_open(mmix_ctx *ctx, const char *path, emb_file *f) {
-    uint64_t rows_offset, offsets_offset;
-    uint32_t lm, ld, lf;
     memset(f, 0, sizeof *f);
 #ifndef _WIN32
     {
@@ -2832,34 +2781,11 @@ static int emb_open(mmix_ctx *ctx, const char *path, emb_file *f) {
         fclose(in);
         if (!f->bytes) return mmix_set_error(ctx, MMIX_ERR_IO, "%s: cannot read", path), 0;
     }
-    if (f->size < EMB_HEAD || memcmp(f->bytes, EMB_MAGIC, 8) != 0) goto bad;
-    if (get_u32(f->bytes + 8) != 1) {
-        mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: embeddings file version %u, this mm reads 1", path,
-                       get_u32(f->bytes + 8));
+    if (!emb_parse(ctx, path, f)) {
         emb_close(f);
         return 0;
     }
-    rows_offset = get_u32(f->bytes + 12);
-    f->count = get_u64(f->bytes + 16);
-    f->dim = get_u64(f->bytes + 24);
-    f->model_hash = get_u64(f->bytes + 32);
-    f->tokenizer_hash = get_u64(f->bytes + 40);
-    offsets_offset = get_u64(f->bytes + 48);
-    lm = get_u32(f->bytes + 56), ld = get_u32(f->bytes + 60), lf = get_u32(f->bytes + 64);
-    if (lm >= PATH_CAP || ld >= PATH_CAP || lf >= sizeof f->field || (uint64_t)EMB_HEAD + lm + ld + lf > rows_offset ||
-        rows_offset % 64 != 0 || f->dim < 1 || f->dim > (1u << 20) || f->count > (uint64_t)1 << 40 ||
-        offsets_offset != rows_offset + f->count * f->dim * 4 || offsets_offset + f->count * 8 != f->size)
-        goto bad;
-    memcpy(f->model, f->bytes + EMB_HEAD, lm);
-    memcpy(f->docs, f->bytes + EMB_HEAD + lm, ld);
-    memcpy(f->field, f->bytes + EMB_HEAD + lm + ld, lf);
-    f->rows = (const float *)(const void *)(f->bytes + rows_offset);   /* aligned: mmap and malloc give >= 64 */
-    f->offsets = f->bytes + offsets_offset;
     return 1;
-bad:
-    mmix_set_error(ctx, MMIX_ERR_FORMAT, "%s: not an embeddings file of mm embed / mm index, or cut short", path);
-    emb_close(f);
-    return 0;
 }
 
 /* The byte offset of each non-blank line of a file (the JSONL documents, in order). */

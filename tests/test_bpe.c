@@ -505,6 +505,11 @@ static void test_bad_files(void) {
         {"merges 0\nvocab 256\nend\n", MMIX_ERR_FORMAT, "expected 'vocab N'"},
         {"vocab 256\nmerges 0\nbogus\nend\n", MMIX_ERR_FORMAT, "'bogus'"},
         {"vocab 256\nmerges 0\nend\n", MMIX_OK, ""},
+        /* found by tests/fuzz/fuzz_bpe.c: counts the file cannot hold are refused before any
+           allocation of their size (this one asked for 8 GiB) */
+        {"vocab 1073741824\nmerges 1073741000\nend\n", MMIX_ERR_FORMAT, "line 4: 1073741000 merges declared, but "
+         "the 4 bytes left hold at most 1 merge lines"},
+        {"vocab 1073741825\nmerges 0\nend\n", MMIX_ERR_FORMAT, "outside [256, 1073741824] (MMIX_BPE_MAX_VOCAB)"},
     };
     size_t c;
     char text[1024];

@@ -190,7 +190,34 @@ static void optimizer_state(void) {
     mmix_ctx_destroy(b);
 }
 
+/* Found by tests/fuzz/fuzz_safetensors.c: metadata numbers that no count or setting can hold
+   (their conversion to an integer was undefined behaviour) are refused, naming key and file.
+   The files are that harness's committed regression inputs (tests/fuzz/make_corpus.sh). */
+static void hostile_metadata(void) {
+    static const struct { const char *file, *message; } cases[] = {
+        {"tests/fuzz/corpus/safetensors/meta_nctx_1e300.safetensors", "metadata n_ctx = \"1e300\" is not a finite number"},
+        {"tests/fuzz/corpus/safetensors/meta_heads_nan.safetensors", "metadata num_attention_heads = \"nan\" is not a finite"},
+        {"tests/fuzz/corpus/safetensors/meta_pad_1e12.safetensors", "metadata pad_token_id = 1e+12 is not a token id"},
+    };
+    size_t i;
+    mmix_ctx *ctx;
+    mmix_model valid;
+    if (mmix_ctx_create(&ctx, NULL) != MMIX_OK) return;
+    CHECK_OK(ctx, mmix_model_load(ctx, &valid, "tests/fuzz/corpus/safetensors/llama_tiny.safetensors", NULL, NULL));
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mmix_model m;
+        int32_t pad;
+        mmix_result r = mmix_model_load(ctx, &m, cases[i].file, NULL, &pad);
+        CHECK(r == MMIX_ERR_FORMAT && strstr(mmix_last_error(ctx), cases[i].message) &&
+              strstr(mmix_last_error(ctx), cases[i].file), "hostile metadata %d: got %s '%s'", (int)i,
+              mmix_result_str(r), mmix_last_error(ctx));
+        mmix_clear_error(ctx);
+    }
+    mmix_ctx_destroy(ctx);
+}
+
 int main(void) {
+    hostile_metadata();
     round_trip(MMIX_ARCH_MIXER);
     round_trip(MMIX_ARCH_LLAMA);
     errors();

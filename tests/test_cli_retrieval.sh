@@ -122,6 +122,14 @@ check "searching with another model is an error: $out" fails_with "$rc" "$out" "
 head -c 100 "$tmp/ix" >"$tmp/cut"
 out=$("$mm" search --index "$tmp/cut" "fonts" 2>&1); rc=$?
 check "a cut index is an error: $out" fails_with "$rc" "$out" "not an embeddings file"
+# found by tests/fuzz/fuzz_embeddings.c: the head's reserved bytes, and offsets out of order
+python3 -c "
+import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[71] = 16; open(sys.argv[2], 'wb').write(b)
+b = bytearray(open(sys.argv[1], 'rb').read()); b[-8:] = b[-16:-8]; open(sys.argv[3], 'wb').write(b)" "$tmp/ix" "$tmp/reserved" "$tmp/unordered"
+out=$("$mm" search --index "$tmp/reserved" "fonts" 2>&1); rc=$?
+check "an index with non-zero reserved bytes is an error: $out" fails_with "$rc" "$out" "$tmp/reserved: not an embeddings file of mm embed / mm index (the head's last 4 bytes (reserved) are not zero)"
+out=$("$mm" search --index "$tmp/unordered" "fonts" 2>&1); rc=$?
+check "an index whose document offsets repeat is an error: $out" fails_with "$rc" "$out" "offsets are not increasing"
 out=$("$mm" search --index "$tmp/missing" "fonts" 2>&1); rc=$?
 check "a missing index is an error: $out" fails_with "$rc" "$out" "missing"
 out=$("$mm" search --index "$tmp/ix" 2>&1); rc=$?
