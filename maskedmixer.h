@@ -9566,19 +9566,25 @@ static int mmix__bpe_class(unsigned char c) {
     return MMIX__BPE_OTHER;
 }
 
+/* The length of the contraction at s[i] ('s 't 're 've 'm 'll 'd), or 0: GPT-2's pattern
+   matches them case-sensitively, Llama-3's (fold = 1) in either case (ASCII). */
+static size_t mmix__bpe_contraction(const unsigned char *s, size_t size, size_t i, int fold) {
+    unsigned char c, d;
+    if (s[i] != '\'' || i + 1 >= size) return 0;
+    c = fold ? (unsigned char)(s[i + 1] | 0x20) : s[i + 1];
+    d = i + 2 < size ? (fold ? (unsigned char)(s[i + 2] | 0x20) : s[i + 2]) : 0;
+    if (c == 's' || c == 't' || c == 'm' || c == 'd') return 2;
+    if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return 3;
+    return 0;
+}
+
 MMIXDEF size_t mmix_bpe_next_word(const void *text, size_t size, size_t pos) {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = pos, end;
     int k;
     if (pos >= size) return size;
     /* 's 't 're 've 'm 'll 'd (case-sensitive, as in GPT-2) */
-    if (s[i] == '\'' && i + 1 < size) {
-        unsigned char c = s[i + 1];
-        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
-        if (i + 2 < size && ((c == 'r' && s[i + 2] == 'e') || (c == 'v' && s[i + 2] == 'e') ||
-                             (c == 'l' && s[i + 2] == 'l')))
-            return i + 3;
-    }
+    if ((end = mmix__bpe_contraction(s, size, i, 0)) > 0) return i + end;
     /* An optional space, then a run of one class: letters, digits or other. */
     if (s[i] == ' ' && i + 1 < size && mmix__bpe_class(s[i + 1]) != MMIX__BPE_SPACE) i++;
     k = mmix__bpe_class(s[i]);
@@ -9773,13 +9779,7 @@ static size_t mmix__bpe_next_word_gpt2(const unsigned char *s, size_t size, size
     size_t i = pos, len, len2, last;
     int k, k2, run;
     if (pos >= size) return size;
-    if (s[i] == '\'' && i + 1 < size) {
-        unsigned char c = s[i + 1];
-        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
-        if (i + 2 < size && ((c == 'r' && s[i + 2] == 'e') || (c == 'v' && s[i + 2] == 'e') ||
-                             (c == 'l' && s[i + 2] == 'l')))
-            return i + 3;
-    }
+    if ((len = mmix__bpe_contraction(s, size, i, 0)) > 0) return i + len;
     k = mmix__bpe_char_class(s + i, size - i, &len);
     if (s[i] == ' ' && i + 1 < size && (k2 = mmix__bpe_char_class(s + i + 1, size - i - 1, &len2)) != MMIX__BPE_SPACE) {
         i++; /* the optional space, then a run of the next character's class */
@@ -9814,11 +9814,7 @@ static size_t mmix__bpe_next_word_llama3(const unsigned char *s, size_t size, si
     size_t i = pos, len, len2, last, nl_end;
     int k, k2, run;
     if (pos >= size) return size;
-    if (s[i] == '\'' && i + 1 < size) {
-        unsigned char c = (unsigned char)(s[i + 1] | 0x20), d = i + 2 < size ? (unsigned char)(s[i + 2] | 0x20) : 0;
-        if (c == 's' || c == 't' || c == 'm' || c == 'd') return i + 2;
-        if ((c == 'r' && d == 'e') || (c == 'v' && d == 'e') || (c == 'l' && d == 'l')) return i + 3;
-    }
+    if ((len = mmix__bpe_contraction(s, size, i, 1)) > 0) return i + len; /* (?i:'s|'t|...) */
     k = mmix__bpe_char_class(s + i, size - i, &len);
     /* [^\r\n\p{L}\p{N}]?\p{L}+ */
     if (k == MMIX__BPE_LETTER || ((k == MMIX__BPE_OTHER || (k == MMIX__BPE_SPACE && !mmix__bpe_is_crlf(s[i]))) &&
