@@ -1,9 +1,14 @@
 /* What a tokenizer that loaded must do, for fuzz_bpe.c and fuzz_hf_tokenizer.c: its file
-   text loads again into the same tokenizer (saving that gives the same text), every token's
-   bytes are those of the two it merges, and decode(encode(x)) == x for a piece of text. */
+   text loads again into the same tokenizer (saving that gives the same text), every merged
+   token's bytes are those of the two it joins (through an imported file's id map), and
+   decode(encode(x)) == x for a piece of text. */
 #ifndef MMIX_FUZZ_TOK_COMMON_H
 #define MMIX_FUZZ_TOK_COMMON_H
 #include "fuzz.h"
+
+/* The file's id of a token in our layout's numbers (mmix_bpe_get_merge gives those; an
+   imported tokenizer's id map turns them into the ids mmix_bpe_token_bytes takes). */
+static int32_t fuzz_token_id(const mmix_bpe *bpe, int32_t token) { return bpe->id_of ? bpe->id_of[token] : token; }
 
 static void fuzz_check_tokenizer(mmix_ctx *ctx, mmix_bpe *bpe, const uint8_t *text, size_t size) {
     mmix_bpe_bytes saved, again, decoded;
@@ -21,9 +26,9 @@ static void fuzz_check_tokenizer(mmix_ctx *ctx, mmix_bpe *bpe, const uint8_t *te
         const unsigned char *a, *b, *t;
         mmix_bpe_get_merge(bpe, i, pair);
         FUZZ_CHECK(pair[0] >= 0 && pair[0] < 256 + i && pair[1] >= 0 && pair[1] < 256 + i);
-        a = mmix_bpe_token_bytes(bpe, pair[0], &la);
-        b = mmix_bpe_token_bytes(bpe, pair[1], &lb);
-        t = mmix_bpe_token_bytes(bpe, (int32_t)(256 + i), &l);
+        a = mmix_bpe_token_bytes(bpe, fuzz_token_id(bpe, pair[0]), &la);
+        b = mmix_bpe_token_bytes(bpe, fuzz_token_id(bpe, pair[1]), &lb);
+        t = mmix_bpe_token_bytes(bpe, fuzz_token_id(bpe, (int32_t)(256 + i)), &l);
         FUZZ_CHECK(a && b && t && l == la + lb && memcmp(t, a, la) == 0 && memcmp(t + la, b, lb) == 0);
     }
     FUZZ_CHECK(mmix_bpe_token_bytes(bpe, (int32_t)vocab, NULL) == NULL);
