@@ -2161,6 +2161,16 @@ static const char *const fixed_on_resume[] = {
     "--steps", "--batch", "--lr", "--warmup", "--schedule", "--seed", "--eval-every", "--save-every",
     "--eval-rows", "--log-every", "--weight-decay", "--clip", "--data", "--tokenizer", "--format", "--rows",
     "--val-fraction", "--split-seed", "--preset", "--grad-accum", "--skip-nonfinite", NULL};
+/* The first flag given that a resumed run refuses: one of mm train's fixed_on_resume that
+   the command has, or one of the command's own `more` (NULL-ended, or NULL); NULL: none. */
+static const char *changed_on_resume(const args *a, const char *const *more) {
+    int k;
+    for (k = 0; fixed_on_resume[k]; k++)
+        if (find_opt(a, fixed_on_resume[k]) >= 0 && given(a, fixed_on_resume[k])) return fixed_on_resume[k];
+    for (k = 0; more && more[k]; k++)
+        if (given(a, more[k])) return more[k];
+    return NULL;
+}
 
 static int cmd_train(mmix_ctx *ctx, const args *a) {
     const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
@@ -2184,7 +2194,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     int32_t file_pad = -1;
     long long vocab = 0;
     uint64_t weights_hash = 0;
-    int rc = 1, model_made = 0, k, made;   /* rc: 1 failed, 2 usage */
+    int rc = 1, model_made = 0, made;   /* rc: 1 failed, 2 usage */
     /* with --init, --arch picks what a file whose names fit several architectures loads as */
     int sources = (init != NULL) + (resume != NULL) + ((given(a, "--arch") && !init) || preset_name != NULL);
     memset(&t, 0, sizeof t);
@@ -2220,11 +2230,11 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
 
     /* the settings: a resumed run's own, or the flags over the preset over the defaults */
     if (resume) {
-        for (k = 0; fixed_on_resume[k]; k++)
-            if (given(a, fixed_on_resume[k])) {
-                rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed_on_resume[k]);
-                goto done;
-            }
+        const char *fixed = changed_on_resume(a, NULL);
+        if (fixed) {
+            rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed);
+            goto done;
+        }
         if (!read_resume_state(ctx, resume, &t, src, &pos, resume_weights, &weights_hash)) goto failed;
         if (given(a, "--tokens")) snprintf(src->tokens, PATH_CAP, "%s", text_arg(a, "--tokens"));
         if (!src->tokens[0] && !src->data[0]) {
@@ -3659,17 +3669,12 @@ static int retrieval_train_indirect(mmix_ctx *ctx, const args *a) {
     t.seed = int_arg(a, "--seed");
     t.stop_at = int_or(a, "--stop-at", -1);
     if (resume) {
+        const char *fixed = changed_on_resume(a, indirect_fixed_on_resume);
         mmix_safetensors st;
-        for (k = 0; fixed_on_resume[k]; k++)   /* those of mm train's that this command has */
-            if (find_opt(a, fixed_on_resume[k]) >= 0 && given(a, fixed_on_resume[k])) {
-                rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed_on_resume[k]);
-                goto done;
-            }
-        for (k = 0; indirect_fixed_on_resume[k]; k++)
-            if (given(a, indirect_fixed_on_resume[k])) {
-                rc = usage_error("a resumed run keeps its own settings and data: drop %s", indirect_fixed_on_resume[k]);
-                goto done;
-            }
+        if (fixed) {
+            rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed);
+            goto done;
+        }
         if (!read_resume_state(ctx, resume, &t, src, &pos, weights, &weights_hash)) goto failed;
         if (!pair_weights(resume, weights, weights_hash)) goto done;
         if (mmix_safetensors_open(ctx, resume, &st) != MMIX_OK) goto failed;
@@ -3885,19 +3890,14 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     t.seed = int_arg(a, "--seed");
     t.stop_at = int_or(a, "--stop-at", -1);
     if (resume) {
+        const char *fixed = changed_on_resume(a, retrieval_fixed_on_resume);
         mmix_safetensors st;
         double v;
         long long cc;
-        for (k = 0; fixed_on_resume[k]; k++)   /* those of mm train's that this command has */
-            if (find_opt(a, fixed_on_resume[k]) >= 0 && given(a, fixed_on_resume[k])) {
-                rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed_on_resume[k]);
-                goto done;
-            }
-        for (k = 0; retrieval_fixed_on_resume[k]; k++)
-            if (given(a, retrieval_fixed_on_resume[k])) {
-                rc = usage_error("a resumed run keeps its own settings and data: drop %s", retrieval_fixed_on_resume[k]);
-                goto done;
-            }
+        if (fixed) {
+            rc = usage_error("a resumed run keeps its own settings and data: drop %s", fixed);
+            goto done;
+        }
         if (!read_resume_state(ctx, resume, &t, src, &pos, weights, &weights_hash)) goto failed;
         if (!pair_weights(resume, weights, weights_hash)) goto done;
         if (mmix_safetensors_open(ctx, resume, &st) != MMIX_OK) goto failed;
