@@ -2172,6 +2172,24 @@ static const char *changed_on_resume(const args *a, const char *const *more) {
     return NULL;
 }
 
+/* A run's optimizer: AdamW with the run's lr and weight decay over `params`; a resumed run's
+   moments and step from its state, and its evaluations so far from the CSV beside its
+   weights. 0 with the error set. */
+static int run_optimizer(mmix_ctx *ctx, mmix_adamw *opt, mmix_params *params, const train_settings *t,
+                         const char *resume, const char *weights, eval_log *log) {
+    mmix_adamw_config acfg = mmix_adamw_config_default();
+    acfg.lr = (float)t->lr;
+    acfg.weight_decay = (float)t->weight_decay;
+    if (mmix_adamw_init(ctx, opt, params, acfg) != MMIX_OK) return 0;
+    if (resume) {
+        char old_csv[PATH_CAP];
+        if (mmix_adamw_load(ctx, opt, resume) != MMIX_OK) return 0;
+        companion_path(weights, ".log.csv", old_csv);
+        eval_log_read(old_csv, opt->step, log);
+    }
+    return 1;
+}
+
 static int cmd_train(mmix_ctx *ctx, const args *a) {
     const char *init = text_arg(a, "--init"), *resume = text_arg(a, "--resume"), *save = text_arg(a, "--save");
     const char *preset_name = text_arg(a, "--preset");
@@ -2189,7 +2207,6 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     train_job job;
     mmix_model m;
     mmix_adamw opt;
-    mmix_adamw_config acfg = mmix_adamw_config_default();
     mmix_bpe *bpe = NULL;
     int32_t file_pad = -1;
     long long vocab = 0;
@@ -2318,15 +2335,7 @@ static int cmd_train(mmix_ctx *ctx, const args *a) {
     if (t.eval_every < 1) t.eval_every = t.steps;   /* a state file from before evaluations */
     if (t.save_every < 1) t.save_every = t.eval_every;
     if (t.log_every < 1) t.log_every = 1;
-    acfg.lr = (float)t.lr;
-    acfg.weight_decay = (float)t.weight_decay;
-    if (mmix_adamw_init(ctx, &opt, &m.params, acfg) != MMIX_OK) goto failed;
-    if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) goto failed;
-    if (resume) {
-        char old_csv[PATH_CAP];
-        companion_path(resume_weights, ".log.csv", old_csv);
-        eval_log_read(old_csv, opt.step, &log);
-    }
+    if (!run_optimizer(ctx, &opt, &m.params, &t, resume, resume_weights, &log)) goto failed;
     if (t.eval_rows > 0 && rows.n_val > t.eval_rows) rows.n_val = t.eval_rows;
     printf("%s: %s, %lld parameters; %lld training rows of %lld tokens, %lld validation rows; steps %lld..%lld of "
            "%lld, batch %lld, lr %g, warmup %lld, %s schedule, weight decay %g, clip %g, pad id %lld, seed %lld, %s",
@@ -3637,7 +3646,6 @@ static int retrieval_train_indirect(mmix_ctx *ctx, const args *a) {
     pair_embeddings pe;
     mmix_retrieval_model rm;
     mmix_adamw opt;
-    mmix_adamw_config acfg = mmix_adamw_config_default();
     int64_t lo[2], hi[2], k;
     uint64_t weights_hash = 0, recorded_hash = 0;
     long long c = int_arg(a, "--candidates"), depth = int_arg(a, "--depth");
@@ -3751,15 +3759,7 @@ static int retrieval_train_indirect(mmix_ctx *ctx, const args *a) {
     if (mmix_retrieval_sampler_init(ctx, &tr.sampler, hi[0] - lo[0]) != MMIX_OK) goto failed;
     if (hi[1] - lo[1] >= c && mmix_retrieval_sampler_init(ctx, &va.sampler, hi[1] - lo[1]) != MMIX_OK) goto failed;
     if (t.stop_at < 0 || t.stop_at > t.steps) t.stop_at = t.steps;
-    acfg.lr = (float)t.lr;
-    acfg.weight_decay = (float)t.weight_decay;
-    if (mmix_adamw_init(ctx, &opt, &rm.params, acfg) != MMIX_OK) goto failed;
-    if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) goto failed;
-    if (resume) {
-        char old_csv[PATH_CAP];
-        companion_path(weights, ".log.csv", old_csv);
-        eval_log_read(old_csv, opt.step, &log);
-    }
+    if (!run_optimizer(ctx, &opt, &rm.params, &t, resume, weights, &log)) goto failed;
     make_parent_dirs(save);
     train_src = indirect_source(&tr, hi[0] - lo[0]);
     val_src = indirect_source(&va, va.sampler.n ? hi[1] - lo[1] : 0);
@@ -3852,7 +3852,6 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     pair_file pf;
     mmix_model m;
     mmix_adamw opt;
-    mmix_adamw_config acfg = mmix_adamw_config_default();
     mmix_bpe *bpe = NULL;
     int32_t *rows[4] = {NULL, NULL, NULL, NULL};
     int64_t lo[2], hi[2], k;
@@ -3957,15 +3956,7 @@ static int cmd_retrieval_train(mmix_ctx *ctx, const args *a) {
     if (!tr.slots || !va.slots || mmix_retrieval_sampler_init(ctx, &tr.sampler, hi[0] - lo[0]) != MMIX_OK) goto failed;
     if (hi[1] - lo[1] >= c && mmix_retrieval_sampler_init(ctx, &va.sampler, hi[1] - lo[1]) != MMIX_OK) goto failed;
     if (t.stop_at < 0 || t.stop_at > t.steps) t.stop_at = t.steps;
-    acfg.lr = (float)t.lr;
-    acfg.weight_decay = (float)t.weight_decay;
-    if (mmix_adamw_init(ctx, &opt, &m.params, acfg) != MMIX_OK) goto failed;
-    if (resume && mmix_adamw_load(ctx, &opt, resume) != MMIX_OK) goto failed;
-    if (resume) {
-        char old_csv[PATH_CAP];
-        companion_path(weights, ".log.csv", old_csv);
-        eval_log_read(old_csv, opt.step, &log);
-    }
+    if (!run_optimizer(ctx, &opt, &m.params, &t, resume, weights, &log)) goto failed;
     make_parent_dirs(save);
     companion_path(save, ".tokenizer.txt", tok_out);
     if (!dist_all(ctx, world.rank != 0 || strcmp(tok_out, tok_path) == 0 || copy_file(ctx, tok_path, tok_out)))
